@@ -1,0 +1,24 @@
+"""Find the Jinja2 templates: inside the installed package, or in the source checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from ..errors import UsageError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def template_dir() -> Path:
+    # A wheel carries them as fleethandshake/templates; an editable install runs from the
+    # checkout, where they sit in the top-level templates/ folder.
+    for candidate in (_PACKAGE_DIR / "templates", _PACKAGE_DIR.parent.parent / "templates"):
+        if (candidate / "fleet.yaml.j2").is_file():
+            return candidate
+    raise UsageError("the fleet-handshake templates are missing from this installation")
+
+
+def loader() -> jinja2.BaseLoader:
+    return jinja2.FileSystemLoader(str(template_dir()))

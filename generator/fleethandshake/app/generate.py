@@ -1,0 +1,118 @@
+"""`fleet-handshake generate`: source -> bundle folders, written atomically."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..adapters import fs, sops, templates
+from ..core import output, render, report
+from ..core.models import Handshake, SourceSecret, Status
+from ..errors import EXIT_FAILED, EXIT_OK, UsageError
+from . import source as source_loader
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    composition: output.Composition
+    changed_files: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        ok = all(c.status is Status.SYNCED for c in self.composition.changes)
+        return EXIT_OK if ok else EXIT_FAILED
+
+
+def check_paths(src: Path, out: Path) -> None:
+    s, o = src.resolve(), out.resolve()
+    if s == o or s.is_relative_to(o):
+        raise UsageError("the output folder must not be the source folder or contain it")
+
+
+def generate(src: Path, out: Path, *, sops_binary: str | None = None, say: Say = print) -> GenerateResult:
+    check_paths(src, out)
+    loaded = source_loader.load(src, out)
+    decryptor = sops.SopsDecryptor(sops.find_binary(sops_binary))
+    env = render.make_environment(templates.loader())
+    with fs.output_lock(out):
+        old = fs.read_tree(out)
+        outcomes = _outcomes(loaded.root, loaded.source.handshakes, loaded.source.secrets, decryptor, env, say)
+        comp = output.compose(old, outcomes)
+        changed = tuple(output.changed_paths(old, comp.tree))
+        if changed:
+            secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
+            fs.write_tree(out, comp.tree, old, secret_paths)
+    return GenerateResult(comp, changed)
+
+
+def _outcomes(
+    root: Path,
+    handshakes: tuple[Handshake, ...],
+    secrets: tuple[SourceSecret, ...],
+    decryptor: sops.SopsDecryptor,
+    env: Any,
+    say: Say,
+) -> list[output.Outcome]:
+    by_ref = {(s.namespace, s.name): s for s in secrets}
+    wanted = {hs: by_ref.get((hs.secret_namespace, hs.secret_name)) for hs in handshakes}
+    files = sorted({s.file for s in wanted.values() if s is not None})
+    if len(files) > 20:
+        say(f"decrypting {len(files)} files with sops ...")
+    decrypted = decryptor.decrypt_all(root / f for f in files)
+    documents = {f: _documents(decrypted[root / f]) for f in files}
+    outcomes = []
+    for hs, secret in wanted.items():
+        outcomes.append(_outcome(env, hs, secret, documents))
+    return outcomes
+
+
+def _documents(result: bytes | sops.DecryptFailure) -> list[Any] | str:
+    if isinstance(result, sops.DecryptFailure):
+        return result.reason
+    try:
+        return list(yaml.load_all(result, Loader=_Loader))
+    except yaml.YAMLError:
+        return "sops decrypted it, but the result is not YAML"
+
+
+def _outcome(
+    env: Any, hs: Handshake, secret: SourceSecret | None, documents: Mapping[str, list[Any] | str]
+) -> output.Outcome:
+    if secret is None:
+        return output.Outcome(hs, Status.MISSING, f"no Secret {hs.secret_namespace}/{hs.secret_name} in the source")
+    docs = documents[secret.file]
+    if isinstance(docs, str):
+        return output.Outcome(hs, Status.ERROR, f"cannot decrypt {secret.file}: {docs}")
+    doc = docs[secret.document] if secret.document < len(docs) else None
+    if not isinstance(doc, dict):
+        return output.Outcome(hs, Status.ERROR, f"{secret.file}: decrypted document {secret.document} is missing")
+    try:
+        plain = render.plain_secret(doc, secret.name)
+        files = render.render_handshake(env, hs, plain)
+    except render.RenderError as e:
+        return output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")
+    count = len(hs.targets)
+    return output.Outcome(hs, Status.SYNCED, f"delivered through {count} bundle{'s' if count != 1 else ''}", files)
+
+
+def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool) -> int:
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr)
+
+    result = generate(src, out, sops_binary=sops_binary, say=say)
+    say(report.generate_summary(result.composition, result.changed_files, str(out)))
+    say(f"warning: {report.PLAIN_WARNING}")
+    return result.exit_code

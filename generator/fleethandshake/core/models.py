@@ -1,0 +1,173 @@
+"""Frozen models of what the source holds and what the generator produces."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+API_VERSION = "riverpointtechnology.com/v1alpha1"
+KIND = "FleetHandshake"
+DEFAULT_WORKSPACE = "fleet-default"
+LABEL_PREFIX = "fleethandshake.riverpointtechnology.com"
+LABEL_HANDSHAKE = f"{LABEL_PREFIX}/handshake"
+LABEL_WORKSPACE = f"{LABEL_PREFIX}/workspace"
+LABEL_TARGET = f"{LABEL_PREFIX}/target"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "fleet-handshake"
+
+
+class Status(StrEnum):
+    """The original operator's status words."""
+
+    PENDING = "Pending"
+    MISSING = "Missing"
+    SYNCED = "Synced"
+    ERROR = "Error"
+
+
+class SecretValue:
+    """A decrypted value. Its repr and str never show it; only `reveal()` does."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretValue(<redacted>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("SecretValue", self._value))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("secret values are not pickled")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "operator": self.operator}
+        if self.values:
+            out["values"] = list(self.values)
+        return out
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    match_labels: tuple[tuple[str, str], ...] = ()
+    match_expressions: tuple[Requirement, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.match_labels:
+            out["matchLabels"] = dict(self.match_labels)
+        if self.match_expressions:
+            out["matchExpressions"] = [r.to_dict() for r in self.match_expressions]
+        return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Fleet BundleTarget, reduced to the fields that choose clusters."""
+
+    name: str | None = None
+    cluster_name: str | None = None
+    cluster_selector: LabelSelector | None = None
+    cluster_group: str | None = None
+    cluster_group_selector: LabelSelector | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase, as Fleet's GitTarget and BundleTarget spell it."""
+        out: dict[str, Any] = {}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.cluster_name is not None:
+            out["clusterName"] = self.cluster_name
+        if self.cluster_selector is not None:
+            out["clusterSelector"] = self.cluster_selector.to_dict()
+        if self.cluster_group is not None:
+            out["clusterGroup"] = self.cluster_group
+        if self.cluster_group_selector is not None:
+            out["clusterGroupSelector"] = self.cluster_group_selector.to_dict()
+        return out
+
+    def criteria(self) -> dict[str, Any]:
+        out = self.to_dict()
+        out.pop("name", None)
+        return out
+
+    @property
+    def key(self) -> str:
+        """What identifies this target within its handshake, independent of its position.
+
+        A named target is its name (so editing its selector keeps its bundle); an unnamed
+        one is its criteria.
+        """
+        if self.name:
+            return f"name:{self.name}"
+        return "criteria:" + json.dumps(self.criteria(), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Handshake:
+    workspace: str
+    name: str
+    secret_name: str
+    secret_namespace: str
+    target_namespace: str
+    targets: tuple[Target, ...]
+    file: str
+    document: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.workspace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class SourceSecret:
+    """An encrypted Secret manifest found in the source, identified by clear-text metadata."""
+
+    namespace: str
+    name: str
+    file: str
+    document: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class PlainSecret:
+    """A decrypted Secret, ready to render. Values stay wrapped until serialised."""
+
+    name: str
+    type: str
+    data: tuple[tuple[str, SecretValue], ...] = ()
+    string_data: tuple[tuple[str, SecretValue], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    immutable: bool | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Everything the source holds, validated."""
+
+    handshakes: tuple[Handshake, ...]
+    secrets: tuple[SourceSecret, ...] = field(default_factory=tuple)

@@ -1,0 +1,153 @@
+"""Compose the next output tree from the previous one and this run's results.
+
+Nothing lost: bundles of handshakes that are Missing or Error are carried over byte for
+byte; only a handshake that is gone (or a target it no longer has) loses its bundles.
+Files fleet-handshake did not write are kept as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import yaml
+
+from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from .render import FLEET_YAML, STATE_DIR, Tree
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+STATUS_FILE = f"{STATE_DIR}/status.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one handshake in this run."""
+
+    handshake: Handshake
+    status: Status
+    message: str
+    files: Tree = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HandshakeChange:
+    workspace: str
+    name: str
+    status: Status
+    message: str
+    bundles: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Composition:
+    tree: Tree
+    changes: tuple[HandshakeChange, ...]
+    pruned: tuple[str, ...]  # bundle folders removed because their handshake or target is gone
+
+
+def bundle_dir(path: str) -> str | None:
+    """`ws/bundle` for a file inside a bundle folder, else None."""
+    parts = path.split("/")
+    if len(parts) >= 3 and not parts[0].startswith("."):
+        return f"{parts[0]}/{parts[1]}"
+    return None
+
+
+def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
+    """Bundle folders fleet-handshake wrote, by (workspace, handshake), read from their labels.
+
+    The tree itself is the record of ownership, so a lost or foreign state file cannot make
+    the tool forget (and then keep or delete) a bundle.
+    """
+    owned: dict[tuple[str, str], set[str]] = {}
+    for path, content in old.items():
+        parts = path.split("/")
+        if len(parts) != 3 or parts[2] != FLEET_YAML or parts[0].startswith("."):
+            continue
+        try:
+            doc = yaml.load(content, Loader=_Loader)
+        except yaml.YAMLError:
+            continue
+        labels = doc.get("labels") if isinstance(doc, dict) else None
+        if not isinstance(labels, dict) or labels.get(LABEL_MANAGED_BY) != MANAGER:
+            continue
+        workspace, name = labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)
+        if isinstance(workspace, str) and isinstance(name, str):
+            owned.setdefault((workspace, name), set()).add(f"{parts[0]}/{parts[1]}")
+    return owned
+
+
+def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome]) -> Composition:
+    owned = owned_bundles(old)
+    owned_dirs = set().union(*owned.values()) if owned else set()
+    old_by_dir = group_by_bundle(old)
+    tree: Tree = {}
+    for path, content in old.items():
+        if path.startswith(f"{STATE_DIR}/"):
+            continue
+        if bundle_dir(path) not in owned_dirs:
+            tree[path] = content  # not ours: keep
+    foreign_dirs = set(group_by_bundle(tree))
+    changes = []
+    claimed: set[str] = set()
+    for outcome in sorted(outcomes, key=lambda o: (o.handshake.workspace, o.handshake.name)):
+        hs = outcome.handshake
+        previous = owned.get((hs.workspace, hs.name), set())
+        status, message = outcome.status, outcome.message
+        new_by_dir = group_by_bundle(outcome.files)
+        clash = sorted(d for d in new_by_dir if d in foreign_dirs or d in claimed)
+        if status is Status.SYNCED and clash:
+            status = Status.ERROR
+            message = f"bundle folder {clash[0]} is already used by something else; kept the previous bundles"
+        if status is not Status.SYNCED:
+            new_by_dir = {d: old_by_dir.get(d, {}) for d in previous}
+        for files in new_by_dir.values():
+            tree.update(files)
+        claimed |= set(new_by_dir)
+        changed = tuple(sorted(d for d, files in new_by_dir.items() if files != old_by_dir.get(d)))
+        removed = tuple(sorted(previous - set(new_by_dir)))
+        changes.append(
+            HandshakeChange(hs.workspace, hs.name, status, message, tuple(sorted(new_by_dir)), changed, removed)
+        )
+    pruned = tuple(sorted(owned_dirs - claimed))
+    tree[STATUS_FILE] = status_json(changes)
+    return Composition(tree, tuple(changes), pruned)
+
+
+def group_by_bundle(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
+    """Files of each bundle folder, by `ws/bundle`."""
+    out: dict[str, dict[str, bytes]] = {}
+    for path, content in tree.items():
+        d = bundle_dir(path)
+        if d is not None:
+            out.setdefault(d, {})[path] = content
+    return out
+
+
+def status_json(changes: Iterable[HandshakeChange]) -> bytes:
+    """status.json: deterministic (no times), so an unchanged run rewrites nothing."""
+    doc = {
+        "apiVersion": "fleet-handshake/v1",
+        "handshakes": [
+            {
+                "namespace": c.workspace,
+                "name": c.name,
+                "status": str(c.status),
+                "message": c.message,
+                "bundles": list(c.bundles),
+            }
+            for c in changes
+        ],
+    }
+    return (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode()
+
+
+def changed_paths(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[str]:
+    return sorted(p for p in set(old) | set(new) if old.get(p) != new.get(p))

@@ -1,0 +1,214 @@
+"""Render handshakes into an in-memory tree of bundle files: `{relative path: bytes}`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import yaml
+
+from . import names
+from .models import (
+    LABEL_HANDSHAKE,
+    LABEL_MANAGED_BY,
+    LABEL_WORKSPACE,
+    MANAGER,
+    Handshake,
+    PlainSecret,
+    SecretValue,
+    Target,
+)
+
+MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret
+FLEET_YAML = "fleet.yaml"
+SECRET_YAML = "secret.yaml"  # noqa: S105 - a file name
+STATE_DIR = ".fleet-handshake"
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+Tree = dict[str, bytes]
+
+
+class RenderError(Exception):
+    """A decrypted Secret cannot be delivered. The message names keys, never values."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    workspace: str
+    name: str
+    handshake: str
+    target_index: int
+    target: Target
+
+    @property
+    def path(self) -> str:
+        return f"{self.workspace}/{self.name}"
+
+
+def bundles_for(handshake: Handshake) -> list[Bundle]:
+    """One bundle per target, named from what identifies the target, not its position."""
+    out = []
+    for index, target in enumerate(handshake.targets):
+        label = target.name or ""
+        identity = f"{handshake.workspace}\0{handshake.name}\0{target.key}"
+        out.append(
+            Bundle(
+                handshake.workspace, names.bundle_name(handshake.name, label, identity), handshake.name, index, target
+            )
+        )
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """The one place where a SecretValue becomes text."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Block style for multi-line text (certificates), quoted where YAML would misread.
+    style = "|" if "\n" in value and _block_safe(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _block_safe(value: str) -> bool:
+    return all(line == line.rstrip(" \t") for line in value.split("\n")) and "\r" not in value
+
+
+def _represent_secret(dumper: yaml.SafeDumper, value: SecretValue) -> yaml.Node:
+    return _represent_str(dumper, value.reveal())
+
+
+_Dumper.add_representer(SecretValue, _represent_secret)
+_Dumper.add_representer(str, _represent_str)
+
+
+def to_yaml(data: Any) -> str:
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+    )
+    return text.rstrip("\n")
+
+
+def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    # YAML, not HTML: autoescaping would corrupt it. Values enter only through to_yaml.
+    env = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["to_yaml"] = to_yaml
+    return env
+
+
+def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
+    """fleet.yaml content for one target (see DESIGN.md for why each field is there)."""
+    fleet: dict[str, Any] = {
+        "name": bundle.name,
+        "labels": {
+            LABEL_MANAGED_BY: MANAGER,
+            LABEL_WORKSPACE: handshake.workspace,
+            LABEL_HANDSHAKE: handshake.name,
+        },
+        "namespace": handshake.target_namespace,
+        "overrideTargets": [bundle.target.to_dict()],
+    }
+    earlier = handshake.targets[: bundle.target_index]
+    if earlier:
+        # First match wins across the handshake's targets: a cluster an earlier target
+        # matches gets the Secret from that target's bundle, not from this one as well.
+        fleet["targetCustomizations"] = [{**t.to_dict(), "doNotDeploy": True} for t in earlier]
+    return fleet
+
+
+def secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": secret.name, "namespace": handshake.target_namespace}
+    if secret.labels:
+        metadata["labels"] = dict(secret.labels)
+    if secret.annotations:
+        metadata["annotations"] = dict(secret.annotations)
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": secret.type}
+    if secret.immutable is not None:
+        doc["immutable"] = secret.immutable
+    if secret.data:
+        doc["data"] = dict(secret.data)
+    if secret.string_data:
+        doc["stringData"] = dict(secret.string_data)
+    return doc
+
+
+def render_handshake(env: jinja2.Environment, handshake: Handshake, secret: PlainSecret) -> Tree:
+    """Every file of every bundle of one handshake."""
+    secret_text = (
+        env.get_template("secret.yaml.j2")
+        .render(handshake=handshake, secret=secret_document(handshake, secret))
+        .encode()
+    )
+    if len(secret_text) > MAX_SECRET_BYTES:
+        raise RenderError(f"the Secret renders to {len(secret_text)} bytes, over the 1 MiB limit")
+    fleet_template = env.get_template("fleet.yaml.j2")
+    tree: Tree = {}
+    for bundle in bundles_for(handshake):
+        fleet = fleet_document(handshake, bundle)
+        tree[f"{bundle.path}/{FLEET_YAML}"] = fleet_template.render(
+            handshake=handshake, bundle=bundle, fleet=fleet
+        ).encode()
+        tree[f"{bundle.path}/{SECRET_YAML}"] = secret_text
+    return tree
+
+
+def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:
+    """Build the deliverable Secret from a decrypted manifest; errors name keys only."""
+    meta = doc.get("metadata") or {}
+    secret_type = doc.get("type", "Opaque")
+    if not isinstance(secret_type, str) or not secret_type:
+        raise RenderError("type must be a non-empty string")
+    data = _values(doc.get("data"), "data", base64_encoded=True)
+    string_data = _values(doc.get("stringData"), "stringData", base64_encoded=False)
+    immutable = doc.get("immutable")
+    if immutable is not None and not isinstance(immutable, bool):
+        raise RenderError("immutable must be true or false")
+    return PlainSecret(
+        name=name,
+        type=secret_type,
+        data=data,
+        string_data=string_data,
+        labels=_strings(meta.get("labels"), "metadata.labels"),
+        annotations=_strings(meta.get("annotations"), "metadata.annotations"),
+        immutable=immutable,
+    )
+
+
+def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[str, SecretValue], ...]:
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise RenderError(f"{where} must be a mapping")
+    out = []
+    for key in sorted(section, key=str):
+        value = section[key]
+        if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key):
+            raise RenderError(f"{where}: a key is not a valid Secret key")
+        if not isinstance(value, str):
+            raise RenderError(f"{where}.{key} must be a string after decryption")
+        if base64_encoded:
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise RenderError(f"{where}.{key} is not valid base64") from None
+        out.append((key, SecretValue(value)))
+    return tuple(out)
+
+
+def _strings(section: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if section is None:
+        return ()
+    if not isinstance(section, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in section.items()):
+        raise RenderError(f"{where} must map strings to strings")
+    return tuple(sorted(section.items()))

@@ -1,0 +1,37 @@
+"""Human summaries. Names, counts and status words only: never a value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .models import Status
+from .output import Composition
+
+PLAIN_WARNING = (
+    "plain mode: the output holds Secrets in clear text (base64 is not encryption); "
+    "commit it only to a private repository that only Fleet and its operators can read"
+)
+
+
+def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) -> str:
+    lines = []
+    width = max((len(f"{c.workspace}/{c.name}") for c in comp.changes), default=0)
+    for c in comp.changes:
+        ref = f"{c.workspace}/{c.name}".ljust(width)
+        if c.status is Status.SYNCED:
+            count = len(c.bundles)
+            detail = f"{count} bundle{'s' if count != 1 else ''}"
+            detail += f", {len(c.changed)} changed" if c.changed else ", unchanged"
+        else:
+            detail = c.message + (f" (kept {len(c.bundles)} previous bundle(s))" if c.bundles else "")
+        lines.append(f"  {c.status.value:<7}  {ref}  {detail}")
+    for path in comp.pruned:
+        lines.append(f"  removed  {path}  (its handshake or target is gone)")
+    counts = {s: sum(1 for c in comp.changes if c.status is s) for s in Status}
+    total = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    lines.append(f"{len(comp.changes)} handshake(s): {total or 'none'}")
+    if changed_files:
+        lines.append(f"wrote {len(changed_files)} changed file(s) to {out}")
+    else:
+        lines.append(f"no changes: {out} is up to date")
+    return "\n".join(lines)

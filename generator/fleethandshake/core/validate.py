@@ -1,0 +1,389 @@
+"""Turn parsed documents into validated models, collecting every problem at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem
+from . import names
+from .models import (
+    API_VERSION,
+    DEFAULT_WORKSPACE,
+    KIND,
+    Handshake,
+    LabelSelector,
+    Requirement,
+    Source,
+    SourceSecret,
+    Target,
+)
+from .yamldoc import Document, join
+
+_TOP_KEYS = {"apiVersion", "kind", "metadata", "spec", "status"}
+# ObjectMeta fields a handshake exported from a cluster may carry; they change nothing here.
+_META_KEYS = {
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "finalizers",
+    "ownerReferences",
+    "selfLink",
+}
+_SPEC_KEYS = {"secretName", "secretNamespace", "targetNamespace", "targets"}
+_TARGET_KEYS = {"name", "clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector"}
+# BundleTarget fields the CRD accepts but that would change how Fleet deploys the bundle.
+_TARGET_UNSUPPORTED = {
+    "correctDrift",
+    "defaultNamespace",
+    "deleteCRDResources",
+    "deleteNamespace",
+    "diff",
+    "doNotDeploy",
+    "forceSyncGeneration",
+    "helm",
+    "ignore",
+    "keepResources",
+    "kustomize",
+    "namespace",
+    "namespaceAnnotations",
+    "namespaceLabels",
+    "serviceAccount",
+    "yaml",
+}
+_SELECTOR_KEYS = {"matchLabels", "matchExpressions"}
+_REQUIREMENT_KEYS = {"key", "operator", "values"}
+_OPERATORS = {"In", "NotIn", "Exists", "DoesNotExist"}
+_SECRET_DATA_KEYS = ("data", "stringData")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+
+def is_encrypted_value(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("ENC[") and value.endswith("]")
+
+
+@dataclass
+class _Collector:
+    file: str
+    doc: Document
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.file, self.doc.index, path, message, self.doc.line(path)))
+
+    def mapping(self, value: Any, path: str, allowed: set[str] | None = None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, not {_kind(value)}")
+            return {}
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    self.add(
+                        join(path, str(key)),
+                        f"unknown field (allowed: {', '.join(sorted(allowed))})",
+                    )
+        return value
+
+    def string(self, parent: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
+        value = parent.get(key)
+        where = join(path, key)
+        if value is None:
+            if required:
+                self.add(where, "is required")
+            return None
+        if not isinstance(value, str):
+            self.add(where, f"must be a string, not {_kind(value)}")
+            return None
+        if not value:
+            self.add(where, "must not be empty")
+            return None
+        return value
+
+    def check(self, where: str, problem: str | None) -> bool:
+        if problem is not None:
+            self.add(where, problem)
+            return False
+        return True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def is_handshake(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == KIND
+
+
+def is_secret(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "Secret" and data.get("apiVersion") == "v1"
+
+
+def validate_source(files: Iterable[tuple[str, list[Document]]]) -> tuple[Source, list[Problem]]:
+    """Validate every handshake and Secret in the parsed files; nothing is decrypted here."""
+    problems: list[Problem] = []
+    handshakes: list[Handshake] = []
+    secrets: list[SourceSecret] = []
+    for file, docs in files:
+        for doc in docs:
+            c = _Collector(file, doc)
+            if is_handshake(doc.data):
+                hs = _handshake(c)
+                if hs is not None and not c.problems:
+                    handshakes.append(hs)
+            elif isinstance(doc.data, dict) and "sops" in doc.data and not is_secret(doc.data):
+                if not isinstance(doc.data.get("kind"), str) or is_encrypted_value(doc.data.get("kind")):
+                    c.add(
+                        "kind",
+                        "is encrypted or missing, so this cannot be recognised as a Secret; "
+                        "encrypt only data and stringData (encrypted_regex: ^(data|stringData)$)",
+                    )
+            elif is_secret(doc.data):
+                secret = _secret(c)
+                if secret is not None and not c.problems:
+                    secrets.append(secret)
+            problems.extend(c.problems)
+    problems.extend(_duplicates(handshakes, secrets))
+    handshakes.sort(key=lambda h: (h.workspace, h.name))
+    secrets.sort(key=lambda s: (s.namespace, s.name))
+    return Source(tuple(handshakes), tuple(secrets)), problems
+
+
+def _handshake(c: _Collector) -> Handshake | None:
+    data = c.mapping(c.doc.data, "", _TOP_KEYS)
+    if data.get("apiVersion") != API_VERSION:
+        c.add("apiVersion", f"must be {API_VERSION}")
+    meta = c.mapping(data.get("metadata"), "metadata", _META_KEYS)
+    name = c.string(meta, "name", "metadata")
+    if name is not None:
+        c.check("metadata.name", names.dns1123_subdomain_problem(name, max_len=63))
+    workspace = c.string(meta, "namespace", "metadata", required=False) or DEFAULT_WORKSPACE
+    c.check("metadata.namespace", names.dns1123_label_problem(workspace))
+    spec = c.mapping(data.get("spec"), "spec", _SPEC_KEYS)
+    secret_name = c.string(spec, "secretName", "spec")
+    if secret_name is not None:
+        c.check("spec.secretName", names.dns1123_subdomain_problem(secret_name))
+    secret_ns = c.string(spec, "secretNamespace", "spec")
+    if secret_ns is not None:
+        c.check("spec.secretNamespace", names.dns1123_label_problem(secret_ns))
+    target_ns = c.string(spec, "targetNamespace", "spec")
+    if target_ns is not None:
+        c.check("spec.targetNamespace", names.dns1123_label_problem(target_ns))
+    targets = _targets(c, spec.get("targets"))
+    if name is None or secret_name is None or secret_ns is None or target_ns is None:
+        return None
+    return Handshake(
+        workspace=workspace,
+        name=name,
+        secret_name=secret_name,
+        secret_namespace=secret_ns,
+        target_namespace=target_ns,
+        targets=tuple(targets),
+        file=c.file,
+        document=c.doc.index,
+    )
+
+
+def _targets(c: _Collector, value: Any) -> list[Target]:
+    path = "spec.targets"
+    if value is None:
+        c.add(path, "is required: list at least one target")
+        return []
+    if not isinstance(value, list):
+        c.add(path, f"must be a list, not {_kind(value)}")
+        return []
+    if not value:
+        c.add(path, "must list at least one target")
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(value):
+        where = join(path, i)
+        target = _target(c, item, where)
+        if target is None:
+            continue
+        if target.key in seen:
+            c.add(where, f"repeats spec.targets[{seen[target.key]}] (same name or same criteria)")
+        seen.setdefault(target.key, i)
+        targets.append(target)
+    return targets
+
+
+def _target(c: _Collector, value: Any, path: str) -> Target | None:
+    if not isinstance(value, dict):
+        c.add(path, f"must be a mapping, not {_kind(value)}")
+        return None
+    before = len(c.problems)
+    for key in value:
+        if key in _TARGET_UNSUPPORTED:
+            c.add(
+                join(path, key),
+                "is a BundleTarget field fleet-handshake does not support: "
+                "bundles carry only the fields that choose clusters; remove it",
+            )
+        elif key not in _TARGET_KEYS:
+            c.add(join(path, key), f"unknown field (allowed: {', '.join(sorted(_TARGET_KEYS))})")
+    # The CRD marks these nullable: null means "not given".
+    name = c.string(value, "name", path, required=False)
+    cluster_name = c.string(value, "clusterName", path, required=False)
+    cluster_group = c.string(value, "clusterGroup", path, required=False)
+    if cluster_group is not None:
+        c.check(join(path, "clusterGroup"), names.dns1123_subdomain_problem(cluster_group))
+    selector = _selector(c, value.get("clusterSelector"), join(path, "clusterSelector"))
+    group_selector = _selector(c, value.get("clusterGroupSelector"), join(path, "clusterGroupSelector"))
+    target = Target(name, cluster_name, selector, cluster_group, group_selector)
+    if len(c.problems) == before and not target.criteria():
+        c.add(
+            path,
+            "has no cluster criteria (clusterName, clusterSelector, clusterGroup or "
+            "clusterGroupSelector), so it would match no cluster",
+        )
+    return target if len(c.problems) == before else None
+
+
+def _selector(c: _Collector, value: Any, path: str) -> LabelSelector | None:
+    if value is None:
+        return None
+    data = c.mapping(value, path, _SELECTOR_KEYS)
+    labels: list[tuple[str, str]] = []
+    raw_labels = data.get("matchLabels")
+    if raw_labels is not None:
+        for key, val in c.mapping(raw_labels, join(path, "matchLabels")).items():
+            where = join(join(path, "matchLabels"), str(key))
+            if not isinstance(key, str) or not c.check(where, names.label_key_problem(key)):
+                continue
+            if not isinstance(val, str):
+                c.add(where, f"must be a string, not {_kind(val)}")
+            elif c.check(where, names.label_value_problem(val)):
+                labels.append((key, val))
+    exprs: list[Requirement] = []
+    raw_exprs = data.get("matchExpressions")
+    if raw_exprs is not None:
+        if not isinstance(raw_exprs, list):
+            c.add(join(path, "matchExpressions"), f"must be a list, not {_kind(raw_exprs)}")
+        else:
+            for i, item in enumerate(raw_exprs):
+                req = _requirement(c, item, join(join(path, "matchExpressions"), i))
+                if req is not None:
+                    exprs.append(req)
+    return LabelSelector(tuple(sorted(labels)), tuple(exprs))
+
+
+def _requirement(c: _Collector, value: Any, path: str) -> Requirement | None:
+    data = c.mapping(value, path, _REQUIREMENT_KEYS)
+    before = len(c.problems)
+    key = c.string(data, "key", path)
+    if key is not None:
+        c.check(join(path, "key"), names.label_key_problem(key))
+    op = c.string(data, "operator", path)
+    if op is not None and op not in _OPERATORS:
+        c.add(join(path, "operator"), f"must be one of {', '.join(sorted(_OPERATORS))}")
+    raw_values = data.get("values")
+    values: list[str] = []
+    if raw_values is not None and not isinstance(raw_values, list):
+        c.add(join(path, "values"), f"must be a list, not {_kind(raw_values)}")
+    for i, val in enumerate(raw_values if isinstance(raw_values, list) else []):
+        where = join(join(path, "values"), i)
+        if not isinstance(val, str):
+            c.add(where, f"must be a string, not {_kind(val)}")
+        elif c.check(where, names.label_value_problem(val)):
+            values.append(val)
+    if op in ("In", "NotIn") and not raw_values:
+        c.add(join(path, "values"), f"must not be empty for operator {op}")
+    if op in ("Exists", "DoesNotExist") and raw_values:
+        c.add(join(path, "values"), f"must be empty for operator {op}")
+    if key is None or op is None or len(c.problems) != before:
+        return None
+    return Requirement(key, op, tuple(values))
+
+
+def _secret(c: _Collector) -> SourceSecret | None:
+    data = c.doc.data
+    meta = c.mapping(data.get("metadata"), "metadata")
+    encrypted = isinstance(data.get("sops"), dict)
+    for key in ("name", "namespace"):
+        if is_encrypted_value(meta.get(key)):
+            c.add(
+                f"metadata.{key}",
+                "is encrypted; keep metadata in clear text and encrypt only "
+                "data and stringData (encrypted_regex: ^(data|stringData)$)",
+            )
+    if c.problems:
+        return None
+    has_data = any(data.get(k) for k in _SECRET_DATA_KEYS)
+    if not encrypted:
+        if has_data:
+            c.add(
+                "",
+                "is a Secret with data that is not SOPS-encrypted; encrypt it with sops "
+                "before committing (never commit clear-text secrets)",
+            )
+        return None
+    for section in _SECRET_DATA_KEYS:
+        values = data.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            c.add(section, f"must be a mapping, not {_kind(values)}")
+            continue
+        for key, val in values.items():
+            if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key):
+                c.add(
+                    join(section, str(key)),
+                    "is not a valid Secret key (letters, digits, '-', '_', '.')",
+                )
+            elif not is_encrypted_value(val):
+                c.add(
+                    join(section, str(key)),
+                    "is not encrypted although the file has SOPS metadata (check encrypted_regex / unencrypted_suffix)",
+                )
+    name = c.string(meta, "name", "metadata")
+    if name is not None:
+        c.check("metadata.name", names.dns1123_subdomain_problem(name))
+    namespace = c.string(meta, "namespace", "metadata")
+    if namespace is not None:
+        c.check("metadata.namespace", names.dns1123_label_problem(namespace))
+    if name is None or namespace is None:
+        return None
+    return SourceSecret(namespace=namespace, name=name, file=c.file, document=c.doc.index)
+
+
+def _duplicates(handshakes: list[Handshake], secrets: list[SourceSecret]) -> list[Problem]:
+    problems: list[Problem] = []
+    first_hs: dict[tuple[str, str], Handshake] = {}
+    for hs in handshakes:
+        prev = first_hs.setdefault((hs.workspace, hs.name), hs)
+        if prev is not hs:
+            problems.append(
+                Problem(
+                    hs.file,
+                    hs.document,
+                    "metadata.name",
+                    f"handshake {hs.ref} is also defined in {prev.file} (document {prev.document})",
+                )
+            )
+    first_secret: dict[tuple[str, str], SourceSecret] = {}
+    for s in secrets:
+        prev_s = first_secret.setdefault((s.namespace, s.name), s)
+        if prev_s is not s:
+            problems.append(
+                Problem(
+                    s.file,
+                    s.document,
+                    "metadata.name",
+                    f"Secret {s.ref} is also defined in {prev_s.file} (document {prev_s.document})",
+                )
+            )
+    return problems

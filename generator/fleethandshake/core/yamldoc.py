@@ -1,0 +1,118 @@
+"""Parse YAML into plain data while keeping where every value came from.
+
+Pure: takes bytes, returns documents. Duplicate keys, aliases that expand too far and
+over-deep nesting are reported as problems instead of being silently accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+try:  # the C loader is several times faster; fall back when libyaml is absent
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_DEPTH = 64
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+MAX_NODES = 200_000
+
+
+class YamlError(Exception):
+    """The bytes are not YAML we accept. `line` is 1-based when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass
+class Document:
+    """One YAML document: its data and the line of every YAML path in it."""
+
+    index: int
+    data: Any
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def line(self, path: str) -> int | None:
+        """Line of `path`, or of the nearest enclosing path that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            if cut <= 0:
+                return self.lines.get("")
+            path = path[:cut]
+
+
+def join(path: str, key: str | int) -> str:
+    """YAML path in the form the messages use: `spec.targets[1].clusterSelector`."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if not _PLAIN_KEY.fullmatch(key):
+        return f"{path}[{key!r}]"
+    return f"{path}.{key}" if path else key
+
+
+def parse_documents(text: str | bytes) -> list[Document]:
+    """Parse every document of a YAML stream. Raises YamlError on anything off."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark is not None else None
+        raise YamlError(f"not valid YAML: {e.problem or 'syntax error'}", line) from None
+    except yaml.YAMLError as e:
+        raise YamlError(f"not valid YAML: {type(e).__name__}") from None
+    except UnicodeDecodeError:
+        raise YamlError("not UTF-8 text") from None
+    docs = []
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        builder = _Builder()
+        data = builder.build(node, "", 0)
+        docs.append(Document(index=index, data=data, lines=builder.lines))
+    return docs
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+        self.count = 0
+        self._constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
+        yaml.constructor.SafeConstructor.__init__(self._constructor)
+
+    def build(self, node: yaml.Node, path: str, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise YamlError("too many YAML nodes (alias expansion?); refusing to expand")
+        if depth > MAX_DEPTH:
+            raise YamlError(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return dict(self._mapping(node, path, depth))
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, join(path, i), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            raise YamlError(f"bad scalar: {type(e).__name__}", node.start_mark.line + 1) from None
+
+    def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> Iterator[tuple[Any, Any]]:
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlError("merge keys (<<) are not supported", key_node.start_mark.line + 1)
+            key = self.build(key_node, path, depth + 1)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise YamlError("mapping keys must be scalars", key_node.start_mark.line + 1)
+            if key in seen:
+                raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+            seen.add(key)
+            yield key, self.build(value_node, join(path, str(key)), depth + 1)
