@@ -97,11 +97,14 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 @contextlib.contextmanager
 def output_lock(out: Path, timeout: float = 600.0) -> Iterator[None]:
-    """One writer per output folder at a time. Waits, then fails clearly."""
+    """One writer per output folder at a time. Waits, then fails clearly.
+
+    The lock is taken on the folder that holds OUT (OUT itself is swapped, so its inode does
+    not last), which leaves no lock file behind in a user's repository.
+    """
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    lock_path = parent / f".{out.name}.fleet-handshake.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -111,7 +114,7 @@ def output_lock(out: Path, timeout: float = 600.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise UserError(
-                        f"another fleet-handshake run holds {lock_path}; gave up after {timeout:g} s"
+                        f"another fleet-handshake run is writing in {parent}; gave up after {timeout:g} s"
                     ) from None
                 time.sleep(0.1)
         _remove_stale_staging(out)

