@@ -15,6 +15,7 @@ from .errors import (
     EXIT_UNEXPECTED,
     FleetHandshakeError,
     InvalidInputs,
+    UsageError,
 )
 
 DESCRIPTION = """\
@@ -25,7 +26,8 @@ one Fleet bundle folder (fleet.yaml + manifests) per handshake target, for a Fle
 
 EPILOG = """\
 exit codes: 0 success; 1 invalid input, or a handshake not Synced; 2 wrong command line;
-3 unexpected error (use --debug for a traceback); 130 interrupted.
+3 unexpected error (use --debug for a traceback), or for `plan`: changes present;
+130 interrupted.
 Run 'fleet-handshake COMMAND --help' for a command's options."""
 
 GENERATE_HELP = """\
@@ -44,6 +46,30 @@ VALIDATE_HELP = """\
 Parse and check every FleetHandshake and encrypted Secret under SOURCE without decrypting
 anything (no keys needed). Reports every problem with file, line, document and YAML path.
 Use it in pre-commit hooks and pull-request checks."""
+
+
+PLAN_HELP = """\
+Render in memory and compare with OUT as it is (or, with --against REF, as committed at REF):
+per bundle added, removed, modified or unchanged, and for modified ones what changed (targets,
+target namespace, secret type, labels, the names of data keys added, removed or changed).
+Never a value, nor a hash of one. With --inventory, each bundle is resolved to the clusters it
+reaches, with Fleet's own matching rules, and the plan shows what each cluster gains, loses or
+sees change, and flags conflicts: two handshakes delivering one Secret name into the same
+namespace of a cluster, and handshakes that match no cluster. Writes nothing.
+
+exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, or conflicts; 3 changes."""
+
+PUBLISH_HELP = """\
+Generate into OUT, commit OUT with git and push it to the branch of the remote. No commit when
+nothing changed; the commit message lists the changed handshakes and bundles, never values.
+When the push is rejected because someone else pushed first, fetch, move onto their commit,
+regenerate and try again, up to --retries times. Never force-pushes or rewrites history.
+Refuses to run when OUT has changes it did not write, or the work tree has other changes."""
+
+GITREPO_HELP = """\
+Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's
+folder of the output. No `targets` (each bundle carries its own) and no `targetNamespace` (it
+would override each bundle's namespace). Apply them on the management cluster."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +105,84 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
 
+    plan = sub.add_parser(
+        "plan",
+        help="show what a change does: bundles, clusters, conflicts (writes nothing)",
+        description=PLAN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+    plan.add_argument("--out", "-o", type=Path, required=True, metavar="OUT", help="the output folder to compare with")
+    plan.add_argument("--against", metavar="REF", help="compare with OUT as committed at this git ref instead")
+    plan.add_argument(
+        "--inventory",
+        type=Path,
+        metavar="FILE",
+        help="Fleet Cluster and ClusterGroup objects (kubectl get clusters.fleet.cattle.io,"
+        "clustergroups.fleet.cattle.io -A -o yaml) to resolve bundles to clusters",
+    )
+    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="default: text")
+    plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
+
+    pub = sub.add_parser(
+        "publish",
+        help="generate, commit the output with git and push it",
+        description=PUBLISH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pub.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+    pub.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        required=True,
+        metavar="OUT",
+        help="output folder inside a git work tree (not its root)",
+    )
+    pub.add_argument(
+        "--branch",
+        "-b",
+        metavar="B",
+        help="branch to commit to (default: the checked-out branch; "
+        "another branch, even a new orphan one, is published through a temporary work tree)",
+    )
+    pub.add_argument("--remote", "-r", metavar="R", default="origin", help="remote to push to (default: origin)")
+    pub.add_argument("--no-push", dest="remote", action="store_const", const=None, help="commit only")
+    pub.add_argument("--message", "-m", metavar="M", help="commit subject (the body always lists the changes)")
+    pub.add_argument(
+        "--author",
+        metavar="'NAME <EMAIL>'",
+        help="commit author (default: $FLEET_HANDSHAKE_AUTHOR or a fleet-handshake bot identity)",
+    )
+    pub.add_argument("--committer", metavar="'NAME <EMAIL>'", help="commit committer (default: the author)")
+    pub.add_argument(
+        "--retries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="times to fetch, regenerate and push again when someone else pushed first (default: 5)",
+    )
+    pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
+    pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+
+    gr = sub.add_parser(
+        "gitrepo",
+        help="print the Fleet GitRepo manifests for the output",
+        description=GITREPO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gr.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
+    gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
+    gr.add_argument("--branch", required=True, metavar="B", help="branch holding the output")
+    gr.add_argument(
+        "--out-path",
+        default="",
+        metavar="PATH",
+        help="where the output folder sits in that repository (default: its root)",
+    )
+    gr.add_argument("--name", default="fleet-handshake-bundles", help="GitRepo name (default: %(default)s)")
+    gr.add_argument("--client-secret", metavar="NAME", help="Secret with the git credentials (clientSecretName)")
+
     val = sub.add_parser(
         "validate",
         help="check the source without decrypting",
@@ -87,6 +191,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     val.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     val.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    val.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json prints the problems on stdout, for tools (default: text)",
+    )
     return parser
 
 
@@ -95,9 +205,48 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .app import generate
 
         return generate.run(args.source, args.out, sops_binary=args.sops, quiet=args.quiet)
+    if args.command == "plan":
+        from .app import plan
+
+        return plan.run(
+            args.source,
+            args.out,
+            against=args.against,
+            inventory=args.inventory,
+            fmt=args.format,
+            sops_binary=args.sops,
+        )
+    if args.command == "publish":
+        from .app import publish
+
+        if args.retries < 0:
+            raise UsageError("--retries must be 0 or more")
+        return publish.run(
+            args.source,
+            args.out,
+            branch=args.branch,
+            remote=args.remote,
+            message=args.message,
+            author=args.author,
+            committer=args.committer,
+            retries=args.retries,
+            sops_binary=args.sops,
+            quiet=args.quiet,
+        )
+    if args.command == "gitrepo":
+        from .app import gitrepo
+
+        return gitrepo.run(
+            args.source,
+            repo=args.repo,
+            branch=args.branch,
+            out_path=args.out_path,
+            name=args.name,
+            client_secret=args.client_secret,
+        )
     from .app import validate
 
-    return validate.run(args.source, quiet=args.quiet)
+    return validate.run(args.source, quiet=args.quiet, fmt=args.format)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

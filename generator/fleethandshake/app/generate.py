@@ -41,19 +41,37 @@ def check_paths(src: Path, out: Path) -> None:
         raise UsageError("the output folder must not be the source folder or contain it")
 
 
+def build(
+    src: Path,
+    old: Mapping[str, bytes],
+    *,
+    sops_binary: str | None = None,
+    say: Say = print,
+    loaded: source_loader.LoadedSource | None = None,
+) -> output.Composition:
+    """Everything generate does, in memory: the next output tree, composed over `old`."""
+    loaded = loaded or source_loader.load(src, None)
+    decryptor = sops.SopsDecryptor(sops.find_binary(sops_binary))
+    env = render.make_environment(templates.loader())
+    outcomes = _outcomes(loaded.root, loaded.source.handshakes, loaded.source.secrets, decryptor, env, say)
+    return output.compose(old, outcomes)
+
+
+def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
+    changed = tuple(output.changed_paths(old, comp.tree))
+    if changed:
+        secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
+        fs.write_tree(out, comp.tree, old, secret_paths)
+    return changed
+
+
 def generate(src: Path, out: Path, *, sops_binary: str | None = None, say: Say = print) -> GenerateResult:
     check_paths(src, out)
     loaded = source_loader.load(src, out)
-    decryptor = sops.SopsDecryptor(sops.find_binary(sops_binary))
-    env = render.make_environment(templates.loader())
     with fs.output_lock(out):
         old = fs.read_tree(out)
-        outcomes = _outcomes(loaded.root, loaded.source.handshakes, loaded.source.secrets, decryptor, env, say)
-        comp = output.compose(old, outcomes)
-        changed = tuple(output.changed_paths(old, comp.tree))
-        if changed:
-            secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
-            fs.write_tree(out, comp.tree, old, secret_paths)
+        comp = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded)
+        changed = write(out, comp, old)
     return GenerateResult(comp, changed)
 
 

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from ..errors import EXIT_OK
+from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, Problem
 from . import source as source_loader
 
 
-def run(src: Path, *, quiet: bool) -> int:
+def problems_json(problems: list[Problem], handshakes: int = 0, secrets: int = 0) -> str:
+    doc = {
+        "ok": not problems,
+        "handshakes": handshakes,
+        "secrets": secrets,
+        "problems": [
+            {"file": p.file, "line": p.line, "document": p.document, "path": p.path, "message": p.message}
+            for p in problems
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def run(src: Path, *, quiet: bool, fmt: str = "text") -> int:
+    if fmt == "json":
+        try:
+            loaded = source_loader.load(src, None)
+        except InvalidInputs as e:
+            sys.stdout.write(problems_json(e.problems))
+            return EXIT_FAILED
+        sys.stdout.write(problems_json([], len(loaded.source.handshakes), len(loaded.source.secrets)))
+        return EXIT_OK
     loaded = source_loader.load(src, None)
     if not quiet:
         hs, secrets = loaded.source.handshakes, loaded.source.secrets

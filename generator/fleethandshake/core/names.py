@@ -39,8 +39,8 @@ def dns1123_subdomain_problem(value: str, max_len: int = 253) -> str | None:
 
 def label_key_problem(key: str) -> str | None:
     """Why `key` is not a valid label key (`[prefix/]name`), or None."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and dns1123_subdomain_problem(prefix) is not None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or dns1123_subdomain_problem(prefix) is not None):
         return "label key prefix must be a DNS-1123 subdomain"
     if not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
         return (

@@ -69,13 +69,15 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    # Block style for multi-line text (certificates), quoted where YAML would misread.
-    style = "|" if "\n" in value and _block_safe(value) else None
+    # Block style for readable multi-line text (certificates). Anything YAML could misread
+    # (NEL and other Unicode line breaks, control characters) goes double-quoted, where the
+    # emitter escapes it: a single-quoted or plain NEL would come back as a space.
+    style: str | None = None
+    if not all(ch.isprintable() or ch == "\n" for ch in value):
+        style = '"'
+    elif "\n" in value and all(line == line.rstrip(" \t") for line in value.split("\n")):
+        style = "|"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-def _block_safe(value: str) -> bool:
-    return all(line == line.rstrip(" \t") for line in value.split("\n")) and "\r" not in value
 
 
 def _represent_secret(dumper: yaml.SafeDumper, value: SecretValue) -> yaml.Node:

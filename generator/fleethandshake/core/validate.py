@@ -262,7 +262,10 @@ def _selector(c: _Collector, value: Any, path: str) -> LabelSelector | None:
     if raw_labels is not None:
         for key, val in c.mapping(raw_labels, join(path, "matchLabels")).items():
             where = join(join(path, "matchLabels"), str(key))
-            if not isinstance(key, str) or not c.check(where, names.label_key_problem(key)):
+            if not isinstance(key, str):
+                c.add(where, f"label key must be a string, not {_kind(key)}")
+                continue
+            if not c.check(where, names.label_key_problem(key)):
                 continue
             if not isinstance(val, str):
                 c.add(where, f"must be a string, not {_kind(val)}")
@@ -387,3 +390,26 @@ def _duplicates(handshakes: list[Handshake], secrets: list[SourceSecret]) -> lis
                 )
             )
     return problems
+
+
+def parse_selector(
+    value: Any, path: str = "", *, file: str = "", doc: Document | None = None
+) -> tuple[LabelSelector | None, list[Problem]]:
+    """A Kubernetes LabelSelector, checked exactly as a handshake target's selectors are.
+
+    null gives None with no problem: Fleet's nil selector, which selects nothing (unlike `{}`,
+    which selects everything). With problems the selector is None too. `doc` supplies the
+    document index and line numbers for the problems; `path` is where `value` sits in it.
+    """
+    c = _Collector(file, doc if doc is not None else Document(index=0, data=value))
+    selector = _selector(c, value, path)
+    return (None if c.problems else selector), c.problems
+
+
+def parse_target(
+    value: Any, path: str = "", *, file: str = "", doc: Document | None = None
+) -> tuple[Target | None, list[Problem]]:
+    """One BundleTarget, checked exactly as an entry of a handshake's `spec.targets` is."""
+    c = _Collector(file, doc if doc is not None else Document(index=0, data=value))
+    target = _target(c, value, path)
+    return (None if c.problems else target), c.problems

@@ -70,6 +70,8 @@ def parse_documents(text: str | bytes) -> list[Document]:
         if e.context and e.context_mark is not None:
             message += f" ({e.context} that started on line {e.context_mark.line + 1})"
         raise YamlError(message, line) from None
+    except yaml.reader.ReaderError:
+        raise YamlError("not UTF-8 text, or holds characters YAML does not allow") from None
     except yaml.YAMLError as e:
         raise YamlError(f"not valid YAML: {type(e).__name__}") from None
     except UnicodeDecodeError:
@@ -104,8 +106,9 @@ class _Builder:
             return [self.build(item, join(path, i), depth + 1) for i, item in enumerate(node.value)]
         try:
             return self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as e:
-            raise YamlError(f"bad scalar: {type(e).__name__}", node.start_mark.line + 1) from None
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
+            # The library's own message quotes the scalar, which may be a secret: never pass it on.
+            raise YamlError(f"a value does not fit its tag {node.tag}", node.start_mark.line + 1) from None
 
     def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> Iterator[tuple[Any, Any]]:
         seen: set[Any] = set()

@@ -1,0 +1,196 @@
+"""Git through GitPython: read a folder at a ref, commit, fetch and push without force."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from ..errors import UsageError, UserError
+
+_SAFE_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+# What git says when someone else pushed first (or is pushing right now).
+_RACE_MARKERS = ("[rejected]", "fetch first", "non-fast-forward", "cannot lock ref", "failed to update ref")
+
+
+def open_repo(path: Path) -> git.Repo:
+    probe = path.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    try:
+        return git.Repo(probe, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UserError(f"{path} is not inside a git repository") from None
+
+
+def relative(repo: git.Repo, path: Path) -> str:
+    root = Path(str(repo.working_tree_dir)).resolve()
+    try:
+        rel = path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise UserError(f"{path} is not inside the git work tree {root}") from None
+    if rel in ("", "."):
+        raise UsageError("the output folder must be a folder inside the repository, not its root")
+    return rel
+
+
+def read_tree_at(path: Path, ref: str) -> dict[str, bytes]:
+    """Files under `path` as they were at `ref` (empty if the folder did not exist then)."""
+    repo = open_repo(path)
+    rel = relative(repo, path)
+    try:
+        commit = repo.commit(ref)
+    except (git.BadName, ValueError):
+        raise UserError(f"git ref not found: {ref}") from None
+    try:
+        tree = commit.tree / rel
+    except KeyError:
+        return {}
+    if not isinstance(tree, git.Tree):
+        raise UserError(f"{rel} is not a folder at {ref}")
+    out: dict[str, bytes] = {}
+    for item in tree.traverse():
+        if isinstance(item, git.Blob):
+            out[str(item.path)[len(rel) + 1 :]] = item.data_stream.read()
+    return out
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+    @classmethod
+    def parse(cls, text: str) -> Identity:
+        name, sep, rest = text.partition("<")
+        if not sep or not rest.endswith(">") or not name.strip():
+            raise UsageError(f"identity must look like 'Name <email>': {text!r}")
+        return cls(name.strip(), rest[:-1].strip())
+
+
+class PushRejected(Exception):
+    """The remote moved on: fetch, regenerate on top, try again."""
+
+
+class Workspace:
+    """A work tree on the branch being published, and the output folder inside it."""
+
+    def __init__(self, repo: git.Repo, rel: str, branch: str, remote: str | None) -> None:
+        self.repo = repo
+        self.rel = rel
+        self.branch = branch
+        self.remote = remote
+
+    @property
+    def root(self) -> Path:
+        return Path(str(self.repo.working_tree_dir))
+
+    @property
+    def out(self) -> Path:
+        return self.root / self.rel
+
+    def head(self) -> str | None:
+        try:
+            return self.repo.head.commit.hexsha
+        except ValueError:  # unborn branch
+            return None
+
+    def fetch(self) -> str | None:
+        """Fetch the branch; return the remote's head, or None if it has no such branch."""
+        if self.remote is None:
+            return None
+        try:
+            self.repo.git.fetch(self.remote, f"+refs/heads/{self.branch}:refs/remotes/{self.remote}/{self.branch}",
+                                env=_SAFE_ENV)  # fmt: skip
+        except git.GitCommandError as e:
+            if "couldn't find remote ref" in str(e.stderr):
+                return None
+            raise UserError(f"git fetch from {self.remote} failed (exit {e.status})") from None
+        return self.repo.commit(f"refs/remotes/{self.remote}/{self.branch}").hexsha
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        try:
+            self.repo.git.merge_base("--is-ancestor", older, newer)
+            return True
+        except git.GitCommandError:
+            return False
+
+    def move_to(self, sha: str) -> None:
+        """Point the branch and the work tree at `sha` (callers check nothing is lost)."""
+        self.repo.git.reset("--hard", sha)
+
+    def dirty(self, inside: bool) -> list[str]:
+        """Changed paths inside the output folder (untracked too), or tracked changes outside it."""
+        if inside:
+            text = self.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", self.rel)
+        else:
+            text = self.repo.git.status("--porcelain", "-z", "--untracked-files=no", "--", ".", f":!{self.rel}")
+        return sorted({entry[3:] for entry in text.split("\0") if len(entry) > 3})
+
+    def commit(self, message: str, author: Identity, committer: Identity) -> str | None:
+        self.repo.git.add("--all", "--", self.rel)
+        if not self.repo.git.diff("--cached", "--name-only", "--", self.rel) and self.head() is not None:
+            return None
+        if self.head() is None and not self.repo.git.ls_files("--", self.rel):
+            return None
+        env = {
+            "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
+        }  # fmt: skip
+        self.repo.git.commit("--no-verify", "--quiet", "-m", message, "--", self.rel, env=env)
+        return self.head()
+
+    def push(self) -> None:
+        assert self.remote is not None
+        try:
+            self.repo.git.push("--porcelain", self.remote, f"HEAD:refs/heads/{self.branch}", env=_SAFE_ENV)
+        except git.GitCommandError as e:
+            text = f"{e.stdout}\n{e.stderr}"
+            if any(marker in text for marker in _RACE_MARKERS):
+                raise PushRejected() from None
+            raise UserError(f"git push to {self.remote} failed (exit {e.status})") from None
+
+
+@contextlib.contextmanager
+def workspace(out: Path, branch: str | None, remote: str | None) -> Iterator[Workspace]:
+    """The work tree to publish from: OUT's own, or a temporary linked work tree for another branch."""
+    repo = open_repo(out)
+    rel = relative(repo, out)
+    if remote is not None and remote not in [r.name for r in repo.remotes]:
+        raise UsageError(f"no git remote named {remote!r} in {repo.working_tree_dir}")
+    try:
+        current: str | None = repo.active_branch.name
+    except TypeError:  # detached HEAD
+        current = None
+    if branch is None or branch == current:
+        if current is None:
+            raise UsageError("HEAD is detached: name the branch to publish to with --branch")
+        yield Workspace(repo, rel, current, remote)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="fleet-handshake-worktree-"))
+    path = tmp / "tree"
+    try:
+        repo.git.worktree("add", "--detach", "--quiet", str(path))
+        linked = git.Repo(path)
+        ws = Workspace(linked, rel, branch, remote)
+        remote_head = ws.fetch()
+        if remote_head is not None:
+            linked.git.checkout("-B", branch, remote_head)
+        elif branch in [h.name for h in repo.heads]:
+            linked.git.checkout(branch)
+        else:
+            linked.git.checkout("--orphan", branch)
+            linked.git.rm("-r", "-q", "--cached", "--ignore-unmatch", ".")
+            for child in path.iterdir():
+                if child.name != ".git":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        yield ws
+    finally:
+        with contextlib.suppress(git.GitCommandError):
+            repo.git.worktree("remove", "--force", str(path))
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""`fleet-handshake plan`: what a change does, for reviewers. Writes nothing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..adapters import fs
+from ..core import planreport
+from ..core.plan import Plan, Resolve, make_plan
+from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
+from . import generate
+from . import source as source_loader
+
+EXIT_CHANGES = 3
+
+
+def load_resolver(path: Path) -> Resolve:
+    from ..core import inventory, matching
+    from ..core.models import Target
+    from ..core.validate import parse_target
+    from ..core.yamldoc import YamlError, parse_documents
+    from ..errors import Problem
+
+    try:
+        docs = parse_documents(path.read_bytes())
+    except OSError as e:
+        raise UserError(f"cannot read inventory {path} ({e.strerror})") from None
+    except YamlError as e:
+        raise InvalidInputs([Problem(str(path), None, "", e.message, e.line)]) from None
+    inv, problems = inventory.parse_inventory(docs, str(path))
+    if problems:
+        raise InvalidInputs(problems)
+    resolver = matching.Resolver(inv)
+
+    def to_target(data: Mapping[str, Any]) -> Target:
+        target, target_problems = parse_target(dict(data), file=str(path))
+        # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
+        return target if target is not None and not target_problems else Target()
+
+    def resolve(workspace: str, target: Mapping[str, Any], earlier: tuple[Mapping[str, Any], ...]) -> frozenset[str]:
+        return resolver.bundle_clusters(workspace, to_target(target), [to_target(t) for t in earlier])
+
+    return resolve
+
+
+def compute(src: Path, out: Path, *, against: str | None, inventory: Path | None, sops_binary: str | None) -> Plan:
+    generate.check_paths(src, out)
+    loaded = source_loader.load(src, out)
+    resolve = load_resolver(inventory) if inventory is not None else None
+    if against is not None:
+        from ..adapters import git
+
+        old = git.read_tree_at(out, against)
+    else:
+        old = fs.read_tree(out)
+    comp = generate.build(src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded)
+    return make_plan(old, comp.tree, comp.changes, resolve)
+
+
+def exit_code(plan: Plan) -> int:
+    if plan.conflicts or plan.not_synced:
+        return EXIT_FAILED
+    return EXIT_CHANGES if plan.has_changes else EXIT_OK
+
+
+def run(src: Path, out: Path, *, against: str | None, inventory: Path | None, fmt: str, sops_binary: str | None) -> int:
+    plan = compute(src, out, against=against, inventory=inventory, sops_binary=sops_binary)
+    render = {"json": planreport.to_json, "markdown": planreport.to_markdown, "text": planreport.to_text}[fmt]
+    sys.stdout.write(render(plan))
+    return exit_code(plan)

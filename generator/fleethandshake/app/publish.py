@@ -1,0 +1,167 @@
+"""`fleet-handshake publish`: generate, commit, push; on a lost race, regenerate on top and retry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..adapters import fs
+from ..adapters import git as gitx
+from ..core import output, plan, report
+from ..core.models import Status
+from ..core.render import STATE_DIR
+from ..errors import EXIT_FAILED, EXIT_OK, UserError
+from . import generate
+from . import source as source_loader
+
+DEFAULT_IDENTITY = "fleet-handshake <fleet-handshake@users.noreply.github.com>"
+DEFAULT_RETRIES = 5
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    commits: tuple[str, ...]  # commits this run created that reached the branch (or were kept locally)
+    pushed: bool
+    attempts: int
+    composition: output.Composition | None
+
+
+def commit_message(subject: str | None, old: Mapping[str, bytes], comp: output.Composition) -> str:
+    """Names what changed, never a value."""
+    diffs = [d for d in plan.make_plan(old, comp.tree, comp.changes).bundles if d.change != plan.UNCHANGED]
+    handshakes = sorted({f"{d.workspace}/{d.handshake}" for d in diffs})
+    title = subject or f"fleet-handshake: update {len(diffs)} bundle(s) of {len(handshakes)} handshake(s)"
+    lines = [title, ""]
+    lines += [f"{d.change}: {d.path} ({d.workspace}/{d.handshake})" for d in diffs[:MAX_LISTED]]
+    if len(diffs) > MAX_LISTED:
+        lines.append(f"... and {len(diffs) - MAX_LISTED} more")
+    failing = [c for c in comp.changes if c.status is not Status.SYNCED]
+    if failing:
+        lines += ["", "Not Synced (previous bundles kept):"]
+        lines += [f"{c.status.value}: {c.workspace}/{c.name}" for c in failing]
+    return "\n".join(lines) + "\n"
+
+
+def _check_start(ws: gitx.Workspace, src: Path, loaded: source_loader.LoadedSource, sops_binary: str | None) -> None:
+    outside = ws.dirty(inside=False)
+    if outside:
+        raise UserError(f"the work tree has uncommitted changes outside {ws.rel} ({', '.join(outside[:5])}); "
+                        "commit or stash them first")  # fmt: skip
+    dirty = ws.dirty(inside=True)
+    if not dirty:
+        return
+    # Changes in OUT are fine only if they are exactly what generate would write now.
+    current = fs.read_tree(ws.out)
+    comp = generate.build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded)
+    managed = set().union(*output.owned_bundles(current).values(), *output.owned_bundles(comp.tree).values())
+
+    def ours(path: str) -> bool:
+        rel = path[len(ws.rel) + 1 :]
+        in_managed = rel.startswith(STATE_DIR + "/") or output.bundle_dir(rel) in managed
+        return in_managed and current.get(rel) == comp.tree.get(rel)
+
+    foreign = [p for p in dirty if not ours(p)]
+    if foreign:
+        raise UserError(f"{ws.rel} has changes fleet-handshake did not write ({', '.join(foreign[:5])}); "
+                        "commit or discard them first")  # fmt: skip
+
+
+def publish(
+    src: Path,
+    out: Path,
+    *,
+    branch: str | None = None,
+    remote: str | None = "origin",
+    message: str | None = None,
+    author: gitx.Identity | None = None,
+    committer: gitx.Identity | None = None,
+    retries: int = DEFAULT_RETRIES,
+    sops_binary: str | None = None,
+    say: Callable[[str], None] = print,
+    before_push: Callable[[], None] | None = None,
+) -> PublishResult:
+    author = author or gitx.Identity.parse(os.environ.get("FLEET_HANDSHAKE_AUTHOR", DEFAULT_IDENTITY))
+    committer = committer or author
+    generate.check_paths(src, out)
+    with gitx.workspace(out, branch, remote) as ws:
+        loaded = source_loader.load(src, ws.out)
+        _check_start(ws, src, loaded, sops_binary)
+        pending: tuple[str, str | None] | None = None  # our commit not yet on the remote, and its parent
+        comp: output.Composition | None = None
+        for attempt in range(1, retries + 2):
+            remote_head = ws.fetch()
+            head = ws.head()
+            if remote_head is not None and remote_head != head:
+                if head is None or ws.is_ancestor(head, remote_head):
+                    ws.move_to(remote_head)  # a fast-forward: nothing local is lost
+                elif (
+                    pending is not None
+                    and head == pending[0]
+                    and (pending[1] is None or ws.is_ancestor(pending[1], remote_head))
+                ):
+                    ws.move_to(remote_head)  # drop only our own commit, which never reached the remote
+                else:
+                    raise UserError(f"branch {ws.branch} has commits that {remote}/{ws.branch} does not have; "
+                                    "push or drop them first (publish never rewrites history)")  # fmt: skip
+                pending = None
+                # The source may live in this work tree too: read it again at the new commit.
+                loaded = source_loader.load(src, ws.out)
+            with fs.output_lock(ws.out):
+                old = fs.read_tree(ws.out)
+                comp = generate.build(src, old, sops_binary=sops_binary, say=say, loaded=loaded)
+                generate.write(ws.out, comp, old)
+            parent = ws.head()
+            committed = ws.commit(commit_message(message, old, comp), author, committer)
+            if committed is not None:
+                pending = (committed, parent)
+            ours = (pending[0],) if pending else ()
+            if ws.remote is None or ws.head() is None or ws.head() == remote_head:
+                return PublishResult(ours, False, attempt, comp)
+            if before_push is not None:
+                before_push()
+            try:
+                ws.push()
+            except gitx.PushRejected:
+                say(f"push rejected: {remote}/{ws.branch} moved on; regenerating on top (attempt {attempt})")
+                continue
+            return PublishResult(ours, True, attempt, comp)
+        raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
+                        "nothing was pushed, run publish again")  # fmt: skip
+
+
+def run(
+    src: Path,
+    out: Path,
+    *,
+    branch: str | None,
+    remote: str | None,
+    message: str | None,
+    author: str | None,
+    committer: str | None,
+    retries: int,
+    sops_binary: str | None,
+    quiet: bool,
+) -> int:
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr)
+
+    result = publish(
+        src, out, branch=branch, remote=remote, message=message,
+        author=gitx.Identity.parse(author) if author else None,
+        committer=gitx.Identity.parse(committer) if committer else None,
+        retries=retries, sops_binary=sops_binary, say=say,
+    )  # fmt: skip
+    comp = result.composition
+    if comp is not None:
+        say(report.generate_summary(comp, (), str(out)).rsplit("\n", 1)[0])
+    if result.commits:
+        say(f"committed {', '.join(c[:12] for c in result.commits)}" + (" and pushed" if result.pushed else ""))
+    else:
+        say("nothing to commit: the published bundles are up to date")
+    ok = comp is not None and all(c.status is Status.SYNCED for c in comp.changes)
+    return EXIT_OK if ok else EXIT_FAILED

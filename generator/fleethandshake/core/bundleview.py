@@ -1,0 +1,132 @@
+"""Read a bundle folder back: what it delivers, where, and which keys; values stay wrapped."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
+from .output import group_by_bundle
+from .render import FLEET_YAML, SECRET_YAML
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class BundleView:
+    path: str  # ws/bundle
+    workspace: str
+    name: str
+    handshake: str
+    target: dict[str, Any]
+    earlier: tuple[dict[str, Any], ...]
+    target_namespace: str | None
+    secret_name: str | None
+    secret_type: str | None
+    secret_labels: tuple[tuple[str, str], ...]
+    secret_annotations: tuple[tuple[str, str], ...]
+    values: tuple[tuple[str, SecretValue], ...]  # key -> canonical value (base64 of the bytes)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.values)
+
+
+def _load(content: bytes | None) -> Any:
+    if content is None:
+        return None
+    try:
+        return yaml.load(content, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
+    # data and stringData may say the same thing two ways; compare the bytes they deliver.
+    out: dict[str, SecretValue] = {}
+    data = secret.get("data")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            try:
+                raw = base64.b64decode(str(value), validate=True)
+            except (binascii.Error, ValueError):
+                raw = str(value).encode()
+            out[str(key)] = SecretValue(base64.b64encode(raw).decode())
+    string_data = secret.get("stringData")
+    if isinstance(string_data, dict):
+        for key, value in string_data.items():
+            out[str(key)] = SecretValue(base64.b64encode(str(value).encode()).decode())
+    return tuple(sorted(out.items()))
+
+
+def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
+    """Every bundle folder fleet-handshake wrote in `tree`, by `ws/bundle`."""
+    views: dict[str, BundleView] = {}
+    for directory, files in group_by_bundle(tree).items():
+        fleet = _load(files.get(f"{directory}/{FLEET_YAML}"))
+        if not isinstance(fleet, dict):
+            continue
+        labels = fleet.get("labels")
+        if not isinstance(labels, dict) or labels.get(LABEL_MANAGED_BY) != MANAGER:
+            continue
+        targets = fleet.get("overrideTargets") or [{}]
+        earlier = fleet.get("targetCustomizations") or []
+        secret = _load(files.get(f"{directory}/{SECRET_YAML}"))
+        secret = secret if isinstance(secret, dict) else {}
+        meta = secret.get("metadata") if isinstance(secret.get("metadata"), dict) else {}
+        workspace, name = directory.split("/", 1)
+        views[directory] = BundleView(
+            path=directory,
+            workspace=str(labels.get(LABEL_WORKSPACE, workspace)),
+            name=str(fleet.get("name", name)),
+            handshake=str(labels.get(LABEL_HANDSHAKE, "")),
+            target=dict(targets[0]) if isinstance(targets[0], dict) else {},
+            earlier=tuple({k: v for k, v in t.items() if k != "doNotDeploy"} for t in earlier if isinstance(t, dict)),
+            target_namespace=fleet.get("namespace"),
+            secret_name=meta.get("name") if isinstance(meta, dict) else None,
+            secret_type=secret.get("type"),
+            secret_labels=_pairs(meta.get("labels")) if isinstance(meta, dict) else (),
+            secret_annotations=_pairs(meta.get("annotations")) if isinstance(meta, dict) else (),
+            values=_values(secret),
+        )
+    return views
+
+
+def describe_target(target: Mapping[str, Any]) -> str:
+    """A short human description of a target, e.g. `prod-eu: clusters env=prod, region in (a, b)`."""
+    parts = []
+    if target.get("clusterName"):
+        parts.append(f"cluster {target['clusterName']}")
+    if target.get("clusterGroup"):
+        parts.append(f"group {target['clusterGroup']}")
+    if isinstance(target.get("clusterSelector"), dict):
+        parts.append(f"clusters {_describe_selector(target['clusterSelector'])}")
+    if isinstance(target.get("clusterGroupSelector"), dict):
+        parts.append(f"groups {_describe_selector(target['clusterGroupSelector'])}")
+    text = " and ".join(parts) or "no criteria"
+    return f"{target['name']}: {text}" if target.get("name") else text
+
+
+def _describe_selector(selector: Mapping[str, Any]) -> str:
+    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        op, key, values = expr.get("operator"), expr.get("key"), ", ".join(expr.get("values") or [])
+        terms.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": f"{key}",
+             "DoesNotExist": f"!{key}"}.get(str(op), f"{key} {op} ({values})")
+        )  # fmt: skip
+    return ", ".join(terms) or "(all)"

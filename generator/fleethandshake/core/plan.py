@@ -1,0 +1,213 @@
+"""What a change does: per bundle, per cluster, and the conflicts it creates. Never a value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .bundleview import BundleView, describe_target, read_views
+from .output import HandshakeChange
+
+# (workspace, override target, earlier targets) -> cluster names the bundle reaches
+Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
+
+ADDED, REMOVED, MODIFIED, UNCHANGED = "added", "removed", "modified", "unchanged"
+
+
+@dataclass(frozen=True)
+class BundleDiff:
+    workspace: str
+    handshake: str
+    target: str
+    bundle: str
+    path: str
+    change: str
+    secret: str | None
+    target_namespace: str | None
+    changes: tuple[str, ...] = ()  # what changed, in words: "targets", "secret type", ...
+    keys_added: tuple[str, ...] = ()
+    keys_removed: tuple[str, ...] = ()
+    keys_changed: tuple[str, ...] = ()
+    clusters: tuple[str, ...] | None = None  # reached after the change (before, if removed)
+    clusters_gained: tuple[str, ...] = ()
+    clusters_lost: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterImpact:
+    workspace: str
+    cluster: str
+    gains: tuple[str, ...]  # "namespace/secret (handshake)"
+    loses: tuple[str, ...]
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: str  # "duplicate-delivery" | "no-cluster"
+    workspace: str
+    message: str
+    handshakes: tuple[str, ...]
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    bundles: tuple[BundleDiff, ...]
+    handshakes: tuple[HandshakeChange, ...]
+    clusters: tuple[ClusterImpact, ...] | None = None
+    conflicts: tuple[Conflict, ...] = ()
+    summary: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(b.change != UNCHANGED for b in self.bundles)
+
+    @property
+    def not_synced(self) -> tuple[HandshakeChange, ...]:
+        return tuple(h for h in self.handshakes if h.status.value != "Synced")
+
+
+Words = tuple[str, ...]
+
+
+def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words, Words]:
+    changes = []
+    if (old.target, old.earlier) != (new.target, new.earlier):
+        changes.append("targets")
+    if old.target_namespace != new.target_namespace:
+        changes.append(f"target namespace {old.target_namespace} -> {new.target_namespace}")
+    if old.secret_name != new.secret_name:
+        changes.append(f"secret name {old.secret_name} -> {new.secret_name}")
+    if old.secret_type != new.secret_type:
+        changes.append(f"secret type {old.secret_type} -> {new.secret_type}")
+    if old.secret_labels != new.secret_labels:
+        changes.append("labels")
+    if old.secret_annotations != new.secret_annotations:
+        changes.append("annotations")
+    before, after = dict(old.values), dict(new.values)
+    added = tuple(sorted(set(after) - set(before)))
+    removed = tuple(sorted(set(before) - set(after)))
+    changed = tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k]))
+    if added or removed or changed:
+        changes.append("data")
+    return tuple(changes), added, removed, changed
+
+
+def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | None) -> BundleDiff:
+    view = new or old
+    assert view is not None
+    diff = BundleDiff(
+        workspace=view.workspace, handshake=view.handshake, target=describe_target(view.target),
+        bundle=view.name, path=view.path, change=UNCHANGED, secret=view.secret_name,
+        target_namespace=view.target_namespace,
+    )  # fmt: skip
+    if resolve is not None:
+        reach_old = resolve(old.workspace, old.target, old.earlier) if old else frozenset()
+        reach_new = resolve(new.workspace, new.target, new.earlier) if new else frozenset()
+        diff = replace(
+            diff,
+            clusters=tuple(sorted(reach_new if new else reach_old)),
+            clusters_gained=tuple(sorted(reach_new - reach_old)),
+            clusters_lost=tuple(sorted(reach_old - reach_new)),
+        )
+    if old is None:
+        return replace(diff, change=ADDED, keys_added=view.keys)
+    if new is None:
+        return replace(diff, change=REMOVED, keys_removed=view.keys)
+    changes, added, removed, changed = _what_changed(old, new)
+    return replace(diff, change=MODIFIED if changes else UNCHANGED, changes=changes,
+                   keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
+
+
+def make_plan(
+    old_tree: Mapping[str, bytes],
+    new_tree: Mapping[str, bytes],
+    handshakes: Iterable[HandshakeChange],
+    resolve: Resolve | None = None,
+) -> Plan:
+    old, new = read_views(old_tree), read_views(new_tree)
+    diffs = tuple(_diff(old.get(p), new.get(p), resolve) for p in sorted(set(old) | set(new)))
+    hs = tuple(handshakes)
+    impacts: tuple[ClusterImpact, ...] | None = None
+    conflicts: list[Conflict] = []
+    if resolve is not None:
+        impacts = _impacts(diffs, old, new, resolve)
+        conflicts = _conflicts(new, resolve)
+    summary = {kind: sum(1 for d in diffs if d.change == kind) for kind in (ADDED, REMOVED, MODIFIED, UNCHANGED)}
+    summary["conflicts"] = len(conflicts)
+    summary["not_synced"] = sum(1 for h in hs if h.status.value != "Synced")
+    if impacts is not None:
+        summary["clusters_affected"] = len(impacts)
+    return Plan(diffs, hs, impacts, tuple(conflicts), summary)
+
+
+def _delivery(view: BundleView) -> str:
+    return f"{view.target_namespace}/{view.secret_name} ({view.handshake})"
+
+
+def _impacts(
+    diffs: tuple[BundleDiff, ...], old: dict[str, BundleView], new: dict[str, BundleView], resolve: Resolve
+) -> tuple[ClusterImpact, ...]:
+    """Per cluster: which deliveries (namespace/secret from a handshake) it gains, loses or sees change."""
+    gains: dict[tuple[str, str], set[str]] = {}
+    loses: dict[tuple[str, str], set[str]] = {}
+    changes: dict[tuple[str, str], set[str]] = {}
+
+    def reach(view: BundleView | None) -> dict[str, str]:
+        if view is None:
+            return {}
+        return dict.fromkeys(resolve(view.workspace, view.target, view.earlier), _delivery(view))
+
+    for d in diffs:
+        if d.change == UNCHANGED:
+            continue
+        before, after = reach(old.get(d.path)), reach(new.get(d.path))
+        for cluster, delivery in after.items():
+            key = (d.workspace, cluster)
+            if before.get(cluster) != delivery:
+                gains.setdefault(key, set()).add(delivery)
+            else:
+                changes.setdefault(key, set()).add(f"{delivery}: {', '.join(_change_words(d))}")
+        for cluster, delivery in before.items():
+            if after.get(cluster) != delivery:
+                loses.setdefault((d.workspace, cluster), set()).add(delivery)
+    return tuple(
+        ClusterImpact(ws, c, tuple(sorted(gains.get((ws, c), ()))), tuple(sorted(loses.get((ws, c), ()))),
+                      tuple(sorted(changes.get((ws, c), ()))))
+        for ws, c in sorted(set(gains) | set(loses) | set(changes))
+    )  # fmt: skip
+
+
+def _change_words(d: BundleDiff) -> list[str]:
+    words = [c for c in d.changes if c != "data"]
+    if d.keys_added:
+        words.append("keys added " + ", ".join(d.keys_added))
+    if d.keys_removed:
+        words.append("keys removed " + ", ".join(d.keys_removed))
+    if d.keys_changed:
+        words.append("keys changed " + ", ".join(d.keys_changed))
+    return words
+
+
+def _conflicts(new: dict[str, BundleView], resolve: Resolve) -> list[Conflict]:
+    deliveries: dict[tuple[str, str, str | None, str | None], set[str]] = {}
+    reach_by_handshake: dict[tuple[str, str], set[str]] = {}
+    for view in new.values():
+        clusters = resolve(view.workspace, view.target, view.earlier)
+        reach_by_handshake.setdefault((view.workspace, view.handshake), set()).update(clusters)
+        for cluster in clusters:
+            key = (view.workspace, cluster, view.target_namespace, view.secret_name)
+            deliveries.setdefault(key, set()).add(view.handshake)
+    out = []
+    for (ws, cluster, ns, secret), handshakes in sorted(deliveries.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        if len(handshakes) > 1:
+            names = tuple(sorted(handshakes))
+            out.append(Conflict("duplicate-delivery", ws,
+                                f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster {cluster}",
+                                names, cluster))  # fmt: skip
+    for (ws, hs), reach in sorted(reach_by_handshake.items()):
+        if not reach:
+            out.append(Conflict("no-cluster", ws, f"handshake {ws}/{hs} matches no cluster in the inventory", (hs,)))
+    return out

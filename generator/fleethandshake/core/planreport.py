@@ -1,0 +1,155 @@
+"""Plan output for machines (JSON), pull requests (Markdown) and terminals (text).
+
+Only names, key names, counts and cluster names appear here; values never reach a plan.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Plan
+
+_ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}
+MAX_LIST = 10
+
+
+def to_json(plan: Plan) -> str:
+    bundles = []
+    for d in plan.bundles:
+        item: dict[str, Any] = {
+            "workspace": d.workspace, "handshake": d.handshake, "target": d.target, "bundle": d.bundle,
+            "path": d.path, "change": d.change, "secret": d.secret, "targetNamespace": d.target_namespace,
+            "changes": list(d.changes), "keysAdded": list(d.keys_added), "keysRemoved": list(d.keys_removed),
+            "keysChanged": list(d.keys_changed),
+        }  # fmt: skip
+        if d.clusters is not None:
+            item["clusters"] = list(d.clusters)
+            item["clustersGained"] = list(d.clusters_gained)
+            item["clustersLost"] = list(d.clusters_lost)
+        bundles.append(item)
+    doc: dict[str, Any] = {
+        "bundles": bundles,
+        "conflicts": [
+            {
+                "kind": c.kind,
+                "workspace": c.workspace,
+                "cluster": c.cluster,
+                "handshakes": list(c.handshakes),
+                "message": c.message,
+            }
+            for c in plan.conflicts
+        ],
+        "handshakes": [
+            {"namespace": h.workspace, "name": h.name, "status": h.status.value, "message": h.message}
+            for h in plan.handshakes
+        ],
+        "summary": dict(plan.summary, changed=plan.has_changes),
+    }
+    if plan.clusters is not None:
+        doc["clusters"] = [
+            {"workspace": c.workspace, "cluster": c.cluster, "gains": list(c.gains), "loses": list(c.loses),
+             "changes": list(c.changes)}
+            for c in plan.clusters
+        ]  # fmt: skip
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def headline(plan: Plan) -> str:
+    s = plan.summary
+    parts = [f"{s[ADDED]} added", f"{s[MODIFIED]} modified", f"{s[REMOVED]} removed", f"{s[UNCHANGED]} unchanged"]
+    text = "bundles: " + ", ".join(parts)
+    if plan.clusters is not None:
+        text += f"; {s.get('clusters_affected', 0)} cluster(s) affected"
+    if plan.conflicts:
+        text += f"; {len(plan.conflicts)} conflict(s)"
+    if plan.not_synced:
+        text += f"; {len(plan.not_synced)} handshake(s) not Synced"
+    return text
+
+
+def _details(d: BundleDiff) -> str:
+    words = [c for c in d.changes if c != "data"]
+    if d.change != ADDED and d.keys_added:
+        words.append("+keys " + ", ".join(d.keys_added))
+    if d.change != REMOVED and d.keys_removed:
+        words.append("-keys " + ", ".join(d.keys_removed))
+    if d.keys_changed:
+        words.append("changed keys " + ", ".join(d.keys_changed))
+    if d.change == ADDED:
+        words.append("keys " + ", ".join(d.keys_added))
+    return "; ".join(words)
+
+
+def _clusters(d: BundleDiff) -> str:
+    if d.clusters is None:
+        return ""
+    names = list(d.clusters)
+    text = ", ".join(names[:MAX_LIST]) + (f" (+{len(names) - MAX_LIST} more)" if len(names) > MAX_LIST else "")
+    extra = []
+    if d.change == MODIFIED and d.clusters_gained:
+        extra.append(f"+{len(d.clusters_gained)}")
+    if d.change == MODIFIED and d.clusters_lost:
+        extra.append(f"-{len(d.clusters_lost)}")
+    return (text or "none") + (f" ({' '.join(extra)})" if extra else "")
+
+
+def to_text(plan: Plan) -> str:
+    lines = [headline(plan)]
+    for d in plan.bundles:
+        if d.change == UNCHANGED:
+            continue
+        lines.append(f"  {d.change:<9} {d.path}  {d.handshake} -> {d.target_namespace}/{d.secret}  [{d.target}]")
+        if detail := _details(d):
+            lines.append(f"            {detail}")
+        if d.clusters is not None:
+            lines.append(f"            clusters: {_clusters(d)}")
+    for c in plan.clusters or ():
+        for kind, items in (("gains", c.gains), ("loses", c.loses), ("changes", c.changes)):
+            for item in items:
+                lines.append(f"  cluster {c.workspace}/{c.cluster} {kind} {item}")
+    for conflict in plan.conflicts:
+        lines.append(f"  CONFLICT {conflict.kind}: {conflict.message}")
+    for h in plan.not_synced:
+        lines.append(f"  {h.status.value}: {h.workspace}/{h.name}: {h.message}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(plan: Plan) -> str:
+    out = ["### fleet-handshake plan", "", f"**{headline(plan)}**", ""]
+    if plan.conflicts or plan.not_synced:
+        out.append("#### ⚠️ Needs attention")
+        out.extend(f"- **{c.kind}**: {_cell(c.message)}" for c in plan.conflicts)
+        out.extend(f"- **{h.status.value}** `{h.workspace}/{h.name}`: {_cell(h.message)}" for h in plan.not_synced)
+        out.append("")
+    changed = [d for d in plan.bundles if d.change != UNCHANGED]
+    if changed:
+        with_clusters = plan.clusters is not None
+        out.append("| | Secret | Handshake / target | " + ("Clusters |" if with_clusters else "Details |"))
+        out.append("|---|---|---|---|")
+        for d in changed:
+            last = _clusters(d) if with_clusters else _details(d)
+            out.append(
+                f"| {_ICON[d.change]} {d.change} | `{d.target_namespace}/{d.secret}` | "
+                f"{_cell(d.handshake)}: {_cell(d.target)} | {_cell(last)} |"
+            )
+        out.append("")
+        out.append("<details><summary>Bundle details</summary>\n")
+        for d in changed:
+            out.append(f"- `{d.path}` ({d.change}): {_cell(_details(d)) or 'no content change'}")
+        out.append("\n</details>\n")
+    else:
+        out.append("No bundle changes.\n")
+    if plan.clusters:
+        out.append(f"<details><summary>Per cluster ({len(plan.clusters)})</summary>\n")
+        for c in plan.clusters:
+            bits = [f"gains {', '.join(c.gains)}" if c.gains else "", f"loses {', '.join(c.loses)}" if c.loses else "",
+                    f"changes {', '.join(c.changes)}" if c.changes else ""]  # fmt: skip
+            out.append(f"- **{c.workspace}/{c.cluster}**: {_cell('; '.join(b for b in bits if b))}")
+        out.append("\n</details>\n")
+    out.append("<sub>Plans show names, key names and clusters only: never a value.</sub>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,147 @@
+"""parse_documents: YAML we accept, YAML we refuse (with a line), and the paths used in messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleethandshake.core.yamldoc import MAX_DEPTH, YamlError, join, parse_documents
+
+
+def test_documents_keep_data_index_and_lines() -> None:
+    docs = parse_documents("a: 1\n---\nb:\n  c: [x, y]\n")
+    assert [(d.index, d.data) for d in docs] == [(0, {"a": 1}), (1, {"b": {"c": ["x", "y"]}})]
+    # Lines count from the top of the file, not of the document.
+    assert docs[1].lines["b.c"] == 4
+    assert docs[1].lines["b.c[1]"] == 4
+
+
+def test_duplicate_key_is_rejected_with_its_line() -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("a: 1\nb:\n  c: 1\n  d: 2\n  c: 3\n")
+    assert e.value.line == 5
+    assert "duplicate key 'c'" in e.value.message
+
+
+def test_duplicate_key_in_a_later_document_is_rejected() -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("a: 1\n---\na: 1\na: 2\n")
+    assert e.value.line == 4
+
+
+def test_merge_key_is_rejected_with_its_line() -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("base: &base {x: 1}\nother:\n  <<: *base\n  y: 2\n")
+    assert e.value.line == 3
+    assert "merge keys" in e.value.message
+
+
+def test_syntax_error_reports_its_line() -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("a: 1\nb: 2\nc: d: e\n")
+    assert e.value.line == 3
+    assert e.value.message.startswith("not valid YAML: ")
+
+
+def test_non_scalar_key_is_rejected() -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("a: 1\n? [x, y]\n: 2\n")
+    assert e.value.line == 2
+    assert "mapping keys must be scalars" in e.value.message
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    (doc,) = parse_documents("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    assert isinstance(doc.data, list)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 1000 + "]" * 1000, id="flow-1000"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="flow-100000"),
+        pytest.param("".join("  " * i + f"k{i}:\n" for i in range(300)) + "  " * 300 + "leaf", id="block-300"),
+    ],
+)
+def test_deep_nesting_is_rejected_without_recursion_error(text: str) -> None:
+    # RecursionError is not a YamlError, so pytest.raises would let it through and fail.
+    with pytest.raises(YamlError) as e:
+        parse_documents(text)
+    assert "nest" in e.value.message
+
+
+def test_alias_bomb_is_rejected() -> None:
+    text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        text += f"{name}: &{name} [{','.join(['*' + prev] * 9)}]\n"
+    with pytest.raises(YamlError) as e:
+        parse_documents(text)
+    assert "alias" in e.value.message
+
+
+def test_non_utf8_bytes_are_rejected() -> None:
+    with pytest.raises(YamlError):
+        parse_documents(b"apiVersion: v1\nkind: Secret\nstringData:\n  k: caf\xe9\n")
+
+
+def test_non_utf8_message_says_what_is_wrong() -> None:
+    # "not valid YAML: ReaderError" names a PyYAML class; the user needs to hear "not UTF-8".
+    with pytest.raises(YamlError) as e:
+        parse_documents(b"a: caf\xe9\n")
+    assert "UTF-8" in e.value.message
+
+
+def test_utf8_bom_is_accepted() -> None:
+    (doc,) = parse_documents(b"\xef\xbb\xbfa: caf\xc3\xa9\n")
+    assert doc.data == {"a": "café"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("pin: !!int Hunter2-Zebra\n", id="int-tag"),
+        pytest.param("pin: !!float Hunter2-Zebra\n", id="float-tag"),
+        pytest.param("pin: !!bool Hunter2-Zebra\n", id="bool-tag"),
+        pytest.param("pin: !!timestamp Hunter2-Zebra\n", id="timestamp-tag"),
+        pytest.param("pin: !!binary Hunter2\n", id="binary-tag-bad-padding"),
+        # Untagged, but resolved as a timestamp: a date-like typo must not crash the tool.
+        pytest.param("pin: 2024-13-45\n", id="impossible-date"),
+    ],
+)
+def test_bad_scalar_is_a_yaml_error_with_a_line_and_without_the_value(text: str) -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("kind: Secret\n" + text)
+    assert e.value.line == 2
+    assert "Hunter2" not in str(e.value)
+    assert "2024-13-45" not in str(e.value)
+
+
+def test_line_falls_back_to_the_enclosing_path() -> None:
+    (doc,) = parse_documents("# header\nspec:\n  targets:\n    - clusterName: a\n    - clusterGroup: b\n")
+    assert doc.line("spec.targets[1].clusterGroup") == 5
+    assert doc.line("spec.targets[1].clusterSelector.matchLabels") == 5
+    assert doc.line("spec.targets[7]") == doc.line("spec.targets") == 4
+    assert doc.line("status.conditions[0]") == doc.line("") == 2
+
+
+def test_keys_with_dots_or_slashes_are_quoted_in_paths() -> None:
+    (doc,) = parse_documents("metadata:\n  labels:\n    app.kubernetes.io/name: x\n    team: y\n")
+    assert doc.lines["metadata.labels['app.kubernetes.io/name']"] == 3
+    assert doc.lines["metadata.labels.team"] == 4
+    assert doc.line("metadata.labels['app.kubernetes.io/name']") == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "expected"),
+    [
+        ("", "spec", "spec"),
+        ("spec", "targets", "spec.targets"),
+        ("spec.targets", 1, "spec.targets[1]"),
+        ("metadata.labels", "app.kubernetes.io/name", "metadata.labels['app.kubernetes.io/name']"),
+        ("stringData", "bad key", "stringData['bad key']"),
+        ("stringData", "tls.crt", "stringData['tls.crt']"),
+        ("spec", "secret_name-2", "spec.secret_name-2"),
+        ("", "1abc", "['1abc']"),
+    ],
+)
+def test_join(path: str, key: str | int, expected: str) -> None:
+    assert join(path, key) == expected
