@@ -36,11 +36,25 @@ def make_age_key(directory: Path, name: str = "key") -> AgeKey:
 def sops_encrypt(plain: str, *recipients: str, extra: tuple[str, ...] = ()) -> str:
     """Encrypt YAML with the real sops binary; the plaintext only goes through a pipe."""
     proc = subprocess.run(
-        [SOPS, "--disable-version-check", "encrypt", "--age", ",".join(recipients),
-         "--encrypted-regex", "^(data|stringData)$", "--input-type", "yaml", "--output-type", "yaml",
-         *extra, "/dev/stdin"],
-        input=plain.encode(), capture_output=True, check=True,
-    )  # fmt: skip
+        [
+            SOPS,
+            "--disable-version-check",
+            "encrypt",
+            "--age",
+            ",".join(recipients),
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            *extra,
+            "/dev/stdin",
+        ],
+        input=plain.encode(),
+        capture_output=True,
+        check=True,
+    )
     return proc.stdout.decode()
 
 
@@ -110,8 +124,12 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "fleethandshake", *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=timeout, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

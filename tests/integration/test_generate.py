@@ -173,8 +173,9 @@ def test_decrypt_failure_is_error_for_that_handshake_only(
     before = read_tree(out)
     path = repo.root / "secrets" / "bravo.yaml"
     if damage == "wrong-key":
-        repo.encrypted("secrets/bravo.yaml", secret("bravo-secret", stringData={"token": "x"}),
-                       recipients=(other_key.recipient,))  # fmt: skip
+        repo.encrypted(
+            "secrets/bravo.yaml", secret("bravo-secret", stringData={"token": "x"}), recipients=(other_key.recipient,)
+        )
     else:
         doc = yaml.safe_load(path.read_text())
         if damage == "mac":

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from fhtest import SourceRepo, handshake, run_cli, secret
 
+from fhtest import SourceRepo, handshake, run_cli, secret
 from fleethandshake.app.publish import publish
 from fleethandshake.errors import UserError
 
 VALUE = "publish-canary-9f3"
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
-}  # fmt: skip
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    import os
-
     env = dict(os.environ, **GIT_ENV)
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -162,17 +164,17 @@ def test_gives_up_after_bounded_retries(
 def test_two_processes_publishing_at_once_end_consistent(
     repo: SourceRepo, remote: Path, tmp_path: Path, env_keys: dict[str, str]
 ) -> None:
-    import os
-
     fill(repo, "alpha", "bravo")
     clones = [clone(remote, tmp_path / f"w{i}") for i in range(2)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")} | env_keys
+    command = [sys.executable, "-m", "fleethandshake", "publish", str(repo.root), "--out"]
     procs = [
-        subprocess.Popen([sys.executable, "-m", "fleethandshake", "publish", str(repo.root), "--out", str(c / "bundles")],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*command, str(c / "bundles")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for c in clones
-    ]  # fmt: skip
-    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    ]
+    results = [(p.returncode, err) for p in procs for _, err in [p.communicate(timeout=120)]]
 
     assert [code for code, _ in results] == [0, 0], results
     assert git(remote, "rev-list", "--merges", "--count", "main") == "0"
@@ -201,8 +203,18 @@ def test_refuses_output_changes_it_did_not_write(
 def test_no_push_commits_locally(repo: SourceRepo, remote: Path, tmp_path: Path, env_keys: dict[str, str]) -> None:
     fill(repo, "alpha")
     work = clone(remote, tmp_path / "work")
-    result = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push",
-                     "--author", "Release Bot <bot@example.invalid>", "-m", "Update bundles", env=env_keys)  # fmt: skip
+    result = run_cli(
+        "publish",
+        repo.root,
+        "--out",
+        work / "bundles",
+        "--no-push",
+        "--author",
+        "Release Bot <bot@example.invalid>",
+        "-m",
+        "Update bundles",
+        env=env_keys,
+    )
     assert result.code == 0, result.stderr
     assert git(work, "log", "-1", "--format=%an <%ae>|%s") == "Release Bot <bot@example.invalid>|Update bundles"
     assert remote_files(remote) == ["README.md"]
