@@ -23,6 +23,9 @@ install: $(STAMP) ## create .venv and install fleet-handshake with its test tool
 demo: $(STAMP) ## generate bundles from examples/demo into demo-out/ and show them
 	SOPS_AGE_KEY_FILE=examples/demo/demo-age-key.txt $(BIN)/fleet-handshake generate examples/demo --out $(DEMO_OUT)
 	@$(BIN)/python examples/demo/show.py $(DEMO_OUT)
+	@echo; echo "fleet-handshake plan: what the demo's bundles deliver to the demo inventory's clusters:"
+	SOPS_AGE_KEY_FILE=examples/demo/demo-age-key.txt $(BIN)/fleet-handshake plan examples/demo --out $(DEMO_OUT) --inventory examples/demo/inventory.yaml
+	@$(BIN)/python examples/demo/pr_preview.py $(DEMO_OUT)
 
 lint: $(STAMP) ## ruff, mypy and the import-layer contracts
 	$(BIN)/ruff check generator tests examples

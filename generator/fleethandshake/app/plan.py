@@ -17,7 +17,8 @@ from . import source as source_loader
 EXIT_CHANGES = 3
 
 
-def load_resolver(path: Path) -> Resolve:
+def load_resolver(path: Path) -> tuple[Resolve, dict[tuple[str, str], str]]:
+    """The inventory's resolver, and each cluster's Rancher display name."""
     from ..core import inventory, matching
     from ..core.models import Target
     from ..core.validate import parse_target
@@ -43,13 +44,18 @@ def load_resolver(path: Path) -> Resolve:
     def resolve(workspace: str, target: Mapping[str, Any], earlier: tuple[Mapping[str, Any], ...]) -> frozenset[str]:
         return resolver.bundle_clusters(workspace, to_target(target), [to_target(t) for t in earlier])
 
-    return resolve
+    display = {
+        (c.workspace, c.name): c.label_map[matching.DISPLAY_NAME_LABEL]
+        for c in inv.clusters
+        if matching.DISPLAY_NAME_LABEL in c.label_map
+    }
+    return resolve, display
 
 
 def compute(src: Path, out: Path, *, against: str | None, inventory: Path | None, sops_binary: str | None) -> Plan:
     generate.check_paths(src, out)
     loaded = source_loader.load(src, out)
-    resolve = load_resolver(inventory) if inventory is not None else None
+    resolve, display = load_resolver(inventory) if inventory is not None else (None, {})
     if against is not None:
         from ..adapters import git
 
@@ -57,7 +63,7 @@ def compute(src: Path, out: Path, *, against: str | None, inventory: Path | None
     else:
         old = fs.read_tree(out)
     comp = generate.build(src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded)
-    return make_plan(old, comp.tree, comp.changes, resolve)
+    return make_plan(old, comp.tree, comp.changes, resolve, display)
 
 
 def exit_code(plan: Plan) -> int:

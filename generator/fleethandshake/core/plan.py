@@ -59,6 +59,12 @@ class Plan:
     clusters: tuple[ClusterImpact, ...] | None = None
     conflicts: tuple[Conflict, ...] = ()
     summary: dict[str, int] = field(default_factory=dict)
+    display: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (workspace, cluster) -> display name
+
+    def cluster_label(self, workspace: str, cluster: str) -> str:
+        """`prod-frankfurt (c-m-2bn8v6xt)`: Rancher's generated names mean nothing to a reviewer."""
+        shown = self.display.get((workspace, cluster))
+        return f"{shown} ({cluster})" if shown and shown != cluster else cluster
 
     @property
     def has_changes(self) -> bool:
@@ -126,6 +132,7 @@ def make_plan(
     new_tree: Mapping[str, bytes],
     handshakes: Iterable[HandshakeChange],
     resolve: Resolve | None = None,
+    display: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
     old, new = read_views(old_tree), read_views(new_tree)
     diffs = tuple(_diff(old.get(p), new.get(p), resolve) for p in sorted(set(old) | set(new)))
@@ -140,7 +147,7 @@ def make_plan(
     summary["not_synced"] = sum(1 for h in hs if h.status.value != "Synced")
     if impacts is not None:
         summary["clusters_affected"] = len(impacts)
-    return Plan(diffs, hs, impacts, tuple(conflicts), summary)
+    return Plan(diffs, hs, impacts, tuple(conflicts), summary, dict(display or {}))
 
 
 def _delivery(view: BundleView) -> str:

@@ -48,8 +48,9 @@ def to_json(plan: Plan) -> str:
     }
     if plan.clusters is not None:
         doc["clusters"] = [
-            {"workspace": c.workspace, "cluster": c.cluster, "gains": list(c.gains), "loses": list(c.loses),
-             "changes": list(c.changes)}
+            {"workspace": c.workspace, "cluster": c.cluster,
+             "displayName": plan.display.get((c.workspace, c.cluster)),
+             "gains": list(c.gains), "loses": list(c.loses), "changes": list(c.changes)}
             for c in plan.clusters
         ]  # fmt: skip
     return json.dumps(doc, indent=2) + "\n"
@@ -81,10 +82,10 @@ def _details(d: BundleDiff) -> str:
     return "; ".join(words)
 
 
-def _clusters(d: BundleDiff) -> str:
+def _clusters(plan: Plan, d: BundleDiff) -> str:
     if d.clusters is None:
         return ""
-    names = list(d.clusters)
+    names = [plan.cluster_label(d.workspace, c) for c in d.clusters]
     text = ", ".join(names[:MAX_LIST]) + (f" (+{len(names) - MAX_LIST} more)" if len(names) > MAX_LIST else "")
     extra = []
     if d.change == MODIFIED and d.clusters_gained:
@@ -103,11 +104,11 @@ def to_text(plan: Plan) -> str:
         if detail := _details(d):
             lines.append(f"            {detail}")
         if d.clusters is not None:
-            lines.append(f"            clusters: {_clusters(d)}")
+            lines.append(f"            clusters: {_clusters(plan, d)}")
     for c in plan.clusters or ():
         for kind, items in (("gains", c.gains), ("loses", c.loses), ("changes", c.changes)):
             for item in items:
-                lines.append(f"  cluster {c.workspace}/{c.cluster} {kind} {item}")
+                lines.append(f"  cluster {c.workspace}/{plan.cluster_label(c.workspace, c.cluster)} {kind} {item}")
     for conflict in plan.conflicts:
         lines.append(f"  CONFLICT {conflict.kind}: {conflict.message}")
     for h in plan.not_synced:
@@ -132,7 +133,7 @@ def to_markdown(plan: Plan) -> str:
         out.append("| | Secret | Handshake / target | " + ("Clusters |" if with_clusters else "Details |"))
         out.append("|---|---|---|---|")
         for d in changed:
-            last = _clusters(d) if with_clusters else _details(d)
+            last = _clusters(plan, d) if with_clusters else _details(d)
             out.append(
                 f"| {_ICON[d.change]} {d.change} | `{d.target_namespace}/{d.secret}` | "
                 f"{_cell(d.handshake)}: {_cell(d.target)} | {_cell(last)} |"
@@ -149,7 +150,8 @@ def to_markdown(plan: Plan) -> str:
         for c in plan.clusters:
             bits = [f"gains {', '.join(c.gains)}" if c.gains else "", f"loses {', '.join(c.loses)}" if c.loses else "",
                     f"changes {', '.join(c.changes)}" if c.changes else ""]  # fmt: skip
-            out.append(f"- **{c.workspace}/{c.cluster}**: {_cell('; '.join(b for b in bits if b))}")
+            label = plan.cluster_label(c.workspace, c.cluster)
+            out.append(f"- **{c.workspace}/{label}**: {_cell('; '.join(b for b in bits if b))}")
         out.append("\n</details>\n")
     out.append("<sub>Plans show names, key names and clusters only: never a value.</sub>")
     return "\n".join(out) + "\n"

@@ -1,0 +1,240 @@
+"""`plan` end to end: real sops, hand-built Fleet inventories, git refs; and `gitrepo`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from fhtest import SHARED, SourceRepo, handshake, read_tree, run_cli, secret
+
+VALUE = "plan-canary-Zq81"
+NEW_VALUE = "plan-canary-changed-Wx55"
+
+
+def cluster(name: str, workspace: str = "fleet-default", display: str | None = None, **labels: str) -> dict[str, Any]:
+    if display:
+        labels["management.cattle.io/cluster-display-name"] = display
+    return {"apiVersion": "fleet.cattle.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": name, "namespace": workspace, "labels": labels}}  # fmt: skip
+
+
+def group(name: str, selector: dict[str, Any], workspace: str = "fleet-default") -> dict[str, Any]:
+    return {"apiVersion": "fleet.cattle.io/v1alpha1", "kind": "ClusterGroup",
+            "metadata": {"name": name, "namespace": workspace}, "spec": {"selector": selector}}  # fmt: skip
+
+
+def inventory(path: Path, *items: dict[str, Any]) -> Path:
+    # The shape `kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml` prints.
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(items)}))
+    return path
+
+
+@pytest.fixture
+def fleet_inventory(tmp_path: Path) -> Path:
+    return inventory(
+        tmp_path / "inventory.yaml",
+        cluster("c-m-aaa", display="prod-eu-1", env="prod", region="eu"),
+        cluster("c-m-bbb", display="prod-us-1", env="prod", region="us"),
+        cluster("c-m-ccc", display="dev-1", env="dev", region="eu"),
+        cluster("c-m-edge", display="edge-7", env="prod", region="eu", tier="edge"),
+        cluster("c-m-other", workspace="fleet-other", env="prod", region="eu"),
+        group("edge", {"matchLabels": {"tier": "edge"}}),
+        group("eu", {"matchLabels": {"region": "eu"}}),
+    )
+
+
+def build(repo: SourceRepo, value: str = VALUE, extra_key: bool = False) -> None:
+    repo.handshakes(
+        "hs.yaml",
+        handshake("db", "db-creds", [
+            {"name": "edge", "clusterGroup": "edge"},
+            {"name": "prod-eu", "clusterSelector": {"matchLabels": {"env": "prod", "region": "eu"}}},
+        ], target_namespace="orders"),
+        handshake("registry", "pull", [{"clusterSelector": {"matchLabels": {"env": "prod"}}}]),
+    )  # fmt: skip
+    data = {"password": value, "user": "app"} | ({"pool": "10"} if extra_key else {})
+    repo.encrypted("secrets/db.yaml", secret("db-creds", stringData=data))
+    repo.encrypted("secrets/pull.yaml", secret("pull", stringData={"token": VALUE}))
+
+
+def plan(repo: SourceRepo, out: Path, env: dict[str, str], *args: str | Path) -> Any:
+    return run_cli("plan", repo.root, "--out", out, *args, env=env)
+
+
+def assert_no_values(*texts: str) -> None:
+    for value in (VALUE, NEW_VALUE):
+        for form in (value, base64.b64encode(value.encode()).decode(), value.encode().hex()):
+            for text in texts:
+                assert form not in text
+
+
+def test_first_plan_adds_every_bundle_and_writes_nothing(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
+    assert result.code == 3, result.stderr
+    doc = json.loads(result.stdout)
+    assert {b["change"] for b in doc["bundles"]} == {"added"}
+    assert len(doc["bundles"]) == 3
+    assert not out.exists(), "plan writes nothing"
+    assert_no_values(result.stdout, result.stderr)
+
+
+def test_changed_secret_is_one_modified_bundle_with_key_names_and_clusters(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    assert plan(repo, out, key_env).code == 0  # nothing changed yet
+    build(repo, value=NEW_VALUE, extra_key=True)
+    before = read_tree(out)
+
+    result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
+
+    assert result.code == 3
+    assert read_tree(out) == before
+    doc = json.loads(result.stdout)
+    modified = [b for b in doc["bundles"] if b["change"] == "modified"]
+    assert [b["target"] for b in modified] == ["edge: group edge", "prod-eu: clusters env=prod, region=eu"]
+    for b in modified:
+        assert (b["keysChanged"], b["keysAdded"], b["keysRemoved"]) == (["password"], ["pool"], [])
+        assert b["changes"] == ["data"]
+        assert b["secret"] == "db-creds" and b["targetNamespace"] == "orders"
+    # First match wins: the edge cluster gets the Secret from the edge target only.
+    assert modified[0]["clusters"] == ["c-m-edge"]
+    assert modified[1]["clusters"] == ["c-m-aaa"]
+    assert {b["handshake"]: b["change"] for b in doc["bundles"] if b["change"] == "unchanged"} == {
+        "registry": "unchanged"
+    }
+    impacted = {c["cluster"]: c for c in doc["clusters"]}
+    assert set(impacted) == {"c-m-aaa", "c-m-edge"}
+    assert impacted["c-m-aaa"]["displayName"] == "prod-eu-1"
+    assert impacted["c-m-aaa"]["changes"] == ["orders/db-creds (db): keys added pool, keys changed password"]
+    assert doc["summary"]["modified"] == 2 and doc["summary"]["changed"] is True
+    assert doc["conflicts"] == []
+    for fmt in ("text", "markdown"):
+        other = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", fmt)
+        assert other.code == 3
+        assert "prod-eu-1 (c-m-aaa)" in other.stdout
+        assert_no_values(other.stdout, other.stderr)
+    assert_no_values(result.stdout, result.stderr)
+
+
+def test_markdown_is_a_pull_request_comment(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    build(repo, value=NEW_VALUE)
+    text = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "markdown").stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("### fleet-handshake plan")
+    assert lines[2].startswith("**bundles: 0 added, 2 modified, 0 removed, 1 unchanged")
+    header = next(i for i, line in enumerate(lines) if line.startswith("| |"))
+    assert lines[header + 1] == "|---|---|---|---|"
+    rows = [line for line in lines[header + 2 :] if line.startswith("|")]
+    assert len(rows) == 2 and all(row.count("|") == 5 for row in rows)
+    assert text.count("<details>") == text.count("</details>") == 2
+    assert "never a value" in text
+
+
+def test_removed_handshake_shows_clusters_losing_the_secret(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"name": "edge", "clusterGroup": "edge"},
+        {"name": "prod-eu", "clusterSelector": {"matchLabels": {"env": "prod", "region": "eu"}}}],
+        target_namespace="orders"))  # fmt: skip
+
+    doc = json.loads(plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json").stdout)
+
+    removed = [b for b in doc["bundles"] if b["change"] == "removed"]
+    assert [b["handshake"] for b in removed] == ["registry"]
+    assert sorted(removed[0]["clusters"]) == ["c-m-aaa", "c-m-bbb", "c-m-edge"]  # not c-m-other: another workspace
+    loses = {c["cluster"]: c["loses"] for c in doc["clusters"]}
+    assert loses == {c: ["apps/pull (registry)"] for c in ("c-m-aaa", "c-m-bbb", "c-m-edge")}
+
+
+def test_conflicts_fail_the_plan(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    build(repo)
+    # Same Secret name into the same namespace of c-m-aaa, from another handshake.
+    repo.handshakes("more.yaml",
+        handshake("db-copy", "db-creds", [{"clusterName": "prod-eu-1"}], target_namespace="orders"),
+        handshake("nowhere", "pull", [{"clusterName": "does-not-exist"}]))  # fmt: skip
+
+    result = plan(repo, tmp_path / "out", key_env, "--inventory", fleet_inventory, "--format", "json")
+
+    assert result.code == 1
+    conflicts = json.loads(result.stdout)["conflicts"]
+    kinds = {(c["kind"], c.get("cluster"), tuple(c["handshakes"])) for c in conflicts}
+    assert ("duplicate-delivery", "c-m-aaa", ("db", "db-copy")) in kinds
+    assert ("no-cluster", None, ("nowhere",)) in kinds
+
+
+def test_plan_against_a_git_ref(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    work = tmp_path / "work"
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e.invalid", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@e.invalid", GIT_CONFIG_GLOBAL="/dev/null")  # fmt: skip
+    subprocess.run(["git", "init", "-q", str(work)], check=True, env=env)
+    build(repo)
+    out = work / "bundles"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    subprocess.run(["git", "add", "."], cwd=work, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "bundles"], cwd=work, check=True, env=env)
+    subprocess.run(["rm", "-rf", str(out)], check=True)  # the working copy no longer matters
+
+    same = plan(repo, out, key_env, "--against", "HEAD")
+    assert same.code == 0, same.stderr + same.stdout
+    build(repo, value=NEW_VALUE)
+    changed = plan(repo, out, key_env, "--against", "HEAD", "--format", "json")
+    assert changed.code == 3
+    assert sorted(b["change"] for b in json.loads(changed.stdout)["bundles"]) == ["modified", "modified", "unchanged"]
+    missing = plan(repo, out, key_env, "--against", "no-such-ref")
+    assert missing.code == 1 and "git ref not found" in missing.stderr
+
+
+def test_missing_secret_makes_the_plan_fail(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    build(repo)
+    (repo.root / "secrets" / "pull.yaml").unlink()
+    result = plan(repo, tmp_path / "out", key_env, "--format", "json")
+    assert result.code == 1
+    statuses = {h["name"]: h["status"] for h in json.loads(result.stdout)["handshakes"]}
+    assert statuses == {"db": "Synced", "registry": "Missing"}
+
+
+def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None:
+    crd_path = SHARED / "fleet" / "crd-gitrepo.yaml"
+    if not crd_path.is_file():
+        pytest.skip("shared/fleet is not beside the repository")
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]),
+                    handshake("b", "s", [{"clusterName": "c1"}], workspace="fleet-other"))  # fmt: skip
+    result = run_cli("gitrepo", repo.root, "--repo", "https://git.example.invalid/bundles.git", "--branch", "main",
+                     "--out-path", "bundles", "--client-secret", "git-creds")  # fmt: skip
+    assert result.code == 0, result.stderr
+    docs = list(yaml.safe_load_all(result.stdout))
+    crd = yaml.safe_load(crd_path.read_text())
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")["schema"]["openAPIV3Schema"]
+    for doc in docs:
+        jsonschema.validate(doc, schema)
+        assert "targets" not in doc["spec"] and "targetNamespace" not in doc["spec"]
+    assert [(d["metadata"]["namespace"], d["spec"]["paths"]) for d in docs] == [
+        ("fleet-default", ["bundles/fleet-default"]),
+        ("fleet-other", ["bundles/fleet-other"]),
+    ]
+    assert all(d["spec"]["clientSecretName"] == "git-creds" for d in docs)
