@@ -13,8 +13,16 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ..errors import UsageError
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {
@@ -66,6 +74,16 @@ class SopsDecryptor:
         self.timeout = timeout
         self.workers = workers or max(1, os.cpu_count() or 1)
 
+    def decrypt_documents(self, path: Path) -> list[Any] | DecryptFailure:
+        """The decrypted YAML documents of one file, in order."""
+        result = self.decrypt(path)
+        if isinstance(result, DecryptFailure):
+            return result
+        try:
+            return list(yaml.load_all(result, Loader=_Loader))
+        except yaml.YAMLError:
+            return DecryptFailure("sops decrypted it, but the result is not YAML")
+
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
@@ -97,10 +115,10 @@ class SopsDecryptor:
         reason = _REASONS.get(proc.returncode, f"sops failed with exit code {proc.returncode}")
         return DecryptFailure(reason)
 
-    def decrypt_all(self, paths: Iterable[Path]) -> Mapping[Path, bytes | DecryptFailure]:
+    def decrypt_all(self, paths: Iterable[Path]) -> Mapping[Path, list[Any] | DecryptFailure]:
         """Decrypt files in parallel: each call is mostly process start-up."""
         unique = sorted(set(paths))
         if len(unique) <= 1 or self.workers == 1:
-            return {p: self.decrypt(p) for p in unique}
+            return {p: self.decrypt_documents(p) for p in unique}
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return dict(zip(unique, pool.map(self.decrypt, unique), strict=True))
+            return dict(zip(unique, pool.map(self.decrypt_documents, unique), strict=True))

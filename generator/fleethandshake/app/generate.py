@@ -8,18 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..adapters import fs, sops, templates
 from ..core import output, render, report
 from ..core.models import Handshake, SourceSecret, Status
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from . import source as source_loader
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Say = Callable[[str], None]
 
@@ -89,20 +82,15 @@ def _outcomes(
     if len(files) > 20:
         say(f"decrypting {len(files)} files with sops ...")
     decrypted = decryptor.decrypt_all(root / f for f in files)
-    documents = {f: _documents(decrypted[root / f]) for f in files}
+    documents = {f: _reason_or_docs(decrypted[root / f]) for f in files}
     outcomes = []
     for hs, secret in wanted.items():
         outcomes.append(_outcome(env, hs, secret, documents))
     return outcomes
 
 
-def _documents(result: bytes | sops.DecryptFailure) -> list[Any] | str:
-    if isinstance(result, sops.DecryptFailure):
-        return result.reason
-    try:
-        return list(yaml.load_all(result, Loader=_Loader))
-    except yaml.YAMLError:
-        return "sops decrypted it, but the result is not YAML"
+def _reason_or_docs(result: list[Any] | sops.DecryptFailure) -> list[Any] | str:
+    return result.reason if isinstance(result, sops.DecryptFailure) else result
 
 
 def _outcome(
