@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import jinja2
@@ -18,6 +19,14 @@ def template_dir() -> Path:
         if (candidate / "fleet.yaml.j2").is_file():
             return candidate
     raise UsageError("the fleet-handshake templates are missing from this installation")
+
+
+def digest() -> str:
+    """Changes whenever a template changes, so bundles made with older templates are redone."""
+    h = hashlib.sha256()
+    for path in sorted(template_dir().glob("*.j2")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def loader() -> jinja2.BaseLoader:

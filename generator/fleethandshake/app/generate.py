@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..adapters import fs, sops, templates
-from ..core import output, render, report
+from .. import __version__
+from ..adapters import agekeys, fs, sops, templates
+from ..core import output, render, report, state
 from ..core.models import Handshake, SourceSecret, Status
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from . import source as source_loader
@@ -46,8 +47,27 @@ def build(
     loaded = loaded or source_loader.load(src, None)
     decryptor = sops.SopsDecryptor(sops.find_binary(sops_binary))
     env = render.make_environment(templates.loader())
-    outcomes = _outcomes(loaded.root, loaded.source.handshakes, loaded.source.secrets, decryptor, env, say)
-    return output.compose(old, outcomes)
+    context = f"{__version__}|{templates.digest()}|plain"
+    key = agekeys.state_key()
+    previous = state.parse_state(old.get(state.STATE_FILE), context, key) if key else {}
+    outcomes, digests, decrypted, reused = _outcomes(loaded, decryptor, env, say, old, previous, key, context)
+    comp = replace(output.compose(old, outcomes), decrypted_files=decrypted, reused=reused)
+    if key is not None:
+        comp.tree[state.STATE_FILE] = state.state_json(_entries(comp, digests, key), context, key)
+    return comp
+
+
+def _entries(
+    comp: output.Composition, digests: Mapping[tuple[str, str], str], key: bytes
+) -> dict[tuple[str, str], state.Entry]:
+    by_dir = output.group_by_bundle(comp.tree)
+    entries = {}
+    for change in comp.changes:
+        ref = (change.workspace, change.name)
+        if change.status is Status.SYNCED and ref in digests:
+            files = {p: c for d in change.bundles for p, c in by_dir.get(d, {}).items()}
+            entries[ref] = state.Entry(digests[ref], state.output_mac(key, files), change.bundles)
+    return entries
 
 
 def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
@@ -69,24 +89,50 @@ def generate(src: Path, out: Path, *, sops_binary: str | None = None, say: Say =
 
 
 def _outcomes(
-    root: Path,
-    handshakes: tuple[Handshake, ...],
-    secrets: tuple[SourceSecret, ...],
+    loaded: source_loader.LoadedSource,
     decryptor: sops.SopsDecryptor,
     env: Any,
     say: Say,
-) -> list[output.Outcome]:
-    by_ref = {(s.namespace, s.name): s for s in secrets}
-    wanted = {hs: by_ref.get((hs.secret_namespace, hs.secret_name)) for hs in handshakes}
-    files = sorted({s.file for s in wanted.values() if s is not None})
-    if len(files) > 20:
-        say(f"decrypting {len(files)} files with sops ...")
-    decrypted = decryptor.decrypt_all(root / f for f in files)
-    documents = {f: _reason_or_docs(decrypted[root / f]) for f in files}
-    outcomes = []
-    for hs, secret in wanted.items():
-        outcomes.append(_outcome(env, hs, secret, documents))
-    return outcomes
+    old: Mapping[str, bytes],
+    previous: Mapping[tuple[str, str], state.Entry],
+    key: bytes | None,
+    context: str,
+) -> tuple[list[output.Outcome], dict[tuple[str, str], str], int, int]:
+    """Each handshake's outcome, the input digests, files decrypted and handshakes reused."""
+    by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
+    old_by_dir = output.group_by_bundle(old)
+    outcomes: list[output.Outcome] = []
+    digests: dict[tuple[str, str], str] = {}
+    todo: list[tuple[Handshake, SourceSecret]] = []
+    reused = 0
+    for hs in loaded.source.handshakes:
+        secret = by_ref.get((hs.secret_namespace, hs.secret_name))
+        if secret is None:
+            outcomes.append(_outcome(env, hs, None, {}))
+            continue
+        digest = state.input_digest(hs, loaded.contents[secret.file], secret.document, context)
+        digests[(hs.workspace, hs.name)] = digest
+        entry = previous.get((hs.workspace, hs.name))
+        if entry is not None and key is not None and entry.inputs == digest:
+            files = {p: c for d in entry.bundles for p, c in old_by_dir.get(d, {}).items()}
+            if all(d in old_by_dir for d in entry.bundles) and state.output_mac(key, files) == entry.output:
+                # Same inputs, untouched output: reuse it without decrypting or rendering.
+                outcomes.append(output.Outcome(hs, Status.SYNCED, _synced_message(hs), files))
+                reused += 1
+                continue
+        todo.append((hs, secret))
+    files_needed = sorted({s.file for _, s in todo})
+    if len(files_needed) > 20:
+        say(f"decrypting {len(files_needed)} files ...")
+    decrypted = decryptor.decrypt_all(loaded.root / f for f in files_needed)
+    documents = {f: _reason_or_docs(decrypted[loaded.root / f]) for f in files_needed}
+    outcomes += [_outcome(env, hs, secret, documents) for hs, secret in todo]
+    return outcomes, digests, len(files_needed), reused
+
+
+def _synced_message(hs: Handshake) -> str:
+    count = len(hs.targets)
+    return f"delivered through {count} bundle{'s' if count != 1 else ''}"
 
 
 def _reason_or_docs(result: list[Any] | sops.DecryptFailure) -> list[Any] | str:
@@ -109,8 +155,7 @@ def _outcome(
         files = render.render_handshake(env, hs, plain)
     except render.RenderError as e:
         return output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")
-    count = len(hs.targets)
-    return output.Outcome(hs, Status.SYNCED, f"delivered through {count} bundle{'s' if count != 1 else ''}", files)
+    return output.Outcome(hs, Status.SYNCED, _synced_message(hs), files)
 
 
 def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool) -> int:

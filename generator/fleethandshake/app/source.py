@@ -16,6 +16,7 @@ from ..errors import InvalidInputs, Problem
 class LoadedSource:
     root: Path
     source: Source
+    contents: dict[str, bytes]  # every source file as read (encrypted files are ciphertext)
 
 
 def load(root: Path, out: Path | None) -> LoadedSource:
@@ -34,4 +35,4 @@ def load(root: Path, out: Path | None) -> LoadedSource:
     problems.extend(more)
     if problems:
         raise InvalidInputs(problems)
-    return LoadedSource(root.resolve(), source)
+    return LoadedSource(root.resolve(), source, {f.path: f.content for f in files})

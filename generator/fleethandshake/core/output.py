@@ -50,6 +50,8 @@ class Composition:
     tree: Tree
     changes: tuple[HandshakeChange, ...]
     pruned: tuple[str, ...]  # bundle folders removed because their handshake or target is gone
+    decrypted_files: int = 0  # how much work the run did (incremental runs skip unchanged inputs)
+    reused: int = 0
 
 
 def bundle_dir(path: str) -> str | None:

@@ -30,6 +30,9 @@ def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) 
     counts = {s: sum(1 for c in comp.changes if c.status is s) for s in Status}
     total = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     lines.append(f"{len(comp.changes)} handshake(s): {total or 'none'}")
+    lines.append(
+        f"decrypted {comp.decrypted_files} file(s); reused {comp.reused} unchanged handshake(s) without decrypting"
+    )
     if changed_files:
         lines.append(f"wrote {len(changed_files)} changed file(s) to {out}")
     else:

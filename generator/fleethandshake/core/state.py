@@ -1,0 +1,86 @@
+"""The incremental-run state: an optimisation only, never a source of truth.
+
+Per handshake it records a digest of the inputs (the handshake's spec and the *encrypted* Secret
+file, never plaintext) and a keyed MAC of the bundle files they produced. A run may reuse a
+handshake's previous bundles, without decrypting or rendering, only when both still match.
+Deleting the state, or a corrupt or foreign one, just means a full run with the same output.
+The MAC is keyed with material only the generator holds, so the state reveals nothing about a
+value even where the bundle files hold plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .models import Handshake
+from .render import STATE_DIR
+
+STATE_FILE = f"{STATE_DIR}/state.json"
+FORMAT = "fleet-handshake-state/v1"
+
+
+@dataclass(frozen=True)
+class Entry:
+    inputs: str
+    output: str
+    bundles: tuple[str, ...]
+
+
+def input_digest(hs: Handshake, secret_file: bytes, document: int, context: str) -> str:
+    """Everything a handshake's bundles are made from. Ciphertext only: safe to hash."""
+    spec = {
+        "workspace": hs.workspace, "name": hs.name, "secretName": hs.secret_name,
+        "secretNamespace": hs.secret_namespace, "targetNamespace": hs.target_namespace,
+        "targets": [t.to_dict() for t in hs.targets], "document": document, "context": context,
+        "secretFile": hashlib.sha256(secret_file).hexdigest(),
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def output_mac(key: bytes, files: Mapping[str, bytes]) -> str:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for path in sorted(files):
+        content = files[path]
+        mac.update(f"{len(path)}:{path}:{len(content)}:".encode())
+        mac.update(content)
+    return mac.hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """Which key made the MACs, without revealing it (a second, domain-separated HMAC)."""
+    return hmac.new(key, b"fleet-handshake state key id", hashlib.sha256).hexdigest()[:16]
+
+
+def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[str, str], Entry]:
+    """The usable entries, or none at all when anything about the file is off."""
+    if content is None:
+        return {}
+    try:
+        doc = json.loads(content)
+        if doc.get("format") != FORMAT or doc.get("context") != context or doc.get("key") != key_id(key):
+            return {}
+        return {
+            (str(e["namespace"]), str(e["name"])): Entry(str(e["inputs"]), str(e["output"]),
+                                                         tuple(str(b) for b in e["bundles"]))
+            for e in doc["handshakes"]
+        }  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def state_json(entries: Mapping[tuple[str, str], Entry], context: str, key: bytes) -> bytes:
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "context": context,
+        "key": key_id(key),
+        "handshakes": [
+            {"namespace": ws, "name": name, "inputs": e.inputs, "output": e.output, "bundles": list(e.bundles)}
+            for (ws, name), e in sorted(entries.items())
+        ],
+    }
+    return (json.dumps(doc, indent=1) + "\n").encode()

@@ -1,0 +1,123 @@
+"""Incremental runs: only changed inputs are decrypted; the state file never decides the output."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fhtest import AgeKey, SourceRepo, handshake, read_tree, run_cli, secret
+
+STATE = ".fleet-handshake/state.json"
+VALUES = {f"hs{i}": f"incremental-canary-{i}-Vb7" for i in range(4)}
+
+
+def build(repo: SourceRepo) -> None:
+    repo.handshakes("hs.yaml", *(handshake(n, f"s-{n}", [{"clusterName": f"c-{n}"}]) for n in VALUES))
+    for name, value in VALUES.items():
+        repo.encrypted(f"secrets/{name}.yaml", secret(f"s-{name}", stringData={"token": value}))
+
+
+def generate(repo: SourceRepo, out: Path, env: dict[str, str]) -> tuple[int, int, str]:
+    result = run_cli("generate", repo.root, "--out", out, env=env)
+    assert result.code == 0, result.stderr
+    match = re.search(r"decrypted (\d+) file\(s\); reused (\d+) unchanged", result.stderr)
+    assert match, result.stderr
+    return int(match[1]), int(match[2]), result.stderr
+
+
+def full_run(repo: SourceRepo, tmp_path: Path, env: dict[str, str]) -> dict[str, bytes]:
+    fresh = tmp_path / "fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    decrypted, reused, _ = generate(repo, fresh, env)
+    assert (decrypted, reused) == (len(VALUES), 0)
+    return read_tree(fresh)
+
+
+def test_unchanged_inputs_are_not_decrypted_again(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert generate(repo, out, key_env)[:2] == (4, 0)
+    assert generate(repo, out, key_env)[:2] == (0, 4)
+    repo.encrypted("secrets/hs2.yaml", secret("s-hs2", stringData={"token": "rotated"}))
+
+    decrypted, reused, _ = generate(repo, out, key_env)
+
+    assert (decrypted, reused) == (1, 3)
+    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+
+
+def test_changed_handshake_spec_is_redone(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    repo.handshakes("hs.yaml", *(handshake(n, f"s-{n}", [{"clusterName": f"c-{n}" if n != "hs0" else "moved"}])
+                                 for n in VALUES))  # fmt: skip
+    assert generate(repo, out, key_env)[:2] == (1, 3)
+    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupt", "foreign", "wrong-shape"])
+def test_state_file_never_changes_the_output(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], damage: str
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    state = out / STATE
+    if damage == "deleted":
+        state.unlink()
+    elif damage == "corrupt":
+        state.write_bytes(state.read_bytes()[:50])
+    elif damage == "foreign":
+        state.write_text(state.read_text().replace('"key": "', '"key": "0'))
+    else:
+        state.write_text('{"format": "fleet-handshake-state/v1", "handshakes": 7}')
+
+    decrypted, reused, _ = generate(repo, out, key_env)
+
+    assert (decrypted, reused) == (4, 0), "an unusable state means a full run"
+    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+
+
+def test_hand_edited_bundle_is_regenerated_not_trusted(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    edited = next(out.glob("fleet-default/hs1-*/secret.yaml"))
+    edited.write_text(edited.read_text().replace(VALUES["hs1"], "tampered"))
+
+    assert generate(repo, out, key_env)[:2] == (1, 3)
+
+    assert VALUES["hs1"] in edited.read_text()
+    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+
+
+def test_another_key_holder_cannot_reuse_the_state(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], other_key: AgeKey
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    both = tmp_path / "both.txt"
+    both.write_text(Path(key_env["SOPS_AGE_KEY_FILE"]).read_text() + other_key.key_file.read_text())
+    assert generate(repo, out, {"SOPS_AGE_KEY_FILE": str(both)})[:2] == (4, 0)
+
+
+def test_state_reveals_no_value(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    text = (out / STATE).read_text()
+    for value in VALUES.values():
+        for form in (value, base64.b64encode(value.encode()).decode(), value.encode().hex()):
+            assert form not in text
+    import hashlib
+
+    for value in VALUES.values():  # and no unkeyed hash of one
+        assert hashlib.sha256(value.encode()).hexdigest() not in text
