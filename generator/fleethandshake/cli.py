@@ -71,6 +71,58 @@ Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at 
 folder of the output. No `targets` (each bundle carries its own) and no `targetNamespace` (it
 would override each bundle's namespace). Apply them on the management cluster."""
 
+ACTION_HELP = """\
+Run inside the GitHub Action (.github/actions/fleet-handshake): validate SOURCE first and, on
+problems, print one ::error annotation per problem (file relative to --repo-root, line, YAML
+path), list them in the job summary and exit 1. Then run --command: `plan` writes the plan as
+Markdown to the job summary and to $RUNNER_TEMP/fleet-handshake-plan.md, and as JSON to
+$RUNNER_TEMP/fleet-handshake-plan.json; `generate` and `publish` write a short summary.
+Step outputs (in $GITHUB_OUTPUT): changed, plan-json, plan-markdown. Never prints a value.
+
+exit codes: as the command, except that `plan` exits 0 when there are changes (a pull request
+check fails only on invalid inputs, handshakes not Synced and conflicts)."""
+
+CHECK_SECRETS_HELP = """\
+Report every v1 Secret in the given files whose data or stringData is not SOPS-encrypted, with
+file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML, and files that do
+not parse, pass: this is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+
+
+def _add_integration_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    act = sub.add_parser(
+        "action",
+        help="run inside the GitHub Action",
+        description=ACTION_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    act.add_argument(
+        "--command",
+        dest="command_name",
+        required=True,
+        choices=("validate", "plan", "generate", "publish"),
+        help="what to run once the source is valid",
+    )
+    act.add_argument("--source", type=Path, required=True, metavar="SOURCE", help="folder with handshakes and Secrets")
+    act.add_argument("--out", type=Path, required=True, metavar="OUT", help="the output folder")
+    act.add_argument("--inventory", type=Path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
+    act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
+    act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
+    act.add_argument(
+        "--repo-root",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="repository root that annotation file paths are relative to (default: the working folder)",
+    )
+
+    chk = sub.add_parser(
+        "check-secrets",
+        help="refuse clear-text Secrets in the given files (pre-commit hook)",
+        description=CHECK_SECRETS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chk.add_argument("files", type=Path, nargs="*", metavar="FILE", help="YAML files to check")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -197,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="json prints the problems on stdout, for tools (default: text)",
     )
+    _add_integration_commands(sub)
     return parser
 
 
@@ -244,6 +297,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             name=args.name,
             client_secret=args.client_secret,
         )
+    if args.command == "action":
+        from .app import action
+
+        return action.run(
+            action.ActionArgs(
+                command=args.command_name,
+                source=args.source,
+                out=args.out,
+                inventory=args.inventory,
+                mode=args.mode,
+                against=args.against or None,
+                repo_root=args.repo_root,
+            )
+        )
+    if args.command == "check-secrets":
+        from .app import check_secrets
+
+        return check_secrets.run(args.files)
     from .app import validate
 
     return validate.run(args.source, quiet=args.quiet, fmt=args.format)

@@ -1,0 +1,240 @@
+"""`fleet-handshake action`: what the GitHub Action runs. Annotations, job summary, step outputs.
+
+Always validates first, so a broken source fails with one annotation per problem at its line.
+Only names, paths, counts and messages are written anywhere: never a value.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..adapters import github
+from ..core.models import Status
+from ..errors import EXIT_FAILED, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
+from . import source as source_loader
+
+if TYPE_CHECKING:  # the core's output module brings Jinja2, which validate does not need
+    from ..core.output import Composition, HandshakeChange
+
+COMMANDS = ("validate", "plan", "generate", "publish")
+SUPPORTED_MODES = ("plain",)
+MARKER = "<!-- fleet-handshake-plan -->"  # finds the pull request comment to update
+TITLE = "fleet-handshake"
+PLAN_MARKDOWN = "fleet-handshake-plan.md"
+PLAN_JSON = "fleet-handshake-plan.json"
+EXIT_CHANGES = 3
+
+Echo = Callable[[str], None]
+Base = Callable[[Problem], Path]  # the folder a problem's file is relative to
+
+
+@dataclass(frozen=True)
+class ActionArgs:
+    command: str
+    source: Path
+    out: Path
+    inventory: Path | None = None
+    mode: str = "plain"
+    against: str | None = None
+    repo_root: Path = Path()
+
+
+def check_args(args: ActionArgs) -> None:
+    if args.command not in COMMANDS:
+        raise UsageError(f"--command {args.command!r} is not one of: {', '.join(COMMANDS)}")
+    if args.mode not in SUPPORTED_MODES:
+        raise UsageError(f"--mode {args.mode!r} is not supported yet; supported modes: {', '.join(SUPPORTED_MODES)}")
+
+
+def repo_path(file: str, base: Path, repo_root: Path) -> str:
+    """`file` (relative to `base`, or absolute) relative to the repository, as annotations want it."""
+    full = (base.resolve() / file).resolve()
+    try:
+        return full.relative_to(repo_root.resolve()).as_posix()
+    except ValueError:
+        return full.as_posix()
+
+
+def _md(text: str) -> str:
+    """Text for Markdown: one line, and no HTML that would render in a comment."""
+    return text.replace("\r", " ").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    return "`" + _md(text).replace("`", "'") + "`"
+
+
+def problems_markdown(problems: Sequence[Problem], base: Base, repo_root: Path) -> str:
+    count = len(problems)
+    lines = [MARKER, f"### {TITLE}: {count} problem{'s' if count != 1 else ''} in the source", ""]
+    lines.append("Nothing was planned, generated or published. Fix these and push again:")
+    lines.append("")
+    for p in problems:
+        where = repo_path(p.file, base(p), repo_root) + (f":{p.line}" if p.line is not None else "")
+        path = f" {_code(p.path)}" if p.path else ""
+        lines.append(f"- {_code(where)}{path}: {_md(p.message)}")
+    return "\n".join(lines) + "\n"
+
+
+def _problem_annotations(problems: Iterable[Problem], base: Base, repo_root: Path) -> Iterable[str]:
+    for p in problems:
+        message = f"{p.path}: {p.message}" if p.path else p.message
+        file = repo_path(p.file, base(p), repo_root)
+        yield github.annotation("error", message, file=file, line=p.line, title=TITLE)
+
+
+class _Action:
+    def __init__(self, args: ActionArgs, runner: github.Runner, environ: Mapping[str, str], echo: Echo) -> None:
+        self.args, self.runner, self.environ, self.echo = args, runner, environ, echo
+
+    def say(self, text: str) -> None:
+        print(github.neutralize(text), file=sys.stderr)
+
+    def temp_dir(self) -> Path:
+        folder = Path(self.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def base(self, problem: Problem) -> Path:
+        """Source files are named relative to the source; the inventory as given on the command line."""
+        inventory = self.args.inventory
+        return Path.cwd() if inventory is not None and problem.file == str(inventory) else self.args.source
+
+    def fail_on_problems(self, problems: Sequence[Problem]) -> int:
+        base = self.base
+        for line in _problem_annotations(problems, base, self.args.repo_root):
+            self.echo(line)
+        markdown = problems_markdown(problems, base, self.args.repo_root)
+        self.runner.append_summary(markdown)
+        outputs = {"changed": "false"}
+        if self.args.command == "plan":  # so the pull request comment says why there is no plan
+            path = self.temp_dir() / PLAN_MARKDOWN
+            path.write_text(markdown, encoding="utf-8")
+            (path.parent / PLAN_JSON).unlink(missing_ok=True)  # no plan: no stale one either
+            outputs["plan-markdown"] = str(path)
+        self.runner.set_outputs(outputs)
+        return EXIT_FAILED
+
+    def not_synced(self, changes: Iterable[HandshakeChange], loaded: source_loader.LoadedSource) -> None:
+        files = {(h.workspace, h.name): h.file for h in loaded.source.handshakes}
+        for c in changes:
+            if c.status is Status.SYNCED:
+                continue
+            file = files.get((c.workspace, c.name))
+            where = repo_path(file, loaded.root, self.args.repo_root) if file else None
+            message = f"handshake {c.workspace}/{c.name} is {c.status.value}: {c.message}"
+            self.echo(github.annotation("error", message, file=where, title=TITLE))
+
+    def run(self) -> int:
+        a = self.args
+        try:
+            loaded = source_loader.load(a.source, a.out)
+        except InvalidInputs as e:
+            return self.fail_on_problems(e.problems)
+        if a.command == "validate":
+            hs, secrets = len(loaded.source.handshakes), len(loaded.source.secrets)
+            self.runner.append_summary(
+                f"### {TITLE} validate\n\n**ok: {hs} handshake(s), {secrets} encrypted Secret(s)**\n"
+            )
+            self.runner.set_output("changed", "false")
+            return EXIT_OK
+        if a.command == "plan":
+            return self.plan(loaded)
+        if a.command == "generate":
+            return self.generate(loaded)
+        return self.publish(loaded)
+
+    def plan(self, loaded: source_loader.LoadedSource) -> int:
+        from ..core import planreport
+        from . import plan as plan_app
+
+        a = self.args
+        try:
+            plan = plan_app.compute(a.source, a.out, against=a.against, inventory=a.inventory, sops_binary=None)
+        except InvalidInputs as e:  # problems in the inventory
+            return self.fail_on_problems(e.problems)
+        markdown = f"{MARKER}\n{planreport.to_markdown(plan)}"
+        folder = self.temp_dir()
+        md_path, json_path = folder / PLAN_MARKDOWN, folder / PLAN_JSON
+        md_path.write_text(markdown, encoding="utf-8")
+        json_path.write_text(planreport.to_json(plan), encoding="utf-8")
+        self.runner.append_summary(markdown)
+        self.runner.set_outputs(
+            {
+                "changed": "true" if plan.has_changes else "false",
+                "plan-json": str(json_path),
+                "plan-markdown": str(md_path),
+            }
+        )
+        for conflict in plan.conflicts:
+            self.echo(github.annotation("error", f"{conflict.kind}: {conflict.message}", title=TITLE))
+        self.not_synced(plan.handshakes, loaded)
+        self.say(planreport.headline(plan))
+        code = plan_app.exit_code(plan)
+        # A pull request check passes when there are changes: that is what pull requests are for.
+        return EXIT_OK if code == EXIT_CHANGES else code
+
+    def generate(self, loaded: source_loader.LoadedSource) -> int:
+        from . import generate as generate_app
+
+        result = generate_app.generate(self.args.source, self.args.out, say=self.say)
+        comp = result.composition
+        changed = bool(result.changed_files)
+        detail = f"wrote {len(result.changed_files)} changed file(s)" if changed else "no changes: up to date"
+        self.finish("generate", comp, detail, changed, loaded)
+        return result.exit_code
+
+    def publish(self, loaded: source_loader.LoadedSource) -> int:
+        from . import publish as publish_app
+
+        result = publish_app.publish(self.args.source, self.args.out, say=self.say)
+        if result.commits:
+            detail = f"committed {', '.join(c[:12] for c in result.commits)}"
+            detail += " and pushed" if result.pushed else " (not pushed)"
+        else:
+            detail = "nothing to commit: the published bundles are up to date"
+        comp = result.composition
+        self.finish("publish", comp, detail, bool(result.commits), loaded)
+        ok = comp is not None and all(c.status is Status.SYNCED for c in comp.changes)
+        return EXIT_OK if ok else EXIT_FAILED
+
+    def finish(
+        self, command: str, comp: Composition | None, detail: str, changed: bool, loaded: source_loader.LoadedSource
+    ) -> None:
+        changes = comp.changes if comp is not None else ()
+        counts = {s: sum(1 for c in changes if c.status is s) for s in Status}
+        total = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "none"
+        lines = [f"### {TITLE} {command}", "", f"**{len(changes)} handshake(s): {total}; {_md(detail)}**", ""]
+        for c in changes:
+            if c.status is not Status.SYNCED:
+                lines.append(f"- **{c.status.value}** {_code(f'{c.workspace}/{c.name}')}: {_md(c.message)}")
+        if comp is not None and comp.pruned:
+            lines.append(f"- removed {len(comp.pruned)} bundle(s) whose handshake or target is gone")
+        self.runner.append_summary("\n".join(lines) + "\n")
+        self.runner.set_output("changed", "true" if changed else "false")
+        self.not_synced(changes, loaded)
+        self.say(detail)
+
+
+def run(
+    args: ActionArgs,
+    *,
+    environ: Mapping[str, str] | None = None,
+    echo: Echo = print,
+) -> int:
+    check_args(args)
+    env = os.environ if environ is None else environ
+    runner = github.Runner.from_env(env)
+    try:
+        return _Action(args, runner, env, echo).run()
+    except FleetHandshakeError as e:
+        # Error messages name files and paths only; surface them where the pull request shows them.
+        echo(github.annotation("error", str(e), title=TITLE))
+        runner.set_output("changed", "false")
+        raise
