@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -11,15 +9,36 @@ EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
 
 
-@dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with the inputs, located as precisely as we can."""
+    """One thing wrong with the inputs, located as precisely as we can.
 
-    file: str
-    document: int | None
-    path: str
-    message: str
-    line: int | None = None
+    A plain class rather than a dataclass: `--help` imports this module, and the dataclasses
+    module (with inspect) costs more start-up time than the rest of the command line.
+    """
+
+    __slots__ = ("document", "file", "line", "message", "path")
+
+    def __init__(self, file: str, document: int | None, path: str, message: str, line: int | None = None) -> None:
+        self.file = file
+        self.document = document
+        self.path = path
+        self.message = message
+        self.line = line
+
+    def _key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, -1 if self.document is None else self.document, self.line or 0, self.path, self.message)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and self._key() == other._key()
+
+    def __lt__(self, other: Problem) -> bool:
+        return self._key() < other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Problem({self.file!r}, {self.document!r}, {self.path!r}, {self.message!r}, line={self.line!r})"
 
     def __str__(self) -> str:
         where = self.file
@@ -52,10 +71,6 @@ class InvalidInputs(UserError):
     """Validation found problems; all of them are listed."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=_problem_key)
+        self.problems = sorted(problems)
         count = len(self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the source")
-
-
-def _problem_key(p: Problem) -> tuple[str, int, int, str, str]:
-    return (p.file, -1 if p.document is None else p.document, p.line or 0, p.path, p.message)

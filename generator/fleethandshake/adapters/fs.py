@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -135,6 +133,8 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     Files that did not change are hard-linked from the old tree, so they keep their inode and
     are not rewritten. A crash at any moment leaves either the old tree or the new one.
     """
+    import tempfile  # writing is rarer than reading; keep validate's start-up light
+
     out = out.resolve()
     if (out / ".git").exists():
         raise UserError(f"{out} is the root of a git work tree; write the bundles to a folder inside it")
@@ -168,6 +168,8 @@ def _try_link(src: Path, dest: Path) -> bool:
 
 def _exchange(a: Path, b: Path) -> None:
     """Swap two folders atomically (Linux renameat2); two renames where that is missing."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is not None:

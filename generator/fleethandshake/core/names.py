@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -70,6 +69,8 @@ def bundle_name(handshake: str, target_label: str, identity: str) -> str:
     `identity` is what makes the bundle unique (workspace, handshake, target key); the
     digest suffix keeps names unique even when the readable part is cut.
     """
+    import hashlib  # only rendering needs it; validate stays light
+
     digest = hashlib.sha256(identity.encode()).hexdigest()[:_DIGEST_LEN]
     readable = _slug(f"{handshake}-{target_label}") if target_label else _slug(handshake)
     readable = readable[: MAX_BUNDLE_NAME - _DIGEST_LEN - 1].rstrip("-") or "bundle"
