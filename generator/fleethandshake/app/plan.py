@@ -13,6 +13,7 @@ from ..core.plan import Plan, Resolve, make_plan
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
 from . import generate
 from . import source as source_loader
+from .build import build
 
 EXIT_CHANGES = 3
 
@@ -52,7 +53,15 @@ def load_resolver(path: Path) -> tuple[Resolve, dict[tuple[str, str], str]]:
     return resolve, display
 
 
-def compute(src: Path, out: Path, *, against: str | None, inventory: Path | None, sops_binary: str | None) -> Plan:
+def compute(
+    src: Path,
+    out: Path,
+    *,
+    against: str | None,
+    inventory: Path | None,
+    sops_binary: str | None,
+    mode: str | None = None,
+) -> Plan:
     generate.check_paths(src, out)
     loaded = source_loader.load(src, out)
     resolve, display = load_resolver(inventory) if inventory is not None else (None, {})
@@ -62,7 +71,9 @@ def compute(src: Path, out: Path, *, against: str | None, inventory: Path | None
         old = git.read_tree_at(out, against)
     else:
         old = fs.read_tree(out)
-    comp = generate.build(src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded)
+    comp = build(
+        src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded, mode=mode
+    ).composition
     return make_plan(old, comp.tree, comp.changes, resolve, display)
 
 
@@ -72,8 +83,17 @@ def exit_code(plan: Plan) -> int:
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
 
 
-def run(src: Path, out: Path, *, against: str | None, inventory: Path | None, fmt: str, sops_binary: str | None) -> int:
-    plan = compute(src, out, against=against, inventory=inventory, sops_binary=sops_binary)
+def run(
+    src: Path,
+    out: Path,
+    *,
+    against: str | None,
+    inventory: Path | None,
+    fmt: str,
+    sops_binary: str | None,
+    mode: str | None = None,
+) -> int:
+    plan = compute(src, out, against=against, inventory=inventory, sops_binary=sops_binary, mode=mode)
     render = {"json": planreport.to_json, "markdown": planreport.to_markdown, "text": planreport.to_text}[fmt]
     sys.stdout.write(render(plan))
     return exit_code(plan)

@@ -14,8 +14,9 @@ from ..core import output, plan, report
 from ..core.models import Status
 from ..core.render import STATE_DIR
 from ..errors import EXIT_FAILED, EXIT_OK, UserError
-from . import generate
+from . import downstream, generate
 from . import source as source_loader
+from .build import build
 
 DEFAULT_IDENTITY = "fleet-handshake <fleet-handshake@users.noreply.github.com>"
 DEFAULT_RETRIES = 5
@@ -46,7 +47,9 @@ def commit_message(subject: str | None, old: Mapping[str, bytes], comp: output.C
     return "\n".join(lines) + "\n"
 
 
-def _check_start(ws: gitx.Workspace, src: Path, loaded: source_loader.LoadedSource, sops_binary: str | None) -> None:
+def _check_start(
+    ws: gitx.Workspace, src: Path, loaded: source_loader.LoadedSource, sops_binary: str | None, mode: str | None
+) -> None:
     outside = ws.dirty(inside=False)
     if outside:
         raise UserError(f"the work tree has uncommitted changes outside {ws.rel} ({', '.join(outside[:5])}); "
@@ -56,7 +59,7 @@ def _check_start(ws: gitx.Workspace, src: Path, loaded: source_loader.LoadedSour
         return
     # Changes in OUT are fine only if they are exactly what generate would write now.
     current = fs.read_tree(ws.out)
-    comp = generate.build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded)
+    comp = build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode).composition
     managed = set().union(*output.owned_bundles(current).values(), *output.owned_bundles(comp.tree).values())
 
     def ours(path: str) -> bool:
@@ -83,13 +86,15 @@ def publish(
     sops_binary: str | None = None,
     say: Callable[[str], None] = print,
     before_push: Callable[[], None] | None = None,
+    mode: str | None = None,
+    kube: downstream.KubeOptions | None = None,
 ) -> PublishResult:
     author = author or gitx.Identity.parse(os.environ.get("FLEET_HANDSHAKE_AUTHOR", DEFAULT_IDENTITY))
     committer = committer or author
     generate.check_paths(src, out)
     with gitx.workspace(out, branch, remote) as ws:
         loaded = source_loader.load(src, ws.out)
-        _check_start(ws, src, loaded, sops_binary)
+        _check_start(ws, src, loaded, sops_binary, mode)
         pending: tuple[str, str | None] | None = None  # our commit not yet on the remote, and its parent
         comp: output.Composition | None = None
         for attempt in range(1, retries + 2):
@@ -112,7 +117,12 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with fs.output_lock(ws.out):
                 old = fs.read_tree(ws.out)
-                comp = generate.build(src, old, sops_binary=sops_binary, say=say, loaded=loaded)
+                result = build(
+                    src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode, reuse_downstream=False
+                )
+                comp = result.composition
+                sync = downstream.Sync(result, old, kube)
+                sync.apply()  # Secrets first: the bundles that reference them are about to be pushed
                 generate.write(ws.out, comp, old)
             parent = ws.head()
             committed = ws.commit(commit_message(message, old, comp), author, committer)
@@ -120,6 +130,7 @@ def publish(
                 pending = (committed, parent)
             ours = (pending[0],) if pending else ()
             if ws.remote is None or ws.head() is None or ws.head() == remote_head:
+                sync.prune()
                 return PublishResult(ours, False, attempt, comp)
             if before_push is not None:
                 before_push()
@@ -128,6 +139,7 @@ def publish(
             except gitx.PushRejected:
                 say(f"push rejected: {remote}/{ws.branch} moved on; regenerating on top (attempt {attempt})")
                 continue
+            sync.prune()  # old Secrets go only once the bundles that no longer need them are published
             return PublishResult(ours, True, attempt, comp)
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
@@ -145,6 +157,9 @@ def run(
     retries: int,
     sops_binary: str | None,
     quiet: bool,
+    mode: str | None = None,
+    context: str | None = None,
+    kubeconfig: str | None = None,
 ) -> int:
     def say(text: str) -> None:
         if not quiet:
@@ -154,7 +169,8 @@ def run(
         src, out, branch=branch, remote=remote, message=message,
         author=gitx.Identity.parse(author) if author else None,
         committer=gitx.Identity.parse(committer) if committer else None,
-        retries=retries, sops_binary=sops_binary, say=say,
+        retries=retries, sops_binary=sops_binary, say=say, mode=mode,
+        kube=downstream.KubeOptions(context=context, kubeconfig=kubeconfig),
     )  # fmt: skip
     comp = result.composition
     if comp is not None:

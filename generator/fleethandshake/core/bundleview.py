@@ -12,7 +12,8 @@ import yaml
 
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
-from .render import FLEET_YAML, SECRET_YAML
+from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML
+from .state import STATE_FILE, value_digests_by_handshake
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -74,7 +75,12 @@ def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
 
 
 def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
-    """Every bundle folder fleet-handshake wrote in `tree`, by `ws/bundle`."""
+    """Every bundle folder fleet-handshake wrote in `tree`, by `ws/bundle`.
+
+    Where a bundle holds no readable Secret (sops and downstream modes), its keys and whether
+    their values changed come from the keyed digests in the tree's state file.
+    """
+    digests = value_digests_by_handshake(tree.get(STATE_FILE))
     views: dict[str, BundleView] = {}
     for directory, files in group_by_bundle(tree).items():
         fleet = _load(files.get(f"{directory}/{FLEET_YAML}"))
@@ -86,7 +92,11 @@ def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
         targets = fleet.get("overrideTargets") or [{}]
         earlier = fleet.get("targetCustomizations") or []
         secret = _load(files.get(f"{directory}/{SECRET_YAML}"))
+        readable = isinstance(secret, dict)
         secret = secret if isinstance(secret, dict) else {}
+        sealed = _load(files.get(f"{directory}/{SOPSSECRET_YAML}"))
+        if not readable and isinstance(sealed, dict):
+            secret = {"metadata": sealed.get("metadata") or {}}  # the name is clear text; the rest is sealed
         meta = secret.get("metadata") if isinstance(secret.get("metadata"), dict) else {}
         workspace, name = directory.split("/", 1)
         views[directory] = BundleView(
@@ -101,32 +111,13 @@ def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
             secret_type=secret.get("type"),
             secret_labels=_pairs(meta.get("labels")) if isinstance(meta, dict) else (),
             secret_annotations=_pairs(meta.get("annotations")) if isinstance(meta, dict) else (),
-            values=_values(secret),
+            values=_values(secret)
+            if readable
+            else tuple(
+                (k, SecretValue(d))
+                for k, d in sorted(
+                    digests.get((str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE))), {}).items()
+                )
+            ),
         )
     return views
-
-
-def describe_target(target: Mapping[str, Any]) -> str:
-    """A short human description of a target, e.g. `prod-eu: clusters env=prod, region in (a, b)`."""
-    parts = []
-    if target.get("clusterName"):
-        parts.append(f"cluster {target['clusterName']}")
-    if target.get("clusterGroup"):
-        parts.append(f"group {target['clusterGroup']}")
-    if isinstance(target.get("clusterSelector"), dict):
-        parts.append(f"clusters {_describe_selector(target['clusterSelector'])}")
-    if isinstance(target.get("clusterGroupSelector"), dict):
-        parts.append(f"groups {_describe_selector(target['clusterGroupSelector'])}")
-    text = " and ".join(parts) or "no criteria"
-    return f"{target['name']}: {text}" if target.get("name") else text
-
-
-def _describe_selector(selector: Mapping[str, Any]) -> str:
-    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op, key, values = expr.get("operator"), expr.get("key"), ", ".join(expr.get("values") or [])
-        terms.append(
-            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": f"{key}",
-             "DoesNotExist": f"!{key}"}.get(str(op), f"{key} {op} ({values})")
-        )  # fmt: skip
-    return ", ".join(terms) or "(all)"

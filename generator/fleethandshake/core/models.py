@@ -16,6 +16,9 @@ LABEL_WORKSPACE = f"{LABEL_PREFIX}/workspace"
 LABEL_TARGET = f"{LABEL_PREFIX}/target"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "fleet-handshake"
+ANNOTATION_MODE = f"{LABEL_PREFIX}/mode"  # per-handshake override of the source's delivery mode
+PLAIN, DOWNSTREAM, SOPS = "plain", "downstream", "sops"
+MODES = (PLAIN, DOWNSTREAM, SOPS)
 
 
 class Status(StrEnum):
@@ -132,6 +135,7 @@ class Handshake:
     targets: tuple[Target, ...]
     file: str
     document: int
+    mode: str | None = None  # from the annotation; None means the source's default
 
     @property
     def ref(self) -> str:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .bundleview import BundleView, describe_target, read_views
+from .bundleview import BundleView, read_views
+from .describe import describe_target
 from .output import HandshakeChange
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +13,15 @@ import jinja2
 import yaml
 
 from . import names
+from .describe import describe_target
 from .models import (
+    DOWNSTREAM,
     LABEL_HANDSHAKE,
     LABEL_MANAGED_BY,
     LABEL_WORKSPACE,
     MANAGER,
+    PLAIN,
+    SOPS,
     Handshake,
     PlainSecret,
     SecretValue,
@@ -27,6 +31,9 @@ from .models import (
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret
 FLEET_YAML = "fleet.yaml"
 SECRET_YAML = "secret.yaml"  # noqa: S105 - a file name
+MARKER_YAML = "marker.yaml"
+SOPSSECRET_YAML = "sopssecret.yaml"
+SOPS_ENCRYPTED_SUFFIX = "Templates"  # the sops-secrets-operator's convention: encrypt spec.secretTemplates
 STATE_DIR = ".fleet-handshake"
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
@@ -145,24 +152,107 @@ def secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]
     return doc
 
 
-def render_handshake(env: jinja2.Environment, handshake: Handshake, secret: PlainSecret) -> Tree:
-    """Every file of every bundle of one handshake."""
-    secret_text = (
-        env.get_template("secret.yaml.j2")
-        .render(handshake=handshake, secret=secret_document(handshake, secret))
-        .encode()
-    )
+@dataclass(frozen=True)
+class Sealed:
+    """A sops-mode file still to be encrypted (by an adapter) for exactly these recipients."""
+
+    path: str
+    document: dict[str, Any]  # values are SecretValue until the encryptor serialises them
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    files: Tree
+    sealed: tuple[Sealed, ...] = ()
+    management: tuple[dict[str, Any], ...] = ()  # downstream mode: Secrets for the management cluster
+
+
+def management_secret_name(handshake: Handshake) -> str:
+    """Name of the Secret written into the workspace namespace for Fleet to copy downstream."""
+    return handshake.secret_name
+
+
+def render_handshake(
+    env: jinja2.Environment,
+    handshake: Handshake,
+    secret: PlainSecret,
+    mode: str = PLAIN,
+    recipients: Callable[[Target], tuple[str, ...]] | None = None,
+) -> Rendered:
+    """Every file of every bundle of one handshake, in the given delivery mode."""
+    secret_doc = secret_document(handshake, secret)
+    secret_text = env.get_template("secret.yaml.j2").render(handshake=handshake, secret=secret_doc).encode()
     if len(secret_text) > MAX_SECRET_BYTES:
         raise RenderError(f"the Secret renders to {len(secret_text)} bytes, over the 1 MiB limit")
     fleet_template = env.get_template("fleet.yaml.j2")
-    tree: Tree = {}
+    files: Tree = {}
+    sealed: list[Sealed] = []
+    management: list[dict[str, Any]] = []
     for bundle in bundles_for(handshake):
         fleet = fleet_document(handshake, bundle)
-        tree[f"{bundle.path}/{FLEET_YAML}"] = fleet_template.render(
+        if mode == DOWNSTREAM:
+            fleet["downstreamResources"] = [{"kind": "Secret", "name": management_secret_name(handshake)}]
+            files[f"{bundle.path}/{MARKER_YAML}"] = (
+                env.get_template("marker.yaml.j2")
+                .render(handshake=handshake, marker=marker_document(handshake, bundle))
+                .encode()
+            )
+        elif mode == SOPS:
+            to = recipients(bundle.target) if recipients is not None else ()
+            if not to:
+                raise RenderError(f"no sops recipients for target [{describe_target(bundle.target.to_dict())}]: "
+                                  "add a scope for it under sops.recipients in .fleet-handshake.yaml")  # fmt: skip
+            sealed.append(Sealed(f"{bundle.path}/{SOPSSECRET_YAML}", sops_secret_document(handshake, secret), to))
+        else:
+            files[f"{bundle.path}/{SECRET_YAML}"] = secret_text
+        files[f"{bundle.path}/{FLEET_YAML}"] = fleet_template.render(
             handshake=handshake, bundle=bundle, fleet=fleet
         ).encode()
-        tree[f"{bundle.path}/{SECRET_YAML}"] = secret_text
-    return tree
+    if mode == DOWNSTREAM:
+        management.append(management_secret_document(handshake, secret))
+    return Rendered(files, tuple(sealed), tuple(management))
+
+
+def owner_labels(handshake: Handshake) -> dict[str, str]:
+    return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: handshake.workspace, LABEL_HANDSHAKE: handshake.name}
+
+
+def marker_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
+    """Fleet needs one manifest per bundle; this one says where the Secret comes from, and nothing secret."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": bundle.name, "namespace": handshake.target_namespace, "labels": owner_labels(handshake)},
+        "data": {"handshake": handshake.ref, "secret": handshake.secret_name, "mode": DOWNSTREAM},
+    }
+
+
+def management_secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
+    doc = secret_document(handshake, secret)
+    doc["metadata"]["name"] = management_secret_name(handshake)
+    doc["metadata"]["namespace"] = handshake.workspace
+    doc["metadata"]["labels"] = {**doc["metadata"].get("labels", {}), **owner_labels(handshake)}
+    return doc
+
+
+def sops_secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
+    """A SopsSecret (isindir.github.com/v1alpha3) the sops-secrets-operator turns into the Secret."""
+    template: dict[str, Any] = {"name": secret.name, "type": secret.type}
+    if secret.labels:
+        template["labels"] = dict(secret.labels)
+    if secret.annotations:
+        template["annotations"] = dict(secret.annotations)
+    if secret.data:
+        template["data"] = dict(secret.data)
+    if secret.string_data:
+        template["stringData"] = dict(secret.string_data)
+    return {
+        "apiVersion": "isindir.github.com/v1alpha3",
+        "kind": "SopsSecret",
+        "metadata": {"name": secret.name, "namespace": handshake.target_namespace, "labels": owner_labels(handshake)},
+        "spec": {"secretTemplates": [template]},
+    }
 
 
 def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:

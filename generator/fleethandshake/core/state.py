@@ -10,6 +10,7 @@ value even where the bundle files hold plaintext.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .models import Handshake
+from .models import Handshake, PlainSecret
 from .render import STATE_DIR
 
 STATE_FILE = f"{STATE_DIR}/state.json"
@@ -29,6 +30,8 @@ class Entry:
     inputs: str
     output: str
     bundles: tuple[str, ...]
+    sealed: tuple[tuple[str, str], ...] = ()  # sops mode: path -> keyed digest of plaintext and recipients
+    keys: tuple[tuple[str, str], ...] = ()  # data key -> keyed digest of its value, so plans can name changed keys
 
 
 def input_digest(hs: Handshake, secret_file: bytes, document: int, context: str) -> str:
@@ -51,6 +54,43 @@ def output_mac(key: bytes, files: Mapping[str, bytes]) -> str:
     return mac.hexdigest()
 
 
+def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...]) -> str:
+    """Keyed, so it says nothing about the plaintext to anyone without the generator's key."""
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    mac.update(b"sealed\0" + ",".join(recipients).encode() + b"\0" + plaintext)
+    return mac.hexdigest()
+
+
+def value_digests(key: bytes, secret: PlainSecret) -> tuple[tuple[str, str], ...]:
+    """Per data key, a keyed digest of the bytes it delivers (data and stringData alike)."""
+    out = {}
+    for name, value in secret.data:
+        out[name] = _value_mac(key, base64.b64decode(value.reveal()))
+    for name, value in secret.string_data:
+        out[name] = _value_mac(key, value.reveal().encode())
+    return tuple(sorted(out.items()))
+
+
+def _value_mac(key: bytes, raw: bytes) -> str:
+    return hmac.new(key, b"value\0" + raw, hashlib.sha256).hexdigest()
+
+
+def value_digests_by_handshake(content: bytes | None) -> dict[tuple[str, str], dict[str, str]]:
+    """Per handshake, the keyed value digests of a state file, whatever its context.
+
+    Plans compare two trees made with the same key; digests made with different keys simply
+    differ, which reads as "changed": never as "unchanged" by mistake.
+    """
+    if content is None:
+        return {}
+    try:
+        doc = json.loads(content)
+        return {(str(e["namespace"]), str(e["name"])): {str(k): str(d) for k, d in e.get("keys", {}).items()}
+                for e in doc["handshakes"]}  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def key_id(key: bytes) -> str:
     """Which key made the MACs, without revealing it (a second, domain-separated HMAC)."""
     return hmac.new(key, b"fleet-handshake state key id", hashlib.sha256).hexdigest()[:16]
@@ -65,8 +105,11 @@ def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[s
         if doc.get("format") != FORMAT or doc.get("context") != context or doc.get("key") != key_id(key):
             return {}
         return {
-            (str(e["namespace"]), str(e["name"])): Entry(str(e["inputs"]), str(e["output"]),
-                                                         tuple(str(b) for b in e["bundles"]))
+            (str(e["namespace"]), str(e["name"])): Entry(
+                str(e["inputs"]), str(e["output"]), tuple(str(b) for b in e["bundles"]),
+                tuple((str(p), str(d)) for p, d in sorted(e.get("sealed", {}).items())),
+                tuple((str(k), str(d)) for k, d in sorted(e.get("keys", {}).items())),
+            )
             for e in doc["handshakes"]
         }  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -80,6 +123,8 @@ def state_json(entries: Mapping[tuple[str, str], Entry], context: str, key: byte
         "key": key_id(key),
         "handshakes": [
             {"namespace": ws, "name": name, "inputs": e.inputs, "output": e.output, "bundles": list(e.bundles)}
+            | ({"sealed": dict(e.sealed)} if e.sealed else {})
+            | ({"keys": dict(e.keys)} if e.keys else {})
             for (ws, name), e in sorted(entries.items())
         ],
     }

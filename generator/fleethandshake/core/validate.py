@@ -10,9 +10,11 @@ from typing import Any
 from ..errors import Problem
 from . import names
 from .models import (
+    ANNOTATION_MODE,
     API_VERSION,
     DEFAULT_WORKSPACE,
     KIND,
+    MODES,
     Handshake,
     LabelSelector,
     Requirement,
@@ -171,6 +173,10 @@ def _handshake(c: _Collector) -> Handshake | None:
     if name is not None:
         c.check("metadata.name", names.dns1123_subdomain_problem(name, max_len=63))
     workspace = c.string(meta, "namespace", "metadata", required=False) or DEFAULT_WORKSPACE
+    annotations = meta.get("annotations")
+    mode = annotations.get(ANNOTATION_MODE) if isinstance(annotations, dict) else None
+    if mode is not None and mode not in MODES:
+        c.add(join(join("metadata", "annotations"), ANNOTATION_MODE), f"must be one of {', '.join(MODES)}")
     c.check("metadata.namespace", names.dns1123_label_problem(workspace))
     spec = c.mapping(data.get("spec"), "spec", _SPEC_KEYS)
     secret_name = c.string(spec, "secretName", "spec")
@@ -194,6 +200,7 @@ def _handshake(c: _Collector) -> Handshake | None:
         targets=tuple(targets),
         file=c.file,
         document=c.doc.index,
+        mode=mode if isinstance(mode, str) else None,
     )
 
 

@@ -1,0 +1,57 @@
+"""Encrypt with the real `sops` binary, for sops mode. Plaintext goes through a pipe only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class EncryptRequest:
+    plaintext: bytes
+    recipients: tuple[str, ...]
+    encrypted_suffix: str
+
+
+@dataclass(frozen=True)
+class EncryptFailure:
+    reason: str  # never sops's output: it could echo the input
+
+
+class SopsEncryptor:
+    def __init__(self, binary: str, timeout: float = DEFAULT_TIMEOUT, workers: int | None = None) -> None:
+        self.binary = binary
+        self.timeout = timeout
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.calls = 0
+
+    def encrypt(self, request: EncryptRequest) -> bytes | EncryptFailure:
+        self.calls += 1
+        env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
+        command = [
+            self.binary, "--disable-version-check", "encrypt",
+            "--age", ",".join(request.recipients), "--encrypted-suffix", request.encrypted_suffix,
+            "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin",
+        ]  # fmt: skip
+        try:
+            # cwd "/" so that no .sops.yaml of the surrounding repository changes the recipients.
+            proc = subprocess.run(command, input=request.plaintext, capture_output=True, env=env, cwd="/",
+                                  timeout=self.timeout, check=False)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return EncryptFailure(f"sops did not finish encrypting within {self.timeout:g} s")
+        except OSError as e:
+            return EncryptFailure(f"sops could not be run ({e.strerror})")
+        if proc.returncode != 0:
+            return EncryptFailure(f"sops failed to encrypt (exit code {proc.returncode}); check the age recipients")
+        return proc.stdout
+
+    def encrypt_all(self, requests: Sequence[EncryptRequest]) -> list[bytes | EncryptFailure]:
+        if len(requests) <= 1:
+            return [self.encrypt(r) for r in requests]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(self.encrypt, requests))

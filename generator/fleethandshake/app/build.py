@@ -1,0 +1,194 @@
+"""Build the next output tree in memory: decrypt, render each handshake in its delivery mode,
+seal sops-mode files, and collect the Secrets downstream mode puts on the management cluster."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..adapters import agekeys, sops, templates
+from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
+from ..core import output, render, state
+from ..core.models import DOWNSTREAM, SOPS, Handshake, PlainSecret, SourceSecret, Status
+from . import source as source_loader
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Build:
+    composition: output.Composition
+    management: tuple[dict[str, Any], ...]  # downstream mode: Secrets to apply, of Synced handshakes
+    downstream: frozenset[tuple[str, str]]  # every handshake in downstream mode, whatever its status
+
+
+@dataclass
+class _Work:
+    hs: Handshake
+    mode: str
+    digest: str
+    outcome: output.Outcome | None = None
+    rendered: render.Rendered | None = None
+    plain: PlainSecret | None = None
+
+
+def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> str:
+    return hs.mode or mode or loaded.config.mode
+
+
+def build(
+    src: Path,
+    old: Mapping[str, bytes],
+    *,
+    sops_binary: str | None = None,
+    say: Say = print,
+    loaded: source_loader.LoadedSource | None = None,
+    mode: str | None = None,
+    reuse_downstream: bool = True,
+) -> Build:
+    loaded = loaded or source_loader.load(src, None)
+    binary = sops.find_binary(sops_binary)
+    env = render.make_environment(templates.loader())
+    context = f"{__version__}|{templates.digest()}"
+    key = agekeys.state_key()
+    previous = state.parse_state(old.get(state.STATE_FILE), context, key) if key else {}
+    old_by_dir = output.group_by_bundle(old)
+    by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
+    work: list[_Work] = []
+    todo: list[tuple[_Work, SourceSecret]] = []
+    for hs in loaded.source.handshakes:
+        hs_mode = handshake_mode(hs, loaded, mode)
+        secret = by_ref.get((hs.secret_namespace, hs.secret_name))
+        item = _Work(hs, hs_mode, "")
+        work.append(item)
+        if secret is None:
+            item.outcome = output.Outcome(
+                hs, Status.MISSING, f"no Secret {hs.secret_namespace}/{hs.secret_name} in the source"
+            )
+            continue
+        recipients = [loaded.config.recipients_for(t) for t in hs.targets] if hs_mode == SOPS else []
+        extra = json.dumps([hs_mode, recipients])
+        item.digest = state.input_digest(hs, loaded.contents[secret.file], secret.document, f"{context}|{extra}")
+        entry = previous.get((hs.workspace, hs.name))
+        reusable = reuse_downstream or hs_mode != DOWNSTREAM
+        if reusable and key is not None and entry is not None and entry.inputs == item.digest:
+            files = {p: c for d in entry.bundles for p, c in old_by_dir.get(d, {}).items()}
+            if all(d in old_by_dir for d in entry.bundles) and state.output_mac(key, files) == entry.output:
+                item.outcome = output.Outcome(hs, Status.SYNCED, _synced_message(hs), files)
+                continue  # same inputs, untouched output: no decryption, no rendering
+        todo.append((item, secret))
+    files_needed = sorted({s.file for _, s in todo})
+    if len(files_needed) > 20:
+        say(f"decrypting {len(files_needed)} files ...")
+    decryptor = sops.SopsDecryptor(binary)
+    decrypted = decryptor.decrypt_all(loaded.root / f for f in files_needed)
+    for item, secret in todo:
+        _render(env, item, secret, decrypted[loaded.root / secret.file], loaded)
+    sealed = _seal(env, [w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
+    outcomes = [w.outcome for w in work if w.outcome is not None]
+    reused = len(work) - len(todo) - sum(1 for w in work if w.outcome and w.outcome.status is Status.MISSING)
+    comp = replace(output.compose(old, outcomes), decrypted_files=len(files_needed), reused=reused)
+    if key is not None:
+        comp.tree[state.STATE_FILE] = state.state_json(_entries(comp, work, sealed, previous, key), context, key)
+    synced = {(c.workspace, c.name) for c in comp.changes if c.status is Status.SYNCED}
+    management = tuple(
+        doc for w in work if w.rendered and (w.hs.workspace, w.hs.name) in synced for doc in w.rendered.management
+    )
+    downstream = frozenset((w.hs.workspace, w.hs.name) for w in work if w.mode == DOWNSTREAM)
+    return Build(comp, management, downstream)
+
+
+def _synced_message(hs: Handshake) -> str:
+    count = len(hs.targets)
+    return f"delivered through {count} bundle{'s' if count != 1 else ''}"
+
+
+def _render(
+    env: Any,
+    item: _Work,
+    secret: SourceSecret,
+    result: list[Any] | sops.DecryptFailure,
+    loaded: source_loader.LoadedSource,
+) -> None:
+    hs = item.hs
+    if isinstance(result, sops.DecryptFailure):
+        item.outcome = output.Outcome(hs, Status.ERROR, f"cannot decrypt {secret.file}: {result.reason}")
+        return
+    doc = result[secret.document] if secret.document < len(result) else None
+    if not isinstance(doc, dict):
+        item.outcome = output.Outcome(
+            hs, Status.ERROR, f"{secret.file}: decrypted document {secret.document} is missing"
+        )
+        return
+    try:
+        plain = render.plain_secret(doc, secret.name)
+        item.rendered = render.render_handshake(env, hs, plain, item.mode, loaded.config.recipients_for)
+        item.plain = plain
+    except render.RenderError as e:
+        item.outcome = output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")
+        return
+    item.outcome = output.Outcome(hs, Status.SYNCED, _synced_message(hs), dict(item.rendered.files))
+
+
+def _seal(
+    env: Any,
+    work: list[_Work],
+    old: Mapping[str, bytes],
+    previous: Mapping[tuple[str, str], state.Entry],
+    key: bytes | None,
+    binary: str,
+) -> dict[str, str]:
+    """Encrypt sops-mode files; an unchanged secret for unchanged recipients keeps its old bytes."""
+    digests: dict[str, str] = {}
+    requests: list[tuple[_Work, str, EncryptRequest]] = []
+    for item in work:
+        assert item.rendered is not None and item.outcome is not None
+        kept = (
+            dict(previous[(item.hs.workspace, item.hs.name)].sealed)
+            if (item.hs.workspace, item.hs.name) in previous
+            else {}
+        )
+        for s in item.rendered.sealed:
+            plaintext = env.get_template("sopssecret.yaml.j2").render(sopssecret=s.document).encode()
+            if key is not None:
+                digests[s.path] = state.sealed_digest(key, plaintext, s.recipients)
+                if kept.get(s.path) == digests[s.path] and s.path in old:
+                    item.outcome.files[s.path] = old[s.path]
+                    continue
+            requests.append((item, s.path, EncryptRequest(plaintext, s.recipients, render.SOPS_ENCRYPTED_SUFFIX)))
+    results = SopsEncryptor(binary).encrypt_all([r for _, _, r in requests])
+    for (item, path, _), result in zip(requests, results, strict=True):
+        assert item.outcome is not None
+        if isinstance(result, EncryptFailure):
+            item.outcome = output.Outcome(item.hs, Status.ERROR, f"{path}: {result.reason}")
+        elif item.outcome.status is Status.SYNCED:
+            item.outcome.files[path] = result
+    return digests
+
+
+def _entries(
+    comp: output.Composition,
+    work: list[_Work],
+    sealed: Mapping[str, str],
+    previous: Mapping[tuple[str, str], state.Entry],
+    key: bytes,
+) -> dict[tuple[str, str], state.Entry]:
+    by_dir = output.group_by_bundle(comp.tree)
+    digests = {(w.hs.workspace, w.hs.name): w.digest for w in work if w.digest}
+    plains = {(w.hs.workspace, w.hs.name): w.plain for w in work if w.plain is not None}
+    entries = {}
+    for change in comp.changes:
+        ref = (change.workspace, change.name)
+        if change.status is Status.SYNCED and ref in digests:
+            files = {p: c for d in change.bundles for p, c in by_dir.get(d, {}).items()}
+            # A handshake reused as a whole keeps the sealed digests of the run that made its files.
+            before = dict(previous[ref].sealed) if ref in previous else {}
+            seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
+            plain = plains.get(ref)
+            values = state.value_digests(key, plain) if plain else (previous[ref].keys if ref in previous else ())
+            entries[ref] = state.Entry(digests[ref], state.output_mac(key, files), change.bundles, seals, values)
+    return entries
