@@ -3,6 +3,7 @@ seal sops-mode files, and collect the Secrets downstream mode puts on the manage
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from ..adapters import agekeys, sops, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import output, render, state
 from ..core.models import DOWNSTREAM, SOPS, Handshake, PlainSecret, SourceSecret, Status
+from ..errors import InvalidInputs, Problem
 from . import source as source_loader
 
 Say = Callable[[str], None]
@@ -51,6 +53,7 @@ def build(
     reuse_downstream: bool = True,
 ) -> Build:
     loaded = loaded or source_loader.load(src, None)
+    check_downstream_names(loaded, mode)
     binary = sops.find_binary(sops_binary)
     env = render.make_environment(templates.loader())
     context = f"{__version__}|{templates.digest()}"
@@ -102,6 +105,27 @@ def build(
     return Build(comp, management, downstream)
 
 
+def check_downstream_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
+    """Downstream mode puts Secret `secretName` into the workspace namespace, and Fleet copies it
+    under that name: two handshakes there must not share it, and it must not equal a bundle
+    name (Fleet deletes a Secret named like a BundleDeployment in the cluster namespace)."""
+    problems = []
+    seen: dict[tuple[str, str], Handshake] = {}
+    downstream = [h for h in loaded.source.handshakes if handshake_mode(h, loaded, mode) == DOWNSTREAM]
+    bundle_names = {(b.workspace, b.name) for h in loaded.source.handshakes for b in render.bundles_for(h)}
+    for hs in downstream:
+        first = seen.setdefault((hs.workspace, hs.secret_name), hs)
+        if first is not hs:
+            problems.append(Problem(hs.file, hs.document, "spec.secretName",
+                f"downstream mode: {first.ref} ({first.file}) already delivers Secret {hs.secret_name} "
+                f"from workspace {hs.workspace}; Fleet copies it under that one name"))  # fmt: skip
+        if (hs.workspace, hs.secret_name) in bundle_names:
+            problems.append(Problem(hs.file, hs.document, "spec.secretName",
+                "downstream mode: equals a bundle name in the workspace; Fleet would delete the copy"))  # fmt: skip
+    if problems:
+        raise InvalidInputs(problems)
+
+
 def _synced_message(hs: Handshake) -> str:
     count = len(hs.targets)
     return f"delivered through {count} bundle{'s' if count != 1 else ''}"
@@ -126,7 +150,8 @@ def _render(
         return
     try:
         plain = render.plain_secret(doc, secret.name)
-        item.rendered = render.render_handshake(env, hs, plain, item.mode, loaded.config.recipients_for)
+        revision = hashlib.sha256(loaded.contents[secret.file]).hexdigest()[:16]  # of ciphertext: reveals nothing
+        item.rendered = render.render_handshake(env, hs, plain, item.mode, loaded.config.recipients_for, revision)
         item.plain = plain
     except render.RenderError as e:
         item.outcome = output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")

@@ -49,8 +49,11 @@ class Sync:
         return self._store
 
     def apply(self) -> None:
+        # owner_labels: a same-named Secret that fleet-handshake does not own is refused, not overwritten.
         for manifest in self.result.management:
-            self._client().apply(manifest)
+            labels = manifest["metadata"]["labels"]
+            owner = {k: labels[k] for k in (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE)}
+            self._client().apply(manifest, owner_labels=owner)
 
     def prune(self) -> list[str]:
         """Delete owned Secrets whose handshake is gone (or no longer downstream); return their names."""

@@ -169,7 +169,12 @@ class Rendered:
 
 
 def management_secret_name(handshake: Handshake) -> str:
-    """Name of the Secret written into the workspace namespace for Fleet to copy downstream."""
+    """Name of the Secret written into the workspace namespace for Fleet to copy downstream.
+
+    Fleet copies it under the same name at both hops (bundle_controller.go cloneSecret, then the
+    agent's copyResourcesFromUpstream), so it must be secretName itself. Collisions are refused
+    by validation and by ownership labels, not avoided by renaming.
+    """
     return handshake.secret_name
 
 
@@ -179,6 +184,7 @@ def render_handshake(
     secret: PlainSecret,
     mode: str = PLAIN,
     recipients: Callable[[Target], tuple[str, ...]] | None = None,
+    revision: str = "",
 ) -> Rendered:
     """Every file of every bundle of one handshake, in the given delivery mode."""
     secret_doc = secret_document(handshake, secret)
@@ -195,7 +201,7 @@ def render_handshake(
             fleet["downstreamResources"] = [{"kind": "Secret", "name": management_secret_name(handshake)}]
             files[f"{bundle.path}/{MARKER_YAML}"] = (
                 env.get_template("marker.yaml.j2")
-                .render(handshake=handshake, marker=marker_document(handshake, bundle))
+                .render(handshake=handshake, marker=marker_document(handshake, bundle, revision))
                 .encode()
             )
         elif mode == SOPS:
@@ -218,13 +224,23 @@ def owner_labels(handshake: Handshake) -> dict[str, str]:
     return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: handshake.workspace, LABEL_HANDSHAKE: handshake.name}
 
 
-def marker_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
-    """Fleet needs one manifest per bundle; this one says where the Secret comes from, and nothing secret."""
+def marker_document(handshake: Handshake, bundle: Bundle, revision: str) -> dict[str, Any]:
+    """Fleet needs one manifest per bundle; this one says where the Secret comes from, and nothing secret.
+
+    `revision` changes whenever the Secret does (a digest of the *encrypted* source, which
+    reveals nothing): the bundle changes with it, so Fleet's agent copies the Secret again.
+    It only recopies when it reconciles the BundleDeployment.
+    """
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": bundle.name, "namespace": handshake.target_namespace, "labels": owner_labels(handshake)},
-        "data": {"handshake": handshake.ref, "secret": handshake.secret_name, "mode": DOWNSTREAM},
+        "data": {
+            "handshake": handshake.ref,
+            "secret": handshake.secret_name,
+            "mode": DOWNSTREAM,
+            "source-revision": revision,
+        },
     }
 
 

@@ -1,0 +1,327 @@
+"""Kubernetes API: write, list and delete the workspace Secrets of downstream delivery.
+
+The only module that imports the `kubernetes` client, and only once a SecretStore is built:
+importing the client costs about 200 ms, which commands that never talk to a cluster skip.
+
+Secret values arrive as `SecretValue` and are revealed only while the request body is built.
+Responses are read raw and never deserialised into client models (whose validation errors
+quote their input); reads ask for metadata only, so listing and ownership checks never fetch a
+value. Errors name the operation, the object and the HTTP status, never a response body (the
+server can echo the object it was sent) nor the request; API errors are raised without a cause.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from ..core.models import SecretValue
+from ..errors import EXIT_USAGE, UserError
+
+FIELD_MANAGER = "fleet-handshake"
+APPLY_PATCH = "application/apply-patch+yaml"
+# Metadata only (PartialObjectMetadata); a server that cannot do that sends the whole object.
+_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+_TIMEOUT = (10.0, 60.0)  # connect, read
+_DELETE_ATTEMPTS = 3
+_LIST_PAGE = 500
+_MIN_CLIENT_MAJOR = 36  # first client whose generated methods take `_content_type` (apply patches)
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
+class KubeError(UserError):
+    """A Kubernetes API call failed. Carries the HTTP status (None: no answer), never a payload."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubeConfigError(KubeError):
+    """No usable kubeconfig, context or in-cluster service account: a usage problem."""
+
+    exit_code = EXIT_USAGE
+
+
+class KubeOwnershipError(KubeError):
+    """The Secret exists but does not carry fleet-handshake's owner labels: never overwritten."""
+
+
+class _Op(NamedTuple):
+    """One API operation, as error messages name it."""
+
+    what: str  # "apply Secret NS/NAME"
+    verb: str  # the RBAC verb it needs
+    namespace: str
+
+
+@dataclass(frozen=True)
+class OwnedSecret:
+    namespace: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+class SecretStore:
+    """Secrets on one cluster, written by server-side apply under one field manager."""
+
+    def __init__(
+        self,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+        field_manager: str = FIELD_MANAGER,
+        client: Any = None,
+    ) -> None:
+        if not field_manager or len(field_manager) > 128 or not field_manager.isprintable():
+            raise ValueError("field_manager must be 1 to 128 printable characters")
+        self.field_manager = field_manager
+        self._api: Any = client if client is not None else _core_api(context, kubeconfig)
+        self.host = _host_of(self._api)
+
+    def apply(self, manifest: Mapping[str, Any], *, owner_labels: Mapping[str, str] | None = None) -> None:
+        """Create or update a v1 Secret by server-side apply, forcing this tool's fields.
+
+        With `owner_labels`, an existing Secret is taken over only if it carries all of them
+        (KubeOwnershipError otherwise), they are added to the object's labels, and the write is
+        conditional on the resourceVersion that was checked (HTTP 409 if it changed meanwhile).
+        """
+        body = _request_body(manifest, owner_labels)  # values revealed from here on, in memory only
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        op = _Op(f"apply Secret {namespace}/{name}", "patch", namespace)
+        if owner_labels:
+            current = self._metadata(namespace, name)
+            if current is not None and not _owned(current, owner_labels):
+                labels = ",".join(f"{k}={v}" for k, v in sorted(owner_labels.items()))
+                raise KubeOwnershipError(
+                    f"cannot {op.what}: a Secret of that name exists without the labels {labels}, so it is"
+                    " not managed by fleet-handshake and was left untouched; rename the handshake's secret"
+                    " or remove the existing Secret"
+                )
+            if current is not None and current.get("resourceVersion"):
+                body["metadata"]["resourceVersion"] = str(current["resourceVersion"])
+        apply = {"field_manager": self.field_manager, "force": True, "_content_type": APPLY_PATCH}
+        self._request(op, "patch_namespaced_secret", name, namespace, body, **apply)
+
+    def list_owned(self, namespace: str, selector: str) -> list[OwnedSecret]:
+        """The Secrets in `namespace` matching the label `selector`, sorted, metadata only."""
+        if not selector.strip():
+            raise ValueError("list_owned needs a label selector: an empty one matches every Secret")
+        op = _Op(f"list Secrets in namespace {namespace} (selector {selector})", "list", namespace)
+        found: list[OwnedSecret] = []
+        page: str | None = None
+        while True:
+            query = {"label_selector": selector, "limit": _LIST_PAGE, "_continue": page}
+            raw = self._request(op, "list_namespaced_secret", namespace, _headers={"Accept": _METADATA_LIST}, **query)
+            document = self._json(op, raw)
+            for item in document.get("items") or []:
+                meta = item.get("metadata") or {}
+                labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+                found.append(OwnedSecret(str(meta.get("namespace") or namespace), str(meta["name"]), labels))
+            page = (document.get("metadata") or {}).get("continue") or None
+            if page is None:
+                return sorted(found, key=lambda s: (s.namespace, s.name))
+
+    def delete_owned(self, namespace: str, name: str, owner_labels: Mapping[str, str]) -> bool:
+        """Delete the Secret if it carries every owner label; False when absent or not owned.
+
+        The delete is conditional on the uid and resourceVersion that were checked, so a Secret
+        replaced in between is never deleted; on a conflict it is read and checked again.
+        """
+        if not owner_labels:
+            raise ValueError("delete_owned needs owner labels: without them every Secret would count as owned")
+        from kubernetes.client import V1DeleteOptions, V1Preconditions
+
+        op = _Op(f"delete Secret {namespace}/{name}", "delete", namespace)
+        for _ in range(_DELETE_ATTEMPTS):
+            current = self._metadata(namespace, name)
+            if current is None or not _owned(current, owner_labels):
+                return False
+            checked = V1Preconditions(uid=current.get("uid"), resource_version=current.get("resourceVersion"))
+            try:
+                self._request(
+                    op, "delete_namespaced_secret", name, namespace, body=V1DeleteOptions(preconditions=checked)
+                )
+                return True
+            except KubeError as e:
+                if e.status == HTTPStatus.NOT_FOUND:
+                    return False
+                if e.status != HTTPStatus.CONFLICT:
+                    raise
+        raise KubeError(
+            f"cannot {op.what}: HTTP 409 Conflict: it changed {_DELETE_ATTEMPTS} times while being deleted"
+            " (resourceVersion precondition failed); it was not deleted, run again",
+            status=HTTPStatus.CONFLICT,
+        )
+
+    def _metadata(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret's metadata, None if it does not exist."""
+        op = _Op(f"read Secret {namespace}/{name}", "get", namespace)
+        try:
+            raw = self._request(op, "read_namespaced_secret", name, namespace, _headers={"Accept": _METADATA})
+        except KubeError as e:
+            if e.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        meta = self._json(op, raw).get("metadata")
+        return dict(meta) if isinstance(meta, Mapping) else {}
+
+    def _request(self, op: _Op, method: str, *args: Any, **kwargs: Any) -> bytes:
+        """Call a CoreV1Api method and return the raw response body; failures become KubeError."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        failure: KubeError
+        try:
+            response = getattr(self._api, method)(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
+            data = getattr(response, "data", b"")  # reading it also frees the connection
+            return data if isinstance(data, bytes) else b""
+        except ApiException as e:
+            # Raised outside this block, so the exception (whose text holds the body) is not chained.
+            failure = self._api_failure(op, e.status, e.reason)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise KubeError(
+                f"cannot {op.what}: cannot reach the Kubernetes API at {self.host} ({_transport(e)})"
+            ) from e
+        except (TypeError, ValueError) as e:
+            # The client checks arguments with pydantic, whose messages quote the input.
+            failure = KubeError(f"cannot {op.what}: the Kubernetes client refused the request ({type(e).__name__})")
+        raise failure
+
+    def _api_failure(self, op: _Op, status: Any, reason: Any) -> KubeError:
+        code, ns = (status if isinstance(status, int) else 0), op.namespace
+        if code == 0:
+            return KubeError(
+                f"cannot {op.what}: cannot reach the Kubernetes API at {self.host} (connection or TLS error)"
+            )
+        details = {
+            401: f"unauthorized: the Kubernetes API at {self.host} rejected the credentials; check the kubeconfig user",
+            403: f"forbidden: the credentials lack permission to {op.verb} secrets in namespace {ns}"
+            f" (needs get, list, create, patch and delete on secrets in {ns})",
+            404: f"not found: namespace {ns} or the object does not exist",
+            409: "conflict: another field manager owns its fields, or it changed since it was read; not changed",
+            422: "invalid: the API server rejected the object (check its name, keys and type)",
+        }
+        failed = f"the Kubernetes API at {self.host} failed; try again later"
+        detail = details.get(code) or (failed if code >= 500 or code == 429 else "the API server refused the request")
+        return KubeError(
+            f"cannot {op.what}: HTTP {code} {_PHRASES.get(code) or _clip(str(reason), 40)}: {detail}", status=code
+        )
+
+    def _json(self, op: _Op, raw: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise KubeError(f"cannot {op.what}: the Kubernetes API at {self.host} did not answer with a JSON object")
+        return document
+
+
+def _core_api(context: str | None, kubeconfig: str | None) -> Any:
+    import kubernetes
+    import yaml
+    from kubernetes import client, config
+
+    if int(kubernetes.__version__.split(".")[0]) < _MIN_CLIENT_MAJOR:
+        raise KubeError(
+            f"the installed kubernetes Python client {kubernetes.__version__} cannot send server-side apply"
+            f" requests; fleet-handshake needs kubernetes>={_MIN_CLIENT_MAJOR}"
+        )
+    configuration = client.Configuration()
+    source = _kubeconfig_source(kubeconfig)
+    loaders: Any = config  # untyped functions
+    try:
+        if source is None:
+            if context:
+                raise KubeConfigError(f"context {context!r} was asked for, but there is no kubeconfig")
+            loaders.load_incluster_config(client_configuration=configuration)
+        else:
+            loaders.load_kube_config(
+                config_file=source, context=context, client_configuration=configuration, persist_config=False
+            )
+    except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as e:
+        where = source or "the in-cluster service account"
+        raise KubeConfigError(f"cannot load the Kubernetes configuration from {where}: {_clip(str(e))}") from e
+    return client.CoreV1Api(client.ApiClient(configuration))
+
+
+def _kubeconfig_source(explicit: str | None) -> str | None:
+    """The kubeconfig to load: the explicit path, $KUBECONFIG, ~/.kube/config; None: in-cluster."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise KubeConfigError(f"kubeconfig file not found: {explicit}")
+        return str(path)
+    if os.environ.get("KUBECONFIG"):
+        return os.environ["KUBECONFIG"]  # may list several files, merged by the client
+    default = Path("~/.kube/config").expanduser()
+    if default.is_file():
+        return str(default)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    raise KubeConfigError(
+        "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config"
+        " (inside a pod, its service account is used)"
+    )
+
+
+def _request_body(manifest: Mapping[str, Any], owner_labels: Mapping[str, str] | None) -> Any:
+    """The full object to apply: the one place where secret values are revealed."""
+    if manifest.get("apiVersion") != "v1" or manifest.get("kind") != "Secret":
+        raise ValueError("SecretStore.apply takes a v1 Secret manifest")
+    meta = manifest.get("metadata")
+    if not (isinstance(meta, Mapping) and all(isinstance(meta.get(k), str) and meta[k] for k in ("name", "namespace"))):
+        raise ValueError("SecretStore.apply needs metadata.name and metadata.namespace")
+    body = _revealed(manifest)
+    if owner_labels:
+        body["metadata"]["labels"] = {**(body["metadata"].get("labels") or {}), **owner_labels}
+    return body
+
+
+def _revealed(value: Any) -> Any:
+    if isinstance(value, SecretValue):
+        return value.reveal()
+    if isinstance(value, Mapping):
+        return {str(k): _revealed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_revealed(v) for v in value]
+    return value
+
+
+def _owned(metadata: Mapping[str, Any], owner_labels: Mapping[str, str]) -> bool:
+    labels = metadata.get("labels") or {}
+    return all(labels.get(key) == value for key, value in owner_labels.items())
+
+
+def _host_of(api: Any) -> str:
+    """The API server's URL without any credentials, for messages."""
+    raw = str(getattr(getattr(getattr(api, "api_client", None), "configuration", None), "host", "") or "")
+    parts = urlsplit(raw)
+    if not parts.hostname:
+        return raw or "(unknown host)"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}".rstrip("/")
+
+
+def _transport(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)  # MaxRetryError wraps the last underlying error
+    name = type(reason if isinstance(reason, BaseException) else error).__name__
+    if "Timeout" in name:
+        return "timed out"
+    if "SSL" in name:
+        return "TLS handshake failed"
+    if name in ("NewConnectionError", "NameResolutionError", "ConnectionRefusedError"):
+        return "connection refused or host unreachable"
+    return f"connection failed: {name}"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

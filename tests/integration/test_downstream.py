@@ -1,0 +1,170 @@
+"""Downstream mode end to end: the real kubernetes client against a loopback API server.
+
+There is no Kubernetes API server on these machines: tests/fakekube.py speaks the REST protocol
+for Secrets on 127.0.0.1, so everything above HTTP (client, adapter, ordering) is real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import fakekube
+from fakekube import FakeKube, write_kubeconfig
+from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+
+fake_kube = fakekube.fake_kube
+VALUE = "downstream-canary-Pp3"
+MANAGED = "app.kubernetes.io/managed-by"
+
+
+@pytest.fixture
+def kube_env(fake_kube: FakeKube, tmp_path: Path, key_env: dict[str, str]) -> dict[str, str]:
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"mgmt": fake_kube}, "mgmt")
+    return {**key_env, "KUBECONFIG": str(config)}
+
+
+def build(repo: SourceRepo) -> None:
+    repo.write(".fleet-handshake.yaml", "mode: downstream\n")
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]),
+                    handshake("api", "api-token", [{"clusterName": "c2"}]))  # fmt: skip
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": VALUE}))
+    repo.encrypted("api.yaml", secret("api-token", stringData={"token": VALUE + "-api"}))
+
+
+def generate(repo: SourceRepo, out: Path, env: dict[str, str], *args: str) -> object:
+    return run_cli("generate", repo.root, "--out", out, *args, env=env)
+
+
+def test_bundles_reference_the_secret_that_is_applied_to_the_workspace(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    tree = read_tree(out)
+    assert not any(VALUE.encode() in content for content in tree.values()), "no secret material in git"
+    db_dirs = sorted({p.split("/")[1] for p in tree if p.startswith("fleet-default/db-")})
+    assert len(db_dirs) == 2
+    for d in db_dirs:
+        fleet = yaml.safe_load(tree[f"fleet-default/{d}/fleet.yaml"])
+        assert fleet["downstreamResources"] == [{"kind": "Secret", "name": "db-creds"}]
+        marker = yaml.safe_load(tree[f"fleet-default/{d}/marker.yaml"])
+        assert (marker["kind"], marker["metadata"]["name"], marker["metadata"]["namespace"]) == ("ConfigMap", d, "apps")
+        assert f"fleet-default/{d}/secret.yaml" not in tree
+    stored = fake_kube.secrets[("fleet-default", "db-creds")]
+    assert stored["metadata"]["labels"][MANAGED] == "fleet-handshake"
+    assert stored["metadata"]["labels"]["fleethandshake.riverpointtechnology.com/handshake"] == "db"
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": VALUE}
+    applies = fake_kube.requests_of("PATCH")
+    assert {r.field_manager for r in applies} == {"fleet-handshake"}
+    assert all(r.content_type.startswith("application/apply-patch+yaml") for r in applies)
+    assert VALUE not in result.stdout + result.stderr
+
+
+def test_secrets_are_applied_before_bundles_and_pruned_after(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    seen: dict[str, bool] = {}
+    fake_kube.before_next("PATCH", lambda _: seen.setdefault("bundles-at-apply", out.exists()))
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert seen == {"bundles-at-apply": False}
+    fake_kube.put_secret("fleet-default", "hand-made", {"k": "v"})  # not ours: never touched
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]))
+
+    def at_delete(_: FakeKube) -> None:
+        seen["api-bundle-at-delete"] = any(p.name.startswith("api-") for p in (out / "fleet-default").iterdir())
+
+    fake_kube.before_next("DELETE", at_delete)
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    assert seen["api-bundle-at-delete"] is False, "the bundle is gone before its Secret is deleted"
+    assert ("fleet-default", "api-token") not in fake_kube.secrets
+    assert ("fleet-default", "db-creds") in fake_kube.secrets
+    assert ("fleet-default", "hand-made") in fake_kube.secrets
+
+
+def test_missing_secret_keeps_its_management_secret(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    (repo.root / "api.yaml").unlink()
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+    assert result.code == 1
+    assert ("fleet-default", "api-token") in fake_kube.secrets
+
+
+def test_unowned_secret_with_the_same_name_is_refused(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    build(repo)
+    fake_kube.put_secret("fleet-default", "db-creds", {"password": "someone else's"})
+    out = tmp_path / "out"
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+    assert result.code == 1
+    assert "db-creds" in result.stderr and "Traceback" not in result.stderr
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": "someone else's"}
+    assert not out.exists(), "git (the output) is left untouched"
+
+
+@pytest.mark.parametrize(("status", "reason", "words"), [(403, "Forbidden", "permission"), (409, "Conflict", "409"),
+                                                           (500, "Internal Server Error", "500")])  # fmt: skip
+def test_kubernetes_errors_leave_the_output_untouched(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube, status: int, reason: str,
+    words: str,
+) -> None:  # fmt: skip
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    before = read_tree(out)
+    repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE + "-new"}))
+    fake_kube.fail_next(status, reason, method="PATCH", message=f"echo {VALUE}-new")
+
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 1
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert VALUE not in result.stderr
+    assert read_tree(out) == before
+
+
+def test_unreachable_api_server(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    build(repo)
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"gone": fakekube.closed_port_url()}, "gone")
+    out = tmp_path / "out"
+    result = run_cli("generate", repo.root, "--out", out, env={**key_env, "KUBECONFIG": str(config)})
+    assert result.code == 1
+    assert "cannot reach the Kubernetes API" in result.stderr
+    assert not out.exists()
+
+
+def test_two_downstream_handshakes_cannot_share_a_secret_name(repo: SourceRepo, tmp_path: Path,
+                                                              kube_env: dict[str, str]) -> None:  # fmt: skip
+    build(repo)
+    repo.handshakes("dup.yaml", handshake("db-again", "db-creds", [{"clusterName": "c9"}]))
+    result = run_cli("generate", repo.root, "--out", tmp_path / "out", env=kube_env)
+    assert result.code == 1
+    assert "already delivers Secret db-creds" in result.stderr
+
+
+def test_plan_needs_no_cluster_access(repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str]) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE + "-2"}))
+    env = {k: v for k, v in kube_env.items() if k != "KUBECONFIG"}
+    result = run_cli("plan", repo.root, "--out", out, "--format", "json", env=env)
+    assert result.code == 3, result.stderr
+    modified = [b for b in json.loads(result.stdout)["bundles"] if b["change"] == "modified"]
+    assert len(modified) == 2 and all(b["keysChanged"] == ["password"] for b in modified)
