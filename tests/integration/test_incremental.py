@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 from pathlib import Path
@@ -73,7 +74,9 @@ def test_state_file_never_changes_the_output(
     elif damage == "corrupt":
         state.write_bytes(state.read_bytes()[:50])
     elif damage == "foreign":
-        state.write_text(state.read_text().replace('"key": "', '"key": "0'))
+        doc = json.loads(state.read_text())
+        doc["key"] = "0" + doc["key"][1:] if doc["key"][0] != "0" else "1" + doc["key"][1:]
+        state.write_text(json.dumps(doc))
     else:
         state.write_text('{"format": "fleet-handshake-state/v1", "handshakes": 7}')
 

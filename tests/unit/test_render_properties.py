@@ -164,8 +164,8 @@ def fleet_validator() -> jsonschema.Draft202012Validator:
 @PROPERTY
 @given(handshake=handshakes(), secret=plain_secrets)
 def test_rendering_twice_gives_identical_bytes(handshake: Handshake, secret: PlainSecret) -> None:
-    first = render.render_handshake(ENV, handshake, secret)
-    second = render.render_handshake(ENV, handshake, secret)
+    first = render.render_handshake(ENV, handshake, secret).files
+    second = render.render_handshake(ENV, handshake, secret).files
     assert first == second
     assert list(first) == list(second)
 
@@ -173,7 +173,7 @@ def test_rendering_twice_gives_identical_bytes(handshake: Handshake, secret: Pla
 @PROPERTY
 @given(handshake=handshakes(), secret=simple_secrets)
 def test_tree_holds_exactly_one_flat_bundle_per_target(handshake: Handshake, secret: PlainSecret) -> None:
-    tree = render.render_handshake(ENV, handshake, secret)
+    tree = render.render_handshake(ENV, handshake, secret).files
     bundles = render.bundles_for(handshake)
     assert [b.target for b in bundles] == list(handshake.targets)
     assert sorted(tree) == sorted(
@@ -212,7 +212,7 @@ def test_bundle_names_do_not_depend_on_target_position(data: st.DataObject, hand
 @PROPERTY
 @given(handshake=handshakes(), secret=simple_secrets)
 def test_fleet_yaml_skips_earlier_targets_and_overrides_with_its_own(handshake: Handshake, secret: PlainSecret) -> None:
-    tree = render.render_handshake(ENV, handshake, secret)
+    tree = render.render_handshake(ENV, handshake, secret).files
     for bundle, doc in fleet_docs(handshake, tree):
         k = bundle.target_index
         assert doc["name"] == bundle.name
@@ -233,7 +233,7 @@ def test_every_fleet_yaml_validates_against_fleets_schema(handshake: Handshake, 
     if not FLEET_SCHEMA.is_file():
         pytest.skip(f"{FLEET_SCHEMA} is not available")
     validator = fleet_validator()
-    for _, doc in fleet_docs(handshake, render.render_handshake(ENV, handshake, secret)):
+    for _, doc in fleet_docs(handshake, render.render_handshake(ENV, handshake, secret).files):
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
         assert errors == []
 
@@ -241,7 +241,7 @@ def test_every_fleet_yaml_validates_against_fleets_schema(handshake: Handshake, 
 @PROPERTY
 @given(handshake=handshakes(), secret=plain_secrets)
 def test_secret_yaml_round_trips(handshake: Handshake, secret: PlainSecret) -> None:
-    tree = render.render_handshake(ENV, handshake, secret)
+    tree = render.render_handshake(ENV, handshake, secret).files
     texts = {content for path, content in tree.items() if path.endswith(f"/{render.SECRET_YAML}")}
     assert len(texts) == 1
     doc = yaml.safe_load(texts.pop())
@@ -294,7 +294,7 @@ HANDSHAKE = Handshake(
 )
 def test_secret_yaml_round_trips_tricky_values(value: str) -> None:
     secret = PlainSecret(name="db-creds", type="Opaque", string_data=(("k", SecretValue(value)),))
-    tree = render.render_handshake(ENV, HANDSHAKE, secret)
+    tree = render.render_handshake(ENV, HANDSHAKE, secret).files
     doc = yaml.safe_load(tree[f"{render.bundles_for(HANDSHAKE)[0].path}/{render.SECRET_YAML}"])
     assert_secret_document(doc, HANDSHAKE, secret)
 
@@ -324,7 +324,7 @@ def outcome_lists(draw: st.DrawFn) -> list[Outcome]:
     for hs in hss:
         status = draw(st.sampled_from([Status.SYNCED, Status.SYNCED, Status.MISSING, Status.ERROR]))
         if status is Status.SYNCED:
-            files = render.render_handshake(ENV, hs, draw(simple_secrets))
+            files = render.render_handshake(ENV, hs, draw(simple_secrets)).files
             outcomes.append(Outcome(hs, status, "bundles written", files))
         else:
             outcomes.append(Outcome(hs, status, f"{status} for a reason"))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    import jinja2
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,4 +32,6 @@ def digest() -> str:
 
 
 def loader() -> jinja2.BaseLoader:
+    import jinja2
+
     return jinja2.FileSystemLoader(str(template_dir()))

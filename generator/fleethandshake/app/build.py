@@ -55,8 +55,7 @@ def build(
     loaded = loaded or source_loader.load(src, None)
     check_downstream_names(loaded, mode)
     binary = sops.find_binary(sops_binary)
-    env = render.make_environment(templates.loader())
-    context = f"{__version__}|{templates.digest()}"
+    context = _context()
     key = agekeys.state_key()
     previous = state.parse_state(old.get(state.STATE_FILE), context, key) if key else {}
     old_by_dir = output.group_by_bundle(old)
@@ -87,6 +86,7 @@ def build(
     files_needed = sorted({s.file for _, s in todo})
     if len(files_needed) > 20:
         say(f"decrypting {len(files_needed)} files ...")
+    env = render.make_environment(templates.loader()) if todo else None
     decryptor = sops.SopsDecryptor(binary)
     decrypted = decryptor.decrypt_all(loaded.root / f for f in files_needed)
     for item, secret in todo:
@@ -96,13 +96,24 @@ def build(
     reused = len(work) - len(todo) - sum(1 for w in work if w.outcome and w.outcome.status is Status.MISSING)
     comp = replace(output.compose(old, outcomes), decrypted_files=len(files_needed), reused=reused)
     if key is not None:
-        comp.tree[state.STATE_FILE] = state.state_json(_entries(comp, work, sealed, previous, key), context, key)
+        entries = _entries(comp, work, sealed, previous, key)
+        comp.tree[state.STATE_FILE] = state.state_json(entries, context, key, loaded.records)
     synced = {(c.workspace, c.name) for c in comp.changes if c.status is Status.SYNCED}
     management = tuple(
         doc for w in work if w.rendered and (w.hs.workspace, w.hs.name) in synced for doc in w.rendered.management
     )
     downstream = frozenset((w.hs.workspace, w.hs.name) for w in work if w.mode == DOWNSTREAM)
     return Build(comp, management, downstream)
+
+
+def _context() -> str:
+    return f"{__version__}|{templates.digest()}"
+
+
+def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
+    """The last run's parse cache, when this run may trust it (same tool, templates and key)."""
+    key = agekeys.state_key()
+    return state.parse_sources(old.get(state.STATE_FILE), _context(), key) if key else {}
 
 
 def check_downstream_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
@@ -112,6 +123,8 @@ def check_downstream_names(loaded: source_loader.LoadedSource, mode: str | None)
     problems = []
     seen: dict[tuple[str, str], Handshake] = {}
     downstream = [h for h in loaded.source.handshakes if handshake_mode(h, loaded, mode) == DOWNSTREAM]
+    if not downstream:
+        return
     bundle_names = {(b.workspace, b.name) for h in loaded.source.handshakes for b in render.bundles_for(h)}
     for hs in downstream:
         first = seen.setdefault((hs.workspace, hs.secret_name), hs)

@@ -30,11 +30,10 @@ class Sync:
     def __init__(self, result: Build, old: Mapping[str, bytes], options: KubeOptions | None) -> None:
         self.result = result
         self.options = options or KubeOptions()
-        had_downstream = {
-            d.split("/", 1)[0] for d in {p.rsplit("/", 1)[0] for p in old if p.endswith("/" + MARKER_YAML)}
-        }
-        owned_ws = {ws for (ws, _name), dirs in owned_bundles(old).items() if dirs}
-        self.workspaces = sorted({ws for ws, _ in result.downstream} | (had_downstream & owned_ws))
+        had_downstream = {p.split("/", 1)[0] for p in old if p.endswith("/" + MARKER_YAML)}
+        if had_downstream:  # only then is it worth reading which bundles are ours
+            had_downstream &= {ws for (ws, _name), dirs in owned_bundles(old).items() if dirs}
+        self.workspaces = sorted({ws for ws, _ in result.downstream} | had_downstream)
         self._store: Any = None
 
     @property

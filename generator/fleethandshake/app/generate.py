@@ -13,7 +13,7 @@ from ..core.models import Status
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from . import downstream
 from . import source as source_loader
-from .build import Build, build
+from .build import Build, build, cached_sources
 
 Say = Callable[[str], None]
 
@@ -53,9 +53,9 @@ def generate(
     kube: downstream.KubeOptions | None = None,
 ) -> GenerateResult:
     check_paths(src, out)
-    loaded = source_loader.load(src, out)
     with fs.output_lock(out):
         old = fs.read_tree(out)
+        loaded = source_loader.load(src, out, cached_sources(old))
         result: Build = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                               reuse_downstream=False)  # fmt: skip
         sync = downstream.Sync(result, old, kube)

@@ -13,7 +13,7 @@ from ..core.plan import Plan, Resolve, make_plan
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
 from . import generate
 from . import source as source_loader
-from .build import build
+from .build import build, cached_sources
 
 EXIT_CHANGES = 3
 
@@ -63,14 +63,14 @@ def compute(
     mode: str | None = None,
 ) -> Plan:
     generate.check_paths(src, out)
-    loaded = source_loader.load(src, out)
-    resolve, display = load_resolver(inventory) if inventory is not None else (None, {})
     if against is not None:
         from ..adapters import git
 
         old = git.read_tree_at(out, against)
     else:
         old = fs.read_tree(out)
+    loaded = source_loader.load(src, out, cached_sources(old))
+    resolve, display = load_resolver(inventory) if inventory is not None else (None, {})
     comp = build(
         src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded, mode=mode
     ).composition

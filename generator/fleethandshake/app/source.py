@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..adapters import fs
+from ..core import sourcecache
 from ..core.config import CONFIG_FILE, Config, parse_config
-from ..core.models import Source
-from ..core.validate import validate_source
-from ..core.yamldoc import Document, YamlError, parse_documents
+from ..core.models import Handshake, Source, SourceSecret
+from ..core.validate import finish, validate_file
+from ..core.yamldoc import YamlError, parse_documents
 from ..errors import InvalidInputs, Problem
 
 
@@ -19,27 +23,47 @@ class LoadedSource:
     source: Source
     contents: dict[str, bytes]  # every source file as read (encrypted files are ciphertext)
     config: Config = field(default_factory=Config)
+    records: dict[str, tuple[str, Any]] = field(default_factory=dict)  # for the next run's parse cache
 
 
-def load(root: Path, out: Path | None) -> LoadedSource:
-    """Parse and validate everything; raise InvalidInputs listing every problem."""
+def load(root: Path, out: Path | None, cache: Mapping[str, tuple[str, Any]] | None = None) -> LoadedSource:
+    """Parse and validate everything; raise InvalidInputs listing every problem.
+
+    `cache` (path -> content digest and what that file defined, from the last run's state) lets
+    an unchanged valid file skip parsing; any other file is parsed and validated in full.
+    """
     files, problems = fs.read_source(root, out)
-    parsed: list[tuple[str, list[Document]]] = []
+    handshakes: list[Handshake] = []
+    secrets: list[SourceSecret] = []
+    records: dict[str, tuple[str, Any]] = {}
     for f in files:
+        digest = hashlib.sha256(f.content).hexdigest()
+        cached = cache.get(f.path) if cache else None
+        decoded = sourcecache.decode(f.path, cached[1]) if cached and cached[0] == digest else None
+        if decoded is not None:
+            handshakes += decoded[0]
+            secrets += decoded[1]
+            records[f.path] = (digest, cached[1]) if cached else (digest, None)
+            continue
         if b"\0" in f.content:
             problems.append(Problem(f.path, None, "", "is a binary file, not YAML"))
             continue
         try:
-            parsed.append((f.path, parse_documents(f.content)))
+            docs = parse_documents(f.content)
         except YamlError as e:
             problems.append(Problem(f.path, None, "", e.message, e.line))
-    source, more = validate_source(parsed)
-    problems.extend(more)
+            continue
+        file_handshakes, file_secrets, file_problems = validate_file(f.path, docs)
+        handshakes += file_handshakes
+        secrets += file_secrets
+        problems += file_problems
+        if not file_problems:
+            records[f.path] = (digest, sourcecache.encode(file_handshakes, file_secrets))
+    source, more = finish(handshakes, secrets, problems)
     config, config_problems = _config(root)
-    problems.extend(config_problems)
-    if problems:
-        raise InvalidInputs(problems)
-    return LoadedSource(root.resolve(), source, {f.path: f.content for f in files}, config)
+    if more or config_problems:
+        raise InvalidInputs(more + config_problems)
+    return LoadedSource(root.resolve(), source, {f.path: f.content for f in files}, config, records)
 
 
 def _config(root: Path) -> tuple[Config, list[Problem]]:

@@ -7,9 +7,8 @@ import binascii
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import yaml
 
 from . import names
@@ -36,6 +35,9 @@ SOPSSECRET_YAML = "sopssecret.yaml"
 SOPS_ENCRYPTED_SUFFIX = "Templates"  # the sops-secrets-operator's convention: encrypt spec.secretTemplates
 STATE_DIR = ".fleet-handshake"
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+if TYPE_CHECKING:  # Jinja2 costs ~20 ms to import: only runs that render pay for it
+    import jinja2
 
 Tree = dict[str, bytes]
 
@@ -103,6 +105,8 @@ def to_yaml(data: Any) -> str:
 
 
 def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    import jinja2
+
     # YAML, not HTML: autoescaping would corrupt it. Values enter only through to_yaml.
     env = jinja2.Environment(
         loader=loader,

@@ -116,11 +116,43 @@ def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[s
         return {}
 
 
-def state_json(entries: Mapping[tuple[str, str], Entry], context: str, key: bytes) -> bytes:
+def parse_sources(content: bytes | None, context: str, key: bytes) -> dict[str, tuple[str, Any]]:
+    """The parse cache: source path -> (content digest, what the file defined)."""
+    if content is None:
+        return {}
+    try:
+        doc = json.loads(content)
+        if doc.get("format") != FORMAT or doc.get("context") != context or doc.get("key") != key_id(key):
+            return {}
+        out = {}
+        for path, (digest, record, mac) in doc.get("sources", {}).items():
+            # Keyed: a forged or edited record (a widened target, say) must never reach the output.
+            if hmac.compare_digest(str(mac), _record_mac(key, str(path), str(digest), record)):
+                out[str(path)] = (str(digest), record)
+        return out
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return {}  # a malformed state: parse everything
+
+
+def _record_mac(key: bytes, path: str, digest: str, record: Any) -> str:
+    payload = json.dumps([path, digest, record], sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, b"source\0" + payload, hashlib.sha256).hexdigest()
+
+
+def state_json(
+    entries: Mapping[tuple[str, str], Entry],
+    context: str,
+    key: bytes,
+    sources: Mapping[str, tuple[str, Any]] | None = None,
+) -> bytes:
     doc: dict[str, Any] = {
         "format": FORMAT,
         "context": context,
         "key": key_id(key),
+        "sources": {
+            path: [digest, record, _record_mac(key, path, digest, record)]
+            for path, (digest, record) in sorted((sources or {}).items())
+        },
         "handshakes": [
             {"namespace": ws, "name": name, "inputs": e.inputs, "output": e.output, "bundles": list(e.bundles)}
             | ({"sealed": dict(e.sealed)} if e.sealed else {})
@@ -128,4 +160,4 @@ def state_json(entries: Mapping[tuple[str, str], Entry], context: str, key: byte
             for (ws, name), e in sorted(entries.items())
         ],
     }
-    return (json.dumps(doc, indent=1) + "\n").encode()
+    return (json.dumps(doc, separators=(",", ":")) + "\n").encode()

@@ -140,27 +140,46 @@ def validate_source(files: Iterable[tuple[str, list[Document]]]) -> tuple[Source
     handshakes: list[Handshake] = []
     secrets: list[SourceSecret] = []
     for file, docs in files:
-        for doc in docs:
-            c = _Collector(file, doc)
-            if is_handshake(doc.data):
-                hs = _handshake(c)
-                if hs is not None and not c.problems:
-                    handshakes.append(hs)
-            elif isinstance(doc.data, dict) and "sops" in doc.data and not is_secret(doc.data):
-                if not isinstance(doc.data.get("kind"), str) or is_encrypted_value(doc.data.get("kind")):
-                    c.add(
-                        "kind",
-                        "is encrypted or missing, so this cannot be recognised as a Secret; "
-                        "encrypt only data and stringData (encrypted_regex: ^(data|stringData)$)",
-                    )
-            elif is_secret(doc.data):
-                secret = _secret(c)
-                if secret is not None and not c.problems:
-                    secrets.append(secret)
-            problems.extend(c.problems)
-    problems.extend(_duplicates(handshakes, secrets))
-    handshakes.sort(key=lambda h: (h.workspace, h.name))
-    secrets.sort(key=lambda s: (s.namespace, s.name))
+        file_handshakes, file_secrets, file_problems = validate_file(file, docs)
+        handshakes += file_handshakes
+        secrets += file_secrets
+        problems += file_problems
+    return finish(handshakes, secrets, problems)
+
+
+def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], list[SourceSecret], list[Problem]]:
+    """One file on its own: what it defines, and what is wrong with it."""
+    problems: list[Problem] = []
+    handshakes: list[Handshake] = []
+    secrets: list[SourceSecret] = []
+    for doc in docs:
+        c = _Collector(file, doc)
+        if is_handshake(doc.data):
+            hs = _handshake(c)
+            if hs is not None and not c.problems:
+                handshakes.append(hs)
+        elif isinstance(doc.data, dict) and "sops" in doc.data and not is_secret(doc.data):
+            if not isinstance(doc.data.get("kind"), str) or is_encrypted_value(doc.data.get("kind")):
+                c.add(
+                    "kind",
+                    "is encrypted or missing, so this cannot be recognised as a Secret; "
+                    "encrypt only data and stringData (encrypted_regex: ^(data|stringData)$)",
+                )
+        elif is_secret(doc.data):
+            secret = _secret(c)
+            if secret is not None and not c.problems:
+                secrets.append(secret)
+        problems.extend(c.problems)
+    return handshakes, secrets, problems
+
+
+def finish(
+    handshakes: list[Handshake], secrets: list[SourceSecret], problems: list[Problem]
+) -> tuple[Source, list[Problem]]:
+    """The checks across files (duplicates), and the source in a stable order."""
+    problems = problems + _duplicates(handshakes, secrets)
+    handshakes = sorted(handshakes, key=lambda h: (h.workspace, h.name))
+    secrets = sorted(secrets, key=lambda s: (s.namespace, s.name))
     return Source(tuple(handshakes), tuple(secrets)), problems
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -20,7 +19,10 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_DEPTH = 64
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-MAX_NODES = 200_000
+# Nodes reached through aliases: bounds a "billion laughs" without limiting large plain files
+# (a 5,000-cluster inventory is ~300,000 nodes, none of them aliased).
+MAX_ALIASED_NODES = 100_000
+_STR = "tag:yaml.org,2002:str"
 
 
 class YamlError(Exception):
@@ -32,23 +34,49 @@ class YamlError(Exception):
         self.line = line
 
 
-@dataclass
 class Document:
-    """One YAML document: its data and the line of every YAML path in it."""
+    """One YAML document: its data, and the line of every YAML path in it (computed on demand:
+    lines are only needed for messages, and most documents never have a problem)."""
 
-    index: int
-    data: Any
-    lines: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("_lines", "_node", "data", "index")
+
+    def __init__(self, index: int, data: Any, lines: dict[str, int] | None = None, node: yaml.Node | None = None):
+        self.index = index
+        self.data = data
+        self._lines = lines
+        self._node = node
+
+    @property
+    def lines(self) -> dict[str, int]:
+        if self._lines is None:
+            self._lines = {}
+            if self._node is not None:
+                _collect_lines(self._node, "", self._lines, 0)
+        return self._lines
 
     def line(self, path: str) -> int | None:
         """Line of `path`, or of the nearest enclosing path that has one."""
+        lines = self.lines
         while True:
-            if path in self.lines:
-                return self.lines[path]
+            if path in lines:
+                return lines[path]
             cut = max(path.rfind("."), path.rfind("["))
             if cut <= 0:
-                return self.lines.get("")
+                return lines.get("")
             path = path[:cut]
+
+
+def _collect_lines(node: yaml.Node, path: str, out: dict[str, int], depth: int) -> None:
+    if depth > MAX_DEPTH or len(out) > MAX_ALIASED_NODES:
+        return
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                _collect_lines(value_node, join(path, key_node.value), out, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _collect_lines(item, join(path, i), out, depth + 1)
 
 
 def join(path: str, key: str | int) -> str:
@@ -80,37 +108,53 @@ def parse_documents(text: str | bytes) -> list[Document]:
     for index, node in enumerate(nodes):
         if node is None:
             continue
-        builder = _Builder()
-        data = builder.build(node, "", 0)
-        docs.append(Document(index=index, data=data, lines=builder.lines))
+        data = _Builder().build(node, (), 0)
+        docs.append(Document(index=index, data=data, node=node))
     return docs
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in parts:
+        path = join(path, part)
+    return path
 
 
 class _Builder:
     def __init__(self) -> None:
-        self.lines: dict[str, int] = {}
-        self.count = 0
+        self.seen: set[int] = set()
+        self.aliased = 0
+        self.in_alias = 0
         self._constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
         yaml.constructor.SafeConstructor.__init__(self._constructor)
 
-    def build(self, node: yaml.Node, path: str, depth: int) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise YamlError("too many YAML nodes (alias expansion?); refusing to expand")
+    def build(self, node: yaml.Node, path: tuple[str | int, ...], depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise YamlError(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            return dict(self._mapping(node, path, depth))
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, join(path, i), depth + 1) for i, item in enumerate(node.value)]
+        repeat = id(node) in self.seen
+        if repeat or self.in_alias:
+            self.aliased += 1
+            if self.aliased > MAX_ALIASED_NODES:
+                raise YamlError("aliases expand to too many YAML nodes; refusing to expand", node.start_mark.line + 1)
+        self.seen.add(id(node))
+        self.in_alias += repeat
         try:
-            return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
-            # The library's own message quotes the scalar, which may be a secret: never pass it on.
-            raise YamlError(f"a value does not fit its tag {node.tag}", node.start_mark.line + 1) from None
+            if isinstance(node, yaml.MappingNode):
+                return dict(self._mapping(node, path, depth))
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            if node.tag == _STR:
+                return node.value  # the common case, without the constructor's machinery
+            try:
+                return self._constructor.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
+                # The library's own message quotes the scalar, which may be a secret: never pass it on.
+                where = f"{_path(path)}: " if path else ""
+                raise YamlError(f"{where}a value does not fit its tag {node.tag}", node.start_mark.line + 1) from None
+        finally:
+            self.in_alias -= repeat
 
-    def _mapping(self, node: yaml.MappingNode, path: str, depth: int) -> Iterator[tuple[Any, Any]]:
+    def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> Iterator[tuple[Any, Any]]:
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -119,6 +163,7 @@ class _Builder:
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise YamlError("mapping keys must be scalars", key_node.start_mark.line + 1)
             if key in seen:
-                raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+                where = f"in {_path(path)}" if path else "at the top level"
+                raise YamlError(f"duplicate key {key!r} {where}", key_node.start_mark.line + 1)
             seen.add(key)
-            yield key, self.build(value_node, join(path, str(key)), depth + 1)
+            yield key, self.build(value_node, (*path, str(key)), depth + 1)
