@@ -28,13 +28,18 @@ demo: $(STAMP) ## generate bundles from examples/demo into demo-out/ and show th
 	@$(BIN)/python examples/demo/pr_preview.py $(DEMO_OUT)
 
 lint: $(STAMP) ## ruff, mypy and the import-layer contracts
-	$(BIN)/ruff check generator tests examples
-	$(BIN)/ruff format --check generator tests examples
+	$(BIN)/ruff check generator tests examples benchmarks
+	$(BIN)/ruff format --check generator tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: lint ## the whole test suite (what CI runs)
 	$(BIN)/pytest
+
+.PHONY: bench
+BENCH_ARGS ?=
+bench: $(STAMP) ## time generate and plan against a sops decrypt loop (see benchmarks/README.md)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean: ## remove the virtual environment and generated files
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis
