@@ -26,6 +26,7 @@ demo: $(STAMP) ## generate bundles from examples/demo into demo-out/ and show th
 	@echo; echo "fleet-handshake plan: what the demo's bundles deliver to the demo inventory's clusters:"
 	SOPS_AGE_KEY_FILE=examples/demo/demo-age-key.txt $(BIN)/fleet-handshake plan examples/demo --out $(DEMO_OUT) --inventory examples/demo/inventory.yaml
 	@$(BIN)/python examples/demo/pr_preview.py $(DEMO_OUT)
+	@$(BIN)/python examples/demo/modes.py $(DEMO_OUT)
 
 lint: $(STAMP) ## ruff, mypy and the import-layer contracts
 	$(BIN)/ruff check generator tests examples benchmarks
@@ -42,4 +43,4 @@ bench: $(STAMP) ## time generate and plan against a sops decrypt loop (see bench
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean: ## remove the virtual environment and generated files
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO_OUT) $(DEMO_OUT)-sops $(DEMO_OUT)-downstream .pytest_cache .mypy_cache .ruff_cache .hypothesis
