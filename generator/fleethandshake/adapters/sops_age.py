@@ -1,0 +1,270 @@
+"""Age identities from the usual SOPS environment, and a file's data key opened with them.
+
+Identity loading follows sops' age/keysource.go `loadIdentities`: an SSH key
+(SOPS_AGE_SSH_PRIVATE_KEY_FILE, else ~/.ssh/id_ed25519, else ~/.ssh/id_rsa), SOPS_AGE_KEY,
+SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and always the user config file
+(`$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt`). Where sops would fail
+to load them, or would need a passphrase, a plugin or post-quantum keys, the identities are marked
+not understood and every file goes to the binary. The data key follows `GetDataKeyWithKeyServices`
+(one part per key group, Shamir-combined when there are several groups) and shamir/shamir.go.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+
+from .sops_outcome import NO_KEY, NotHandled, Rejected
+
+_X25519_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")
+_X25519_RECIPIENT = re.compile(r"age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}")
+KEY_TYPES = frozenset({"age", "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"})
+DATA_KEY_SIZE = 32
+
+
+@dataclass(frozen=True)
+class AgeIdentities:
+    """Identities loaded once per run. `problem` set: nothing is decrypted in-process."""
+
+    identities: tuple[Any, ...] = ()
+    # True when these are all the identities sops would try, so "none opens it" is sops' answer too.
+    exhaustive: bool = True
+    problem: str | None = None
+
+    def __repr__(self) -> str:  # never show key material
+        return f"AgeIdentities(count={len(self.identities)}, exhaustive={self.exhaustive}, problem={self.problem!r})"
+
+
+@dataclass(frozen=True)
+class KeyGroup:
+    age_keys: tuple[str, ...]  # the armored age payloads (`enc`)
+    only_x25519: bool  # every master key is a plain age X25519 recipient
+
+
+def load_identities(env: Mapping[str, str], timeout: float = 60.0) -> AgeIdentities:
+    try:
+        return _load(env, timeout)
+    except NotHandled as e:
+        return AgeIdentities(problem=str(e))
+
+
+def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:
+    identities: list[Any] = []
+    ssh_key = _ssh_key_path(env)
+    if ssh_key is not None:
+        try:
+            identities.append(pyrage.ssh.Identity.from_buffer(_read(ssh_key)))
+        except pyrage.IdentityError:
+            raise NotHandled("SSH key needs a passphrase or is not understood") from None
+    texts: list[str] = []
+    if "SOPS_AGE_KEY" in env:
+        texts.append(env["SOPS_AGE_KEY"])
+    if "SOPS_AGE_KEY_FILE" in env:
+        texts.append(_read(Path(env["SOPS_AGE_KEY_FILE"])).decode("utf-8", "replace"))
+    if "SOPS_AGE_KEY_CMD" in env:
+        texts.append(_run_key_command(env["SOPS_AGE_KEY_CMD"], timeout))
+    try:
+        default: Path | None = _user_config_dir(env) / "sops" / "age" / "keys.txt"
+    except NotHandled:
+        if not texts and not identities:
+            raise
+        default = None  # sops skips the default file when it has other sources
+    if default is not None and default.exists():
+        texts.append(_read(default).decode("utf-8", "replace"))
+    elif not texts and not identities:
+        raise NotHandled("no age identities configured")
+    for text in texts:
+        identities.extend(_parse_identities(text))
+    # sops may derive an age key from the SSH key, or ask remote key services: a miss here is not final.
+    return AgeIdentities(tuple(identities), exhaustive=ssh_key is None and not env.get("SOPS_KEYSERVICE"))
+
+
+def _ssh_key_path(env: Mapping[str, str]) -> Path | None:
+    if "SOPS_AGE_SSH_PRIVATE_KEY_FILE" in env:
+        return Path(env["SOPS_AGE_SSH_PRIVATE_KEY_FILE"])
+    home = env.get("HOME", "")
+    for name in ("id_ed25519", "id_rsa"):
+        if home and (candidate := Path(home, ".ssh", name)).exists():
+            return candidate
+    return None
+
+
+def _user_config_dir(env: Mapping[str, str]) -> Path:
+    """Go's os.UserConfigDir on Linux and macOS (sops honours XDG_CONFIG_HOME on both)."""
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if sys.platform == "linux" and xdg:
+        if not os.path.isabs(xdg):
+            raise NotHandled("XDG_CONFIG_HOME is not absolute")
+        return Path(xdg)
+    if sys.platform == "darwin" and xdg:
+        return Path(xdg)
+    home = env.get("HOME", "")
+    if not home or sys.platform not in ("linux", "darwin"):
+        raise NotHandled("user config directory unknown")
+    return Path(home, "Library", "Application Support") if sys.platform == "darwin" else Path(home, ".config")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise NotHandled("a key file cannot be read") from None
+
+
+def _run_key_command(command: str, timeout: float) -> str:
+    try:
+        args = shlex.split(command)
+    except ValueError:
+        raise NotHandled("SOPS_AGE_KEY_CMD cannot be parsed") from None
+    if not args:
+        raise NotHandled("SOPS_AGE_KEY_CMD is empty")
+    try:
+        proc = subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        raise NotHandled("SOPS_AGE_KEY_CMD failed") from None
+    if proc.returncode != 0:
+        raise NotHandled("SOPS_AGE_KEY_CMD failed")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def _parse_identities(text: str) -> list[Any]:
+    """age.ParseIdentities: one X25519 identity a line, `#` comments and blank lines skipped."""
+    if text.startswith(("age-encryption", "-----BEGIN AGE")):
+        raise NotHandled("passphrase-protected age identities")
+    found = []
+    for raw in text.split("\n"):
+        line = raw.removesuffix("\r")
+        if not line or line.startswith("#"):
+            continue
+        if not _X25519_IDENTITY.fullmatch(line):
+            raise NotHandled("an age identity that is not a plain X25519 key")
+        try:
+            found.append(pyrage.x25519.Identity.from_str(line))
+        except pyrage.IdentityError:
+            raise NotHandled("an age identity that does not parse") from None
+    if not found:
+        raise NotHandled("an identity source without identities")
+    return found
+
+
+def key_groups(meta: Mapping[str, Any]) -> list[KeyGroup]:
+    """stores.Metadata.internalKeygroups: top-level keys form one group, else `key_groups`."""
+    top = {k: meta.get(k) for k in KEY_TYPES}
+    groups = meta.get("key_groups")
+    if any(top.values()):
+        if groups:
+            raise NotHandled("both top-level keys and key_groups")
+        return [_key_group(top)]
+    if not groups or not isinstance(groups, list):
+        raise NotHandled("no master keys")
+    return [_key_group(g) for g in groups]
+
+
+def _key_group(group: Any) -> KeyGroup:
+    if not isinstance(group, dict) or not set(group) <= KEY_TYPES:
+        raise NotHandled("an unknown kind of master key")
+    payloads: list[str] = []
+    only_x25519 = True
+    for kind, keys in group.items():
+        if keys is None:
+            continue
+        if not isinstance(keys, list):
+            raise NotHandled("malformed master keys")
+        if kind != "age":
+            only_x25519 = only_x25519 and not keys
+            continue
+        for key in keys:
+            if not isinstance(key, dict) or set(key) != {"recipient", "enc"}:
+                raise NotHandled("malformed age master key")
+            recipient, enc = key["recipient"], key["enc"]
+            if not isinstance(recipient, str) or not isinstance(enc, str):
+                raise NotHandled("malformed age master key")
+            only_x25519 = only_x25519 and bool(_X25519_RECIPIENT.fullmatch(recipient))
+            payloads.append(enc)
+    return KeyGroup(tuple(payloads), only_x25519)
+
+
+def data_key(groups: Sequence[KeyGroup], threshold: int, ids: AgeIdentities) -> bytes:
+    """The data key, or Rejected(128) when sops would not find it either."""
+    parts: list[bytes] = []
+    certain = ids.exhaustive
+    for group in groups:
+        part = _open_group(group, ids)
+        if part is not None:
+            parts.append(part)
+        elif not group.only_x25519:
+            certain = False  # sops might open this group with PGP, KMS, Vault, a plugin ...
+    if len(groups) == 1:
+        if not parts:
+            raise Rejected(NO_KEY) if certain else NotHandled("no age identity opens the data key")
+        key = parts[0]
+    else:
+        if not 2 <= threshold <= len(groups):
+            raise NotHandled("unusual Shamir threshold")
+        if len(parts) < threshold:
+            raise Rejected(NO_KEY) if certain else NotHandled("too few key groups opened")
+        key = shamir_combine(parts)
+    if len(key) != DATA_KEY_SIZE:
+        raise NotHandled("unusual data key size")
+    return key
+
+
+def _open_group(group: KeyGroup, ids: AgeIdentities) -> bytes | None:
+    for payload in group.age_keys:
+        try:
+            return bytes(pyrage.decrypt(payload.encode(), list(ids.identities)))
+        except Exception:  # noqa: S112 - like sops, a key that fails is just a key that fails
+            continue
+    return None
+
+
+def shamir_combine(parts: Sequence[bytes]) -> bytes:
+    """Lagrange interpolation at x=0 in GF(2^8) (polynomial x^8+x^4+x^3+x+1), as in shamir.Combine."""
+    size = len(parts[0])
+    xs = [part[-1] for part in parts]
+    if size < 2 or any(len(p) != size for p in parts) or len(set(xs)) != len(xs):
+        raise NotHandled("inconsistent Shamir parts")
+    bases = []
+    for i, xi in enumerate(xs):
+        basis = 1
+        for j, xj in enumerate(xs):
+            if i != j:
+                basis = _gf_mul(basis, _gf_mul(xj, _gf_inv(xi ^ xj)))
+        bases.append(basis)
+    secret = bytearray(size - 1)
+    for idx in range(size - 1):
+        value = 0
+        for part, basis in zip(parts, bases, strict=True):
+            value ^= _gf_mul(part[idx], basis)
+        secret[idx] = value
+    return bytes(secret)
+
+
+def _gf_mul(a: int, b: int) -> int:
+    product = 0
+    while b:
+        if b & 1:
+            product ^= a
+        a <<= 1
+        if a & 0x100:
+            a ^= 0x11B
+        b >>= 1
+    return product
+
+
+def _gf_inv(a: int) -> int:
+    result, power = 1, a
+    for bit in range(8):  # a**254 == a**-1 in GF(2^8)
+        if (254 >> bit) & 1:
+            result = _gf_mul(result, power)
+        power = _gf_mul(power, power)
+    return result

@@ -1,0 +1,244 @@
+"""The YAML side of in-process SOPS decryption, as the `sops` binary (Go, yaml.v3) sees it.
+
+Two questions decide whether the in-process result equals `yaml.safe_load_all(<sops decrypt>)`:
+
+- how yaml.v3 types a plain scalar of the encrypted file (keys, unencrypted values): that type
+  feeds the MAC and the output;
+- how yaml.v3 writes a decrypted value and how PyYAML (YAML 1.1) reads it back: `yes` stays a
+  string because yaml.v3 quotes it, a float 3.0 comes back as the int 3, 1e6 as the string "1e+06".
+
+Only the cases understood with certainty are answered; every other one raises NotHandled so the
+binary decides. Anchors, aliases, tags and directives are not handled either.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from .sops_outcome import NotHandled
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    text: str
+    plain: bool  # unquoted and untagged: yaml.v3 resolves its type
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    items: tuple[tuple[Scalar, Node], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    items: tuple[Node, ...]
+
+
+Node = Scalar | Mapping | Sequence
+GoValue = str | int | float | bool | None
+
+# yaml.v3 resolve.go: the plain scalars with a fixed meaning.
+_GO_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_GO_TRUE = frozenset({"true", "True", "TRUE"})
+_GO_FALSE = frozenset({"false", "False", "FALSE"})
+_GO_SPECIAL = frozenset(
+    {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", "<<"}
+)
+# yaml.v3 encode.go quotes these YAML 1.1 booleans (isOldBool) and base-60 numbers (isBase60Float).
+_GO_OLD_BOOL = frozenset(
+    {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"} | {"on", "On", "ON", "off", "Off", "OFF"}
+)
+_GO_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+# strconv.ParseInt(s, 0, 64) syntax, after resolve.go removed the underscores.
+_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+_DIGITS = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_GO_NUMERIC = re.compile(
+    r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
+)
+_HEX_OR_BIN = re.compile(r"[-+]?0x[0-9a-fA-F]{1,15}|-?0b[01]{1,62}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MAYBE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.DOTALL)
+# Line breaks for PyYAML that yaml.v3 writes unescaped.
+_UNSAFE_CHARS = re.compile("[\u2028\u2029]")
+_PY_RESOLVER = yaml.resolver.Resolver()
+_PY_STR = "tag:yaml.org,2002:str"
+_INT64 = range(-(2**63), 2**63)
+
+
+def parse_documents(text: str) -> list[Node]:
+    """The documents of a YAML stream as plain trees; raises NotHandled for anything unusual."""
+    try:
+        events = list(yaml.parse(text, Loader=_Loader))
+    except yaml.YAMLError:
+        raise NotHandled("not YAML that PyYAML reads") from None
+    docs: list[Node] = []
+    pos = 1  # past StreamStartEvent
+    while isinstance(events[pos], yaml.DocumentStartEvent):
+        start: Any = events[pos]
+        if start.version is not None or start.tags:
+            raise NotHandled("YAML directives")
+        node, pos = _node(events, pos + 1)
+        docs.append(node)
+        pos += 1  # past DocumentEndEvent
+    return docs
+
+
+def _node(events: list[Any], pos: int) -> tuple[Node, int]:
+    event = events[pos]
+    if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+        raise NotHandled("YAML anchors and aliases")
+    if event.tag is not None:
+        raise NotHandled("YAML tags")
+    if isinstance(event, yaml.ScalarEvent):
+        return Scalar(event.value, bool(event.implicit[0])), pos + 1
+    pos += 1
+    if isinstance(event, yaml.SequenceStartEvent):
+        items: list[Node] = []
+        while not isinstance(events[pos], yaml.SequenceEndEvent):
+            item, pos = _node(events, pos)
+            items.append(item)
+        return Sequence(tuple(items)), pos + 1
+    pairs: list[tuple[Scalar, Node]] = []
+    while not isinstance(events[pos], yaml.MappingEndEvent):
+        key, pos = _node(events, pos)
+        if not isinstance(key, Scalar):
+            raise NotHandled("complex mapping keys")
+        value, pos = _node(events, pos)
+        pairs.append((key, value))
+    return Mapping(tuple(pairs)), pos + 1
+
+
+def go_value(scalar: Scalar) -> GoValue:
+    """The Go value yaml.v3 decodes this scalar to (resolve.go), when certain."""
+    text = scalar.text
+    if not scalar.plain:
+        return text
+    if text in _GO_NULL:
+        return None
+    if text in _GO_TRUE or text in _GO_FALSE:
+        return text in _GO_TRUE
+    if text in _GO_SPECIAL:
+        raise NotHandled("special YAML scalar")
+    if text[0] == ".":  # resolve.go: strconv.ParseFloat on the text as it is
+        return _finite(float(text)) if _FLOAT.fullmatch(text) else text
+    if text[0] not in "+-0123456789":
+        return text
+    if _MAYBE_TIMESTAMP.fullmatch(text):  # parseTimestamp: the four layouts yaml.v3 tries
+        raise NotHandled("YAML timestamp")
+    plain = text.replace("_", "")  # resolve.go drops underscores before parsing numbers
+    if number := _GO_INT.fullmatch(plain):
+        sign, digits = number.groups()
+        prefix = digits[:2].lower()
+        if prefix in ("0x", "0b", "0o"):
+            value = int(sign + digits[2:], {"0x": 16, "0b": 2, "0o": 8}[prefix])
+        else:  # a leading 0 means octal, as in Go source
+            value = int(sign + digits, 8 if digits.startswith("0") else 10)
+        if value in _INT64:
+            return value
+        raise NotHandled("an integer beyond int64")
+    if _FLOAT.fullmatch(plain):
+        return _finite(float(plain))
+    if _GO_NUMERIC.fullmatch(plain):
+        raise NotHandled("YAML number")
+    return text
+
+
+def go_key(scalar: Scalar) -> str:
+    key = go_value(scalar)
+    if not isinstance(key, str):
+        raise NotHandled("a mapping key that is not a string")
+    return key
+
+
+def emitted(value: GoValue) -> Any:
+    """What PyYAML reads back from yaml.v3's rendering of a Go value (encode.go)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return yaml.load(go_float(value, "g"), Loader=_Loader)
+    return emitted_str(value)
+
+
+def emitted_str(text: str) -> str:
+    if _UNSAFE_CHARS.search(text):
+        raise NotHandled("line separator characters")
+    if "\n" in text:
+        # yaml.v3 writes a literal block (double quotes when a block cannot hold it). A block that
+        # needs an indentation indicator, or holds tabs, is not read back the same way by both
+        # parsers (yaml.v3 may even fail to read its own output and write null instead).
+        if text[0] in " \t\n" or "\t" in text:
+            raise NotHandled("a multi-line string yaml.v3 may write differently")
+        return text
+    # "!", "&" and "*" alone are indicators: no emitter writes them plain.
+    if _py_plain_tag(text) in (_PY_STR, "tag:yaml.org,2002:yaml") or _go_quotes(text):
+        return text
+    raise NotHandled("a string PyYAML would read as another type")
+
+
+def _py_plain_tag(text: str) -> str:
+    """The tag PyYAML gives this text as a plain scalar."""
+    tag: str = _PY_RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+def _go_quotes(text: str) -> bool:
+    """True only when yaml.v3 certainly writes this string quoted (stringv: resolve, isOldBool, isBase60Float)."""
+    if text in _GO_NULL or text in _GO_TRUE or text in _GO_FALSE or text in _GO_OLD_BOOL:
+        return True
+    if text in _GO_SPECIAL:
+        return text != "<<"  # written as `!!merge <<`
+    if _GO_BASE60.fullmatch(text):
+        return True
+    # resolve.go parses numbers after dropping underscores when the text starts with a digit or sign.
+    number = text.replace("_", "") if text[:1] in tuple("+-0123456789") else text
+    if _HEX_OR_BIN.fullmatch(number) or (len(number) <= 18 and _DIGITS.fullmatch(number)):
+        return True
+    if len(number) <= 24 and _FLOAT.fullmatch(number):
+        return math.isfinite(float(number))
+    if _DATE.fullmatch(text):
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def go_float(value: float, fmt: str) -> str:
+    """strconv.FormatFloat(value, fmt, -1, 64) for fmt 'f' (the MAC) or 'g' (yaml.v3 output)."""
+    _finite(value)
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if value == 0:
+        return sign + "0"
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    assert isinstance(exponent, int)
+    point = len(digits) + exponent  # value = 0.<digits> * 10**point
+    if fmt == "g" and not -4 <= point - 1 < 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        exp = point - 1
+        return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise NotHandled("an infinite or NaN number")
+    return value
