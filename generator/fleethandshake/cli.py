@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -11,6 +13,7 @@ from types import FrameType
 
 from . import __version__
 from .errors import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_UNEXPECTED,
     FleetHandshakeError,
@@ -362,6 +365,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     return validate.run(args.source, quiet=args.quiet, fmt=args.format)
 
 
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG,
+     errno.EMFILE, errno.ENFILE, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP}
+)  # fmt: skip
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # unwinds through the cleanup in `finally` blocks
 
@@ -373,6 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 for --help
         return int(e.code or 0)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Parsing builds hundreds of thousands of small, acyclic objects (a 5,000-cluster inventory
+    # is ~300,000 YAML nodes); the default collector threshold (700) rescans them constantly and
+    # doubles the time. Memory is unchanged: reference counting frees them.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     try:
         return _dispatch(args)
     except InvalidInputs as e:
@@ -387,6 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("fleet-handshake: interrupted; the output folder was left as it was", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:
+        if isinstance(e, OSError) and e.errno in _ENVIRONMENT_ERRNOS:
+            # A full disk, a read-only or unreadable folder: the user's to fix, not a bug.
+            where = f" ({e.filename})" if e.filename else ""
+            print(f"fleet-handshake: error: {e.strerror}{where}", file=sys.stderr)
+            return EXIT_FAILED
         if args.debug:
             raise
         print(f"fleet-handshake: unexpected error ({type(e).__name__}); run with --debug for details", file=sys.stderr)

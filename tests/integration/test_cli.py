@@ -93,3 +93,36 @@ def test_sops_binary_that_is_missing_is_a_usage_error(repo: SourceRepo, tmp_path
     result = run_cli("generate", repo.root, "--out", tmp_path / "out", "--sops", "/nonexistent/sops")
     assert result.code == 2
     assert "sops binary not found" in result.stderr
+
+
+def test_lock_timeout_from_the_environment(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    from fleethandshake.adapters.fs import output_lock
+
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
+    repo.encrypted("s.yaml", secret("s", stringData={"k": "v"}))
+    out = tmp_path / "out"
+    with output_lock(out, timeout=1):
+        result = run_cli("generate", repo.root, "--out", out, env={**key_env, "FLEET_HANDSHAKE_LOCK_TIMEOUT": "0.5"})
+    assert result.code == 1
+    assert "gave up after 0.5 s" in result.stderr
+    assert not out.exists()
+
+
+def test_sops_timeout_from_the_environment(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    hang = tmp_path / "sops-that-hangs"
+    hang.write_text("#!/bin/sh\nsleep 30\n")
+    hang.chmod(0o755)
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
+    repo.encrypted("s.yaml", secret("s", stringData={"k": "v"}))
+    env = {**key_env, "FLEET_HANDSHAKE_SOPS_TIMEOUT": "1", "FLEET_HANDSHAKE_SOPS_INPROCESS": "0"}
+    result = run_cli("generate", repo.root, "--out", tmp_path / "out", "--sops", str(hang), env=env, timeout=20)
+    assert result.code == 1
+    assert "did not finish within 1 s" in (tmp_path / "out" / ".fleet-handshake" / "status.json").read_text()
+
+
+@pytest.mark.parametrize("variable", ["FLEET_HANDSHAKE_SOPS_TIMEOUT", "FLEET_HANDSHAKE_LOCK_TIMEOUT"])
+def test_bad_timeout_values_are_usage_errors(repo: SourceRepo, tmp_path: Path, variable: str) -> None:
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
+    result = run_cli("generate", repo.root, "--out", tmp_path / "out", env={variable: "soon"})
+    assert result.code == 2
+    assert variable in result.stderr

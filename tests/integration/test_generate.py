@@ -380,7 +380,7 @@ def test_failure_while_writing_leaves_previous_tree(
     with pytest.raises(OSError, match="No space"):
         generate_in_process(repo.root, out, say=lambda _: None)
 
-    assert calls["n"] == 2
+    assert calls["n"] >= 2  # writers run in parallel: others may have written before the failure surfaced
     assert read_tree(out) == before
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.fh-staging")]
     assert leftovers == []

@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ _STAGING = ".fh-staging-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 SECRET_FILE_MODE = 0o600
+LOCK_TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 600.0
 FILE_MODE = 0o644
 
 
@@ -46,7 +49,11 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
             full = here / name
             rel = full.relative_to(root).as_posix()
             if full.is_symlink():
-                target = full.resolve()
+                try:
+                    target = full.resolve()
+                except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+                    problems.append(Problem(rel, None, "", "is a symbolic link that cannot be resolved (a loop?)"))
+                    continue
                 if not target.is_relative_to(root):
                     problems.append(
                         Problem(
@@ -58,21 +65,57 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
                     )
                     continue
             try:
-                size = full.stat().st_size
-                if size > MAX_SOURCE_FILE:
-                    problems.append(
-                        Problem(
-                            rel,
-                            None,
-                            "",
-                            f"is {size} bytes, over the {MAX_SOURCE_FILE} byte limit for source files",
-                        )
-                    )
-                    continue
-                files.append(SourceFile(rel, full.read_bytes()))
+                content = _read_regular_file(full)
             except OSError as e:
                 problems.append(Problem(rel, None, "", f"cannot be read ({e.strerror})"))
+                continue
+            if isinstance(content, str):
+                problems.append(Problem(rel, None, "", content))
+            else:
+                files.append(SourceFile(rel, content))
     return files, problems
+
+
+def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None]:
+    """One named file of the source, read with the same checks as the scan (no links out of
+    the source, regular files only, the size limit). (None, None) when it does not exist."""
+    full = root / rel
+    if not os.path.lexists(full):
+        return None, None
+    if full.is_symlink():
+        try:
+            target = full.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None, Problem(rel, None, "", "cannot be read: it is a symbolic link to nothing (or a loop)")
+        if not target.is_relative_to(root.resolve()):
+            return None, Problem(
+                rel, None, "", "is a symbolic link that points outside the source; refusing to follow it"
+            )
+    try:
+        content = _read_regular_file(full)
+    except OSError as e:
+        return None, Problem(rel, None, "", f"cannot be read ({e.strerror})")
+    if isinstance(content, str):
+        return None, Problem(rel, None, "", content)
+    return content, None
+
+
+def _read_regular_file(path: Path) -> bytes | str:
+    """The file's bytes, or why it is refused.
+
+    Opened without blocking and checked on the open descriptor: a named pipe (or a device)
+    called *.yaml must not hang the run, nor a file that grows after it was measured.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return "is not a regular file (a named pipe, device or socket); refusing to read it"
+        content = f.read(MAX_SOURCE_FILE + 1)
+    if info.st_size > MAX_SOURCE_FILE or len(content) > MAX_SOURCE_FILE:
+        size = max(info.st_size, len(content))
+        return f"is {size} bytes, over the {MAX_SOURCE_FILE} byte limit for source files"
+    return content
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
@@ -82,24 +125,32 @@ def read_tree(root: Path) -> dict[str, bytes]:
     if not root.is_dir():
         raise UserError(f"output path {root} exists and is not a folder")
     tree: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    top = str(root)
+    # Plain strings, not Path objects: this reads every file of the output on every run.
+    for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if d != ".git"]
-        here = Path(dirpath)
+        rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
         for name in filenames:
-            full = here / name
-            if full.is_symlink():
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
                 continue
-            tree[full.relative_to(root).as_posix()] = full.read_bytes()
+            with open(full, "rb") as f:
+                tree[prefix + name] = f.read()
     return tree
 
 
 @contextlib.contextmanager
-def output_lock(out: Path, timeout: float = 600.0) -> Iterator[None]:
+def output_lock(out: Path, timeout: float | None = None) -> Iterator[None]:
     """One writer per output folder at a time. Waits, then fails clearly.
 
     The lock is taken on the folder that holds OUT (OUT itself is swapped, so its inode does
     not last), which leaves no lock file behind in a user's repository.
     """
+    if timeout is None:
+        from .sops import env_seconds
+
+        timeout = env_seconds(LOCK_TIMEOUT_VARIABLE, DEFAULT_LOCK_TIMEOUT)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -138,24 +189,80 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     out = out.resolve()
     if (out / ".git").exists():
         raise UserError(f"{out} is the root of a git work tree; write the bundles to a folder inside it")
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{_STAGING}", dir=out.parent))
     try:
-        for path, content in sorted(new.items()):
-            dest = staging / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if old.get(path) == content and _try_link(out / path, dest):
-                continue
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{_STAGING}", dir=out.parent))
+    except OSError as e:
+        raise _not_written(out, e) from None
+    try:
+        try:
+            _populate(staging, out, new, old, secret_paths)
+            if out.exists():
+                _exchange(staging, out)
+            else:
+                os.rename(staging, out)
+        except OSError as e:
+            raise _not_written(out, e) from None
+        _fsync_dir(out.parent)
+    finally:
+        _remove_even_if_interrupted(staging)
+
+
+def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
+              secret_paths: set[str]) -> None:  # fmt: skip
+    """Write the new tree into `staging`, one folder per task.
+
+    Creating files and folders costs a fraction of a millisecond each on a journaling file
+    system, and the syscalls release the GIL: a few threads overlap them.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    by_dir: dict[str, list[str]] = {}
+    for path in new:
+        by_dir.setdefault(path.rpartition("/")[0], []).append(path)
+    top, src = str(staging), str(out)
+    for parent in sorted({d.rpartition("/")[0] for d in by_dir if "/" in d}):
+        os.makedirs(f"{top}/{parent}", exist_ok=True)  # workspaces first, serially: there are few
+
+    def fill(directory: str) -> None:
+        if directory:
+            os.makedirs(f"{top}/{directory}", exist_ok=True)
+        for path in sorted(by_dir[directory]):
+            dest = f"{top}/{path}"
+            content = new[path]
+            if old.get(path) == content and _try_link(Path(f"{src}/{path}"), Path(dest)):
+                continue  # unchanged: same inode, not rewritten
             mode = SECRET_FILE_MODE if path in secret_paths else FILE_MODE
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             with os.fdopen(fd, "wb") as f:
                 f.write(content)
-        if out.exists():
-            _exchange(staging, out)
-        else:
-            os.rename(staging, out)
-        _fsync_dir(out.parent)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    workers = min(4, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(fill, sorted(by_dir)):
+            pass  # re-raises the first error
+
+
+def _remove_even_if_interrupted(folder: Path) -> None:
+    """Remove a staging folder; Ctrl-C or SIGTERM during the removal is raised after it.
+
+    After the swap the staging folder holds the whole old tree, so removing it takes a while:
+    an interrupt must not leave half of it beside OUT.
+    """
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            break
+        except KeyboardInterrupt as e:
+            interrupted = e
+    if interrupted is not None:
+        raise interrupted
+
+
+def _not_written(out: Path, e: OSError) -> OSError:
+    """The same error, saying what it means: the swap did not happen, OUT is as it was."""
+    why = e.strerror or type(e).__name__
+    return OSError(e.errno, f"cannot write the new output beside {out} ({why}); the output folder was left as it was")
 
 
 def _try_link(src: Path, dest: Path) -> bool:

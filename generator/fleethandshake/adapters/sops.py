@@ -49,6 +49,7 @@ _REASONS = {
     "SOPS_AGE_KEY_FILE / SOPS_AGE_KEY or your PGP/KMS credentials)",
 }
 DEFAULT_TIMEOUT = 60.0
+TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_SOPS_TIMEOUT"
 INPROCESS_ENV = "FLEET_HANDSHAKE_SOPS_INPROCESS"
 
 
@@ -87,18 +88,32 @@ def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
+def env_seconds(variable: str, default: float) -> float:
+    """A timeout from the environment, or the default; a bad value is a usage error."""
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{variable} must be a number of seconds above 0, not {text!r}")
+    return value
+
+
 class SopsDecryptor:
     """Decrypts files; counts how many took each path (`inprocess_files`, `binary_files`)."""
 
     def __init__(
         self,
         binary: str,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         workers: int | None = None,
         inprocess: bool = True,
     ) -> None:
         self.binary = binary
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.inprocess = inprocess and inprocess_enabled()
         self.inprocess_files = 0

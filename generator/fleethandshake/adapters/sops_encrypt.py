@@ -24,9 +24,11 @@ class EncryptFailure:
 
 
 class SopsEncryptor:
-    def __init__(self, binary: str, timeout: float = DEFAULT_TIMEOUT, workers: int | None = None) -> None:
+    def __init__(self, binary: str, timeout: float | None = None, workers: int | None = None) -> None:
+        from .sops import TIMEOUT_VARIABLE, env_seconds
+
         self.binary = binary
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.calls = 0
 

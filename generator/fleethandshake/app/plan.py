@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,9 +28,11 @@ def load_resolver(path: Path) -> tuple[Resolve, dict[tuple[str, str], str]]:
     from ..errors import Problem
 
     try:
-        docs = parse_documents(path.read_bytes())
+        content = path.read_bytes()
     except OSError as e:
         raise UserError(f"cannot read inventory {path} ({e.strerror})") from None
+    try:
+        docs = parse_documents(content)
     except YamlError as e:
         raise InvalidInputs([Problem(str(path), None, "", e.message, e.line)]) from None
     inv, problems = inventory.parse_inventory(docs, str(path))
@@ -37,13 +40,23 @@ def load_resolver(path: Path) -> tuple[Resolve, dict[tuple[str, str], str]]:
         raise InvalidInputs(problems)
     resolver = matching.Resolver(inv)
 
+    targets: dict[str, Target] = {}
+    reach: dict[str, frozenset[str]] = {}
+
     def to_target(data: Mapping[str, Any]) -> Target:
-        target, target_problems = parse_target(dict(data), file=str(path))
-        # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
-        return target if target is not None and not target_problems else Target()
+        key = json.dumps(data, sort_keys=True)
+        if key not in targets:
+            target, target_problems = parse_target(dict(data), file=str(path))
+            # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
+            targets[key] = target if target is not None and not target_problems else Target()
+        return targets[key]
 
     def resolve(workspace: str, target: Mapping[str, Any], earlier: tuple[Mapping[str, Any], ...]) -> frozenset[str]:
-        return resolver.bundle_clusters(workspace, to_target(target), [to_target(t) for t in earlier])
+        # Plans ask for the same bundle several times (diff, per cluster, conflicts): resolve once.
+        key = json.dumps([workspace, target, earlier], sort_keys=True)
+        if key not in reach:
+            reach[key] = resolver.bundle_clusters(workspace, to_target(target), [to_target(t) for t in earlier])
+        return reach[key]
 
     display = {
         (c.workspace, c.name): c.label_map[matching.DISPLAY_NAME_LABEL]

@@ -67,13 +67,14 @@ def load(root: Path, out: Path | None, cache: Mapping[str, tuple[str, Any]] | No
 
 
 def _config(root: Path) -> tuple[Config, list[Problem]]:
-    path = root / CONFIG_FILE
-    if not path.is_file():
+    content, problem = fs.read_source_file(root, CONFIG_FILE)
+    if problem is not None:
+        # Never fall back to the default (plain) mode because the config could not be read.
+        return Config(), [problem]
+    if content is None:
         return Config(), []
     try:
-        docs = parse_documents(path.read_bytes())
-    except OSError as e:
-        return Config(), [Problem(CONFIG_FILE, None, "", f"cannot be read ({e.strerror})")]
+        docs = parse_documents(content)
     except YamlError as e:
         return Config(), [Problem(CONFIG_FILE, None, "", e.message, e.line)]
     if len(docs) > 1:

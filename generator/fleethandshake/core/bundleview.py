@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,9 @@ def _load(content: bytes | None) -> Any:
         return None
 
 
+_RENDERED_NAME = re.compile(rb"\nkind: Secret\nmetadata:\n  name: ([a-z0-9][a-z0-9.-]*)\n")
+
+
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         return ()
@@ -74,16 +78,29 @@ def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
     return tuple(sorted(out.items()))
 
 
-def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
+def read_views(
+    tree: Mapping[str, bytes], light: set[str] | frozenset[str] = frozenset(), memo: dict[bytes, Any] | None = None
+) -> dict[str, BundleView]:
     """Every bundle folder fleet-handshake wrote in `tree`, by `ws/bundle`.
 
     Where a bundle holds no readable Secret (sops and downstream modes), its keys and whether
-    their values changed come from the keyed digests in the tree's state file.
+    their values changed come from the keyed digests in the tree's state file. Folders in
+    `light` (unchanged between the trees a plan compares) skip reading Secret values; `memo`
+    shares parsed files between the two trees.
     """
+    memo = {} if memo is None else memo
+
+    def load(content: bytes | None) -> Any:
+        if content is None:
+            return None
+        if content not in memo:
+            memo[content] = _load(content)
+        return memo[content]
+
     digests = value_digests_by_handshake(tree.get(STATE_FILE))
     views: dict[str, BundleView] = {}
     for directory, files in group_by_bundle(tree).items():
-        fleet = _load(files.get(f"{directory}/{FLEET_YAML}"))
+        fleet = load(files.get(f"{directory}/{FLEET_YAML}"))
         if not isinstance(fleet, dict):
             continue
         labels = fleet.get("labels")
@@ -91,10 +108,13 @@ def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
             continue
         targets = fleet.get("overrideTargets") or [{}]
         earlier = fleet.get("targetCustomizations") or []
-        secret = _load(files.get(f"{directory}/{SECRET_YAML}"))
-        readable = isinstance(secret, dict)
+        raw_secret = files.get(f"{directory}/{SECRET_YAML}")
+        light_name = _RENDERED_NAME.search(raw_secret) if raw_secret and directory in light else None
+        # An unchanged bundle needs only the Secret's name (for conflicts): read it without parsing.
+        secret = {"metadata": {"name": light_name[1].decode()}} if light_name else load(raw_secret)
+        readable = isinstance(secret, dict) and not light_name
         secret = secret if isinstance(secret, dict) else {}
-        sealed = _load(files.get(f"{directory}/{SOPSSECRET_YAML}"))
+        sealed = load(files.get(f"{directory}/{SOPSSECRET_YAML}"))
         if not readable and isinstance(sealed, dict):
             secret = {"metadata": sealed.get("metadata") or {}}  # the name is clear text; the rest is sealed
         meta = secret.get("metadata") if isinstance(secret.get("metadata"), dict) else {}
@@ -108,7 +128,7 @@ def read_views(tree: Mapping[str, bytes]) -> dict[str, BundleView]:
             earlier=tuple({k: v for k, v in t.items() if k != "doNotDeploy"} for t in earlier if isinstance(t, dict)),
             target_namespace=fleet.get("namespace"),
             secret_name=meta.get("name") if isinstance(meta, dict) else None,
-            secret_type=secret.get("type"),
+            secret_type=str(secret["type"]) if isinstance(secret.get("type"), str) else None,
             secret_labels=_pairs(meta.get("labels")) if isinstance(meta, dict) else (),
             secret_annotations=_pairs(meta.get("annotations")) if isinstance(meta, dict) else (),
             values=_values(secret)

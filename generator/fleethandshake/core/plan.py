@@ -8,7 +8,7 @@ from typing import Any
 
 from .bundleview import BundleView, read_views
 from .describe import describe_target
-from .output import HandshakeChange
+from .output import HandshakeChange, group_by_bundle
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
@@ -102,7 +102,7 @@ def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words
     return tuple(changes), added, removed, changed
 
 
-def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | None) -> BundleDiff:
+def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False) -> BundleDiff:
     view = new or old
     assert view is not None
     diff = BundleDiff(
@@ -123,6 +123,8 @@ def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | Non
         return replace(diff, change=ADDED, keys_added=view.keys)
     if new is None:
         return replace(diff, change=REMOVED, keys_removed=view.keys)
+    if same:
+        return diff  # byte-identical folders: unchanged, whatever their content
     changes, added, removed, changed = _what_changed(old, new)
     return replace(diff, change=MODIFIED if changes else UNCHANGED, changes=changes,
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
@@ -135,8 +137,11 @@ def make_plan(
     resolve: Resolve | None = None,
     display: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
-    old, new = read_views(old_tree), read_views(new_tree)
-    diffs = tuple(_diff(old.get(p), new.get(p), resolve) for p in sorted(set(old) | set(new)))
+    old_dirs, new_dirs = group_by_bundle(old_tree), group_by_bundle(new_tree)
+    same = {d for d in old_dirs.keys() & new_dirs.keys() if old_dirs[d] == new_dirs[d]}
+    memo: dict[bytes, Any] = {}
+    old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
+    diffs = tuple(_diff(old.get(p), new.get(p), resolve, p in same) for p in sorted(set(old) | set(new)))
     hs = tuple(handshakes)
     impacts: tuple[ClusterImpact, ...] | None = None
     conflicts: list[Conflict] = []
@@ -200,16 +205,24 @@ def _change_words(d: BundleDiff) -> list[str]:
 
 
 def _conflicts(new: dict[str, BundleView], resolve: Resolve) -> list[Conflict]:
-    deliveries: dict[tuple[str, str, str | None, str | None], set[str]] = {}
+    # Group first: only a Secret name that two handshakes deliver into one namespace can clash,
+    # so clusters are intersected for those groups alone, not for every bundle and cluster.
+    groups: dict[tuple[str, str | None, str | None], dict[str, set[str]]] = {}
     reach_by_handshake: dict[tuple[str, str], set[str]] = {}
     for view in new.values():
         clusters = resolve(view.workspace, view.target, view.earlier)
         reach_by_handshake.setdefault((view.workspace, view.handshake), set()).update(clusters)
-        for cluster in clusters:
-            key = (view.workspace, cluster, view.target_namespace, view.secret_name)
-            deliveries.setdefault(key, set()).add(view.handshake)
+        group = groups.setdefault((view.workspace, view.target_namespace, view.secret_name), {})
+        group.setdefault(view.handshake, set()).update(clusters)
+    found: dict[tuple[str, str, str | None, str | None], set[str]] = {}
+    for (ws, ns, secret), by_handshake in groups.items():
+        if len(by_handshake) < 2:
+            continue
+        for handshake, reached in by_handshake.items():
+            for cluster in reached:
+                found.setdefault((ws, cluster, ns, secret), set()).add(handshake)
     out = []
-    for (ws, cluster, ns, secret), handshakes in sorted(deliveries.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (ws, cluster, ns, secret), handshakes in sorted(found.items(), key=lambda kv: tuple(map(str, kv[0]))):
         if len(handshakes) > 1:
             names = tuple(sorted(handshakes))
             out.append(Conflict("duplicate-delivery", ws,

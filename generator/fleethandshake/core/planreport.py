@@ -53,7 +53,7 @@ def to_json(plan: Plan) -> str:
              "gains": list(c.gains), "loses": list(c.loses), "changes": list(c.changes)}
             for c in plan.clusters
         ]  # fmt: skip
-    return json.dumps(doc, indent=2) + "\n"
+    return json.dumps(doc) + "\n"  # for machines; the C encoder only works without indent
 
 
 def headline(plan: Plan) -> str:

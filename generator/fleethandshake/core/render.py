@@ -73,11 +73,17 @@ def bundles_for(handshake: Handshake) -> list[Bundle]:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
+try:  # libyaml's emitter is many times faster; the representers below stay ours
+    from yaml import CSafeDumper as _BaseDumper
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+
+
+class _Dumper(_BaseDumper):
     """The one place where a SecretValue becomes text."""
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+def _represent_str(dumper: _BaseDumper, value: str) -> yaml.Node:
     # Block style for readable multi-line text (certificates). Anything YAML could misread
     # (NEL and other Unicode line breaks, control characters) goes double-quoted, where the
     # emitter escapes it: a single-quoted or plain NEL would come back as a space.
@@ -89,7 +95,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-def _represent_secret(dumper: yaml.SafeDumper, value: SecretValue) -> yaml.Node:
+def _represent_secret(dumper: _BaseDumper, value: SecretValue) -> yaml.Node:
     return _represent_str(dumper, value.reveal())
 
 

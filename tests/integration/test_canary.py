@@ -1,0 +1,172 @@
+"""No clear text outside the intended bundle, whatever command runs.
+
+Every command runs with --debug against Secrets holding known canary values (a low-entropy one
+among them, which a hash would give away) and a permissive umask. Everything they produce is
+scanned for each value in clear text, base64 (at every alignment), base32, hex and as MD5, SHA-1,
+SHA-256, SHA-512 and CRC-32: stdout and stderr, every file of OUT, commit messages, the plan in
+every format, the GitHub summary, outputs and RUNNER_TEMP files, and every file the commands
+create under a fresh TMPDIR. Only the plain-mode Secret files (`OUT/*/*/secret.yaml`) may hold
+the values, and they are readable by their owner only.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from fhtest import AgeKey, SourceRepo, handshake, secret
+from hostile.leaks import find_leaks, scan_tree
+
+OLD = {"alpha": "canary-old-alpha-Zr83Xq", "bravo": "canary-old-bravo-Lp29Ws", "low": "hunter2"}
+NEW = {"alpha": "canary-new-alpha-Gk47Tn", "bravo": "canary-new-bravo-Vm61Dc", "low": "qwerty12"}
+CLEAR = "canary-cleartext-Jt55Bo"  # in a Secret someone forgot to encrypt
+VALUES = [*OLD.values(), *NEW.values(), CLEAR]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+INVENTORY = """\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: fleet.cattle.io/v1alpha1
+  kind: Cluster
+  metadata: {name: c1, namespace: fleet-default, labels: {env: prod}}
+- apiVersion: fleet.cattle.io/v1alpha1
+  kind: Cluster
+  metadata: {name: c2, namespace: fleet-default, labels: {env: dev, group: edge}}
+- apiVersion: fleet.cattle.io/v1alpha1
+  kind: ClusterGroup
+  metadata: {name: edge, namespace: fleet-default}
+  spec: {selector: {matchLabels: {group: edge}}}
+"""
+
+
+def fill(repo: SourceRepo, values: dict[str, str]) -> None:
+    repo.handshakes(
+        "handshakes.yaml",
+        handshake("alpha", "alpha-secret", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]),
+        handshake("bravo", "bravo-secret", [{"clusterSelector": {"matchLabels": {"env": "prod"}}}]),
+    )
+    repo.encrypted(
+        "secrets/alpha.yaml",
+        secret("alpha-secret", stringData={"password": values["alpha"], "pin": values["low"]}),
+    )
+    token = base64.b64encode(values["bravo"].encode()).decode()
+    repo.encrypted("secrets/bravo.yaml", secret("bravo-secret", data={"token": token}))
+
+
+class Session:
+    """Runs commands as a user would, and keeps everything they print."""
+
+    def __init__(self, tmp: Path, key: AgeKey) -> None:
+        self.cwd = tmp  # relative paths on the command line stay inside the test's folder
+        self.tmpdir = tmp / "tmpdir"
+        self.tmpdir.mkdir()
+        self.runner = tmp / "runner"
+        self.runner.mkdir()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SOPS_", "FLEET_HANDSHAKE_", "GITHUB_"))}
+        self.env.update(GIT_ENV, SOPS_AGE_KEY_FILE=str(key.key_file), TMPDIR=str(self.tmpdir))
+        self.printed: list[tuple[str, str]] = []
+
+    def run(self, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fleethandshake", "--debug", *map(str, args)],
+            env={**self.env, **(env or {})},
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            preexec_fn=lambda: os.umask(0),  # the modes must not depend on the caller's umask
+        )
+        name = " ".join(map(str, args[:2]))
+        self.printed += [(f"{name} stdout", proc.stdout), (f"{name} stderr", proc.stderr)]
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert "unexpected error" not in proc.stderr, proc.stderr
+        return proc
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = dict(os.environ, **GIT_ENV)
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_no_command_shows_a_value_anywhere(tmp_path: Path, age_key: AgeKey) -> None:
+    repo = SourceRepo(tmp_path / "source", age_key)
+    fill(repo, OLD)
+    work = tmp_path / "output-repo"
+    work.mkdir()
+    git(work, "init", "--quiet", "--initial-branch=main")
+    (work / "README.md").write_text("bundles\n")
+    git(work, "add", "README.md")
+    git(work, "commit", "--quiet", "-m", "init")
+    out = work / "bundles"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY)
+    clear = tmp_path / "elsewhere" / "forgotten.yaml"
+    clear.parent.mkdir()
+    clear.write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata: {{name: f, namespace: default}}\nstringData: {{password: {CLEAR}}}\n"
+    )
+    s = Session(tmp_path, age_key)
+    gh = {
+        "GITHUB_STEP_SUMMARY": str(s.runner / "summary.md"),
+        "GITHUB_OUTPUT": str(s.runner / "output.txt"),
+        "RUNNER_TEMP": str(s.runner / "temp"),
+    }
+
+    assert s.run("validate", repo.root).returncode == 0
+    assert s.run("validate", repo.root, "--format", "json").returncode == 0
+    assert s.run("generate", repo.root, "--out", out).returncode == 0
+    assert s.run("publish", repo.root, "--out", out, "--no-push").returncode == 0
+    fill(repo, NEW)  # a pull request that changes every value
+    for fmt in ("text", "markdown", "json"):
+        assert s.run("plan", repo.root, "--out", out, "--inventory", inventory, "--format", fmt).returncode == 3
+    assert s.run("plan", repo.root, "--out", out, "--against", "HEAD", "--format", "json").returncode == 3
+    action = s.run("action", "--command", "plan", "--source", repo.root, "--out", out, "--inventory", inventory,
+                   "--repo-root", tmp_path, env=gh)  # fmt: skip
+    assert action.returncode == 0, action.stderr
+    assert s.run("publish", repo.root, "--out", out, "--no-push", "--message", "rotate").returncode == 0
+    # Another branch: publish works in a temporary linked work tree (under TMPDIR), then removes it.
+    relative_out = out.relative_to(tmp_path)
+    assert s.run("publish", repo.root, "--out", relative_out, "--no-push", "--branch", "elsewhere").returncode == 0
+    assert git(work, "branch", "--list", "elsewhere").strip()
+    assert s.run("generate", repo.root, "--out", out).returncode == 0  # unchanged: hard links, same modes
+    secrets_out = sorted(out.glob("*/*/secret.yaml"))
+    assert s.run("check-secrets", *sorted(repo.root.glob("secrets/*.yaml"))).returncode == 0
+    assert s.run("check-secrets", *secrets_out, clear).returncode == 1  # clear text: refused, never shown
+    gitrepo = s.run("gitrepo", repo.root, "--repo", "https://git.example.invalid/b.git", "--branch", "main")
+    assert gitrepo.returncode == 0
+
+    leaks = [leak for where, text in s.printed for leak in find_leaks(where, text, VALUES)]
+    leaks += scan_tree(out, VALUES, allowed=lambda p: p.name == "secret.yaml" and p.parent.parent.parent == out)
+    leaks += find_leaks("commit messages", git(work, "log", "--all", "--format=%B"), VALUES)
+    leaks += scan_tree(s.runner, VALUES)
+    leaks += scan_tree(s.tmpdir, VALUES)
+    leaks += scan_tree(repo.root, VALUES)  # the source holds ciphertext only
+    assert not leaks, "\n".join(leaks)
+
+    # The scan saw what it should: the plans, the step outputs, the Secrets where they belong.
+    assert (s.runner / "temp" / "fleet-handshake-plan.json").is_file()
+    assert "plan-markdown" in (s.runner / "output.txt").read_text()
+    delivered = b"".join(p.read_bytes() for p in secrets_out)
+    assert NEW["alpha"].encode() in delivered and NEW["low"].encode() in delivered
+    assert base64.b64encode(NEW["bravo"].encode()) in delivered
+    assert "(fleet-default/bravo)" in git(work, "log", "--all", "--format=%B")
+
+    # Plain-mode Secret files: owner only, whatever the umask; other files stay readable.
+    assert len(secrets_out) == 3
+    for path in secrets_out:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in out.glob("*/*/fleet.yaml"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert sorted(p.name for p in s.tmpdir.iterdir()) == [], "temporary files were left behind"
