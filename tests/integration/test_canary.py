@@ -18,21 +18,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fhtest import AgeKey, SourceRepo, handshake, secret
+from fhtest import GIT_ENV, AgeKey, SourceRepo, handshake, secret
 from hostile.leaks import find_leaks, scan_tree
 
 OLD = {"alpha": "canary-old-alpha-Zr83Xq", "bravo": "canary-old-bravo-Lp29Ws", "low": "hunter2"}
 NEW = {"alpha": "canary-new-alpha-Gk47Tn", "bravo": "canary-new-bravo-Vm61Dc", "low": "qwerty12"}
 CLEAR = "canary-cleartext-Jt55Bo"  # in a Secret someone forgot to encrypt
 VALUES = [*OLD.values(), *NEW.values(), CLEAR]
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 INVENTORY = """\
 apiVersion: v1
 kind: List

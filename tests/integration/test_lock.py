@@ -18,19 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import GIT_ENV, SourceRepo, handshake, read_tree, run_cli, secret
 from fleethandshake.adapters.fs import output_lock
 from fleethandshake.errors import UserError
 
 HELD = 1.5  # seconds the test holds the lock; an unlocked run takes about 0.2 s
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 @contextmanager

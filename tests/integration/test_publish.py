@@ -9,24 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import SourceRepo, handshake, run_cli, secret
+from fhtest import GIT_ENV, SourceRepo, git, handshake, run_cli, secret
 from fleethandshake.app.publish import publish
 from fleethandshake.errors import UserError
 
 VALUE = "publish-canary-9f3"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = dict(os.environ, **GIT_ENV)
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.fixture

@@ -146,20 +146,16 @@ def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
     return fleet
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value: a Secret without labels writes no `labels: {}`."""
+    return {k: dict(v) if isinstance(v, tuple) else v for k, v in fields.items() if v not in ((), None)}
+
+
 def secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": secret.name, "namespace": handshake.target_namespace}
-    if secret.labels:
-        metadata["labels"] = dict(secret.labels)
-    if secret.annotations:
-        metadata["annotations"] = dict(secret.annotations)
-    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": secret.type}
-    if secret.immutable is not None:
-        doc["immutable"] = secret.immutable
-    if secret.data:
-        doc["data"] = dict(secret.data)
-    if secret.string_data:
-        doc["stringData"] = dict(secret.string_data)
-    return doc
+    metadata = {"name": secret.name, "namespace": handshake.target_namespace,
+                **_present(labels=secret.labels, annotations=secret.annotations)}  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": secret.type,
+            **_present(immutable=secret.immutable, data=secret.data, stringData=secret.string_data)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -264,15 +260,9 @@ def management_secret_document(handshake: Handshake, secret: PlainSecret) -> dic
 
 def sops_secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
     """A SopsSecret (isindir.github.com/v1alpha3) the sops-secrets-operator turns into the Secret."""
-    template: dict[str, Any] = {"name": secret.name, "type": secret.type}
-    if secret.labels:
-        template["labels"] = dict(secret.labels)
-    if secret.annotations:
-        template["annotations"] = dict(secret.annotations)
-    if secret.data:
-        template["data"] = dict(secret.data)
-    if secret.string_data:
-        template["stringData"] = dict(secret.string_data)
+    template = {"name": secret.name, "type": secret.type,
+                **_present(labels=secret.labels, annotations=secret.annotations, data=secret.data,
+                           stringData=secret.string_data)}  # fmt: skip
     return {
         "apiVersion": "isindir.github.com/v1alpha3",
         "kind": "SopsSecret",

@@ -96,14 +96,29 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"fleet-handshake state key id", hashlib.sha256).hexdigest()[:16]
 
 
-def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[str, str], Entry]:
-    """The usable entries, or none at all when anything about the file is off."""
+def _ours(content: bytes | None, context: str, key: bytes) -> Any:
+    """The state document, if it is one this run may use (same format, tool, templates, key)."""
     if content is None:
-        return {}
+        return None
     try:
         doc = json.loads(content)
-        if doc.get("format") != FORMAT or doc.get("context") != context or doc.get("key") != key_id(key):
-            return {}
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or (doc.get("format"), doc.get("context"), doc.get("key")) != (
+        FORMAT,
+        context,
+        key_id(key),
+    ):
+        return None
+    return doc
+
+
+def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[str, str], Entry]:
+    """The usable entries, or none at all when anything about the file is off."""
+    doc = _ours(content, context, key)
+    if doc is None:
+        return {}
+    try:
         return {
             (str(e["namespace"]), str(e["name"])): Entry(
                 str(e["inputs"]), str(e["output"]), tuple(str(b) for b in e["bundles"]),
@@ -118,12 +133,10 @@ def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[s
 
 def parse_sources(content: bytes | None, context: str, key: bytes) -> dict[str, tuple[str, Any]]:
     """The parse cache: source path -> (content digest, what the file defined)."""
-    if content is None:
+    doc = _ours(content, context, key)
+    if doc is None:
         return {}
     try:
-        doc = json.loads(content)
-        if doc.get("format") != FORMAT or doc.get("context") != context or doc.get("key") != key_id(key):
-            return {}
         out = {}
         for path, (digest, record, mac) in doc.get("sources", {}).items():
             # Keyed: a forged or edited record (a widened target, say) must never reach the output.
