@@ -8,7 +8,6 @@ import gc
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
 
 from . import __version__
@@ -105,15 +104,15 @@ def _add_integration_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
         choices=("validate", "plan", "generate", "publish"),
         help="what to run once the source is valid",
     )
-    act.add_argument("--source", type=Path, required=True, metavar="SOURCE", help="folder with handshakes and Secrets")
-    act.add_argument("--out", type=Path, required=True, metavar="OUT", help="the output folder")
-    act.add_argument("--inventory", type=Path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
+    act.add_argument("--source", type=_path, required=True, metavar="SOURCE", help="folder with handshakes and Secrets")
+    act.add_argument("--out", type=_path, required=True, metavar="OUT", help="the output folder")
+    act.add_argument("--inventory", type=_path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
     act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
     act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
     act.add_argument(
         "--repo-root",
-        type=Path,
-        default=Path(),
+        type=_path,
+        default=".",
         metavar="DIR",
         help="repository root that annotation file paths are relative to (default: the working folder)",
     )
@@ -124,7 +123,14 @@ def _add_integration_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
         description=CHECK_SECRETS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    chk.add_argument("files", type=Path, nargs="*", metavar="FILE", help="YAML files to check")
+    chk.add_argument("files", type=_path, nargs="*", metavar="FILE", help="YAML files to check")
+
+
+def _path(text: str) -> object:
+    """argparse `type`: pathlib is imported only once a command runs, not for --help."""
+    from pathlib import Path
+
+    return Path(text)
 
 
 def _add_mode(parser: argparse.ArgumentParser) -> None:
@@ -164,11 +170,11 @@ def _parser() -> argparse.ArgumentParser:
         description=GENERATE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    gen.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+    gen.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     gen.add_argument(
         "--out",
         "-o",
-        type=Path,
+        type=_path,
         required=True,
         metavar="OUT",
         help="output folder for the bundles (created if missing; owned by fleet-handshake)",
@@ -188,12 +194,12 @@ def _parser() -> argparse.ArgumentParser:
         description=PLAN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    plan.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
-    plan.add_argument("--out", "-o", type=Path, required=True, metavar="OUT", help="the output folder to compare with")
+    plan.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+    plan.add_argument("--out", "-o", type=_path, required=True, metavar="OUT", help="the output folder to compare with")
     plan.add_argument("--against", metavar="REF", help="compare with OUT as committed at this git ref instead")
     plan.add_argument(
         "--inventory",
-        type=Path,
+        type=_path,
         metavar="FILE",
         help="Fleet Cluster and ClusterGroup objects (kubectl get clusters.fleet.cattle.io,"
         "clustergroups.fleet.cattle.io -A -o yaml) to resolve bundles to clusters",
@@ -208,11 +214,11 @@ def _parser() -> argparse.ArgumentParser:
         description=PUBLISH_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    pub.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+    pub.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     pub.add_argument(
         "--out",
         "-o",
-        type=Path,
+        type=_path,
         required=True,
         metavar="OUT",
         help="output folder inside a git work tree (not its root)",
@@ -251,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
         description=GITREPO_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    gr.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
+    gr.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
     gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
     gr.add_argument("--branch", required=True, metavar="B", help="branch holding the output")
     gr.add_argument(
@@ -269,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
         description=VALIDATE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    val.add_argument("source", type=Path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+    val.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     val.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     val.add_argument(
         "--format",
