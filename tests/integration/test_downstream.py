@@ -168,3 +168,45 @@ def test_plan_needs_no_cluster_access(repo: SourceRepo, tmp_path: Path, kube_env
     assert result.code == 3, result.stderr
     modified = [b for b in json.loads(result.stdout)["bundles"] if b["change"] == "modified"]
     assert len(modified) == 2 and all(b["keysChanged"] == ["password"] for b in modified)
+
+
+def test_publish_applies_before_pushing_and_prunes_after(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    from fhtest import GIT_ENV, git
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "--quiet", str(remote), str(work))
+    (work / "README.md").write_text("bundles\n")
+    git(work, "add", "README.md")
+    git(work, "commit", "--quiet", "-m", "init")
+    git(work, "push", "--quiet", "origin", "HEAD:main")
+    build(repo)
+    env = {**kube_env, **GIT_ENV}
+    pushed_at_apply: list[str] = []
+    fake_kube.before_next("PATCH", lambda _: pushed_at_apply.append(git(remote, "rev-parse", "main")))
+    before = git(remote, "rev-parse", "main")
+
+    result = run_cli("publish", repo.root, "--out", work / "bundles", env=env)
+
+    assert result.code == 0, result.stderr
+    assert pushed_at_apply == [before], "the Secret was applied before the bundles were pushed"
+    assert git(remote, "rev-parse", "main") != before
+    assert ("fleet-default", "api-token") in fake_kube.secrets
+
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]))
+    seen: dict[str, bool] = {}
+
+    def at_delete(_: FakeKube) -> None:
+        files = git(remote, "ls-tree", "-r", "--name-only", "main").splitlines()
+        seen["api-bundle-still-pushed"] = any("/api-" in f for f in files)
+
+    fake_kube.before_next("DELETE", at_delete)
+    result = run_cli("publish", repo.root, "--out", work / "bundles", env=env)
+
+    assert result.code == 0, result.stderr
+    assert seen == {"api-bundle-still-pushed": False}, "the Secret went only after the push removed its bundle"
+    assert ("fleet-default", "api-token") not in fake_kube.secrets
+    assert ("fleet-default", "db-creds") in fake_kube.secrets
