@@ -30,10 +30,8 @@ class SopsEncryptor:
         self.binary = binary
         self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
         self.workers = workers or max(1, os.cpu_count() or 1)
-        self.calls = 0
 
     def encrypt(self, request: EncryptRequest) -> bytes | EncryptFailure:
-        self.calls += 1
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         command = [
             self.binary, "--disable-version-check", "encrypt",

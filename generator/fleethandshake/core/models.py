@@ -13,7 +13,6 @@ DEFAULT_WORKSPACE = "fleet-default"
 LABEL_PREFIX = "fleethandshake.riverpointtechnology.com"
 LABEL_HANDSHAKE = f"{LABEL_PREFIX}/handshake"
 LABEL_WORKSPACE = f"{LABEL_PREFIX}/workspace"
-LABEL_TARGET = f"{LABEL_PREFIX}/target"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "fleet-handshake"
 ANNOTATION_MODE = f"{LABEL_PREFIX}/mode"  # per-handshake override of the source's delivery mode

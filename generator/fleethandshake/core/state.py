@@ -11,6 +11,7 @@ value even where the bundle files hold plaintext.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -96,14 +97,21 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"fleet-handshake state key id", hashlib.sha256).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _parsed(content: bytes) -> Any:
+    """One JSON parse per run: the parse cache and the entries read the same (large) file.
+    Callers only read the result."""
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
 def _ours(content: bytes | None, context: str, key: bytes) -> Any:
     """The state document, if it is one this run may use (same format, tool, templates, key)."""
     if content is None:
         return None
-    try:
-        doc = json.loads(content)
-    except ValueError:
-        return None
+    doc = _parsed(content)
     if not isinstance(doc, dict) or (doc.get("format"), doc.get("context"), doc.get("key")) != (
         FORMAT,
         context,
