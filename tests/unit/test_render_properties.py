@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import pickle
 import re
@@ -30,6 +29,7 @@ from fleethandshake.core.models import (
 )
 from fleethandshake.core.names import MAX_BUNDLE_NAME
 from fleethandshake.core.output import Outcome, compose
+from fleethandshake.core.records import replace as record_replace
 
 ENV = render.make_environment(jinja2.FileSystemLoader(str(REPO / "templates")))
 FLEET_SCHEMA = SHARED / "fleet" / "fleet.yaml.json"
@@ -203,7 +203,7 @@ def test_bundle_names_are_unique_across_a_workspace(handshakes: list[Handshake])
 @given(data=st.data(), handshake=handshakes())
 def test_bundle_names_do_not_depend_on_target_position(data: st.DataObject, handshake: Handshake) -> None:
     reordered = data.draw(st.permutations(handshake.targets).map(tuple))
-    moved = dataclasses.replace(handshake, targets=reordered)
+    moved = record_replace(handshake, targets=reordered)
     before = {b.target: b.name for b in render.bundles_for(handshake)}
     after = {b.target: b.name for b in render.bundles_for(moved)}
     assert after == before
@@ -309,8 +309,7 @@ def test_secret_yaml_round_trips_tricky_values(value: str) -> None:
 def test_handshakes_whose_readable_names_collide_get_distinct_bundles(first: str, second: str) -> None:
     target = Target(name="eu-west-and-a-long-suffix", cluster_name="prod-1")
     one, two = (
-        dataclasses.replace(HANDSHAKE, name=name, targets=(target, Target(cluster_group="edge")))
-        for name in (first, second)
+        record_replace(HANDSHAKE, name=name, targets=(target, Target(cluster_group="edge"))) for name in (first, second)
     )
     paths = [b.path for h in (one, two) for b in render.bundles_for(h)]
     assert len(set(paths)) == 4

@@ -19,12 +19,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ..core.records import dataclass
 from ..errors import UsageError
 from .sops_outcome import NotHandled, Rejected
 

@@ -6,7 +6,8 @@ import os
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+
+from ..core.records import dataclass
 
 DEFAULT_TIMEOUT = 60.0
 

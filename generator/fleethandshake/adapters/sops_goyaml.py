@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import yaml
 
+from ..core.records import dataclass
 from .sops_outcome import NotHandled
 
 try:

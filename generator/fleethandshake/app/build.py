@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from ..adapters import agekeys, sops, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import output, render, state
 from ..core.models import DOWNSTREAM, SOPS, Handshake, PlainSecret, SourceSecret, Status
+from ..core.records import dataclass, replace
 from ..errors import InvalidInputs, Problem
 from . import source as source_loader
 

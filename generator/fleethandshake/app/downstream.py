@@ -9,11 +9,11 @@ touched.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Status
 from ..core.output import owned_bundles
+from ..core.records import dataclass
 from ..core.render import MARKER_YAML
 from .build import Build
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..adapters import fs
 from ..core import output, render, report
 from ..core.models import Status
+from ..core.records import dataclass
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from . import downstream
 from . import source as source_loader

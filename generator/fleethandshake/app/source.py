@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from ..adapters import fs
 from ..core import sourcecache
 from ..core.config import CONFIG_FILE, Config, parse_config
 from ..core.models import Handshake, Source, SourceSecret
+from ..core.records import dataclass, field
 from ..core.validate import finish, validate_file
 from ..core.yamldoc import YamlError, parse_documents
 from ..errors import InvalidInputs, Problem

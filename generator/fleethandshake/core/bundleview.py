@@ -6,13 +6,13 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
+from .records import dataclass
 from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML
 from .state import STATE_FILE, value_digests_by_handshake
 

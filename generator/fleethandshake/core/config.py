@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem
 from .models import MODES, PLAIN, Target
+from .records import dataclass, field
 from .yamldoc import Document, join
 
 CONFIG_FILE = ".fleet-handshake.yaml"

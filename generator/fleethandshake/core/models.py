@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from .records import dataclass, field
 
 API_VERSION = "riverpointtechnology.com/v1alpha1"
 KIND = "FleetHandshake"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 import yaml
 
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from .records import dataclass, field
 from .render import FLEET_YAML, STATE_DIR, Tree
 
 try:

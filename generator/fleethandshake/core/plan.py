@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .bundleview import BundleView, read_views
 from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
+from .records import dataclass, field, replace
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]

@@ -6,7 +6,6 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -26,6 +25,7 @@ from .models import (
     SecretValue,
     Target,
 )
+from .records import dataclass
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret
 FLEET_YAML = "fleet.yaml"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem
@@ -22,6 +21,7 @@ from .models import (
     SourceSecret,
     Target,
 )
+from .records import dataclass, field
 from .yamldoc import Document, join
 
 _TOP_KEYS = {"apiVersion", "kind", "metadata", "spec", "status"}
