@@ -37,43 +37,59 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     if not root.is_dir():
         raise UserError(f"source folder not found: {root}")
     root = root.resolve()
-    skip = exclude.resolve() if exclude is not None else None
+    skip = str(exclude.resolve()) if exclude is not None else None
     files: list[SourceFile] = []
     problems: list[Problem] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (skip is None or here / d != skip))
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.endswith(SOURCE_SUFFIXES):
-                continue
-            full = here / name
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                try:
-                    target = full.resolve()
-                except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
-                    problems.append(Problem(rel, None, "", "is a symbolic link that cannot be resolved (a loop?)"))
-                    continue
-                if not target.is_relative_to(root):
-                    problems.append(
-                        Problem(
-                            rel,
-                            None,
-                            "",
-                            "is a symbolic link that points outside the source; refusing to follow it",
-                        )
-                    )
-                    continue
+    for full, rel, is_link in _walk_files(str(root), skip):
+        if not rel.endswith(SOURCE_SUFFIXES):
+            continue
+        if is_link:
             try:
-                content = _read_regular_file(full)
-            except OSError as e:
-                problems.append(Problem(rel, None, "", f"cannot be read ({e.strerror})"))
+                target = Path(full).resolve()
+            except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+                problems.append(Problem(rel, None, "", "is a symbolic link that cannot be resolved (a loop?)"))
                 continue
-            if isinstance(content, str):
-                problems.append(Problem(rel, None, "", content))
-            else:
-                files.append(SourceFile(rel, content))
+            if not target.is_relative_to(root):
+                problems.append(
+                    Problem(rel, None, "", "is a symbolic link that points outside the source; refusing to follow it")
+                )
+                continue
+        try:
+            content = _read_regular_file(full)
+        except OSError as e:
+            problems.append(Problem(rel, None, "", f"cannot be read ({e.strerror})"))
+            continue
+        if isinstance(content, str):
+            problems.append(Problem(rel, None, "", content))
+        else:
+            files.append(SourceFile(rel, content))
     return files, problems
+
+
+def _walk_files(top: str, skip: str | None, rel: str = "") -> Iterator[tuple[str, str, bool]]:
+    """(full path, relative path, is a symbolic link) of every non-hidden file, in os.walk's order
+    (a folder's files by name, then its folders by name), without following links to folders.
+    One scandir per folder and no stat per file."""
+    try:
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return  # an unreadable or vanished folder is skipped, as os.walk does
+    folders = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not entry.is_symlink() and entry.path != skip:
+                folders.append(entry)
+        else:
+            yield entry.path, rel + entry.name, entry.is_symlink()
+    for folder in folders:
+        yield from _walk_files(folder.path, skip, rel + folder.name + "/")
 
 
 def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None]:
@@ -100,18 +116,33 @@ def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None
     return content, None
 
 
-def _read_regular_file(path: Path) -> bytes | str:
+def _read_fd(fd: int, limit: int) -> bytes:
+    """Up to `limit` bytes from a descriptor: raw reads, without a buffered file object's extra calls."""
+    chunks = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(limit - size, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_regular_file(path: Path | str) -> bytes | str:
     """The file's bytes, or why it is refused.
 
     Opened without blocking and checked on the open descriptor: a named pipe (or a device)
     called *.yaml must not hang the run, nor a file that grows after it was measured.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return "is not a regular file (a named pipe, device or socket); refusing to read it"
-        content = f.read(MAX_SOURCE_FILE + 1)
+        content = _read_fd(fd, MAX_SOURCE_FILE + 1)
+    finally:
+        os.close(fd)
     if info.st_size > MAX_SOURCE_FILE or len(content) > MAX_SOURCE_FILE:
         size = max(info.st_size, len(content))
         return f"is {size} bytes, over the {MAX_SOURCE_FILE} byte limit for source files"
@@ -125,19 +156,26 @@ def read_tree(root: Path) -> dict[str, bytes]:
     if not root.is_dir():
         raise UserError(f"output path {root} exists and is not a folder")
     tree: dict[str, bytes] = {}
-    top = str(root)
-    # Plain strings, not Path objects: this reads every file of the output on every run.
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                continue
-            with open(full, "rb") as f:
-                tree[prefix + name] = f.read()
+    _read_folder(str(root), "", tree)
     return tree
+
+
+def _read_folder(top: str, rel: str, tree: dict[str, bytes]) -> None:
+    # Plain strings and raw reads: this reads every file of the output on every run.
+    with os.scandir(top) as it:
+        entries = list(it)
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            if entry.name != ".git":
+                _read_folder(entry.path, f"{rel}{entry.name}/", tree)
+            continue
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            tree[rel + entry.name] = _read_fd(fd, 1 << 40)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
