@@ -13,7 +13,11 @@ import jsonschema
 import pytest
 import yaml
 
+import fakekube
+from fakekube import FakeKube, write_kubeconfig
 from fhtest import SHARED, SourceRepo, handshake, read_tree, run_cli, secret
+
+fake_kube = fakekube.fake_kube
 
 VALUE = "plan-canary-Zq81"
 NEW_VALUE = "plan-canary-changed-Wx55"
@@ -238,3 +242,60 @@ def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None
         ("fleet-other", ["bundles/fleet-other"]),
     ]
     assert all(d["spec"]["clientSecretName"] == "git-creds" for d in docs)
+
+
+def test_known_fleet_files_give_the_same_plan_as_parsing(
+    repo: SourceRepo,
+    tmp_path: Path,
+    key_env: dict[str, str],
+    fleet_inventory: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_kube: FakeKube,
+) -> None:
+    """plan skips parsing the fleet.yaml of Synced handshakes; the plan must be the one parsing gives.
+
+    Covers a changed value, a downstream-mode handshake (downstreamResources in fleet.yaml), and a
+    Missing handshake whose targets changed: its old bundle is kept and must be read as it is.
+    """
+    from fleethandshake.app import plan as plan_app
+    from fleethandshake.core import planreport
+
+    build(repo)
+    down = handshake("down", "pull", [{"clusterGroup": "eu"}], workspace="fleet-default")
+    down["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
+    first = handshake("gone", "nowhere", [{"clusterGroup": "edge"}, {"clusterName": "c-m-aaa"}])
+    repo.handshakes("more.yaml", down, first)
+    repo.encrypted("secrets/nowhere.yaml", secret("nowhere", stringData={"k": VALUE}))
+    out = tmp_path / "out"
+    kube = {**key_env, "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", {"mgmt": fake_kube}, "mgmt"))}
+    assert run_cli("generate", repo.root, "--out", out, env=kube).code == 0
+    build(repo, value=NEW_VALUE, extra_key=True)
+    reordered = handshake("gone", "nowhere", [{"clusterName": "c-m-aaa"}, {"clusterGroup": "edge"}])
+    repo.handshakes("more.yaml", down, reordered)
+    (repo.root / "secrets" / "nowhere.yaml").unlink()  # Missing: its old bundles stay as they were
+    for name, value in key_env.items():
+        monkeypatch.setenv(name, value)
+
+    def compute() -> Any:
+        found = plan_app.compute(repo.root, out, against=None, inventory=fleet_inventory, sops_binary=None)
+        return json.loads(planreport.to_json(found))
+
+    seen: list[dict[bytes, Any]] = []
+    real = plan_app.known_fleet_files
+
+    def spy(*args: Any) -> dict[bytes, Any]:
+        known = real(*args)
+        seen.append(known)
+        return known
+
+    monkeypatch.setattr(plan_app, "known_fleet_files", spy)
+    with_known = compute()
+    monkeypatch.setattr(plan_app, "known_fleet_files", lambda *args: {})
+    parsed = compute()
+    assert with_known == parsed
+    assert {b["change"] for b in parsed["bundles"]} >= {"modified", "unchanged"}
+    known = seen[0]
+    assert len(known) >= 3  # db (2 bundles), registry, down: not the Missing one
+    for content, doc in known.items():
+        assert yaml.safe_load(content) == doc
+    assert not any(b"nowhere" in content for content in known)

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters import fs
-from ..core import planreport
+from ..core import output, planreport, render
+from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
 from . import generate
 from . import source as source_loader
-from .build import build, cached_sources
+from .build import build, cached_sources, handshake_mode
 
 EXIT_CHANGES = 3
 
@@ -87,7 +88,30 @@ def compute(
     comp = build(
         src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded, mode=mode
     ).composition
-    return make_plan(old, comp.tree, comp.changes, resolve, display)
+    return make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
+
+
+def known_fleet_files(
+    loaded: source_loader.LoadedSource, comp: output.Composition, mode: str | None
+) -> dict[bytes, Any]:
+    """fleet.yaml contents -> their document, for the bundles of Synced handshakes.
+
+    Their files are this run's rendering (or the last run's, verified by the state's keyed MAC
+    and the same input digests), so each fleet.yaml is exactly `render.fleet_for` written out:
+    the plan need not parse it again. Missing and Error handshakes keep old files, which are
+    parsed as they are.
+    """
+    synced = {(c.workspace, c.name) for c in comp.changes if c.status is Status.SYNCED}
+    known: dict[bytes, Any] = {}
+    for hs in loaded.source.handshakes:
+        if (hs.workspace, hs.name) not in synced:
+            continue
+        hs_mode = handshake_mode(hs, loaded, mode)
+        for bundle in render.bundles_for(hs):
+            content = comp.tree.get(f"{bundle.path}/{render.FLEET_YAML}")
+            if content is not None:
+                known[content] = render.fleet_for(hs, bundle, hs_mode)
+    return known
 
 
 def exit_code(plan: Plan) -> int:

@@ -149,6 +149,14 @@ def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
     return fleet
 
 
+def fleet_for(handshake: Handshake, bundle: Bundle, mode: str) -> dict[str, Any]:
+    """The document a bundle's fleet.yaml holds, in the handshake's delivery mode."""
+    fleet = fleet_document(handshake, bundle)
+    if mode == DOWNSTREAM:
+        fleet["downstreamResources"] = [{"kind": "Secret", "name": management_secret_name(handshake)}]
+    return fleet
+
+
 def _present(**fields: Any) -> dict[str, Any]:
     """The fields that have a value: a Secret without labels writes no `labels: {}`."""
     return {k: dict(v) if isinstance(v, tuple) else v for k, v in fields.items() if v not in ((), None)}
@@ -205,9 +213,8 @@ def render_handshake(
     sealed: list[Sealed] = []
     management: list[dict[str, Any]] = []
     for bundle in bundles_for(handshake):
-        fleet = fleet_document(handshake, bundle)
+        fleet = fleet_for(handshake, bundle, mode)
         if mode == DOWNSTREAM:
-            fleet["downstreamResources"] = [{"kind": "Secret", "name": management_secret_name(handshake)}]
             files[f"{bundle.path}/{MARKER_YAML}"] = (
                 env.get_template("marker.yaml.j2")
                 .render(handshake=handshake, marker=marker_document(handshake, bundle, revision))
