@@ -74,3 +74,6 @@ class InvalidInputs(UserError):
         self.problems = sorted(problems)
         count = len(self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the source")
+
+    def __reduce__(self) -> tuple[type[InvalidInputs], tuple[list[Problem]]]:
+        return type(self), (self.problems,)  # rebuilt from its problems, not from the message

@@ -299,3 +299,20 @@ def test_known_fleet_files_give_the_same_plan_as_parsing(
     for content, doc in known.items():
         assert yaml.safe_load(content) == doc
     assert not any(b"nowhere" in content for content in known)
+
+
+def test_an_invalid_inventory_is_reported_with_file_and_line(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    build(repo)
+    bad = tmp_path / "inventory.yaml"
+    bad.write_text("apiVersion: v1\nkind: List\nitems:\n- 42\n")
+    result = plan(repo, tmp_path / "out", key_env, "--inventory", bad)
+    assert result.code == 1, result.stderr
+    assert f"{bad}:4" in result.stderr and "items[0]" in result.stderr and "Traceback" not in result.stderr
+    unparsable = tmp_path / "broken.yaml"
+    unparsable.write_text("items: [\n")
+    result = plan(repo, tmp_path / "out", key_env, "--inventory", unparsable)
+    assert result.code == 1 and str(unparsable) in result.stderr and "Traceback" not in result.stderr
+    missing = plan(repo, tmp_path / "out", key_env, "--inventory", tmp_path / "nope.yaml")
+    assert missing.code == 1 and "cannot read inventory" in missing.stderr

@@ -1,0 +1,77 @@
+"""adapters.background: a result computed in a forked child is the result computed inline."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fleethandshake.adapters.background import Background
+from fleethandshake.errors import InvalidInputs, Problem
+
+
+def child_pid() -> int:
+    return os.getpid()
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def invalid(name: str) -> None:
+    raise InvalidInputs([Problem(name, 3, "items[0]", "is not a Cluster", 7)])
+
+
+def unpicklable() -> object:
+    return lambda: 1  # a lambda cannot be pickled: the parent computes it
+
+
+def test_the_work_runs_in_another_process_and_returns_its_result() -> None:
+    with Background(child_pid) as job:
+        assert job.result() != os.getpid()
+    with Background(square, 12) as job:
+        assert job.result() == 144
+
+
+def test_an_exception_in_the_child_is_raised_in_the_parent_with_its_problems() -> None:
+    with Background(invalid, "inv.yaml") as job, pytest.raises(InvalidInputs) as raised:
+        job.result()
+    [problem] = raised.value.problems
+    assert (problem.file, problem.message, problem.line) == ("inv.yaml", "is not a Cluster", 7)
+
+
+def test_a_result_that_cannot_cross_the_pipe_is_computed_here() -> None:
+    with Background(unpicklable) as job:
+        assert job.result()() == 1
+
+
+def test_with_other_threads_running_it_runs_inline() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with Background(child_pid) as job:
+            assert job.result() == os.getpid()
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_close_stops_a_child_that_is_still_working(tmp_path: Path) -> None:
+    marker = tmp_path / "finished"
+    job = Background(_slow_then_touch, str(marker))
+    pid = job._pid
+    assert pid is not None
+    job.close()
+    time.sleep(0.3)
+    assert not marker.exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
+
+
+def _slow_then_touch(path: str) -> None:
+    time.sleep(0.2)
+    Path(path).touch()
