@@ -147,6 +147,24 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def spare_tree(out: Path) -> Path:
+    """Where generate keeps the previous output tree beside OUT (adapters.fs._spare_tree)."""
+    return out.parent / f".{out.name}.fh-spare" / "tree"
+
+
+def beside_out(out: Path) -> list[str]:
+    """What is beside OUT other than OUT and its spare tree, after checking the spare: it may hold
+    only hard links to OUT's current files (no old value on disk) and its git-ignore file."""
+    spare_dir = spare_tree(out).parent
+    if spare_dir.is_dir():
+        assert sorted(p.name for p in spare_dir.iterdir()) in ([".gitignore"], [".gitignore", "tree"])
+        assert spare_dir.joinpath(".gitignore").read_text().splitlines()[-1] == "*"
+        out_inodes = {p.stat().st_ino for p in out.rglob("*") if p.is_file()} if out.is_dir() else set()
+        own = [p for p in spare_tree(out).rglob("*") if p.is_file() and p.stat().st_ino not in out_inodes]
+        assert own == [], f"the spare tree holds files that are not OUT's: {own[:5]}"
+    return sorted(p.name for p in out.parent.iterdir() if p.name not in (out.name, spare_dir.name))
+
+
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, handshake, read_tree, secret
+from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret
 
 HANDSHAKES = 200
 PER_FILE = 5  # Secrets per encrypted file: fewer sops calls to build the sources
@@ -154,7 +154,7 @@ def _at_the_swap(out: Path, extra: float) -> Callable[[], None]:
 
 
 def _after_the_swap(out: Path) -> Callable[[], None]:
-    """Until OUT is the new tree, while the staging folder (now the old tree) is being removed."""
+    """Until OUT is the new tree, while the staging folder (now the old tree) is put aside."""
 
     def wait() -> None:
         deadline = time.monotonic() + 60
@@ -229,23 +229,27 @@ def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sourc
     assert done.returncode == 0, done.stderr
     assert read_tree(out) == trees[final]
     assert _staging(out) == []
+    assert beside_out(out) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-@pytest.mark.parametrize("phase", ["before-writing", "writing", "removing-the-old-tree"])
+@pytest.mark.parametrize("phase", ["before-writing", "writing", "after-the-swap"])
 def test_sigterm_and_ctrl_c_exit_130_and_clean_up(sources: Sources, tmp_path: Path, sig: int, phase: str) -> None:
     out = tmp_path / "work" / "out"
     assert _run(sources.old, out, sources.env).returncode == 0
     moment = {
         "before-writing": _holding_the_lock(out),
         "writing": _in_write_phase(out, 0.0),
-        "removing-the-old-tree": _after_the_swap(out),
+        "after-the-swap": _after_the_swap(out),
     }[phase]
 
     code, writing = _kill_at(sources.new, out, sources.env, moment, sig)
 
-    assert code == 130
-    assert writing == (phase != "before-writing")
+    # After the swap only the old tree is put aside as the spare (a few renames and unlinks):
+    # a signal may come when the run has already finished, with the new tree in place.
+    finished = phase == "after-the-swap" and code == 0 and read_tree(out) == sources.new_tree
+    assert code == 130 or finished, code
+    assert writing == (phase != "before-writing") or finished
     assert read_tree(out) in (sources.old_tree, sources.new_tree)
     assert _staging(out) == []
-    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
+    assert beside_out(out) == []  # the spare tree, if any, holds only OUT's own files

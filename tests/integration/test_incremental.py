@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import AgeKey, SourceRepo, beside_out, git, handshake, read_tree, run_cli, secret, spare_tree
 
 STATE = ".fleet-handshake/state.json"
 VALUES = {f"hs{i}": f"incremental-canary-{i}-Vb7" for i in range(4)}
@@ -124,3 +124,34 @@ def test_state_reveals_no_value(repo: SourceRepo, tmp_path: Path, key_env: dict[
 
     for value in VALUES.values():  # and no unkeyed hash of one
         assert hashlib.sha256(value.encode()).hexdigest() not in text
+
+
+def test_writes_reuse_the_spare_tree_and_leave_no_old_value_on_disk(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """The old tree is kept beside OUT as the spare for the next write, holding only OUT's files.
+
+    A rotated value must not stay on disk anywhere beside OUT; the spare is git-ignored; its
+    folders are reused (no new folder per bundle on each write); the output is a full run's.
+    """
+    build(repo)
+    out = tmp_path / "work" / "out"
+    out.parent.mkdir()
+    git(out.parent, "init", "-q")
+    generate(repo, out, key_env)
+    spare = spare_tree(out)
+    for round_, value in enumerate(["rotated-once-Tq3", "rotated-twice-Tq4", "rotated-thrice-Tq5"]):
+        repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": value}))
+        folders = {p.name: p.stat().st_ino for p in spare.glob("*/*") if p.is_dir()} if spare.is_dir() else {}
+        assert generate(repo, out, key_env)[:2] == (1, 3)
+        assert read_tree(out) == full_run(repo, tmp_path, key_env)
+        assert beside_out(out) == [".git"]  # OUT and its spare, which holds nothing OUT does not
+        assert spare.is_dir()
+        on_disk = b"".join(p.read_bytes() for p in out.parent.rglob("*") if p.is_file())
+        assert base64.b64encode(b"incremental-canary-1-Vb7") not in on_disk
+        assert b"incremental-canary-1-Vb7" not in on_disk
+        if round_ >= 1:  # the spare of the round before was made into OUT: its folders were reused
+            assert {p.name: p.stat().st_ino for p in out.glob("*/*") if p.is_dir()} == folders
+    assert git(out.parent, "status", "--porcelain", "--untracked-files=all").splitlines() == [
+        f"?? out/{path}" for path in sorted(read_tree(out))
+    ]  # git sees OUT's files and nothing of the spare
