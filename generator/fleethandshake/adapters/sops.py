@@ -18,23 +18,21 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from ..core.lazyyaml import loader
 from ..core.records import dataclass
 from ..errors import UsageError
 from .sops_outcome import NotHandled, Rejected
 
 if TYPE_CHECKING:
-    from .sops_age import AgeIdentities
+    import yaml
+else:
+    from ..core.lazyyaml import yaml  # imported when first used
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from .sops_age import AgeIdentities
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {
@@ -170,7 +168,7 @@ class SopsDecryptor:
         if isinstance(result, DecryptFailure):
             return result
         try:
-            return list(yaml.load_all(result, Loader=_Loader))
+            return list(yaml.load_all(result, Loader=loader()))
         except (yaml.YAMLError, ValueError, OverflowError):  # a bad date is a ValueError
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
@@ -219,6 +217,8 @@ class SopsDecryptor:
         if len(pending) <= 1 or self.workers == 1:
             done.update((p, self._decrypt_with_binary(p)) for p in pending)
         else:
+            from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
+
             with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
                 done.update(zip(pending, pool.map(self._decrypt_with_binary, pending), strict=True))
         return {p: done[p] for p in unique}

@@ -17,17 +17,16 @@ import datetime
 import math
 import re
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from ..core.lazyyaml import loader
 from ..core.records import dataclass
 from .sops_outcome import NotHandled
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+if TYPE_CHECKING:
+    import yaml
+else:
+    from ..core.lazyyaml import yaml  # imported when first used
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ _INT64 = range(-(2**63), 2**63)
 def parse_documents(text: str) -> list[Node]:
     """The documents of a YAML stream as plain trees; raises NotHandled for anything unusual."""
     try:
-        events = list(yaml.parse(text, Loader=_Loader))
+        events = list(yaml.parse(text, Loader=loader()))
     except yaml.YAMLError:
         raise NotHandled("not YAML that PyYAML reads") from None
     docs: list[Node] = []
@@ -168,7 +167,7 @@ def emitted(value: GoValue) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
-        return yaml.load(go_float(value, "g"), Loader=_Loader)
+        return yaml.load(go_float(value, "g"), Loader=loader())
     return emitted_str(value)
 
 

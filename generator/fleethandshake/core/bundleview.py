@@ -6,20 +6,19 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
 from .records import dataclass
 from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML
 from .state import STATE_FILE, value_digests_by_handshake
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+if TYPE_CHECKING:
+    import yaml
+else:
+    from .lazyyaml import yaml  # imported when first used
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def _load(content: bytes | None) -> Any:
     if content is None:
         return None
     try:
-        return yaml.load(content, Loader=_Loader)
+        return yaml.load(content, Loader=loader())
     except yaml.YAMLError:
         return None
 

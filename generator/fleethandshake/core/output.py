@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import yaml
-
+from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from .records import dataclass, field
 from .render import FLEET_YAML, STATE_DIR, Tree
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+if TYPE_CHECKING:
+    import yaml
+else:
+    from .lazyyaml import yaml  # imported when first used
 
 STATUS_FILE = f"{STATE_DIR}/status.json"
 _OUR_LABELS = re.compile(
@@ -67,10 +67,11 @@ class Composition:
 
 def bundle_dir(path: str) -> str | None:
     """`ws/bundle` for a file inside a bundle folder, else None."""
-    parts = path.split("/")
-    if len(parts) >= 3 and not parts[0].startswith("."):
-        return f"{parts[0]}/{parts[1]}"
-    return None
+    first = path.find("/")
+    if first <= 0 or path[0] == ".":
+        return None
+    second = path.find("/", first + 1)
+    return path[:second] if second > first + 1 else None  # called for every file of every run
 
 
 def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
@@ -89,7 +90,7 @@ def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
             workspace, name = fast[1].decode(), fast[2].decode()
         else:
             try:
-                doc = yaml.load(content, Loader=_Loader)
+                doc = yaml.load(content, Loader=loader())
             except yaml.YAMLError:
                 continue
             labels = doc.get("labels") if isinstance(doc, dict) else None

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from . import names, yamlemit
 from .describe import describe_target
@@ -36,8 +35,9 @@ SOPS_ENCRYPTED_SUFFIX = "Templates"  # the sops-secrets-operator's convention: e
 STATE_DIR = ".fleet-handshake"
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
-if TYPE_CHECKING:  # Jinja2 costs ~20 ms to import: only runs that render pay for it
+if TYPE_CHECKING:  # Jinja2 costs ~20 ms to import, PyYAML ~10 ms: only runs that render pay for them
     import jinja2
+    import yaml
 
 Tree = dict[str, bytes]
 
@@ -73,17 +73,23 @@ def bundles_for(handshake: Handshake) -> list[Bundle]:
     return out
 
 
-try:  # libyaml's emitter is many times faster; the representers below stay ours
-    from yaml import CSafeDumper as _BaseDumper
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+@functools.cache
+def dumper() -> Any:
+    """The YAML dumper of `to_yaml`'s slow path: the one place where a SecretValue becomes text.
+
+    libyaml's emitter where PyYAML has it (many times faster); the representers stay ours. Made
+    on first use, so that runs with nothing to render do not import PyYAML.
+    """
+    import yaml
+
+    base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    made: Any = type("_Dumper", (base,), {"__doc__": dumper.__doc__})
+    made.add_representer(SecretValue, _represent_secret)
+    made.add_representer(str, _represent_str)
+    return made
 
 
-class _Dumper(_BaseDumper):
-    """The one place where a SecretValue becomes text."""
-
-
-def _represent_str(dumper: _BaseDumper, value: str) -> yaml.Node:
+def _represent_str(dumper: Any, value: str) -> yaml.Node:
     # Block style for readable multi-line text (certificates). Anything YAML could misread
     # (NEL and other Unicode line breaks, control characters) goes double-quoted, where the
     # emitter escapes it: a single-quoted or plain NEL would come back as a space.
@@ -92,23 +98,22 @@ def _represent_str(dumper: _BaseDumper, value: str) -> yaml.Node:
         style = '"'
     elif "\n" in value and all(line == line.rstrip(" \t") for line in value.split("\n")):
         style = "|"
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    node: yaml.Node = dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return node
 
 
-def _represent_secret(dumper: _BaseDumper, value: SecretValue) -> yaml.Node:
+def _represent_secret(dumper: Any, value: SecretValue) -> yaml.Node:
     return _represent_str(dumper, value.reveal())
-
-
-_Dumper.add_representer(SecretValue, _represent_secret)
-_Dumper.add_representer(str, _represent_str)
 
 
 def to_yaml(data: Any) -> str:
     fast = yamlemit.emit(data)  # the same bytes, without PyYAML's per-node overhead, when it can
     if fast is not None:
         return fast
+    import yaml
+
     text: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+        data, Dumper=dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
     )
     return text.rstrip("\n")
 

@@ -150,9 +150,22 @@ def parse_sources(content: bytes | None, context: str, key: bytes) -> dict[str, 
             # Keyed: a forged or edited record (a widened target, say) must never reach the output.
             if hmac.compare_digest(str(mac), _record_mac(key, str(path), str(digest), record)):
                 out[str(path)] = (str(digest), record)
+                _verified[(key, str(path), str(digest))] = (record, str(mac))
         return out
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return {}  # a malformed state: parse everything
+
+
+# MACs checked while reading the state, by (key, path, digest): writing the state again reuses
+# them for the very same record objects instead of serialising and MACing each one twice.
+_verified: dict[tuple[bytes, str, str], tuple[Any, str]] = {}
+
+
+def _mac_for(key: bytes, path: str, digest: str, record: Any) -> str:
+    known = _verified.get((key, path, digest))
+    if known is not None and known[0] is record:
+        return known[1]
+    return _record_mac(key, path, digest, record)
 
 
 def _record_mac(key: bytes, path: str, digest: str, record: Any) -> str:
@@ -171,7 +184,7 @@ def state_json(
         "context": context,
         "key": key_id(key),
         "sources": {
-            path: [digest, record, _record_mac(key, path, digest, record)]
+            path: [digest, record, _mac_for(key, path, digest, record)]
             for path, (digest, record) in sorted((sources or {}).items())
         },
         "handshakes": [

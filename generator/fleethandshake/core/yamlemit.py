@@ -13,10 +13,9 @@ asks), so `'123'`, `'true'` and `''` are quoted exactly as PyYAML quotes them.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
-
-from yaml.resolver import Resolver
 
 from .models import SecretValue
 
@@ -33,15 +32,22 @@ class _Unsure(Exception):
     """This document is PyYAML's to write."""
 
 
-# PyYAML's implicit resolvers, by first character: what its emitter asks before writing a plain scalar.
-_IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
-_ANY_FIRST = _IMPLICIT.get(None, [])
 _seen: dict[str, str] = {}  # names and keys repeat across documents
+
+
+@functools.cache
+def _implicit() -> tuple[dict[str | None, list[tuple[str, re.Pattern[str]]]], list[tuple[str, re.Pattern[str]]]]:
+    """PyYAML's implicit resolvers, by first character: what its emitter asks before writing a plain scalar."""
+    from yaml.resolver import Resolver
+
+    table: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
+    return table, table.get(None, [])
 
 
 def _reads_as_string(text: str) -> bool:
     """What `Resolver().resolve(ScalarNode, text, (True, False))` answers, without a call per string."""
-    for tag, regexp in _IMPLICIT.get(text[0], []) + _ANY_FIRST:
+    table, any_first = _implicit()
+    for tag, regexp in table.get(text[0], []) + any_first:
         if regexp.match(text):
             return tag == _STR_TAG
     return True

@@ -1,0 +1,32 @@
+"""PyYAML, imported on first use.
+
+A run with nothing to parse (a no-change generate reads only the state and hashes) need not
+pay PyYAML's import, about 10 ms here, most of it compiling one large regular expression.
+Modules write `from .lazyyaml import yaml` (the real module under TYPE_CHECKING) and use
+`yaml.X` inside functions as usual; `loader()` is the fastest safe loader available.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+class _LazyYaml:
+    def __getattr__(self, name: str) -> Any:
+        import yaml
+
+        value = getattr(yaml, name)
+        setattr(self, name, value)  # later lookups are plain attribute hits
+        return value
+
+
+yaml: Any = _LazyYaml()
+
+
+@functools.cache
+def loader() -> Any:
+    """libyaml's safe loader where PyYAML was built with it (several times faster), else PyYAML's own."""
+    import yaml as real
+
+    return getattr(real, "CSafeLoader", real.SafeLoader)
