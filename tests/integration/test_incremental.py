@@ -179,3 +179,26 @@ def test_a_no_change_run_imports_no_yaml_parser(repo: SourceRepo, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "no changes" in result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_foreign_file_in_the_spare_tree_is_not_taken_for_outs(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """Only a hard link to OUT's own unchanged file is kept in the spare: anything else put there
+    (same name, same size, other content) is replaced, and the output is a full run's."""
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": "rotated-once-Yp1"}))
+    generate(repo, out, key_env)  # now the spare holds the old tree's shared files
+    spare = spare_tree(out)
+    victims = sorted(p for p in spare.rglob("fleet.yaml"))
+    assert victims
+    for path in victims:
+        original = path.read_bytes()
+        path.unlink()
+        path.write_bytes(original.replace(b"namespace: apps", b"namespace: evil"))
+    repo.encrypted("secrets/hs2.yaml", secret("s-hs2", stringData={"token": "rotated-once-Yp2"}))
+    generate(repo, out, key_env)
+    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+    assert b"namespace: evil" not in b"".join(read_tree(out).values())

@@ -160,12 +160,31 @@ def read_tree(root: Path) -> dict[str, bytes]:
         return {}
     if not root.is_dir():
         raise UserError(f"output path {root} exists and is not a folder")
-    tree: dict[str, bytes] = {}
+    tree = OutputTree()
     _read_folder(str(root), "", tree)
     return tree
 
 
-def _read_folder(top: str, rel: str, tree: dict[str, bytes]) -> None:
+Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime and ctime in ns
+
+
+def _identity(info: os.stat_result) -> Identity | None:
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+class OutputTree(dict[str, bytes]):
+    """The files of an output folder, and what each was read from: for `write_tree`, a spare
+    file with the same device, inode, size and times as OUT's is the same file (a hard link
+    to it) and need not be touched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.identities: dict[str, Identity | None] = {}
+
+
+def _read_folder(top: str, rel: str, tree: OutputTree) -> None:
     # Plain strings and raw reads: this reads every file of the output on every run.
     with os.scandir(top) as it:
         entries = list(it)
@@ -179,6 +198,7 @@ def _read_folder(top: str, rel: str, tree: dict[str, bytes]) -> None:
         fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         try:
             tree[rel + entry.name] = _read_fd(fd, 1 << 40)
+            tree.identities[rel + entry.name] = _identity(os.fstat(fd))
         finally:
             os.close(fd)
 
@@ -347,11 +367,13 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     everything else is removed, and missing folders and files are made as `_populate` does.
     """
     top, src = str(staging), str(out)
-    have_files: dict[str, int] = {}
+    have_files: dict[str, Identity | None] = {}
     have_dirs: list[str] = []
     _scan(top, "", have_files, have_dirs)
-    out_inodes: dict[str, int] = {}
-    _scan(src, "", out_inodes, [])
+    out_files: dict[str, Identity | None] | None = getattr(old, "identities", None)  # read under this lock
+    if out_files is None:
+        out_files = {}
+        _scan(src, "", out_files, [])
     need_dirs = {path.rpartition("/")[0] for path in new}
     for d in list(need_dirs):
         while "/" in d:
@@ -359,10 +381,15 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
             need_dirs.add(d)
     need_dirs.discard("")
     kept = set()
-    for path, inode in have_files.items():
+    for path, identity in have_files.items():
         content = new.get(path)
-        if content is not None and old.get(path) == content and out_inodes.get(path) == inode:
-            kept.add(path)
+        if (
+            content is not None
+            and identity is not None
+            and old.get(path) == content
+            and out_files.get(path) == identity
+        ):
+            kept.add(path)  # a hard link to OUT's unchanged file: the very file the new tree needs
         else:
             os.unlink(f"{top}/{path}")
     for d in sorted(have_dirs, key=len, reverse=True):  # deepest first
@@ -386,8 +413,8 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
             os.close(fd)
 
 
-def _scan(top: str, rel: str, files: dict[str, int], dirs: list[str]) -> None:
-    """Files (by inode) and folders below `top`; links and other non-folders count as files."""
+def _scan(top: str, rel: str, files: dict[str, Identity | None], dirs: list[str]) -> None:
+    """Files (with their identity; None for links and other non-regular files) and folders below `top`."""
     with os.scandir(top) as it:
         entries = list(it)
     for entry in entries:
@@ -396,7 +423,7 @@ def _scan(top: str, rel: str, files: dict[str, int], dirs: list[str]) -> None:
             dirs.append(path)
             _scan(entry.path, path + "/", files, dirs)
         else:
-            files[path] = entry.inode()
+            files[path] = _identity(entry.stat(follow_symlinks=False))
 
 
 def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],

@@ -36,6 +36,7 @@ class _Work:
     outcome: output.Outcome | None = None
     rendered: render.Rendered | None = None
     plain: PlainSecret | None = None
+    verified: str | None = None  # the output MAC checked when the handshake was reused as it was
 
 
 def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> str:
@@ -81,6 +82,7 @@ def build(
             files = {p: c for d in entry.bundles for p, c in old_by_dir.get(d, {}).items()}
             if all(d in old_by_dir for d in entry.bundles) and state.output_mac(key, files) == entry.output:
                 item.outcome = output.Outcome(hs, Status.SYNCED, _synced_message(hs), files)
+                item.verified = entry.output
                 continue  # same inputs, untouched output: no decryption, no rendering
         todo.append((item, secret))
     files_needed = sorted({s.file for _, s in todo})
@@ -218,6 +220,7 @@ def _entries(
     by_dir = output.group_by_bundle(comp.tree)
     digests = {(w.hs.workspace, w.hs.name): w.digest for w in work if w.digest}
     plains = {(w.hs.workspace, w.hs.name): w.plain for w in work if w.plain is not None}
+    verified = {(w.hs.workspace, w.hs.name): w.verified for w in work if w.verified is not None}
     entries = {}
     for change in comp.changes:
         ref = (change.workspace, change.name)
@@ -228,5 +231,6 @@ def _entries(
             seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
             plain = plains.get(ref)
             values = state.value_digests(key, plain) if plain else (previous[ref].keys if ref in previous else ())
-            entries[ref] = state.Entry(digests[ref], state.output_mac(key, files), change.bundles, seals, values)
+            mac = verified.get(ref) or state.output_mac(key, files)  # reused files: the MAC just checked
+            entries[ref] = state.Entry(digests[ref], mac, change.bundles, seals, values)
     return entries
