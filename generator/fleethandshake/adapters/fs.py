@@ -236,18 +236,11 @@ def output_lock(out: Path, timeout: float | None = None) -> Iterator[None]:
 
 
 def _remove_stale_staging(out: Path) -> None:
-    """Staging folders left behind by a killed run; safe to handle while we hold the lock.
+    """Staging folders left behind by a killed run; safe to remove while we hold the lock.
 
-    One becomes the spare tree when there is none (whatever it holds, the next write makes it
-    right); the rest are removed.
+    Not kept as the spare tree: one may hold files written for a tree that never became OUT.
     """
-    out = out.resolve()
-    spare = _spare_tree(out, create=False)
-    for stale in sorted(out.parent.glob(f".{out.name}{_STAGING}*")):
-        if spare is not None and not os.path.lexists(spare) and _is_real_dir(stale):
-            with contextlib.suppress(OSError):
-                os.rename(stale, spare)
-                continue
+    for stale in out.resolve().parent.glob(f".{out.name}{_STAGING}*"):
         shutil.rmtree(stale, ignore_errors=True)
 
 
