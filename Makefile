@@ -44,3 +44,4 @@ bench: $(STAMP) ## time generate and plan against a sops decrypt loop (see bench
 
 clean: ## remove the virtual environment and generated files
 	rm -rf $(VENV) $(DEMO_OUT) $(DEMO_OUT)-sops $(DEMO_OUT)-downstream .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .$(DEMO_OUT).fh-spare .$(DEMO_OUT)-sops.fh-spare .$(DEMO_OUT)-downstream.fh-spare

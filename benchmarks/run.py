@@ -224,7 +224,9 @@ class Bench:
 
         # 2. full generate into an empty output
         def clean() -> None:
+            # An empty output for a full run: no tree, and no spare tree kept beside it either.
             shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(out.parent / f".{out.name}.fh-spare", ignore_errors=True)
             shutil.rmtree(xdg, ignore_errors=True)
 
         gen = [self.cli, "generate", str(src), "--out", str(out)]
