@@ -392,18 +392,23 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     for d in sorted(need_dirs - have):
         os.makedirs(f"{top}/{d}", exist_ok=True)
     for path in sorted(new.keys() - kept):
-        dest = f"{top}/{path}"
-        content = new[path]
-        if old.get(path) == content and _try_link(Path(f"{src}/{path}"), Path(dest)):
-            continue  # unchanged: same inode, not rewritten
-        mode = SECRET_FILE_MODE if path in secret_paths else FILE_MODE
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        _place(top, src, path, new[path], old, secret_paths)
+
+
+def _place(top: str, src: str, path: str, content: bytes, old: Mapping[str, bytes], secret_paths: set[str]) -> None:
+    """One file of the new tree below `top`: a hard link to OUT's when unchanged (same inode, not
+    rewritten), else written new, readable by its owner only if it holds a Secret."""
+    dest = f"{top}/{path}"
+    if old.get(path) == content and _try_link(Path(f"{src}/{path}"), Path(dest)):
+        return
+    mode = SECRET_FILE_MODE if path in secret_paths else FILE_MODE
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _scan(top: str, rel: str, files: dict[str, Identity | None], dirs: list[str]) -> None:
@@ -439,14 +444,7 @@ def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[s
         if directory:
             os.makedirs(f"{top}/{directory}", exist_ok=True)
         for path in sorted(by_dir[directory]):
-            dest = f"{top}/{path}"
-            content = new[path]
-            if old.get(path) == content and _try_link(Path(f"{src}/{path}"), Path(dest)):
-                continue  # unchanged: same inode, not rewritten
-            mode = SECRET_FILE_MODE if path in secret_paths else FILE_MODE
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
+            _place(top, src, path, new[path], old, secret_paths)
 
     workers = min(4, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
