@@ -171,6 +171,9 @@ class Bench:
         for attempt in range(repeat):
             if prepare is not None:
                 prepare()
+            # Flush what earlier steps wrote or deleted (and the discards a deletion queues), so
+            # that a step is not timed paying the disk work of the one before. Same for every step.
+            os.sync()
             log = self.work / "logs" / f"{result.step}-n{result.n}-c{result.c}-{attempt}.log"
             sample = measure.run_once(argv, cwd=cwd, env=env, log=log, stdout=stdout)
             result.samples.append(sample)
