@@ -147,6 +147,9 @@ def fleet_docs(handshake: Handshake, tree: dict[str, bytes]) -> list[tuple[rende
     for bundle in render.bundles_for(handshake):
         doc = yaml.safe_load(tree[f"{bundle.path}/{render.FLEET_YAML}"])
         assert isinstance(doc, dict)
+        # What `plan` relies on to skip parsing (app.plan.known_fleet_files): the file holds
+        # exactly render.fleet_for's document.
+        assert doc == render.fleet_for(handshake, bundle, render.PLAIN)
         out.append((bundle, doc))
     return out
 
