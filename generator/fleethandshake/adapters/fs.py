@@ -154,10 +154,10 @@ def _read_regular_file(path: Path | str) -> bytes | str:
     return content
 
 
-def read_tree(root: Path) -> dict[str, bytes]:
+def read_tree(root: Path) -> OutputTree:
     """All files below the output folder (none if it does not exist yet)."""
     if not root.exists():
-        return {}
+        return OutputTree()
     if not root.is_dir():
         raise UserError(f"output path {root} exists and is not a folder")
     tree = OutputTree()
@@ -251,7 +251,7 @@ def _is_real_dir(path: Path | str) -> bool:
         return False
 
 
-def _spare_tree(out: Path, create: bool = True) -> Path | None:
+def _spare_tree(out: Path) -> Path | None:
     """Where the previous output tree is kept between runs, or None where it cannot be.
 
     `.OUT.fh-spare/tree` beside OUT, on the same file system. The folder holds only hard links
@@ -264,8 +264,6 @@ def _spare_tree(out: Path, create: bool = True) -> Path | None:
     ignore = wrapper / ".gitignore"
     try:
         if not os.path.lexists(wrapper):
-            if not create:
-                return None
             os.mkdir(wrapper, 0o700)
         if not _is_real_dir(wrapper) or os.lstat(wrapper).st_dev != os.lstat(out.parent).st_dev:
             return None  # not ours to touch: write without a spare
@@ -363,8 +361,9 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     have_files: dict[str, Identity | None] = {}
     have_dirs: list[str] = []
     _scan(top, "", have_files, have_dirs)
-    out_files: dict[str, Identity | None] | None = getattr(old, "identities", None)  # read under this lock
-    if out_files is None:
+    if isinstance(old, OutputTree):
+        out_files = old.identities  # read_tree's, taken under this run's lock
+    else:
         out_files = {}
         _scan(src, "", out_files, [])
     need_dirs = {path.rpartition("/")[0] for path in new}

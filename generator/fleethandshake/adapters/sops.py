@@ -28,11 +28,10 @@ from .sops_outcome import NotHandled, Rejected
 
 if TYPE_CHECKING:
     import yaml
+
+    from .sops_age import AgeIdentities
 else:
     from ..core.lazyyaml import yaml  # imported when first used
-
-if TYPE_CHECKING:
-    from .sops_age import AgeIdentities
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {

@@ -102,7 +102,9 @@ def compute(
         comp = build(
             src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded, mode=mode
         ).composition
-        resolve, display = resolver_for(pending.result(), inventory) if pending and inventory else (None, {})
+        resolve, display = (
+            resolver_for(pending.result(), inventory) if pending is not None and inventory is not None else (None, {})
+        )
     return make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
 
 

@@ -38,6 +38,8 @@ _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 if TYPE_CHECKING:  # Jinja2 costs ~20 ms to import, PyYAML ~10 ms: only runs that render pay for them
     import jinja2
     import yaml
+else:
+    from .lazyyaml import yaml  # imported when first used
 
 Tree = dict[str, bytes]
 
@@ -80,8 +82,6 @@ def dumper() -> Any:
     libyaml's emitter where PyYAML has it (many times faster); the representers stay ours. Made
     on first use, so that runs with nothing to render do not import PyYAML.
     """
-    import yaml
-
     base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     made: Any = type("_Dumper", (base,), {"__doc__": dumper.__doc__})
     made.add_representer(SecretValue, _represent_secret)
@@ -110,8 +110,6 @@ def to_yaml(data: Any) -> str:
     fast = yamlemit.emit(data)  # the same bytes, without PyYAML's per-node overhead, when it can
     if fast is not None:
         return fast
-    import yaml
-
     text: str = yaml.dump(
         data, Dumper=dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
     )
