@@ -145,3 +145,17 @@ def test_keys_with_dots_or_slashes_are_quoted_in_paths() -> None:
 )
 def test_join(path: str, key: str | int, expected: str) -> None:
     assert join(path, key) == expected
+
+
+def test_lines_of_a_document_read_without_pyyaml_are_pyyamls() -> None:
+    import yaml
+
+    from fleethandshake.core import blockyaml, yamldoc
+
+    text = "# head\nkind: Secret\nmetadata:\n  name: a\n\ndata:\n  x: |\n    l1\n  y:\n  - p\n  - q: r\n    s: [t]\n"
+    assert blockyaml.load(text) is not None  # the fast path reads it
+    docs = parse_documents(text)
+    expected: dict[str, int] = {}
+    yamldoc._collect_lines(yaml.compose(text, Loader=yaml.SafeLoader), "", expected, 0)
+    assert docs[0].lines == expected
+    assert docs[0].line("data.y[1].s[0]") == 12

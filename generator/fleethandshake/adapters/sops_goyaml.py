@@ -19,8 +19,11 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..core import blockyaml
+from ..core.blockyaml import Mapping, Node, Scalar, Sequence
 from ..core.lazyyaml import loader
-from ..core.records import dataclass
+from ..core.yamlresolve import STR as _PY_STR
+from ..core.yamlresolve import plain_tag as _py_plain_tag
 from .sops_outcome import NotHandled
 
 if TYPE_CHECKING:
@@ -28,24 +31,10 @@ if TYPE_CHECKING:
 else:
     from ..core.lazyyaml import yaml  # imported when first used
 
+__all__ = [
+    "GoValue", "Mapping", "Node", "Scalar", "Sequence", "emitted", "go_float", "go_key", "go_value", "parse_documents"
+]  # fmt: skip
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    text: str
-    plain: bool  # unquoted and untagged: yaml.v3 resolves its type
-
-
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    items: tuple[tuple[Scalar, Node], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Sequence:
-    items: tuple[Node, ...]
-
-
-Node = Scalar | Mapping | Sequence
 GoValue = str | int | float | bool | None
 
 # yaml.v3 resolve.go: the plain scalars with a fixed meaning.
@@ -72,13 +61,14 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAYBE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.DOTALL)
 # Line breaks for PyYAML that yaml.v3 writes unescaped.
 _UNSAFE_CHARS = re.compile("[\u2028\u2029]")
-_PY_RESOLVER = yaml.resolver.Resolver()
-_PY_STR = "tag:yaml.org,2002:str"
 _INT64 = range(-(2**63), 2**63)
 
 
 def parse_documents(text: str) -> list[Node]:
     """The documents of a YAML stream as plain trees; raises NotHandled for anything unusual."""
+    fast = blockyaml.parse(text)  # the block YAML sops writes, without importing PyYAML
+    if fast is not None:
+        return fast
     try:
         events = list(yaml.parse(text, Loader=loader()))
     except yaml.YAMLError:
@@ -185,12 +175,6 @@ def emitted_str(text: str) -> str:
     if _py_plain_tag(text) in (_PY_STR, "tag:yaml.org,2002:yaml") or _go_quotes(text):
         return text
     raise NotHandled("a string PyYAML would read as another type")
-
-
-def _py_plain_tag(text: str) -> str:
-    """The tag PyYAML gives this text as a plain scalar."""
-    tag: str = _PY_RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    return tag
 
 
 def _go_quotes(text: str) -> bool:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
+from . import blockyaml
 from .lazyyaml import loader
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     import yaml
 else:
     from .lazyyaml import yaml  # imported when first used
@@ -39,18 +42,28 @@ class Document:
     """One YAML document: its data, and the line of every YAML path in it (computed on demand:
     lines are only needed for messages, and most documents never have a problem)."""
 
-    __slots__ = ("_lines", "_node", "data", "index")
+    __slots__ = ("_lines", "_node", "_text", "data", "index")
 
-    def __init__(self, index: int, data: Any, lines: dict[str, int] | None = None, node: yaml.Node | None = None):
+    def __init__(
+        self,
+        index: int,
+        data: Any,
+        lines: dict[str, int] | None = None,
+        node: yaml.Node | None = None,
+        text: str | bytes | None = None,
+    ):
         self.index = index
         self.data = data
         self._lines = lines
         self._node = node
+        self._text = text  # read by blockyaml: PyYAML finds the lines, only when a message needs them
 
     @property
     def lines(self) -> dict[str, int]:
         if self._lines is None:
             self._lines = {}
+            if self._node is None and self._text is not None:
+                self._node = list(yaml.compose_all(self._text, Loader=loader()))[self.index]
             if self._node is not None:
                 _collect_lines(self._node, "", self._lines, 0)
         return self._lines
@@ -91,6 +104,9 @@ def join(path: str, key: str | int) -> str:
 
 def parse_documents(text: str | bytes) -> list[Document]:
     """Parse every document of a YAML stream. Raises YamlError on anything off."""
+    fast = blockyaml.load(text)  # the plain block YAML most files are, without importing PyYAML
+    if fast is not None:
+        return [Document(index=i, data=data, text=text) for i, data in enumerate(fast)]
     try:
         nodes = list(yaml.compose_all(text, Loader=loader()))
     except yaml.MarkedYAMLError as e:

@@ -6,20 +6,19 @@ names, base64 strings and multi-line text, so this module writes those directly 
 None for anything it is not sure about: a key over 128 characters, a string that would need
 double quotes or folding, non-ASCII text, floats, nested lists. The caller then uses PyYAML.
 
-Whether a string may be written plain is decided by PyYAML's own resolver (the one its emitter
+Whether a string may be written plain is decided by PyYAML's own resolver table (the one its emitter
 asks), so `'123'`, `'true'` and `''` are quoted exactly as PyYAML quotes them.
 `tests/unit/test_yamlemit.py` checks byte equality with PyYAML on generated documents.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
 from .models import SecretValue
+from .yamlresolve import STR, plain_tag
 
-_STR_TAG = "tag:yaml.org,2002:str"
 _MAX_SIMPLE_KEY = 128  # libyaml writes longer keys as explicit `? key`
 _MAX_SPACED = 1 << 14  # far below the emitter's width (65536): text with spaces is never folded
 # ASCII text that needs no quotes in block context: no indicator first, no `: ` or ` #`,
@@ -35,22 +34,9 @@ class _Unsure(Exception):
 _seen: dict[str, str] = {}  # names and keys repeat across documents
 
 
-@functools.cache
-def _implicit() -> tuple[dict[str | None, list[tuple[str, re.Pattern[str]]]], list[tuple[str, re.Pattern[str]]]]:
-    """PyYAML's implicit resolvers, by first character: what its emitter asks before writing a plain scalar."""
-    from yaml.resolver import Resolver
-
-    table: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
-    return table, table.get(None, [])
-
-
 def _reads_as_string(text: str) -> bool:
-    """What `Resolver().resolve(ScalarNode, text, (True, False))` answers, without a call per string."""
-    table, any_first = _implicit()
-    for tag, regexp in table.get(text[0], []) + any_first:
-        if regexp.match(text):
-            return tag == _STR_TAG
-    return True
+    """What PyYAML's emitter asks before writing a plain scalar (its resolver's table, without PyYAML)."""
+    return plain_tag(text) == STR
 
 
 def _plain_or_quoted(text: str, remember: bool = True) -> str:
