@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import errno
 import gc
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from . import __version__
@@ -90,13 +91,7 @@ file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML, and
 not parse, pass: this is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
 
 
-def _add_integration_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    act = sub.add_parser(
-        "action",
-        help="run inside the GitHub Action",
-        description=ACTION_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _action_args(act: argparse.ArgumentParser) -> None:
     act.add_argument(
         "--command",
         dest="command_name",
@@ -117,12 +112,8 @@ def _add_integration_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
         help="repository root that annotation file paths are relative to (default: the working folder)",
     )
 
-    chk = sub.add_parser(
-        "check-secrets",
-        help="refuse clear-text Secrets in the given files (pre-commit hook)",
-        description=CHECK_SECRETS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _check_secrets_args(chk: argparse.ArgumentParser) -> None:
     chk.add_argument("files", type=_path, nargs="*", metavar="FILE", help="YAML files to check")
 
 
@@ -153,23 +144,53 @@ def _add_kube(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, sized to the terminal as `shutil.get_terminal_size` would, without
+    importing shutil (argparse makes one for every option it declares)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command named on the command line ("" for none), or None when the word is not one."""
+    word = next((a for a in argv if not a.startswith("-")), "")
+    return word if word in _COMMANDS or not word else None
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line. `only` names the one command whose options are declared ("" for none;
+    None for all): the others are listed with their summaries, which is all --help shows of them."""
     parser = argparse.ArgumentParser(
         prog="fleet-handshake",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (summary, description, add_arguments) in _COMMANDS.items():
+        command = sub.add_parser(name, help=summary, description=description, formatter_class=_Formatter)
+        if only is None or only == name:
+            add_arguments(command)
+    return parser
 
-    gen = sub.add_parser(
-        "generate",
-        help="write Fleet bundles for every handshake",
-        description=GENERATE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _generate_args(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     gen.add_argument(
         "--out",
@@ -188,12 +209,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_mode(gen)
     _add_kube(gen)
 
-    plan = sub.add_parser(
-        "plan",
-        help="show what a change does: bundles, clusters, conflicts (writes nothing)",
-        description=PLAN_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _plan_args(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     plan.add_argument("--out", "-o", type=_path, required=True, metavar="OUT", help="the output folder to compare with")
     plan.add_argument("--against", metavar="REF", help="compare with OUT as committed at this git ref instead")
@@ -208,12 +225,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
     _add_mode(plan)
 
-    pub = sub.add_parser(
-        "publish",
-        help="generate, commit the output with git and push it",
-        description=PUBLISH_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _publish_args(pub: argparse.ArgumentParser) -> None:
     pub.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     pub.add_argument(
         "--out",
@@ -251,12 +264,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_mode(pub)
     _add_kube(pub)
 
-    gr = sub.add_parser(
-        "gitrepo",
-        help="print the Fleet GitRepo manifests for the output",
-        description=GITREPO_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _gitrepo_args(gr: argparse.ArgumentParser) -> None:
     gr.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
     gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
     gr.add_argument("--branch", required=True, metavar="B", help="branch holding the output")
@@ -269,12 +278,8 @@ def _parser() -> argparse.ArgumentParser:
     gr.add_argument("--name", default="fleet-handshake-bundles", help="GitRepo name (default: %(default)s)")
     gr.add_argument("--client-secret", metavar="NAME", help="Secret with the git credentials (clientSecretName)")
 
-    val = sub.add_parser(
-        "validate",
-        help="check the source without decrypting",
-        description=VALIDATE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
     val.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     val.add_argument(
@@ -283,8 +288,18 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="json prints the problems on stdout, for tools (default: text)",
     )
-    _add_integration_commands(sub)
-    return parser
+
+
+_COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "generate": ("write Fleet bundles for every handshake", GENERATE_HELP, _generate_args),
+    "plan": ("show what a change does: bundles, clusters, conflicts (writes nothing)", PLAN_HELP, _plan_args),
+    "publish": ("generate, commit the output with git and push it", PUBLISH_HELP, _publish_args),
+    "gitrepo": ("print the Fleet GitRepo manifests for the output", GITREPO_HELP, _gitrepo_args),
+    "validate": ("check the source without decrypting", VALIDATE_HELP, _validate_args),
+    "action": ("run inside the GitHub Action", ACTION_HELP, _action_args),
+    "check-secrets": ("refuse clear-text Secrets in the given files (pre-commit hook)", CHECK_SECRETS_HELP,
+                      _check_secrets_args),
+}  # fmt: skip
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -377,7 +392,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(_command_word(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 for --help

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import stat
 import time
 from collections.abc import Iterator, Mapping
@@ -35,6 +34,13 @@ FILE_MODE = 0o644
 class SourceFile:
     path: str  # relative to the source root, with '/'
     content: bytes
+
+
+def _rmtree(path: str | os.PathLike[str]) -> None:
+    """Remove a folder tree, ignoring errors. shutil is imported here: read-only commands skip it."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], list[Problem]]:
@@ -241,7 +247,7 @@ def _remove_stale_staging(out: Path) -> None:
     Not kept as the spare tree: one may hold files written for a tree that never became OUT.
     """
     for stale in out.resolve().parent.glob(f".{out.name}{_STAGING}*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        _rmtree(stale)
 
 
 def _is_real_dir(path: Path | str) -> bool:
@@ -342,7 +348,7 @@ def _keep_as_spare(staging: Path, spare: Path, new: Mapping[str, bytes], old: Ma
             try:
                 os.rename(staging, spare)
             except OSError:
-                shutil.rmtree(staging, ignore_errors=True)
+                _rmtree(staging)
             done = True
         except KeyboardInterrupt as e:
             interrupted = e
@@ -386,7 +392,7 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
             os.unlink(f"{top}/{path}")
     for d in sorted(have_dirs, key=len, reverse=True):  # deepest first
         if d not in need_dirs:
-            shutil.rmtree(f"{top}/{d}", ignore_errors=True)
+            _rmtree(f"{top}/{d}")
     have = set(have_dirs)
     for d in sorted(need_dirs - have):
         os.makedirs(f"{top}/{d}", exist_ok=True)
@@ -460,7 +466,7 @@ def _remove_even_if_interrupted(folder: Path) -> None:
     interrupted: KeyboardInterrupt | None = None
     while True:
         try:
-            shutil.rmtree(folder, ignore_errors=True)
+            _rmtree(folder)
             break
         except KeyboardInterrupt as e:
             interrupted = e

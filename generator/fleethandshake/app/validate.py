@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -20,19 +19,21 @@ def problems_json(problems: list[Problem], handshakes: int = 0, secrets: int = 0
             for p in problems
         ],
     }
+    import json
+
     return json.dumps(doc, indent=2) + "\n"
 
 
 def run(src: Path, *, quiet: bool, fmt: str = "text") -> int:
     if fmt == "json":
         try:
-            loaded = source_loader.load(src, None)
+            loaded = source_loader.load(src, None, records=False)
         except InvalidInputs as e:
             sys.stdout.write(problems_json(e.problems))
             return EXIT_FAILED
         sys.stdout.write(problems_json([], len(loaded.source.handshakes), len(loaded.source.secrets)))
         return EXIT_OK
-    loaded = source_loader.load(src, None)
+    loaded = source_loader.load(src, None, records=False)
     if not quiet:
         hs, secrets = loaded.source.handshakes, loaded.source.secrets
         refs = {(s.namespace, s.name) for s in secrets}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
-from typing import Any
 
 from .records import dataclass, field
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 API_VERSION = "riverpointtechnology.com/v1alpha1"
 KIND = "FleetHandshake"
@@ -122,6 +124,8 @@ class Target:
         """
         if self.name:
             return f"name:{self.name}"
+        import json  # imported here: validate need not pay for it
+
         return "criteria:" + json.dumps(self.criteria(), sort_keys=True, separators=(",", ":"))
 
 

@@ -1,0 +1,71 @@
+"""What each command imports: start-up time is a goal (issue 5), and imports are most of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fhtest import SourceRepo, handshake, secret
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def imported_after(argv: list[str], watch: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
+    """Run the CLI in a fresh interpreter; which of `watch` it imported."""
+    code = (
+        "import sys\n"
+        "from fleethandshake import cli\n"
+        f"code = cli.main({argv!r})\n"
+        "assert code == 0, code\n"
+        f"names = sorted(m for m in {watch!r} if m in sys.modules)\n"
+        "import json\n"
+        "print(json.dumps(names))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    names: list[str] = json.loads(result.stdout)
+    return names
+
+
+def test_validate_imports_no_yaml_library_and_no_heavy_modules(repo: SourceRepo) -> None:
+    """Block YAML (what people and sops write) is read by core.blockyaml: validate then needs
+    neither PyYAML nor typing, hashlib or shutil."""
+    repo.handshakes(
+        "hs.yaml",
+        handshake("a", "s-a", [{"clusterName": "c1"}, {"clusterSelector": {"matchLabels": {"env": "prod"}}}]),
+        handshake("b", "s-b", [{"clusterGroup": "edge"}]),
+    )
+    repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "startup-canary-Qe4"}))
+    repo.encrypted("secrets/b.yaml", secret("s-b", stringData={"a": "1", "b": "x\ny\n"}))
+    watch = ("yaml", "typing", "hashlib", "shutil", "jinja2", "kubernetes", "git")
+    assert imported_after(["validate", str(repo.root)], watch) == []
+
+
+def test_validate_still_reads_other_yaml_through_pyyaml(repo: SourceRepo) -> None:
+    """Flow style, anchors, numbers: outside blockyaml's subset, PyYAML reads them as before."""
+    repo.write(
+        "handshakes/hs.yaml",
+        "apiVersion: riverpointtechnology.com/v1alpha1\nkind: FleetHandshake\n"
+        "metadata: {name: a, namespace: fleet-default}\n"
+        "spec: &s\n  secretName: s-a\n  secretNamespace: default\n  targetNamespace: apps\n"
+        "  targets: [{clusterName: c1}]\n",
+    )
+    assert imported_after(["validate", str(repo.root)], ("yaml",)) == ["yaml"]
+
+
+def test_help_imports_no_command_modules() -> None:
+    watch = ("yaml", "typing", "pathlib", "hashlib", "json", "shutil", "fleethandshake.app")
+    code = (
+        "import sys, contextlib, io\n"
+        "from fleethandshake import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert cli.main(['--help']) == 0\n"
+        f"print(sorted(m for m in {watch!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
