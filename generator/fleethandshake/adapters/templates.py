@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-
-if TYPE_CHECKING:
-    import jinja2
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,7 +27,6 @@ def digest() -> str:
     return h.hexdigest()[:16]
 
 
-def loader() -> jinja2.BaseLoader:
-    import jinja2
-
-    return jinja2.FileSystemLoader(str(template_dir()))
+def sources() -> dict[str, str]:
+    """Every template, by file name (what `core.render.make_environment` takes)."""
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(template_dir().glob("*.j2"))}

@@ -25,6 +25,7 @@ from .models import (
     Target,
 )
 from .records import dataclass
+from .templating import Templates
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret
 FLEET_YAML = "fleet.yaml"
@@ -35,8 +36,7 @@ SOPS_ENCRYPTED_SUFFIX = "Templates"  # the sops-secrets-operator's convention: e
 STATE_DIR = ".fleet-handshake"
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
-if TYPE_CHECKING:  # Jinja2 costs ~20 ms to import, PyYAML ~10 ms: only runs that render pay for them
-    import jinja2
+if TYPE_CHECKING:  # PyYAML costs ~10 ms to import: only runs that need it pay for it
     import yaml
 else:
     from .lazyyaml import yaml  # imported when first used
@@ -116,20 +116,9 @@ def to_yaml(data: Any) -> str:
     return text.rstrip("\n")
 
 
-def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
-    import jinja2
-
-    # YAML, not HTML: autoescaping would corrupt it. Values enter only through to_yaml.
-    env = jinja2.Environment(
-        loader=loader,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["to_yaml"] = to_yaml
-    return env
+def make_environment(sources: Mapping[str, str]) -> Templates:
+    """The templates (name -> source), with `to_yaml`: rendered as Jinja2 renders them (see templating)."""
+    return Templates(sources, {"to_yaml": to_yaml})
 
 
 def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
@@ -199,7 +188,7 @@ def management_secret_name(handshake: Handshake) -> str:
 
 
 def render_handshake(
-    env: jinja2.Environment,
+    env: Templates,
     handshake: Handshake,
     secret: PlainSecret,
     mode: str = PLAIN,
