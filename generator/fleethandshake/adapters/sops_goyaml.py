@@ -13,10 +13,8 @@ binary decides. Anchors, aliases, tags and directives are not handled either.
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core import blockyaml
@@ -192,6 +190,8 @@ def _go_quotes(text: str) -> bool:
     if len(number) <= 24 and _FLOAT.fullmatch(number):
         return math.isfinite(float(number))
     if _DATE.fullmatch(text):
+        import datetime  # here: dates and floats are rare, and these imports are not free
+
         try:
             datetime.date.fromisoformat(text)
         except ValueError:
@@ -206,6 +206,8 @@ def go_float(value: float, fmt: str) -> str:
     sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0:
         return sign + "0"
+    from decimal import Decimal
+
     _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
     assert isinstance(exponent, int)
