@@ -234,7 +234,8 @@ def output_bundle_is_a_symlink(ctx: Context) -> None:
 
 @prepare
 def corrupt_state(ctx: Context) -> None:
-    (ctx.out / ".fleet-handshake" / "state.json").write_text('{"format": "fleet-handshake-state/v1", "handshakes": [')
+    truncated = '{"format":"fleet-handshake-state/v2","mac":"0","state":{"handshakes": ['
+    (ctx.out / ".fleet-handshake" / "state.json").write_text(truncated)
 
 
 @prepare

@@ -64,7 +64,7 @@ def test_changed_handshake_spec_is_redone(repo: SourceRepo, tmp_path: Path, key_
     assert read_tree(out) == full_run(repo, tmp_path, key_env)
 
 
-@pytest.mark.parametrize("damage", ["deleted", "corrupt", "foreign", "wrong-shape"])
+@pytest.mark.parametrize("damage", ["deleted", "corrupt", "foreign", "wrong-shape", "edited-record"])
 def test_state_file_never_changes_the_output(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], damage: str
 ) -> None:
@@ -78,10 +78,15 @@ def test_state_file_never_changes_the_output(
         state.write_bytes(state.read_bytes()[:50])
     elif damage == "foreign":
         doc = json.loads(state.read_text())
-        doc["key"] = "0" + doc["key"][1:] if doc["key"][0] != "0" else "1" + doc["key"][1:]
+        key = doc["state"]["key"]
+        doc["state"]["key"] = ("1" if key[0] == "0" else "0") + key[1:]
         state.write_text(json.dumps(doc))
-    else:
-        state.write_text('{"format": "fleet-handshake-state/v1", "handshakes": 7}')
+    elif damage == "wrong-shape":
+        state.write_text('{"format":"fleet-handshake-state/v2","mac":"' + "0" * 64 + '","state":{"handshakes":7}}\n')
+    else:  # a parse-cache record widened to another cluster: the file's MAC no longer holds
+        text = state.read_text()
+        assert text.count('"clusterName":"c-hs1"') == 1
+        state.write_text(text.replace('"clusterName":"c-hs1"', '"clusterName":"everywhere"'))
 
     decrypted, reused, _ = generate(repo, out, key_env)
 

@@ -63,6 +63,7 @@ def build(
     by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
     work: list[_Work] = []
     todo: list[tuple[_Work, SourceSecret]] = []
+    extras: dict[tuple[str, tuple[tuple[str, ...], ...]], str] = {}  # few distinct modes and recipients
     for hs in loaded.source.handshakes:
         hs_mode = handshake_mode(hs, loaded, mode)
         secret = by_ref.get((hs.secret_namespace, hs.secret_name))
@@ -73,9 +74,11 @@ def build(
                 hs, Status.MISSING, f"no Secret {hs.secret_namespace}/{hs.secret_name} in the source"
             )
             continue
-        recipients = [loaded.config.recipients_for(t) for t in hs.targets] if hs_mode == SOPS else []
-        extra = json.dumps([hs_mode, recipients])
-        item.digest = state.input_digest(hs, loaded.contents[secret.file], secret.document, f"{context}|{extra}")
+        recipients = tuple(loaded.config.recipients_for(t) for t in hs.targets) if hs_mode == SOPS else ()
+        extra = extras.get((hs_mode, recipients))
+        if extra is None:
+            extra = extras[(hs_mode, recipients)] = f"{context}|{json.dumps([hs_mode, list(recipients)])}"
+        item.digest = state.input_digest(hs, loaded.sha256(secret.file), secret.document, extra)
         entry = previous.get((hs.workspace, hs.name))
         reusable = reuse_downstream or hs_mode != DOWNSTREAM
         if reusable and key is not None and entry is not None and entry.inputs == item.digest:
@@ -88,7 +91,7 @@ def build(
     files_needed = sorted({s.file for _, s in todo})
     if len(files_needed) > 20:
         say(f"decrypting {len(files_needed)} files ...")
-    env = render.make_environment(templates.loader()) if todo else None
+    env = render.make_environment(templates.sources()) if todo else None
     decryptor = sops.SopsDecryptor(binary)
     decrypted = decryptor.decrypt_all(loaded.root / f for f in files_needed)
     for item, secret in todo:

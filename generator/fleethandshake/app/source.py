@@ -27,6 +27,15 @@ class LoadedSource:
     config: Config = field(default_factory=Config)
     records: dict[str, tuple[str, Any]] = field(default_factory=dict)  # for the next run's parse cache
 
+    def sha256(self, path: str) -> str:
+        """Hex SHA-256 of a source file as read (computed while loading, for the parse cache)."""
+        known = self.records.get(path)
+        if known is not None:
+            return known[0]
+        import hashlib
+
+        return hashlib.sha256(self.contents[path]).hexdigest()
+
 
 def load(
     root: Path, out: Path | None, cache: Mapping[str, tuple[str, Any]] | None = None, *, records: bool = True

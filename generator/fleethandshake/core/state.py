@@ -23,7 +23,6 @@ from .records import dataclass
 from .render import STATE_DIR
 
 STATE_FILE = f"{STATE_DIR}/state.json"
-FORMAT = "fleet-handshake-state/v1"
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,29 @@ class Entry:
     keys: tuple[tuple[str, str], ...] = ()  # data key -> keyed digest of its value, so plans can name changed keys
 
 
-def input_digest(hs: Handshake, secret_file: bytes, document: int, context: str) -> str:
-    """Everything a handshake's bundles are made from. Ciphertext only: safe to hash."""
+# json.dumps(..., sort_keys=True), made once: json.dumps builds a new encoder for every call
+# with arguments, a third of its cost here.
+_SORTED = json.JSONEncoder(sort_keys=True)
+
+
+def input_digest(hs: Handshake, secret_file_sha256: str, document: int, context: str) -> str:
+    """Everything a handshake's bundles are made from. Ciphertext only: safe to hash.
+    `secret_file_sha256` is the hex SHA-256 of the encrypted file, as read."""
     spec = {
         "workspace": hs.workspace, "name": hs.name, "secretName": hs.secret_name,
         "secretNamespace": hs.secret_namespace, "targetNamespace": hs.target_namespace,
         "targets": [t.to_dict() for t in hs.targets], "document": document, "context": context,
-        "secretFile": hashlib.sha256(secret_file).hexdigest(),
+        "secretFile": secret_file_sha256,
     }  # fmt: skip
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_SORTED.encode(spec).encode()).hexdigest()
 
 
 def output_mac(key: bytes, files: Mapping[str, bytes]) -> str:
-    mac = hmac.new(key, digestmod=hashlib.sha256)
+    parts: list[bytes] = []
     for path in sorted(files):
         content = files[path]
-        mac.update(f"{len(path)}:{path}:{len(content)}:".encode())
-        mac.update(content)
-    return mac.hexdigest()
+        parts += (f"{len(path)}:{path}:{len(content)}:".encode(), content)
+    return hmac.digest(key, b"".join(parts), "sha256").hex()  # one call: hmac.new costs more than the hashing
 
 
 def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...]) -> str:
@@ -82,10 +86,11 @@ def value_digests_by_handshake(content: bytes | None) -> dict[tuple[str, str], d
     Plans compare two trees made with the same key; digests made with different keys simply
     differ, which reads as "changed": never as "unchanged" by mistake.
     """
-    if content is None:
+    parts = _split(content) if content is not None else None
+    if parts is None:
         return {}
     try:
-        doc = json.loads(content)
+        doc = json.loads(parts[1])
         return {(str(e["namespace"]), str(e["name"])): {str(k): str(d) for k, d in e.get("keys", {}).items()}
                 for e in doc["handshakes"]}  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -97,26 +102,48 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"fleet-handshake state key id", hashlib.sha256).hexdigest()[:16]
 
 
+# The file: `{"format":"fleet-handshake-state/v2","mac":"<hex>","state":<body>}` and a newline,
+# where mac = HMAC(key, "state\0" + body) over the exact bytes of <body>. One MAC over the raw
+# bytes: checking it costs one pass, where a MAC per record meant serialising each one again.
+FORMAT = "fleet-handshake-state/v2"
+_HEAD = b'{"format":"' + FORMAT.encode() + b'","mac":"'
+_MIDDLE = b'","state":'
+_TAIL = b"}\n"
+_MAC_LENGTH = 64
+
+
+def _split(content: bytes) -> tuple[bytes, bytes] | None:
+    """(mac, body) of a state file in this format, unchecked."""
+    if not content.startswith(_HEAD) or not content.endswith(_TAIL):
+        return None
+    mac_end = len(_HEAD) + _MAC_LENGTH
+    if content[mac_end : mac_end + len(_MIDDLE)] != _MIDDLE:
+        return None
+    return content[len(_HEAD) : mac_end], content[mac_end + len(_MIDDLE) : -len(_TAIL)]
+
+
+def _state_mac(key: bytes, body: bytes) -> bytes:
+    return hmac.digest(key, b"state\0" + body, "sha256").hex().encode()
+
+
 @functools.lru_cache(maxsize=1)
-def _parsed(content: bytes) -> Any:
+def _parsed(body: bytes) -> Any:
     """One JSON parse per run: the parse cache and the entries read the same (large) file.
     Callers only read the result."""
     try:
-        return json.loads(content)
+        return json.loads(body)
     except ValueError:
         return None
 
 
 def _ours(content: bytes | None, context: str, key: bytes) -> Any:
-    """The state document, if it is one this run may use (same format, tool, templates, key)."""
-    if content is None:
+    """The state document, if it is one this run may use: made with this key (its MAC checks),
+    for the same tool and templates. Anything else, edited or foreign, is not used at all."""
+    parts = _split(content) if content is not None else None
+    if parts is None or not hmac.compare_digest(parts[0], _state_mac(key, parts[1])):
         return None
-    doc = _parsed(content)
-    if not isinstance(doc, dict) or (doc.get("format"), doc.get("context"), doc.get("key")) != (
-        FORMAT,
-        context,
-        key_id(key),
-    ):
+    doc = _parsed(parts[1])
+    if not isinstance(doc, dict) or (doc.get("context"), doc.get("key")) != (context, key_id(key)):
         return None
     return doc
 
@@ -145,32 +172,9 @@ def parse_sources(content: bytes | None, context: str, key: bytes) -> dict[str, 
     if doc is None:
         return {}
     try:
-        out = {}
-        for path, (digest, record, mac) in doc.get("sources", {}).items():
-            # Keyed: a forged or edited record (a widened target, say) must never reach the output.
-            if hmac.compare_digest(str(mac), _record_mac(key, str(path), str(digest), record)):
-                out[str(path)] = (str(digest), record)
-                _verified[(key, str(path), str(digest))] = (record, str(mac))
-        return out
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return {str(path): (str(digest), record) for path, (digest, record) in doc.get("sources", {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
         return {}  # a malformed state: parse everything
-
-
-# MACs checked while reading the state, by (key, path, digest): writing the state again reuses
-# them for the very same record objects instead of serialising and MACing each one twice.
-_verified: dict[tuple[bytes, str, str], tuple[Any, str]] = {}
-
-
-def _mac_for(key: bytes, path: str, digest: str, record: Any) -> str:
-    known = _verified.get((key, path, digest))
-    if known is not None and known[0] is record:
-        return known[1]
-    return _record_mac(key, path, digest, record)
-
-
-def _record_mac(key: bytes, path: str, digest: str, record: Any) -> str:
-    payload = json.dumps([path, digest, record], sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(key, b"source\0" + payload, hashlib.sha256).hexdigest()
 
 
 def state_json(
@@ -180,13 +184,9 @@ def state_json(
     sources: Mapping[str, tuple[str, Any]] | None = None,
 ) -> bytes:
     doc: dict[str, Any] = {
-        "format": FORMAT,
         "context": context,
         "key": key_id(key),
-        "sources": {
-            path: [digest, record, _mac_for(key, path, digest, record)]
-            for path, (digest, record) in sorted((sources or {}).items())
-        },
+        "sources": {path: [digest, record] for path, (digest, record) in sorted((sources or {}).items())},
         "handshakes": [
             {"namespace": ws, "name": name, "inputs": e.inputs, "output": e.output, "bundles": list(e.bundles)}
             | ({"sealed": dict(e.sealed)} if e.sealed else {})
@@ -194,4 +194,5 @@ def state_json(
             for (ws, name), e in sorted(entries.items())
         ],
     }
-    return (json.dumps(doc, separators=(",", ":")) + "\n").encode()
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return _HEAD + _state_mac(key, body) + _MIDDLE + body + _TAIL
