@@ -65,10 +65,18 @@ def parse(text: str | bytes) -> list[Node] | None:
             text = text.decode("ascii")
         except UnicodeDecodeError:
             return None
+    docs = _parse(text)
+    return None if docs is None else list(docs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple[Node, ...] | None:
+    """Memoised (the nodes are immutable): a run validates each encrypted file, then decrypts it,
+    and both read the same text."""
     if _OUTSIDE.search(text):
         return None
     try:
-        return _Reader(text.split("\n")).documents()
+        return tuple(_Reader(text.split("\n")).documents())
     except (_Unsure, RecursionError):
         return None
 
