@@ -138,6 +138,11 @@ class SopsDecryptor:
         self._lock = _thread.allocate_lock()  # threading.Lock, without importing threading
         self._identities: AgeIdentities | None = None
 
+    def load_keys(self) -> None:
+        """Load the age identities now (before a fork, so that a child need not load them again)."""
+        if self.inprocess:
+            self._age_identities()
+
     def decrypt_documents(self, path: Path) -> list[Any] | DecryptFailure:
         """The decrypted YAML documents of one file, in order."""
         result = self._decrypt_inprocess(path)

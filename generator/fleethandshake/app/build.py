@@ -13,7 +13,7 @@ from .. import __version__
 from ..adapters import agekeys, sops, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import output, render, state
-from ..core.models import DOWNSTREAM, SOPS, Handshake, PlainSecret, SourceSecret, Status
+from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status
 from ..core.records import dataclass, replace
 from ..errors import InvalidInputs, Problem
 from . import source as source_loader
@@ -37,6 +37,7 @@ class _Work:
     rendered: render.Rendered | None = None
     plain: PlainSecret | None = None
     verified: str | None = None  # the output MAC checked when the handshake was reused as it was
+    values: tuple[tuple[str, str], ...] | None = None  # keyed value digests, when rendered in the child
 
 
 def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> str:
@@ -92,10 +93,7 @@ def build(
     if len(files_needed) > 20:
         say(f"decrypting {len(files_needed)} files ...")
     env = render.make_environment(templates.sources()) if todo else None
-    decryptor = sops.SopsDecryptor(binary)
-    decrypted = decryptor.decrypt_all(loaded.root / f for f in files_needed)
-    for item, secret in todo:
-        _render(env, item, secret, decrypted[loaded.root / secret.file], loaded)
+    _decrypt_and_render(env, sops.SopsDecryptor(binary), todo, loaded, key)
     sealed = _seal(env, [w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
     outcomes = [w.outcome for w in work if w.outcome is not None]
     reused = len(work) - len(todo) - sum(1 for w in work if w.outcome and w.outcome.status is Status.MISSING)
@@ -147,6 +145,64 @@ def check_downstream_names(loaded: source_loader.LoadedSource, mode: str | None)
 def _synced_message(hs: Handshake) -> str:
     count = len(hs.targets)
     return f"delivered through {count} bundle{'s' if count != 1 else ''}"
+
+
+_SHARE = 64  # below this many files to decrypt, a second process costs more than it saves
+
+_Result = tuple[Status, str, dict[str, bytes], tuple[tuple[str, str], ...] | None]  # what a child sends back
+
+
+def _decrypt_and_render(
+    env: Any,
+    decryptor: sops.SopsDecryptor,
+    todo: list[tuple[_Work, SourceSecret]],
+    loaded: source_loader.LoadedSource,
+    key: bytes | None,
+) -> None:
+    """Decrypt and render every item. With many files (a first run), plain-mode handshakes of
+    every second file are done in a forked child, on the second core.
+
+    The child sends back the rendered files, the very bytes this process writes into OUT next,
+    through a pipe between the two processes: never a file. Downstream and sops modes, whose
+    results hold SecretValues, are always done here.
+    """
+    by_file: dict[str, list[tuple[_Work, SourceSecret]]] = {}
+    for item, secret in todo:
+        by_file.setdefault(secret.file, []).append((item, secret))
+    shareable = [f for f, items in sorted(by_file.items()) if all(i.mode == PLAIN for i, _ in items)]
+    theirs = set(shareable[1::2]) if len(by_file) >= _SHARE else set()
+    mine = [pair for f in sorted(by_file) if f not in theirs for pair in by_file[f]]
+    child_items = [pair for f in sorted(theirs) for pair in by_file[f]]
+    if not child_items:
+        _decrypt_and_render_here(env, decryptor, mine, loaded, key)
+        return
+    from ..adapters.background import Background
+
+    decryptor.load_keys()  # once, before the fork: the child inherits them
+    with Background(_decrypt_and_render_here, env, decryptor, child_items, loaded, key) as child:
+        _decrypt_and_render_here(env, decryptor, mine, loaded, key)
+        results = child.result()
+    for (item, _), (status, message, files, values) in zip(child_items, results, strict=True):
+        item.outcome = output.Outcome(item.hs, status, message, files)
+        item.rendered = render.Rendered(files) if status is Status.SYNCED else None
+        item.values = values
+
+
+def _decrypt_and_render_here(
+    env: Any,
+    decryptor: sops.SopsDecryptor,
+    todo: list[tuple[_Work, SourceSecret]],
+    loaded: source_loader.LoadedSource,
+    key: bytes | None,
+) -> list[_Result]:
+    decrypted = decryptor.decrypt_all(loaded.root / f for f in sorted({s.file for _, s in todo}))
+    results: list[_Result] = []
+    for item, secret in todo:
+        _render(env, item, secret, decrypted[loaded.root / secret.file], loaded)
+        assert item.outcome is not None
+        values = state.value_digests(key, item.plain) if key is not None and item.plain is not None else None
+        results.append((item.outcome.status, item.outcome.message, dict(item.outcome.files), values))
+    return results
 
 
 def _render(
@@ -223,6 +279,7 @@ def _entries(
     by_dir = output.group_by_bundle(comp.tree)
     digests = {(w.hs.workspace, w.hs.name): w.digest for w in work if w.digest}
     plains = {(w.hs.workspace, w.hs.name): w.plain for w in work if w.plain is not None}
+    rendered_values = {(w.hs.workspace, w.hs.name): w.values for w in work if w.values is not None}
     verified = {(w.hs.workspace, w.hs.name): w.verified for w in work if w.verified is not None}
     entries = {}
     for change in comp.changes:
@@ -233,7 +290,9 @@ def _entries(
             before = dict(previous[ref].sealed) if ref in previous else {}
             seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
             plain = plains.get(ref)
-            values = state.value_digests(key, plain) if plain else (previous[ref].keys if ref in previous else ())
+            values = rendered_values.get(ref)
+            if values is None:
+                values = state.value_digests(key, plain) if plain else (previous[ref].keys if ref in previous else ())
             mac = verified.get(ref) or state.output_mac(key, files)  # reused files: the MAC just checked
             entries[ref] = state.Entry(digests[ref], mac, change.bundles, seals, values)
     return entries

@@ -47,39 +47,90 @@ def load(
     `records=False` (validate) skips making the next run's cache: no digests, no hashlib.
     """
     files, problems = fs.read_source(root, out)
+    if records or cache:
+        import hashlib
+
+        digests = [hashlib.sha256(f.content).hexdigest() for f in files]
+    else:
+        digests = [""] * len(files)
+    per_file: list[Parsed | None] = [None] * len(files)
+    to_parse = []
+    for i, f in enumerate(files):
+        cached = cache.get(f.path) if cache else None
+        decoded = sourcecache.decode(f.path, cached[1]) if cached and cached[0] == digests[i] else None
+        if decoded is not None and cached is not None:
+            per_file[i] = (decoded[0], decoded[1], [], cached[1])
+        else:
+            to_parse.append(i)
+    for i, fresh in zip(to_parse, _parse_all([files[i] for i in to_parse], records), strict=True):
+        per_file[i] = fresh
     handshakes: list[Handshake] = []
     secrets: list[SourceSecret] = []
     kept: dict[str, tuple[str, Any]] = {}
-    if records or cache:
-        import hashlib
-    for f in files:
-        digest = hashlib.sha256(f.content).hexdigest() if records or cache else ""
-        cached = cache.get(f.path) if cache else None
-        decoded = sourcecache.decode(f.path, cached[1]) if cached and cached[0] == digest else None
-        if decoded is not None:
-            handshakes += decoded[0]
-            secrets += decoded[1]
-            kept[f.path] = (digest, cached[1]) if cached else (digest, None)
-            continue
-        if b"\0" in f.content:
-            problems.append(Problem(f.path, None, "", "is a binary file, not YAML"))
-            continue
-        try:
-            docs = parse_documents(f.content)
-        except YamlError as e:
-            problems.append(Problem(f.path, None, "", e.message, e.line))
-            continue
-        file_handshakes, file_secrets, file_problems = validate_file(f.path, docs)
-        handshakes += file_handshakes
-        secrets += file_secrets
-        problems += file_problems
-        if records and not file_problems:
-            kept[f.path] = (digest, sourcecache.encode(file_handshakes, file_secrets))
+    for f, digest, parsed in zip(files, digests, per_file, strict=True):
+        assert parsed is not None
+        handshakes += parsed[0]
+        secrets += parsed[1]
+        problems += parsed[2]
+        if parsed[3] is not None:
+            kept[f.path] = (digest, parsed[3])
     source, more = finish(handshakes, secrets, problems)
     config, config_problems = _config(root)
     if more or config_problems:
         raise InvalidInputs(more + config_problems)
     return LoadedSource(root.resolve(), source, {f.path: f.content for f in files}, config, kept)
+
+
+Parsed = tuple[list[Handshake], list[SourceSecret], list[Problem], "Any"]  # and the parse-cache record
+
+
+def _parse_file(f: fs.SourceFile, records: bool) -> Parsed:
+    if b"\0" in f.content:
+        return [], [], [Problem(f.path, None, "", "is a binary file, not YAML")], None
+    try:
+        docs = parse_documents(f.content)
+    except YamlError as e:
+        return [], [], [Problem(f.path, None, "", e.message, e.line)], None
+    file_handshakes, file_secrets, file_problems = validate_file(f.path, docs)
+    record = sourcecache.encode(file_handshakes, file_secrets) if records and not file_problems else None
+    return file_handshakes, file_secrets, file_problems, record
+
+
+_SHARE = 64  # below this many files to parse, a second process costs more than it saves
+
+
+def _parse_all(files: list[fs.SourceFile], records: bool) -> list[Parsed]:
+    """Parse and validate files; many of them (a first run) on two cores, some in a forked child."""
+    if len(files) < _SHARE:
+        return [_parse_file(f, records) for f in files]
+    from ..adapters.background import Background
+
+    # The child takes the files that are not SOPS-encrypted (handshakes, mostly); this process
+    # parses the encrypted ones, whose parse the decryption then reuses (blockyaml's memo, which
+    # a child forked later for decrypting inherits too).
+    child_takes = [b"\nsops:" not in f.content for f in files]
+    with Background(_parse_encoded, [f for f, c in zip(files, child_takes, strict=True) if c]) as child:
+        mine = iter([_parse_file(f, records) for f, c in zip(files, child_takes, strict=True) if not c])
+        theirs = iter(child.result())
+    out: list[Parsed] = []
+    for f, by_child in zip(files, child_takes, strict=True):
+        if not by_child:
+            out.append(next(mine))
+            continue
+        encoded, file_problems = next(theirs)
+        decoded = sourcecache.decode(f.path, encoded)
+        assert decoded is not None  # the encoding of what the child parsed
+        out.append((decoded[0], decoded[1], file_problems, encoded if records and not file_problems else None))
+    return out
+
+
+def _parse_encoded(files: list[fs.SourceFile]) -> list[tuple[Any, list[Problem]]]:
+    """In the child: what each file defines, as parse-cache records (plain data, quick to send)."""
+    out = []
+    for f in files:
+        file_handshakes, file_secrets, file_problems, _ = _parse_file(f, False)
+        out.append((sourcecache.encode(file_handshakes, file_secrets), file_problems))
+    return out
 
 
 def _config(root: Path) -> tuple[Config, list[Problem]]:
