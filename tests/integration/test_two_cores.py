@@ -87,5 +87,5 @@ def test_an_error_in_the_child_is_raised_here(
     monkeypatch.setattr(build, "_render", failing)
     with pytest.raises(RuntimeError, match="boom in the child"):
         generate(repo.root, out, say=lambda _: None)
-    assert len(forks) == 2  # parsing, then decrypting and rendering; nothing was written
+    assert len(forks) == 3  # reading OUT, parsing, then decrypting and rendering; nothing was written
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

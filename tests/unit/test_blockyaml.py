@@ -297,3 +297,11 @@ def test_blockyaml_does_not_import_pyyaml() -> None:
     source = (REPO / "generator/fleethandshake/core/blockyaml.py").read_text()
     source += (REPO / "generator/fleethandshake/core/yamlresolve.py").read_text()
     assert not re.search(r"^\s*(import yaml|from yaml)", source, re.M)
+
+
+def test_large_texts_are_left_to_libyaml() -> None:
+    """Above 64 KiB (an inventory), libyaml in C is faster, and a late decline would be wasted."""
+    line = "- v\n"
+    small = line * (blockyaml.MAX_TEXT // len(line))
+    assert blockyaml.parse(small) is not None
+    assert blockyaml.parse(small + line) is None

@@ -1,15 +1,19 @@
 """Run one pure function in a forked child while the parent goes on: a second core for work that
 holds the GIL, such as parsing a large Fleet inventory while the source is decrypted and rendered.
 
-The child computes, sends the pickled result (or the exception) through a pipe and leaves with
-`os._exit`, so it runs no exit handlers and flushes no parent buffers. It never prints. If
-anything about the child goes wrong (no fork, the result cannot be pickled, the child dies),
-the parent computes the result itself: the answer never depends on the child.
+The child computes, pickles the result (or the exception) and leaves with `os._exit`, so it runs
+no exit handlers and flushes no parent buffers. It never prints. The pickle goes into memory
+shared with the parent (an anonymous mapping made before the fork: no file, no name), so a large
+result does not wait, 64 KiB at a time, for a busy parent to drain a pipe; the pipe carries its
+length (or the pickle itself when the mapping could not be made or is too small). If anything
+about the child goes wrong (no fork, the result cannot be pickled, the child dies), the parent
+computes the result itself: the answer never depends on the child.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import pickle
 import signal
@@ -19,6 +23,9 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 _FAILED = b"-"  # the child could not send a result: compute it here
+_IN_PIPE = b"P"  # the pickle follows in the pipe
+_SHARED = b"M"  # the pickle is in the shared mapping; its length follows
+_CAPACITY = 256 << 20  # address space only: pages exist once the child writes them
 
 
 class Background(Generic[T]):
@@ -28,18 +35,24 @@ class Background(Generic[T]):
         self._fn, self._args = fn, args
         self._pid: int | None = None
         self._fd: int | None = None
+        self._shared: mmap.mmap | None = None
         # fork copies only the calling thread: with other threads running, a lock one of them
         # holds would stay held in the child. Then, and where there is no fork, run inline.
         if hasattr(os, "fork") and threading.active_count() == 1 and (os.cpu_count() or 1) > 1:
             self._start()
 
     def _start(self) -> None:
+        try:
+            self._shared = mmap.mmap(-1, _CAPACITY)  # MAP_SHARED | MAP_ANONYMOUS
+        except (OSError, ValueError):
+            self._shared = None
         read, write = os.pipe()
         try:
             pid = os.fork()
         except OSError:
             os.close(read)
             os.close(write)
+            self._unmap()
             return
         if pid == 0:  # the child
             code = 0
@@ -53,9 +66,14 @@ class Background(Generic[T]):
                 except Exception as e:  # sent to the parent, raised there
                     outcome = (False, e)
                 try:
-                    payload = pickle.dumps(outcome)
-                except Exception:  # cannot cross the pipe: the parent computes it itself
+                    payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:  # cannot cross to the parent: it computes the result itself
                     payload = _FAILED
+                if payload != _FAILED and self._shared is not None and len(payload) <= _CAPACITY:
+                    self._shared[: len(payload)] = payload
+                    payload = _SHARED + str(len(payload)).encode()
+                elif payload != _FAILED:
+                    payload = _IN_PIPE + payload
                 view = memoryview(payload)
                 while view:
                     view = view[os.write(write, view) :]
@@ -69,25 +87,39 @@ class Background(Generic[T]):
     def result(self) -> T:
         if self._fd is None:
             return self._fn(*self._args)
-        chunks = []
+        shared, self._shared = self._shared, None  # taken first: close() below would unmap it
         try:
-            while chunk := os.read(self._fd, 1 << 20):
-                chunks.append(chunk)
+            chunks = []
+            try:
+                while chunk := os.read(self._fd, 1 << 20):
+                    chunks.append(chunk)
+            finally:
+                self.close()
+            data = b"".join(chunks)
+            try:
+                if data[:1] == _SHARED and shared is not None:
+                    ok, value = pickle.loads(shared[: int(data[1:])])  # noqa: S301 - our own child's bytes
+                elif data[:1] == _IN_PIPE:
+                    ok, value = pickle.loads(data[1:])  # noqa: S301 - our own child's bytes, through our pipe
+                else:  # nothing sent (the child died), or _FAILED
+                    return self._fn(*self._args)
+            except Exception:
+                return self._fn(*self._args)
         finally:
-            self.close()
-        data = b"".join(chunks)
-        if not data or data == _FAILED:
-            return self._fn(*self._args)
-        try:
-            ok, value = pickle.loads(data)  # noqa: S301 - our own child's bytes, through our own pipe
-        except Exception:
-            return self._fn(*self._args)
+            if shared is not None:
+                shared.close()
         if ok:
             return value  # type: ignore[no-any-return]
         raise value
 
+    def _unmap(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+
     def close(self) -> None:
         """Stop and reap the child if it is still running (an error or Ctrl-C in the parent)."""
+        self._unmap()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -183,6 +183,18 @@ def read_tree(root: Path) -> OutputTree:
     return tree
 
 
+def read_output_file(root: Path, rel: str) -> bytes | None:
+    """One regular file of the output folder (as read_tree reads it), or None."""
+    try:
+        fd = os.open(root / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return _read_fd(fd, 1 << 40) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    finally:
+        os.close(fd)
+
+
 Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime and ctime in ns
 
 
@@ -194,8 +206,8 @@ def _identity(info: os.stat_result) -> Identity | None:
 
 class OutputTree(dict[str, bytes]):
     """The files of an output folder, and what each was read from: for `write_tree`, a spare
-    file with the same device, inode, size and times as OUT's is the same file (a hard link
-    to it) and need not be touched."""
+    file with the same device and inode as OUT's is the same file (a hard link to it) and need
+    not be touched when its content does not change."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -374,14 +386,15 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     everything else is removed, and missing folders and files are made as `_populate` does.
     """
     top, src = str(staging), str(out)
-    have_files: dict[str, Identity | None] = {}
+    have_files: dict[str, int | None] = {}
     have_dirs: list[str] = []
-    _scan(top, "", have_files, have_dirs)
+    _scan_inodes(top, "", have_files, have_dirs)
     if isinstance(old, OutputTree):
         out_files = old.identities  # read_tree's, taken under this run's lock
     else:
         out_files = {}
         _scan(src, "", out_files, [])
+    device = os.lstat(top).st_dev
     need_dirs = {path.rpartition("/")[0] for path in new}
     for d in list(need_dirs):
         while "/" in d:
@@ -389,13 +402,15 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
             need_dirs.add(d)
     need_dirs.discard("")
     kept = set()
-    for path, identity in have_files.items():
+    for path, inode in have_files.items():
         content = new.get(path)
+        identity = out_files.get(path)
         if (
             content is not None
+            and inode is not None
             and identity is not None
+            and identity[:2] == (device, inode)
             and old.get(path) == content
-            and out_files.get(path) == identity
         ):
             kept.add(path)  # a hard link to OUT's unchanged file: the very file the new tree needs
         else:
@@ -424,6 +439,20 @@ def _place(top: str, src: str, path: str, content: bytes, old: Mapping[str, byte
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+def _scan_inodes(top: str, rel: str, files: dict[str, int | None], dirs: list[str]) -> None:
+    """Like _scan, with each regular file's inode number from the folder listing itself (no stat
+    per file): a spare file is OUT's when it is OUT's inode (same device), a hard link to it."""
+    with os.scandir(top) as it:
+        entries = list(it)
+    for entry in entries:
+        path = rel + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            dirs.append(path)
+            _scan_inodes(entry.path, path + "/", files, dirs)
+        else:
+            files[path] = entry.inode() if entry.is_file(follow_symlinks=False) else None
 
 
 def _scan(top: str, rel: str, files: dict[str, Identity | None], dirs: list[str]) -> None:

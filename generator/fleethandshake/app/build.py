@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..adapters import agekeys, sops, templates
+from ..adapters import agekeys, fs, sops, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import output, render, state
 from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status
@@ -111,6 +111,23 @@ def build(
 
 def _context() -> str:
     return f"{__version__}|{templates.digest()}"
+
+
+def read_out_and_source(
+    out: Path, load: Callable[[Mapping[str, tuple[str, Any]]], source_loader.LoadedSource]
+) -> tuple[Mapping[str, bytes], source_loader.LoadedSource]:
+    """OUT's files and the loaded source, read at the same time: a forked child reads OUT (every
+    file of it, a few thousand) while this process loads the source, with the parse cache from
+    OUT's state file. The child sends the files back through a pipe, never a file."""
+    if not out.is_dir():
+        return fs.read_tree(out), load(cached_sources({}))
+    from ..adapters.background import Background
+
+    state_file = fs.read_output_file(out, state.STATE_FILE)
+    with Background(fs.read_tree, out) as reading:
+        loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}))
+        old = reading.result()
+    return old, loaded
 
 
 def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:

@@ -13,7 +13,7 @@ from ..core.records import dataclass
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from . import downstream
 from . import source as source_loader
-from .build import Build, build, cached_sources
+from .build import Build, build, read_out_and_source
 
 Say = Callable[[str], None]
 
@@ -54,8 +54,7 @@ def generate(
 ) -> GenerateResult:
     check_paths(src, out)
     with fs.output_lock(out):
-        old = fs.read_tree(out)
-        loaded = source_loader.load(src, out, cached_sources(old))
+        old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache))
         result: Build = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                               reuse_downstream=False)  # fmt: skip
         sync = downstream.Sync(result, old, kube)

@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..adapters import fs
 from ..adapters.background import Background
 from ..core import output, planreport, render
 from ..core.models import Status
@@ -17,7 +16,7 @@ from ..core.plan import Plan, Resolve, make_plan
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
 from . import generate
 from . import source as source_loader
-from .build import build, cached_sources, handshake_mode
+from .build import build, cached_sources, handshake_mode, read_out_and_source
 
 if TYPE_CHECKING:
     from ..core.inventory import Inventory
@@ -89,16 +88,21 @@ def compute(
     mode: str | None = None,
 ) -> Plan:
     generate.check_paths(src, out)
-    if against is not None:
-        from ..adapters import git
 
-        old = git.read_tree_at(out, against)
-    else:
-        old = fs.read_tree(out)
+    def load(cache: Mapping[str, tuple[str, Any]]) -> source_loader.LoadedSource:
+        return source_loader.load(src, out, cache)
+
     # The inventory is parsed in a second process meanwhile: thousands of clusters take a
     # quarter of a second of pure-Python YAML work, the same order as the rest of a plan.
     with Background(read_inventory, inventory) if inventory is not None else nullcontext() as pending:
-        loaded = source_loader.load(src, out, cached_sources(old))
+        old: Mapping[str, bytes]
+        if against is not None:
+            from ..adapters import git
+
+            old = git.read_tree_at(out, against)
+            loaded = load(cached_sources(old))
+        else:
+            old, loaded = read_out_and_source(out, load)
         comp = build(
             src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded, mode=mode
         ).composition

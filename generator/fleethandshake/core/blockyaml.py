@@ -7,7 +7,8 @@ value, duplicate keys, nesting deeper than 64. What it does accept, it reads exa
 does (`tests/unit/test_blockyaml.py` compares the two on generated documents).
 
 Why: importing PyYAML costs about 10 ms, as much as the rest of `validate`'s start-up, and an
-incremental run parses only the file that changed. The nodes keep whether a scalar was plain,
+incremental run parses only the file that changed. Texts over 64 KiB (a Fleet inventory) go to
+PyYAML directly: there libyaml's C parser is the faster one. The nodes keep whether a scalar was plain,
 which the in-process SOPS path needs to type values as the `sops` binary does.
 """
 
@@ -58,8 +59,13 @@ class _Unsure(Exception):
     """Outside the subset: PyYAML's to read."""
 
 
+MAX_TEXT = 64 * 1024  # larger texts (an inventory): libyaml, in C, is faster than this reader
+
+
 def parse(text: str | bytes) -> list[Node] | None:
     """The documents of a YAML stream, or None when this reader is not sure of every detail."""
+    if len(text) > MAX_TEXT:
+        return None
     if isinstance(text, bytes):
         try:
             text = text.decode("ascii")
