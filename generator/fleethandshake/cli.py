@@ -415,6 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fleet-handshake: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        if "fleethandshake.adapters.background" in sys.modules:  # no child outlives the run
+            from .adapters.background import stop_all
+
+            stop_all()
         print("fleet-handshake: interrupted; the output folder was left as it was", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:

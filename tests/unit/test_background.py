@@ -75,3 +75,20 @@ def test_close_stops_a_child_that_is_still_working(tmp_path: Path) -> None:
 def _slow_then_touch(path: str) -> None:
     time.sleep(0.2)
     Path(path).touch()
+
+
+def test_stop_all_reaps_a_child_that_was_never_entered() -> None:
+    """An interrupt can come between starting a child and its `with` block: stop_all still ends it."""
+    import time
+
+    from fleethandshake.adapters import background
+
+    child = background.Background(time.sleep, 30)
+    pid = child._pid
+    if pid is None:
+        pytest.skip("no fork here (threads running, or one CPU)")
+    assert pid in background._LIVE
+    background.stop_all()
+    assert pid not in background._LIVE
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_LIVE: set[int] = set()  # children started and not yet reaped
 _FAILED = b"-"  # the child could not send a result: compute it here
 _IN_PIPE = b"P"  # the pickle follows in the pipe
 _SHARED = b"M"  # the pickle is in the shared mapping; its length follows
@@ -47,9 +48,13 @@ class Background(Generic[T]):
         except (OSError, ValueError):
             self._shared = None
         read, write = os.pipe()
+        # Ctrl-C or SIGTERM between fork() and recording the child would leave it running unseen
+        # (still writing files, say): both wait, blocked, until the child is on record.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(read)
             os.close(write)
             self._unmap()
@@ -60,6 +65,7 @@ class Background(Generic[T]):
                 os.close(read)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent reports an interrupt
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 outcome: tuple[bool, object]
                 try:
                     outcome = (True, self._fn(*self._args))
@@ -81,8 +87,10 @@ class Background(Generic[T]):
                 code = 1
             finally:
                 os._exit(code)
+        _LIVE.add(pid)
         os.close(write)
         self._pid, self._fd = pid, read
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending interrupt is raised here
 
     def result(self) -> T:
         if self._fd is None:
@@ -125,12 +133,25 @@ class Background(Generic[T]):
             self._fd = None
         if self._pid is not None:
             pid, self._pid = self._pid, None
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _stop(pid)
 
     def __enter__(self) -> Background[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    _LIVE.discard(pid)
+
+
+def stop_all() -> None:
+    """Stop and reap every child still running: an interrupt can come between starting a child and
+    entering its `with` block, and its work (files it writes) must be over before cleaning up."""
+    for pid in sorted(_LIVE):
+        _stop(pid)
