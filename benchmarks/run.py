@@ -226,11 +226,18 @@ class Bench:
         baseline = self.baseline(n, files, src, env, k)
 
         # 2. full generate into an empty output
+        trash = base / "trash"
+        trash.mkdir(exist_ok=True)
+
         def clean() -> None:
             # An empty output for a full run: no tree, and no spare tree kept beside it either.
-            shutil.rmtree(out, ignore_errors=True)
-            shutil.rmtree(out.parent / f".{out.name}.fh-spare", ignore_errors=True)
-            shutil.rmtree(xdg, ignore_errors=True)
+            # The last run's are moved aside, not deleted: deleting thousands of files right
+            # before a timed run makes that run pay for it (on ext4 mounted with `discard`, and
+            # its inode allocator steps over recently freed inodes one by one). They are deleted
+            # with the work folder, after the last timed step.
+            for path in (out, out.parent / f".{out.name}.fh-spare", xdg):
+                if path.exists():
+                    path.rename(trash / f"{path.name}-{len(list(trash.iterdir()))}")
 
         gen = [self.cli, "generate", str(src), "--out", str(out)]
         full = StepResult("generate", n, None, files)
@@ -295,8 +302,8 @@ class Bench:
         for r in self.results:
             if r.n == n and r.step != "baseline":
                 r.ratio = ratio(baseline, r)
-        if not self.args.keep_output:
-            shutil.rmtree(base, ignore_errors=True)
+        # The folder (synthetic data only) goes with the whole work folder at the end: deleting
+        # it here would slow the file system down for the next size's timed runs (see clean()).
 
     def baseline(self, n: int, files: int, src: Path, env: dict[str, str], k: int) -> StepResult:
         result = StepResult("baseline", n, None, files)
