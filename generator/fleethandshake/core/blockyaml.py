@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import re
 
-from .records import dataclass
 from .yamlresolve import BOOL, NULL, STR, plain_tag
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
@@ -27,20 +26,75 @@ if TYPE_CHECKING:
 MAX_DEPTH = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    text: str
-    plain: bool  # unquoted and untagged: its type comes from the resolver
+# The nodes are tuples (immutable, and made with one C call: a first run makes ~100,000 of them),
+# equal only to nodes of the same kind.
 
 
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    items: tuple[tuple[Scalar, Node], ...]
+class _Node(tuple):  # type: ignore[type-arg]
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
 
 
-@dataclass(frozen=True, slots=True)
-class Sequence:
-    items: tuple[Node, ...]
+class Scalar(_Node):
+    """A scalar's text, and whether it was plain: unquoted and untagged, its type comes from the resolver."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str, plain: bool) -> Scalar:
+        return tuple.__new__(cls, (text, plain))
+
+    @property
+    def text(self) -> str:
+        value: str = self[0]
+        return value
+
+    @property
+    def plain(self) -> bool:
+        value: bool = self[1]
+        return value
+
+    def __repr__(self) -> str:
+        return f"Scalar(text={self[0]!r}, plain={self[1]!r})"
+
+
+class Mapping(_Node):
+    __slots__ = ()
+
+    def __new__(cls, items: tuple[tuple[Scalar, Node], ...]) -> Mapping:
+        return tuple.__new__(cls, (items,))
+
+    @property
+    def items(self) -> tuple[tuple[Scalar, Node], ...]:
+        value: tuple[tuple[Scalar, Node], ...] = self[0]
+        return value
+
+    def __repr__(self) -> str:
+        return f"Mapping(items={self[0]!r})"
+
+
+class Sequence(_Node):
+    __slots__ = ()
+
+    def __new__(cls, items: tuple[Node, ...]) -> Sequence:
+        return tuple.__new__(cls, (items,))
+
+    @property
+    def items(self) -> tuple[Node, ...]:
+        value: tuple[Node, ...] = self[0]
+        return value
+
+    def __repr__(self) -> str:
+        return f"Sequence(items={self[0]!r})"
 
 
 Node = Scalar | Mapping | Sequence
