@@ -37,6 +37,14 @@ class SourceFile:
     content: bytes
 
 
+def _stop_children() -> None:
+    """No child (see _populate) may still write into a staging folder while it is cleaned up."""
+    if "fleethandshake.adapters.background" in sys.modules:  # else no child was ever started
+        from .background import stop_all
+
+        stop_all()
+
+
 def _mkdtemp(parent: Path, prefix: str) -> Path:
     """tempfile.mkdtemp (a new folder only we can enter, with a random name), without importing tempfile."""
     for _ in range(100):
@@ -345,10 +353,6 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
             raise _not_written(out, e) from None
         _fsync_dir(out.parent)
     finally:
-        if "fleethandshake.adapters.background" in sys.modules:  # else no child was ever started
-            from .background import stop_all
-
-            stop_all()  # no child may still write into staging while it is cleaned up
         if spare is not None and os.path.lexists(staging):
             _keep_as_spare(staging, spare, new, old, swapped)
         else:
@@ -368,6 +372,7 @@ def _keep_as_spare(staging: Path, spare: Path, new: Mapping[str, bytes], old: Ma
     done = False
     while not done:
         try:
+            _stop_children()
             for path, content in ours.items():
                 if theirs.get(path) != content:
                     with contextlib.suppress(OSError):
@@ -518,6 +523,7 @@ def _remove_even_if_interrupted(folder: Path) -> None:
     interrupted: KeyboardInterrupt | None = None
     while True:
         try:
+            _stop_children()
             _rmtree(folder)
             break
         except KeyboardInterrupt as e:
