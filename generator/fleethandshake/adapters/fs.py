@@ -399,12 +399,14 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     have_files: dict[str, int | None] = {}
     have_dirs: list[str] = []
     _scan_inodes(top, "", have_files, have_dirs)
-    if isinstance(old, OutputTree):
-        out_files = old.identities  # read_tree's, taken under this run's lock
-    else:
-        out_files = {}
-        _scan(src, "", out_files, [])
     device = os.lstat(top).st_dev
+    if isinstance(old, OutputTree):  # read_tree's, taken under this run's lock
+        out_files = {path: identity[:2] for path, identity in old.identities.items() if identity is not None}
+    else:
+        inodes: dict[str, int | None] = {}
+        _scan_inodes(src, "", inodes, [])
+        out_device = os.lstat(src).st_dev
+        out_files = {path: (out_device, inode) for path, inode in inodes.items() if inode is not None}
     need_dirs = {path.rpartition("/")[0] for path in new}
     for d in list(need_dirs):
         while "/" in d:
@@ -414,12 +416,10 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     kept = set()
     for path, inode in have_files.items():
         content = new.get(path)
-        identity = out_files.get(path)
         if (
             content is not None
             and inode is not None
-            and identity is not None
-            and identity[:2] == (device, inode)
+            and out_files.get(path) == (device, inode)
             and old.get(path) == content
         ):
             kept.add(path)  # a hard link to OUT's unchanged file: the very file the new tree needs
@@ -452,8 +452,9 @@ def _place(top: str, src: str, path: str, content: bytes, old: Mapping[str, byte
 
 
 def _scan_inodes(top: str, rel: str, files: dict[str, int | None], dirs: list[str]) -> None:
-    """Like _scan, with each regular file's inode number from the folder listing itself (no stat
-    per file): a spare file is OUT's when it is OUT's inode (same device), a hard link to it."""
+    """Files (with their inode number, from the folder listing itself: no stat per file; None for
+    links and other non-regular files) and folders below `top`. A spare file is OUT's when it
+    is OUT's inode on the same device: a hard link to it."""
     with os.scandir(top) as it:
         entries = list(it)
     for entry in entries:
@@ -463,19 +464,6 @@ def _scan_inodes(top: str, rel: str, files: dict[str, int | None], dirs: list[st
             _scan_inodes(entry.path, path + "/", files, dirs)
         else:
             files[path] = entry.inode() if entry.is_file(follow_symlinks=False) else None
-
-
-def _scan(top: str, rel: str, files: dict[str, Identity | None], dirs: list[str]) -> None:
-    """Files (with their identity; None for links and other non-regular files) and folders below `top`."""
-    with os.scandir(top) as it:
-        entries = list(it)
-    for entry in entries:
-        path = rel + entry.name
-        if entry.is_dir(follow_symlinks=False):
-            dirs.append(path)
-            _scan(entry.path, path + "/", files, dirs)
-        else:
-            files[path] = _identity(entry.stat(follow_symlinks=False))
 
 
 def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
