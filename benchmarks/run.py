@@ -163,8 +163,10 @@ class Bench:
         check: Callable[[Sample, Path | None], str | None] | None = None,
         stdout: Path | None = None,
         ok_codes: tuple[int, ...] = (0,),
+        record: bool = True,
     ) -> StepResult:
-        """Run a step up to `repeat` times (only while runs are cheap); stop at the first failure."""
+        """Run a step up to `repeat` times (only while runs are cheap); stop at the first failure.
+        `record=False`: add the samples to `result` without listing it (the caller lists it once)."""
         label = (
             f"{TITLES[result.step]}" + (f" N={result.n}" if result.n else "") + (f" C={result.c}" if result.c else "")
         )
@@ -189,7 +191,8 @@ class Bench:
             say(f"  {label}: {sample.seconds:.3f} s, peak RSS {sample.peak_rss_mib:.0f} MiB")
             if sample.seconds > self.args.cheap:
                 break
-        self.results.append(result)
+        if record:
+            self.results.append(result)
         return result
 
     # ----------------------------------------------------------------------- one source size
@@ -342,10 +345,16 @@ class Bench:
             "help": [self.cli, "--help"],
             "validate": [self.cli, "validate", str(tiny.repo)],
         }
-        done = {
-            name: self.time_step(StepResult(name), argv, cwd=self.work, env=env, repeat=k)
-            for name, argv in runs.items()
-        }
+        # One untimed run of each first (cold caches), then the three in turn, k rounds: each
+        # sees the same conditions as the others, which a block of k runs of one would not.
+        for argv in runs.values():
+            measure.run_once(argv, cwd=self.work, env=env, log=self.work / "logs" / "startup-warm-up.log")
+        done = {name: StepResult(name) for name in runs}
+        for _ in range(k):
+            for name, argv in runs.items():
+                if done[name].ok:
+                    self.time_step(done[name], argv, cwd=self.work, env=env, repeat=1, record=False)
+        self.results.extend(done.values())
         py = done["python"]
         for name in ("help", "validate"):
             r = done[name]
@@ -720,8 +729,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Python {machine['python']}, {machine['sops']}"
     )
     try:
-        # Start-up first: it is a few small processes, timed while the file system is quiet. After
-        # the sized steps (thousands of files written and moved) its imports' file lookups varied.
+        # Start-up first: small processes, timed while the file system is quiet. After the sized
+        # steps (thousands of files written and moved) the times of their imports' lookups varied.
         if "startup" in steps:
             say("start-up")
             bench.startup()
