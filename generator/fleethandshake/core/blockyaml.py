@@ -100,7 +100,8 @@ class Sequence(_Node):
 Node = Scalar | Mapping | Sequence
 
 _EMPTY = Scalar("", True)  # what PyYAML reads for a missing value: an empty plain scalar (null)
-_OUTSIDE = re.compile(r"[^\n\x20-\x7e]")  # anything but printable ASCII and line feeds
+_ALLOWED = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII and line feeds: all else declines
+_STRING_KEYS: set[str] = set()  # plain keys seen to resolve to strings (keys repeat: a memo)
 _KEY = re.compile(r"([A-Za-z0-9_.][A-Za-z0-9_./-]*):(?: +|$)")
 # One-line flow collections of scalars, as in `values: [prod, staging]` or `{clusterName: c1}`.
 _ITEM = r"""(?:[A-Za-z0-9_./][A-Za-z0-9_./+=@-]*|'[^'\n]*'|"[^"\\\n]*")"""
@@ -133,8 +134,8 @@ def parse(text: str | bytes) -> list[Node] | None:
 def _parse(text: str) -> tuple[Node, ...] | None:
     """Memoised (the nodes are immutable): a run validates each encrypted file, then decrypts it,
     and both read the same text."""
-    if _OUTSIDE.search(text):
-        return None
+    if not text.isascii() or text.encode("ascii").translate(None, _ALLOWED):
+        return None  # one pass in C each; a regular expression took longer than the parse
     try:
         return tuple(_Reader(text.split("\n")).documents())
     except (_Unsure, RecursionError):
@@ -252,8 +253,13 @@ class _Reader:
             if key is None:
                 raise _Unsure
             text = key[1]
-            if text in seen or plain_tag(text) != STR:
-                raise _Unsure  # duplicate keys are PyYAML's to report; non-string keys are rare
+            if text in seen:
+                raise _Unsure  # duplicate keys are PyYAML's to report
+            if text not in _STRING_KEYS:
+                if plain_tag(text) != STR:
+                    raise _Unsure  # non-string keys are rare
+                if len(_STRING_KEYS) < 4096:
+                    _STRING_KEYS.add(text)
             seen.add(text)
             rest = line[key.end() :]
             if not rest or rest[0] == "#":
