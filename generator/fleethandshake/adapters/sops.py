@@ -97,6 +97,12 @@ def _wheel_binary() -> str | None:
     return None
 
 
+def preload() -> None:
+    """Import the in-process decryption (cryptography, pyrage: ~12 ms) now, while waiting anyway."""
+    if inprocess_enabled():
+        from . import sops_inprocess  # noqa: F401
+
+
 def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
     """False when FLEET_HANDSHAKE_SOPS_INPROCESS is 0, false, no or off."""
     value = (os.environ if env is None else env).get(INPROCESS_ENV, "")

@@ -126,6 +126,8 @@ def read_out_and_source(
     state_file = fs.read_output_file(out, state.STATE_FILE)
     with Background(fs.read_tree, out) as reading:
         loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}))
+        if loaded.parsed:  # a file changed: likely something to decrypt; load that code while waiting
+            sops.preload()
         old = reading.result()
     return old, loaded
 

@@ -26,6 +26,7 @@ class LoadedSource:
     contents: dict[str, bytes]  # every source file as read (encrypted files are ciphertext)
     config: Config = field(default_factory=Config)
     records: dict[str, tuple[str, Any]] = field(default_factory=dict)  # for the next run's parse cache
+    parsed: int = 0  # files parsed this run (not taken from the parse cache): changed or new ones
 
     def sha256(self, path: str) -> str:
         """Hex SHA-256 of a source file as read (computed while loading, for the parse cache)."""
@@ -78,7 +79,8 @@ def load(
     config, config_problems = _config(root)
     if more or config_problems:
         raise InvalidInputs(more + config_problems)
-    return LoadedSource(root.resolve(), source, {f.path: f.content for f in files}, config, kept)
+    contents = {f.path: f.content for f in files}
+    return LoadedSource(root.resolve(), source, contents, config, kept, len(to_parse))
 
 
 Parsed = tuple[list[Handshake], list[SourceSecret], list[Problem], "Any"]  # and the parse-cache record
