@@ -9,23 +9,29 @@ import pytest
 
 from fhtest import SourceRepo, handshake, read_tree, secret
 from fleethandshake.adapters import background, fs
-from fleethandshake.app import build, source
+from fleethandshake.app import build
+from fleethandshake.app import source as source_loader
 from fleethandshake.app.generate import generate
 
 COUNT = 12
 
 
-def make_source(repo: SourceRepo) -> None:
+@pytest.fixture
+def source(repo: SourceRepo, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> SourceRepo:
+    """COUNT handshakes and Secrets, and the key in this process's environment (generate runs here)."""
+    for name, value in key_env.items():
+        monkeypatch.setenv(name, value)
     for i in range(COUNT):
         repo.handshakes(
             f"handshakes/hs{i}.yaml",
             handshake(f"hs{i}", f"s{i}", [{"clusterName": f"c{i}"}, {"clusterGroup": "all"}]),
         )
         repo.encrypted(f"secrets/s{i}.yaml", secret(f"s{i}", stringData={"token": f"two-cores-{i}-Kq8"}))
+    return repo
 
 
 def share_from(monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
-    for module in (source, build, fs):
+    for module in (source_loader, build, fs):
         monkeypatch.setattr(module, "_SHARE", threshold)
 
 
@@ -45,19 +51,16 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_shared_run_writes_what_one_process_writes(
-    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, forks: list[int]
+    source: SourceRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
 ) -> None:
-    make_source(repo)
-    for name, value in key_env.items():
-        monkeypatch.setenv(name, value)
     say: list[str] = []
 
     share_from(monkeypatch, 10**9)
-    generate(repo.root, tmp_path / "alone", say=say.append)
+    generate(source.root, tmp_path / "alone", say=say.append)
     assert forks == []
 
     share_from(monkeypatch, 4)
-    generate(repo.root, tmp_path / "shared", say=say.append)
+    generate(source.root, tmp_path / "shared", say=say.append)
     assert len(forks) == 3  # parsing, decrypting and rendering, writing
 
     alone, shared = read_tree(tmp_path / "alone"), read_tree(tmp_path / "shared")
@@ -67,12 +70,9 @@ def test_shared_run_writes_what_one_process_writes(
 
 
 def test_an_error_in_the_child_is_raised_here(
-    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, forks: list[int]
+    source: SourceRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
 ) -> None:
     """A render failing in the child fails the run as it would in one process; OUT is untouched."""
-    make_source(repo)
-    for name, value in key_env.items():
-        monkeypatch.setenv(name, value)
     share_from(monkeypatch, 4)
     out = tmp_path / "out"
     out.mkdir()
@@ -86,6 +86,6 @@ def test_an_error_in_the_child_is_raised_here(
 
     monkeypatch.setattr(build, "_render", failing)
     with pytest.raises(RuntimeError, match="boom in the child"):
-        generate(repo.root, out, say=lambda _: None)
+        generate(source.root, out, say=lambda _: None)
     assert len(forks) == 3  # reading OUT, parsing, then decrypting and rendering; nothing was written
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
