@@ -37,7 +37,7 @@ class _Work:
     rendered: render.Rendered | None = None
     plain: PlainSecret | None = None
     verified: str | None = None  # the output MAC checked when the handshake was reused as it was
-    values: tuple[tuple[str, str], ...] | None = None  # keyed value digests, when rendered in the child
+    values: tuple[tuple[str, str], ...] | None = None  # keyed value digests of what was rendered
 
 
 def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> str:
@@ -118,7 +118,8 @@ def read_out_and_source(
 ) -> tuple[Mapping[str, bytes], source_loader.LoadedSource]:
     """OUT's files and the loaded source, read at the same time: a forked child reads OUT (every
     file of it, a few thousand) while this process loads the source, with the parse cache from
-    OUT's state file. The child sends the files back through a pipe, never a file."""
+    OUT's state file. The child sends the files back through shared memory or a pipe, never a
+    file."""
     if not out.is_dir():
         return fs.read_tree(out), load(cached_sources({}))
     from ..adapters.background import Background
@@ -182,8 +183,8 @@ def _decrypt_and_render(
     every second file are done in a forked child, on the second core.
 
     The child sends back the rendered files, the very bytes this process writes into OUT next,
-    through a pipe between the two processes: never a file. Downstream and sops modes, whose
-    results hold SecretValues, are always done here.
+    through memory shared between the two processes or a pipe: never a file. Downstream and
+    sops modes, whose results hold SecretValues, are always done here.
     """
     by_file: dict[str, list[tuple[_Work, SourceSecret]]] = {}
     for item, secret in todo:
@@ -219,8 +220,9 @@ def _decrypt_and_render_here(
     for item, secret in todo:
         _render(env, item, secret, decrypted[loaded.root / secret.file], loaded)
         assert item.outcome is not None
-        values = state.value_digests(key, item.plain) if key is not None and item.plain is not None else None
-        results.append((item.outcome.status, item.outcome.message, dict(item.outcome.files), values))
+        if key is not None and item.plain is not None:
+            item.values = state.value_digests(key, item.plain)  # for the state, where it was rendered
+        results.append((item.outcome.status, item.outcome.message, dict(item.outcome.files), item.values))
     return results
 
 
@@ -297,7 +299,6 @@ def _entries(
 ) -> dict[tuple[str, str], state.Entry]:
     by_dir = output.group_by_bundle(comp.tree)
     digests = {(w.hs.workspace, w.hs.name): w.digest for w in work if w.digest}
-    plains = {(w.hs.workspace, w.hs.name): w.plain for w in work if w.plain is not None}
     rendered_values = {(w.hs.workspace, w.hs.name): w.values for w in work if w.values is not None}
     verified = {(w.hs.workspace, w.hs.name): w.verified for w in work if w.verified is not None}
     entries = {}
@@ -308,10 +309,9 @@ def _entries(
             # A handshake reused as a whole keeps the sealed digests of the run that made its files.
             before = dict(previous[ref].sealed) if ref in previous else {}
             seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
-            plain = plains.get(ref)
-            values = rendered_values.get(ref)
+            values = rendered_values.get(ref)  # reused as it was: the digests of the run that made it
             if values is None:
-                values = state.value_digests(key, plain) if plain else (previous[ref].keys if ref in previous else ())
+                values = previous[ref].keys if ref in previous else ()
             mac = verified.get(ref) or state.output_mac(key, files)  # reused files: the MAC just checked
             entries[ref] = state.Entry(digests[ref], mac, change.bundles, seals, values)
     return entries

@@ -1,15 +1,15 @@
 """A reader for the plain block YAML that handshakes and SOPS files are nearly always written in.
 
 It answers None for anything it is not sure about, and the caller then asks PyYAML, which is
-the reference: non-ASCII text, tabs, flow collections (other than `[]` and `{}`), anchors,
+the reference: non-ASCII text, tabs, flow collections other than one line of scalars, anchors,
 aliases, tags, directives, quoted keys, escapes, folded or multi-line scalars, comments after a
-value, duplicate keys, nesting deeper than 64. What it does accept, it reads exactly as PyYAML
-does (`tests/unit/test_blockyaml.py` compares the two on generated documents).
+quoted value, duplicate keys, nesting deeper than 64. What it does accept, it reads exactly as
+PyYAML does (`tests/unit/test_blockyaml.py` compares the two on generated and random text).
 
 Why: importing PyYAML costs about 10 ms, as much as the rest of `validate`'s start-up, and an
 incremental run parses only the file that changed. Texts over 64 KiB (a Fleet inventory) go to
-PyYAML directly: there libyaml's C parser is the faster one. The nodes keep whether a scalar was plain,
-which the in-process SOPS path needs to type values as the `sops` binary does.
+PyYAML directly: there libyaml's C parser is the faster one. The nodes keep whether a scalar was
+plain, which the in-process SOPS path needs to type values as the `sops` binary does.
 """
 
 from __future__ import annotations
@@ -237,19 +237,23 @@ class _Reader:
             return self._mapping(n, depth)
         return self._inline(line[n:], parent)
 
+    def _line_at(self, n: int) -> str | None:
+        """The next line of a collection at column n, past blank and comment lines; None at the end
+        of the document or of the collection (a line indented less)."""
+        self._skip()
+        if self.pos >= self.end:
+            return None
+        line = self.lines[self.pos]
+        k = _indent(line)
+        if k > n:
+            raise _Unsure  # a continuation line, or an error: PyYAML's to read
+        return line if k == n else None
+
     def _mapping(self, n: int, depth: int) -> Mapping:
         items: list[tuple[Scalar, Node]] = []
         seen: set[str] = set()
-        lines = self.lines
-        while True:
-            self._skip()
-            if self.pos >= self.end:
-                break
-            line = lines[self.pos]
-            k = _indent(line)
-            if k < n:
-                break
-            key = _KEY.match(line, n) if k == n else None
+        while (line := self._line_at(n)) is not None:
+            key = _KEY.match(line, n)
             if key is None:
                 raise _Unsure
             text = key[1]
@@ -273,16 +277,7 @@ class _Reader:
     def _sequence(self, n: int, depth: int) -> Sequence:
         items: list[Node] = []
         lines = self.lines
-        while True:
-            self._skip()
-            if self.pos >= self.end:
-                break
-            line = lines[self.pos]
-            k = _indent(line)
-            if k < n:
-                break
-            if k > n:
-                raise _Unsure
+        while (line := self._line_at(n)) is not None:
             if not _is_entry(line, n):
                 break  # the next key of the mapping this sequence is the value of (checked there)
             body = line[n + 1 :].lstrip(" ")
