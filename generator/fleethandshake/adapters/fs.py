@@ -335,9 +335,9 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
         reuse = spare is not None and _is_real_dir(spare)
         if reuse:
             os.rename(spare, staging)  # type: ignore[arg-type] # an empty folder is replaced
+        built = os.lstat(staging).st_ino  # the new tree's folder: OUT once the swap is done
     except OSError as e:
         raise _not_written(out, e) from None
-    swapped = False
     try:
         try:
             if reuse:
@@ -348,44 +348,53 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
                 _exchange(staging, out)
             else:
                 os.rename(staging, out)
-            swapped = True
         except OSError as e:
             raise _not_written(out, e) from None
         _fsync_dir(out.parent)
     finally:
-        if spare is not None and os.path.lexists(staging):
-            _keep_as_spare(staging, spare, new, old, swapped)
-        else:
-            _remove_even_if_interrupted(staging)
+        # The clean-up loop is here, not in a function it calls: an interrupt can be raised on
+        # entering a function, before its `try`, and would leave the staging folder behind.
+        interrupted: KeyboardInterrupt | None = None
+        while True:
+            try:
+                _stop_children()
+                if spare is not None and os.path.lexists(staging):
+                    _keep_as_spare(staging, spare, new, old, _is_folder(out, built))
+                else:
+                    _rmtree(staging)
+                break
+            except KeyboardInterrupt as e:
+                interrupted = e
+        if interrupted is not None:
+            raise interrupted
+
+
+def _is_folder(path: Path, inode: int) -> bool:
+    """Whether `path` is now the folder with this inode: asked of the file system, not of a flag
+    that an interrupt right after the swap could leave unset."""
+    try:
+        return os.lstat(path).st_ino == inode
+    except OSError:
+        return False
 
 
 def _keep_as_spare(staging: Path, spare: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
                    swapped: bool) -> None:  # fmt: skip
-    """Put the staging folder back as the spare tree; Ctrl-C or SIGTERM meanwhile is raised after.
+    """Put the staging folder back as the spare tree (the caller repeats it after an interrupt).
 
     Its files that are not also OUT's are unlinked first, so that no Secret value stays on disk
     outside OUT: after a swap (it holds the old tree) the changed and removed ones; before it
     (a failed or interrupted write) the ones written for the new tree.
     """
     ours, theirs = (old, new) if swapped else (new, old)
-    interrupted: KeyboardInterrupt | None = None
-    done = False
-    while not done:
-        try:
-            _stop_children()
-            for path, content in ours.items():
-                if theirs.get(path) != content:
-                    with contextlib.suppress(OSError):
-                        os.unlink(f"{staging}/{path}")
-            try:
-                os.rename(staging, spare)
-            except OSError:
-                _rmtree(staging)
-            done = True
-        except KeyboardInterrupt as e:
-            interrupted = e
-    if interrupted is not None:
-        raise interrupted
+    for path, content in ours.items():
+        if theirs.get(path) != content:
+            with contextlib.suppress(OSError):
+                os.unlink(f"{staging}/{path}")
+    try:
+        os.rename(staging, spare)
+    except OSError:
+        _rmtree(staging)
 
 
 def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
@@ -500,24 +509,6 @@ def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[s
 
 
 _SHARE = 64  # folders: below this, a second process costs more than it saves
-
-
-def _remove_even_if_interrupted(folder: Path) -> None:
-    """Remove a staging folder; Ctrl-C or SIGTERM during the removal is raised after it.
-
-    After the swap the staging folder holds the whole old tree, so removing it takes a while:
-    an interrupt must not leave half of it beside OUT.
-    """
-    interrupted: KeyboardInterrupt | None = None
-    while True:
-        try:
-            _stop_children()
-            _rmtree(folder)
-            break
-        except KeyboardInterrupt as e:
-            interrupted = e
-    if interrupted is not None:
-        raise interrupted
 
 
 def _not_written(out: Path, e: OSError) -> OSError:
