@@ -26,6 +26,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -235,9 +236,8 @@ class Bench:
         def clean() -> None:
             # An empty output for a full run: no tree, and no spare tree kept beside it either.
             # The last run's are moved aside, not deleted: deleting thousands of files right
-            # before a timed run makes that run pay for it (on ext4 mounted with `discard`, and
-            # its inode allocator steps over recently freed inodes one by one). They are deleted
-            # with the work folder, after the last timed step.
+            # before a timed run makes that run pay for it (see SETTLE_S). They are deleted with
+            # the work folder, after the last timed step.
             for path in (out, out.parent / f".{out.name}.fh-spare", xdg):
                 if path.exists():
                     path.rename(trash / f"{path.name}-{len(list(trash.iterdir()))}")
@@ -677,6 +677,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="do not add plan at C=1000 and C=5000 (at N=1000 by default, and at N=10000 when measured)",
     )
     p.add_argument("--keep-output", action="store_true", help="keep the work folder (sources, outputs, plans, logs)")
+    p.add_argument(
+        "--no-settle",
+        action="store_true",
+        help=f"start at once, even within {SETTLE_S} s of the last run's clean-up (see benchmarks/README.md)",
+    )
     p.add_argument("--workspaces", type=int, default=4, help="Fleet workspaces in the synthetic data (default: 4)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic data (default: 1)")
     p.add_argument("--results", type=Path, default=RESULTS_DIR, help="where to write the results")
@@ -711,11 +716,48 @@ def compile_bytecode() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "generator")], check=True)
 
 
+# On ext4 without a journal (as on this project's machines), the inode allocator passes over
+# every free inode that was freed in the last minute (longer while its inode table block is not
+# yet written back), so creating files right after thousands were deleted costs several times
+# as much: `perf` showed the time in ext4's `recently_deleted` and `find_inode_bit`. A run
+# deletes its work folder at the end, syncs, and notes when; the next run waits for the rest
+# of that minute before it times anything.
+SETTLE_S = 65
+CLEANED = synth.CACHE_DIR / "runs" / ".last-clean-up"
+
+
+SETTLE_FILES = 1000  # fewer deleted files than this (a start-up-only run) are not worth a wait
+
+
+def settle(skip: bool) -> None:
+    try:
+        when, count = CLEANED.read_text().split()
+        since = datetime.now(UTC).timestamp() - float(when)
+    except (OSError, ValueError):
+        return
+    if skip or int(count) < SETTLE_FILES or not 0 <= since < SETTLE_S:
+        return
+    say(
+        f"waiting {SETTLE_S - since:.0f} s: the last run deleted {count} files {since:.0f} s ago, and creating "
+        "files right after that is slow on some file systems (see benchmarks/README.md; --no-settle skips this)"
+    )
+    time.sleep(SETTLE_S - since)
+
+
+def clean_up(work: Path) -> None:
+    count = sum(len(dirs) + len(files) for _, dirs, files in os.walk(work))
+    shutil.rmtree(work, ignore_errors=True)
+    os.sync()  # written back: the freed inodes count as recently deleted for a minute, not longer
+    CLEANED.parent.mkdir(parents=True, exist_ok=True)
+    CLEANED.write_text(f"{datetime.now(UTC).timestamp():.0f} {count}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     steps = args.only or set(STEPS)
     cli, sops = find_cli(), synth.sops_binary()
     compile_bytecode()
+    settle(args.no_settle)
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     work = synth.CACHE_DIR / "runs" / stamp
@@ -744,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.keep_output:
             say(f"kept the work folder: {work}")
         else:
-            shutil.rmtree(work, ignore_errors=True)
+            clean_up(work)
 
     goal_list = goals(bench.results, args.sizes)
     finished = datetime.now(UTC)
