@@ -7,6 +7,7 @@ Every file is encrypted by the binary; the in-process result must equal
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import random
 import re
@@ -21,7 +22,7 @@ import yaml
 
 from fhtest import SOPS, AgeKey, make_age_key
 from fleethandshake.adapters import sops as sops_adapter
-from fleethandshake.adapters import sops_age
+from fleethandshake.adapters import sops_age, sops_inprocess
 from fleethandshake.adapters.sops import DecryptFailure, SopsDecryptor
 from fleethandshake.adapters.sops_age import load_identities
 from fleethandshake.adapters.sops_inprocess import decrypt_yaml
@@ -310,6 +311,49 @@ def test_tampering_is_refused_like_the_binary(
     path.write_text(tamper(encrypt(folder, "to-tamper.yaml", UNENCRYPTED, keys["a"]).read_text(), how))
     use_keys(monkeypatch, keys["a"])
     assert assert_same(path) == code
+
+
+def test_base64_check_equals_whole_groups_of_four() -> None:
+    # `_B64` then `_b64` (one pass of the alphabet, a length check) must accept and decode exactly
+    # what a pattern of whole groups of four with canonical padding does: every string up to 7
+    # characters over letters, '+', '/' and '='.
+    grouped = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+    pattern = re.compile(sops_inprocess._B64)
+
+    def reference(text: str) -> bytes | None:
+        return base64.b64decode(text, validate=True) if grouped.fullmatch(text) else None
+
+    def ours(text: str) -> bytes | None:
+        if not pattern.fullmatch(text):
+            return None
+        try:
+            return sops_inprocess._b64(text)
+        except NotHandled:
+            return None
+
+    checked = 0
+    for length in range(8):
+        for chars in itertools.product("Az+/=", repeat=length):
+            text = "".join(chars)
+            assert ours(text) == reference(text), text
+            checked += 1
+    assert checked == sum(5**n for n in range(8))
+
+
+@pytest.mark.parametrize("how", ["short", "inner-padding", "non-alphabet"])
+def test_malformed_base64_goes_to_the_binary(
+    how: str, keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = encrypt(folder, f"b64-{how}-src.yaml", UNENCRYPTED, keys["a"]).read_text()
+    data = re.search(r"ENC\[AES256_GCM,data:([^,]+),", text)
+    assert data is not None
+    broken = {"short": data[1][1:], "inner-padding": "=" + data[1][1:], "non-alphabet": "!" + data[1][1:]}[how]
+    path = folder / f"b64-{how}.yaml"
+    path.write_text(text.replace(data[1], broken, 1))
+    use_keys(monkeypatch, keys["a"])
+    with pytest.raises(NotHandled):
+        inprocess(path)
+    assert_same(path, handled=False)  # whatever sops makes of it, this tool says the same
 
 
 def test_sops_own_quirk_is_reproduced(keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
