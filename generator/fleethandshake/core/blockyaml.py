@@ -98,6 +98,9 @@ class Sequence(_Node):
 
 
 Node = Scalar | Mapping | Sequence
+# The readers below make nodes with `_new(Scalar, (text, plain))`: the same tuple as `Scalar(text,
+# plain)`, without a Python call to `__new__` (a first run makes ~100,000 nodes).
+_new = tuple.__new__
 
 _EMPTY = Scalar("", True)  # what PyYAML reads for a missing value: an empty plain scalar (null)
 _ALLOWED = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII and line feeds: all else declines
@@ -239,15 +242,21 @@ class _Reader:
 
     def _line_at(self, n: int) -> str | None:
         """The next line of a collection at column n, past blank and comment lines; None at the end
-        of the document or of the collection (a line indented less)."""
-        self._skip()
-        if self.pos >= self.end:
-            return None
-        line = self.lines[self.pos]
-        k = _indent(line)
-        if k > n:
-            raise _Unsure  # a continuation line, or an error: PyYAML's to read
-        return line if k == n else None
+        of the document or of the collection (a line indented less). `_skip` and `_indent`, inline:
+        this runs once per line."""
+        lines, pos, end = self.lines, self.pos, self.end
+        while pos < end:
+            line = lines[pos]
+            rest = line.lstrip(" ")
+            if rest and rest[0] != "#":
+                self.pos = pos
+                k = len(line) - len(rest)
+                if k > n:
+                    raise _Unsure  # a continuation line, or an error: PyYAML's to read
+                return line if k == n else None
+            pos += 1
+        self.pos = pos
+        return None
 
     def _mapping(self, n: int, depth: int) -> Mapping:
         items: list[tuple[Scalar, Node]] = []
@@ -271,8 +280,8 @@ class _Reader:
                 value = self._block(n, depth + 1, seq_at_parent=True)
             else:
                 value = self._inline(rest, n)
-            items.append((Scalar(text, True), value))
-        return Mapping(tuple(items))
+            items.append((_new(Scalar, (text, True)), value))
+        return _new(Mapping, (tuple(items),))
 
     def _sequence(self, n: int, depth: int) -> Sequence:
         items: list[Node] = []
@@ -292,7 +301,7 @@ class _Reader:
                 items.append(self._node_at(column, n, depth + 1))
             else:
                 items.append(self._inline(body, n))
-        return Sequence(tuple(items))
+        return _new(Sequence, (tuple(items),))
 
     def _inline(self, rest: str, parent: int) -> Node:
         """A scalar (or `[]`, `{}`) that starts on the current line."""
@@ -308,7 +317,7 @@ class _Reader:
             close = rest.find('"', 1)
             if close < 0 or "\\" in rest[:close]:
                 raise _Unsure  # multi-line or escaped
-            value, tail = Scalar(rest[1:close], False), rest[close + 1 :]
+            value, tail = _new(Scalar, (rest[1:close], False)), rest[close + 1 :]
         elif first == "'":
             value, tail = self._single_quoted(rest)
         else:
@@ -320,7 +329,7 @@ class _Reader:
                 raise _Unsure
             if ": " in text or text.endswith(":"):
                 raise _Unsure
-            value = Scalar(text, True)
+            value = _new(Scalar, (text, True))
         if tail and not (tail.lstrip(" ") == "" or (tail[0] == " " and tail.lstrip(" ")[0] == "#")):
             raise _Unsure  # after a quoted scalar: only spaces, then perhaps a comment
         self.pos += 1
