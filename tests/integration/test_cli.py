@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from fhtest import SourceRepo, handshake, run_cli, secret
+from fleethandshake import cli
 
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["validate", "--help"]])
@@ -27,6 +29,28 @@ def test_top_help_lists_commands_and_exit_codes() -> None:
 def test_console_script_is_installed() -> None:
     script = shutil.which("fleet-handshake", path=str(Path(sys.executable).parent))
     assert script is not None
+    assert "from fleethandshake.cli import entry" in Path(script).read_text()
+
+
+def test_entry_freezes_objects_before_the_interpreter_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The last collection at exit is skipped by freezing first; main's exit code is kept.
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 3)
+    monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
+    with pytest.raises(SystemExit) as exited:
+        cli.entry()
+    assert exited.value.code == 3
+    assert calls == ["main", "freeze"]
+
+
+def test_console_script_and_module_give_the_same_exit_code(tmp_path: Path) -> None:
+    script = shutil.which("fleet-handshake", path=str(Path(sys.executable).parent))
+    assert script is not None
+    missing = tmp_path / "nope"
+    by_script = subprocess.run([script, "validate", str(missing)], capture_output=True, text=True, check=False)
+    by_module = run_cli("validate", missing)
+    assert by_script.returncode == by_module.code == 1
+    assert by_script.stderr == by_module.stderr
 
 
 def test_usage_error_exits_2() -> None:
