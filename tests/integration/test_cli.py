@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from fhtest import SourceRepo, handshake, run_cli, secret
-from fleethandshake import cli
 
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["validate", "--help"]])
@@ -32,15 +32,55 @@ def test_console_script_is_installed() -> None:
     assert "from fleethandshake.cli import entry" in Path(script).read_text()
 
 
-def test_entry_freezes_objects_before_the_interpreter_exits(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The last collection at exit is skipped by freezing first; main's exit code is kept.
-    calls: list[str] = []
-    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 3)
-    monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
-    with pytest.raises(SystemExit) as exited:
-        cli.entry()
-    assert exited.value.code == 3
-    assert calls == ["main", "freeze"]
+_ENTRY = """
+import atexit, sys, threading, time
+from pathlib import Path
+from fleethandshake import cli
+
+marks = Path(sys.argv[1])
+def main():
+    print("printed by main, not yet flushed", end="")
+    if sys.argv[2] == "thread":  # a thread still running when main returns
+        threading.Thread(target=lambda: (time.sleep(0.3), marks.joinpath("thread").write_text("done"))).start()
+    return 3
+atexit.register(lambda: marks.joinpath("atexit").write_text("ran"))
+cli.main = main
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize("case", ["plain", "thread"])
+def test_entry_exits_as_the_interpreter_would(case: str, tmp_path: Path) -> None:
+    # entry() ends the process itself to skip the interpreter's teardown; it must still keep
+    # main's exit code, flush the output, run exit handlers and wait for a running thread.
+    run = subprocess.run(
+        [sys.executable, "-c", _ENTRY, str(tmp_path), case], capture_output=True, text=True, check=False, timeout=30
+    )
+    assert run.returncode == 3, run.stderr
+    assert run.stdout == "printed by main, not yet flushed"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    if case == "thread":
+        assert (tmp_path / "thread").read_text() == "done"
+
+
+def test_entry_reports_a_closed_pipe_as_python_does(tmp_path: Path) -> None:
+    # Output still buffered when main returns, and nobody reads it any more (`| head` that quit):
+    # the flush fails and the exit code is 120, as when the interpreter itself flushes at exit.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as by default
+
+    def exit_code(code: str, *args: str) -> int:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            run = subprocess.run([sys.executable, "-c", code, *args], stdout=write_end, stderr=subprocess.DEVNULL,
+                                 env=env, check=False, timeout=30)  # fmt: skip
+        finally:
+            os.close(write_end)
+        return run.returncode
+
+    assert exit_code("print('x')") == 120  # the interpreter's own exit
+    assert exit_code(_ENTRY.replace("return 3", "return 0"), str(tmp_path), "plain") == 120
+    assert (tmp_path / "atexit").read_text() == "ran"
 
 
 def test_console_script_and_module_give_the_same_exit_code(tmp_path: Path) -> None:
