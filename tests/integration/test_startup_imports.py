@@ -96,3 +96,34 @@ def test_a_one_change_generate_imports_neither_pyyaml_nor_jinja2(
     repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "one-change-2-Zt5"}))
     assert imported_after(argv, ("yaml", "jinja2"), key_env) == []
     assert "one-change-2-Zt5" in (next(out.glob("fleet-default/a-*/secret.yaml"))).read_text()
+
+
+def test_the_child_reading_out_starts_before_the_rest_of_generate_is_imported(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """A run with an output to read forks the child that reads it first: this process imports the
+    build, decryption and rendering code while the child reads, instead of before it starts."""
+    repo.handshakes("hs.yaml", handshake("a", "s-a", [{"clusterName": "c1"}]))
+    repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "early-reader-Vb2"}))
+    out = tmp_path / "out"
+    argv = ["generate", str(repo.root), "--out", str(out)]
+    assert imported_after(argv, (), key_env) == []  # OUT exists from here on
+    heavy = ("fleethandshake.app.build", "fleethandshake.core.render", "fleethandshake.app.downstream")
+    code = (
+        "import sys\n"
+        "from fleethandshake import cli\n"
+        "from fleethandshake.adapters import background\n"
+        "seen = []\n"
+        "start = background.Background._start\n"
+        "def _start(self):\n"
+        f"    seen.append((self._fn.__name__, sorted(m for m in {heavy!r} if m in sys.modules)))\n"
+        "    start(self)\n"
+        "background.Background._start = _start\n"
+        f"assert cli.main({argv!r}) == 0\n"
+        "print(seen[0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **key_env}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('read_tree', [])"

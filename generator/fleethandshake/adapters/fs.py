@@ -250,7 +250,7 @@ def output_lock(out: Path, timeout: float | None = None) -> Iterator[None]:
     not last), which leaves no lock file behind in a user's repository.
     """
     if timeout is None:
-        from .sops import env_seconds
+        from .settings import env_seconds
 
         timeout = env_seconds(LOCK_TIMEOUT_VARIABLE, DEFAULT_LOCK_TIMEOUT)
     parent = out.resolve().parent

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.lazyyaml import loader
 from ..core.records import dataclass
 from ..errors import UsageError
+from .settings import env_seconds
 from .sops_outcome import NotHandled, Rejected
 
 if TYPE_CHECKING:
@@ -107,20 +108,6 @@ def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
     """False when FLEET_HANDSHAKE_SOPS_INPROCESS is 0, false, no or off."""
     value = (os.environ if env is None else env).get(INPROCESS_ENV, "")
     return value.strip().lower() not in ("0", "false", "no", "off")
-
-
-def env_seconds(variable: str, default: float) -> float:
-    """A timeout from the environment, or the default; a bad value is a usage error."""
-    text = os.environ.get(variable)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise UsageError(f"{variable} must be a number of seconds above 0, not {text!r}")
-    return value
 
 
 class SopsDecryptor:

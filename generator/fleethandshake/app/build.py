@@ -18,6 +18,10 @@ from ..core.records import dataclass, replace
 from ..errors import InvalidInputs, Problem
 from . import source as source_loader
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name
+if TYPE_CHECKING:
+    from ..adapters.background import Background
+
 Say = Callable[[str], None]
 
 
@@ -114,22 +118,24 @@ def _context() -> str:
 
 
 def read_out_and_source(
-    out: Path, load: Callable[[Mapping[str, tuple[str, Any]]], source_loader.LoadedSource]
+    out: Path,
+    load: Callable[[Mapping[str, tuple[str, Any]]], source_loader.LoadedSource],
+    reading: Background[fs.OutputTree] | None = None,
 ) -> tuple[Mapping[str, bytes], source_loader.LoadedSource]:
     """OUT's files and the loaded source, read at the same time: a forked child reads OUT (every
     file of it, a few thousand) while this process loads the source, with the parse cache from
     OUT's state file. The child sends the files back through shared memory or a pipe, never a
-    file."""
+    file. `reading`: that child, started by the caller (see `generate.start_reading`)."""
     if not out.is_dir():
         return fs.read_tree(out), load(cached_sources({}))
     from ..adapters.background import Background
 
     state_file = fs.read_output_file(out, state.STATE_FILE)
-    with Background(fs.read_tree, out) as reading:
+    with reading or Background(fs.read_tree, out) as child:
         loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}))
         if loaded.parsed:  # a file changed: likely something to decrypt; load that code while waiting
             sops.preload()
-        old = reading.result()
+        old = child.result()
     return old, loaded
 
 

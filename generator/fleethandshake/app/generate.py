@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from ..adapters import fs
-from ..core import output, render, report
 from ..core.models import Status
 from ..core.records import dataclass
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
-from . import downstream
-from . import source as source_loader
-from .build import Build, build, read_out_and_source
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name
+if TYPE_CHECKING:
+    from ..adapters.background import Background
+    from ..core import output
+    from . import downstream
 
 Say = Callable[[str], None]
 
@@ -36,6 +39,8 @@ def check_paths(src: Path, out: Path) -> None:
 
 
 def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
+    from ..core import output, render
+
     changed = tuple(output.changed_paths(old, comp.tree))
     if changed:
         secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
@@ -53,15 +58,34 @@ def generate(
     kube: downstream.KubeOptions | None = None,
 ) -> GenerateResult:
     check_paths(src, out)
-    with fs.output_lock(out):
-        old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache))
-        result: Build = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
-                              reuse_downstream=False)  # fmt: skip
+    with fs.output_lock(out), start_reading(out) as reading:
+        # A forked child reads OUT from here on, while this process imports what the rest of
+        # the run needs (~25 ms) and loads the source.
+        from . import downstream
+        from . import source as source_loader
+        from .build import build, read_out_and_source
+
+        old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), reading)
+        result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
+                       reuse_downstream=False)  # fmt: skip
         sync = downstream.Sync(result, old, kube)
         sync.apply()  # the Secrets exist before the bundles that reference them are written
         changed = write(out, result.composition, old)
         sync.prune()  # and old ones go only after
     return GenerateResult(result.composition, changed)
+
+
+@contextlib.contextmanager
+def start_reading(out: Path) -> Iterator[Background[fs.OutputTree] | None]:
+    """OUT's files, read by a forked child from now on (None when there is no OUT yet). Call
+    it holding the output lock; the child is stopped when the block ends."""
+    if not out.is_dir():
+        yield None
+        return
+    from ..adapters.background import Background
+
+    with Background(fs.read_tree, out) as reading:
+        yield reading
 
 
 def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str | None = None,
@@ -70,8 +94,14 @@ def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str
         if not quiet:
             print(text, file=sys.stderr)
 
-    kube = downstream.KubeOptions(context=context, kubeconfig=kubeconfig)
+    kube = None  # the defaults: downstream is imported by generate(), once the child reading OUT runs
+    if context is not None or kubeconfig is not None:
+        from . import downstream
+
+        kube = downstream.KubeOptions(context=context, kubeconfig=kubeconfig)
     result = generate(src, out, sops_binary=sops_binary, say=say, mode=mode, kube=kube)
+    from ..core import render, report
+
     say(report.generate_summary(result.composition, result.changed_files, str(out)))
     if any(p.endswith("/" + render.SECRET_YAML) for p in result.composition.tree):
         say(f"warning: {report.PLAIN_WARNING}")

@@ -1,0 +1,22 @@
+"""Settings read from the environment, shared by the adapters (kept apart from the sops adapter:
+taking the output lock needs one, before anything heavy is imported)."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import UsageError
+
+
+def env_seconds(variable: str, default: float) -> float:
+    """A timeout from the environment, or the default; a bad value is a usage error."""
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{variable} must be a number of seconds above 0, not {text!r}")
+    return value
