@@ -207,3 +207,44 @@ def test_a_foreign_file_in_the_spare_tree_is_not_taken_for_outs(
     generate(repo, out, key_env)
     assert read_tree(out) == full_run(repo, tmp_path, key_env)
     assert b"namespace: evil" not in b"".join(read_tree(out).values())
+
+
+def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """generate lists the spare tree in the child that reads OUT; write_tree uses that listing
+    only for the folder it was taken of (device and inode), once, and lists it again otherwise."""
+    from fleethandshake.adapters import fs
+
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": "rotated-Lp1"}))
+    generate(repo, out, key_env)  # the spare tree now exists
+    spare = spare_tree(out)
+    old = fs.read_tree_and_spare(out)
+    assert old.spare is not None
+    files: dict[str, int | None] = {}
+    folders: list[str] = []
+    fs._scan_inodes(str(spare), "", files, folders)
+    assert old.spare == (os.lstat(spare).st_dev, os.lstat(spare).st_ino, files, folders)
+
+    # The same tree written with the listing and without it: the same files, the same spare.
+    new = dict(old)
+    new["fleet-default/extra/fleet.yaml"] = b"defaultNamespace: apps\n"
+    fs.write_tree(out, new, old, set())
+    assert old.spare is None  # used once
+    assert read_tree(out) == new
+
+    # A listing of a folder that has since been replaced (another inode, with a file of its
+    # own) is not used: that file must not reach OUT.
+    old = fs.read_tree_and_spare(out)
+    assert old.spare is not None
+    replacement = spare.with_name("replacement")
+    shutil.copytree(spare, replacement)
+    (replacement / "fleet-default" / "planted.yaml").write_text("planted: true\n")
+    shutil.rmtree(spare)
+    replacement.rename(spare)
+    fs.write_tree(out, dict(old), old, set())
+    assert read_tree(out) == dict(old)
+    assert not (out / "fleet-default" / "planted.yaml").exists()

@@ -126,4 +126,4 @@ def test_the_child_reading_out_starts_before_the_rest_of_generate_is_imported(
         [sys.executable, "-c", code], env={**os.environ, **key_env}, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "('read_tree', [])"
+    assert result.stdout.strip() == "('read_tree_and_spare', [])"

@@ -192,6 +192,24 @@ def read_tree(root: Path) -> OutputTree:
     return tree
 
 
+def read_tree_and_spare(root: Path) -> OutputTree:
+    """`read_tree`, and the listing of the spare tree beside it, which the write that follows
+    needs (a forked child does both while the source loads). Call it holding the output lock:
+    only a run holding it changes the spare tree."""
+    tree = read_tree(root)
+    spare = root.resolve().parent / f".{root.name}{_SPARE}" / "tree"
+    try:
+        info = os.lstat(spare)
+        if stat.S_ISDIR(info.st_mode):
+            files: dict[str, int | None] = {}
+            folders: list[str] = []
+            _scan_inodes(str(spare), "", files, folders)
+            tree.spare = (info.st_dev, info.st_ino, files, folders)
+    except OSError:
+        pass  # no spare tree, or it changed while listed: write_tree lists it itself
+    return tree
+
+
 def read_output_file(root: Path, rel: str) -> bytes | None:
     """One regular file of the output folder (as read_tree reads it), or None."""
     try:
@@ -213,14 +231,21 @@ def _identity(info: os.stat_result) -> Identity | None:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
+# The spare tree as listed: its folder's device and inode, its files (path -> inode number, None
+# for what is not a regular file) and its folders.
+SpareListing = tuple[int, int, dict[str, int | None], list[str]]
+
+
 class OutputTree(dict[str, bytes]):
     """The files of an output folder, and what each was read from: for `write_tree`, a spare
     file with the same device and inode as OUT's is the same file (a hard link to it) and need
-    not be touched when its content does not change."""
+    not be touched when its content does not change. `spare`: the spare tree beside OUT, listed
+    while OUT was read (see `read_tree_and_spare`), for the next write to use once."""
 
     def __init__(self) -> None:
         super().__init__()
         self.identities: dict[str, Identity | None] = {}
+        self.spare: SpareListing | None = None
 
 
 def _read_folder(top: str, rel: str, tree: OutputTree) -> None:
@@ -405,10 +430,16 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     everything else is removed, and missing folders and files are made as `_populate` does.
     """
     top, src = str(staging), str(out)
-    have_files: dict[str, int | None] = {}
-    have_dirs: list[str] = []
-    _scan_inodes(top, "", have_files, have_dirs)
-    device = os.lstat(top).st_dev
+    folder = os.lstat(top)
+    device = folder.st_dev
+    listed = None
+    if isinstance(old, OutputTree):
+        listed, old.spare = old.spare, None  # used once: this write changes the tree
+    if listed is not None and listed[:2] == (device, folder.st_ino):  # listed this run, under its lock
+        have_files, have_dirs = listed[2], listed[3]
+    else:
+        have_files, have_dirs = {}, []
+        _scan_inodes(top, "", have_files, have_dirs)
     if isinstance(old, OutputTree):  # read_tree's, taken under this run's lock
         out_files = {path: identity[:2] for path, identity in old.identities.items() if identity is not None}
     else:

@@ -77,14 +77,15 @@ def generate(
 
 @contextlib.contextmanager
 def start_reading(out: Path) -> Iterator[Background[fs.OutputTree] | None]:
-    """OUT's files, read by a forked child from now on (None when there is no OUT yet). Call
-    it holding the output lock; the child is stopped when the block ends."""
+    """OUT's files (and the listing of the spare tree beside it, for the write), read by a forked
+    child from now on (None when there is no OUT yet). Call it holding the output lock; the
+    child is stopped when the block ends."""
     if not out.is_dir():
         yield None
         return
     from ..adapters.background import Background
 
-    with Background(fs.read_tree, out) as reading:
+    with Background(fs.read_tree_and_spare, out) as reading:
         yield reading
 
 
