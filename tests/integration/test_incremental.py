@@ -248,3 +248,21 @@ def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     fs.write_tree(out, dict(old), old, set())
     assert read_tree(out) == dict(old)
     assert not (out / "fleet-default" / "planted.yaml").exists()
+
+
+def test_the_spare_tree_is_listed_beside_the_real_out_when_out_is_a_link(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """write_tree keeps the spare beside OUT's resolved path; the listing must look there too."""
+    from fleethandshake.adapters import fs
+
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, key_env)
+    repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": "rotated-Lp2"}))
+    generate(repo, out, key_env)
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    listed = fs.read_tree_and_spare(link).spare
+    assert listed is not None
+    assert listed[:2] == (os.lstat(spare_tree(out)).st_dev, os.lstat(spare_tree(out)).st_ino)

@@ -197,7 +197,7 @@ def read_tree_and_spare(root: Path) -> OutputTree:
     needs (a forked child does both while the source loads). Call it holding the output lock:
     only a run holding it changes the spare tree."""
     tree = read_tree(root)
-    spare = root.resolve().parent / f".{root.name}{_SPARE}" / "tree"
+    spare = _spare_folder(root.resolve()) / "tree"
     try:
         info = os.lstat(spare)
         if stat.S_ISDIR(info.st_mode):
@@ -315,6 +315,11 @@ def _is_real_dir(path: Path | str) -> bool:
         return False
 
 
+def _spare_folder(out: Path) -> Path:
+    """`.OUT.fh-spare` beside OUT (a resolved path), which holds the spare tree."""
+    return out.parent / f".{out.name}{_SPARE}"
+
+
 def _spare_tree(out: Path) -> Path | None:
     """Where the previous output tree is kept between runs, or None where it cannot be.
 
@@ -324,7 +329,7 @@ def _spare_tree(out: Path) -> Path | None:
     reuses its folders instead of creating and removing one per bundle: on ext4, creating
     inodes right after removing thousands is what made a one-change write slow.
     """
-    wrapper = out.parent / f".{out.name}{_SPARE}"
+    wrapper = _spare_folder(out)
     ignore = wrapper / ".gitignore"
     try:
         if not os.path.lexists(wrapper):
