@@ -209,6 +209,17 @@ def test_a_foreign_file_in_the_spare_tree_is_not_taken_for_outs(
     assert b"namespace: evil" not in b"".join(read_tree(out).values())
 
 
+def out_with_spare_tree(repo: SourceRepo, tmp_path: Path, env: dict[str, str]) -> Path:
+    """OUT after two runs, the second with a change: the spare tree beside it exists."""
+    build(repo)
+    out = tmp_path / "out"
+    generate(repo, out, env)
+    repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": "rotated-Lp1"}))
+    generate(repo, out, env)
+    assert spare_tree(out).is_dir()
+    return out
+
+
 def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
 ) -> None:
@@ -216,11 +227,7 @@ def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     only for the folder it was taken of (device and inode), once, and lists it again otherwise."""
     from fleethandshake.adapters import fs
 
-    build(repo)
-    out = tmp_path / "out"
-    generate(repo, out, key_env)
-    repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": "rotated-Lp1"}))
-    generate(repo, out, key_env)  # the spare tree now exists
+    out = out_with_spare_tree(repo, tmp_path, key_env)
     spare = spare_tree(out)
     old = fs.read_tree_and_spare(out)
     assert old.spare is not None
@@ -256,11 +263,7 @@ def test_the_spare_tree_is_listed_beside_the_real_out_when_out_is_a_link(
     """write_tree keeps the spare beside OUT's resolved path; the listing must look there too."""
     from fleethandshake.adapters import fs
 
-    build(repo)
-    out = tmp_path / "out"
-    generate(repo, out, key_env)
-    repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": "rotated-Lp2"}))
-    generate(repo, out, key_env)
+    out = out_with_spare_tree(repo, tmp_path, key_env)
     link = tmp_path / "link"
     link.symlink_to(out)
     listed = fs.read_tree_and_spare(link).spare
