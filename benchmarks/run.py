@@ -723,10 +723,8 @@ def compile_bytecode() -> None:
 # deletes its work folder at the end, syncs, and notes when; the next run waits for the rest
 # of that minute before it times anything.
 SETTLE_S = 65
-CLEANED = synth.CACHE_DIR / "runs" / ".last-clean-up"
-
-
 SETTLE_FILES = 1000  # fewer deleted files than this (a start-up-only run) are not worth a wait
+CLEANED = synth.CACHE_DIR / "runs" / ".last-clean-up"
 
 
 def settle(skip: bool) -> None:

@@ -236,7 +236,7 @@ def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     fs._scan_inodes(str(spare), "", files, folders)
     assert old.spare == (os.lstat(spare).st_dev, os.lstat(spare).st_ino, files, folders)
 
-    # The same tree written with the listing and without it: the same files, the same spare.
+    # A write that uses the listing gives exactly the new tree, and uses it only once.
     new = dict(old)
     new["fleet-default/extra/fleet.yaml"] = b"defaultNamespace: apps\n"
     fs.write_tree(out, new, old, set())
