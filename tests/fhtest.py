@@ -24,7 +24,7 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"  # reference data with its provenance (data/README.md)
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fhtest import SHARED, AgeKey, SourceRepo, handshake, load_yaml, read_tree, run_cli, secret
+from fhtest import DATA, AgeKey, SourceRepo, handshake, load_yaml, read_tree, run_cli, secret
 
 VALUE_A = "canary-value-alpha-7Qx9"
 VALUE_B = "canary-value-bravo-3Kz2"
@@ -48,9 +48,7 @@ def out(tmp_path: Path) -> Path:
 
 
 def test_seed_samples_generate_valid_bundles(tmp_path: Path, age_key: AgeKey, key_env: dict[str, str]) -> None:
-    seed = SHARED / "seed"
-    if not seed.is_dir():
-        pytest.skip("shared/seed is not beside the repository")
+    seed = DATA / "seed"
     repo = SourceRepo(tmp_path / "src", age_key)
     repo.write("handshakes.yaml", (seed / "sample-fleethandshakes.yaml").read_text())  # unchanged
     plain = list(yaml.safe_load_all((seed / "sample-secrets.yaml").read_text()))
@@ -81,9 +79,7 @@ def test_seed_samples_generate_valid_bundles(tmp_path: Path, age_key: AgeKey, ke
 
 
 def test_every_fleet_yaml_validates_against_fleets_schema(tmp_path: Path) -> None:
-    schema_path = SHARED / "fleet" / "fleet.yaml.json"
-    if not schema_path.is_file():
-        pytest.skip("shared/fleet is not beside the repository")
+    schema_path = DATA / "fleet" / "fleet.yaml.json"
     out = tmp_path / "out"
     demo = Path(__file__).resolve().parents[2] / "examples" / "demo"
     result = run_cli("generate", demo, "--out", out, env={"SOPS_AGE_KEY_FILE": str(demo / "demo-age-key.txt")})

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fhtest import SHARED, SOPS, AgeKey, SourceRepo, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
+from fhtest import DATA, SOPS, AgeKey, SourceRepo, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
 
 VALUE = "modes-canary-Hq4"
 
@@ -99,9 +99,7 @@ def test_sops_mode_encrypts_each_bundle_for_its_targets_keys_only(
 
 def test_every_mode_fleet_yaml_is_valid(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str],
                                        cluster_keys: dict[str, AgeKey]) -> None:  # fmt: skip
-    schema_path = SHARED / "fleet" / "fleet.yaml.json"
-    if not schema_path.is_file():
-        pytest.skip("shared/fleet is not beside the repository")
+    schema_path = DATA / "fleet" / "fleet.yaml.json"
     config(repo, cluster_keys)
     build(repo)
     out = tmp_path / "out"

@@ -15,7 +15,7 @@ import yaml
 
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
-from fhtest import SHARED, SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret
 
 fake_kube = fakekube.fake_kube
 
@@ -223,9 +223,7 @@ def test_missing_secret_makes_the_plan_fail(repo: SourceRepo, tmp_path: Path, ke
 
 
 def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None:
-    crd_path = SHARED / "fleet" / "crd-gitrepo.yaml"
-    if not crd_path.is_file():
-        pytest.skip("shared/fleet is not beside the repository")
+    crd_path = DATA / "fleet" / "crd-gitrepo.yaml"
     repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]),
                     handshake("b", "s", [{"clusterName": "c1"}], workspace="fleet-other"))  # fmt: skip
     result = run_cli("gitrepo", repo.root, "--repo", "https://git.example.invalid/bundles.git", "--branch", "main",

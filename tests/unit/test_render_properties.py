@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhtest import REPO, SHARED
+from fhtest import DATA, REPO
 from fleethandshake.core import render, templating
 from fleethandshake.core.models import (
     Handshake,
@@ -42,7 +42,7 @@ class JinjaOnly(templating.Templates):
 
 
 JINJA = JinjaOnly(SOURCES, ENV.filters)
-FLEET_SCHEMA = SHARED / "fleet" / "fleet.yaml.json"
+FLEET_SCHEMA = DATA / "fleet" / "fleet.yaml.json"
 PROPERTY = settings(max_examples=60, deadline=None)
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 CRITERIA = {"clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import SHARED
+from fhtest import DATA
 from fleethandshake.core.models import Handshake, LabelSelector, Requirement, Source, SourceSecret, Target
 from fleethandshake.core.validate import validate_source
 from fleethandshake.core.yamldoc import parse_documents
@@ -511,10 +511,7 @@ def test_no_problem_message_shows_a_secret_value() -> None:
 
 
 def seed_file(name: str) -> Path:
-    path = SHARED / "seed" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not available")
-    return path
+    return DATA / "seed" / name
 
 
 def test_seed_sample_handshakes_load_unchanged() -> None:
