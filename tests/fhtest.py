@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -167,6 +168,17 @@ def beside_out(out: Path) -> list[str]:
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+def delivered(secret_yaml: Path | bytes | str) -> dict[str, str]:
+    """What a rendered Secret delivers, key by key, as text: its `data`, base64-decoded.
+
+    fleet-handshake writes `data` only, never `stringData` (see render.plain_secret).
+    """
+    text = secret_yaml.read_text() if isinstance(secret_yaml, Path) else secret_yaml
+    doc = yaml.safe_load(text)
+    assert "stringData" not in doc
+    return {k: base64.b64decode(v, validate=True).decode() for k, v in (doc.get("data") or {}).items()}
 
 
 def git(cwd: Path, *args: str) -> str:

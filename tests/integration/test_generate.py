@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fhtest import DATA, AgeKey, SourceRepo, handshake, load_yaml, read_tree, run_cli, secret
+from fhtest import DATA, AgeKey, SourceRepo, delivered, handshake, load_yaml, read_tree, run_cli, secret
 
 VALUE_A = "canary-value-alpha-7Qx9"
 VALUE_B = "canary-value-bravo-3Kz2"
@@ -73,9 +73,9 @@ def test_seed_samples_generate_valid_bundles(tmp_path: Path, age_key: AgeKey, ke
     assert load_yaml(test_only / "fleet.yaml")["overrideTargets"] == [{"clusterName": "test"}]
     manifest = load_yaml(sample_dir / "secret.yaml")
     assert manifest["metadata"] == {"name": "fleethandshake-sample", "namespace": "test"}
-    assert manifest["stringData"] == {"fleet-handshake": "apply"}
+    assert delivered(sample_dir / "secret.yaml") == {"fleet-handshake": "apply"}
     assert "sops" not in manifest
-    assert load_yaml(test_only / "secret.yaml")["stringData"] == {"fleet-handshake": "test"}
+    assert delivered(test_only / "secret.yaml") == {"fleet-handshake": "test"}
 
 
 def test_every_fleet_yaml_validates_against_fleets_schema(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_missing_secret_keeps_previous_bundle_and_others_sync(
     bravo_files = {p: c for p, c in before.items() if p.startswith(bravo_dir + "/")}
     assert bravo_files and all(after[p] == c for p, c in bravo_files.items())
     alpha_dir = status["fleet-default/alpha"]["bundles"][0]
-    assert VALUE_A + "-new" in after[f"{alpha_dir}/secret.yaml"].decode()
+    assert delivered(after[f"{alpha_dir}/secret.yaml"].decode()) == {"password": VALUE_A + "-new"}
 
 
 @pytest.mark.parametrize("damage", ["wrong-key", "mac", "value", "garbage"])
@@ -313,8 +313,8 @@ def test_two_secrets_in_one_file(repo: SourceRepo, out: Path, key_env: dict[str,
     status = status_of(out)
     a = load_yaml(out / status["fleet-default/a"]["bundles"][0] / "secret.yaml")
     b = load_yaml(out / status["fleet-default/b"]["bundles"][0] / "secret.yaml")
-    assert (a["metadata"]["name"], a["stringData"]["k"]) == ("first", VALUE_A)
-    assert (b["metadata"]["name"], b["stringData"]["k"]) == ("second", VALUE_B)
+    assert (a["metadata"]["name"], base64.b64decode(a["data"]["k"]).decode()) == ("first", VALUE_A)
+    assert (b["metadata"]["name"], base64.b64decode(b["data"]["k"]).decode()) == ("second", VALUE_B)
 
 
 def test_output_inside_source_is_not_read_as_source(repo: SourceRepo, key_env: dict[str, str]) -> None:
