@@ -321,7 +321,7 @@ def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[st
     out = []
     for key in sorted(section, key=str):
         value = section[key]
-        if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key):
+        if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
             raise RenderError(f"{where}: a key is not a valid Secret key")
         if not isinstance(value, str):
             raise RenderError(f"{where}.{key} must be a string after decryption")
