@@ -120,7 +120,11 @@ def test_rerun_of_the_same_commit_is_a_no_op(
     assert run_cli("publish", src, "--out", clone(remote, tmp_path / "o1") / "bundles", env=env_keys).code == 0
     head = git(remote, "rev-parse", "main")
 
-    again = run_cli("publish", src, "--out", clone(remote, tmp_path / "o2") / "bundles", env=env_keys)
+    assert trailer(remote, "Commit") == c2
+    # The re-run checks out c2 alone (depth 1): the same commit needs no history to be ordered.
+    rerun = job(origin, tmp_path / "rerun", c2, "--depth", "1", "--no-local")
+
+    again = run_cli("publish", rerun, "--out", clone(remote, tmp_path / "o2") / "bundles", env=env_keys)
 
     assert again.code == 0, again.stderr
     assert "nothing to commit" in again.stderr
