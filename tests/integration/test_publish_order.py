@@ -7,11 +7,12 @@ remote that refuses non-fast-forward pushes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, bare_remote, clone, git, handshake, remote_files, run_cli, secret
+from fhtest import AgeKey, Run, SourceRepo, bare_remote, clone, git, handshake, remote_files, run_cli, secret
 from fleethandshake.app.publish import publish
 from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED, StaleSource
 
@@ -46,6 +47,35 @@ def job(origin: Path, path: Path, commit: str, *args: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Jobs:
+    """Job A checked out c1 (OLD), job B c2 (NEW); each has its own clone of the output."""
+
+    c1: str
+    c2: str
+    src_a: Path
+    src_b: Path
+    out_a: Path
+    out_b: Path
+
+
+@pytest.fixture
+def jobs(history: tuple[Path, str, str], remote: Path, tmp_path: Path) -> Jobs:
+    origin, c1, c2 = history
+    src_a, src_b = job(origin, tmp_path / "srcA", c1), job(origin, tmp_path / "srcB", c2)
+    return Jobs(c1, c2, src_a, src_b, clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB"))
+
+
+def publish_from(src: Path, out_repo: Path, env: dict[str, str], *args: str) -> Run:
+    """`fleet-handshake publish SRC --out OUT_REPO/bundles ARGS`, as a user would run it."""
+    return run_cli("publish", src, "--out", out_repo / "bundles", *args, env=env)
+
+
+def published(src: Path, out_repo: Path, env: dict[str, str]) -> None:
+    result = publish_from(src, out_repo, env)
+    assert result.code == 0, result.stderr
+
+
 def published_value(remote: Path, ref: str = "main") -> str:
     [secret_file] = [f for f in remote_files(remote, ref) if f.endswith("/secret.yaml")]
     text = git(remote, "show", f"{ref}:{secret_file}")
@@ -57,17 +87,14 @@ def trailer(repo: Path, key: str, ref: str = "main") -> str:
 
 
 def test_stale_job_is_refused_and_the_branch_keeps_the_newer_output(
-    history: tuple[Path, str, str], remote: Path, tmp_path: Path, env_keys: dict[str, str]
+    jobs: Jobs, remote: Path, env_keys: dict[str, str]
 ) -> None:
-    origin, c1, c2 = history
-    src_a, src_b = job(origin, tmp_path / "srcA", c1), job(origin, tmp_path / "srcB", c2)
-    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
+    c1, c2, src_a, src_b, out_a, out_b = jobs.c1, jobs.c2, jobs.src_a, jobs.src_b, jobs.out_a, jobs.out_b
 
-    newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env_keys)
-    assert newer.code == 0, newer.stderr
+    published(src_b, out_b, env_keys)
     head = git(remote, "rev-parse", "main")
 
-    stale = run_cli("publish", src_a, "--out", out_a / "bundles", env=env_keys)
+    stale = publish_from(src_a, out_a, env_keys)
 
     assert stale.code == EXIT_STALE, stale.stderr
     assert c1 in stale.stderr and c2 in stale.stderr and "Traceback" not in stale.stderr
@@ -79,11 +106,9 @@ def test_stale_job_is_refused_and_the_branch_keeps_the_newer_output(
 
 
 def test_stale_job_that_loses_the_push_race_is_refused_on_the_retry(
-    history: tuple[Path, str, str], remote: Path, tmp_path: Path, env_keys: dict[str, str]
+    jobs: Jobs, remote: Path, env_keys: dict[str, str]
 ) -> None:
-    origin, c1, c2 = history
-    src_a, src_b = job(origin, tmp_path / "srcA", c1), job(origin, tmp_path / "srcB", c2)
-    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
+    c1, c2, src_a, src_b, out_a, out_b = jobs.c1, jobs.c2, jobs.src_a, jobs.src_b, jobs.out_a, jobs.out_b
     before = git(out_a, "rev-parse", "HEAD")
 
     def newer_job_pushes_first() -> None:  # B publishes between A's commit and A's push
@@ -97,16 +122,12 @@ def test_stale_job_that_loses_the_push_race_is_refused_on_the_retry(
     assert git(out_a, "rev-parse", "HEAD") == before, "A's stale commit is not left on its branch"
 
 
-def test_newer_job_after_an_older_one_publishes(
-    history: tuple[Path, str, str], remote: Path, tmp_path: Path, env_keys: dict[str, str]
-) -> None:
-    origin, c1, c2 = history
-    src_a, src_b = job(origin, tmp_path / "srcA", c1), job(origin, tmp_path / "srcB", c2)
-    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
+def test_newer_job_after_an_older_one_publishes(jobs: Jobs, remote: Path, env_keys: dict[str, str]) -> None:
+    c1, c2, src_a, src_b, out_a, out_b = jobs.c1, jobs.c2, jobs.src_a, jobs.src_b, jobs.out_a, jobs.out_b
 
-    assert run_cli("publish", src_a, "--out", out_a / "bundles", env=env_keys).code == 0
+    published(src_a, out_a, env_keys)
     assert published_value(remote) == OLD and trailer(remote, "Commit") == c1
-    newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env_keys)
+    newer = publish_from(src_b, out_b, env_keys)
 
     assert newer.code == 0, newer.stderr
     assert published_value(remote) == NEW and trailer(remote, "Commit") == c2
@@ -117,14 +138,14 @@ def test_rerun_of_the_same_commit_is_a_no_op(
 ) -> None:
     origin, _, c2 = history
     src = job(origin, tmp_path / "src", c2)
-    assert run_cli("publish", src, "--out", clone(remote, tmp_path / "o1") / "bundles", env=env_keys).code == 0
+    published(src, clone(remote, tmp_path / "o1"), env_keys)
     head = git(remote, "rev-parse", "main")
 
     assert trailer(remote, "Commit") == c2
     # The re-run checks out c2 alone (depth 1): the same commit needs no history to be ordered.
     rerun = job(origin, tmp_path / "rerun", c2, "--depth", "1", "--no-local")
 
-    again = run_cli("publish", rerun, "--out", clone(remote, tmp_path / "o2") / "bundles", env=env_keys)
+    again = publish_from(rerun, clone(remote, tmp_path / "o2"), env_keys)
 
     assert again.code == 0, again.stderr
     assert "nothing to commit" in again.stderr
@@ -136,16 +157,16 @@ def test_shallow_source_clone_cannot_tell_and_refuses_unless_allowed(
 ) -> None:
     origin, c1, c2 = history
     out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
-    assert run_cli("publish", job(origin, tmp_path / "srcA", c1), "--out", out_a / "bundles", env=env_keys).code == 0
+    published(job(origin, tmp_path / "srcA", c1), out_a, env_keys)
     shallow = job(origin, tmp_path / "srcB", c2, "--depth", "1", "--no-local")  # as actions/checkout does
     assert git(shallow, "rev-parse", "--is-shallow-repository") == "true"
 
-    refused = run_cli("publish", shallow, "--out", out_b / "bundles", env=env_keys)
+    refused = publish_from(shallow, out_b, env_keys)
 
     assert refused.code == EXIT_UNORDERED, refused.stderr
     assert "shallow" in refused.stderr and "--allow-unordered" in refused.stderr and c1 in refused.stderr
     assert published_value(remote) == OLD
-    allowed = run_cli("publish", shallow, "--out", out_b / "bundles", "--allow-unordered", env=env_keys)
+    allowed = publish_from(shallow, out_b, env_keys, "--allow-unordered")
     assert allowed.code == 0, allowed.stderr
     assert published_value(remote) == NEW and trailer(remote, "Commit") == c2
 
@@ -155,7 +176,7 @@ def test_shallow_output_clone_is_deepened_to_find_the_record(
 ) -> None:
     origin, c1, c2 = history
     out_b = clone(remote, tmp_path / "oB")
-    assert run_cli("publish", job(origin, tmp_path / "srcB", c2), "--out", out_b / "bundles", env=env_keys).code == 0
+    published(job(origin, tmp_path / "srcB", c2), out_b, env_keys)
     (out_b / "NOTES.md").write_text("a commit by hand, after the published one\n")
     git(out_b, "add", "NOTES.md")
     git(out_b, "commit", "--quiet", "-m", "notes")
@@ -163,7 +184,7 @@ def test_shallow_output_clone_is_deepened_to_find_the_record(
     out_a = clone(remote, tmp_path / "oA", "--depth", "1", "--no-local")
     assert git(out_a, "rev-parse", "--is-shallow-repository") == "true"
 
-    stale = run_cli("publish", job(origin, tmp_path / "srcA", c1), "--out", out_a / "bundles", env=env_keys)
+    stale = publish_from(job(origin, tmp_path / "srcA", c1), out_a, env_keys)
 
     assert stale.code == EXIT_STALE, stale.stderr
     assert published_value(remote) == NEW
@@ -175,14 +196,14 @@ def test_uncommitted_source_changes_are_refused_unless_allowed(
     origin, _, c2 = history
     src = job(origin, tmp_path / "src", c2)
     SourceRepo(src, age_key).encrypted("db.yaml", secret("db", stringData={"password": "uncommitted"}))
-    out = clone(remote, tmp_path / "o") / "bundles"
+    out = clone(remote, tmp_path / "o")
 
-    refused = run_cli("publish", src, "--out", out, env=env_keys)
+    refused = publish_from(src, out, env_keys)
 
     assert refused.code == EXIT_UNORDERED, refused.stderr
     assert "uncommitted changes" in refused.stderr and "db.yaml" in refused.stderr
     assert remote_files(remote) == ["README.md"]
-    allowed = run_cli("publish", src, "--out", out, "--allow-unordered", env=env_keys)
+    allowed = publish_from(src, out, env_keys, "--allow-unordered")
     assert allowed.code == 0, allowed.stderr
     assert trailer(remote, "Commit") == "" and trailer(remote, "Digest").startswith("sha256:")
 
@@ -201,17 +222,17 @@ def test_source_and_output_in_one_repository(
     ref = branch or "main"
     on_branch = ("--branch", branch) if branch else ()
 
-    newer = run_cli("publish", b / "source", "--out", b / "bundles", *on_branch, env=env_keys)
-    assert newer.code == 0, newer.stderr
+    published_b = publish_from(b / "source", b, env_keys, *on_branch)
+    assert published_b.code == 0, published_b.stderr
     head = git(remote, "rev-parse", ref)
-    stale = run_cli("publish", a / "source", "--out", a / "bundles", *on_branch, env=env_keys)
+    stale = publish_from(a / "source", a, env_keys, *on_branch)
 
     assert stale.code == EXIT_STALE, stale.stderr
     assert c1 in stale.stderr and c2 in stale.stderr
     assert git(remote, "rev-parse", ref) == head
     assert published_value(remote, ref) == NEW and trailer(remote, "Commit", ref) == c2
     assert git(a, "rev-parse", "HEAD") == c1
-    again = run_cli("publish", b / "source", "--out", b / "bundles", *on_branch, env=env_keys)
+    again = publish_from(b / "source", b, env_keys, *on_branch)
     assert again.code == 0 and "nothing to commit" in again.stderr, again.stderr
 
 
@@ -224,11 +245,9 @@ def test_stale_job_that_never_saw_the_newer_commit_fetches_it_and_refuses(
     git(src_a, "remote", "add", "origin", str(origin))
     git(src_a, "fetch", "--quiet", "origin", c1)
     git(src_a, "checkout", "--quiet", c1)
-    src_b, out_b = job(origin, tmp_path / "srcB", c2), clone(remote, tmp_path / "oB")
-    newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env_keys)
-    assert newer.code == 0, newer.stderr
+    published(job(origin, tmp_path / "srcB", c2), clone(remote, tmp_path / "oB"), env_keys)
 
-    stale = run_cli("publish", src_a, "--out", clone(remote, tmp_path / "oA") / "bundles", env=env_keys)
+    stale = publish_from(src_a, clone(remote, tmp_path / "oA"), env_keys)
 
     assert stale.code == EXIT_STALE, stale.stderr
     assert published_value(remote) == NEW
@@ -239,9 +258,7 @@ def test_sources_git_cannot_order_are_refused_unless_allowed(
     kind: str, history: tuple[Path, str, str], remote: Path, tmp_path: Path, age_key: AgeKey, env_keys: dict[str, str]
 ) -> None:
     origin, _, c2 = history
-    src_b, out_b = job(origin, tmp_path / "srcB", c2), clone(remote, tmp_path / "oB")
-    newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env_keys)
-    assert newer.code == 0, newer.stderr
+    published(job(origin, tmp_path / "srcB", c2), clone(remote, tmp_path / "oB"), env_keys)
     other = SourceRepo(tmp_path / "other", age_key)
     if kind == "unrelated-history":
         git(tmp_path, "init", "--quiet", str(other.root))
@@ -249,14 +266,14 @@ def test_sources_git_cannot_order_are_refused_unless_allowed(
     else:
         other.handshakes("hs.yaml", handshake("db", "db", [{"clusterName": "c-db"}]))
         other.encrypted("db.yaml", secret("db", stringData={"password": OLD}))
-    out = clone(remote, tmp_path / "oA") / "bundles"
+    out = clone(remote, tmp_path / "oA")
 
-    refused = run_cli("publish", other.root, "--out", out, env=env_keys)
+    refused = publish_from(other.root, out, env_keys)
 
     assert refused.code == EXIT_UNORDERED, refused.stderr
     assert c2 in refused.stderr and "--allow-unordered" in refused.stderr
     assert published_value(remote) == NEW
-    assert run_cli("publish", other.root, "--out", out, "--allow-unordered", env=env_keys).code == 0
+    assert publish_from(other.root, out, env_keys, "--allow-unordered").code == 0
     assert published_value(remote) == OLD  # what the option is for: the user said so
 
 
@@ -265,7 +282,7 @@ def test_action_refuses_a_stale_job_with_an_annotation_and_warns_of_a_shallow_so
 ) -> None:
     origin, c1, c2 = history
     src_b, out_b = job(origin, tmp_path / "srcB", c2), clone(remote, tmp_path / "oB")
-    assert run_cli("publish", src_b, "--out", out_b / "bundles", env=env_keys).code == 0
+    published(src_b, out_b, env_keys)
     src_a = job(origin, tmp_path / "srcA", c1, "--depth", "2", "--no-local")
     out_a = clone(remote, tmp_path / "oA")
 
