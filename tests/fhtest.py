@@ -184,3 +184,25 @@ def delivered(secret_yaml: Path | bytes | str) -> dict[str, str]:
 def git(cwd: Path, *args: str) -> str:
     env = dict(os.environ, **GIT_ENV)
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def bare_remote(path: Path) -> Path:
+    """A bare repository with one commit on main that refuses every history rewrite."""
+    git(path.parent, "init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    git(path, "config", "receive.denyNonFastForwards", "true")
+    seed = path.parent / f"{path.name}-seed"
+    git(path.parent, "clone", "--quiet", str(path), str(seed))
+    (seed / "README.md").write_text("output repo\n")
+    git(seed, "add", "README.md")
+    git(seed, "commit", "--quiet", "-m", "init")
+    git(seed, "push", "--quiet", "origin", "HEAD:main")
+    return path
+
+
+def clone(remote: Path, path: Path, *args: str) -> Path:
+    git(remote.parent, "clone", "--quiet", *args, str(remote), str(path))
+    return path
+
+
+def remote_files(remote: Path, ref: str = "main") -> list[str]:
+    return sorted(git(remote, "ls-tree", "-r", "--name-only", ref).splitlines())
