@@ -8,9 +8,12 @@ PyYAML (a non-ASCII comment sends the file there), and both must report the same
 from __future__ import annotations
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_validate import ENC, handshake_text, line_of, secret_text, validate
 
-from fleethandshake.core import blockyaml
+from fleethandshake.core import blockyaml, yamldoc
 from fleethandshake.core.models import LabelSelector, Requirement
 from fleethandshake.core.yamldoc import parse_documents
 
@@ -167,3 +170,25 @@ def test_both_readers_find_the_same_plain_scalars(reader: str) -> None:
     text = READERS[reader] + "a:\n  y: n\n  b: [0o17, '0o17', x]\n  c: {d: 1e3}\ndata:\n  y: n\n"
     (doc,) = parse_documents(text)
     assert [path for path, _ in doc.plain_problems] == ["a.y", "a.y", "a.b[0]", "a.c.d"]
+
+
+SCALARS = ["y", "n", "yes", "No", "ON", "true", "~", "null", "", "0o17", "0x1F", "0b101", "017", "08", "1_000", "1e3",
+           "1.5e+3", ".inf", "-.Inf", ".NaN", "1:30", "2024-01-01", "2001-12-14t21:59:43.10-05:00", "+1", "-0", ".5",
+           "prod", "'y'", '"0o17"', "!!str y", "!!int 017", "!!float 1", "{}", "[]"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SCALARS), min_size=1, max_size=8), st.sampled_from(["block", "flow"]))
+def test_the_plain_marking_reader_reads_as_pyyaml_does(values: list[str], style: str) -> None:
+    """parse_documents' PyYAML path (its own resolver, marking plain tags) reads exactly what
+    PyYAML's safe loader reads, and its tags are PyYAML's."""
+    if style == "block":
+        text = "# café\nk:\n" + "".join(f"  - {v}\n" for v in values)
+    else:
+        text = f"# café\nk: [{', '.join(v or '~' for v in values)}]\n"
+    expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    (doc,) = parse_documents(text)
+    assert doc.data == expected
+    ours = yaml.compose(text, Loader=yamldoc._plain_marking_loader())
+    theirs = yaml.compose(text, Loader=yaml.CSafeLoader)
+    assert [n.tag for n in ours.value[0][1].value] == [n.tag for n in theirs.value[0][1].value]

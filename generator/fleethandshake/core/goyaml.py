@@ -49,6 +49,16 @@ _MAP: dict[str, GoValue] = {
     **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
 }
 HINTS = frozenset("+-0123456789.yYnNtTfFoO~")  # with "": any other first character gives a string
+NUMERIC = frozenset("+-0123456789.")
+WORDS = frozenset(_MAP)
+
+
+def may_differ(text: str) -> bool:
+    """False when both readers certainly read this plain scalar as this very string: most words
+    and names. (PyYAML's implicit types start with these characters too, or are among WORDS.)"""
+    return text[:1] in NUMERIC or text in WORDS
+
+
 # strconv.ParseInt / ParseUint(s, 0, 64) syntax (resolve.go removed the underscores first).
 _GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
 _BASES = {"0x": 16, "0X": 16, "0b": 2, "0B": 2, "0o": 8, "0O": 8}
@@ -181,7 +191,7 @@ def problem(text: str, read: Any, *, key: bool = False) -> str | None:
     `read` is what fleet-handshake (PyYAML) made of it. Two readings are alike when both are the
     same string, null, the same boolean, or numbers of equal value (JSON has one number type).
     """
-    if text and text[0] not in HINTS and type(read) is str and read == text:
+    if not may_differ(text) and type(read) is str and read == text:
         return None  # the common case, a word or a name: a string to both
     go: GoValue | Unreadable = json_key(text) if key else json_value(text)
     if _alike(go, read):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from . import blockyaml, goyaml
 from .lazyyaml import loader
+from .yamlresolve import implicit_resolvers
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class Document:
     """One YAML document: its data, and the line of every YAML path in it (computed on demand:
     lines are only needed for messages, and most documents never have a problem)."""
 
-    __slots__ = ("_lines", "_node", "_plain", "_text", "data", "index")
+    __slots__ = ("_lines", "_node", "_plain", "_text", "_tree", "data", "index")
 
     def __init__(
         self,
@@ -56,13 +57,15 @@ class Document:
         node: yaml.Node | None = None,
         text: str | bytes | None = None,
         plain: list[tuple[str, str]] | None = None,
+        tree: blockyaml.Node | None = None,
     ):
         self.index = index
         self.data = data
         self._lines = lines
         self._node = node
         self._text = text  # read by blockyaml: PyYAML finds the lines, only when a message needs them
-        self._plain = plain
+        self._plain = plain  # found by the PyYAML builder, or from blockyaml's tree when first asked
+        self._tree = tree
 
     @property
     def plain_problems(self) -> list[tuple[str, str]]:
@@ -70,10 +73,8 @@ class Document:
         differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED."""
         if self._plain is None:
             self._plain = []
-            if self._text is not None:  # read by blockyaml: its nodes are memoised, and know what was plain
-                docs = blockyaml.parse(self._text)
-                if docs is not None:
-                    _fast_plain_problems(docs[self.index], (), self._plain)
+            if self._tree is not None:
+                _fast_plain_problems(self._tree, None, self._plain)
         return self._plain
 
     @property
@@ -111,19 +112,39 @@ def _collect_lines(node: yaml.Node, path: str, out: dict[str, int], depth: int) 
             _collect_lines(item, join(path, i), out, depth + 1)
 
 
-def _fast_plain_problems(node: blockyaml.Node, parts: tuple[str | int, ...], out: list[tuple[str, str]]) -> None:
-    if isinstance(node, blockyaml.Mapping):
-        for key, value in node.items:
-            if parts or key.text not in UNCHECKED:
-                here = (*parts, key.text)
-                if key.plain:
-                    _note(here, goyaml.problem(key.text, key.text, key=True), out)
-                _fast_plain_problems(value, here, out)
-    elif isinstance(node, blockyaml.Sequence):
-        for i, item in enumerate(node.items):
-            _fast_plain_problems(item, (*parts, i), out)
-    elif node.plain:
-        _note(parts, goyaml.problem(node.text, blockyaml.to_data(node)), out)
+def _fast_plain_problems(node: blockyaml.Node, where: tuple[Any, str | int] | None, out: list[tuple[str, str]]) -> None:
+    """The plain scalars of blockyaml's tree that Kubernetes reads differently. Runs for every
+    handshake and Secret: nodes are taken apart as the tuples they are, `goyaml.may_differ` is
+    inlined, and `where` is a path as (parent, part) links, made into text only for a message."""
+    numeric, words = goyaml.NUMERIC, goyaml.WORDS
+    kind = type(node)
+    if kind is blockyaml.Mapping:
+        for key, value in node[0]:
+            key_text, key_plain = key
+            if where is None and key_text in UNCHECKED:
+                continue
+            if key_plain and (key_text[:1] in numeric or key_text in words):
+                _note_fast((where, key_text), goyaml.problem(key_text, key_text, key=True), out)
+            if type(value) is blockyaml.Scalar:
+                text, plain = value
+                if plain and (text[:1] in numeric or text in words):
+                    _note_fast((where, key_text), goyaml.problem(text, blockyaml.to_data(value)), out)
+            else:
+                _fast_plain_problems(value, (where, key_text), out)
+    elif kind is blockyaml.Sequence:
+        for i, item in enumerate(node[0]):
+            _fast_plain_problems(item, (where, i), out)
+    elif node[1] and goyaml.may_differ(node[0]):
+        _note_fast(where, goyaml.problem(node[0], blockyaml.to_data(node)), out)
+
+
+def _note_fast(where: tuple[Any, str | int] | None, message: str | None, out: list[tuple[str, str]]) -> None:
+    if message is not None:
+        parts: list[str | int] = []
+        while where is not None:
+            where, part = where
+            parts.append(part)
+        _note(tuple(reversed(parts)), message, out)
 
 
 def _note(parts: tuple[str | int, ...], message: str | None, out: list[tuple[str, str]]) -> None:
@@ -142,9 +163,10 @@ def join(path: str, key: str | int) -> str:
 
 def parse_documents(text: str | bytes) -> list[Document]:
     """Parse every document of a YAML stream. Raises YamlError on anything off."""
-    fast = blockyaml.load(text)  # the plain block YAML most files are, without importing PyYAML
-    if fast is not None:
-        return [Document(index=i, data=data, text=text) for i, data in enumerate(fast)]
+    trees = blockyaml.parse(text)  # the plain block YAML most files are, without importing PyYAML
+    fast = None if trees is None else blockyaml.load_nodes(trees)
+    if trees is not None and fast is not None:
+        return [Document(i, data, text=text, tree=tree) for i, (data, tree) in enumerate(zip(fast, trees, strict=True))]
     try:
         nodes = list(yaml.compose_all(text, Loader=_plain_marking_loader()))
     except yaml.MarkedYAMLError as e:
@@ -178,16 +200,25 @@ class _PlainTag(str):
 @functools.cache
 def _plain_marking_loader() -> Any:
     """The fastest safe loader, whose resolver marks the tags it gives plain scalars (a node alone
-    does not tell `!!str y` from `y`)."""
-    base = loader()
-    marked: dict[str, _PlainTag] = {}
+    does not tell `!!str y` from `y`). The resolver is PyYAML's, with its table from yamlresolve
+    (tested equal to PyYAML's): the loader's only one, as SafeLoader has no path resolvers."""
+    table = {
+        first: [(_PlainTag(tag), pattern) for tag, pattern in rules] for first, rules in implicit_resolvers().items()
+    }
+    plain_str = _PlainTag(_STR)
+    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
+    seq_tag, map_tag = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
-    class PlainMarkingLoader(base):  # type: ignore[misc,valid-type]
+    class PlainMarkingLoader(loader()):  # type: ignore[misc]
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-            tag = base.resolve(self, kind, value, implicit)
-            if kind is yaml.ScalarNode and implicit[0]:
-                return marked.get(tag) or marked.setdefault(tag, _PlainTag(tag))
-            return tag
+            if kind is scalar:
+                if implicit[0]:
+                    for tag, pattern in table.get(value[:1], ()):
+                        if pattern.match(value):
+                            return tag
+                    return plain_str
+                return _STR
+            return seq_tag if kind is sequence else map_tag
 
     return PlainMarkingLoader
 
@@ -225,7 +256,7 @@ class _Builder:
                 return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
             # A str tag is the common case: its value without the constructor's machinery.
             value = node.value if node.tag == _STR else self._scalar(node, path)
-            if type(node.tag) is _PlainTag and not (path and path[0] in UNCHECKED):
+            if type(node.tag) is _PlainTag and goyaml.may_differ(node.value) and not (path and path[0] in UNCHECKED):
                 _note((*path, node.value) if key else path, goyaml.problem(node.value, value, key=key), self.plain)
             return value
         finally:
