@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_validate import ENC, handshake_text, line_of, secret_text, validate
 
-from fleethandshake.core import blockyaml, yamldoc
+from fleethandshake.core import blockyaml, sourcecache, yamldoc
+from fleethandshake.core.inventory import parse_inventory
 from fleethandshake.core.models import LabelSelector, Requirement
 from fleethandshake.core.yamldoc import parse_documents
 
@@ -192,3 +193,28 @@ def test_the_plain_marking_reader_reads_as_pyyaml_does(values: list[str], style:
     ours = yaml.compose(text, Loader=yamldoc._plain_marking_loader())
     theirs = yaml.compose(text, Loader=yaml.CSafeLoader)
     assert [n.tag for n in ours.value[0][1].value] == [n.tag for n in theirs.value[0][1].value]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_hand_written_inventory_is_read_as_fleet_reads_it(reader: str) -> None:
+    text = READERS[reader] + (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "  - apiVersion: fleet.cattle.io/v1alpha1\n    kind: Cluster\n"
+        "    metadata:\n      name: c1\n      namespace: fleet-default\n      labels:\n        gpu: y\n"
+        "  - apiVersion: fleet.cattle.io/v1alpha1\n    kind: Cluster\n"
+        "    metadata:\n      name: c2\n      namespace: fleet-default\n      labels:\n        gpu: 'y'\n"
+    )
+    inv, problems = parse_inventory(parse_documents(text), "inventory.yaml")
+    assert [(p.path, p.message) for p in problems] == [
+        ("items[0].metadata.labels.gpu", 'Kubernetes reads the plain value y as the boolean true; write it quoted: "y"')
+    ]
+    assert [c.name for c in inv.clusters] == ["c2"]
+
+
+def test_parse_cache_records_of_older_rules_are_not_used() -> None:
+    # A file that was valid before this check (`gpu: y`) and has not changed since must be read again.
+    source, _ = validate(("hs.yaml", handshake_text()))
+    record = sourcecache.encode(list(source.handshakes), [])
+    assert sourcecache.decode("hs.yaml", record) == (list(source.handshakes), [])
+    older = {k: v for k, v in record.items() if k != "r"}
+    assert sourcecache.decode("hs.yaml", older) is None
