@@ -159,6 +159,7 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
         c = _Collector(file, doc)
         if is_handshake(doc.data):
             hs = _handshake(c)
+            _plain_scalars(c)
             if hs is not None and not c.problems:
                 handshakes.append(hs)
         elif isinstance(doc.data, dict) and "sops" in doc.data and not is_secret(doc.data):
@@ -170,10 +171,23 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
                 )
         elif is_secret(doc.data):
             secret = _secret(c)
+            _plain_scalars(c)  # not in data and stringData (yamldoc.UNCHECKED): nothing secret is quoted
             if secret is not None and not c.problems:
                 secrets.append(secret)
         problems.extend(c.problems)
     return handshakes, secrets, problems
+
+
+def _plain_scalars(c: _Collector) -> None:
+    """A handshake or Secret is a Kubernetes object: every plain scalar in it must mean to
+    fleet-handshake what it means to kubectl and Fleet. Where it does not, that problem replaces
+    the others at its path (`must be a string` for `1:30`, which Kubernetes reads as a string)."""
+    plain = c.doc.plain_problems
+    if plain:
+        paths = {path for path, _ in plain}
+        c.problems = [p for p in c.problems if p.path not in paths]
+        for path, message in plain:
+            c.add(path, message)
 
 
 def finish(
