@@ -173,6 +173,22 @@ def test_removed_handshake_shows_clusters_losing_the_secret(
     assert loses == {c: ["apps/pull (registry)"] for c in ("c-m-aaa", "c-m-bbb", "c-m-edge")}
 
 
+def test_plan_honours_do_not_deploy_targets(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    repo.handshakes("hs.yaml", handshake("everywhere", "pull", [
+        {"name": "no-dev", "clusterSelector": {"matchLabels": {"env": "dev"}}, "doNotDeploy": True},
+        {"name": "no-edge", "clusterGroup": "edge", "doNotDeploy": True},
+        {"name": "all", "clusterSelector": {}}]))  # fmt: skip
+    repo.encrypted("secrets/pull.yaml", secret("pull", stringData={"token": VALUE}))
+
+    doc = json.loads(plan(repo, tmp_path / "out", key_env, "--inventory", fleet_inventory, "--format", "json").stdout)
+
+    (bundle,) = doc["bundles"]
+    assert bundle["target"] == "all: clusters (all)"
+    assert bundle["clusters"] == ["c-m-aaa", "c-m-bbb"]  # not c-m-ccc (dev), c-m-edge (edge), c-m-other (workspace)
+
+
 def test_conflicts_fail_the_plan(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
 ) -> None:
