@@ -283,6 +283,10 @@ def test_fleet_yaml_skips_earlier_targets_and_overrides_with_its_own(handshake: 
         assert set(doc["overrideTargets"][0]) & CRITERIA
         expected = [{**t.to_dict(), "doNotDeploy": True} for t in handshake.targets[:k]]
         assert doc.get("targetCustomizations", []) == expected
+        # A cluster moving in from another bundle of the handshake: adopt its Secret, and restore
+        # it when the other bundle's uninstall deletes it (README: "When a cluster moves").
+        assert doc["helm"] == {"takeOwnership": True}
+        assert doc["correctDrift"] == {"enabled": True}
         if k == 0:
             assert "targetCustomizations" not in doc
 

@@ -105,6 +105,12 @@ def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
             LABEL_HANDSHAKE: handshake.name,
         },
         "namespace": handshake.target_namespace,
+        # A cluster that moves to another bundle of the same handshake (labels changed, targets
+        # reordered, bundles renamed) meets the Secret still owned by the old bundle's Helm release:
+        # the new release adopts it instead of failing, and when the old release's uninstall then
+        # deletes it, drift correction puts it back at once (README: "When a cluster moves").
+        "helm": {"takeOwnership": True},
+        "correctDrift": {"enabled": True},
         "overrideTargets": [bundle.target.to_dict()],
     }
     earlier = handshake.targets[: bundle.target_index]
