@@ -279,6 +279,10 @@ def test_do_not_deploy_target_has_no_bundle_and_excludes_its_clusters_from_later
     assert rest["targetCustomizations"] == [{**targets[0], "doNotDeploy": True}, targets[1]]
     status = json.loads((out / ".fleet-handshake" / "status.json").read_text())
     assert [h["message"] for h in status["handshakes"]] == ["delivered through 2 bundles"]
+    # The next run reads the handshake from the parse cache in the state: doNotDeploy survives it.
+    before = read_tree(out)
+    assert generate(repo, out, key_env).code == 0
+    assert read_tree(out) == before
 
 
 def test_invalid_source_writes_nothing(repo: SourceRepo, out: Path, key_env: dict[str, str]) -> None:
