@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from ..errors import Problem
 from . import names
 from .models import Handshake, Target
 from .records import dataclass
+
+# Made once: json.dumps with arguments builds a new encoder on every call (every run names every bundle).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,9 @@ def bundle_identity(handshake: Handshake, target: Target, mode: str) -> str:
     a new Secret name leaves the old downstream copy behind: each gets a bundle of its own. The
     target counts whole (name and criteria); its position does not, so reordering renames nothing.
     """
-    import json  # imported here: validate need not pay for it
-
     parts = [handshake.workspace, handshake.name, target.to_dict(), handshake.target_namespace,
              handshake.secret_name, mode]  # fmt: skip
-    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(parts)
 
 
 def bundles_for(handshake: Handshake, mode: str) -> list[Bundle]:
