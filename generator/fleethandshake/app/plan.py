@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.background import Background
-from ..core import output, planreport, render
+from ..core import bundles, output, planreport, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
@@ -128,7 +128,7 @@ def known_fleet_files(
         if (hs.workspace, hs.name) not in synced:
             continue
         hs_mode = handshake_mode(hs, loaded, mode)
-        for bundle in render.bundles_for(hs):
+        for bundle in bundles.bundles_for(hs, hs_mode):
             content = comp.tree.get(f"{bundle.path}/{render.FLEET_YAML}")
             if content is not None:
                 known[content] = render.fleet_for(hs, bundle, hs_mode)
