@@ -270,3 +270,26 @@ def test_the_spare_tree_is_listed_beside_the_real_out_when_out_is_a_link(
     listed = fs.read_tree_and_spare(link).spare
     assert listed is not None
     assert listed[:2] == (os.lstat(spare_tree(out)).st_dev, os.lstat(spare_tree(out)).st_ino)
+
+
+def test_a_new_output_format_renders_every_handshake_again(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reuse without rendering holds only for output written in this version's format: output of
+    an earlier version (unquoted strings, stringData) would otherwise stay as it was forever."""
+    from fleethandshake.app.generate import generate as generate_here
+    from fleethandshake.core import render
+
+    build(repo)
+    out = tmp_path / "out"
+    for name, value in key_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(render, "OUTPUT_FORMAT", render.OUTPUT_FORMAT - 1)  # as an earlier version wrote it
+    generate_here(repo.root, out, say=lambda _: None)
+    monkeypatch.setattr(render, "OUTPUT_FORMAT", render.OUTPUT_FORMAT + 1)
+
+    upgraded = generate_here(repo.root, out, say=lambda _: None).composition
+    again = generate_here(repo.root, out, say=lambda _: None).composition
+
+    assert (upgraded.decrypted_files, upgraded.reused) == (len(VALUES), 0)
+    assert (again.decrypted_files, again.reused) == (0, len(VALUES))

@@ -16,7 +16,7 @@ import yaml
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret
-from fleethandshake.core.plan import REWRITTEN
+from fleethandshake.core.plan import RENAMED_WHY, REWRITTEN
 
 fake_kube = fakekube.fake_kube
 
@@ -372,15 +372,21 @@ def test_an_invalid_inventory_is_reported_with_file_and_line(
     assert missing.code == 1 and "cannot read inventory" in missing.stderr
 
 
-def old_format(out: Path) -> None:
+def old_format(out: Path, *, old_names: bool = False) -> None:
     """Rewrite OUT as fleet-handshake wrote it before the quoting rule: PyYAML's plain scalars, and
-    the Secret's values as stringData (same names, same targets, same values)."""
+    the Secret's values as stringData (same targets, same values); `old_names`: and bundle names with
+    the 8-hex-digit digest of earlier versions."""
     for path in out.glob("*/*/*.yaml"):
         header = "".join(line + "\n" for line in path.read_text().splitlines() if line.startswith("#"))
         doc = yaml.safe_load(path.read_text())
         if path.name == "secret.yaml":
             doc["stringData"] = {k: base64.b64decode(v).decode() for k, v in doc.pop("data").items()}
+        if path.name == "fleet.yaml" and old_names:
+            doc["name"] = doc["name"][:-17] + "-" + doc["name"][-8:]
         path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    if old_names:
+        for folder in list(out.glob("*/*/")):
+            folder.rename(folder.with_name(folder.name[:-17] + "-" + folder.name[-8:]))
 
 
 def test_output_of_the_old_format_is_rewritten_once_and_the_plan_says_why(
@@ -409,3 +415,32 @@ def test_output_of_the_old_format_is_rewritten_once_and_the_plan_says_why(
     again = plan(repo, out, key_env, "--format", "json")
     assert again.code == 0  # ... and then there is nothing to do
     assert {b["change"] for b in json.loads(again.stdout)["bundles"]} == {"unchanged"}
+
+
+def test_output_of_an_earlier_version_is_renamed_once_and_the_plan_says_why(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    """Earlier versions named bundles with a 32-bit digest of fewer things: each bundle gets its new
+    name once (one Fleet Bundle deleted, one created), and the plan pairs them and says why."""
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    current = read_tree(out)
+    old_format(out, old_names=True)
+    legacy = sorted(p.parent.name for p in out.glob("*/*/fleet.yaml"))
+
+    result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
+
+    assert result.code == 3, result.stderr
+    bundles = json.loads(result.stdout)["bundles"]
+    removed = sorted(b["bundle"] for b in bundles if b["change"] == "removed")
+    assert removed == legacy and len([b for b in bundles if b["change"] == "added"]) == 3
+    for b in bundles:
+        (why,) = b["changes"]
+        assert why.startswith("renamed to " if b["change"] == "removed" else "renamed from ")
+        assert why.endswith(RENAMED_WHY)
+    assert "renamed from" in plan(repo, out, key_env).stdout
+
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    assert read_tree(out) == current
+    assert plan(repo, out, key_env).code == 0

@@ -114,7 +114,7 @@ def build(
 
 
 def _context() -> str:
-    return f"{__version__}|{templates.digest()}"
+    return f"{__version__}|{render.OUTPUT_FORMAT}|{templates.digest()}"
 
 
 def read_out_and_source(

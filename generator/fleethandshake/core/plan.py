@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -17,6 +18,9 @@ ADDED, REMOVED, MODIFIED, UNCHANGED = "added", "removed", "modified", "unchanged
 # The files are rewritten while what they deliver reads the same: written by an older version of
 # fleet-handshake (which left strings unquoted and wrote stringData), or edited by hand.
 REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, Secret as data): same delivery"
+# A removed and an added bundle of the same handshake target: the folder got a new name.
+RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, target, target namespace, "
+               "Secret name, delivery mode) in 64 bits; earlier versions used 32 bits of fewer")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,8 @@ def make_plan(
     same = {d for d in old_dirs.keys() & new_dirs.keys() if old_dirs[d] == new_dirs[d]}
     memo: dict[bytes, Any] = dict(known or {})
     old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
-    diffs = tuple(_diff(old.get(p), new.get(p), resolve, p in same) for p in sorted(set(old) | set(new)))
+    diffs = _renames(tuple(_diff(old.get(p), new.get(p), resolve, p in same) for p in sorted(set(old) | set(new))),
+                     old, new)  # fmt: skip
     hs = tuple(handshakes)
     impacts: tuple[ClusterImpact, ...] | None = None
     conflicts: list[Conflict] = []
@@ -191,6 +196,31 @@ def make_plan(
     if impacts is not None:
         summary["clusters_affected"] = len(impacts)
     return Plan(diffs, hs, impacts, tuple(conflicts), moves, summary, dict(display or {}))
+
+
+def _renames(
+    diffs: tuple[BundleDiff, ...], old: dict[str, BundleView], new: dict[str, BundleView]
+) -> tuple[BundleDiff, ...]:
+    """A bundle removed and one added for the same handshake, target, namespace and Secret: a rename.
+
+    Both stay what they are to Fleet (one Bundle deleted, one created), but the plan says so and why.
+    """
+
+    def what(view: BundleView) -> str:
+        return json.dumps([view.workspace, view.handshake, view.target, view.target_namespace, view.secret_name],
+                          sort_keys=True)  # fmt: skip
+
+    added = {what(new[d.path]): d for d in diffs if d.change == ADDED}
+    pairs = {d.path: added[what(old[d.path])] for d in diffs if d.change == REMOVED and what(old[d.path]) in added}
+    renamed_to = {a.path: r for r, a in pairs.items()}
+    out = []
+    for d in diffs:
+        if d.path in pairs:
+            d = replace(d, changes=(f"renamed to {pairs[d.path].bundle}: {RENAMED_WHY}",))
+        elif d.path in renamed_to:
+            d = replace(d, changes=(f"renamed from {old[renamed_to[d.path]].name}: {RENAMED_WHY}",))
+        out.append(d)
+    return tuple(out)
 
 
 def _delivery(view: BundleView) -> str:

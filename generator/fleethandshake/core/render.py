@@ -36,6 +36,10 @@ MARKER_YAML = "marker.yaml"
 SOPSSECRET_YAML = "sopssecret.yaml"
 SOPS_ENCRYPTED_SUFFIX = "Templates"  # the sops-secrets-operator's convention: encrypt spec.secretTemplates
 STATE_DIR = ".fleet-handshake"
+# What the renderer writes beyond the templates: raise it when that changes, so that a handshake
+# reused unchanged from an earlier run is rendered again (2: every string quoted, data only,
+# 64-bit bundle identities).
+OUTPUT_FORMAT = 2
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 if TYPE_CHECKING:  # PyYAML costs ~10 ms to import: only runs that need it pay for it
