@@ -14,7 +14,7 @@ from fleethandshake.core import bundles, names, output, render
 from fleethandshake.core.models import Handshake, PlainSecret, SecretValue, Status, Target
 
 ENV = render.make_environment({p.name: p.read_text() for p in (REPO / "templates").glob("*.j2")})
-SECRET = PlainSecret(name="db-creds", type="Opaque", string_data=(("password", SecretValue("s3cret-Vq2")),))
+SECRET = PlainSecret(name="db-creds", type="Opaque", data=(("password", SecretValue("czNjcmV0LVZxMg==")),))
 
 
 def hs(name: str, *targets: Target, file: str = "hs.yaml", document: int = 0) -> Handshake:
