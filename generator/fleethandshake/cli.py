@@ -48,7 +48,9 @@ PLAIN MODE WRITES SECRETS IN CLEAR TEXT: keep OUT in a private repository."""
 VALIDATE_HELP = """\
 Parse and check every FleetHandshake and encrypted Secret under SOURCE without decrypting
 anything (no keys needed). Reports every problem with file, line, document and YAML path.
-Use it in pre-commit hooks and pull-request checks."""
+Lists (what `kubectl get ... -o yaml` prints) are read item by item. Folders holding
+fleet-handshake's output (a .fleet-handshake/status.json inside) are skipped, as are hidden
+ones. Use it in pre-commit hooks and pull-request checks."""
 
 
 PLAN_HELP = """\
@@ -86,9 +88,11 @@ exit codes: as the command, except that `plan` exits 0 when there are changes (a
 check fails only on invalid inputs, handshakes not Synced and conflicts)."""
 
 CHECK_SECRETS_HELP = """\
-Report every v1 Secret in the given files whose data or stringData is not SOPS-encrypted, with
-file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML, and files that do
-not parse, pass: this is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+Report every v1 Secret in the given files (items of a List too) whose data or stringData is not
+SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML,
+and files that do not parse, pass; files inside a folder holding fleet-handshake's output (a
+.fleet-handshake/status.json inside) are skipped: this is the pre-commit hook
+`fleet-handshake-no-plaintext-secrets`."""
 
 
 def _action_args(act: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..adapters import fs
 from ..core.models import item_path
 from ..core.validate import LAST_APPLIED_PATH, is_secret, objects, validate_source
 from ..core.yamldoc import YamlError, parse_documents
@@ -71,7 +72,10 @@ def check_file(display: str, content: bytes) -> list[Problem]:
 
 def run(files: Sequence[Path]) -> int:
     problems: list[Problem] = []
+    outputs: dict[Path, bool] = {}
     for file in files:
+        if fs.in_output(file, outputs):
+            continue  # fleet-handshake's own output: plain mode writes Secrets there in clear text
         try:
             content = file.read_bytes()
         except IsADirectoryError:
