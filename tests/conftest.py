@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, make_age_key
+from fhtest import GIT_ENV, AgeKey, SourceRepo, bare_remote, make_age_key
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +25,17 @@ def repo(tmp_path: Path, age_key: AgeKey) -> SourceRepo:
 @pytest.fixture
 def key_env(age_key: AgeKey) -> dict[str, str]:
     return {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A bare output repository (main holds one commit) that refuses non-fast-forward pushes."""
+    return bare_remote(tmp_path / "remote.git")
+
+
+@pytest.fixture
+def env_keys(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The key and a pinned git identity, in this process's environment and for child processes."""
+    for k, v in {**key_env, **GIT_ENV}.items():
+        monkeypatch.setenv(k, v)
+    return {**key_env, **GIT_ENV}

@@ -1,7 +1,7 @@
 """A fake Kubernetes API server for core/v1 Secrets, spoken to by the real `kubernetes` client.
 
 Enough of the REST protocol for the Kubernetes adapter: GET/LIST with equality and existence
-label selectors, server-side apply (PATCH application/apply-patch+yaml), DELETE with uid and
+label selectors, server-side apply (PATCH application/apply-patch+yaml) with field ownership, DELETE with uid and
 resourceVersion preconditions, metadata-only reads (PartialObjectMetadata), bearer-token
 authentication, `Status` error bodies and `/version`. Plain HTTP on 127.0.0.1, an ephemeral port.
 """
@@ -126,7 +126,8 @@ class FakeKube:
     ) -> dict[str, Any]:
         """Store a Secret as if kubectl had created it (`data` in clear text); returns a copy."""
         obj = {**_blank(namespace, name), "type": "Opaque", "data": {k: _b64(v) for k, v in data.items()}}
-        obj["metadata"] |= {"labels": dict(labels or {}), "managedFields": [_managed("kubectl-create")]}
+        obj["metadata"] |= {"labels": dict(labels or {})}
+        obj["metadata"]["managedFields"] = [_managed("kubectl-create", _fields(obj), operation="Update")]
         with self._lock:
             self.secrets[(namespace, name)] = self._stamp(obj, new=True)
             return copy.deepcopy(obj)
@@ -223,15 +224,27 @@ class FakeKube:
         if wanted_version and (existing is None or existing["metadata"]["resourceVersion"] != wanted_version):
             raise ApiError(409, "Conflict", "the object has been modified; please apply to the latest version", name)
         obj = copy.deepcopy(existing) or {**_blank(namespace, name), "type": "Opaque"}
-        managers = [entry for entry in obj["metadata"].get("managedFields", []) if entry["manager"] != manager]
+        entries = obj["metadata"].get("managedFields", [])
+        managers = [entry for entry in entries if entry["manager"] != manager]
         if managers and request.query.get("force") != "true":  # coarse: any other manager conflicts
             others = ", ".join(sorted(entry["manager"] for entry in managers))
             raise ApiError(409, "Conflict", f"Apply failed with conflicts: conflict with {others}", name)
+        # Server-side apply: a field this manager set before and no longer sets, and that no other
+        # manager owns, is removed. stringData is write-only: what it wrote is stored as data but
+        # owned by nobody, so a key dropped from stringData stays (kubernetes/kubernetes#108008).
+        before = {f for entry in entries if entry["manager"] == manager for f in _owned_fields(entry)}
+        wanted = _fields(applied)
+        kept_by_others = {f for entry in managers for f in _owned_fields(entry)} - wanted
+        for gone in before - wanted - kept_by_others:
+            _remove(obj, gone)
         string_data = {k: _b64(v) for k, v in (applied.get("stringData") or {}).items()}  # stored as data
         obj.setdefault("data", {}).update({**(applied.get("data") or {}), **string_data})
-        obj["metadata"].setdefault("labels", {}).update(meta.get("labels") or {})
+        for section in ("labels", "annotations"):
+            if meta.get(section):
+                obj["metadata"].setdefault(section, {}).update(meta[section])
         obj["type"] = applied.get("type", obj["type"])
-        obj["metadata"]["managedFields"] = [*managers, _managed(manager)]
+        others = [_managed(e["manager"], _owned_fields(e) - wanted, e.get("operation", "Apply")) for e in managers]
+        obj["metadata"]["managedFields"] = [*others, _managed(manager, wanted)]
         self.secrets[(namespace, name)] = self._stamp(obj, new=existing is None)
         return (201 if existing is None else 200), obj
 
@@ -265,10 +278,47 @@ def _blank(namespace: str, name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}}
 
 
-def _managed(manager: str) -> dict[str, Any]:
-    """A minimal managedFields entry: who applied, not which fields."""
+Field = tuple[str, ...]  # ("data", key), ("metadata", "labels", key), ("type",), ("immutable",)
+
+
+def _fields(obj: dict[str, Any]) -> set[Field]:
+    """The fields an object (or an applied configuration) sets, as the API server tracks them."""
+    found: set[Field] = {(name,) for name in ("type", "immutable") if name in obj}
+    found |= {("data", key) for key in obj.get("data") or {}}
+    meta = obj.get("metadata") or {}
+    found |= {("metadata", section, key) for section in ("labels", "annotations") for key in meta.get(section) or {}}
+    return found
+
+
+def _owned_fields(entry: dict[str, Any]) -> set[Field]:
+    """The fields a managedFields entry owns, read back from its FieldsV1."""
+
+    def walk(tree: dict[str, Any], prefix: Field) -> set[Field]:
+        if not tree:
+            return {prefix}
+        return {f for key, sub in tree.items() for f in walk(sub, (*prefix, key.removeprefix("f:")))}
+
+    return {f for f in walk(entry.get("fieldsV1") or {}, ()) if f}
+
+
+def _remove(obj: dict[str, Any], path: Field) -> None:
+    *parents, last = path
+    node = obj
+    for part in parents:
+        node = node.get(part) or {}
+    node.pop(last, None)
+
+
+def _managed(manager: str, fields: set[Field], operation: str = "Apply") -> dict[str, Any]:
+    """A managedFields entry: who wrote which fields (FieldsV1), as the API server records it."""
+    tree: dict[str, Any] = {}
+    for path in sorted(fields):
+        node = tree
+        for part in path:
+            node = node.setdefault(f"f:{part}", {})
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"manager": manager, "operation": "Apply", "apiVersion": "v1", "time": now, "fieldsType": "FieldsV1"}
+    return {"manager": manager, "operation": operation, "apiVersion": "v1", "time": now, "fieldsType": "FieldsV1",
+            "fieldsV1": tree}  # fmt: skip
 
 
 _CHECKS: dict[str, Callable[[dict[str, str], str, str], bool]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"  # reference data with its provenance (data/README.md)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -169,6 +170,39 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def delivered(secret_yaml: Path | bytes | str) -> dict[str, str]:
+    """What a rendered Secret delivers, key by key, as text: its `data`, base64-decoded.
+
+    fleet-handshake writes `data` only, never `stringData` (see render.plain_secret).
+    """
+    text = secret_yaml.read_text() if isinstance(secret_yaml, Path) else secret_yaml
+    doc = yaml.safe_load(text)
+    assert "stringData" not in doc
+    return {k: base64.b64decode(v, validate=True).decode() for k, v in (doc.get("data") or {}).items()}
+
+
 def git(cwd: Path, *args: str) -> str:
     env = dict(os.environ, **GIT_ENV)
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def bare_remote(path: Path) -> Path:
+    """A bare repository with one commit on main that refuses every history rewrite."""
+    git(path.parent, "init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    git(path, "config", "receive.denyNonFastForwards", "true")
+    seed = path.parent / f"{path.name}-seed"
+    git(path.parent, "clone", "--quiet", str(path), str(seed))
+    (seed / "README.md").write_text("output repo\n")
+    git(seed, "add", "README.md")
+    git(seed, "commit", "--quiet", "-m", "init")
+    git(seed, "push", "--quiet", "origin", "HEAD:main")
+    return path
+
+
+def clone(remote: Path, path: Path, *args: str) -> Path:
+    git(remote.parent, "clone", "--quiet", *args, str(remote), str(path))
+    return path
+
+
+def remote_files(remote: Path, ref: str = "main") -> list[str]:
+    return sorted(git(remote, "ls-tree", "-r", "--name-only", ref).splitlines())

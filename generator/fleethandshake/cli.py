@@ -30,7 +30,8 @@ one Fleet bundle folder (fleet.yaml + manifests) per handshake target, for a Fle
 EPILOG = """\
 exit codes: 0 success; 1 invalid input, or a handshake not Synced; 2 wrong command line;
 3 unexpected error (use --debug for a traceback), or for `plan`: changes present;
-130 interrupted.
+4 `publish` refused: the output branch holds output from a newer source commit;
+5 `publish` refused: cannot tell which source is newer (see --allow-unordered); 130 interrupted.
 Run 'fleet-handshake COMMAND --help' for a command's options."""
 
 GENERATE_HELP = """\
@@ -79,7 +80,17 @@ When the push is rejected because someone else pushed first, fetch, move onto th
 regenerate and try again, up to --retries times. Never force-pushes or rewrites history.
 Refuses to run when OUT has changes it did not write, or the work tree has other changes,
 and, as generate does, when it would remove more bundles than the removal guard allows
-(see generate --help; --allow-removals)."""
+(see generate --help; --allow-removals).
+
+Never goes back in time: each commit records the source commit and a digest of the source files
+it was generated from (trailers Fleet-Handshake-Source-Commit and -Digest). Before committing and
+after every fetch, the newest such record on the branch is compared with this run's source:
+output from a newer source commit (a descendant of this one) is never replaced (exit 4); when
+git cannot tell (unrelated or shallow history, a source outside git or with uncommitted changes)
+publish refuses too (exit 5) unless --allow-unordered is given. Nothing is pushed then.
+
+exit codes: 0 published or up to date; 1 a handshake not Synced, invalid inputs or a git error;
+2 wrong command line; 4 the branch holds output from a newer source; 5 order cannot be told."""
 
 GITREPO_HELP = """\
 Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's
@@ -119,6 +130,7 @@ def _action_args(act: argparse.ArgumentParser) -> None:
     act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
     act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
     _add_allow_removals(act)
+    act.add_argument("--allow-unordered", action="store_true", help="publish: as `publish --allow-unordered`")
     act.add_argument(
         "--repo-root",
         type=_path,
@@ -286,6 +298,12 @@ def _publish_args(pub: argparse.ArgumentParser) -> None:
         metavar="N",
         help="times to fetch, regenerate and push again when someone else pushed first (default: 5)",
     )
+    pub.add_argument(
+        "--allow-unordered",
+        action="store_true",
+        help="publish even when it cannot be told whether this run's source is newer than the one the "
+        "branch's output came from (never when the branch's source is known to be newer)",
+    )
     pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
     pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     _add_allow_removals(pub)
@@ -377,6 +395,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             sops_binary=args.sops,
             quiet=args.quiet,
             allow_removals=args.allow_removals,
+            allow_unordered=args.allow_unordered,
         )
     if args.command == "gitrepo":
         from .app import gitrepo
@@ -402,6 +421,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 against=args.against or None,
                 repo_root=args.repo_root,
                 allow_removals=args.allow_removals,
+                allow_unordered=args.allow_unordered,
             )
         )
     if args.command == "check-secrets":

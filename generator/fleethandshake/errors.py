@@ -6,6 +6,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
+EXIT_STALE = 4  # publish: the output branch holds output from a newer source
+EXIT_UNORDERED = 5  # publish: cannot tell whether this run's source is newer than the branch's
 EXIT_INTERRUPTED = 130
 
 
@@ -65,6 +67,18 @@ class UsageError(FleetHandshakeError):
     """Wrong command line or configuration."""
 
     exit_code = EXIT_USAGE
+
+
+class StaleSource(UserError):
+    """publish: the output branch already holds output generated from a newer source commit."""
+
+    exit_code = EXIT_STALE
+
+
+class UnorderedSource(UserError):
+    """publish: which source is newer cannot be told (unrelated, shallow, not in git, uncommitted)."""
+
+    exit_code = EXIT_UNORDERED
 
 
 class InvalidInputs(UserError):

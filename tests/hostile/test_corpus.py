@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import beside_out, secret
+from fhtest import beside_out, delivered, secret
 from hostile import environments
 from hostile.corpus import (
     DECRYPT_PATH_ENV,
@@ -176,21 +176,33 @@ def test_a_hanging_sops_is_given_up_after_its_timeout(
     assert not find_leaks("said", "\n".join(said), ctx.canaries)
 
 
-def test_fleets_gzip_limit_is_not_reachable_in_plain_mode(baseline: Baseline, tmp_path: Path) -> None:
-    """The largest Secret generate accepts (1 MiB rendered), of text that compresses worst, still
-    gzips under 1 MB: in plain mode a bundle holds one Secret, so the 1 MiB check comes first."""
+@pytest.mark.parametrize(("size", "synced"), [(900_000, True), (1_047_000, False)])
+def test_fleets_gzip_limit_is_checked_in_plain_mode(
+    baseline: Baseline, tmp_path: Path, size: int, synced: bool
+) -> None:
+    """Text that compresses worst, written as base64 `data`: a bundle that gzips under 1 MB is Synced;
+    a larger one (still within the API server's 1 MiB) is a clean Error that keeps the old bundle, never
+    a Synced bundle Fleet cannot store."""
     rng = random.Random(1)
     alphabet = [c for c in string.ascii_letters + string.digits + string.punctuation if c not in "'\"\\#:"]
-    value = "".join(rng.choice(alphabet) for _ in range(1_047_000))
+    value = "".join(rng.choice(alphabet) for _ in range(size))
     case = Case(name="gzip", folder=tmp_path / "no-overlay", about="", exit=0, stderr=[], output="written")
     ctx = set_up(case, baseline, tmp_path)
+    before = snapshot(ctx.out)
     ctx.repo.encrypted("secrets/alpha.yaml", secret("alpha-secret", stringData={"password": value}))
 
     result = run_tool(["generate", str(ctx.source), "--out", str(ctx.out)], env=baseline.key_env(), cwd=tmp_path)
 
-    assert result.code == 0, result.stderr
     (bundle,) = (p for p in (ctx.out / "fleet-default").iterdir() if p.name.startswith("alpha-"))
     content = b"".join((bundle / name).read_bytes() for name in sorted(os.listdir(bundle)))
-    assert len(content) > 1_040_000
-    assert len((bundle / "secret.yaml").read_bytes()) <= 1024 * 1024
+    if not synced:
+        assert result.code == 1
+        assert "bytes a Fleet bundle can hold" in result.stderr
+        assert {p: c for p, c in snapshot(ctx.out).items() if "/alpha-" in p} == {
+            p: c for p, c in before.items() if "/alpha-" in p
+        }
+        return
+    assert result.code == 0, result.stderr
+    assert len(content) > 1_150_000
+    assert delivered(bundle / "secret.yaml")["password"] == value
     assert len(gzip.compress(content, compresslevel=9)) < 1_000_000

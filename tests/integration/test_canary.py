@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fhtest import GIT_ENV, AgeKey, SourceRepo, handshake, secret
+from fhtest import GIT_ENV, AgeKey, SourceRepo, delivered, handshake, secret
 from hostile.leaks import find_leaks, scan_tree
 
 OLD = {"alpha": "canary-old-alpha-Zr83Xq", "bravo": "canary-old-bravo-Lp29Ws", "low": "hunter2"}
@@ -150,9 +150,8 @@ def test_no_command_shows_a_value_anywhere(tmp_path: Path, age_key: AgeKey) -> N
     # The scan saw what it should: the plans, the step outputs, the Secrets where they belong.
     assert (s.runner / "temp" / "fleet-handshake-plan.json").is_file()
     assert "plan-markdown" in (s.runner / "output.txt").read_text()
-    delivered = b"".join(p.read_bytes() for p in secrets_out)
-    assert NEW["alpha"].encode() in delivered and NEW["low"].encode() in delivered
-    assert base64.b64encode(NEW["bravo"].encode()) in delivered
+    values = [v for p in secrets_out for v in delivered(p).values()]
+    assert NEW["alpha"] in values and NEW["low"] in values and NEW["bravo"] in values
     assert "(fleet-default/bravo)" in git(work, "log", "--all", "--format=%B")
 
     # Plain-mode Secret files: owner only, whatever the umask; other files stay readable.

@@ -210,3 +210,21 @@ def test_publish_applies_before_pushing_and_prunes_after(
     assert seen == {"api-bundle-still-pushed": False}, "the Secret went only after the push removed its bundle"
     assert ("fleet-default", "api-token") not in fake_kube.secrets
     assert ("fleet-default", "db-creds") in fake_kube.secrets
+
+
+def test_a_key_removed_from_the_source_is_removed_from_the_management_secret(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Applied as `data` (never stringData), so server-side apply drops a key the source dropped."""
+    build(repo)
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": VALUE, "user": "app"}))
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": VALUE, "user": "app"}
+
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": VALUE}))
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": VALUE}
+    assert "stringData" not in fake_kube.requests_of("PATCH")[-1].json()

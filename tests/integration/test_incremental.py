@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, beside_out, git, handshake, read_tree, run_cli, secret, spare_tree
+from fhtest import AgeKey, SourceRepo, beside_out, delivered, git, handshake, read_tree, run_cli, secret, spare_tree
 
 STATE = ".fleet-handshake/state.json"
 VALUES = {f"hs{i}": f"incremental-canary-{i}-Vb7" for i in range(4)}
@@ -101,11 +101,12 @@ def test_hand_edited_bundle_is_regenerated_not_trusted(
     out = tmp_path / "out"
     generate(repo, out, key_env)
     edited = next(out.glob("fleet-default/hs1-*/secret.yaml"))
-    edited.write_text(edited.read_text().replace(VALUES["hs1"], "tampered"))
+    encoded = base64.b64encode(VALUES["hs1"].encode()).decode()
+    edited.write_text(edited.read_text().replace(encoded, base64.b64encode(b"tampered").decode()))
 
     assert generate(repo, out, key_env)[:2] == (1, 3)
 
-    assert VALUES["hs1"] in edited.read_text()
+    assert delivered(edited) == {"token": VALUES["hs1"]}
     assert read_tree(out) == full_run(repo, tmp_path, key_env)
 
 

@@ -6,6 +6,7 @@ Everything above HTTP is real: kubeconfig loading, the generated client, urllib3
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -30,13 +31,17 @@ NS = "fleet-default"
 OWNER = {"app.kubernetes.io/managed-by": "fleet-handshake", "fleethandshake.io/handshake": "apps.db"}
 
 
-def secret(name: str, values: dict[str, str], labels: dict[str, str] | None = None) -> dict[str, Any]:
+def secret(
+    name: str, values: dict[str, str], labels: dict[str, str] | None = None, section: str = "data"
+) -> dict[str, Any]:
+    """A Secret manifest as render writes it (`data`, base64), or with `stringData` to show why not."""
+    encode = (lambda v: base64.b64encode(v.encode()).decode()) if section == "data" else (lambda v: v)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": NS, "labels": dict(labels or OWNER)},
         "type": "Opaque",
-        "stringData": {k: SecretValue(v) for k, v in values.items()},
+        section: {k: SecretValue(encode(v)) for k, v in values.items()},
     }
 
 
@@ -81,8 +86,37 @@ def test_apply_creates_then_updates_by_server_side_apply(store: SecretStore, fak
     assert {p.field_manager for p in patches} == {"fleet-handshake"}
     assert {p.query.get("force") for p in patches} == {"true"}
     sent = patches[-1].json()  # the full object, values revealed only here
-    assert sent["kind"] == "Secret" and sent["stringData"] == {"password": "two", "user": "admin"}
+    assert sent["kind"] == "Secret" and sent["data"] == {"password": b64("two"), "user": b64("admin")}
     assert [m["manager"] for m in updated["metadata"]["managedFields"]] == ["fleet-handshake"]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_a_key_no_longer_applied_in_data_is_removed(store: SecretStore, fake_kube: FakeKube) -> None:
+    """Server-side apply removes a field its manager set before and no longer sets: why render writes data."""
+    store.apply(secret("db", {"password": "one", "user": "admin"}))
+    store.apply(secret("db", {"password": "one"}))
+    assert fake_kube.secret_values(NS, "db") == {"password": "one"}
+
+
+def test_a_key_no_longer_applied_in_string_data_stays(store: SecretStore, fake_kube: FakeKube) -> None:
+    """The API server's behaviour the fake models (kubernetes/kubernetes#108008): stringData is stored
+    as data that no manager owns, so a key dropped from stringData is never removed."""
+    store.apply(secret("db", {"password": "one", "user": "admin"}, section="stringData"))
+    store.apply(secret("db", {"password": "one"}, section="stringData"))
+    assert fake_kube.secret_values(NS, "db") == {"password": "one", "user": "admin"}
+
+
+def test_a_field_another_manager_owns_is_not_removed(store: SecretStore, fake_kube: FakeKube) -> None:
+    fake_kube.put_secret(NS, "db", {"extra": "theirs"}, labels=OWNER)
+    store.apply(secret("db", {"password": "one", "extra": "mine"}))
+    store.apply(secret("db", {"password": "one"}))  # force took "extra" over: it was ours, now dropped
+    assert fake_kube.secret_values(NS, "db") == {"password": "one"}
+    fake_kube.put_secret(NS, "db2", {"extra": "theirs"}, labels=OWNER)
+    store.apply(secret("db2", {"password": "one"}))
+    assert fake_kube.secret_values(NS, "db2") == {"password": "one", "extra": "theirs"}
 
 
 def test_apply_uses_the_given_field_manager(fake_kube: FakeKube, tmp_path: Path) -> None:

@@ -4,12 +4,18 @@ List of Secrets encrypted with the real sops, decrypted in-process and by the so
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fhtest import AgeKey, SourceRepo, read_tree, run_cli, secret, sops_encrypt
+from fleethandshake.core.models import KIND
+from fleethandshake.core.validate import validate_source
+from fleethandshake.core.yamldoc import parse_documents
 
 EXPORT = Path(__file__).resolve().parents[1] / "data" / "export" / "fleethandshakes-list.yaml"
 VALUES = {"sample": "list-sample-Hw72Ke", "test": "list-test-Rb05Nc"}
@@ -46,14 +52,36 @@ def test_generate_from_an_export_and_an_encrypted_list_of_secrets(tmp_path: Path
     assert len(secrets) == 2
     delivered = {doc["metadata"]["name"]: doc for doc in secrets.values()}
     assert delivered["fleethandshake-sample"]["metadata"]["namespace"] == "test"
-    assert base64.b64decode(delivered["fleethandshake-sample"]["data"]["fleet-handshake"]).decode() == VALUES["sample"]
-    assert delivered["fleethandshake-test-only"]["stringData"] == {"fleet-handshake": VALUES["test"]}
+    values = {n: base64.b64decode(d["data"]["fleet-handshake"]).decode() for n, d in delivered.items()}
+    assert values == {"fleethandshake-sample": VALUES["sample"], "fleethandshake-test-only": VALUES["test"]}
     # Server-written fields of the export reach no bundle.
     assert not any(b"resourceVersion" in c or b"managedFields" in c for c in tree.values())
     # A second run reuses the parse cache's records of the List items: nothing changes.
     again = run_cli("generate", repo.root, "--out", out, env=env)
     assert again.code == 0, again.stderr
     assert read_tree(out) == tree
+
+
+def test_the_export_reads_as_kubectl_reads_it() -> None:
+    """The test data is what kubectl itself takes for a list of two FleetHandshakes, and
+    fleet-handshake finds the same objects in it."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    proc = subprocess.run([str(kubectl), "label", "--local", "-f", str(EXPORT), "fh=x", "-o", "json"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    decoder, text, at, objects = json.JSONDecoder(), proc.stdout, 0, []
+    while text[at:].strip():
+        obj, at = decoder.raw_decode(text, len(text) - len(text[at:].lstrip()))
+        objects.append(obj)
+    go = [(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"], o["spec"]) for o in objects]
+    source, problems = validate_source([("export.yaml", parse_documents(EXPORT.read_bytes()))])
+    assert problems == []
+    ours = [(KIND, h.workspace, h.name, h.secret_name, h.secret_namespace, h.target_namespace,
+             [t.to_dict() for t in h.targets]) for h in source.handshakes]  # fmt: skip
+    theirs = [
+        (k, ns, n, s["secretName"], s["secretNamespace"], s["targetNamespace"], s["targets"]) for k, ns, n, s in go
+    ]
+    assert ours == theirs and len(ours) == 2
 
 
 def test_validate_and_check_secrets_read_lists(tmp_path: Path, age_key: AgeKey) -> None:

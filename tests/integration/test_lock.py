@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import GIT_ENV, SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import GIT_ENV, SourceRepo, delivered, handshake, read_tree, run_cli, secret
 from fleethandshake.adapters.fs import output_lock
 from fleethandshake.errors import UserError
 
@@ -92,7 +92,9 @@ def test_generate_waits_while_another_run_holds_the_lock(
     assert staging_while_held == []
     assert proc.returncode == 0, stderr
     assert read_tree(out) != old
-    assert b"lock-new-value" in b"".join(v for p, v in read_tree(out).items() if p.endswith("secret.yaml"))
+    assert {"token": "lock-new-value"} in [
+        delivered(v.decode()) for p, v in read_tree(out).items() if p.endswith("secret.yaml")
+    ]
 
 
 def test_publish_takes_the_same_lock_as_generate(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:

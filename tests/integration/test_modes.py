@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fhtest import SHARED, SOPS, AgeKey, SourceRepo, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
+from fhtest import DATA, SOPS, AgeKey, SourceRepo, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
 
 VALUE = "modes-canary-Hq4"
 
@@ -19,6 +20,10 @@ VALUE = "modes-canary-Hq4"
 def cluster_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AgeKey]:
     folder = tmp_path_factory.mktemp("cluster-keys")
     return {name: make_age_key(folder, name) for name in ("c1", "edge", "prod")}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def config(repo: SourceRepo, keys: dict[str, AgeKey], mode: str = "sops", extra: str = "") -> None:
@@ -90,7 +95,7 @@ def test_sops_mode_encrypts_each_bundle_for_its_targets_keys_only(
         assert (doc["apiVersion"], doc["kind"]) == ("isindir.github.com/v1alpha3", "SopsSecret")
         assert doc["metadata"]["namespace"] == "apps"
         (template,) = doc["spec"]["secretTemplates"]
-        assert template == {"name": "creds", "type": "Opaque", "labels": {"a": "b"}, "stringData": {"password": VALUE}}
+        assert template == {"name": "creds", "type": "Opaque", "labels": {"a": "b"}, "data": {"password": b64(VALUE)}}
         for other, key in cluster_keys.items():
             if other != owner[ref]:
                 assert decrypt(sealed, key).returncode == 128, f"{other} must not open {ref}"
@@ -99,9 +104,7 @@ def test_sops_mode_encrypts_each_bundle_for_its_targets_keys_only(
 
 def test_every_mode_fleet_yaml_is_valid(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str],
                                        cluster_keys: dict[str, AgeKey]) -> None:  # fmt: skip
-    schema_path = SHARED / "fleet" / "fleet.yaml.json"
-    if not schema_path.is_file():
-        pytest.skip("shared/fleet is not beside the repository")
+    schema_path = DATA / "fleet" / "fleet.yaml.json"
     config(repo, cluster_keys)
     build(repo)
     out = tmp_path / "out"
@@ -160,7 +163,7 @@ def test_no_churn_and_real_changes(
     repo.encrypted("creds.yaml", secret("creds", stringData={"password": VALUE + "-2"}))
     run_cli("generate", repo.root, "--out", out, env=key_env)
     opened = yaml.safe_load(decrypt(bundles(out)["multi/c1"] / "sopssecret.yaml", cluster_keys["c1"]).stdout)
-    assert opened["spec"]["secretTemplates"][0]["stringData"] == {"password": VALUE + "-2"}
+    assert opened["spec"]["secretTemplates"][0]["data"] == {"password": b64(VALUE + "-2")}
 
 
 def test_annotation_overrides_the_default_mode(

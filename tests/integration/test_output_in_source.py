@@ -8,6 +8,7 @@ The hooks are run by pre-commit itself (`pre-commit try-repo`), as a user would.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from fleethandshake.adapters import fs
 from fleethandshake.core import output
 
 CANARY = "output-in-source-canary-Tw63Rd"
+CANARY_B64 = base64.b64encode(CANARY.encode()).decode()  # as the generated Secret holds it
 
 
 def make_source(root: Path, key: AgeKey) -> SourceRepo:
@@ -35,7 +37,7 @@ def generate_inside(repo: SourceRepo, key: AgeKey, out: str = "bundles") -> Path
     result = run_cli("generate", repo.root, "--out", repo.root / out, env={"SOPS_AGE_KEY_FILE": str(key.key_file)})
     assert result.code == 0, result.stderr
     secrets = list((repo.root / out).rglob("secret.yaml"))
-    assert secrets and CANARY.encode() in secrets[0].read_bytes()  # the clear text the checks must not trip on
+    assert secrets and CANARY_B64.encode() in secrets[0].read_bytes()  # the clear text the checks must not trip on
     return repo.root / out
 
 
@@ -59,7 +61,7 @@ def test_validate_and_generate_skip_any_output_folder_in_the_source(tmp_path: Pa
     result = run_cli("validate", repo.root)
     assert result.code == 1
     assert "not-an-output/plain.yaml" in result.stderr and "bundles/" not in result.stderr
-    assert CANARY not in result.stderr
+    assert CANARY not in result.stderr and CANARY_B64 not in result.stderr
 
 
 def test_check_secrets_skips_output_folders(tmp_path: Path, age_key: AgeKey) -> None:
@@ -74,7 +76,7 @@ def test_check_secrets_skips_output_folders(tmp_path: Path, age_key: AgeKey) -> 
     bad = run_cli("check-secrets", *(repo.root / g for g in generated), leak)
     assert bad.code == 1
     assert "leak/plain.yaml" in bad.stderr and "bundles/" not in bad.stderr
-    assert CANARY not in bad.stderr
+    assert CANARY not in bad.stderr and CANARY_B64 not in bad.stderr
 
 
 def hook_repo(dest: Path) -> Path:
@@ -116,7 +118,7 @@ def test_pre_commit_hooks_pass_with_the_output_in_the_repository(tmp_path: Path,
     assert proc.returncode == 0, report
     assert re.search(r"fleet-handshake validate\.+Passed", report), report
     assert re.search(r"fleet-handshake no plaintext Secrets\.+Passed", report), report
-    assert CANARY not in report
+    assert CANARY not in report and CANARY_B64 not in report
 
 
 def test_the_hooks_as_declared_still_refuse_a_leak_beside_the_output(tmp_path: Path, age_key: AgeKey) -> None:
@@ -137,4 +139,4 @@ def test_the_hooks_as_declared_still_refuse_a_leak_beside_the_output(tmp_path: P
                               capture_output=True, text=True, check=False)  # fmt: skip
         assert proc.returncode == 1, (hook_id, proc.stderr)
         assert "leak/plain.yaml" in proc.stderr and "bundles/" not in proc.stderr, (hook_id, proc.stderr)
-        assert CANARY not in proc.stderr + proc.stdout
+        assert CANARY not in proc.stderr + proc.stdout and CANARY_B64 not in proc.stderr + proc.stdout

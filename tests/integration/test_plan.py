@@ -15,7 +15,8 @@ import yaml
 
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
-from fhtest import SHARED, SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret
+from fleethandshake.core.plan import REWRITTEN
 
 fake_kube = fakekube.fake_kube
 
@@ -223,9 +224,7 @@ def test_missing_secret_makes_the_plan_fail(repo: SourceRepo, tmp_path: Path, ke
 
 
 def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None:
-    crd_path = SHARED / "fleet" / "crd-gitrepo.yaml"
-    if not crd_path.is_file():
-        pytest.skip("shared/fleet is not beside the repository")
+    crd_path = DATA / "fleet" / "crd-gitrepo.yaml"
     repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]),
                     handshake("b", "s", [{"clusterName": "c1"}], workspace="fleet-other"))  # fmt: skip
     result = run_cli("gitrepo", repo.root, "--repo", "https://git.example.invalid/bundles.git", "--branch", "main",
@@ -316,3 +315,42 @@ def test_an_invalid_inventory_is_reported_with_file_and_line(
     assert result.code == 1 and str(unparsable) in result.stderr and "Traceback" not in result.stderr
     missing = plan(repo, tmp_path / "out", key_env, "--inventory", tmp_path / "nope.yaml")
     assert missing.code == 1 and "cannot read inventory" in missing.stderr
+
+
+def old_format(out: Path) -> None:
+    """Rewrite OUT as fleet-handshake wrote it before the quoting rule: PyYAML's plain scalars, and
+    the Secret's values as stringData (same names, same targets, same values)."""
+    for path in out.glob("*/*/*.yaml"):
+        header = "".join(line + "\n" for line in path.read_text().splitlines() if line.startswith("#"))
+        doc = yaml.safe_load(path.read_text())
+        if path.name == "secret.yaml":
+            doc["stringData"] = {k: base64.b64decode(v).decode() for k, v in doc.pop("data").items()}
+        path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_output_of_the_old_format_is_rewritten_once_and_the_plan_says_why(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    current = read_tree(out)
+    old_format(out)
+    assert read_tree(out) != current
+
+    result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
+
+    assert result.code == 3, result.stderr
+    bundles = json.loads(result.stdout)["bundles"]
+    assert [(b["change"], b["changes"]) for b in bundles] == [("modified", [REWRITTEN])] * 3
+    assert all(not (b["keysAdded"] or b["keysRemoved"] or b["keysChanged"]) for b in bundles)
+    assert all(not (b["clustersGained"] or b["clustersLost"]) for b in bundles)
+    text = plan(repo, out, key_env).stdout
+    assert "every string quoted, Secret as data" in text
+    assert_no_values(result.stdout, text)
+
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    assert read_tree(out) == current  # rewritten once ...
+    again = plan(repo, out, key_env, "--format", "json")
+    assert again.code == 0  # ... and then there is nothing to do
+    assert {b["change"] for b in json.loads(again.stdout)["bundles"]} == {"unchanged"}

@@ -9,48 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import GIT_ENV, SourceRepo, git, handshake, run_cli, secret
+from fhtest import SourceRepo, clone, git, handshake, remote_files, run_cli, secret
 from fleethandshake.app.publish import publish
 from fleethandshake.errors import UserError
 
 VALUE = "publish-canary-9f3"
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    git(bare, "config", "receive.denyNonFastForwards", "true")  # any history rewrite would fail
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "--quiet", str(bare), str(seed))
-    (seed / "README.md").write_text("output repo\n")
-    git(seed, "add", "README.md")
-    git(seed, "commit", "--quiet", "-m", "init")
-    git(seed, "push", "--quiet", "origin", "HEAD:main")
-    return bare
-
-
-def clone(remote: Path, path: Path) -> Path:
-    git(remote.parent, "clone", "--quiet", str(remote), str(path))
-    return path
-
-
-@pytest.fixture
-def env_keys(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for k, v in key_env.items():
-        monkeypatch.setenv(k, v)
-    for k, v in GIT_ENV.items():
-        monkeypatch.setenv(k, v)
-    return {**key_env, **GIT_ENV}
-
-
 def fill(repo: SourceRepo, *names: str) -> None:
     repo.handshakes("hs.yaml", *(handshake(n, "s", [{"clusterName": f"c-{n}"}]) for n in names))
     repo.encrypted("s.yaml", secret("s", stringData={"token": VALUE}))
-
-
-def remote_files(remote: Path, ref: str = "main") -> list[str]:
-    return sorted(git(remote, "ls-tree", "-r", "--name-only", ref).splitlines())
 
 
 def test_publish_commits_once_then_does_nothing(

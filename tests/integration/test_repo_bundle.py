@@ -18,11 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import jsonschema
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
 CRD = "crds/fleethandshake-crd.yaml"
 FLEET_YAMLS = ("fleet.yaml", "fleet.yml")
 # isAllFilesInDirPattern: "^.+/\*" is not anchored at the end, then TrimSuffix("/*") is compared
@@ -107,13 +106,6 @@ def repo_files(root: Path = REPO) -> list[str]:
     return [f for f in out.stdout.split("\0") if f and (root / f).is_file()]
 
 
-def shared_file(relative: str) -> Path:
-    path = SHARED / relative
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is absent: it holds {relative} (CI copies shared/ beside the clone)")
-    return path
-
-
 def test_root_bundle_holds_only_the_crd() -> None:
     content = bundle_content(REPO, repo_files())
     assert deployed(content) == {CRD}
@@ -145,7 +137,7 @@ def test_root_fleet_yaml_is_valid() -> None:
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["name"]) and len(doc["name"]) <= 53
     assert doc["keepResources"] is True
     assert "namespace" not in doc, "a forced namespace would be stamped onto the cluster-scoped CRD"
-    schema = yaml.safe_load(shared_file("fleet/fleet.yaml.json").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((DATA / "fleet/fleet.yaml.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(doc)
 
 
@@ -159,7 +151,7 @@ def test_crd_is_the_fleethandshake_crd() -> None:
 
 
 def test_crd_is_the_original_operators_crd() -> None:
-    seed = shared_file("seed/fleethandshake-crd.yaml").read_text(encoding="utf-8")
+    seed = (DATA / "seed/fleethandshake-crd.yaml").read_text(encoding="utf-8")
     ours = (REPO / CRD).read_text(encoding="utf-8")
     assert list(yaml.safe_load_all(ours)) == list(yaml.safe_load_all(seed))
 

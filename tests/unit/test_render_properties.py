@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import random
 import re
 from functools import cache
 from typing import Any
@@ -15,9 +16,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhtest import REPO, SHARED
+from fhtest import DATA, REPO
 from fleethandshake.core import render, templating
 from fleethandshake.core.models import (
+    DOWNSTREAM,
     Handshake,
     LabelSelector,
     PlainSecret,
@@ -42,7 +44,7 @@ class JinjaOnly(templating.Templates):
 
 
 JINJA = JinjaOnly(SOURCES, ENV.filters)
-FLEET_SCHEMA = SHARED / "fleet" / "fleet.yaml.json"
+FLEET_SCHEMA = DATA / "fleet" / "fleet.yaml.json"
 PROPERTY = settings(max_examples=60, deadline=None)
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 CRITERIA = {"clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector"}
@@ -131,15 +133,16 @@ plain_secrets = st.builds(
     name=dns_label,
     type=st.sampled_from(["Opaque", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson"]),
     data=st.dictionaries(
-        secret_keys, st.binary(max_size=30).map(lambda b: base64.b64encode(b).decode()), max_size=3
+        secret_keys,
+        st.one_of(st.binary(max_size=30), secret_text.map(str.encode)).map(lambda b: base64.b64encode(b).decode()),
+        max_size=5,
     ).map(_values),
-    string_data=st.dictionaries(secret_keys, secret_text, max_size=4).map(_values),
     labels=st.dictionaries(label_keys, label_values, max_size=2).map(lambda d: tuple(sorted(d.items()))),
     immutable=st.none() | st.booleans(),
 )
 # For properties about fleet.yaml: the Secret's content is beside the point there.
 simple_secrets = st.builds(
-    PlainSecret, name=dns_label, type=st.just("Opaque"), string_data=st.just((("k", SecretValue("v")),))
+    PlainSecret, name=dns_label, type=st.just("Opaque"), data=st.just((("k", SecretValue("dg==")),))
 )
 
 
@@ -286,7 +289,7 @@ def assert_secret_document(doc: Any, handshake: Handshake, secret: PlainSecret) 
     assert doc["metadata"].get("labels", {}) == dict(secret.labels)
     assert doc.get("immutable") == secret.immutable
     assert doc.get("data", {}) == {k: v.reveal() for k, v in secret.data}
-    assert doc.get("stringData", {}) == {k: v.reveal() for k, v in secret.string_data}
+    assert "stringData" not in doc
 
 
 HANDSHAKE = Handshake(
@@ -323,10 +326,11 @@ HANDSHAKE = Handshake(
     ],
 )
 def test_secret_yaml_round_trips_tricky_values(value: str) -> None:
-    secret = PlainSecret(name="db-creds", type="Opaque", string_data=(("k", SecretValue(value)),))
+    secret = render.plain_secret({"type": "Opaque", "stringData": {"k": value}}, "db-creds")
     tree = render.render_handshake(ENV, HANDSHAKE, secret).files
     doc = yaml.safe_load(tree[f"{render.bundles_for(HANDSHAKE)[0].path}/{render.SECRET_YAML}"])
     assert_secret_document(doc, HANDSHAKE, secret)
+    assert base64.b64decode(doc["data"]["k"]).decode() == value
 
 
 @pytest.mark.parametrize(
@@ -399,8 +403,7 @@ def test_plain_secret_repr_and_str_are_redacted() -> None:
     secret = PlainSecret(
         name="db-creds",
         type="Opaque",
-        data=(("blob", SecretValue(base64.b64encode(VALUE.encode()).decode())),),
-        string_data=(("password", SecretValue(VALUE)),),
+        data=(("password", SecretValue(base64.b64encode(VALUE.encode()).decode())),),
     )
     encoded = base64.b64encode(VALUE.encode()).decode()
     for shown in (repr(secret), str(secret), f"{secret}"):
@@ -412,3 +415,22 @@ def test_plain_secret_repr_and_str_are_redacted() -> None:
 def test_secret_value_refuses_to_be_pickled() -> None:
     with pytest.raises(TypeError):
         pickle.dumps(SecretValue(VALUE))
+
+
+def test_secret_size_is_the_api_servers_rule_on_decoded_data() -> None:
+    """1 MiB of data bytes together (stringData counted as the bytes it becomes), not of rendered text."""
+    at_limit = {"a": "x" * (512 * 1024), "b": base64.b64encode(b"y" * (512 * 1024)).decode()}
+    secret = render.plain_secret({"stringData": {"a": at_limit["a"]}, "data": {"b": at_limit["b"]}}, "big")
+    assert sum(len(base64.b64decode(v.reveal())) for _, v in secret.data) == 1024 * 1024
+    with pytest.raises(render.RenderError, match="over the API server's limit of 1 MiB"):
+        render.plain_secret({"stringData": {"a": at_limit["a"] + "!"}, "data": {"b": at_limit["b"]}}, "big")
+
+
+def test_a_plain_bundle_that_would_not_fit_fleet_is_refused_and_names_no_value() -> None:
+    noise = random.Random(7).randbytes(1000 * 1024)  # incompressible: base64 of it gzips to about its size
+    secret = render.plain_secret({"data": {"blob": base64.b64encode(noise).decode()}}, "noise")
+    with pytest.raises(render.RenderError, match="bytes a Fleet bundle can hold") as caught:
+        render.render_handshake(ENV, HANDSHAKE, secret)
+    assert base64.b64encode(noise[:32]).decode()[:40] not in str(caught.value)
+    downstream = render.render_handshake(ENV, HANDSHAKE, secret, DOWNSTREAM)  # the bundle holds no value there
+    assert downstream.management

@@ -30,8 +30,7 @@ from fleethandshake.core.models import LabelSelector, Requirement, Target
 from fleethandshake.core.validate import parse_target
 from fleethandshake.core.yamldoc import parse_documents
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-CASES_FILE = SHARED / "fleet" / "target_match_cases.json"
+CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "fleet" / "target_match_cases.json"
 CASE_COUNT = 78
 CRITERIA = ("clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector")
 WS = "fleet-default"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import SHARED
+from fhtest import DATA
 from fleethandshake.core.models import Handshake, LabelSelector, Requirement, Source, SourceSecret, Target
 from fleethandshake.core.validate import validate_source
 from fleethandshake.core.yamldoc import parse_documents
@@ -511,10 +511,7 @@ def test_no_problem_message_shows_a_secret_value() -> None:
 
 
 def seed_file(name: str) -> Path:
-    path = SHARED / "seed" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not available")
-    return path
+    return DATA / "seed" / name
 
 
 def test_seed_sample_handshakes_load_unchanged() -> None:
@@ -539,3 +536,16 @@ def test_seed_sample_secrets_are_refused_because_they_are_not_encrypted() -> Non
     assert [(p.file, p.document, p.path) for p in problems] == [(path.name, 0, ""), (path.name, 1, "")]
     assert all("not SOPS-encrypted" in p.message for p in problems)
     assert source.secrets == ()
+
+
+def test_an_empty_value_that_sops_left_as_it_is_is_accepted() -> None:
+    """sops does not encrypt an empty string; it reveals nothing, so the Secret is valid."""
+    source, problems = validate(("s.yaml", secret_text(string_data={"password": ENC, "optional": '""'})))
+    assert problems == []
+    assert [s.name for s in source.secrets] == ["db-creds"]
+
+
+@pytest.mark.parametrize("key", [".", ".."])
+def test_dot_keys_are_refused_as_kubernetes_refuses_them(key: str) -> None:
+    _, problems = validate(("s.yaml", secret_text(string_data={f"'{key}'": ENC})))
+    assert [p.message for p in problems] == ["is not a valid Secret key (letters, digits, '-', '_', '.')"]

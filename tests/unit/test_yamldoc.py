@@ -159,3 +159,15 @@ def test_lines_of_a_document_read_without_pyyaml_are_pyyamls() -> None:
     yamldoc._collect_lines(yaml.compose(text, Loader=yaml.SafeLoader), "", expected, 0)
     assert docs[0].lines == expected
     assert docs[0].line("data.y[1].s[0]") == 12
+
+
+def test_scalars_go_reads_as_strings_are_strings_here_too() -> None:
+    """A plain `=` and sops's `!!merge <<` are the strings "=" and "<<" to Go's readers (PyYAML cannot
+    construct them): a Secret whose annotation is "=" or "<<" must load, not fail the source."""
+    (doc,) = parse_documents(b"a: =\nb: !!merge <<\nc: '<<'\n")
+    assert doc.data == {"a": "=", "b": "<<", "c": "<<"}
+
+
+def test_merge_keys_stay_refused_when_merge_values_are_read() -> None:
+    with pytest.raises(YamlError, match="merge keys"):
+        parse_documents(b"base: &b {k: v}\nuse:\n  <<: *b\n")

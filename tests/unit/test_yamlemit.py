@@ -92,19 +92,34 @@ def test_the_documents_rendered_here_take_the_fast_path() -> None:
             "tls.crt": SecretValue("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM="),
             "port": SecretValue("NTQzMg=="),
         },
-        "stringData": {
-            "PORT": SecretValue("5432"),
-            "config.yaml": SecretValue("server:\n  url: https://svc:8443\n\n  token: abc\n"),
-            "ENABLED": SecretValue("true"),
-        },
+        "immutable": True,
     }
     for doc in (fleet, secret):
         fast = yamlemit.emit(doc)
         assert fast is not None
         assert fast == pyyaml(doc)
-    assert "PORT: '5432'" in str(yamlemit.emit(secret)) and "ENABLED: 'true'" in str(yamlemit.emit(secret))
+    assert '"port": "NTQzMg=="' in str(yamlemit.emit(secret)) and '"immutable": true' in str(yamlemit.emit(secret))
+
+
+def test_every_string_is_double_quoted_keys_too() -> None:
+    """The one quoting rule, on both paths: no string is left for a reader to type."""
+    for text in TRICKY_TEXT:
+        for doc in ({"k": text}, {text: "v"}, ["x", text]):
+            loaded = yaml.compose(render.to_yaml(doc))
+            nodes = [loaded.value[0][0], loaded.value[0][1]] if isinstance(loaded, yaml.MappingNode) else loaded.value
+            assert all(node.style == '"' for node in nodes), doc
 
 
 def test_declines_what_it_does_not_handle() -> None:
-    for doc in ({"k": "é"}, {"k": 1.5}, {"k": "a\tb"}, {"k" * 129: 1}, {1: "a"}, {"k": " x"}, {"k": [["a"]]}, "x", {}):
+    for doc in (
+        {"k": "é"},
+        {"k": 1.5},
+        {"k": "a\tb"},
+        {"k" * 129: 1},
+        {1: "a"},
+        {"k": "a\nb"},
+        {"k": [["a"]]},
+        "x",
+        {},
+    ):
         assert yamlemit.emit(doc) is None, doc

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import git
 
+from ..core import provenance
+from ..core.provenance import COMMIT_TRAILER, DIGEST_TRAILER, Provenance, Relation
 from ..core.records import dataclass
 from ..errors import UsageError, UserError
 
@@ -114,11 +116,25 @@ class Workspace:
         return self.repo.commit(f"refs/remotes/{self.remote}/{self.branch}").hexsha
 
     def is_ancestor(self, older: str, newer: str) -> bool:
-        try:
-            self.repo.git.merge_base("--is-ancestor", older, newer)
-            return True
-        except git.GitCommandError:
-            return False
+        return _is_ancestor(self.repo, older, newer)
+
+    def recorded(self, ref: str | None) -> Provenance | None:
+        """What the newest fleet-handshake commit in `ref`'s history was generated from (None: no
+        such commit). A shallow clone is deepened first rather than answer None too early."""
+        if ref is None:
+            return None
+        fmt = f"--format=%H%x00%(trailers:key={COMMIT_TRAILER},valueonly)%x00%(trailers:key={DIGEST_TRAILER},valueonly)"
+        while True:
+            text = self.repo.git.log("-1", "-E", f"--grep=^{DIGEST_TRAILER}: ", fmt, ref, "--")
+            if text:
+                _, commit, digest = text.split("\0")
+                return provenance.recorded(commit, digest)
+            if self.remote is None or not _is_shallow(self.repo):
+                return None
+            try:
+                self.repo.git.fetch("--quiet", "--unshallow", self.remote, env=_SAFE_ENV)
+            except git.GitCommandError as e:
+                raise UserError(f"git fetch --unshallow from {self.remote} failed (exit {e.status})") from None
 
     def move_to(self, sha: str) -> None:
         """Point the branch and the work tree at `sha` (callers check nothing is lost)."""
@@ -154,6 +170,76 @@ class Workspace:
             if any(marker in text for marker in _RACE_MARKERS):
                 raise PushRejected() from None
             raise UserError(f"git push to {self.remote} failed (exit {e.status})") from None
+
+
+def _is_ancestor(repo: git.Repo, older: str, newer: str) -> bool:
+    try:
+        repo.git.merge_base("--is-ancestor", older, newer)
+        return True
+    except git.GitCommandError:
+        return False
+
+
+def _is_shallow(repo: git.Repo) -> bool:
+    return bool(repo.git.rev_parse("--is-shallow-repository") == "true")
+
+
+class SourceCheckout:
+    """The git work tree that holds the source: its commit, its uncommitted changes, its history."""
+
+    def __init__(self, repo: git.Repo) -> None:
+        self.repo = repo
+        self.root = Path(str(repo.working_tree_dir)).resolve()
+
+    @classmethod
+    def find(cls, src: Path) -> SourceCheckout | None:
+        try:
+            repo = git.Repo(src, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return None
+        return cls(repo) if repo.working_tree_dir is not None else None
+
+    def head(self) -> str | None:
+        try:
+            return self.repo.head.commit.hexsha
+        except ValueError:  # unborn branch
+            return None
+
+    def changes(self, src: Path, out: Path) -> list[str]:
+        """Paths below `src` (relative to it) with uncommitted changes, untracked ones too, except OUT."""
+        rel = src.resolve().relative_to(self.root).as_posix()
+        spec = ["." if rel == "." else rel]
+        if out.resolve().is_relative_to(self.root):
+            spec.append(f":!{out.resolve().relative_to(self.root).as_posix()}")
+        text = self.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", *spec)
+        prefix = "" if rel == "." else rel + "/"
+        paths = {entry[3:] for entry in text.split("\0") if len(entry) > 3}
+        return sorted(p[len(prefix) :] for p in paths if p.startswith(prefix))
+
+    def is_shallow(self) -> bool:
+        return _is_shallow(self.repo)
+
+    def relation(self, ours: str, theirs: str) -> Relation:
+        """How `ours` stands to `theirs`; a commit missing here is fetched from origin first."""
+        if ours == theirs:
+            return Relation.SAME
+        if not self._has(theirs) and "origin" in [r.name for r in self.repo.remotes]:
+            with contextlib.suppress(git.GitCommandError):  # unreachable or refused: MISSING says so
+                self.repo.git.fetch("--quiet", "--no-tags", "origin", theirs, env=_SAFE_ENV)
+        if not self._has(theirs):
+            return Relation.MISSING
+        if _is_ancestor(self.repo, theirs, ours):
+            return Relation.NEWER
+        if _is_ancestor(self.repo, ours, theirs):
+            return Relation.OLDER
+        return Relation.SHALLOW if _is_shallow(self.repo) else Relation.UNRELATED
+
+    def _has(self, sha: str) -> bool:
+        try:
+            self.repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            return True
+        except git.GitCommandError:
+            return False
 
 
 @contextlib.contextmanager

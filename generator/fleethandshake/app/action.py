@@ -29,6 +29,11 @@ TITLE = "fleet-handshake"
 PLAN_MARKDOWN = "fleet-handshake-plan.md"
 PLAN_JSON = "fleet-handshake-plan.json"
 EXIT_CHANGES = 3
+SHALLOW_WARNING = (
+    "the source checkout is shallow: publish may not be able to tell whether its commit is newer than the "
+    "one the published output came from, and then refuses (exit 5). Check the source out with "
+    "actions/checkout and fetch-depth: 0"
+)
 
 Echo = Callable[[str], None]
 Base = Callable[[Problem], Path]  # the folder a problem's file is relative to
@@ -44,6 +49,7 @@ class ActionArgs:
     against: str | None = None
     repo_root: Path = Path()
     allow_removals: bool = False
+    allow_unordered: bool = False
 
 
 def check_args(args: ActionArgs) -> None:
@@ -197,10 +203,18 @@ class _Action:
         return result.exit_code
 
     def publish(self, loaded: source_loader.LoadedSource) -> int:
+        from ..adapters import git as gitx
         from . import publish as publish_app
 
+        checkout = gitx.SourceCheckout.find(self.args.source)
+        if checkout is not None and checkout.is_shallow():
+            self.echo(github.annotation("warning", SHALLOW_WARNING, title=TITLE))
         result = publish_app.publish(
-            self.args.source, self.args.out, say=self.say, allow_removals=self.args.allow_removals
+            self.args.source,
+            self.args.out,
+            say=self.say,
+            allow_unordered=self.args.allow_unordered,
+            allow_removals=self.args.allow_removals,
         )
         if result.commits:
             detail = f"committed {', '.join(c[:12] for c in result.commits)}"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from ..adapters import fs
 from ..adapters import git as gitx
-from ..core import output, plan, report
+from ..core import output, plan, provenance, report
 from ..core.models import Status
 from ..core.records import dataclass
 from ..core.render import STATE_DIR
 from ..errors import EXIT_FAILED, EXIT_OK, UserError
-from . import downstream, generate
+from . import downstream, generate, ordering
 from . import source as source_loader
 from .build import build
 
@@ -31,8 +31,10 @@ class PublishResult:
     composition: output.Composition | None
 
 
-def commit_message(subject: str | None, old: Mapping[str, bytes], comp: output.Composition) -> str:
-    """Names what changed, never a value."""
+def commit_message(
+    subject: str | None, old: Mapping[str, bytes], comp: output.Composition, source: provenance.Provenance
+) -> str:
+    """Names what changed, never a value; trailers name the source it was generated from."""
     diffs = [d for d in plan.make_plan(old, comp.tree, comp.changes).bundles if d.change != plan.UNCHANGED]
     handshakes = sorted({f"{d.workspace}/{d.handshake}" for d in diffs})
     title = subject or f"fleet-handshake: update {len(diffs)} bundle(s) of {len(handshakes)} handshake(s)"
@@ -44,7 +46,7 @@ def commit_message(subject: str | None, old: Mapping[str, bytes], comp: output.C
     if failing:
         lines += ["", "Not Synced (previous bundles kept):"]
         lines += [f"{c.status.value}: {c.workspace}/{c.name}" for c in failing]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + provenance.trailers(source)
 
 
 def _check_start(
@@ -89,6 +91,7 @@ def publish(
     mode: str | None = None,
     kube: downstream.KubeOptions | None = None,
     allow_removals: bool = False,
+    allow_unordered: bool = False,
 ) -> PublishResult:
     author = author or gitx.Identity.parse(os.environ.get("FLEET_HANDSHAKE_AUTHOR", DEFAULT_IDENTITY))
     committer = committer or author
@@ -96,10 +99,17 @@ def publish(
     with gitx.workspace(out, branch, remote) as ws:
         loaded = source_loader.load(src, ws.out)
         _check_start(ws, src, loaded, sops_binary, mode)
+        guard = ordering.Guard(src, out, ws, loaded, allow_unordered=allow_unordered, say=say)
         pending: tuple[str, str | None] | None = None  # our commit not yet on the remote, and its parent
         comp: output.Composition | None = None
         for attempt in range(1, retries + 2):
             remote_head = ws.fetch()
+            refusal = guard.check(remote_head)  # before committing, and again after every lost race
+            if refusal is not None:
+                back = (pending[1] or remote_head) if pending is not None else None
+                if back is not None:
+                    ws.move_to(back)  # our own commit never reached the remote: it goes too
+                raise refusal
             head = ws.head()
             if remote_head is not None and remote_head != head:
                 if head is None or ws.is_ancestor(head, remote_head):
@@ -127,7 +137,7 @@ def publish(
                 sync.apply()  # Secrets first: the bundles that reference them are about to be pushed
                 generate.write(ws.out, comp, old)
             parent = ws.head()
-            committed = ws.commit(commit_message(message, old, comp), author, committer)
+            committed = ws.commit(commit_message(message, old, comp, guard.record(loaded)), author, committer)
             if committed is not None:
                 pending = (committed, parent)
             ours = (pending[0],) if pending else ()
@@ -163,6 +173,7 @@ def run(
     context: str | None = None,
     kubeconfig: str | None = None,
     allow_removals: bool = False,
+    allow_unordered: bool = False,
 ) -> int:
     def say(text: str) -> None:
         if not quiet:
@@ -173,7 +184,8 @@ def run(
         author=gitx.Identity.parse(author) if author else None,
         committer=gitx.Identity.parse(committer) if committer else None,
         retries=retries, sops_binary=sops_binary, say=say, mode=mode,
-        kube=downstream.KubeOptions(context=context, kubeconfig=kubeconfig), allow_removals=allow_removals,
+        kube=downstream.KubeOptions(context=context, kubeconfig=kubeconfig), allow_unordered=allow_unordered,
+        allow_removals=allow_removals,
     )  # fmt: skip
     comp = result.composition
     if comp is not None:

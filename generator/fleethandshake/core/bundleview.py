@@ -50,7 +50,7 @@ def _load(content: bytes | None) -> Any:
         return None
 
 
-_RENDERED_NAME = re.compile(rb"\nkind: Secret\nmetadata:\n  name: ([a-z0-9][a-z0-9.-]*)\n")
+_RENDERED_NAME = re.compile(rb'\n"kind": "Secret"\n"metadata":\n  "name": "([a-z0-9][a-z0-9.-]*)"\n')
 
 
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:

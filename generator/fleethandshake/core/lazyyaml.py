@@ -29,7 +29,16 @@ yaml: Any = _LazyYaml()
 
 @functools.cache
 def loader() -> Any:
-    """libyaml's safe loader where PyYAML was built with it (several times faster), else PyYAML's own."""
+    """libyaml's safe loader where PyYAML was built with it (several times faster), else PyYAML's own.
+
+    Two scalars PyYAML cannot construct are strings to Go's readers, which decide what the output
+    means: a plain `=` (YAML 1.1's "value" key) and a `!!merge <<` value (how sops writes the
+    string "<<"). They read as those strings here too; merge *keys* in mappings are unchanged.
+    """
     import yaml as real
 
-    return getattr(real, "CSafeLoader", real.SafeLoader)
+    base = getattr(real, "CSafeLoader", real.SafeLoader)
+    made: Any = type("Loader", (base,), {"__doc__": loader.__doc__})
+    for tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
+        made.add_constructor(tag, real.constructor.SafeConstructor.construct_yaml_str)
+    return made

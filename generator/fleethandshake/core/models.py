@@ -177,8 +177,7 @@ class PlainSecret:
 
     name: str
     type: str
-    data: tuple[tuple[str, SecretValue], ...] = ()
-    string_data: tuple[tuple[str, SecretValue], ...] = ()
+    data: tuple[tuple[str, SecretValue], ...] = ()  # base64, as the API server stores it; stringData folded in
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     immutable: bool | None = None

@@ -25,14 +25,14 @@ else:
 
 STATUS_FILE = f"{STATE_DIR}/status.json"
 _OUR_LABELS = re.compile(
-    rb"\nlabels:\n  "
-    + re.escape(f"{LABEL_MANAGED_BY}: {MANAGER}".encode())
+    rb'\n"labels":\n  '
+    + re.escape(f'"{LABEL_MANAGED_BY}": "{MANAGER}"'.encode())
     + rb"\n  "
-    + re.escape(f"{LABEL_WORKSPACE}: ".encode())
-    + rb"([a-z0-9][a-z0-9-]*)"
+    + re.escape(f'"{LABEL_WORKSPACE}": '.encode())
+    + rb'"([a-z0-9][a-z0-9-]*)"'
     + rb"\n  "
-    + re.escape(f"{LABEL_HANDSHAKE}: ".encode())
-    + rb"([a-z0-9][a-z0-9.-]*)\n"
+    + re.escape(f'"{LABEL_HANDSHAKE}": '.encode())
+    + rb'"([a-z0-9][a-z0-9.-]*)"\n'
 )
 
 

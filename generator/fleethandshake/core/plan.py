@@ -15,6 +15,9 @@ from .removals import Removals
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
 
 ADDED, REMOVED, MODIFIED, UNCHANGED = "added", "removed", "modified", "unchanged"
+# The files are rewritten while what they deliver reads the same: written by an older version of
+# fleet-handshake (which left strings unquoted and wrote stringData), or edited by hand.
+REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, Secret as data): same delivery"
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | Non
     if same:
         return diff  # byte-identical folders: unchanged, whatever their content
     changes, added, removed, changed = _what_changed(old, new)
-    return replace(diff, change=MODIFIED if changes else UNCHANGED, changes=changes,
+    return replace(diff, change=MODIFIED, changes=changes or (REWRITTEN,),
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
 
 

@@ -27,7 +27,8 @@ from .models import (
 from .records import dataclass
 from .templating import Templates
 
-MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret
+MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together
+MAX_BUNDLE_GZIP = 1_000_000  # Fleet stores a bundle's content gzipped in one object, under etcd's limit
 FLEET_YAML = "fleet.yaml"
 SECRET_YAML = "secret.yaml"  # noqa: S105 - a file name
 MARKER_YAML = "marker.yaml"
@@ -90,15 +91,13 @@ def dumper() -> Any:
 
 
 def _represent_str(dumper: Any, value: str) -> yaml.Node:
-    # Block style for readable multi-line text (certificates). Anything YAML could misread
-    # (NEL and other Unicode line breaks, control characters) goes double-quoted, where the
-    # emitter escapes it: a single-quoted or plain NEL would come back as a space.
-    style: str | None = None
-    if not all(ch.isprintable() or ch == "\n" for ch in value):
-        style = '"'
-    elif "\n" in value and all(line == line.rstrip(" \t") for line in value.split("\n")):
-        style = "|"
-    node: yaml.Node = dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    # One rule for every string written, key or value: double quotes. Go's readers
+    # (sigs.k8s.io/yaml for kubectl, the API server's clients and Fleet; yaml.v3 for sops) and
+    # PyYAML resolve plain scalars differently (`y`, `0o17`, `1e3`, `1:30`), and single quotes
+    # cannot carry a line break or a control character; a double-quoted scalar is a string to
+    # every one of them, and the emitter escapes whatever YAML could misread (NEL, LS, PS, BOM,
+    # control characters, astral characters for the pure-Python emitter).
+    node: yaml.Node = dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return node
 
 
@@ -106,12 +105,16 @@ def _represent_secret(dumper: Any, value: SecretValue) -> yaml.Node:
     return _represent_str(dumper, value.reveal())
 
 
+# libyaml and PyYAML fold a long double-quoted line at a space; never fold (a C int is the limit).
+WIDTH = 2**31 - 1
+
+
 def to_yaml(data: Any) -> str:
     fast = yamlemit.emit(data)  # the same bytes, without PyYAML's per-node overhead, when it can
     if fast is not None:
         return fast
     text: str = yaml.dump(
-        data, Dumper=dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+        data, Dumper=dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=WIDTH
     )
     return text.rstrip("\n")
 
@@ -158,7 +161,7 @@ def secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]
     metadata = {"name": secret.name, "namespace": handshake.target_namespace,
                 **_present(labels=secret.labels, annotations=secret.annotations)}  # fmt: skip
     return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": secret.type,
-            **_present(immutable=secret.immutable, data=secret.data, stringData=secret.string_data)}  # fmt: skip
+            **_present(immutable=secret.immutable, data=secret.data)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -198,8 +201,13 @@ def render_handshake(
     """Every file of every bundle of one handshake, in the given delivery mode."""
     secret_doc = secret_document(handshake, secret)
     secret_text = env.get_template("secret.yaml.j2").render(handshake=handshake, secret=secret_doc).encode()
-    if len(secret_text) > MAX_SECRET_BYTES:
-        raise RenderError(f"the Secret renders to {len(secret_text)} bytes, over the 1 MiB limit")
+    if mode == PLAIN and len(secret_text) > MAX_BUNDLE_GZIP:  # base64 text: it gzips to at least 3/4 of its size
+        import zlib
+
+        packed = len(zlib.compress(secret_text, 9))
+        if packed > MAX_BUNDLE_GZIP:
+            raise RenderError(f"the Secret compresses to {packed} bytes, over the {MAX_BUNDLE_GZIP} bytes a Fleet "
+                              "bundle can hold; use downstream mode for a Secret this large")  # fmt: skip
     fleet_template = env.get_template("fleet.yaml.j2")
     files: Tree = {}
     sealed: list[Sealed] = []
@@ -263,8 +271,7 @@ def management_secret_document(handshake: Handshake, secret: PlainSecret) -> dic
 def sops_secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
     """A SopsSecret (isindir.github.com/v1alpha3) the sops-secrets-operator turns into the Secret."""
     template = {"name": secret.name, "type": secret.type,
-                **_present(labels=secret.labels, annotations=secret.annotations, data=secret.data,
-                           stringData=secret.string_data)}  # fmt: skip
+                **_present(labels=secret.labels, annotations=secret.annotations, data=secret.data)}  # fmt: skip
     return {
         "apiVersion": "isindir.github.com/v1alpha3",
         "kind": "SopsSecret",
@@ -279,20 +286,31 @@ def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:
     secret_type = doc.get("type", "Opaque")
     if not isinstance(secret_type, str) or not secret_type:
         raise RenderError("type must be a non-empty string")
-    data = _values(doc.get("data"), "data", base64_encoded=True)
-    string_data = _values(doc.get("stringData"), "stringData", base64_encoded=False)
+    data = dict(_values(doc.get("data"), "data", base64_encoded=True))
+    # Written as `data` only, as the API server stores it (stringData wins over data for a key):
+    # a key later removed from stringData would otherwise stay on every cluster, because Helm's
+    # three-way merge and server-side apply remove only fields they set (kubernetes#108008).
+    for key, value in _values(doc.get("stringData"), "stringData", base64_encoded=False):
+        data[key] = SecretValue(base64.b64encode(value.reveal().encode()).decode())
+    _check_size(data)
     immutable = doc.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         raise RenderError("immutable must be true or false")
     return PlainSecret(
         name=name,
         type=secret_type,
-        data=data,
-        string_data=string_data,
+        data=tuple(sorted(data.items())),
         labels=_strings(meta.get("labels"), "metadata.labels"),
         annotations=_strings(meta.get("annotations"), "metadata.annotations"),
         immutable=immutable,
     )
+
+
+def _check_size(data: Mapping[str, SecretValue]) -> None:
+    """The API server's rule (ValidateSecret): the data values' bytes together, at most 1 MiB."""
+    total = sum(len(base64.b64decode(value.reveal())) for value in data.values())
+    if total > MAX_SECRET_BYTES:
+        raise RenderError(f"the Secret's data is {total} bytes, over the API server's limit of 1 MiB")
 
 
 def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[str, SecretValue], ...]:
@@ -303,7 +321,7 @@ def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[st
     out = []
     for key in sorted(section, key=str):
         value = section[key]
-        if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key):
+        if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
             raise RenderError(f"{where}: a key is not a valid Secret key")
         if not isinstance(value, str):
             raise RenderError(f"{where}.{key} must be a string after decryption")

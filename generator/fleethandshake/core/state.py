@@ -67,13 +67,8 @@ def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...]) -> 
 
 
 def value_digests(key: bytes, secret: PlainSecret) -> tuple[tuple[str, str], ...]:
-    """Per data key, a keyed digest of the bytes it delivers (data and stringData alike)."""
-    out = {}
-    for name, value in secret.data:
-        out[name] = _value_mac(key, base64.b64decode(value.reveal()))
-    for name, value in secret.string_data:
-        out[name] = _value_mac(key, value.reveal().encode())
-    return tuple(sorted(out.items()))
+    """Per data key, a keyed digest of the bytes it delivers."""
+    return tuple(sorted((name, _value_mac(key, base64.b64decode(value.reveal()))) for name, value in secret.data))
 
 
 def _value_mac(key: bytes, raw: bytes) -> str:

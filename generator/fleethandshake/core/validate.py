@@ -450,12 +450,12 @@ def _secret(c: _Collector) -> SourceSecret | None:
             c.add(section, f"must be a mapping, not {_kind(values)}")
             continue
         for key, val in values.items():
-            if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key):
+            if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
                 c.add(
                     join(section, str(key)),
                     "is not a valid Secret key (letters, digits, '-', '_', '.')",
                 )
-            elif not is_encrypted_value(val):
+            elif val != "" and not is_encrypted_value(val):  # sops leaves an empty value as it is
                 c.add(
                     join(section, str(key)),
                     "is not encrypted although the file has SOPS metadata (check encrypted_regex / unencrypted_suffix)",

@@ -142,7 +142,7 @@ class _Builder:
         self.seen: set[int] = set()
         self.aliased = 0
         self.in_alias = 0
-        self._constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
+        self._constructor = loader().__new__(loader())
         yaml.constructor.SafeConstructor.__init__(self._constructor)
 
     def build(self, node: yaml.Node, path: tuple[str | int, ...], depth: int) -> Any:

@@ -1,0 +1,79 @@
+"""publish never replaces output generated from a newer source with output from an older one.
+
+The guard names this run's source (its commit, when the source is a clean git work tree, and a
+digest of the files read) and compares it, after every fetch, with what the newest
+fleet-handshake commit of the output branch records. See core/provenance.py for the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from ..adapters import fs
+from ..adapters import git as gitx
+from ..core import provenance as prov
+from ..core.config import CONFIG_FILE
+from ..errors import StaleSource, UnorderedSource, UserError
+from .source import LoadedSource
+
+
+def _read_by_publish(rel: str) -> bool:
+    """Whether the source scan reads the file at `rel` (below SOURCE) when it exists."""
+    if rel == CONFIG_FILE:
+        return True
+    return rel.endswith(fs.SOURCE_SUFFIXES) and not any(part.startswith(".") for part in rel.split("/"))
+
+
+def source_digest(loaded: LoadedSource) -> str:
+    files = [(path, loaded.sha256(path)) for path in loaded.contents]
+    config, _ = fs.read_source_file(loaded.root, CONFIG_FILE)
+    if config is not None:
+        files.append((CONFIG_FILE, hashlib.sha256(config).hexdigest()))
+    return prov.source_digest(files)
+
+
+class Guard:
+    def __init__(
+        self,
+        src: Path,
+        out: Path,
+        ws: gitx.Workspace,
+        loaded: LoadedSource,
+        *,
+        allow_unordered: bool,
+        say: Callable[[str], None],
+    ) -> None:
+        self.ws, self.allow_unordered, self.say = ws, allow_unordered, say
+        self.checkout = gitx.SourceCheckout.find(src)
+        # The source is a folder of the work tree being published: it moves on with the branch.
+        self.inside = self.checkout is not None and src.resolve().is_relative_to(ws.root.resolve())
+        changes = self.checkout.changes(src, out) if self.checkout is not None else []
+        self.changed = tuple(p for p in changes if _read_by_publish(p))
+        head = self.checkout.head() if self.checkout is not None and not self.changed else None
+        self.ours = prov.Provenance(source_digest(loaded), head)
+
+    def check(self, remote_head: str | None) -> UserError | None:
+        """The refusal to raise (once the caller has dropped its own unpushed commit), or None."""
+        ws = self.ws
+        theirs = ws.recorded(remote_head or ws.head())
+        relation = None
+        if self.checkout and theirs and theirs.commit and self.ours.commit and theirs.digest != self.ours.digest:
+            relation = self.checkout.relation(self.ours.commit, theirs.commit)
+        where = f"{ws.remote}/{ws.branch}" if ws.remote else f"branch {ws.branch}"
+        decision = prov.decide(self.ours, theirs, relation, where=where, changed=self.changed)
+        if decision.verdict is prov.Verdict.STALE:
+            return StaleSource(decision.message)
+        if decision.verdict is prov.Verdict.UNORDERED:
+            if not self.allow_unordered:
+                return UnorderedSource(decision.message)
+            self.say(f"publishing although the order of the sources cannot be told ({prov.ALLOW_OPTION})")
+        return None
+
+    def record(self, loaded: LoadedSource) -> prov.Provenance:
+        """What the commit about to be made was generated from."""
+        if not self.inside:
+            return self.ours
+        # Read from the work tree, which may have moved onto newer commits: its HEAD is the source.
+        return prov.Provenance(source_digest(loaded), None if self.changed else self.ws.head())
