@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, Run, SourceRepo, bare_remote, clone, git, handshake, remote_files, run_cli, secret
+from fhtest import AgeKey, Run, SourceRepo, bare_remote, clone, delivered, git, handshake, remote_files, run_cli, secret
 from fleethandshake.app.publish import publish
 from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED, StaleSource
 
@@ -79,7 +79,7 @@ def published(src: Path, out_repo: Path, env: dict[str, str]) -> None:
 def published_value(remote: Path, ref: str = "main") -> str:
     [secret_file] = [f for f in remote_files(remote, ref) if f.endswith("/secret.yaml")]
     text = git(remote, "show", f"{ref}:{secret_file}")
-    return NEW if NEW in text else OLD if OLD in text else text
+    return delivered(text)["password"]
 
 
 def trailer(repo: Path, key: str, ref: str = "main") -> str:

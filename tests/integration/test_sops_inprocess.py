@@ -27,6 +27,7 @@ from fleethandshake.adapters.sops import DecryptFailure, SopsDecryptor
 from fleethandshake.adapters.sops_age import load_identities
 from fleethandshake.adapters.sops_inprocess import decrypt_yaml
 from fleethandshake.adapters.sops_outcome import NotHandled, Rejected
+from fleethandshake.core.lazyyaml import loader
 
 K8S_SECRET = """\
 apiVersion: v1
@@ -139,13 +140,14 @@ def run_sops(*args: str, input: bytes | None = None, env: dict[str, str] | None 
 
 
 def reference(path: Path) -> list[Any] | int | str:
-    """What the binary says: the decrypted documents as PyYAML reads them, or the exit code."""
+    """What the binary says: the decrypted documents as the project's loader reads them (PyYAML's safe
+    loader, with a plain `=` and `!!merge <<` as the strings Go reads), or the exit code."""
     cmd = [SOPS, "--disable-version-check", "decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path)]
     proc = subprocess.run(cmd, capture_output=True, env=dict(os.environ), check=False)
     if proc.returncode != 0:
         return proc.returncode
     try:
-        return list(yaml.safe_load_all(proc.stdout))
+        return list(yaml.load_all(proc.stdout, Loader=loader()))
     except (yaml.YAMLError, ValueError):
         return NOT_YAML
 
