@@ -172,3 +172,23 @@ def test_the_parse_cache_keeps_list_items() -> None:
     # A record from before items were recorded does not decode: the file is parsed again.
     old = {"h": [h[:-1] for h in record["h"]], "s": [s[:-1] for s in record["s"]]}
     assert sourcecache.decode("f.yaml", old) is None
+
+
+def test_plain_scalars_of_list_items_are_checked_but_never_their_data() -> None:
+    """A plain `0o17` is a number to Kubernetes: in a handshake item it is named at its path; in a
+    Secret item's data it is never quoted back (it is a value), whether or not the List is encrypted."""
+    text = as_items(handshake_text(name="first", target_namespace="0o17"))
+    _, problems = validate(text)
+    assert [p.path for p in problems] == ["items[0].spec.targetNamespace"]
+    assert "Kubernetes reads the plain value 0o17 as" in problems[0].message
+    low = "yes"  # a low-entropy secret: must not appear in any message
+    clear = as_items(SECRET + f"stringData:\n  password: {low}\n  pin: 0o17\n")
+    _, problems = validate(clear)
+    assert [p.path for p in problems] == ["items[0]"]
+    found = check_file("export.yaml", clear.encode())
+    assert [p.path for p in found] == ["items[0].stringData"]
+    assert all(f" {low}" not in p.message and "0o17" not in p.message for p in [*problems, *found])
+    encrypted = as_items(SECRET + f"data:\n  password: {ENC}\n  token: {low}\n") + SOPS_META
+    found = check_file("export.yaml", encrypted.encode())
+    assert [p.path for p in found] == ["items[0].data.token"]
+    assert all(f" {low}" not in p.message for p in found)

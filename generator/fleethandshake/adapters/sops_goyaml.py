@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import blockyaml
 from ..core.blockyaml import Mapping, Node, Scalar, Sequence
+from ..core.goyaml import format_go_float
 from ..core.lazyyaml import loader
 from ..core.yamlresolve import STR as _PY_STR
 from ..core.yamlresolve import plain_tag as _py_plain_tag
@@ -202,25 +203,7 @@ def _go_quotes(text: str) -> bool:
 
 def go_float(value: float, fmt: str) -> str:
     """strconv.FormatFloat(value, fmt, -1, 64) for fmt 'f' (the MAC) or 'g' (yaml.v3 output)."""
-    _finite(value)
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    if value == 0:
-        return sign + "0"
-    from decimal import Decimal
-
-    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
-    digits = "".join(map(str, digit_tuple))
-    assert isinstance(exponent, int)
-    point = len(digits) + exponent  # value = 0.<digits> * 10**point
-    if fmt == "g" and not -4 <= point - 1 < 6:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        exp = point - 1
-        return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
+    return format_go_float(_finite(value), fmt)
 
 
 def _finite(value: float) -> float:

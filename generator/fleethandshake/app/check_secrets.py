@@ -13,7 +13,7 @@ from typing import Any
 
 from ..adapters import fs
 from ..core.models import item_path
-from ..core.validate import LAST_APPLIED_PATH, is_secret, objects, validate_source
+from ..core.validate import LAST_APPLIED_PATH, below, is_secret, objects, validate_source
 from ..core.yamldoc import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
@@ -23,15 +23,6 @@ CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it wi
 
 def _in_data(path: str) -> bool:
     return path == LAST_APPLIED_PATH or any(path == s or path.startswith((f"{s}.", f"{s}[")) for s in DATA_SECTIONS)
-
-
-def _below(path: str, base: str) -> str | None:
-    """What `path` is inside `base` ("" for `base` itself), or None when it is not inside it."""
-    if not base or path == base:
-        return path if not base else ""
-    if path.startswith(f"{base}."):
-        return path[len(base) + 1 :]
-    return path[len(base) :] if path.startswith(f"{base}[") else None
 
 
 def check_file(display: str, content: bytes) -> list[Problem]:
@@ -58,7 +49,7 @@ def check_file(display: str, content: bytes) -> list[Problem]:
         if p.document is None:
             continue
         for item, data in secrets.get(p.document, []):
-            rest = _below(p.path, item_path(item, ""))
+            rest = below(p.path, item_path(item, ""))
             if rest == "":  # the whole Secret is in clear text: name the sections that hold data
                 doc = by_index[p.document]
                 for section in DATA_SECTIONS:

@@ -148,8 +148,11 @@ def _parse(text: str) -> tuple[Node, ...] | None:
 def load(text: str | bytes) -> list[Any] | None:
     """Like `yaml.safe_load_all`, for the subset whose plain scalars are strings, null or booleans."""
     docs = parse(text)
-    if docs is None:
-        return None
+    return None if docs is None else load_nodes(docs)
+
+
+def load_nodes(docs: list[Node]) -> list[Any] | None:
+    """The data of parsed documents, or None when a plain scalar is a number or a timestamp."""
     try:
         return [to_data(d) for d in docs]
     except _Unsure:

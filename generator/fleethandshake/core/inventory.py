@@ -147,6 +147,7 @@ class _Reader:
         selector: LabelSelector | None = None
         if kind == CLUSTER_GROUP:
             selector = self.selector(doc, data.get("spec"), join(path, "spec"))
+        self.plain_scalars(doc, path)
         if name is None or workspace is None or len(self.problems) != before:
             return
         key = (kind, workspace, name)
@@ -159,6 +160,13 @@ class _Reader:
             self.clusters[workspace, name] = Cluster(workspace, name, labels)
         else:
             self.groups[workspace, name] = ClusterGroup(workspace, name, labels, selector)
+
+    def plain_scalars(self, doc: Document, path: str) -> None:
+        """Unquoted scalars Fleet reads differently (`gpu: y` is a boolean to Go): a hand-written
+        inventory may have them; what kubectl exports is quoted where it must be."""
+        for where, message in doc.plain_problems:
+            if not path or where == path or where.startswith((f"{path}.", f"{path}[")):
+                self.add(doc, where, message)
 
     def name(self, doc: Document, value: Any, path: str, rule: Callable[[str], str | None]) -> str | None:
         if value is None or value == "":

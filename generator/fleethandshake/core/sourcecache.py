@@ -14,8 +14,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+# The validation rules a record was made under: records of other rules are parsed again, so a file
+# that stopped being valid (plain scalars Kubernetes reads differently) is not taken from the cache.
+RULES = 2
+
+
 def encode(handshakes: list[Handshake], secrets: list[SourceSecret]) -> dict[str, Any]:
     return {
+        "r": RULES,
         "h": [
             [h.workspace, h.name, h.secret_name, h.secret_namespace, h.target_namespace, h.document, h.mode,
              [t.to_dict() for t in h.targets], h.item]
@@ -27,6 +33,8 @@ def encode(handshakes: list[Handshake], secrets: list[SourceSecret]) -> dict[str
 
 def decode(file: str, record: Any) -> tuple[list[Handshake], list[SourceSecret]] | None:
     try:
+        if record["r"] != RULES:
+            return None
         handshakes = [
             Handshake(str(ws), str(name), str(sname), str(sns), str(tns), tuple(_target(t) for t in targets), file,
                       int(document), None if mode is None else str(mode), _item(item))

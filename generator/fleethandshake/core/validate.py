@@ -21,7 +21,7 @@ from .models import (
     Target,
     item_path,
 )
-from .yamldoc import Document, join
+from .yamldoc import UNCHECKED, Document, join
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
@@ -219,6 +219,7 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
                 c.add("", "is a List inside a List; list the objects themselves under items")
             elif is_handshake(data):
                 hs = _handshake(c)
+                _plain_scalars(c)
                 if hs is not None and not c.problems:
                     handshakes.append(hs)
             elif in_handshake_group(data):
@@ -240,6 +241,7 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
                     )
             elif is_secret(data):
                 secret = _secret(c)
+                _plain_scalars(c)  # not in data and stringData (UNCHECKED): nothing secret is quoted
                 if secret is not None and not c.problems:
                     secrets.append(secret)
             problems.extend(c.problems)
@@ -251,6 +253,35 @@ def _shown(kind: Any) -> str:
     if isinstance(kind, str) and _KIND_LIKE.fullmatch(kind):
         return repr(kind)
     return _kind(kind) if not isinstance(kind, str) else "a string that is not a kind"
+
+
+def below(path: str, base: str) -> str | None:
+    """What `path` is inside `base` ("" for `base` itself), or None when it is not inside it."""
+    if not base or path == base:
+        return path if not base else ""
+    if path.startswith(f"{base}."):
+        return path[len(base) + 1 :]
+    return path[len(base) :] if path.startswith(f"{base}[") else None
+
+
+def _plain_scalars(c: _Collector) -> None:
+    """A handshake or Secret is a Kubernetes object: every plain scalar in it must mean to
+    fleet-handshake what it means to kubectl and Fleet. Where it does not, that problem replaces
+    the others at its path (`must be a string` for `1:30`, which Kubernetes reads as a string).
+    For an item of a List, only its own scalars, and never those of its data and stringData:
+    yamldoc leaves out only the document's top-level UNCHECKED fields, and a message quotes the
+    scalar."""
+    base = item_path(c.item, "")
+    plain = []
+    for path, message in c.doc.plain_problems:
+        rel = below(path, base)
+        if rel is not None and not (c.item is not None and re.split(r"[.\[]", rel, maxsplit=1)[0] in UNCHECKED):
+            plain.append((rel, message))
+    if plain:
+        paths = {item_path(c.item, rel) for rel, _ in plain}
+        c.problems = [p for p in c.problems if p.path not in paths]
+        for rel, message in plain:
+            c.add(rel, message)
 
 
 def finish(

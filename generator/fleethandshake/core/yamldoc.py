@@ -6,11 +6,13 @@ over-deep nesting are reported as problems instead of being silently accepted.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
-from . import blockyaml
+from . import blockyaml, goyaml
 from .lazyyaml import loader
+from .yamlresolve import implicit_resolvers
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
@@ -27,6 +29,9 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # (a 5,000-cluster inventory is ~300,000 nodes, none of them aliased).
 MAX_ALIASED_NODES = 100_000
 _STR = "tag:yaml.org,2002:str"
+# Top-level fields whose scalars are not checked against Kubernetes' reading: a Secret's values
+# (SOPS ciphertext, never named in a message) and SOPS's own metadata, which Kubernetes never reads.
+UNCHECKED = frozenset({"data", "stringData", "sops"})
 
 
 class YamlError(Exception):
@@ -42,7 +47,7 @@ class Document:
     """One YAML document: its data, and the line of every YAML path in it (computed on demand:
     lines are only needed for messages, and most documents never have a problem)."""
 
-    __slots__ = ("_lines", "_node", "_text", "data", "index")
+    __slots__ = ("_lines", "_node", "_plain", "_text", "_tree", "data", "index")
 
     def __init__(
         self,
@@ -51,12 +56,26 @@ class Document:
         lines: dict[str, int] | None = None,
         node: yaml.Node | None = None,
         text: str | bytes | None = None,
+        plain: list[tuple[str, str]] | None = None,
+        tree: blockyaml.Node | None = None,
     ):
         self.index = index
         self.data = data
         self._lines = lines
         self._node = node
         self._text = text  # read by blockyaml: PyYAML finds the lines, only when a message needs them
+        self._plain = plain  # found by the PyYAML builder, or from blockyaml's tree when first asked
+        self._tree = tree
+
+    @property
+    def plain_problems(self) -> list[tuple[str, str]]:
+        """(YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
+        differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED."""
+        if self._plain is None:
+            self._plain = []
+            if self._tree is not None:
+                _fast_plain_problems(self._tree, None, self._plain)
+        return self._plain
 
     @property
     def lines(self) -> dict[str, int]:
@@ -93,6 +112,46 @@ def _collect_lines(node: yaml.Node, path: str, out: dict[str, int], depth: int) 
             _collect_lines(item, join(path, i), out, depth + 1)
 
 
+def _fast_plain_problems(node: blockyaml.Node, where: tuple[Any, str | int] | None, out: list[tuple[str, str]]) -> None:
+    """The plain scalars of blockyaml's tree that Kubernetes reads differently. Runs for every
+    handshake and Secret: nodes are taken apart as the tuples they are, `goyaml.may_differ` is
+    inlined, and `where` is a path as (parent, part) links, made into text only for a message."""
+    numeric, words = goyaml.NUMERIC, goyaml.WORDS
+    kind = type(node)
+    if kind is blockyaml.Mapping:
+        for key, value in node[0]:
+            key_text, key_plain = key
+            if where is None and key_text in UNCHECKED:
+                continue
+            if key_plain and (key_text[:1] in numeric or key_text in words):
+                _note_fast((where, key_text), goyaml.problem(key_text, key_text, key=True), out)
+            if type(value) is blockyaml.Scalar:
+                text, plain = value
+                if plain and (text[:1] in numeric or text in words):
+                    _note_fast((where, key_text), goyaml.problem(text, blockyaml.to_data(value)), out)
+            else:
+                _fast_plain_problems(value, (where, key_text), out)
+    elif kind is blockyaml.Sequence:
+        for i, item in enumerate(node[0]):
+            _fast_plain_problems(item, (where, i), out)
+    elif node[1] and goyaml.may_differ(node[0]):
+        _note_fast(where, goyaml.problem(node[0], blockyaml.to_data(node)), out)
+
+
+def _note_fast(where: tuple[Any, str | int] | None, message: str | None, out: list[tuple[str, str]]) -> None:
+    if message is not None:
+        parts: list[str | int] = []
+        while where is not None:
+            where, part = where
+            parts.append(part)
+        _note(tuple(reversed(parts)), message, out)
+
+
+def _note(parts: tuple[str | int, ...], message: str | None, out: list[tuple[str, str]]) -> None:
+    if message is not None:
+        out.append((_path(parts), message))
+
+
 def join(path: str, key: str | int) -> str:
     """YAML path in the form the messages use: `spec.targets[1].clusterSelector`."""
     if isinstance(key, int):
@@ -104,11 +163,12 @@ def join(path: str, key: str | int) -> str:
 
 def parse_documents(text: str | bytes) -> list[Document]:
     """Parse every document of a YAML stream. Raises YamlError on anything off."""
-    fast = blockyaml.load(text)  # the plain block YAML most files are, without importing PyYAML
-    if fast is not None:
-        return [Document(index=i, data=data, text=text) for i, data in enumerate(fast)]
+    trees = blockyaml.parse(text)  # the plain block YAML most files are, without importing PyYAML
+    fast = None if trees is None else blockyaml.load_nodes(trees)
+    if trees is not None and fast is not None:
+        return [Document(i, data, text=text, tree=tree) for i, (data, tree) in enumerate(zip(fast, trees, strict=True))]
     try:
-        nodes = list(yaml.compose_all(text, Loader=loader()))
+        nodes = list(yaml.compose_all(text, Loader=_plain_marking_loader()))
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark is not None else None
         message = f"not valid YAML: {e.problem or 'syntax error'}"
@@ -125,9 +185,42 @@ def parse_documents(text: str | bytes) -> list[Document]:
     for index, node in enumerate(nodes):
         if node is None:
             continue
-        data = _Builder().build(node, (), 0)
-        docs.append(Document(index=index, data=data, node=node))
+        builder = _Builder()
+        data = builder.build(node, (), 0)
+        docs.append(Document(index=index, data=data, node=node, plain=builder.plain))
     return docs
+
+
+class _PlainTag(str):
+    """The tag of a plain (unquoted, untagged) scalar: the builder checks those against Go's reading."""
+
+    __slots__ = ()
+
+
+@functools.cache
+def _plain_marking_loader() -> Any:
+    """The fastest safe loader, whose resolver marks the tags it gives plain scalars (a node alone
+    does not tell `!!str y` from `y`). The resolver is PyYAML's, with its table from yamlresolve
+    (tested equal to PyYAML's): the loader's only one, as SafeLoader has no path resolvers."""
+    table = {
+        first: [(_PlainTag(tag), pattern) for tag, pattern in rules] for first, rules in implicit_resolvers().items()
+    }
+    plain_str = _PlainTag(_STR)
+    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
+    seq_tag, map_tag = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+    class PlainMarkingLoader(loader()):  # type: ignore[misc]
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is scalar:
+                if implicit[0]:
+                    for tag, pattern in table.get(value[:1], ()):
+                        if pattern.match(value):
+                            return tag
+                    return plain_str
+                return _STR
+            return seq_tag if kind is sequence else map_tag
+
+    return PlainMarkingLoader
 
 
 def _path(parts: tuple[str | int, ...]) -> str:
@@ -144,8 +237,9 @@ class _Builder:
         self.in_alias = 0
         self._constructor = loader().__new__(loader())
         yaml.constructor.SafeConstructor.__init__(self._constructor)
+        self.plain: list[tuple[str, str]] = []  # Document.plain_problems
 
-    def build(self, node: yaml.Node, path: tuple[str | int, ...], depth: int) -> Any:
+    def build(self, node: yaml.Node, path: tuple[str | int, ...], depth: int, key: bool = False) -> Any:
         if depth > MAX_DEPTH:
             raise YamlError(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
         repeat = id(node) in self.seen
@@ -160,23 +254,29 @@ class _Builder:
                 return dict(self._mapping(node, path, depth))
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-            if node.tag == _STR:
-                return node.value  # the common case, without the constructor's machinery
-            try:
-                return self._constructor.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
-                # The library's own message quotes the scalar, which may be a secret: never pass it on.
-                where = f"{_path(path)}: " if path else ""
-                raise YamlError(f"{where}a value does not fit its tag {node.tag}", node.start_mark.line + 1) from None
+            # A str tag is the common case: its value without the constructor's machinery.
+            value = node.value if node.tag == _STR else self._scalar(node, path)
+            if type(node.tag) is _PlainTag and goyaml.may_differ(node.value) and not (path and path[0] in UNCHECKED):
+                _note((*path, node.value) if key else path, goyaml.problem(node.value, value, key=key), self.plain)
+            return value
         finally:
             self.in_alias -= repeat
+
+    def _scalar(self, node: yaml.Node, path: tuple[str | int, ...]) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
+            # The library's own message quotes the scalar, which may be a secret: never pass it on.
+            where = f"{_path(path)}: " if path else ""
+            hint = "; if it is text, quote it" if type(node.tag) is _PlainTag else ""
+            raise YamlError(f"{where}a value does not fit its tag {node.tag}{hint}", node.start_mark.line + 1) from None
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> Iterator[tuple[Any, Any]]:
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise YamlError("merge keys (<<) are not supported", key_node.start_mark.line + 1)
-            key = self.build(key_node, path, depth + 1)
+            key = self.build(key_node, path, depth + 1, key=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise YamlError("mapping keys must be scalars", key_node.start_mark.line + 1)
             if key in seen:

@@ -1,0 +1,220 @@
+"""A handshake or Secret is read as Kubernetes reads it: a plain scalar that sigs.k8s.io/yaml
+types differently from PyYAML is refused, with the quoted form to write.
+
+Every case runs twice: through blockyaml (the fast reader of plain block YAML) and through
+PyYAML (a non-ASCII comment sends the file there), and both must report the same.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_validate import ENC, handshake_text, line_of, secret_text, validate
+
+from fleethandshake.core import blockyaml, sourcecache, yamldoc
+from fleethandshake.core.inventory import parse_inventory
+from fleethandshake.core.models import LabelSelector, Requirement
+from fleethandshake.core.yamldoc import parse_documents
+
+READERS = {"blockyaml": "", "pyyaml": "# café\n"}
+
+
+def _selector_targets(labels: str = "", values: str = "") -> str:
+    text = "    - clusterSelector:\n"
+    if labels:
+        text += f"        matchLabels: {labels}\n"
+    if values:
+        text += f"        matchExpressions:\n          - {{key: zone, operator: In, values: {values}}}\n"
+    return text
+
+
+REFUSED = [
+    pytest.param(
+        handshake_text(targets=_selector_targets(labels="{gpu: y}")),
+        "spec.targets[0].clusterSelector.matchLabels.gpu",
+        'Kubernetes reads the plain value y as the boolean true; write it quoted: "y"',
+        id="label-y",
+    ),
+    pytest.param(
+        handshake_text(targets=_selector_targets(labels="{zone: 1e3}")),
+        "spec.targets[0].clusterSelector.matchLabels.zone",
+        'Kubernetes reads the plain value 1e3 as the number 1000; write it quoted: "1e3"',
+        id="label-exponent",
+    ),
+    pytest.param(
+        handshake_text(targets=_selector_targets(labels="{N: prod}")),
+        "spec.targets[0].clusterSelector.matchLabels.N",
+        'Kubernetes reads the plain key N as the string "false"; write it quoted: "N"',
+        id="label-key-N",
+    ),
+    pytest.param(
+        handshake_text(targets=_selector_targets(values="[prod, 0o17]")),
+        "spec.targets[0].clusterSelector.matchExpressions[0].values[1]",
+        'Kubernetes reads the plain value 0o17 as the number 15; write it quoted: "0o17"',
+        id="values-octal",
+    ),
+    pytest.param(
+        handshake_text(targets=_selector_targets(values="[0X1F]")),
+        "spec.targets[0].clusterSelector.matchExpressions[0].values[0]",
+        'Kubernetes reads the plain value 0X1F as the number 31; write it quoted: "0X1F"',
+        id="values-hex-upper",
+    ),
+    pytest.param(
+        handshake_text(target_namespace="0o17"),
+        "spec.targetNamespace",
+        'Kubernetes reads the plain value 0o17 as the number 15; write it quoted: "0o17"',
+        id="target-namespace",
+    ),
+    pytest.param(
+        handshake_text(targets="    - clusterName: 08\n"),
+        "spec.targets[0].clusterName",
+        'Kubernetes reads the plain value 08 as the number 8; write it quoted: "08"',
+        id="cluster-name-leading-zero",
+    ),
+    pytest.param(
+        # PyYAML reads a number here, Kubernetes the string: one problem, not also "must be a string".
+        handshake_text(targets="    - clusterName: 1:30\n"),
+        "spec.targets[0].clusterName",
+        'Kubernetes reads the plain value 1:30 as the string "1:30", fleet-handshake (YAML 1.1) reads it as the'
+        ' number 90; write it quoted: "1:30"',
+        id="sexagesimal",
+    ),
+    pytest.param(
+        handshake_text(extra_meta="  labels:\n    reviewed: n\n"),
+        "metadata.labels.reviewed",
+        'Kubernetes reads the plain value n as the boolean false; write it quoted: "n"',
+        id="handshake-label",
+    ),
+]
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize(("text", "path", "message"), REFUSED)
+def test_a_plain_scalar_kubernetes_reads_differently_is_refused(
+    text: str, path: str, message: str, reader: str
+) -> None:
+    text = READERS[reader] + text
+    source, problems = validate(("hs.yaml", text))
+    assert [(p.path, p.message) for p in problems] == [(path, message)]
+    assert problems[0].line == line_of(text, path.rsplit(".", 1)[-1].split("[")[0] + ":")
+    assert source.handshakes == ()
+
+
+def test_the_cases_run_through_both_readers() -> None:
+    # The flow items `1:30` and numbers send those files to PyYAML either way; the others take the fast reader.
+    fast = [p for p in REFUSED if blockyaml.load(p.values[0]) is not None]
+    assert len(fast) >= 6
+    assert all(blockyaml.load(READERS["pyyaml"] + p.values[0]) is None for p in REFUSED)
+
+
+ACCEPTED = [
+    (_selector_targets(labels='{gpu: "y", zone: "1e3", "N": prod}'), {"gpu": "y", "zone": "1e3", "N": "prod"}, ()),
+    (_selector_targets(values="['0o17', \"0X1F\", prod]"), {}, ("0o17", "0X1F", "prod")),
+    (_selector_targets(labels="{version: '1.30'}"), {"version": "1.30"}, ()),
+]
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize(("targets", "labels", "values"), ACCEPTED)
+def test_the_quoted_form_is_accepted(
+    targets: str, labels: dict[str, str], values: tuple[str, ...], reader: str
+) -> None:
+    source, problems = validate(("hs.yaml", READERS[reader] + handshake_text(targets=targets)))
+    assert problems == []
+    (hs,) = source.handshakes
+    exprs = (Requirement("zone", "In", values),) if values else ()
+    assert hs.targets[0].cluster_selector == LabelSelector(tuple(sorted(labels.items())), exprs)
+
+
+def test_quoted_target_namespace_and_an_explicit_str_tag_are_accepted() -> None:
+    targets = "    - clusterName: !!str 08\n    - clusterName: '1:30'\n"
+    text = handshake_text(target_namespace='"0o17"', targets=targets)
+    source, problems = validate(("hs.yaml", text))
+    assert problems == []
+    assert source.handshakes[0].target_namespace == "0o17"
+    assert [t.cluster_name for t in source.handshakes[0].targets] == ["08", "1:30"]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_secret_metadata_is_checked(reader: str) -> None:
+    text = READERS[reader] + secret_text().replace("metadata:\n", "metadata:\n  labels:\n    tier: 0B101\n")
+    source, problems = validate(("db.enc.yaml", text))
+    assert [(p.path, p.message) for p in problems] == [
+        ("metadata.labels.tier", 'Kubernetes reads the plain value 0B101 as the number 5; write it quoted: "0B101"')
+    ]
+    assert source.secrets == ()
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_secret_values_and_sops_metadata_are_never_quoted(reader: str) -> None:
+    # Not SOPS-encrypted values (here by mistake) are reported as such; their text never appears.
+    values = {"y": ENC, "pin": "0o17", "flag": "y", "when": "1:30"}
+    text = READERS[reader] + secret_text(string_data=values).replace("version: 3.9.0", "version: 1e3")
+    _, problems = validate(("db.enc.yaml", text))
+    assert sorted(p.path for p in problems) == ["stringData.flag", "stringData.pin", "stringData.when"]
+    for problem in problems:
+        assert "quoted" not in problem.message
+        assert "0o17" not in str(problem) and "1:30" not in str(problem)
+
+
+def test_documents_of_other_kinds_are_not_checked() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: y}\n---\n" + handshake_text()
+    source, problems = validate(("hs.yaml", text))
+    assert problems == []
+    assert len(source.handshakes) == 1
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_both_readers_find_the_same_plain_scalars(reader: str) -> None:
+    text = READERS[reader] + "a:\n  y: n\n  b: [0o17, '0o17', x]\n  c: {d: 1e3}\ndata:\n  y: n\n"
+    (doc,) = parse_documents(text)
+    assert [path for path, _ in doc.plain_problems] == ["a.y", "a.y", "a.b[0]", "a.c.d"]
+
+
+SCALARS = ["y", "n", "yes", "No", "ON", "true", "~", "null", "", "0o17", "0x1F", "0b101", "017", "08", "1_000", "1e3",
+           "1.5e+3", ".inf", "-.Inf", ".NaN", "1:30", "2024-01-01", "2001-12-14t21:59:43.10-05:00", "+1", "-0", ".5",
+           "prod", "'y'", '"0o17"', "!!str y", "!!int 017", "!!float 1", "{}", "[]"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SCALARS), min_size=1, max_size=8), st.sampled_from(["block", "flow"]))
+def test_the_plain_marking_reader_reads_as_pyyaml_does(values: list[str], style: str) -> None:
+    """parse_documents' PyYAML path (its own resolver, marking plain tags) reads exactly what
+    PyYAML's safe loader reads, and its tags are PyYAML's."""
+    if style == "block":
+        text = "# café\nk:\n" + "".join(f"  - {v}\n" for v in values)
+    else:
+        text = f"# café\nk: [{', '.join(v or '~' for v in values)}]\n"
+    expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    (doc,) = parse_documents(text)
+    assert doc.data == expected
+    ours = yaml.compose(text, Loader=yamldoc._plain_marking_loader())
+    theirs = yaml.compose(text, Loader=yaml.CSafeLoader)
+    assert [n.tag for n in ours.value[0][1].value] == [n.tag for n in theirs.value[0][1].value]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_hand_written_inventory_is_read_as_fleet_reads_it(reader: str) -> None:
+    text = READERS[reader] + (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "  - apiVersion: fleet.cattle.io/v1alpha1\n    kind: Cluster\n"
+        "    metadata:\n      name: c1\n      namespace: fleet-default\n      labels:\n        gpu: y\n"
+        "  - apiVersion: fleet.cattle.io/v1alpha1\n    kind: Cluster\n"
+        "    metadata:\n      name: c2\n      namespace: fleet-default\n      labels:\n        gpu: 'y'\n"
+    )
+    inv, problems = parse_inventory(parse_documents(text), "inventory.yaml")
+    assert [(p.path, p.message) for p in problems] == [
+        ("items[0].metadata.labels.gpu", 'Kubernetes reads the plain value y as the boolean true; write it quoted: "y"')
+    ]
+    assert [c.name for c in inv.clusters] == ["c2"]
+
+
+def test_parse_cache_records_of_older_rules_are_not_used() -> None:
+    # A file that was valid before this check (`gpu: y`) and has not changed since must be read again.
+    source, _ = validate(("hs.yaml", handshake_text()))
+    record = sourcecache.encode(list(source.handshakes), [])
+    assert sourcecache.decode("hs.yaml", record) == (list(source.handshakes), [])
+    older = {k: v for k, v in record.items() if k != "r"}
+    assert sourcecache.decode("hs.yaml", older) is None
