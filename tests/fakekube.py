@@ -70,6 +70,9 @@ class FakeKube:
     token: str = "fake-token"
     secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    # RBAC on secrets, as the API server authorises each request: None allows every verb.
+    allowed_verbs: set[str] | None = None
+    verbs_used: set[str] = field(default_factory=set)  # every verb a request was authorised for
     _failures: list[tuple[str | None, int, str, str]] = field(default_factory=list)
     _hooks: list[tuple[str, Callable[[FakeKube], None]]] = field(default_factory=list)
     _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
@@ -181,6 +184,7 @@ class FakeKube:
         if match is None:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource {request.path}")
         namespace, name = match.groups()
+        self._authorize(request, namespace, name)
         if name is None:
             if request.method != "GET":
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the collection")
@@ -189,6 +193,20 @@ class FakeKube:
         if request.method not in handlers:
             raise ApiError(405, "MethodNotAllowed", f"{request.method} is not supported by the fake")
         return handlers[request.method](namespace, name, request)
+
+    def _authorize(self, request: Request, namespace: str, name: str | None) -> None:
+        """The verbs the API server checks: get or list for GET, delete for DELETE, patch for
+        PATCH, and create as well when an apply patch creates the object (apiserver
+        endpoints/handlers/patch.go: createAuthorizerAttributes)."""
+        verbs = {"GET": ["get" if name else "list"], "DELETE": ["delete"], "PATCH": ["patch"]}.get(request.method, [])
+        if request.method == "PATCH" and name is not None and (namespace, name) not in self.secrets:
+            verbs.append("create")
+        for verb in verbs:
+            if self.allowed_verbs is not None and verb not in self.allowed_verbs:
+                raise ApiError(
+                    403, "Forbidden", f'secrets is forbidden: cannot {verb} resource "secrets" in {namespace}'
+                )
+            self.verbs_used.add(verb)
 
     def _get(self, namespace: str, name: str, request: Request) -> tuple[int, dict[str, Any]]:
         return 200, _view(self._existing(namespace, name), request.accept, "PartialObjectMetadata")

@@ -259,6 +259,32 @@ def test_overlap_rule_earlier_targets_do_not_deploy(repo: SourceRepo, out: Path,
         assert fleet["labels"]["fleethandshake.riverpointtechnology.com/handshake"] == "multi"
 
 
+def test_do_not_deploy_target_has_no_bundle_and_excludes_its_clusters_from_later_targets(
+    repo: SourceRepo, out: Path, key_env: dict[str, str]
+) -> None:
+    targets: list[dict[str, Any]] = [
+        {"name": "eu", "clusterSelector": {"matchLabels": {"region": "eu"}}},
+        {"name": "not-dev", "clusterSelector": {"matchLabels": {"env": "dev"}}, "doNotDeploy": True},
+        {"name": "rest", "clusterSelector": {}},
+    ]
+    repo.handshakes("hs.yaml", handshake("multi", "s", targets))
+    repo.encrypted("s.yaml", secret("s", stringData={"k": "v"}))
+
+    result = generate(repo, out, key_env)
+
+    assert result.code == 0, result.stderr
+    fleets = [load_yaml(out / "fleet-default" / name / "fleet.yaml") for name in bundle_dirs(out)]
+    assert sorted(f["overrideTargets"][0]["name"] for f in fleets) == ["eu", "rest"]
+    rest = next(f for f in fleets if f["overrideTargets"] == [targets[2]])
+    assert rest["targetCustomizations"] == [{**targets[0], "doNotDeploy": True}, targets[1]]
+    status = json.loads((out / ".fleet-handshake" / "status.json").read_text())
+    assert [h["message"] for h in status["handshakes"]] == ["delivered through 2 bundles"]
+    # The next run reads the handshake from the parse cache in the state: doNotDeploy survives it.
+    before = read_tree(out)
+    assert generate(repo, out, key_env).code == 0
+    assert read_tree(out) == before
+
+
 def test_invalid_source_writes_nothing(repo: SourceRepo, out: Path, key_env: dict[str, str]) -> None:
     two_handshakes(repo)
     assert generate(repo, out, key_env).code == 0

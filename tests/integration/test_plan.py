@@ -174,6 +174,61 @@ def test_removed_handshake_shows_clusters_losing_the_secret(
     assert loses == {c: ["apps/pull (registry)"] for c in ("c-m-aaa", "c-m-bbb", "c-m-edge")}
 
 
+def test_clusters_moving_between_bundles_of_a_handshake_are_flagged(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    """Reordered targets: the edge cluster, matched by both, now gets db-creds from the prod-eu
+    bundle. It keeps the Secret, so it is neither a gain nor a loss: a move, in every format,
+    which does not fail the plan."""
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    folders = {yaml.safe_load((d / "fleet.yaml").read_text())["overrideTargets"][0].get("name"): d.name
+               for d in (out / "fleet-default").iterdir()}  # fmt: skip
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [
+        {"name": "prod-eu", "clusterSelector": {"matchLabels": {"env": "prod", "region": "eu"}}},
+        {"name": "edge", "clusterGroup": "edge"}], target_namespace="orders"),
+        handshake("registry", "pull", [{"clusterSelector": {"matchLabels": {"env": "prod"}}}]))  # fmt: skip
+    edge, prod_eu = f"fleet-default/{folders['edge']}", f"fleet-default/{folders['prod-eu']}"
+
+    result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
+
+    assert result.code == 3, result.stderr  # changes, not a failure
+    doc = json.loads(result.stdout)
+    assert [(m["cluster"], m["handshake"], m["secret"], m["from"], m["to"]) for m in doc["moves"]] == [
+        ("c-m-edge", "db", "orders/db-creds", edge, prod_eu)
+    ]
+    assert doc["summary"]["moves"] == 1 and doc["conflicts"] == []
+    impact = {c["cluster"]: c for c in doc["clusters"]}["c-m-edge"]
+    assert (impact["gains"], impact["loses"]) == ([], [])
+    assert impact["changes"] == [f"orders/db-creds (db): moves from bundle {edge} to {prod_eu}"]
+    text = plan(repo, out, key_env, "--inventory", fleet_inventory).stdout
+    assert f"  MOVE cluster c-m-edge moves from bundle {edge} to {prod_eu} of handshake fleet-default/db" in text
+    assert "1 cluster move(s) between bundles" in text.splitlines()[0]
+    markdown = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "markdown").stdout
+    assert "Clusters that move between bundles of a handshake (1)" in markdown
+    assert f"- cluster c-m-edge moves from bundle {edge} to {prod_eu}" in markdown
+    assert markdown.count("<details>") == markdown.count("</details>")
+    # Without an inventory there are no clusters, so no moves either.
+    assert json.loads(plan(repo, out, key_env, "--format", "json").stdout)["moves"] == []
+
+
+def test_plan_honours_do_not_deploy_targets(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
+) -> None:
+    repo.handshakes("hs.yaml", handshake("everywhere", "pull", [
+        {"name": "no-dev", "clusterSelector": {"matchLabels": {"env": "dev"}}, "doNotDeploy": True},
+        {"name": "no-edge", "clusterGroup": "edge", "doNotDeploy": True},
+        {"name": "all", "clusterSelector": {}}]))  # fmt: skip
+    repo.encrypted("secrets/pull.yaml", secret("pull", stringData={"token": VALUE}))
+
+    doc = json.loads(plan(repo, tmp_path / "out", key_env, "--inventory", fleet_inventory, "--format", "json").stdout)
+
+    (bundle,) = doc["bundles"]
+    assert bundle["target"] == "all: clusters (all)"
+    assert bundle["clusters"] == ["c-m-aaa", "c-m-bbb"]  # not c-m-ccc (dev), c-m-edge (edge), c-m-other (workspace)
+
+
 def test_conflicts_fail_the_plan(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
 ) -> None:

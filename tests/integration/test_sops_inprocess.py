@@ -315,6 +315,18 @@ def test_tampering_is_refused_like_the_binary(
     assert assert_same(path) == code
 
 
+@pytest.mark.parametrize("version", ["3.11.00", "3.011.0", "03.11.0"])
+def test_a_version_sops_cannot_parse_is_refused_like_the_binary(
+    version: str, keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the hostile property test: sops parses `version` as semver (no leading zeros)."""
+    text = encrypt(folder, "to-version.yaml", UNENCRYPTED, keys["a"]).read_text()
+    path = folder / f"version-{version}.yaml"
+    path.write_text(re.sub(r"version: \S+", f"version: {version}", text))
+    use_keys(monkeypatch, keys["a"])
+    assert assert_same(path, handled=False) == 1
+
+
 def test_base64_check_equals_whole_groups_of_four() -> None:
     # `_B64` then `_b64` (one pass of the alphabet, a length check) must accept and decode exactly
     # what a pattern of whole groups of four with canonical padding does: every string up to 7

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhtest import DATA, REPO
-from fleethandshake.core import render, templating
+from fleethandshake.core import bundles, render, templating
 from fleethandshake.core.models import (
     DOWNSTREAM,
     Handshake,
@@ -91,12 +91,16 @@ def targets(draw: st.DrawFn) -> Target:
         cluster_selector=draw(selectors) if "clusterSelector" in kinds else None,
         cluster_group=draw(dns_label) if "clusterGroup" in kinds else None,
         cluster_group_selector=draw(selectors) if "clusterGroupSelector" in kinds else None,
+        do_not_deploy=draw(st.sampled_from([False, False, True])),
     )
 
 
 DEFAULT_WORKSPACE = st.just("fleet-default")
-# The validator refuses a handshake whose targets repeat a name or (unnamed) criteria.
-target_lists = st.lists(targets(), min_size=1, max_size=4, unique_by=lambda t: t.key)
+# The validator refuses a handshake whose targets repeat a name or (unnamed) criteria, and one
+# whose targets are all doNotDeploy.
+target_lists = st.lists(targets(), min_size=1, max_size=4, unique_by=lambda t: t.key).filter(
+    lambda ts: not all(t.do_not_deploy for t in ts)
+)
 
 
 def handshakes(workspace: st.SearchStrategy[str] = DEFAULT_WORKSPACE) -> st.SearchStrategy[Handshake]:
@@ -155,9 +159,9 @@ def workspace_handshakes(draw: st.DrawFn) -> list[Handshake]:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def fleet_docs(handshake: Handshake, tree: dict[str, bytes]) -> list[tuple[render.Bundle, dict[str, Any]]]:
+def fleet_docs(handshake: Handshake, tree: dict[str, bytes]) -> list[tuple[bundles.Bundle, dict[str, Any]]]:
     out = []
-    for bundle in render.bundles_for(handshake):
+    for bundle in bundles.bundles_for(handshake, render.PLAIN):
         doc = yaml.safe_load(tree[f"{bundle.path}/{render.FLEET_YAML}"])
         assert isinstance(doc, dict)
         # What `plan` relies on to skip parsing (app.plan.known_fleet_files): the file holds
@@ -205,30 +209,31 @@ def test_templates_render_exactly_as_jinja2_renders_them(handshake: Handshake, s
 
 @PROPERTY
 @given(handshake=handshakes(), secret=simple_secrets)
-def test_tree_holds_exactly_one_flat_bundle_per_target(handshake: Handshake, secret: PlainSecret) -> None:
+def test_tree_holds_exactly_one_flat_bundle_per_deploying_target(handshake: Handshake, secret: PlainSecret) -> None:
     tree = render.render_handshake(ENV, handshake, secret).files
-    bundles = render.bundles_for(handshake)
-    assert [b.target for b in bundles] == list(handshake.targets)
+    made = bundles.bundles_for(handshake, render.PLAIN)
+    assert [b.target for b in made] == [t for t in handshake.targets if not t.do_not_deploy]
     assert sorted(tree) == sorted(
-        f"{handshake.workspace}/{b.name}/{file}" for b in bundles for file in (render.FLEET_YAML, render.SECRET_YAML)
+        f"{handshake.workspace}/{b.name}/{file}" for b in made for file in (render.FLEET_YAML, render.SECRET_YAML)
     )
 
 
 @PROPERTY
 @given(handshake=handshakes())
 def test_bundle_names_are_short_dns1123_labels_unique_in_the_handshake(handshake: Handshake) -> None:
-    names = [b.name for b in render.bundles_for(handshake)]
-    for name in names:
+    made = [b.name for b in bundles.bundles_for(handshake, render.PLAIN)]
+    for name in made:
         assert len(name) <= MAX_BUNDLE_NAME, name
         assert DNS1123_LABEL.fullmatch(name), name
-    assert len(set(names)) == len(names)
+        assert re.fullmatch(r".+-[0-9a-f]{16}", name), "a 64-bit digest"
+    assert len(set(made)) == len(made)
 
 
 @PROPERTY
 @given(handshakes=workspace_handshakes())
 def test_bundle_names_are_unique_across_a_workspace(handshakes: list[Handshake]) -> None:
-    paths = [b.path for h in handshakes for b in render.bundles_for(h)]
-    assert len(paths) == sum(len(h.targets) for h in handshakes)
+    paths = [b.path for h in handshakes for b in bundles.bundles_for(h, render.PLAIN)]
+    assert len(paths) == sum(not t.do_not_deploy for h in handshakes for t in h.targets)
     assert len(set(paths)) == len(paths)
 
 
@@ -237,9 +242,34 @@ def test_bundle_names_are_unique_across_a_workspace(handshakes: list[Handshake])
 def test_bundle_names_do_not_depend_on_target_position(data: st.DataObject, handshake: Handshake) -> None:
     reordered = data.draw(st.permutations(handshake.targets).map(tuple))
     moved = record_replace(handshake, targets=reordered)
-    before = {b.target: b.name for b in render.bundles_for(handshake)}
-    after = {b.target: b.name for b in render.bundles_for(moved)}
+    before = {b.target: b.name for b in bundles.bundles_for(handshake, render.PLAIN)}
+    after = {b.target: b.name for b in bundles.bundles_for(moved, render.PLAIN)}
     assert after == before
+
+
+@PROPERTY
+@given(handshake=handshakes(), data=st.data())
+def test_bundle_names_change_with_everything_that_makes_a_new_bundle(handshake: Handshake, data: st.DataObject) -> None:
+    """Workspace, handshake, target (name and criteria), targetNamespace, Secret name and mode: a
+    change of any of them must give a new Fleet bundle (see bundles.bundle_identity)."""
+    before = bundles.bundles_for(handshake, render.PLAIN)[0]
+    target = before.target
+    other_selector = LabelSelector((("zone", "changed"),))
+    changed_target = record_replace(target, cluster_selector=other_selector, cluster_name=None, cluster_group=None,
+                                    cluster_group_selector=None)  # fmt: skip
+    assert changed_target.criteria() != target.criteria()
+    variants = {
+        "workspace": (record_replace(handshake, workspace=handshake.workspace + "-x"), render.PLAIN),
+        "handshake": (record_replace(handshake, name=handshake.name + "x"), render.PLAIN),
+        "criteria": (record_replace(handshake, targets=(changed_target,)), render.PLAIN),
+        "targetNamespace": (record_replace(handshake, target_namespace=handshake.target_namespace + "x"), render.PLAIN),
+        "secretName": (record_replace(handshake, secret_name=handshake.secret_name + "x"), render.PLAIN),
+        "mode": (handshake, data.draw(st.sampled_from([render.SOPS, render.DOWNSTREAM]))),
+    }
+    for what, (variant, mode) in variants.items():
+        same_target = [b for b in bundles.bundles_for(variant, mode) if b.target_index == before.target_index]
+        after = same_target[0] if what != "criteria" else bundles.bundles_for(variant, mode)[0]
+        assert after.name != before.name, what
 
 
 @PROPERTY
@@ -256,6 +286,10 @@ def test_fleet_yaml_skips_earlier_targets_and_overrides_with_its_own(handshake: 
         assert set(doc["overrideTargets"][0]) & CRITERIA
         expected = [{**t.to_dict(), "doNotDeploy": True} for t in handshake.targets[:k]]
         assert doc.get("targetCustomizations", []) == expected
+        # A cluster moving in from another bundle of the handshake: adopt its Secret, and restore
+        # it when the other bundle's uninstall deletes it (README: "When a cluster moves").
+        assert doc["helm"] == {"takeOwnership": True}
+        assert doc["correctDrift"] == {"enabled": True}
         if k == 0:
             assert "targetCustomizations" not in doc
 
@@ -326,7 +360,7 @@ HANDSHAKE = Handshake(
 def test_secret_yaml_round_trips_tricky_values(value: str) -> None:
     secret = render.plain_secret({"type": "Opaque", "stringData": {"k": value}}, "db-creds")
     tree = render.render_handshake(ENV, HANDSHAKE, secret).files
-    doc = yaml.safe_load(tree[f"{render.bundles_for(HANDSHAKE)[0].path}/{render.SECRET_YAML}"])
+    doc = yaml.safe_load(tree[f"{bundles.bundles_for(HANDSHAKE, render.PLAIN)[0].path}/{render.SECRET_YAML}"])
     assert_secret_document(doc, HANDSHAKE, secret)
     assert base64.b64decode(doc["data"]["k"]).decode() == value
 
@@ -343,7 +377,7 @@ def test_handshakes_whose_readable_names_collide_get_distinct_bundles(first: str
     one, two = (
         record_replace(HANDSHAKE, name=name, targets=(target, Target(cluster_group="edge"))) for name in (first, second)
     )
-    paths = [b.path for h in (one, two) for b in render.bundles_for(h)]
+    paths = [b.path for h in (one, two) for b in bundles.bundles_for(h, render.PLAIN)]
     assert len(set(paths)) == 4
 
 

@@ -16,6 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleethandshake.core.bundles import bundles_for
+from fleethandshake.core.bundleview import read_views
 from fleethandshake.core.inventory import Cluster, ClusterGroup, Inventory, parse_inventory
 from fleethandshake.core.matching import (
     DISPLAY_NAME_LABEL,
@@ -24,9 +26,12 @@ from fleethandshake.core.matching import (
     Resolver,
     bundle_deploys,
     groups_for_cluster,
+    has_criteria,
     target_matches,
 )
-from fleethandshake.core.models import LabelSelector, Requirement, Target
+from fleethandshake.core.models import PLAIN, Handshake, LabelSelector, Requirement, Target
+from fleethandshake.core.records import replace
+from fleethandshake.core.render import FLEET_YAML, fleet_document, to_yaml
 from fleethandshake.core.validate import parse_target
 from fleethandshake.core.yamldoc import parse_documents
 
@@ -239,6 +244,71 @@ def test_bundle_clusters_equal_what_fleet_deploys(inv: Inventory, handshake_targ
                 if bundle_deploys(c, groups_for_cluster(c, inv.groups), bundle, [override], mode)
             }
             assert got == expected, (source, mode)
+
+
+# -- doNotDeploy targets: rendered, read back as plan reads them, deployed as Fleet deploys -------
+
+
+@st.composite
+def handshake_target_lists(draw: st.DrawFn) -> list[Target]:
+    """Targets as the validator lets them through: criteria, distinct, and at least one deploys."""
+    with_criteria = targets.filter(has_criteria)
+    chosen = draw(st.lists(with_criteria, min_size=1, max_size=4, unique_by=lambda t: t.key))
+    flags = draw(st.lists(st.booleans(), min_size=len(chosen), max_size=len(chosen)))
+    out = [replace(t, do_not_deploy=flag) for t, flag in zip(chosen, flags, strict=True)]
+    return out if not all(flags) else [*out, replace(chosen[0], name="deploys", do_not_deploy=False)]
+
+
+def _parsed(entry: dict[str, Any]) -> Target:
+    target, problems = parse_target({k: v for k, v in entry.items() if k != "doNotDeploy"}, "target")
+    assert target is not None and problems == [], problems
+    return target
+
+
+@settings(max_examples=150, deadline=None)
+@given(inventories(), handshake_target_lists())
+def test_do_not_deploy_targets_exclude_their_clusters_from_later_targets(
+    inv: Inventory, handshake_targets: list[Target]
+) -> None:
+    """Per cluster, the handshake's first matching target decides, as in the original operator's
+    single Bundle: a doNotDeploy target delivers nothing and no later target may deliver there.
+    Checked three ways on the fleet.yaml files fleet-handshake writes: as `plan` reads them
+    (bundleview, then the resolver), as Fleet deploys them (bundle_deploys), and against that
+    single Bundle."""
+    resolver = Resolver(inv)
+    for workspace in WORKSPACES:
+        hs = Handshake(workspace, "hs", "s", "default", "apps", tuple(handshake_targets), "hs.yaml", 0)
+        made = bundles_for(hs, PLAIN)
+        assert [b.target for b in made] == [t for t in handshake_targets if not t.do_not_deploy]
+        tree = {f"{b.path}/{FLEET_YAML}": to_yaml(fleet_document(hs, b)).encode() for b in made}
+        views = read_views(tree)
+        reached: dict[str, set[str]] = {}
+        for bundle in made:
+            doc = fleet_document(hs, bundle)
+            view = views[bundle.path]
+            planned = resolver.bundle_clusters(workspace, _parsed(view.target), [_parsed(t) for t in view.earlier])
+            custom = [BundleTarget(_parsed(t), t["doNotDeploy"], True) for t in doc.get("targetCustomizations", [])]
+            fleet_targets = [*custom, BundleTarget(_parsed(doc["overrideTargets"][0]), False, False)]
+            restrictions = [_parsed(doc["overrideTargets"][0])]
+            deployed = {
+                c.name
+                for c in inv.clusters_in(workspace)
+                if bundle_deploys(c, groups_for_cluster(c, inv.groups), fleet_targets, restrictions)
+            }
+            assert planned == deployed
+            reached[bundle.name] = set(planned)
+        # The original operator: one Bundle whose targets are the handshake's, first match wins.
+        single = [BundleTarget(t, t.do_not_deploy, False) for t in handshake_targets]
+        for c in inv.clusters_in(workspace):
+            groups = groups_for_cluster(c, inv.groups)
+            first = next((t for t in handshake_targets if target_matches(t, c, groups)), None)
+            getting = {name for name, clusters in reached.items() if c.name in clusters}
+            if first is None or first.do_not_deploy:
+                assert getting == set(), c
+                assert not bundle_deploys(c, groups, single, [])
+            else:
+                assert getting == {made[[b.target for b in made].index(first)].name}, c
+                assert bundle_deploys(c, groups, single, [])
 
 
 # -- inventory parsing ---------------------------------------------------------------------

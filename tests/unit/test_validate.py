@@ -454,6 +454,40 @@ def test_cluster_name_null_alone_leaves_no_criteria() -> None:
     assert [(p.path, "has no cluster criteria" in p.message) for p in problems] == [("spec.targets[0]", True)]
 
 
+def test_do_not_deploy_target_is_accepted_as_an_exclusion() -> None:
+    targets = "    - clusterSelector: {matchLabels: {env: dev}}\n      doNotDeploy: true\n    - clusterSelector: {}\n"
+    source, problems = validate(("hs.yaml", handshake_text(targets=targets)))
+    assert problems == []
+    excluded, everyone = source.handshakes[0].targets
+    assert excluded == Target(cluster_selector=LabelSelector((("env", "dev"),)), do_not_deploy=True)
+    assert excluded.to_dict() == {"clusterSelector": {"matchLabels": {"env": "dev"}}, "doNotDeploy": True}
+    assert excluded.criteria() == {"clusterSelector": {"matchLabels": {"env": "dev"}}}
+    assert everyone.do_not_deploy is False
+
+
+def test_do_not_deploy_false_is_an_ordinary_target() -> None:
+    source, problems = validate(("hs.yaml", handshake_text(targets="    - clusterName: a\n      doNotDeploy: false\n")))
+    assert problems == []
+    assert source.handshakes[0].targets == (Target(cluster_name="a"),)
+
+
+@pytest.mark.parametrize(
+    ("targets", "path", "fragment"),
+    [
+        pytest.param("    - clusterName: a\n      doNotDeploy: \"yes\"\n", "spec.targets[0].doNotDeploy",
+                     "must be true or false, not a string", id="not-a-boolean"),
+        pytest.param("    - clusterName: a\n      doNotDeploy: true\n    - clusterGroup: g\n      doNotDeploy: true\n",
+                     "spec.targets", "every target has doNotDeploy: true", id="no-target-deploys"),
+        pytest.param("    - clusterName: a\n    - clusterName: a\n      doNotDeploy: true\n", "spec.targets[1]",
+                     "repeats spec.targets[0]", id="excluding-what-an-earlier-target-delivers"),
+    ],
+)  # fmt: skip
+def test_do_not_deploy_problems(targets: str, path: str, fragment: str) -> None:
+    source, problems = validate(("hs.yaml", handshake_text(targets=targets)))
+    assert [(p.path, fragment in p.message) for p in problems] == [(path, True)], problems
+    assert source.handshakes == ()
+
+
 def test_empty_cluster_selector_is_a_criterion() -> None:
     # Fleet reads `clusterSelector: {}` as "every cluster": a real, if broad, target.
     source, problems = validate(("hs.yaml", handshake_text(targets="    - clusterSelector: {}\n")))

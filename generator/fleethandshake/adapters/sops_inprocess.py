@@ -37,7 +37,7 @@ _B64 = r"([A-Za-z0-9+/]*={0,2})"
 _ENC = re.compile(rf"ENC\[AES256_GCM,data:{_B64},iv:{_B64},tag:{_B64},type:(str|int|float|bool)\]")
 _IV_SIZE, _TAG_SIZE = 32, 16
 _LASTMODIFIED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-_VERSION = re.compile(r"3\.[0-9]+\.[0-9]+")
+_VERSION = re.compile(r"3\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)")  # semver: no leading zeros, as sops parses it
 _ATOI = re.compile(r"[-+]?[0-9]+")
 _PARSE_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _PARSE_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True} | {

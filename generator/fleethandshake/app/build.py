@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..adapters import agekeys, fs, sops, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
-from ..core import output, render, state
+from ..core import bundles, output, render, state
 from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status, item_path
 from ..core.records import dataclass, replace
 from ..errors import InvalidInputs, Problem
@@ -59,7 +59,7 @@ def build(
     reuse_downstream: bool = True,
 ) -> Build:
     loaded = loaded or source_loader.load(src, None)
-    check_downstream_names(loaded, mode)
+    check_names(loaded, mode)
     binary = sops.find_binary(sops_binary)
     context = _context()
     key = agekeys.state_key()
@@ -145,16 +145,19 @@ def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
     return state.parse_sources(old.get(state.STATE_FILE), _context(), key) if key else {}
 
 
-def check_downstream_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
-    """Downstream mode puts Secret `secretName` into the workspace namespace, and Fleet copies it
-    under that name: two handshakes there must not share it, and it must not equal a bundle
-    name (Fleet deletes a Secret named like a BundleDeployment in the cluster namespace)."""
-    problems = []
+def check_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
+    """Names that would make one handshake's bundle or Secret another's: refused before anything
+    is decrypted or written (InvalidInputs), since either order of writing would lose one.
+
+    Every bundle folder belongs to one bundle. Downstream mode puts Secret `secretName` into the
+    workspace namespace, and Fleet copies it under that name: two handshakes there must not
+    share it, and it must not equal a bundle name (Fleet deletes a Secret named like a
+    BundleDeployment in the cluster namespace)."""
+    modes = [(h, handshake_mode(h, loaded, mode)) for h in loaded.source.handshakes]
+    problems = bundles.folder_clashes(modes)
     seen: dict[tuple[str, str], Handshake] = {}
-    downstream = [h for h in loaded.source.handshakes if handshake_mode(h, loaded, mode) == DOWNSTREAM]
-    if not downstream:
-        return
-    bundle_names = {(b.workspace, b.name) for h in loaded.source.handshakes for b in render.bundles_for(h)}
+    downstream = [h for h, m in modes if m == DOWNSTREAM]
+    bundle_names = {(b.workspace, b.name) for h, m in modes for b in bundles.bundles_for(h, m)} if downstream else set()
     for hs in downstream:
         first = seen.setdefault((hs.workspace, hs.secret_name), hs)
         if first is not hs:
@@ -169,7 +172,7 @@ def check_downstream_names(loaded: source_loader.LoadedSource, mode: str | None)
 
 
 def _synced_message(hs: Handshake) -> str:
-    count = len(hs.targets)
+    count = sum(1 for t in hs.targets if not t.do_not_deploy)
     return f"delivered through {count} bundle{'s' if count != 1 else ''}"
 
 

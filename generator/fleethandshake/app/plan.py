@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.background import Background
-from ..core import output, planreport, removals, render
+from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
 from ..core.records import replace
@@ -131,7 +131,7 @@ def known_fleet_files(
         if (hs.workspace, hs.name) not in synced:
             continue
         hs_mode = handshake_mode(hs, loaded, mode)
-        for bundle in render.bundles_for(hs):
+        for bundle in bundles.bundles_for(hs, hs_mode):
             content = comp.tree.get(f"{bundle.path}/{render.FLEET_YAML}")
             if content is not None:
                 known[content] = render.fleet_for(hs, bundle, hs_mode)

@@ -96,13 +96,18 @@ class LabelSelector:
 
 @dataclass(frozen=True)
 class Target:
-    """A Fleet BundleTarget, reduced to the fields that choose clusters."""
+    """A Fleet BundleTarget, reduced to the fields that choose clusters.
+
+    `do_not_deploy`: the clusters this target matches get nothing from the handshake (Fleet's
+    `doNotDeploy`): it has no bundle of its own and excludes its clusters from later targets.
+    """
 
     name: str | None = None
     cluster_name: str | None = None
     cluster_selector: LabelSelector | None = None
     cluster_group: str | None = None
     cluster_group_selector: LabelSelector | None = None
+    do_not_deploy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase, as Fleet's GitTarget and BundleTarget spell it."""
@@ -117,19 +122,22 @@ class Target:
             out["clusterGroup"] = self.cluster_group
         if self.cluster_group_selector is not None:
             out["clusterGroupSelector"] = self.cluster_group_selector.to_dict()
+        if self.do_not_deploy:
+            out["doNotDeploy"] = True
         return out
 
     def criteria(self) -> dict[str, Any]:
         out = self.to_dict()
         out.pop("name", None)
+        out.pop("doNotDeploy", None)
         return out
 
     @property
     def key(self) -> str:
-        """What identifies this target within its handshake, independent of its position.
+        """What a target may not share with another target of its handshake (validation).
 
-        A named target is its name (so editing its selector keeps its bundle); an unnamed
-        one is its criteria.
+        A named target is its name; an unnamed one is its criteria. (Bundle names cover more:
+        bundles.bundle_identity.)
         """
         if self.name:
             return f"name:{self.name}"

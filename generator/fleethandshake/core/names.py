@@ -10,7 +10,7 @@ _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 MAX_BUNDLE_NAME = 53
-_DIGEST_LEN = 8
+DIGEST_LEN = 16  # hex characters: 64 bits, so two identities meet by chance only around 2**32 bundles
 
 
 def dns1123_label_problem(value: str) -> str | None:
@@ -63,15 +63,20 @@ def _slug(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-")
 
 
+def identity_digest(identity: str) -> str:
+    """DIGEST_LEN hex characters of SHA-256 over a bundle's identity."""
+    import hashlib  # only rendering needs it; validate stays light
+
+    return hashlib.sha256(identity.encode()).hexdigest()[:DIGEST_LEN]
+
+
 def bundle_name(handshake: str, target_label: str, identity: str) -> str:
     """A DNS-1123 label of at most 53 characters, stable for the same identity.
 
-    `identity` is what makes the bundle unique (workspace, handshake, target key); the
-    digest suffix keeps names unique even when the readable part is cut.
+    `identity` is what makes the bundle what it is (see bundles.bundle_identity); the digest
+    suffix keeps names unique even when the readable part is cut.
     """
-    import hashlib  # only rendering needs it; validate stays light
-
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:_DIGEST_LEN]
+    digest = identity_digest(identity)
     readable = _slug(f"{handshake}-{target_label}") if target_label else _slug(handshake)
-    readable = readable[: MAX_BUNDLE_NAME - _DIGEST_LEN - 1].rstrip("-") or "bundle"
+    readable = readable[: MAX_BUNDLE_NAME - len(digest) - 1].rstrip("-") or "bundle"
     return f"{readable}-{digest}"

@@ -115,28 +115,37 @@ def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome]) -> Compositio
         if bundle_dir(path) not in owned_dirs:
             tree[path] = content  # not ours: keep
     foreign_dirs = set(group_by_bundle(tree))
+    outcomes = sorted(outcomes, key=lambda o: (o.handshake.workspace, o.handshake.name))
+    # Folders kept for handshakes that are not Synced are theirs whatever comes later in the
+    # order: a Synced handshake whose new folder is one of them must not take it over.
+    claimed: dict[str, str] = {
+        d: o.handshake.ref
+        for o in outcomes
+        if o.status is not Status.SYNCED
+        for d in owned.get((o.handshake.workspace, o.handshake.name), ())
+    }
     changes = []
-    claimed: set[str] = set()
-    for outcome in sorted(outcomes, key=lambda o: (o.handshake.workspace, o.handshake.name)):
+    for outcome in outcomes:
         hs = outcome.handshake
         previous = owned.get((hs.workspace, hs.name), set())
         status, message = outcome.status, outcome.message
         new_by_dir = group_by_bundle(outcome.files)
-        clash = sorted(d for d in new_by_dir if d in foreign_dirs or d in claimed)
+        clash = sorted(d for d in new_by_dir if d in foreign_dirs or claimed.get(d, hs.ref) != hs.ref)
         if status is Status.SYNCED and clash:
             status = Status.ERROR
-            message = f"bundle folder {clash[0]} is already used by something else; kept the previous bundles"
+            user = f"handshake {claimed[clash[0]]}" if clash[0] in claimed else "files fleet-handshake did not write"
+            message = f"bundle folder {clash[0]} is already used by {user}; kept the previous bundles"
         if status is not Status.SYNCED:
             new_by_dir = {d: old_by_dir.get(d, {}) for d in previous}
         for files in new_by_dir.values():
             tree.update(files)
-        claimed |= set(new_by_dir)
+        claimed.update(dict.fromkeys(new_by_dir, hs.ref))
         changed = tuple(sorted(d for d, files in new_by_dir.items() if files != old_by_dir.get(d)))
         removed = tuple(sorted(previous - set(new_by_dir)))
         changes.append(
             HandshakeChange(hs.workspace, hs.name, status, message, tuple(sorted(new_by_dir)), changed, removed)
         )
-    pruned = tuple(sorted(owned_dirs - claimed))
+    pruned = tuple(sorted(owned_dirs - set(claimed)))
     tree[STATUS_FILE] = status_json(changes)
     return Composition(tree, tuple(changes), pruned)
 

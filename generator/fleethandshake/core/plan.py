@@ -58,11 +58,35 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class Move:
+    """A cluster that keeps a handshake's Secret but gets it from another bundle after the change.
+
+    Not an error, but not seamless either: Fleet installs the new bundle's Helm release while the
+    old one still owns the Secret, then uninstalls the old one (README: "When a cluster moves").
+    """
+
+    workspace: str
+    cluster: str
+    handshake: str
+    secret: str  # namespace/name on the cluster
+    before: str  # bundle folder (workspace/bundle) that delivered it
+    after: str  # bundle folder that delivers it now
+
+    @property
+    def message(self) -> str:
+        return (
+            f"cluster {self.cluster} moves from bundle {self.before} to {self.after} of handshake "
+            f"{self.workspace}/{self.handshake} (Secret {self.secret}): the new bundle takes the Secret over"
+        )
+
+
+@dataclass(frozen=True)
 class Plan:
     bundles: tuple[BundleDiff, ...]
     handshakes: tuple[HandshakeChange, ...]
     clusters: tuple[ClusterImpact, ...] | None = None
     conflicts: tuple[Conflict, ...] = ()
+    moves: tuple[Move, ...] = ()
     summary: dict[str, int] = field(default_factory=dict)
     display: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (workspace, cluster) -> display name
     removals: Removals | None = None  # the removal guard's decision, when the plan is for a run
@@ -157,15 +181,18 @@ def make_plan(
     hs = tuple(handshakes)
     impacts: tuple[ClusterImpact, ...] | None = None
     conflicts: list[Conflict] = []
+    moves: tuple[Move, ...] = ()
     if resolve is not None:
-        impacts = _impacts(diffs, old, new, resolve)
+        impacts, moves = _impacts(diffs, old, new, resolve)
         conflicts = _conflicts(new, resolve)
     summary = {kind: sum(1 for d in diffs if d.change == kind) for kind in (ADDED, REMOVED, MODIFIED, UNCHANGED)}
     summary["conflicts"] = len(conflicts)
+    if resolve is not None:
+        summary["moves"] = len(moves)
     summary["not_synced"] = sum(1 for h in hs if h.status.value != "Synced")
     if impacts is not None:
         summary["clusters_affected"] = len(impacts)
-    return Plan(diffs, hs, impacts, tuple(conflicts), summary, dict(display or {}))
+    return Plan(diffs, hs, impacts, tuple(conflicts), moves, summary, dict(display or {}))
 
 
 def _delivery(view: BundleView) -> str:
@@ -174,11 +201,15 @@ def _delivery(view: BundleView) -> str:
 
 def _impacts(
     diffs: tuple[BundleDiff, ...], old: dict[str, BundleView], new: dict[str, BundleView], resolve: Resolve
-) -> tuple[ClusterImpact, ...]:
-    """Per cluster: which deliveries (namespace/secret from a handshake) it gains, loses or sees change."""
+) -> tuple[tuple[ClusterImpact, ...], tuple[Move, ...]]:
+    """Per cluster: which deliveries (namespace/secret from a handshake) it gains, loses or sees
+    change; and the clusters that keep a delivery but get it from another bundle (moves)."""
     gains: dict[tuple[str, str], set[str]] = {}
     loses: dict[tuple[str, str], set[str]] = {}
     changes: dict[tuple[str, str], set[str]] = {}
+    came: dict[tuple[str, str, str], str] = {}  # (workspace, cluster, delivery) -> bundle gaining it
+    went: dict[tuple[str, str, str], str] = {}  # ... -> bundle losing it
+    views: dict[tuple[str, str, str], BundleView] = {}
 
     def reach(view: BundleView | None) -> dict[str, str]:
         if view is None:
@@ -193,16 +224,29 @@ def _impacts(
             key = (d.workspace, cluster)
             if before.get(cluster) != delivery:
                 gains.setdefault(key, set()).add(delivery)
+                came[(*key, delivery)] = d.path
+                views[(*key, delivery)] = new[d.path]
             else:
                 changes.setdefault(key, set()).add(f"{delivery}: {', '.join(_change_words(d))}")
         for cluster, delivery in before.items():
             if after.get(cluster) != delivery:
                 loses.setdefault((d.workspace, cluster), set()).add(delivery)
-    return tuple(
+                went[(d.workspace, cluster, delivery)] = d.path
+    moves = []
+    for ws, cluster, delivery in sorted(came.keys() & went.keys()):
+        # The same Secret of the same handshake, from another bundle: a move, not a gain and a loss.
+        gains[(ws, cluster)].discard(delivery)
+        loses[(ws, cluster)].discard(delivery)
+        source, target = went[(ws, cluster, delivery)], came[(ws, cluster, delivery)]
+        changes.setdefault((ws, cluster), set()).add(f"{delivery}: moves from bundle {source} to {target}")
+        view = views[(ws, cluster, delivery)]
+        moves.append(Move(ws, cluster, view.handshake, f"{view.target_namespace}/{view.secret_name}", source, target))
+    impacts = tuple(
         ClusterImpact(ws, c, tuple(sorted(gains.get((ws, c), ()))), tuple(sorted(loses.get((ws, c), ()))),
                       tuple(sorted(changes.get((ws, c), ()))))
         for ws, c in sorted(set(gains) | set(loses) | set(changes))
     )  # fmt: skip
+    return impacts, tuple(moves)
 
 
 def _change_words(d: BundleDiff) -> list[str]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Plan
+from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Move, Plan
 from .removals import ALLOW_OPTION
 
 _ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}
 MAX_LIST = 10
+MAX_MOVES = 50  # a Markdown comment has a size limit; every move is in the JSON plan
 
 
 def to_json(plan: Plan) -> str:
@@ -41,6 +42,7 @@ def to_json(plan: Plan) -> str:
             }
             for c in plan.conflicts
         ],
+        "moves": [_move(m) for m in plan.moves],
         "handshakes": [
             {"namespace": h.workspace, "name": h.name, "status": h.status.value, "message": h.message}
             for h in plan.handshakes
@@ -61,6 +63,11 @@ def to_json(plan: Plan) -> str:
     return json.dumps(doc) + "\n"  # for machines; the C encoder only works without indent
 
 
+def _move(m: Move) -> dict[str, str]:
+    return {"workspace": m.workspace, "cluster": m.cluster, "handshake": m.handshake, "secret": m.secret,
+            "from": m.before, "to": m.after, "message": m.message}  # fmt: skip
+
+
 def headline(plan: Plan) -> str:
     s = plan.summary
     parts = [f"{s[ADDED]} added", f"{s[MODIFIED]} modified", f"{s[REMOVED]} removed", f"{s[UNCHANGED]} unchanged"]
@@ -69,6 +76,8 @@ def headline(plan: Plan) -> str:
         text += f"; {s.get('clusters_affected', 0)} cluster(s) affected"
     if plan.conflicts:
         text += f"; {len(plan.conflicts)} conflict(s)"
+    if plan.moves:
+        text += f"; {len(plan.moves)} cluster move(s) between bundles"
     if plan.not_synced:
         text += f"; {len(plan.not_synced)} handshake(s) not Synced"
     if plan.removals is not None and plan.removals.refused:
@@ -143,6 +152,8 @@ def to_text(plan: Plan) -> str:
                 lines.append(f"  cluster {c.workspace}/{plan.cluster_label(c.workspace, c.cluster)} {kind} {item}")
     for conflict in plan.conflicts:
         lines.append(f"  CONFLICT {conflict.kind}: {conflict.message}")
+    for move in plan.moves:
+        lines.append(f"  MOVE {move.message}")
     for h in plan.not_synced:
         lines.append(f"  {h.status.value}: {h.workspace}/{h.name}: {h.message}")
     return "\n".join(lines) + "\n"
@@ -184,6 +195,16 @@ def to_markdown(plan: Plan) -> str:
         out.extend(f"- **{c.kind}**: {_cell(c.message)}" for c in plan.conflicts)
         out.extend(f"- **{h.status.value}** `{h.workspace}/{h.name}`: {_cell(h.message)}" for h in plan.not_synced)
         out.append("")
+    if plan.moves:
+        out.append(f"<details><summary>↔️ Clusters that move between bundles of a handshake ({len(plan.moves)})"
+                   "</summary>\n")  # fmt: skip
+        out.extend(f"- {_cell(m.message)}" for m in plan.moves[:MAX_MOVES])
+        if len(plan.moves) > MAX_MOVES:
+            out.append(f"- ... and {len(plan.moves) - MAX_MOVES} more (see the JSON plan)")
+        out.append("\nThe new bundle's Helm release takes the Secret over (fleet.yaml `helm.takeOwnership`); when the "
+                   "old release is uninstalled and deletes it, drift correction (`correctDrift`) restores it: a "
+                   "short gap is possible. See the README, \"When a cluster moves between bundles\".")  # fmt: skip
+        out.append("\n</details>\n")
     if others:
         if removed:
             out.append("#### Other changes")

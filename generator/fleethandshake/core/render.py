@@ -9,7 +9,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import names, yamlemit
+from . import yamlemit
+from .bundles import Bundle, bundles_for
 from .describe import describe_target
 from .models import (
     DOWNSTREAM,
@@ -47,33 +48,6 @@ Tree = dict[str, bytes]
 
 class RenderError(Exception):
     """A decrypted Secret cannot be delivered. The message names keys, never values."""
-
-
-@dataclass(frozen=True)
-class Bundle:
-    workspace: str
-    name: str
-    handshake: str
-    target_index: int
-    target: Target
-
-    @property
-    def path(self) -> str:
-        return f"{self.workspace}/{self.name}"
-
-
-def bundles_for(handshake: Handshake) -> list[Bundle]:
-    """One bundle per target, named from what identifies the target, not its position."""
-    out = []
-    for index, target in enumerate(handshake.targets):
-        label = target.name or ""
-        identity = f"{handshake.workspace}\0{handshake.name}\0{target.key}"
-        out.append(
-            Bundle(
-                handshake.workspace, names.bundle_name(handshake.name, label, identity), handshake.name, index, target
-            )
-        )
-    return out
 
 
 @functools.cache
@@ -134,12 +108,19 @@ def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
             LABEL_HANDSHAKE: handshake.name,
         },
         "namespace": handshake.target_namespace,
+        # A cluster that moves to another bundle of the same handshake (labels changed, targets
+        # reordered, bundles renamed) meets the Secret still owned by the old bundle's Helm release:
+        # the new release adopts it instead of failing, and when the old release's uninstall then
+        # deletes it, drift correction puts it back at once (README: "When a cluster moves").
+        "helm": {"takeOwnership": True},
+        "correctDrift": {"enabled": True},
         "overrideTargets": [bundle.target.to_dict()],
     }
     earlier = handshake.targets[: bundle.target_index]
     if earlier:
         # First match wins across the handshake's targets: a cluster an earlier target
-        # matches gets the Secret from that target's bundle, not from this one as well.
+        # matches gets the Secret from that target's bundle (or, for a doNotDeploy target,
+        # from none), not from this one as well.
         fleet["targetCustomizations"] = [{**t.to_dict(), "doNotDeploy": True} for t in earlier]
     return fleet
 
@@ -212,7 +193,7 @@ def render_handshake(
     files: Tree = {}
     sealed: list[Sealed] = []
     management: list[dict[str, Any]] = []
-    for bundle in bundles_for(handshake):
+    for bundle in bundles_for(handshake, mode):
         fleet = fleet_for(handshake, bundle, mode)
         if mode == DOWNSTREAM:
             files[f"{bundle.path}/{MARKER_YAML}"] = (

@@ -71,4 +71,5 @@ def _target(data: Any) -> Target:
         cluster_selector=_selector(data.get("clusterSelector")),
         cluster_group=data.get("clusterGroup"),
         cluster_group_selector=_selector(data.get("clusterGroupSelector")),
+        do_not_deploy=data.get("doNotDeploy") is True,
     )

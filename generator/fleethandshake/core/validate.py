@@ -47,7 +47,7 @@ _META_KEYS = {
     "selfLink",
 }
 _SPEC_KEYS = {"secretName", "secretNamespace", "targetNamespace", "targets"}
-_TARGET_KEYS = {"name", "clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector"}
+_TARGET_KEYS = {"name", "clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector", "doNotDeploy"}
 # BundleTarget fields the CRD accepts but that would change how Fleet deploys the bundle.
 _TARGET_UNSUPPORTED = {
     "correctDrift",
@@ -55,7 +55,6 @@ _TARGET_UNSUPPORTED = {
     "deleteCRDResources",
     "deleteNamespace",
     "diff",
-    "doNotDeploy",
     "forceSyncGeneration",
     "helm",
     "ignore",
@@ -356,6 +355,8 @@ def _targets(c: _Collector, value: Any) -> list[Target]:
             c.add(where, f"repeats spec.targets[{seen[target.key]}] (same name or same criteria)")
         seen.setdefault(target.key, i)
         targets.append(target)
+    if targets and len(targets) == len(value) and all(t.do_not_deploy for t in targets):
+        c.add(path, "every target has doNotDeploy: true, so no target deploys and the handshake delivers nothing")
     return targets
 
 
@@ -381,7 +382,10 @@ def _target(c: _Collector, value: Any, path: str) -> Target | None:
         c.check(join(path, "clusterGroup"), names.dns1123_subdomain_problem(cluster_group))
     selector = _selector(c, value.get("clusterSelector"), join(path, "clusterSelector"))
     group_selector = _selector(c, value.get("clusterGroupSelector"), join(path, "clusterGroupSelector"))
-    target = Target(name, cluster_name, selector, cluster_group, group_selector)
+    do_not_deploy = value.get("doNotDeploy")
+    if do_not_deploy is not None and not isinstance(do_not_deploy, bool):
+        c.add(join(path, "doNotDeploy"), f"must be true or false, not {_kind(do_not_deploy)}")
+    target = Target(name, cluster_name, selector, cluster_group, group_selector, do_not_deploy is True)
     if len(c.problems) == before and not target.criteria():
         c.add(
             path,
