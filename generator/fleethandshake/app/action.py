@@ -48,6 +48,7 @@ class ActionArgs:
     mode: str = "plain"
     against: str | None = None
     repo_root: Path = Path()
+    allow_removals: bool = False
     allow_unordered: bool = False
 
 
@@ -162,7 +163,8 @@ class _Action:
 
         a = self.args
         try:
-            plan = plan_app.compute(a.source, a.out, against=a.against, inventory=a.inventory, sops_binary=None)
+            plan = plan_app.compute(a.source, a.out, against=a.against, inventory=a.inventory, sops_binary=None,
+                                    allow_removals=a.allow_removals)  # fmt: skip
         except InvalidInputs as e:  # problems in the inventory
             return self.fail_on_problems(e.problems)
         markdown = f"{MARKER}\n{planreport.to_markdown(plan)}"
@@ -180,6 +182,8 @@ class _Action:
         )
         for conflict in plan.conflicts:
             self.echo(github.annotation("error", f"{conflict.kind}: {conflict.message}", title=TITLE))
+        if plan.removals is not None and plan.removals.refused:
+            self.echo(github.annotation("error", planreport.guard_text(plan) or "", title=TITLE))
         self.not_synced(plan.handshakes, loaded)
         self.say(planreport.headline(plan))
         code = plan_app.exit_code(plan)
@@ -189,7 +193,9 @@ class _Action:
     def generate(self, loaded: source_loader.LoadedSource) -> int:
         from . import generate as generate_app
 
-        result = generate_app.generate(self.args.source, self.args.out, say=self.say)
+        result = generate_app.generate(
+            self.args.source, self.args.out, say=self.say, allow_removals=self.args.allow_removals
+        )
         comp = result.composition
         changed = bool(result.changed_files)
         detail = f"wrote {len(result.changed_files)} changed file(s)" if changed else "no changes: up to date"
@@ -204,7 +210,11 @@ class _Action:
         if checkout is not None and checkout.is_shallow():
             self.echo(github.annotation("warning", SHALLOW_WARNING, title=TITLE))
         result = publish_app.publish(
-            self.args.source, self.args.out, say=self.say, allow_unordered=self.args.allow_unordered
+            self.args.source,
+            self.args.out,
+            say=self.say,
+            allow_unordered=self.args.allow_unordered,
+            allow_removals=self.args.allow_removals,
         )
         if result.commits:
             detail = f"committed {', '.join(c[:12] for c in result.commits)}"

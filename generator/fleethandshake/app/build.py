@@ -13,7 +13,7 @@ from .. import __version__
 from ..adapters import agekeys, fs, sops, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import bundles, output, render, state
-from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status
+from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status, item_path
 from ..core.records import dataclass, replace
 from ..errors import InvalidInputs, Problem
 from . import source as source_loader
@@ -161,11 +161,11 @@ def check_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
     for hs in downstream:
         first = seen.setdefault((hs.workspace, hs.secret_name), hs)
         if first is not hs:
-            problems.append(Problem(hs.file, hs.document, "spec.secretName",
+            problems.append(Problem(hs.file, hs.document, item_path(hs.item, "spec.secretName"),
                 f"downstream mode: {first.ref} ({first.file}) already delivers Secret {hs.secret_name} "
                 f"from workspace {hs.workspace}; Fleet copies it under that one name"))  # fmt: skip
         if (hs.workspace, hs.secret_name) in bundle_names:
-            problems.append(Problem(hs.file, hs.document, "spec.secretName",
+            problems.append(Problem(hs.file, hs.document, item_path(hs.item, "spec.secretName"),
                 "downstream mode: equals a bundle name in the workspace; Fleet would delete the copy"))  # fmt: skip
     if problems:
         raise InvalidInputs(problems)
@@ -247,6 +247,9 @@ def _render(
         item.outcome = output.Outcome(hs, Status.ERROR, f"cannot decrypt {secret.file}: {result.reason}")
         return
     doc = result[secret.document] if secret.document < len(result) else None
+    if secret.item is not None:  # an item of a List
+        items = doc.get("items") if isinstance(doc, dict) else None
+        doc = items[secret.item] if isinstance(items, list) and secret.item < len(items) else None
     if not isinstance(doc, dict):
         item.outcome = output.Outcome(
             hs, Status.ERROR, f"{secret.file}: decrypted document {secret.document} is missing"

@@ -9,8 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from ..core.validate import is_secret, validate_source
+from ..adapters import fs
+from ..core.models import item_path
+from ..core.validate import LAST_APPLIED_PATH, below, is_secret, objects, validate_source
 from ..core.yamldoc import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
@@ -19,39 +22,51 @@ CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it wi
 
 
 def _in_data(path: str) -> bool:
-    return any(path == s or path.startswith((f"{s}.", f"{s}[")) for s in DATA_SECTIONS)
+    return path == LAST_APPLIED_PATH or any(path == s or path.startswith((f"{s}.", f"{s}[")) for s in DATA_SECTIONS)
 
 
 def check_file(display: str, content: bytes) -> list[Problem]:
-    """Clear-text problems of the Secrets in one file; [] when it is not YAML at all."""
+    """Clear-text problems of the Secrets in one file (items of a List too); [] when it is not YAML at all."""
     if b"\0" in content:
         return []
     try:
         docs = parse_documents(content)
     except YamlError:
         return []
-    secret_docs = {d.index: d for d in docs if is_secret(d.data)}
-    if not secret_docs:
+    # document -> (item, Secret) for each Secret in it: the document itself (item None) or List items
+    secrets: dict[int, list[tuple[int | None, Any]]] = {}
+    for d in docs:
+        for item, data in objects(d):
+            if is_secret(data):
+                secrets.setdefault(d.index, []).append((item, data))
+    if not secrets:
         return []
+    by_index = {d.index: d for d in docs}
     # One file at a time: a Secret defined twice across files is validate's business, not a leak.
     _, problems = validate_source([(display, docs)])
     found: list[Problem] = []
     for p in problems:
-        doc = secret_docs.get(p.document) if p.document is not None else None
-        if doc is None:
+        if p.document is None:
             continue
-        if p.path == "":  # the whole Secret is in clear text: name the sections that hold data
-            for section in DATA_SECTIONS:
-                if doc.data.get(section):
-                    found.append(Problem(p.file, p.document, section, CLEAR_TEXT, doc.line(section)))
-        elif _in_data(p.path):
-            found.append(p)
+        for item, data in secrets.get(p.document, []):
+            rest = below(p.path, item_path(item, ""))
+            if rest == "":  # the whole Secret is in clear text: name the sections that hold data
+                doc = by_index[p.document]
+                for section in DATA_SECTIONS:
+                    if data.get(section):
+                        path = item_path(item, section)
+                        found.append(Problem(p.file, p.document, path, CLEAR_TEXT, doc.line(path)))
+            elif rest is not None and _in_data(rest):
+                found.append(p)
     return sorted(found, key=lambda p: (p.document or 0, p.line or 0, p.path))
 
 
 def run(files: Sequence[Path]) -> int:
     problems: list[Problem] = []
+    outputs: dict[Path, bool] = {}
     for file in files:
+        if fs.in_output(file, outputs):
+            continue  # fleet-handshake's own output: plain mode writes Secrets there in clear text
         try:
             content = file.read_bytes()
         except IsADirectoryError:

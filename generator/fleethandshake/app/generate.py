@@ -10,7 +10,7 @@ from pathlib import Path
 from ..adapters import fs
 from ..core.models import Status
 from ..core.records import dataclass
-from ..errors import EXIT_FAILED, EXIT_OK, UsageError
+from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name
 if TYPE_CHECKING:
@@ -38,6 +38,16 @@ def check_paths(src: Path, out: Path) -> None:
         raise UsageError("the output folder must not be the source folder or contain it")
 
 
+def guard_removals(old: Mapping[str, bytes], comp: output.Composition, allow: bool) -> None:
+    """Refuse (UserError, before anything is written) a run that would remove bundles it
+    cannot account for: see core/removals.py."""
+    from ..core import removals
+
+    verdict = removals.check(old, comp, allow=allow)
+    if verdict.refused:
+        raise UserError(verdict.message())
+
+
 def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
     from ..core import output, render
 
@@ -56,6 +66,7 @@ def generate(
     say: Say = print,
     mode: str | None = None,
     kube: downstream.KubeOptions | None = None,
+    allow_removals: bool = False,
 ) -> GenerateResult:
     check_paths(src, out)
     with fs.output_lock(out), start_reading(out) as reading:
@@ -68,6 +79,7 @@ def generate(
         old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), reading)
         result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                        reuse_downstream=False)  # fmt: skip
+        guard_removals(old, result.composition, allow_removals)
         sync = downstream.Sync(result, old, kube)
         sync.apply()  # the Secrets exist before the bundles that reference them are written
         changed = write(out, result.composition, old)
@@ -90,7 +102,7 @@ def start_reading(out: Path) -> Iterator[Background[fs.OutputTree] | None]:
 
 
 def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str | None = None,
-        context: str | None = None, kubeconfig: str | None = None) -> int:  # fmt: skip
+        context: str | None = None, kubeconfig: str | None = None, allow_removals: bool = False) -> int:  # fmt: skip
     def say(text: str) -> None:
         if not quiet:
             print(text, file=sys.stderr)
@@ -100,7 +112,7 @@ def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str
         from . import downstream
 
         kube = downstream.KubeOptions(context=context, kubeconfig=kubeconfig)
-    result = generate(src, out, sops_binary=sops_binary, say=say, mode=mode, kube=kube)
+    result = generate(src, out, sops_binary=sops_binary, say=say, mode=mode, kube=kube, allow_removals=allow_removals)
     from ..core import render, report
 
     say(report.generate_summary(result.composition, result.changed_files, str(out)))

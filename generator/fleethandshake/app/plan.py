@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.background import Background
-from ..core import bundles, output, planreport, render
+from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
+from ..core.records import replace
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
 from . import generate
 from . import source as source_loader
@@ -86,6 +87,7 @@ def compute(
     inventory: Path | None,
     sops_binary: str | None,
     mode: str | None = None,
+    allow_removals: bool = False,
 ) -> Plan:
     generate.check_paths(src, out)
 
@@ -109,7 +111,8 @@ def compute(
         resolve, display = (
             resolver_for(pending.result(), inventory) if pending is not None and inventory is not None else (None, {})
         )
-    return make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
+    plan = make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
+    return replace(plan, removals=removals.check(old, comp, allow=allow_removals))
 
 
 def known_fleet_files(
@@ -136,7 +139,7 @@ def known_fleet_files(
 
 
 def exit_code(plan: Plan) -> int:
-    if plan.conflicts or plan.not_synced:
+    if plan.conflicts or plan.not_synced or (plan.removals is not None and plan.removals.refused):
         return EXIT_FAILED
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
 
@@ -150,8 +153,10 @@ def run(
     fmt: str,
     sops_binary: str | None,
     mode: str | None = None,
+    allow_removals: bool = False,
 ) -> int:
-    plan = compute(src, out, against=against, inventory=inventory, sops_binary=sops_binary, mode=mode)
+    plan = compute(src, out, against=against, inventory=inventory, sops_binary=sops_binary, mode=mode,
+                   allow_removals=allow_removals)  # fmt: skip
     render = {"json": planreport.to_json, "markdown": planreport.to_markdown, "text": planreport.to_text}[fmt]
     sys.stdout.write(render(plan))
     return exit_code(plan)

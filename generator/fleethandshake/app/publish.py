@@ -90,6 +90,7 @@ def publish(
     before_push: Callable[[], None] | None = None,
     mode: str | None = None,
     kube: downstream.KubeOptions | None = None,
+    allow_removals: bool = False,
     allow_unordered: bool = False,
 ) -> PublishResult:
     author = author or gitx.Identity.parse(os.environ.get("FLEET_HANDSHAKE_AUTHOR", DEFAULT_IDENTITY))
@@ -131,6 +132,7 @@ def publish(
                     src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode, reuse_downstream=False
                 )
                 comp = result.composition
+                generate.guard_removals(old, comp, allow_removals)
                 sync = downstream.Sync(result, old, kube)
                 sync.apply()  # Secrets first: the bundles that reference them are about to be pushed
                 generate.write(ws.out, comp, old)
@@ -170,6 +172,7 @@ def run(
     mode: str | None = None,
     context: str | None = None,
     kubeconfig: str | None = None,
+    allow_removals: bool = False,
     allow_unordered: bool = False,
 ) -> int:
     def say(text: str) -> None:
@@ -182,6 +185,7 @@ def run(
         committer=gitx.Identity.parse(committer) if committer else None,
         retries=retries, sops_binary=sops_binary, say=say, mode=mode,
         kube=downstream.KubeOptions(context=context, kubeconfig=kubeconfig), allow_unordered=allow_unordered,
+        allow_removals=allow_removals,
     )  # fmt: skip
     comp = result.composition
     if comp is not None:

@@ -23,6 +23,15 @@ PLAIN, DOWNSTREAM, SOPS = "plain", "downstream", "sops"
 MODES = (PLAIN, DOWNSTREAM, SOPS)
 
 
+def item_path(item: int | None, path: str) -> str:
+    """`path` inside item `item` of a List document (`items[3].spec.targets[0]`); `path` itself
+    for a document that is not a List."""
+    if item is None:
+        return path
+    base = f"items[{item}]"
+    return base + ("" if not path else path if path.startswith("[") else f".{path}")
+
+
 class Status(StrEnum):
     """The original operator's status words."""
 
@@ -148,6 +157,7 @@ class Handshake:
     file: str
     document: int
     mode: str | None = None  # from the annotation; None means the source's default
+    item: int | None = None  # an item of a List document: `items[item]`
 
     @property
     def ref(self) -> str:
@@ -162,6 +172,7 @@ class SourceSecret:
     name: str
     file: str
     document: int
+    item: int | None = None  # an item of a List document: `items[item]`
 
     @property
     def ref(self) -> str:

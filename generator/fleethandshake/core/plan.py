@@ -10,6 +10,7 @@ from .bundleview import BundleView, read_views
 from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
 from .records import dataclass, field, replace
+from .removals import Removals
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
@@ -92,6 +93,7 @@ class Plan:
     moves: tuple[Move, ...] = ()
     summary: dict[str, int] = field(default_factory=dict)
     display: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (workspace, cluster) -> display name
+    removals: Removals | None = None  # the removal guard's decision, when the plan is for a run
 
     def cluster_label(self, workspace: str, cluster: str) -> str:
         """`prod-frankfurt (c-m-2bn8v6xt)`: Rancher's generated names mean nothing to a reviewer."""

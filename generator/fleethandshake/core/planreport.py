@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Move, Plan
+from .removals import ALLOW_OPTION
 
 _ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}
 MAX_LIST = 10
@@ -48,6 +49,10 @@ def to_json(plan: Plan) -> str:
         ],
         "summary": dict(plan.summary, changed=plan.has_changes),
     }
+    if plan.removals is not None:
+        guard = plan.removals
+        doc["removalGuard"] = {"gone": list(guard.gone), "owned": guard.owned, "refusal": guard.refusal,
+                               "allowed": guard.allowed, "refused": guard.refused}  # fmt: skip
     if plan.clusters is not None:
         doc["clusters"] = [
             {"workspace": c.workspace, "cluster": c.cluster,
@@ -75,6 +80,8 @@ def headline(plan: Plan) -> str:
         text += f"; {len(plan.moves)} cluster move(s) between bundles"
     if plan.not_synced:
         text += f"; {len(plan.not_synced)} handshake(s) not Synced"
+    if plan.removals is not None and plan.removals.refused:
+        text += f"; removals REFUSED without {ALLOW_OPTION}"
     return text
 
 
@@ -104,16 +111,41 @@ def _clusters(plan: Plan, d: BundleDiff) -> str:
     return (text or "none") + (f" ({' '.join(extra)})" if extra else "")
 
 
-def to_text(plan: Plan) -> str:
-    lines = [headline(plan)]
-    for d in plan.bundles:
-        if d.change == UNCHANGED:
-            continue
+def guard_text(plan: Plan) -> str | None:
+    """What the removal guard says of this plan's removals, if anything."""
+    guard = plan.removals
+    if guard is None or guard.refusal is None:
+        return None
+    if guard.allowed:
+        return f"allowed by {ALLOW_OPTION}: {guard.describe()}"
+    return f"generate and publish will refuse this: {guard.describe()}; if intended, run them with {ALLOW_OPTION}"
+
+
+def _text_rows(plan: Plan, diffs: list[BundleDiff]) -> list[str]:
+    lines = []
+    for d in diffs:
         lines.append(f"  {d.change:<9} {d.path}  {d.handshake} -> {d.target_namespace}/{d.secret}  [{d.target}]")
         if detail := _details(d):
             lines.append(f"            {detail}")
         if d.clusters is not None:
             lines.append(f"            clusters: {_clusters(plan, d)}")
+    return lines
+
+
+def to_text(plan: Plan) -> str:
+    lines = [headline(plan)]
+    removed = [d for d in plan.bundles if d.change == REMOVED]
+    others = [d for d in plan.bundles if d.change not in (UNCHANGED, REMOVED)]
+    if removed:  # first and loudly: a removed bundle is a Secret uninstalled from every cluster it reached
+        lines.append(
+            f"REMOVALS: {len(removed)} bundle(s); Fleet uninstalls their Secrets from every cluster they reach"
+        )
+        if guard := guard_text(plan):
+            lines.append(f"  {'REFUSED' if plan.removals and plan.removals.refused else 'NOTE'}: {guard}")
+        lines += _text_rows(plan, removed)
+        if others:
+            lines.append("OTHER CHANGES:")
+    lines += _text_rows(plan, others)
     for c in plan.clusters or ():
         for kind, items in (("gains", c.gains), ("loses", c.loses), ("changes", c.changes)):
             for item in items:
@@ -131,8 +163,33 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _table(plan: Plan, diffs: list[BundleDiff]) -> list[str]:
+    with_clusters = plan.clusters is not None
+    rows = [
+        "| | Secret | Handshake / target | " + ("Clusters |" if with_clusters else "Details |"),
+        "|---|---|---|---|",
+    ]
+    for d in diffs:
+        last = _clusters(plan, d) if with_clusters else _details(d)
+        rows.append(
+            f"| {_ICON[d.change]} {d.change} | `{d.target_namespace}/{d.secret}` | "
+            f"{_cell(d.handshake)}: {_cell(d.target)} | {_cell(last)} |"
+        )
+    return rows
+
+
 def to_markdown(plan: Plan) -> str:
     out = ["### fleet-handshake plan", "", f"**{headline(plan)}**", ""]
+    changed = [d for d in plan.bundles if d.change != UNCHANGED]
+    removed = [d for d in changed if d.change == REMOVED]
+    others = [d for d in changed if d.change != REMOVED]
+    if removed:  # first and loudly: a removed bundle is a Secret uninstalled from every cluster it reached
+        out.append(f"#### {_ICON[REMOVED]} Removals: {len(removed)} bundle(s)")
+        if guard := guard_text(plan):
+            mark = "⛔ " if plan.removals is not None and plan.removals.refused else ""
+            out += [f"> {mark}**{_cell(guard)}**", ""]
+        out += ["Fleet uninstalls these Secrets from every cluster the bundles reach.", ""]
+        out += [*_table(plan, removed), ""]
     if plan.conflicts or plan.not_synced:
         out.append("#### ⚠️ Needs attention")
         out.extend(f"- **{c.kind}**: {_cell(c.message)}" for c in plan.conflicts)
@@ -148,18 +205,11 @@ def to_markdown(plan: Plan) -> str:
                    "old release is uninstalled and deletes it, drift correction (`correctDrift`) restores it: a "
                    "short gap is possible. See the README, \"When a cluster moves between bundles\".")  # fmt: skip
         out.append("\n</details>\n")
-    changed = [d for d in plan.bundles if d.change != UNCHANGED]
+    if others:
+        if removed:
+            out.append("#### Other changes")
+        out += [*_table(plan, others), ""]
     if changed:
-        with_clusters = plan.clusters is not None
-        out.append("| | Secret | Handshake / target | " + ("Clusters |" if with_clusters else "Details |"))
-        out.append("|---|---|---|---|")
-        for d in changed:
-            last = _clusters(plan, d) if with_clusters else _details(d)
-            out.append(
-                f"| {_ICON[d.change]} {d.change} | `{d.target_namespace}/{d.secret}` | "
-                f"{_cell(d.handshake)}: {_cell(d.target)} | {_cell(last)} |"
-            )
-        out.append("")
         out.append("<details><summary>Bundle details</summary>\n")
         for d in changed:
             out.append(f"- `{d.path}` ({d.change}): {_cell(_details(d)) or 'no content change'}")

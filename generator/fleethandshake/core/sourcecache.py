@@ -24,10 +24,10 @@ def encode(handshakes: list[Handshake], secrets: list[SourceSecret]) -> dict[str
         "r": RULES,
         "h": [
             [h.workspace, h.name, h.secret_name, h.secret_namespace, h.target_namespace, h.document, h.mode,
-             [t.to_dict() for t in h.targets]]
+             [t.to_dict() for t in h.targets], h.item]
             for h in handshakes
         ],
-        "s": [[s.namespace, s.name, s.document] for s in secrets],
+        "s": [[s.namespace, s.name, s.document, s.item] for s in secrets],
     }  # fmt: skip
 
 
@@ -37,13 +37,20 @@ def decode(file: str, record: Any) -> tuple[list[Handshake], list[SourceSecret]]
             return None
         handshakes = [
             Handshake(str(ws), str(name), str(sname), str(sns), str(tns), tuple(_target(t) for t in targets), file,
-                      int(document), None if mode is None else str(mode))
-            for ws, name, sname, sns, tns, document, mode, targets in record["h"]
+                      int(document), None if mode is None else str(mode), _item(item))
+            for ws, name, sname, sns, tns, document, mode, targets, item in record["h"]
         ]  # fmt: skip
-        secrets = [SourceSecret(str(ns), str(name), file, int(document)) for ns, name, document in record["s"]]
+        secrets = [
+            SourceSecret(str(ns), str(name), file, int(document), _item(item))
+            for ns, name, document, item in record["s"]
+        ]
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
     return handshakes, secrets
+
+
+def _item(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _selector(data: Any) -> LabelSelector | None:

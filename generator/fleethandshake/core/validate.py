@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..errors import Problem
 from . import names
@@ -19,9 +19,9 @@ from .models import (
     Source,
     SourceSecret,
     Target,
+    item_path,
 )
-from .records import dataclass, field
-from .yamldoc import Document, join
+from .yamldoc import UNCHECKED, Document, join
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ _TOP_KEYS = {"apiVersion", "kind", "metadata", "spec", "status"}
 # ObjectMeta fields a handshake exported from a cluster may carry; they change nothing here.
 _META_KEYS = {
     "name",
+    "generateName",
     "namespace",
     "labels",
     "annotations",
@@ -69,21 +70,38 @@ _SELECTOR_KEYS = {"matchLabels", "matchExpressions"}
 _REQUIREMENT_KEYS = {"key", "operator", "values"}
 _OPERATORS = {"In", "NotIn", "Exists", "DoesNotExist"}
 _SECRET_DATA_KEYS = ("data", "stringData")
+# `kubectl apply` keeps the whole object here, a Secret's values in clear text: an export carries it.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED_PATH = join(join("metadata", "annotations"), LAST_APPLIED)
+_GROUP = API_VERSION.split("/")[0] + "/"
+# What `kubectl get -o yaml` prints for several objects, and the API's typed lists, whose items
+# may leave out their kind and apiVersion: (kind, apiVersion) -> what their items default to.
+_TYPED_LISTS: dict[tuple[str, str], tuple[str, str]] = {
+    (f"{KIND}List", API_VERSION): (KIND, API_VERSION),
+    ("SecretList", "v1"): ("Secret", "v1"),
+}
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+_KIND_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
 
 
 def is_encrypted_value(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("ENC[") and value.endswith("]")
 
 
-@dataclass
 class _Collector:
-    file: str
-    doc: Document
-    problems: list[Problem] = field(default_factory=list)
+    """Problems of one object: a document, or an item of a List document (`items[3]`)."""
+
+    def __init__(self, file: str, doc: Document, *, item: int | None = None, data: Any = None) -> None:
+        self.file, self.doc, self.item = file, doc, item
+        self.data = doc.data if item is None else data  # the object
+        self.problems: list[Problem] = []
+        top = doc.data if isinstance(doc.data, dict) else {}
+        # SOPS metadata sits at the top of the document; a List's covers its items.
+        self.sops_key, self.encrypted = "sops" in top, isinstance(top.get("sops"), dict)
 
     def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.file, self.doc.index, path, message, self.doc.line(path)))
+        full = item_path(self.item, path)
+        self.problems.append(Problem(self.file, self.doc.index, full, message, self.doc.line(full)))
 
     def mapping(self, value: Any, path: str, allowed: set[str] | None = None) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -132,6 +150,37 @@ def is_handshake(data: Any) -> bool:
     return isinstance(data, dict) and data.get("kind") == KIND
 
 
+def in_handshake_group(data: Any) -> bool:
+    """An object of the handshake's API group (riverpointtechnology.com/...), whatever its kind."""
+    api = data.get("apiVersion") if isinstance(data, dict) else None
+    return isinstance(api, str) and api.startswith(_GROUP)
+
+
+def list_items(data: Any) -> tuple[Any, tuple[str, str] | None] | None:
+    """(`items`, what its items default to) of a List document, else None."""
+    if not isinstance(data, dict):
+        return None
+    kind, api = data.get("kind"), data.get("apiVersion")
+    if kind == "List":  # kubectl's, whatever apiVersion it names (v1)
+        return data.get("items"), None
+    if not isinstance(kind, str) or not isinstance(api, str) or (kind, api) not in _TYPED_LISTS:
+        return None
+    return data.get("items"), _TYPED_LISTS[(kind, api)]
+
+
+def objects(doc: Document) -> Iterator[tuple[int | None, Any]]:
+    """(item index or None, object) for a document: itself, or each item of a List."""
+    found = list_items(doc.data)
+    if found is None:
+        yield None, doc.data
+        return
+    items, default = found
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        if default is not None and isinstance(item, dict):
+            item = {"kind": default[0], "apiVersion": default[1], **item}
+        yield i, item
+
+
 def is_secret(data: Any) -> bool:
     return isinstance(data, dict) and data.get("kind") == "Secret" and data.get("apiVersion") == "v1"
 
@@ -150,43 +199,88 @@ def validate_source(files: Iterable[tuple[str, list[Document]]]) -> tuple[Source
 
 
 def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], list[SourceSecret], list[Problem]]:
-    """One file on its own: what it defines, and what is wrong with it."""
+    """One file on its own: what it defines, and what is wrong with it. A List document
+    (`kubectl get ... -o yaml`) is read item by item."""
     problems: list[Problem] = []
     handshakes: list[Handshake] = []
     secrets: list[SourceSecret] = []
     for doc in docs:
-        c = _Collector(file, doc)
-        if is_handshake(doc.data):
-            hs = _handshake(c)
-            _plain_scalars(c)
-            if hs is not None and not c.problems:
-                handshakes.append(hs)
-        elif isinstance(doc.data, dict) and "sops" in doc.data and not is_secret(doc.data):
-            if not isinstance(doc.data.get("kind"), str) or is_encrypted_value(doc.data.get("kind")):
+        found = list_items(doc.data)
+        if found is not None and found[0] is not None and not isinstance(found[0], list):
+            problems.append(
+                Problem(file, doc.index, "items", f"must be a list, not {_kind(found[0])}", doc.line("items"))
+            )
+        for item, data in objects(doc):
+            c = _Collector(file, doc, item=item, data=data)
+            if item is not None and not isinstance(data, dict):
+                c.add("", f"must be a Kubernetes object (a mapping), not {_kind(data)}")
+            elif item is not None and list_items(data) is not None:
+                c.add("", "is a List inside a List; list the objects themselves under items")
+            elif is_handshake(data):
+                hs = _handshake(c)
+                _plain_scalars(c)
+                if hs is not None and not c.problems:
+                    handshakes.append(hs)
+            elif in_handshake_group(data):
                 c.add(
                     "kind",
-                    "is encrypted or missing, so this cannot be recognised as a Secret; "
-                    "encrypt only data and stringData (encrypted_regex: ^(data|stringData)$)",
+                    f"must be {KIND} (the kind fleet-handshake reads from {API_VERSION}), "
+                    f"not {_shown(data.get('kind'))}",
                 )
-        elif is_secret(doc.data):
-            secret = _secret(c)
-            _plain_scalars(c)  # not in data and stringData (yamldoc.UNCHECKED): nothing secret is quoted
-            if secret is not None and not c.problems:
-                secrets.append(secret)
-        problems.extend(c.problems)
+            elif c.sops_key and not is_secret(data):
+                if (
+                    not isinstance(data, dict)
+                    or not isinstance(data.get("kind"), str)
+                    or is_encrypted_value(data.get("kind"))
+                ):
+                    c.add(
+                        "kind",
+                        "is encrypted or missing, so this cannot be recognised as a Secret; "
+                        "encrypt only data and stringData (encrypted_regex: ^(data|stringData)$)",
+                    )
+            elif is_secret(data):
+                secret = _secret(c)
+                _plain_scalars(c)  # not in data and stringData (UNCHECKED): nothing secret is quoted
+                if secret is not None and not c.problems:
+                    secrets.append(secret)
+            problems.extend(c.problems)
     return handshakes, secrets, problems
+
+
+def _shown(kind: Any) -> str:
+    """A kind for a message: short, and never more than a name."""
+    if isinstance(kind, str) and _KIND_LIKE.fullmatch(kind):
+        return repr(kind)
+    return _kind(kind) if not isinstance(kind, str) else "a string that is not a kind"
+
+
+def below(path: str, base: str) -> str | None:
+    """What `path` is inside `base` ("" for `base` itself), or None when it is not inside it."""
+    if not base or path == base:
+        return path if not base else ""
+    if path.startswith(f"{base}."):
+        return path[len(base) + 1 :]
+    return path[len(base) :] if path.startswith(f"{base}[") else None
 
 
 def _plain_scalars(c: _Collector) -> None:
     """A handshake or Secret is a Kubernetes object: every plain scalar in it must mean to
     fleet-handshake what it means to kubectl and Fleet. Where it does not, that problem replaces
-    the others at its path (`must be a string` for `1:30`, which Kubernetes reads as a string)."""
-    plain = c.doc.plain_problems
+    the others at its path (`must be a string` for `1:30`, which Kubernetes reads as a string).
+    For an item of a List, only its own scalars, and never those of its data and stringData:
+    yamldoc leaves out only the document's top-level UNCHECKED fields, and a message quotes the
+    scalar."""
+    base = item_path(c.item, "")
+    plain = []
+    for path, message in c.doc.plain_problems:
+        rel = below(path, base)
+        if rel is not None and not (c.item is not None and re.split(r"[.\[]", rel, maxsplit=1)[0] in UNCHECKED):
+            plain.append((rel, message))
     if plain:
-        paths = {path for path, _ in plain}
+        paths = {item_path(c.item, rel) for rel, _ in plain}
         c.problems = [p for p in c.problems if p.path not in paths]
-        for path, message in plain:
-            c.add(path, message)
+        for rel, message in plain:
+            c.add(rel, message)
 
 
 def finish(
@@ -200,7 +294,7 @@ def finish(
 
 
 def _handshake(c: _Collector) -> Handshake | None:
-    data = c.mapping(c.doc.data, "", _TOP_KEYS)
+    data = c.mapping(c.data, "", _TOP_KEYS)
     if data.get("apiVersion") != API_VERSION:
         c.add("apiVersion", f"must be {API_VERSION}")
     meta = c.mapping(data.get("metadata"), "metadata", _META_KEYS)
@@ -236,6 +330,7 @@ def _handshake(c: _Collector) -> Handshake | None:
         file=c.file,
         document=c.doc.index,
         mode=mode if isinstance(mode, str) else None,
+        item=c.item,
     )
 
 
@@ -360,9 +455,9 @@ def _requirement(c: _Collector, value: Any, path: str) -> Requirement | None:
 
 
 def _secret(c: _Collector) -> SourceSecret | None:
-    data = c.doc.data
+    data = c.data
     meta = c.mapping(data.get("metadata"), "metadata")
-    encrypted = isinstance(data.get("sops"), dict)
+    encrypted = c.encrypted
     for key in ("name", "namespace"):
         if is_encrypted_value(meta.get(key)):
             c.add(
@@ -372,6 +467,7 @@ def _secret(c: _Collector) -> SourceSecret | None:
             )
     if c.problems:
         return None
+    _last_applied(c, meta.get("annotations"))
     has_data = any(data.get(k) for k in _SECRET_DATA_KEYS)
     if not encrypted:
         if has_data:
@@ -407,7 +503,16 @@ def _secret(c: _Collector) -> SourceSecret | None:
         c.check("metadata.namespace", names.dns1123_label_problem(namespace))
     if name is None or namespace is None:
         return None
-    return SourceSecret(namespace=namespace, name=name, file=c.file, document=c.doc.index)
+    return SourceSecret(namespace=namespace, name=name, file=c.file, document=c.doc.index, item=c.item)
+
+
+def _last_applied(c: _Collector, annotations: Any) -> None:
+    if isinstance(annotations, dict) and not is_encrypted_value(annotations.get(LAST_APPLIED, "ENC[]")):
+        c.add(LAST_APPLIED_PATH, "holds the Secret as `kubectl apply` last wrote it, values in clear text; remove it")
+
+
+def _where(document: int, item: int | None) -> str:
+    return f"document {document}" + ("" if item is None else f", items[{item}]")
 
 
 def _duplicates(handshakes: list[Handshake], secrets: list[SourceSecret]) -> list[Problem]:
@@ -420,8 +525,8 @@ def _duplicates(handshakes: list[Handshake], secrets: list[SourceSecret]) -> lis
                 Problem(
                     hs.file,
                     hs.document,
-                    "metadata.name",
-                    f"handshake {hs.ref} is also defined in {prev.file} (document {prev.document})",
+                    item_path(hs.item, "metadata.name"),
+                    f"handshake {hs.ref} is also defined in {prev.file} ({_where(prev.document, prev.item)})",
                 )
             )
     first_secret: dict[tuple[str, str], SourceSecret] = {}
@@ -432,8 +537,8 @@ def _duplicates(handshakes: list[Handshake], secrets: list[SourceSecret]) -> lis
                 Problem(
                     s.file,
                     s.document,
-                    "metadata.name",
-                    f"Secret {s.ref} is also defined in {prev_s.file} (document {prev_s.document})",
+                    item_path(s.item, "metadata.name"),
+                    f"Secret {s.ref} is also defined in {prev_s.file} ({_where(prev_s.document, prev_s.item)})",
                 )
             )
     return problems

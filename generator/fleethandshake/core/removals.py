@@ -1,0 +1,71 @@
+"""The removal guard: a run refuses to remove bundles it cannot account for.
+
+Removing a bundle folder makes Fleet uninstall its Secret from every cluster it reached. A
+handshake that is Missing or Error keeps its bundles (see output.compose), so what a run
+removes is the bundles of handshakes that are gone from the source, and of targets gone from
+a handshake. The second is an edit of a handshake still there; the first is what a wrong
+source folder, a misspelled kind or an unread file looks like. So a run refuses when:
+
+- the source has no handshake at all while OUT has bundles of fleet-handshake's; or
+- the bundles of gone handshakes are more than MAX_SHARE of OUT's bundles, and more than
+  HANDFUL of them (a small output may lose one of its two handshakes).
+
+`--allow-removals` lets the run remove them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .output import Composition, owned_bundles
+from .records import dataclass
+
+MAX_SHARE = 0.5  # more than half of OUT's bundles ...
+HANDFUL = 5  # ... and more than this many
+ALLOW_OPTION = "--allow-removals"
+SHOWN = 5  # bundles named in a refusal
+
+
+@dataclass(frozen=True)
+class Removals:
+    gone: tuple[str, ...]  # bundle folders of handshakes no longer in the source, `ws/bundle`
+    owned: int  # bundle folders of fleet-handshake's in OUT before the run
+    refusal: str | None = None  # why the guard stops a run that would remove them
+    allowed: bool = False  # ... unless the user allowed it
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None and not self.allowed
+
+    def describe(self) -> str:
+        """How many, which (the first few), and why the guard stops them."""
+        shown = ", ".join(self.gone[:SHOWN]) + (f" and {len(self.gone) - SHOWN} more" if len(self.gone) > SHOWN else "")
+        return (
+            f"{len(self.gone)} of the output's {self.owned} bundle(s) belong to handshakes gone from the source "
+            f"({shown}): {self.refusal}"
+        )
+
+    def message(self) -> str:
+        """The refusal of a run: what, why, and how to allow it."""
+        return (
+            f"refusing to remove bundles: {self.describe()}. Fleet would uninstall their Secrets from every "
+            f"cluster they reach. Nothing was written. If the handshakes were removed on purpose, run again "
+            f"with {ALLOW_OPTION}"
+        )
+
+
+def check(old: Mapping[str, bytes], comp: Composition, *, allow: bool = False) -> Removals:
+    """The guard's decision for a run from OUT `old` to `comp`."""
+    if not comp.pruned:
+        return Removals((), 0)
+    kept_handshakes_lost = {d for c in comp.changes for d in c.removed}  # targets gone from a handshake
+    gone = tuple(d for d in comp.pruned if d not in kept_handshakes_lost)
+    if not gone:
+        return Removals((), 0)
+    owned = len(set().union(*owned_bundles(old).values()))
+    refusal = None
+    if not comp.changes:
+        refusal = "the source has no FleetHandshake at all (a wrong folder? a misspelled kind? an unread file?)"
+    elif len(gone) > HANDFUL and len(gone) > owned * MAX_SHARE:
+        refusal = f"that is more than {MAX_SHARE:.0%} of them, and more than {HANDFUL}"
+    return Removals(gone, owned, refusal, allow)
