@@ -9,6 +9,7 @@ from .bundleview import BundleView, read_views
 from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
 from .records import dataclass, field, replace
+from .render import SOPSSECRET_YAML
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
@@ -17,6 +18,12 @@ ADDED, REMOVED, MODIFIED, UNCHANGED = "added", "removed", "modified", "unchanged
 # The files are rewritten while what they deliver reads the same: written by an older version of
 # fleet-handshake (which left strings unquoted and wrote stringData), or edited by hand.
 REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, Secret as data): same delivery"
+# sops mode: the sealed file differs while what fleet-handshake seals reads the same. Only the
+# cluster's key opens the old file, so what it delivered is not known here: never "same delivery".
+RESEALED = (
+    "sealed again: the SopsSecret in the output is not the one fleet-handshake sealed "
+    "(replaced, edited, or written by an older version); what it delivered cannot be read here"
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,9 @@ def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words
     return tuple(changes), added, removed, changed
 
 
-def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False) -> BundleDiff:
+def _diff(
+    old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False, resealed: bool = False
+) -> BundleDiff:
     view = new or old
     assert view is not None
     diff = BundleDiff(
@@ -129,7 +138,7 @@ def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | Non
     if same:
         return diff  # byte-identical folders: unchanged, whatever their content
     changes, added, removed, changed = _what_changed(old, new)
-    return replace(diff, change=MODIFIED, changes=changes or (REWRITTEN,),
+    return replace(diff, change=MODIFIED, changes=changes or (RESEALED if resealed else REWRITTEN,),
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
 
 
@@ -151,7 +160,14 @@ def make_plan(
     same = {d for d in old_dirs.keys() & new_dirs.keys() if old_dirs[d] == new_dirs[d]}
     memo: dict[bytes, Any] = dict(known or {})
     old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
-    diffs = tuple(_diff(old.get(p), new.get(p), resolve, p in same) for p in sorted(set(old) | set(new)))
+    resealed = {
+        d
+        for d in old_dirs.keys() & new_dirs.keys()
+        if d not in same and f"{d}/{SOPSSECRET_YAML}" in old_dirs[d]
+        and old_dirs[d][f"{d}/{SOPSSECRET_YAML}"] != new_dirs[d].get(f"{d}/{SOPSSECRET_YAML}")
+    }  # fmt: skip
+    paths = sorted(set(old) | set(new))
+    diffs = tuple(_diff(old.get(p), new.get(p), resolve, p in same, p in resealed) for p in paths)
     hs = tuple(handshakes)
     impacts: tuple[ClusterImpact, ...] | None = None
     conflicts: list[Conflict] = []
