@@ -129,9 +129,7 @@ class Run:
     stderr: str
 
 
-def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
-) -> Run:
+def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None) -> Run:
     """Run the real console entry point in a child process, as a user would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     full_env.update(env or {})
