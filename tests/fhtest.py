@@ -129,7 +129,7 @@ class Run:
     stderr: str
 
 
-def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None) -> Run:
     """Run the real console entry point in a child process, as a user would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     full_env.update(env or {})
@@ -139,6 +139,7 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float
         text=True,
         env=full_env,
         timeout=timeout,
+        cwd=cwd,
         check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)

@@ -110,10 +110,10 @@ check fails only on invalid inputs, handshakes not Synced and conflicts)."""
 
 CHECK_SECRETS_HELP = """\
 Report every v1 Secret in the given files (items of a List too) whose data or stringData is not
-SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is none. Other YAML,
-and files that do not parse, pass; files inside a folder holding fleet-handshake's output (a
-.fleet-handshake/status.json inside) are skipped: this is the pre-commit hook
-`fleet-handshake-no-plaintext-secrets`."""
+SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is none. A file that
+cannot be read as YAML fails too (any document of it could be a clear-text Secret); other valid
+YAML passes. Files inside a folder holding fleet-handshake's output (a .fleet-handshake/status.json
+inside) are skipped. This is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
 
 
 def _action_args(act: argparse.ArgumentParser) -> None:

@@ -161,3 +161,99 @@ def test_no_command_shows_a_value_anywhere(tmp_path: Path, age_key: AgeKey) -> N
     for path in out.glob("*/*/fleet.yaml"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     assert sorted(p.name for p in s.tmpdir.iterdir()) == [], "temporary files were left behind"
+
+
+# Every place YAML allows text, in Secret files: each entry is (file, text with {c} for its own
+# canary, whether check-secrets may pass it). Keys of `data`/`stringData` name things and are not
+# secret by design; everything else a Secret file holds may be, anchors, tags and comments too.
+SECRET_HEAD = "apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: default}}\n"
+PLACES = [
+    ("plain", "stringData:\n  password: {c}\n", False),
+    ("double-quoted", 'stringData:\n  password: "{c}"\n', False),
+    ("single-quoted", "stringData:\n  password: '{c}'\n", False),
+    ("literal", "stringData:\n  password: |\n    {c}\n", False),
+    ("data-base64", "data:\n  password: {c}\n", False),
+    ("tag-verbatim", "stringData:\n  password: !<{c}> x\n", False),
+    ("tag-local", "stringData:\n  password: !{c} x\n", False),
+    ("tag-secondary", "stringData:\n  password: !!{c} x\n", False),
+    ("tag-alone", "stringData:\n  password: !{c}\n", False),
+    ("tag-on-key", "stringData:\n  !{c} password: x\n", False),
+    ("tag-undefined-handle", "stringData:\n  password: !{c}!x y\n", False),
+    ("tag-binary", "stringData:\n  password: !!binary {c}\n", False),
+    ("tag-int", "stringData:\n  password: !!int {c}\n", False),
+    ("tag-directive", "%TAG !e! tag:{c},2000:\n---\n" + SECRET_HEAD + "stringData:\n  password: !e!x y\n", False),
+    ("tag-directive-bad", "%TAG !{c} tag:x,2000:\n---\n" + SECRET_HEAD + "stringData: {{password: x}}\n", False),
+    ("directive-unknown", "%{c} x\n---\n" + SECRET_HEAD + "stringData: {{password: x}}\n", False),
+    ("anchor", "stringData:\n  password: &{c} x\n", False),
+    ("anchor-and-alias", "stringData:\n  password: &{c} x\n  again: *{c}\n", False),
+    ("alias-undefined", "stringData:\n  password: *{c}\n", False),
+    ("anchor-twice", "stringData:\n  password: &{c} x\n  again: &{c} y\n", False),
+    ("anchor-bad", "stringData:\n  password: &{c}, x\n", False),
+    ("key-in-value", "stringData:\n  password: {{{c}: x}}\n", False),
+    ("key-in-value-twice", "stringData:\n  password: {{{c}: x, {c}: y}}\n", False),
+    ("comment", "stringData:\n  password: x # {c}\n", False),
+    ("comment-then-error", "stringData:\n  password: x # {c}\n  broken\n", False),
+    ("escape-bad", 'stringData:\n  password: "{c}\\q"\n', False),
+    ("escape-bad-hex", 'stringData:\n  password: "{c}\\xZZ"\n', False),
+    ("escape-bad-unicode", 'stringData:\n  password: "{c}\\u12"\n', False),
+    ("quote-unclosed", 'stringData:\n  password: "{c}\n', False),
+    ("tab-after", "stringData:\n  password: {c}\n\tother: x\n", False),
+    ("indent-after", "stringData:\n  password: {c}\n other: x\n", False),
+    ("colon-inside", "stringData:\n  password: {c}: x\n", False),
+    ("flow-broken", "stringData: {{password: {c}, ]}}\n", False),
+    ("complex-key", "stringData:\n  ? [{c}]\n  : x\n", False),
+    ("merge-key", "stringData:\n  <<: {{password: {c}}}\n", False),
+    ("control-char", "stringData:\n  password: {c}\x07\n", False),
+    ("annotation", "metadata:\n  name: s\n  namespace: default\n  annotations: {{last-applied: {c}}}\n", True),
+    ("metadata-not-a-mapping", "metadata: x\nstringData:\n  password: {c}\n", False),
+    ("sealed-with-anchor", "stringData:\n  password: &{c} ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n"
+                           "sops: {{mac: m, version: 3.11.0}}\n", True),
+    ("second-document-broken", "stringData:\n  password: {c}\n---\na: 1\na: 2\n", False),
+    ("second-document-merge", "stringData:\n  password: {c}\n---\nx: &m {{a: 1}}\ny:\n  <<: *m\n", False),
+]  # fmt: skip
+
+
+def place_canary(name: str) -> str:
+    return f"canary-{name}-Wq52"
+
+
+def secret_file(name: str, text: str) -> str:
+    body = text.format(c=place_canary(name))
+    if body.startswith("%"):
+        return body
+    head = SECRET_HEAD.format() if not body.startswith("metadata:") else "apiVersion: v1\nkind: Secret\n"
+    return head + body
+
+
+def test_no_message_quotes_text_from_a_secret_file(tmp_path: Path, age_key: AgeKey) -> None:
+    """validate, check-secrets and the Action never repeat what a Secret file holds, wherever it sits."""
+    source = tmp_path / "source"
+    (source / "secrets").mkdir(parents=True)
+    for name, text, _ in PLACES:
+        (source / "secrets" / f"{name}.yaml").write_text(secret_file(name, text))
+    canaries = [place_canary(name) for name, _, _ in PLACES]
+    s = Session(tmp_path, age_key)
+    gh = {"GITHUB_STEP_SUMMARY": str(s.runner / "summary.md"), "GITHUB_OUTPUT": str(s.runner / "output.txt"),
+          "RUNNER_TEMP": str(s.runner / "temp")}  # fmt: skip
+    out = tmp_path / "out"
+
+    validated = s.run("validate", source)
+    assert validated.returncode == 1
+    assert s.run("validate", source, "--format", "json").returncode == 1
+    assert s.run("plan", source, "--out", out).returncode == 1
+    for command in ("validate", "plan"):
+        action = s.run("action", "--command", command, "--source", source, "--out", out, "--repo-root", tmp_path,
+                       env=gh)  # fmt: skip
+        assert action.returncode == 1
+    checked = s.run("check-secrets", *sorted((source / "secrets").iterdir()))
+    assert checked.returncode == 1
+
+    leaks = [leak for where, text in s.printed for leak in find_leaks(where, text, canaries)]
+    leaks += scan_tree(s.runner, canaries)
+    leaks += scan_tree(s.tmpdir, canaries)
+    assert not leaks, "\n".join(leaks)
+    # Each file is named where it is refused, so the messages were there to be scanned.
+    for name, _, passes in PLACES:
+        assert f"secrets/{name}.yaml" in validated.stderr or passes, f"validate on {name}"
+        assert (f"secrets/{name}.yaml" in checked.stderr) != passes, f"check-secrets on {name}"
+    assert "secrets/tag-verbatim.yaml" in (s.runner / "summary.md").read_text()

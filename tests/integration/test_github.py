@@ -285,9 +285,18 @@ def test_check_secrets_passes_encrypted_secrets_and_other_yaml(repo: SourceRepo)
         repo.encrypted("secrets/ok.yaml", secret("ok", stringData={"k": "v"})),
         repo.write("handshakes/bad.yaml", BAD_OPERATOR),  # invalid, but not a Secret
         repo.write("other.yaml", "kind: ConfigMap\ndata:\n  k: v\n---\nfoo: [1, 2]\n"),
-        repo.write("broken.yaml", "a: [\n"),  # not YAML: not this hook's job
         repo.write("empty-secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: e, namespace: d}\n"),
     ]
     result = run_cli("check-secrets", *files)
     assert result.code == 0, result.stderr
     assert run_cli("check-secrets").code == 0
+
+
+def test_check_secrets_fails_closed_on_what_it_cannot_read(repo: SourceRepo) -> None:
+    """Any document of a file it cannot read may be a clear-text Secret: the file fails."""
+    broken = repo.write("broken.yaml", "a: [\n")
+    binary = repo.write("binary.yaml", "a: \0\n")
+    result = run_cli("check-secrets", broken, binary)
+    assert result.code == 1
+    assert f"{broken}:2: not valid YAML" in result.stderr
+    assert f"{binary}: is a binary file, not YAML" in result.stderr

@@ -423,6 +423,22 @@ def test_secret_problem_has_exact_path_and_message(text: str, path: str, fragmen
     assert source.secrets == ()
 
 
+@pytest.mark.parametrize(
+    ("metadata", "encrypted", "paths"),
+    [
+        ("metadata: not-a-mapping\n", False, ["", "metadata"]),
+        ("metadata:\n  name: ENC[x]\n  namespace: default\n", False, ["", "metadata.name"]),
+        ("metadata: [a]\n", True, ["metadata", "stringData.password"]),
+    ],
+)
+def test_clear_text_is_reported_whatever_is_wrong_with_the_metadata(
+    metadata: str, encrypted: bool, paths: list[str]
+) -> None:
+    text = f"apiVersion: v1\nkind: Secret\n{metadata}stringData:\n  password: hunter2\n"
+    _, problems = validate(("secrets/db.yaml", text + (SOPS_META if encrypted else "")))
+    assert sorted(p.path for p in problems) == paths
+
+
 def test_plain_secret_problem_names_the_file_and_says_what_to_do() -> None:
     text = "# a comment first\n" + secret_text(string_data={"password": "hunter2"}, encrypted=False)
     _, (problem,) = validate(("secrets/db.yaml", text))

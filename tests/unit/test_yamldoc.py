@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from fleethandshake.core.yamldoc import MAX_DEPTH, YamlError, join, parse_documents
+from fleethandshake.core.yamldoc import MAX_DEPTH, YamlError, _words, join, parse_documents, syntax_error
 
 
 def test_documents_keep_data_index_and_lines() -> None:
@@ -171,3 +172,75 @@ def test_scalars_go_reads_as_strings_are_strings_here_too() -> None:
 def test_merge_keys_stay_refused_when_merge_values_are_read() -> None:
     with pytest.raises(YamlError, match="merge keys"):
         parse_documents(b"base: &b {k: v}\nuse:\n  <<: *b\n")
+
+
+CANARY = "canary-Zq7Lx"
+# Text where a parser, ours or PyYAML's, could quote the input back: tags, anchors, aliases,
+# directives, escapes, keys inside a Secret's value.
+QUOTABLE = [
+    f"a: !<{CANARY}> x\n", f"a: !{CANARY} x\n", f"a: !!{CANARY} x\n", f"!{CANARY} a: x\n", f"a: !{CANARY}!x y\n",
+    f"%TAG !e! tag:{CANARY},2000:\n---\na: !e!x y\n", f"%TAG !{CANARY} x\n---\na: 1\n", f"%{CANARY} x\n---\na: 1\n",
+    f"%YAML 1.{CANARY}\n---\na: 1\n", f"a: *{CANARY}\n", f"a: &{CANARY} x\nb: &{CANARY} y\n", f"a: &{CANARY}, x\n",
+    f'a: "{CANARY}\\q"\n', f'a: "{CANARY}\\xZZ"\n', f"a: !<{CANARY}%zz> y\n", f"a: |{CANARY}\n  x\n",
+    f"a: x\n@{CANARY}\n", f"a: {{b: {CANARY}, ]}}\n", f"stringData:\n  password: {{{CANARY}: x, {CANARY}: y}}\n",
+    f"data:\n  password:\n    {CANARY}: 1\n    {CANARY}: 2\n",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", QUOTABLE)
+def test_messages_never_quote_the_input(text: str) -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents(text)
+    assert CANARY not in e.value.message
+    assert e.value.line is not None
+
+
+@pytest.mark.parametrize("text", QUOTABLE)
+def test_pyyamls_own_parser_is_not_quoted_either(text: str) -> None:
+    """Without libyaml, PyYAML's parser quotes what it read (`found undefined alias 'x'`)."""
+    try:
+        list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as raw:
+        message = syntax_error(raw).message
+        assert message.startswith("not valid YAML: ")
+        assert CANARY not in message
+        assert "'" not in message.replace("':'", "").replace("'!'", "")
+
+
+@pytest.mark.parametrize(
+    ("problem", "words"),
+    [
+        ("found undefined alias 'x1'", "found undefined alias"),
+        ("expected ',' or ']', but got '<scalar>'", "expected ',' or ']', but got"),
+        ("found character '@' that cannot start any token", "found character that cannot start any token"),
+        ("could not find expected ':'", "could not find expected ':'"),
+        ('found unknown escape character "\'"', "found unknown escape character"),
+        ("found anchor 'abc; first occurrence", None),  # a quote left open: not used at all
+        ("found tag x!y", None),  # input without quotes
+        (None, None),
+    ],
+)
+def test_parser_words_keep_syntax_and_drop_input(problem: str | None, words: str | None) -> None:
+    assert _words(problem) == words
+
+
+def test_a_tag_is_named_only_when_it_is_yamls_own() -> None:
+    with pytest.raises(YamlError) as e:
+        parse_documents("a: !!int x\n")
+    assert e.value.message == "a: a value does not fit its tag !!int"
+    with pytest.raises(YamlError) as e:
+        parse_documents(f"a: !<{CANARY}> x\n")
+    assert e.value.message == "a: a value does not fit its tag"
+
+
+def test_paths_stop_at_a_secret_key() -> None:
+    """Keys below a Secret's data key are part of its value; the key itself is a name and is shown."""
+    with pytest.raises(YamlError) as e:
+        parse_documents(f"stringData:\n  password:\n    {CANARY}: !!int x\n")
+    assert e.value.message == "stringData.password: a value does not fit its tag !!int"
+    with pytest.raises(YamlError) as e:
+        parse_documents("stringData:\n  password: a\n  password: b\n")
+    assert e.value.message == "duplicate key 'password' in stringData"
+    with pytest.raises(YamlError) as e:
+        parse_documents("spec:\n  deep:\n    key: a\n    key: b\n")
+    assert e.value.message == "duplicate key 'key' in spec.deep"

@@ -4,6 +4,7 @@ seal sops-mode files, and collect the Secrets downstream mode puts on the manage
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -274,31 +275,34 @@ def _seal(
     key: bytes | None,
     binary: str,
 ) -> dict[str, str]:
-    """Encrypt sops-mode files; an unchanged secret for unchanged recipients keeps its old bytes."""
+    """Encrypt sops-mode files. An unchanged secret for unchanged recipients keeps its old bytes,
+    when they are the very bytes an earlier run sealed from it (checked with the state's digest).
+    Returns the digest of every file sealed or kept, for the next run's state."""
     digests: dict[str, str] = {}
-    requests: list[tuple[_Work, str, EncryptRequest]] = []
+    requests: list[tuple[_Work, str, bytes, EncryptRequest]] = []
     for item in work:
         assert item.rendered is not None and item.outcome is not None
-        kept = (
-            dict(previous[(item.hs.workspace, item.hs.name)].sealed)
-            if (item.hs.workspace, item.hs.name) in previous
-            else {}
-        )
+        ref = (item.hs.workspace, item.hs.name)
+        kept = dict(previous[ref].sealed) if ref in previous else {}
         for s in item.rendered.sealed:
             plaintext = env.get_template("sopssecret.yaml.j2").render(sopssecret=s.document).encode()
-            if key is not None:
-                digests[s.path] = state.sealed_digest(key, plaintext, s.recipients)
-                if kept.get(s.path) == digests[s.path] and s.path in old:
+            if key is not None and s.path in kept and s.path in old:
+                digest = state.sealed_digest(key, plaintext, s.recipients, old[s.path])
+                if hmac.compare_digest(kept[s.path], digest):
                     item.outcome.files[s.path] = old[s.path]
+                    digests[s.path] = digest
                     continue
-            requests.append((item, s.path, EncryptRequest(plaintext, s.recipients, render.SOPS_ENCRYPTED_SUFFIX)))
-    results = SopsEncryptor(binary).encrypt_all([r for _, _, r in requests])
-    for (item, path, _), result in zip(requests, results, strict=True):
+            request = EncryptRequest(plaintext, s.recipients, render.SOPS_ENCRYPTED_SUFFIX)
+            requests.append((item, s.path, plaintext, request))
+    results = SopsEncryptor(binary).encrypt_all([r for *_, r in requests])
+    for (item, path, plaintext, request), result in zip(requests, results, strict=True):
         assert item.outcome is not None
         if isinstance(result, EncryptFailure):
             item.outcome = output.Outcome(item.hs, Status.ERROR, f"{path}: {result.reason}")
         elif item.outcome.status is Status.SYNCED:
             item.outcome.files[path] = result
+            if key is not None:
+                digests[path] = state.sealed_digest(key, plaintext, request.recipients, result)
     return digests
 
 

@@ -1,7 +1,9 @@
 """`fleet-handshake check-secrets FILE...`: the pre-commit hook that refuses clear-text Secrets.
 
-Reports only what would leak: a `Secret` whose data or stringData is not SOPS-encrypted, with
-the same rules as validate. Other content, and YAML that does not parse, is not this hook's job.
+Reports what would leak: a `Secret` whose data or stringData is not SOPS-encrypted, with the
+same rules as validate. It fails closed: a file it cannot read as YAML (a syntax error, a merge
+key, a duplicate key, a bad escape, bytes that are not text) fails too, since any document of it
+may be a clear-text Secret. Other valid YAML is not this hook's job.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
 DATA_SECTIONS = ("data", "stringData")
 CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it with sops before committing"
+UNREADABLE = "any document of it may be a clear-text Secret: fix the file, or exclude it from this hook if not YAML"
 
 
 def _in_data(path: str) -> bool:
@@ -26,13 +29,13 @@ def _in_data(path: str) -> bool:
 
 
 def check_file(display: str, content: bytes) -> list[Problem]:
-    """Clear-text problems of the Secrets in one file (items of a List too); [] when it is not YAML at all."""
+    """Clear-text problems of the Secrets in one file (items of a List too), or why it cannot be read."""
     if b"\0" in content:
-        return []
+        return [Problem(display, None, "", f"is a binary file, not YAML; {UNREADABLE}")]
     try:
         docs = parse_documents(content)
-    except YamlError:
-        return []
+    except YamlError as e:  # the message names a line and a YAML path, never the text
+        return [Problem(display, None, "", f"{e.message}; {UNREADABLE}", e.line)]
     # document -> (item, Secret) for each Secret in it: the document itself (item None) or List items
     secrets: dict[int, list[tuple[int | None, Any]]] = {}
     for d in docs:

@@ -11,6 +11,7 @@ from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
 from .records import dataclass, field, replace
 from .removals import Removals
+from .render import SOPSSECRET_YAML
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
@@ -22,6 +23,12 @@ REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, S
 # A removed and an added bundle of the same handshake target: the folder got a new name.
 RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, target, target namespace, "
                "Secret name, delivery mode) in 64 bits; earlier versions used 32 bits of fewer")  # fmt: skip
+# sops mode: the sealed file differs while what fleet-handshake seals reads the same. Only the
+# cluster's key opens the old file, so what it delivered is not known here: never "same delivery".
+RESEALED = (
+    "sealed again: the SopsSecret in the output is not the one fleet-handshake sealed "
+    "(replaced, edited, or written by an older version); what it delivered cannot be read here"
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,9 @@ def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words
     return tuple(changes), added, removed, changed
 
 
-def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False) -> BundleDiff:
+def _diff(
+    old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False, resealed: bool = False
+) -> BundleDiff:
     view = new or old
     assert view is not None
     diff = BundleDiff(
@@ -159,7 +168,7 @@ def _diff(old: BundleView | None, new: BundleView | None, resolve: Resolve | Non
     if same:
         return diff  # byte-identical folders: unchanged, whatever their content
     changes, added, removed, changed = _what_changed(old, new)
-    return replace(diff, change=MODIFIED, changes=changes or (REWRITTEN,),
+    return replace(diff, change=MODIFIED, changes=changes or (RESEALED if resealed else REWRITTEN,),
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
 
 
@@ -181,8 +190,14 @@ def make_plan(
     same = {d for d in old_dirs.keys() & new_dirs.keys() if old_dirs[d] == new_dirs[d]}
     memo: dict[bytes, Any] = dict(known or {})
     old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
-    diffs = _renames(tuple(_diff(old.get(p), new.get(p), resolve, p in same) for p in sorted(set(old) | set(new))),
-                     old, new)  # fmt: skip
+    resealed = {
+        d
+        for d in old_dirs.keys() & new_dirs.keys()
+        if d not in same and f"{d}/{SOPSSECRET_YAML}" in old_dirs[d]
+        and old_dirs[d][f"{d}/{SOPSSECRET_YAML}"] != new_dirs[d].get(f"{d}/{SOPSSECRET_YAML}")
+    }  # fmt: skip
+    paths = sorted(set(old) | set(new))
+    diffs = _renames(tuple(_diff(old.get(p), new.get(p), resolve, p in same, p in resealed) for p in paths), old, new)
     hs = tuple(handshakes)
     impacts: tuple[ClusterImpact, ...] | None = None
     conflicts: list[Conflict] = []

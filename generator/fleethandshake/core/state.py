@@ -30,7 +30,7 @@ class Entry:
     inputs: str
     output: str
     bundles: tuple[str, ...]
-    sealed: tuple[tuple[str, str], ...] = ()  # sops mode: path -> keyed digest of plaintext and recipients
+    sealed: tuple[tuple[str, str], ...] = ()  # sops mode: path -> sealed_digest of the file written
     keys: tuple[tuple[str, str], ...] = ()  # data key -> keyed digest of its value, so plans can name changed keys
 
 
@@ -59,10 +59,18 @@ def output_mac(key: bytes, files: Mapping[str, bytes]) -> str:
     return hmac.digest(key, b"".join(parts), "sha256").hex()  # one call: hmac.new costs more than the hashing
 
 
-def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...]) -> str:
-    """Keyed, so it says nothing about the plaintext to anyone without the generator's key."""
+def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...], sealed: bytes) -> str:
+    """Binds a sealed file's bytes to the plaintext and recipients they were sealed from.
+
+    A later run reuses the file only when all three still match: a file someone replaced or
+    edited (a valid sops file for the same recipients with other content, say) is sealed again.
+    Keyed, so it says nothing about the plaintext to anyone without the generator's key.
+    """
     mac = hmac.new(key, digestmod=hashlib.sha256)
-    mac.update(b"sealed\0" + ",".join(recipients).encode() + b"\0" + plaintext)
+    head = ",".join(recipients).encode()
+    for part in (b"sealed", head, plaintext):
+        mac.update(f"{len(part)}:".encode() + part)
+    mac.update(sealed)
     return mac.hexdigest()
 
 

@@ -465,9 +465,10 @@ def _secret(c: _Collector) -> SourceSecret | None:
                 "is encrypted; keep metadata in clear text and encrypt only "
                 "data and stringData (encrypted_regex: ^(data|stringData)$)",
             )
-    if c.problems:
-        return None
-    _last_applied(c, meta.get("annotations"))
+    # Whatever is wrong with the metadata, the data is still checked: a clear-text Secret with a
+    # broken metadata is a leak all the same (and check-secrets reports only the data's problems).
+    meta_ok = not c.problems
+    _last_applied(c, meta.get("annotations"))  # its value may be the Secret in clear text
     has_data = any(data.get(k) for k in _SECRET_DATA_KEYS)
     if not encrypted:
         if has_data:
@@ -495,6 +496,8 @@ def _secret(c: _Collector) -> SourceSecret | None:
                     join(section, str(key)),
                     "is not encrypted although the file has SOPS metadata (check encrypted_regex / unencrypted_suffix)",
                 )
+    if not meta_ok:
+        return None
     name = c.string(meta, "name", "metadata")
     if name is not None:
         c.check("metadata.name", names.dns1123_subdomain_problem(name))

@@ -2,6 +2,10 @@
 
 Pure: takes bytes, returns documents. Duplicate keys, aliases that expand too far and
 over-deep nesting are reported as problems instead of being silently accepted.
+
+A message never quotes the text it was parsed from: a Secret's value, its tag or anchor, or a
+comment beside it may be the secret. Messages name the line and the YAML path only, and a path
+stops at the Secret key (`stringData.password`): keys below it are part of the value.
 """
 
 from __future__ import annotations
@@ -32,6 +36,19 @@ _STR = "tag:yaml.org,2002:str"
 # Top-level fields whose scalars are not checked against Kubernetes' reading: a Secret's values
 # (SOPS ciphertext, never named in a message) and SOPS's own metadata, which Kubernetes never reads.
 UNCHECKED = frozenset({"data", "stringData", "sops"})
+_YAML_TAG = "tag:yaml.org,2002:"
+# The tags a message may name (as `!!int`): YAML's own, which PyYAML's safe loader knows. Any
+# other tag is text from the file.
+_KNOWN_TAGS = frozenset(
+    f"{_YAML_TAG}{t}" for t in ("null", "bool", "int", "float", "binary", "timestamp", "omap", "pairs", "set", "str")
+)
+_SECRET_SECTIONS = ("data", "stringData")
+# libyaml's messages are fixed words, with at most a quoted punctuation mark (`could not find
+# expected ':'`); PyYAML's own parser, used where libyaml is missing, quotes the text it read
+# (`found undefined alias 'x'`). Quoted text is dropped; a message with anything else is not used.
+_QUOTED = re.compile(r"""\s?(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_PUNCTUATION = re.compile(r"'[^\w\s'\\]'")
+_SAFE_WORDS = re.compile(r"[A-Za-z0-9 ,;()<>%-]*")
 
 
 class YamlError(Exception):
@@ -170,11 +187,7 @@ def parse_documents(text: str | bytes) -> list[Document]:
     try:
         nodes = list(yaml.compose_all(text, Loader=_plain_marking_loader()))
     except yaml.MarkedYAMLError as e:
-        line = e.problem_mark.line + 1 if e.problem_mark is not None else None
-        message = f"not valid YAML: {e.problem or 'syntax error'}"
-        if e.context and e.context_mark is not None:
-            message += f" ({e.context} that started on line {e.context_mark.line + 1})"
-        raise YamlError(message, line) from None
+        raise syntax_error(e) from None
     except yaml.reader.ReaderError:
         raise YamlError("not UTF-8 text, or holds characters YAML does not allow") from None
     except yaml.YAMLError as e:
@@ -223,11 +236,46 @@ def _plain_marking_loader() -> Any:
     return PlainMarkingLoader
 
 
+def syntax_error(e: yaml.MarkedYAMLError) -> YamlError:
+    """The parser's complaint as a YamlError, without any text it quoted from the input."""
+    line = e.problem_mark.line + 1 if e.problem_mark is not None else None
+    message = f"not valid YAML: {_words(e.problem) or 'syntax error'}"
+    context = _words(e.context)
+    if context and e.context_mark is not None:
+        message += f" ({context} that started on line {e.context_mark.line + 1})"
+    return YamlError(message, line)
+
+
+def _words(text: str | None) -> str | None:
+    """`text` without quoted input; None when what is left may still hold some."""
+    if not text:
+        return None
+
+    def keep(m: re.Match[str]) -> str:
+        # `expected ':'` names YAML's syntax; `found 'x'`, `character '@'` repeat what was read.
+        named = _PUNCTUATION.fullmatch(m[0].strip()) and not text[: m.start()].endswith(("found", "got", "character"))
+        return m[0] if named else ""
+
+    kept = _QUOTED.sub(keep, text)
+    if not _SAFE_WORDS.fullmatch(_PUNCTUATION.sub("", kept)):
+        return None  # unquoted input, or a quote left open: its text runs to the end
+    return " ".join(kept.split()) or None
+
+
 def _path(parts: tuple[str | int, ...]) -> str:
+    """The YAML path for a message, cut at the key of a Secret's data: below it lies the value."""
+    if len(parts) > 2 and parts[0] in _SECRET_SECTIONS:
+        parts = parts[:2]
     path = ""
     for part in parts:
         path = join(path, part)
     return path
+
+
+def _tag_name(tag: str) -> str:
+    if tag in _KNOWN_TAGS:
+        return f"its tag !!{tag.removeprefix(_YAML_TAG)}"
+    return "its tag"
 
 
 class _Builder:
@@ -269,7 +317,9 @@ class _Builder:
             # The library's own message quotes the scalar, which may be a secret: never pass it on.
             where = f"{_path(path)}: " if path else ""
             hint = "; if it is text, quote it" if type(node.tag) is _PlainTag else ""
-            raise YamlError(f"{where}a value does not fit its tag {node.tag}{hint}", node.start_mark.line + 1) from None
+            raise YamlError(
+                f"{where}a value does not fit {_tag_name(node.tag)}{hint}", node.start_mark.line + 1
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> Iterator[tuple[Any, Any]]:
         seen: set[Any] = set()
@@ -281,6 +331,8 @@ class _Builder:
                 raise YamlError("mapping keys must be scalars", key_node.start_mark.line + 1)
             if key in seen:
                 where = f"in {_path(path)}" if path else "at the top level"
+                if _path((*path, str(key))) == _path(path):
+                    raise YamlError(f"a key is given twice {where}", key_node.start_mark.line + 1)
                 raise YamlError(f"duplicate key {key!r} {where}", key_node.start_mark.line + 1)
             seen.add(key)
             yield key, self.build(value_node, (*path, str(key)), depth + 1)
