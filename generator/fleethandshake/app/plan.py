@@ -13,7 +13,7 @@ from ..adapters.background import Background
 from ..core import output, planreport, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
-from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
+from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import generate
 from . import source as source_loader
 from .build import build, cached_sources, handshake_mode, read_out_and_source
@@ -99,6 +99,7 @@ def compute(
         if against is not None:
             from ..adapters import git
 
+            check_against(against)
             old = git.read_tree_at(out, against)
             loaded = load(cached_sources(old))
         else:
@@ -110,6 +111,13 @@ def compute(
             resolver_for(pending.result(), inventory) if pending is not None and inventory is not None else (None, {})
         )
     return make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
+
+
+def check_against(ref: str) -> None:
+    """`--against` names a commit. A path (`REV:path`) would read another folder than OUT, and a
+    range (`A..B`) is no single tree: both are refused before git is asked."""
+    if ":" in ref or ".." in ref or not ref.strip():
+        raise UsageError(f"--against takes a commit (a branch, tag or commit id), not a path or a range: {ref!r}")
 
 
 def known_fleet_files(
