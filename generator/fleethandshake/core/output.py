@@ -63,6 +63,7 @@ class Composition:
     changes: tuple[HandshakeChange, ...]
     pruned: tuple[str, ...]  # bundle folders removed because their handshake or target is gone
     decrypted_files: int = 0  # how much work the run did (incremental runs skip unchanged inputs)
+    decrypt_failed: int = 0  # files sops could not decrypt (not counted in decrypted_files)
     reused: int = 0
 
 
