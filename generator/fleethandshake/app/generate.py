@@ -45,6 +45,8 @@ def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tupl
     if changed:
         secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
         fs.write_tree(out, comp.tree, old, secret_paths)
+    elif old:
+        fs.tidy_spare(out, old)  # OUT may have been changed by others (git) since the last write
     return changed
 
 
