@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import stat
 from collections.abc import Callable
 
 from fhtest import make_age_key, secret, sops_encrypt
@@ -263,3 +265,67 @@ def output_unwritable(ctx: Context) -> None:
 @prepare
 def disk_full(ctx: Context) -> None:
     _new_alpha(ctx)
+
+
+@prepare
+def foreign_entries_changing_run(ctx: Context) -> None:
+    victim = ctx.tmp / "victim.txt"
+    victim.write_text("untouched\n")
+    (ctx.out / "link-out").symlink_to(victim)
+    (ctx.out / "link-in").symlink_to("fleet-default")
+    (ctx.out / "empty").mkdir()
+    os.mkfifo(ctx.out / "pipe")
+    bundle = next(p for p in (ctx.out / "fleet-default").iterdir() if p.name.startswith("alpha-"))
+    (bundle / "extra.txt").write_text("someone else's\n")
+    (bundle / "sub").mkdir()
+    (bundle / "sub" / "more.yaml").write_text("mine: true\n")
+    (ctx.out / ".fleet-handshake" / "state.json").unlink()  # the run must write
+
+    def kept(result: Result) -> None:
+        assert "wrote" in result.stderr, result.stderr
+        assert victim.read_text() == "untouched\n"
+        assert (ctx.out / "empty").is_dir() and not any((ctx.out / "empty").iterdir())
+        assert stat.S_ISFIFO((ctx.out / "pipe").lstat().st_mode)
+        assert os.readlink(ctx.out / "link-out") == str(victim)
+
+    ctx.after.append(kept)
+
+
+@prepare
+def data_broken_over_lines(ctx: Context) -> None:
+    encoded = base64.b64encode(NEW_ALPHA.encode()).decode()
+    broken = "\r\n".join(encoded[i : i + 8] for i in range(0, len(encoded), 8)) + "\n"
+    ctx.repo.encrypted("secrets/alpha.yaml", secret("alpha-secret", data={"password": broken}))
+    ctx.canaries.append(NEW_ALPHA)
+
+    def one_line(_: Result) -> None:
+        (bundle,) = (p for p in (ctx.out / "fleet-default").iterdir() if p.name.startswith("alpha-"))
+        assert f'"password": "{encoded}"\n' in (bundle / "secret.yaml").read_text()
+
+    ctx.after.append(one_line)
+
+
+@prepare
+def output_link_with_stale_staging(ctx: Context) -> None:
+    real = ctx.tmp / "elsewhere" / "real-out"
+    real.parent.mkdir()
+    ctx.out.rename(real)
+    ctx.out.symlink_to(real, target_is_directory=True)
+    stale = real.parent / ".real-out.fh-staging-0123456789ab"  # a killed run's
+    stale.mkdir()
+
+    def removed(_: Result) -> None:
+        assert not stale.exists()
+
+    ctx.after.append(removed)
+
+
+@prepare
+def output_mode_kept(ctx: Context) -> None:
+    ctx.out.chmod(0o750)
+    _new_alpha(ctx)
+
+    def kept(_: Result) -> None:
+        assert stat.S_IMODE(ctx.out.stat().st_mode) == 0o750
+
+    ctx.after.append(kept)

@@ -262,24 +262,30 @@ class OutputTree(dict[str, bytes]):
     """The files of an output folder, and what each was read from: for `write_tree`, a spare
     file with the same device and inode as OUT's is the same file (a hard link to it) and need
     not be touched when its content does not change. `spare`: the spare tree beside OUT, listed
-    while OUT was read (see `read_tree_and_spare`), for the next write to use once."""
+    while OUT was read (see `read_tree_and_spare`), for the next write to use once.
+    `entries` and `empty`: what is not a regular file (links, special files, files of a nested
+    `.git`; path -> inode number) and the empty folders, which a write carries over as they are."""
 
     def __init__(self) -> None:
         super().__init__()
         self.identities: dict[str, Identity | None] = {}
         self.spare: SpareListing | None = None
+        self.entries: dict[str, int] = {}
+        self.empty: list[str] = []
 
 
-def _read_folder(top: str, rel: str, tree: OutputTree) -> None:
+def _read_folder(top: str, rel: str, tree: OutputTree, carried: bool = False) -> None:
     # Plain strings and raw reads: this reads every file of the output on every run.
     with os.scandir(top) as it:
         entries = list(it)
+    if not entries and rel:
+        tree.empty.append(rel[:-1])
     for entry in entries:
-        if entry.is_symlink():
+        if entry.is_dir(follow_symlinks=False):
+            _read_folder(entry.path, f"{rel}{entry.name}/", tree, carried or entry.name == ".git")
             continue
-        if entry.is_dir():
-            if entry.name != ".git":
-                _read_folder(entry.path, f"{rel}{entry.name}/", tree)
+        if carried or not entry.is_file(follow_symlinks=False):  # a link (never followed), a pipe, ...
+            tree.entries[rel + entry.name] = entry.inode()
             continue
         fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         try:
@@ -325,8 +331,10 @@ def _remove_stale_staging(out: Path) -> None:
     """Staging folders left behind by a killed run; safe to remove while we hold the lock.
 
     Not kept as the spare tree: one may hold files written for a tree that never became OUT.
+    Named after the folder OUT resolves to, as `write_tree` names them: OUT may be a link.
     """
-    for stale in out.resolve().parent.glob(f".{out.name}{_STAGING}*"):
+    real = out.resolve()
+    for stale in real.parent.glob(f".{real.name}{_STAGING}*"):
         _rmtree(stale)
 
 
@@ -382,6 +390,10 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     if (out / ".git").exists():
         raise UserError(f"{out} is the root of a git work tree; write the bundles to a folder inside it")
     spare = _spare_tree(out) if out.exists() else None
+    mode = _folder_mode(out)
+    from . import fs_foreign
+
+    carry = fs_foreign.plan(new, old.entries, old.empty) if isinstance(old, OutputTree) else fs_foreign.NOTHING
     try:
         staging = _mkdtemp(out.parent, f".{out.name}{_STAGING}")
         reuse = spare is not None and _is_real_dir(spare)
@@ -393,9 +405,11 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     try:
         try:
             if reuse:
-                _reconcile(staging, out, new, old, secret_paths)
+                _reconcile(staging, out, new, old, secret_paths, carry.folders)
             else:
-                _populate(staging, out, new, old, secret_paths)
+                _populate(staging, out, new, old, secret_paths, carry.folders)
+            fs_foreign.place(str(staging), str(out), carry)
+            os.chmod(staging, mode)  # the staging folder is private while it is built; OUT is as it was
             if out.exists():
                 _exchange(staging, out)
             else:
@@ -419,6 +433,16 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
                 interrupted = e
         if interrupted is not None:
             raise interrupted
+
+
+def _folder_mode(out: Path) -> int:
+    """OUT's permission bits, which the swap keeps; a new OUT gets what mkdir gives under the umask."""
+    try:
+        return stat.S_IMODE(os.stat(out).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # the only way to read it; set straight back (no thread runs here)
+        os.umask(umask)
+        return 0o777 & ~umask
 
 
 def _is_folder(path: Path, inode: int) -> bool:
@@ -450,11 +474,12 @@ def _keep_as_spare(staging: Path, spare: Path, new: Mapping[str, bytes], old: Ma
 
 
 def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
-               secret_paths: set[str]) -> None:  # fmt: skip
+               secret_paths: set[str], carried_folders: frozenset[str]) -> None:  # fmt: skip
     """Make `staging` (a spare tree: any content) hold exactly `new`, touching only what differs.
 
     A file is kept where it is the same inode as OUT's file and that file does not change;
     everything else is removed, and missing folders and files are made as `_populate` does.
+    `carried_folders`: folders the new tree needs for what it carries over from OUT.
     """
     top, src = str(staging), str(out)
     folder = os.lstat(top)
@@ -467,14 +492,8 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
     else:
         have_files, have_dirs = {}, []
         _scan_inodes(top, "", have_files, have_dirs)
-    if isinstance(old, OutputTree):  # read_tree's, taken under this run's lock
-        out_files = {path: identity[:2] for path, identity in old.identities.items() if identity is not None}
-    else:
-        inodes: dict[str, int | None] = {}
-        _scan_inodes(src, "", inodes, [])
-        out_device = os.lstat(src).st_dev
-        out_files = {path: (out_device, inode) for path, inode in inodes.items() if inode is not None}
-    need_dirs = {path.rpartition("/")[0] for path in new}
+    out_files = _out_inodes(out, old)
+    need_dirs = {path.rpartition("/")[0] for path in new} | carried_folders
     for d in list(need_dirs):
         while "/" in d:
             d = d.rpartition("/")[0]
@@ -500,6 +519,49 @@ def _reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[
         os.makedirs(f"{top}/{d}", exist_ok=True)
     for path in sorted(new.keys() - kept):
         _place(top, src, path, new[path], old, secret_paths)
+
+
+def _out_inodes(out: Path, old: Mapping[str, bytes]) -> dict[str, tuple[int, int]]:
+    """(device, inode) of each regular file of OUT, by path."""
+    if isinstance(old, OutputTree):  # read_tree's, taken under this run's lock
+        return {path: identity[:2] for path, identity in old.identities.items() if identity is not None}
+    inodes: dict[str, int | None] = {}
+    _scan_inodes(str(out), "", inodes, [])
+    out_device = os.lstat(out).st_dev
+    return {path: (out_device, inode) for path, inode in inodes.items() if inode is not None}
+
+
+def tidy_spare(out: Path, old: Mapping[str, bytes]) -> None:
+    """Unlink from the spare tree every file that is not OUT's own (the same inode at the same
+    path): a run that writes nothing still leaves no old value beside OUT. Something else than
+    fleet-handshake (git checking out another commit, a person) may have replaced or removed
+    OUT's files since the spare was kept, which leaves the spare the only link to them: a
+    clear-text Secret of a mode since left, say. Call it holding the output lock."""
+    out = out.resolve()
+    spare = _spare_folder(out) / "tree"
+    try:
+        folder = os.lstat(spare)
+        if not stat.S_ISDIR(folder.st_mode):
+            return
+        listed = old.spare if isinstance(old, OutputTree) else None
+        if listed is not None and listed[:2] == (folder.st_dev, folder.st_ino):
+            files = listed[2]
+        else:
+            files = {}
+            _scan_inodes(str(spare), "", files, [])
+        ours = _out_inodes(out, old)
+    except OSError:
+        _rmtree(spare)  # cannot be checked: it goes, and the next write builds from scratch
+        return
+    for path, inode in files.items():
+        if inode is None or ours.get(path) != (folder.st_dev, inode):
+            try:
+                os.unlink(f"{spare}/{path}")
+            except FileNotFoundError:
+                pass
+            except OSError:
+                _rmtree(spare)
+                return
 
 
 def _place(top: str, src: str, path: str, content: bytes, old: Mapping[str, bytes], secret_paths: set[str]) -> None:
@@ -534,7 +596,7 @@ def _scan_inodes(top: str, rel: str, files: dict[str, int | None], dirs: list[st
 
 
 def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
-              secret_paths: set[str]) -> None:  # fmt: skip
+              secret_paths: set[str], carried_folders: frozenset[str] = frozenset()) -> None:  # fmt: skip
     """Write the new tree into `staging`; a large one (a first run) on two cores.
 
     Creating a file costs tens of microseconds of Python and as much of the kernel's time. A
@@ -545,7 +607,7 @@ def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[s
     for path in new:
         by_dir.setdefault(path.rpartition("/")[0], []).append(path)
     top, src = str(staging), str(out)
-    for parent in sorted({d.rpartition("/")[0] for d in by_dir if "/" in d}):
+    for parent in sorted({d.rpartition("/")[0] for d in by_dir if "/" in d} | carried_folders):
         os.makedirs(f"{top}/{parent}", exist_ok=True)  # workspaces first, serially: there are few
 
     def fill(directories: list[str]) -> None:

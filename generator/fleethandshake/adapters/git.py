@@ -47,7 +47,7 @@ def read_tree_at(path: Path, ref: str) -> dict[str, bytes]:
     rel = relative(repo, path)
     try:
         commit = repo.commit(ref)
-    except (git.BadName, ValueError):
+    except (git.BadName, git.BadObject, ValueError, KeyError, IndexError):  # GitPython's rev-parse raises them all
         raise UserError(f"git ref not found: {ref}") from None
     try:
         tree = commit.tree / rel

@@ -43,6 +43,7 @@ class _Work:
     plain: PlainSecret | None = None
     verified: str | None = None  # the output MAC checked when the handshake was reused as it was
     values: tuple[tuple[str, str], ...] | None = None  # keyed value digests of what was rendered
+    undecrypted: bool = False  # sops could not decrypt its Secret's file
 
 
 def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> str:
@@ -102,7 +103,9 @@ def build(
     sealed = _seal(env, [w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
     outcomes = [w.outcome for w in work if w.outcome is not None]
     reused = len(work) - len(todo) - sum(1 for w in work if w.outcome and w.outcome.status is Status.MISSING)
-    comp = replace(output.compose(old, outcomes), decrypted_files=len(files_needed), reused=reused)
+    failed = len({s.file for w, s in todo if w.undecrypted})
+    comp = replace(output.compose(old, outcomes), decrypted_files=len(files_needed) - failed, decrypt_failed=failed,
+                   reused=reused)  # fmt: skip
     if key is not None:
         entries = _entries(comp, work, sealed, previous, key)
         comp.tree[state.STATE_FILE] = state.state_json(entries, context, key, loaded.records)
@@ -179,7 +182,8 @@ def _synced_message(hs: Handshake) -> str:
 
 _SHARE = 64  # below this many files to decrypt, a second process costs more than it saves
 
-_Result = tuple[Status, str, dict[str, bytes], tuple[tuple[str, str], ...] | None]  # what a child sends back
+# What a child sends back: status, message, files, value digests, and whether decryption failed.
+_Result = tuple[Status, str, dict[str, bytes], tuple[tuple[str, str], ...] | None, bool]
 
 
 def _decrypt_and_render(
@@ -212,10 +216,11 @@ def _decrypt_and_render(
     with Background(_decrypt_and_render_here, env, decryptor, child_items, loaded, key) as child:
         _decrypt_and_render_here(env, decryptor, mine, loaded, key)
         results = child.result()
-    for (item, _), (status, message, files, values) in zip(child_items, results, strict=True):
+    for (item, _), (status, message, files, values, undecrypted) in zip(child_items, results, strict=True):
         item.outcome = output.Outcome(item.hs, status, message, files)
         item.rendered = render.Rendered(files) if status is Status.SYNCED else None
         item.values = values
+        item.undecrypted = undecrypted
 
 
 def _decrypt_and_render_here(
@@ -232,7 +237,9 @@ def _decrypt_and_render_here(
         assert item.outcome is not None
         if key is not None and item.plain is not None:
             item.values = state.value_digests(key, item.plain)  # for the state, where it was rendered
-        results.append((item.outcome.status, item.outcome.message, dict(item.outcome.files), item.values))
+        results.append(
+            (item.outcome.status, item.outcome.message, dict(item.outcome.files), item.values, item.undecrypted)
+        )
     return results
 
 
@@ -245,6 +252,7 @@ def _render(
 ) -> None:
     hs = item.hs
     if isinstance(result, sops.DecryptFailure):
+        item.undecrypted = True
         item.outcome = output.Outcome(hs, Status.ERROR, f"cannot decrypt {secret.file}: {result.reason}")
         return
     doc = result[secret.document] if secret.document < len(result) else None

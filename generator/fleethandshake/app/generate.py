@@ -55,6 +55,8 @@ def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tupl
     if changed:
         secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
         fs.write_tree(out, comp.tree, old, secret_paths)
+    elif old:
+        fs.tidy_spare(out, old)  # OUT may have been changed by others (git) since the last write
     return changed
 
 
@@ -113,9 +115,10 @@ def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str
 
         kube = downstream.KubeOptions(context=context, kubeconfig=kubeconfig)
     result = generate(src, out, sops_binary=sops_binary, say=say, mode=mode, kube=kube, allow_removals=allow_removals)
-    from ..core import render, report
+    from ..core import report
 
     say(report.generate_summary(result.composition, result.changed_files, str(out)))
-    if any(p.endswith("/" + render.SECRET_YAML) for p in result.composition.tree):
-        say(f"warning: {report.PLAIN_WARNING}")
+    warning = report.plain_warning(result.composition.tree)
+    if warning is not None:
+        say(warning)
     return result.exit_code

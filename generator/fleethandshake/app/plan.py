@@ -14,7 +14,7 @@ from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
 from ..core.records import replace
-from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UserError
+from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import generate
 from . import source as source_loader
 from .build import build, cached_sources, handshake_mode, read_out_and_source
@@ -101,6 +101,7 @@ def compute(
         if against is not None:
             from ..adapters import git
 
+            check_against(against)
             old = git.read_tree_at(out, against)
             loaded = load(cached_sources(old))
         else:
@@ -113,6 +114,13 @@ def compute(
         )
     plan = make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
     return replace(plan, removals=removals.check(old, comp, allow=allow_removals))
+
+
+def check_against(ref: str) -> None:
+    """`--against` names a commit. A path (`REV:path`) would read another folder than OUT, and a
+    range (`A..B`) is no single tree: both are refused before git is asked."""
+    if ":" in ref or ".." in ref or not ref.strip():
+        raise UsageError(f"--against takes a commit (a branch, tag or commit id), not a path or a range: {ref!r}")
 
 
 def known_fleet_files(

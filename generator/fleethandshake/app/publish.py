@@ -190,6 +190,9 @@ def run(
     comp = result.composition
     if comp is not None:
         say(report.generate_summary(comp, (), str(out)).rsplit("\n", 1)[0])
+        warning = report.plain_warning(comp.tree)
+        if warning is not None:
+            say(warning)
     if result.commits:
         say(f"committed {', '.join(c[:12] for c in result.commits)}" + (" and pushed" if result.pushed else ""))
     else:

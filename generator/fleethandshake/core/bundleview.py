@@ -12,7 +12,7 @@ from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
 from .records import dataclass
-from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML
+from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, go_base64_decode
 from .state import STATE_FILE, value_digests_by_handshake
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
     if isinstance(data, dict):
         for key, value in data.items():
             try:
-                raw = base64.b64decode(str(value), validate=True)
+                raw = go_base64_decode(str(value))
             except (binascii.Error, ValueError):
                 raw = str(value).encode()
             out[str(key)] = SecretValue(base64.b64encode(raw).decode())

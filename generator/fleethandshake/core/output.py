@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from .records import dataclass, field
-from .render import FLEET_YAML, STATE_DIR, Tree
+from .render import FLEET_YAML, MARKER_YAML, SECRET_YAML, SOPSSECRET_YAML, STATE_DIR, Tree
 
 if TYPE_CHECKING:
     import yaml
@@ -63,17 +63,35 @@ class Composition:
     changes: tuple[HandshakeChange, ...]
     pruned: tuple[str, ...]  # bundle folders removed because their handshake or target is gone
     decrypted_files: int = 0  # how much work the run did (incremental runs skip unchanged inputs)
+    decrypt_failed: int = 0  # files sops could not decrypt (not counted in decrypted_files)
     reused: int = 0
 
 
+# The names of the files fleet-handshake writes into a bundle folder, in every mode. Any other file
+# there (or a sub-folder) was put there by someone else and is left alone.
+OWN_FILES = frozenset({FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, MARKER_YAML})
+
+
 @functools.cache  # called for every file of the old and new trees, several times per run
-def bundle_dir(path: str) -> str | None:
-    """`ws/bundle` for a file inside a bundle folder, else None."""
+def bundle_folder(path: str) -> str | None:
+    """`ws/bundle` for any file below a bundle-level folder, else None."""
     first = path.find("/")
     if first <= 0 or path[0] == ".":
         return None
     second = path.find("/", first + 1)
     return path[:second] if second > first + 1 else None  # called for every file of every run
+
+
+@functools.cache
+def bundle_dir(path: str) -> str | None:
+    """`ws/bundle` for a file fleet-handshake writes in a bundle folder, else None."""
+    folder = bundle_folder(path)
+    return folder if folder is not None and path[len(folder) + 1 :] in OWN_FILES else None
+
+
+def is_own_path(path: str) -> bool:
+    """Whether `path` is a file fleet-handshake writes (in a bundle folder or its state folder)."""
+    return path.startswith(f"{STATE_DIR}/") or bundle_dir(path) is not None
 
 
 def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
@@ -113,8 +131,8 @@ def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome]) -> Compositio
         if path.startswith(f"{STATE_DIR}/"):
             continue
         if bundle_dir(path) not in owned_dirs:
-            tree[path] = content  # not ours: keep
-    foreign_dirs = set(group_by_bundle(tree))
+            tree[path] = content  # not ours (or someone else's file in our bundle folder): keep
+    foreign_dirs = {bundle_folder(p) for p in tree} - owned_dirs - {None}
     outcomes = sorted(outcomes, key=lambda o: (o.handshake.workspace, o.handshake.name))
     # Folders kept for handshakes that are not Synced are theirs whatever comes later in the
     # order: a Synced handshake whose new folder is one of them must not take it over.

@@ -298,6 +298,13 @@ def _check_size(data: Mapping[str, SecretValue]) -> None:
         raise RenderError(f"the Secret's data is {total} bytes, over the API server's limit of 1 MiB")
 
 
+def go_base64_decode(text: str) -> bytes:
+    """The bytes Kubernetes reads from a `data` value: Go's encoding/base64 (StdEncoding, as
+    encoding/json decodes []byte) skips line breaks (CR and LF) anywhere and nothing else, and
+    wants the padding; a value broken over lines (a `|` block) is valid to kubectl."""
+    return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
+
+
 def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[str, SecretValue], ...]:
     if section is None:
         return ()
@@ -312,7 +319,7 @@ def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[st
             raise RenderError(f"{where}.{key} must be a string after decryption")
         if base64_encoded:
             try:
-                base64.b64decode(value, validate=True)
+                value = base64.b64encode(go_base64_decode(value)).decode()  # written canonical: one line
             except (binascii.Error, ValueError):
                 raise RenderError(f"{where}.{key} is not valid base64") from None
         out.append((key, SecretValue(value)))

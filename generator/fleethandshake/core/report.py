@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from .models import Status
 from .output import Composition
+from .render import SECRET_YAML
 
 PLAIN_WARNING = (
     "plain mode: the output holds Secrets in clear text (base64 is not encryption); "
     "commit it only to a private repository that only Fleet and its operators can read"
 )
+
+
+def plain_warning(tree: Iterable[str]) -> str | None:
+    """The warning `generate` and `publish` print when the output holds a Secret in clear text."""
+    if any(path.endswith("/" + SECRET_YAML) for path in tree):
+        return f"warning: {PLAIN_WARNING}"
+    return None
 
 
 def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) -> str:
@@ -30,8 +38,10 @@ def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) 
     counts = {s: sum(1 for c in comp.changes if c.status is s) for s in Status}
     total = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     lines.append(f"{len(comp.changes)} handshake(s): {total or 'none'}")
+    failed = f", {comp.decrypt_failed} failed" if comp.decrypt_failed else ""
     lines.append(
-        f"decrypted {comp.decrypted_files} file(s); reused {comp.reused} unchanged handshake(s) without decrypting"
+        f"decrypted {comp.decrypted_files} file(s){failed}; "
+        f"reused {comp.reused} unchanged handshake(s) without decrypting"
     )
     if changed_files:
         lines.append(f"wrote {len(changed_files)} changed file(s) to {out}")
