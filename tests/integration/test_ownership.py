@@ -44,6 +44,13 @@ def write_handshakes(repo: SourceRepo, *handshakes: tuple[str, str]) -> None:
     repo.handshakes("hs.yaml", *(handshake(h, s, [{"clusterName": "c1"}]) for h, s in handshakes))
 
 
+def db_and_api_generated(tmp_path: Path, key: AgeKey, env: dict[str, str]) -> tuple[SourceRepo, Path]:
+    repo = downstream_source(tmp_path / "src", key, ("db", "db-creds"), ("api", "api-token"))
+    out = tmp_path / "out"
+    assert generate(repo, out, env).code == 0
+    return repo, out
+
+
 def status(out: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((out / ".fleet-handshake/status.json").read_text())
     return document
@@ -90,9 +97,7 @@ def test_two_sources_in_one_workspace_keep_each_others_secrets(
 def test_renaming_a_downstream_handshake_moves_its_secret(
     tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    repo = downstream_source(tmp_path / "src", age_key, ("db", "db-creds"), ("api", "api-token"))
-    out = tmp_path / "out"
-    assert generate(repo, out, kube_env).code == 0
+    repo, out = db_and_api_generated(tmp_path, age_key, kube_env)
     deletes = len(fake_kube.requests_of("DELETE"))
 
     write_handshakes(repo, ("db-renamed", "db-creds"), ("api", "api-token"))
@@ -143,9 +148,7 @@ def _as_an_earlier_version_wrote_it(out: Path, fake: FakeKube) -> None:
 def test_bundles_and_secrets_of_an_earlier_version_are_migrated_and_nothing_else_removed(
     tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    repo = downstream_source(tmp_path / "src", age_key, ("db", "db-creds"), ("api", "api-token"))
-    out = tmp_path / "out"
-    assert generate(repo, out, kube_env).code == 0
+    repo, out = db_and_api_generated(tmp_path, age_key, kube_env)
     _as_an_earlier_version_wrote_it(out, fake_kube)
     # A bundle and a Secret an earlier version wrote for a handshake this source does not have
     # (another source's in a shared workspace, or one deleted before the upgrade): never removed.
