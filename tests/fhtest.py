@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -147,6 +148,20 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float
 
 def read_tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+STATUS_JSON = ".fleet-handshake/status.json"
+
+
+def without_removals(tree: dict[str, bytes]) -> dict[str, bytes]:
+    """An output tree with status.json's list of what the run removed left out: that list tells
+    the history (a run from scratch removes nothing; the same run after another one removes what
+    that one wrote), not the content, which is what two runs are compared by."""
+    if STATUS_JSON not in tree:
+        return tree
+    status = json.loads(tree[STATUS_JSON])
+    assert isinstance(status.pop("removed"), list)
+    return {**tree, STATUS_JSON: json.dumps(status).encode()}
 
 
 def spare_tree(out: Path) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret
+from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret, without_removals
 
 HANDSHAKES = 200
 PER_FILE = 5  # Secrets per encrypted file: fewer sops calls to build the sources
@@ -66,6 +66,10 @@ def _build_source(repo: SourceRepo, variant: str, indices: range) -> None:
         list(pool.map(encrypt, sorted(files.items())))
 
 
+def _read(out: Path) -> dict[str, bytes]:
+    return without_removals(read_tree(out))
+
+
 def _command(src: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "fleethandshake", "generate", str(src), "--out", str(out), "--quiet"]
 
@@ -88,7 +92,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory, age_key: AgeKey) -> Source
         list(pool.map(lambda a: _build_source(*a), [(old, "old", range(HANDSHAKES)), (new, "new", range(20, 220))]))
     out = root / "work" / "out"
     assert _run(old.root, out, env).returncode == 0
-    old_tree = read_tree(out)
+    old_tree = _read(out)
     # Calibrate: time an unkilled run, and when its write phase starts.
     proc = subprocess.Popen(_command(new.root, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     start, staged = time.monotonic(), None
@@ -98,9 +102,9 @@ def sources(tmp_path_factory: pytest.TempPathFactory, age_key: AgeKey) -> Source
         time.sleep(0.0005)
     end = time.monotonic()
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    new_tree = read_tree(out)
+    new_tree = _read(out)
     assert _run(old.root, out, env).returncode == 0
-    assert read_tree(out) == old_tree, "a run is not deterministic: old -> new -> old differs from old"
+    assert _read(out) == old_tree, "a run is not deterministic: old -> new -> old differs from old"
     assert staged is not None, "the staging folder was never seen"
     return Sources(old.root, new.root, env, old_tree, new_tree, end - start, end - staged)
 
@@ -210,7 +214,7 @@ def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sourc
     for moment in moments:
         target = "old" if current != "old" else "new"
         code, writing = _kill_at(srcs[target], out, sources.env, moment, signal.SIGKILL)
-        tree = read_tree(out)
+        tree = _read(out)
         before = {} if current is None else trees[current]
         old_or_new = tree in (before, trees[target])  # a bool: no dump of two whole trees on failure
         assert old_or_new, (
@@ -227,7 +231,7 @@ def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sourc
     final = "new" if current == "old" else "old"
     done = _run(srcs[final], out, sources.env)
     assert done.returncode == 0, done.stderr
-    assert read_tree(out) == trees[final]
+    assert _read(out) == trees[final]
     assert _staging(out) == []
     assert beside_out(out) == []
 
@@ -247,9 +251,9 @@ def test_sigterm_and_ctrl_c_exit_130_and_clean_up(sources: Sources, tmp_path: Pa
 
     # After the swap only the old tree is put aside as the spare (a few renames and unlinks):
     # a signal may come when the run has already finished, with the new tree in place.
-    finished = phase == "after-the-swap" and code == 0 and read_tree(out) == sources.new_tree
+    finished = phase == "after-the-swap" and code == 0 and _read(out) == sources.new_tree
     assert code == 130 or finished, code
     assert writing == (phase != "before-writing") or finished
-    assert read_tree(out) in (sources.old_tree, sources.new_tree)
+    assert _read(out) in (sources.old_tree, sources.new_tree)
     assert _staging(out) == []
     assert beside_out(out) == []  # the spare tree, if any, holds only OUT's own files

@@ -115,7 +115,11 @@ def test_unowned_secret_with_the_same_name_is_refused(
     assert result.code == 1
     assert "db-creds" in result.stderr and "Traceback" not in result.stderr
     assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": "someone else's"}
-    assert not out.exists(), "git (the output) is left untouched"
+    status = {h["name"]: h for h in json.loads((out / ".fleet-handshake/status.json").read_text())["handshakes"]}
+    assert status["db"]["status"] == "Error" and "not managed by fleet-handshake" in status["db"]["message"]
+    assert status["db"]["bundles"] == [], "the refused handshake writes no bundle"
+    assert status["api"]["status"] == "Synced", "the other handshakes are not blocked"
+    assert ("fleet-default", "api-token") in fake_kube.secrets
 
 
 @pytest.mark.parametrize(("status", "reason", "words"), [(403, "Forbidden", "permission"), (409, "Conflict", "409"),
@@ -152,7 +156,9 @@ def test_unreachable_api_server(repo: SourceRepo, tmp_path: Path, key_env: dict[
 def test_two_downstream_handshakes_cannot_share_a_secret_name(repo: SourceRepo, tmp_path: Path,
                                                               kube_env: dict[str, str]) -> None:  # fmt: skip
     build(repo)
-    repo.handshakes("dup.yaml", handshake("db-again", "db-creds", [{"clusterName": "c9"}]))
+    # Into another namespace of the clusters (validation refuses one name twice into one namespace), still
+    # one name in the workspace's namespace on the management cluster.
+    repo.handshakes("dup.yaml", handshake("db-again", "db-creds", [{"clusterName": "c9"}], target_namespace="other"))
     result = run_cli("generate", repo.root, "--out", tmp_path / "out", env=kube_env)
     assert result.code == 1
     assert "already delivers Secret db-creds" in result.stderr

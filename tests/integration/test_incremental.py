@@ -13,7 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, beside_out, delivered, git, handshake, read_tree, run_cli, secret, spare_tree
+from fhtest import (
+    AgeKey,
+    SourceRepo,
+    beside_out,
+    delivered,
+    git,
+    handshake,
+    read_tree,
+    run_cli,
+    secret,
+    spare_tree,
+    without_removals,
+)
 
 STATE = ".fleet-handshake/state.json"
 VALUES = {f"hs{i}": f"incremental-canary-{i}-Vb7" for i in range(4)}
@@ -34,11 +46,11 @@ def generate(repo: SourceRepo, out: Path, env: dict[str, str]) -> tuple[int, int
 
 
 def full_run(repo: SourceRepo, tmp_path: Path, env: dict[str, str]) -> dict[str, bytes]:
-    fresh = tmp_path / "fresh"
+    fresh = tmp_path / "fresh" / "out"  # named as OUT: outside git the source identity is OUT's folder name
     shutil.rmtree(fresh, ignore_errors=True)
     decrypted, reused, _ = generate(repo, fresh, env)
     assert (decrypted, reused) == (len(VALUES), 0)
-    return read_tree(fresh)
+    return without_removals(read_tree(fresh))
 
 
 def test_unchanged_inputs_are_not_decrypted_again(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
@@ -51,7 +63,7 @@ def test_unchanged_inputs_are_not_decrypted_again(repo: SourceRepo, tmp_path: Pa
     decrypted, reused, _ = generate(repo, out, key_env)
 
     assert (decrypted, reused) == (1, 3)
-    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+    assert without_removals(read_tree(out)) == full_run(repo, tmp_path, key_env)
 
 
 def test_changed_handshake_spec_is_redone(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
@@ -61,7 +73,7 @@ def test_changed_handshake_spec_is_redone(repo: SourceRepo, tmp_path: Path, key_
     repo.handshakes("hs.yaml", *(handshake(n, f"s-{n}", [{"clusterName": f"c-{n}" if n != "hs0" else "moved"}])
                                  for n in VALUES))  # fmt: skip
     assert generate(repo, out, key_env)[:2] == (1, 3)
-    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+    assert without_removals(read_tree(out)) == full_run(repo, tmp_path, key_env)
 
 
 @pytest.mark.parametrize("damage", ["deleted", "corrupt", "foreign", "wrong-shape", "edited-record"])
@@ -91,7 +103,7 @@ def test_state_file_never_changes_the_output(
     decrypted, reused, _ = generate(repo, out, key_env)
 
     assert (decrypted, reused) == (4, 0), "an unusable state means a full run"
-    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+    assert without_removals(read_tree(out)) == full_run(repo, tmp_path, key_env)
 
 
 def test_hand_edited_bundle_is_regenerated_not_trusted(
@@ -107,7 +119,7 @@ def test_hand_edited_bundle_is_regenerated_not_trusted(
     assert generate(repo, out, key_env)[:2] == (1, 3)
 
     assert delivered(edited) == {"token": VALUES["hs1"]}
-    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+    assert without_removals(read_tree(out)) == full_run(repo, tmp_path, key_env)
 
 
 def test_another_key_holder_cannot_reuse_the_state(
@@ -144,6 +156,7 @@ def test_writes_reuse_the_spare_tree_and_leave_no_old_value_on_disk(
     folders are reused (no new folder per bundle on each write); the output is a full run's.
     """
     build(repo)
+    repo.write(".fleet-handshake.yaml", "source: incremental\n")  # OUT in git and the fresh run's OUT: one owner
     out = tmp_path / "work" / "out"
     out.parent.mkdir()
     git(out.parent, "init", "-q")
@@ -153,7 +166,7 @@ def test_writes_reuse_the_spare_tree_and_leave_no_old_value_on_disk(
         repo.encrypted("secrets/hs1.yaml", secret("s-hs1", stringData={"token": value}))
         folders = {p.name: p.stat().st_ino for p in spare.glob("*/*") if p.is_dir()} if spare.is_dir() else {}
         assert generate(repo, out, key_env)[:2] == (1, 3)
-        assert read_tree(out) == full_run(repo, tmp_path, key_env)
+        assert without_removals(read_tree(out)) == full_run(repo, tmp_path, key_env)
         assert beside_out(out) == [".git"]  # OUT and its spare, which holds nothing OUT does not
         assert spare.is_dir()
         on_disk = b"".join(p.read_bytes() for p in out.parent.rglob("*") if p.is_file())
@@ -206,7 +219,7 @@ def test_a_foreign_file_in_the_spare_tree_is_not_taken_for_outs(
         path.write_bytes(original.replace(b"namespace: apps", b"namespace: evil"))
     repo.encrypted("secrets/hs2.yaml", secret("s-hs2", stringData={"token": "rotated-once-Yp2"}))
     generate(repo, out, key_env)
-    assert read_tree(out) == full_run(repo, tmp_path, key_env)
+    assert without_removals(read_tree(out)) == full_run(repo, tmp_path, key_env)
     assert b"namespace: evil" not in b"".join(read_tree(out).values())
 
 

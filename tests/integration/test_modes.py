@@ -49,7 +49,9 @@ def build(repo: SourceRepo, annotations: dict[str, str] | None = None) -> None:
     if annotations:
         multi["metadata"]["annotations"] = annotations
     repo.handshakes("hs.yaml", multi,
-                    handshake("prod", "creds", [{"clusterSelector": {"matchLabels": {"env": "prod"}}}]))  # fmt: skip
+                    # another namespace: one Secret name delivered twice into one namespace is refused
+                    handshake("prod", "creds", [{"clusterSelector": {"matchLabels": {"env": "prod"}}}],
+                              target_namespace="prod-apps"))  # fmt: skip
     meta = {"name": "creds", "namespace": "default", "labels": {"a": "b"}}
     repo.encrypted("creds.yaml", secret("creds", type="Opaque", stringData={"password": VALUE}, metadata=meta))
 
@@ -93,7 +95,7 @@ def test_sops_mode_encrypts_each_bundle_for_its_targets_keys_only(
         assert opened.returncode == 0, ref
         doc = yaml.safe_load(opened.stdout)
         assert (doc["apiVersion"], doc["kind"]) == ("isindir.github.com/v1alpha3", "SopsSecret")
-        assert doc["metadata"]["namespace"] == "apps"
+        assert doc["metadata"]["namespace"] == ("prod-apps" if ref.startswith("prod/") else "apps")
         (template,) = doc["spec"]["secretTemplates"]
         assert template == {"name": "creds", "type": "Opaque", "labels": {"a": "b"}, "data": {"password": b64(VALUE)}}
         for other, key in cluster_keys.items():
@@ -119,7 +121,8 @@ def test_target_without_recipients_is_an_error_not_plain(
 ) -> None:
     config(repo, cluster_keys)
     build(repo)
-    repo.handshakes("more.yaml", handshake("lonely", "creds", [{"clusterName": "nobody-has-a-key"}]))
+    repo.handshakes("more.yaml", handshake("lonely", "creds", [{"clusterName": "nobody-has-a-key"}],
+                                           target_namespace="lonely"))  # fmt: skip
     out = tmp_path / "out"
 
     result = run_cli("generate", repo.root, "--out", out, env=key_env)

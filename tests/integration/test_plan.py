@@ -233,18 +233,22 @@ def test_conflicts_fail_the_plan(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], fleet_inventory: Path
 ) -> None:
     build(repo)
-    # Same Secret name into the same namespace of c-m-aaa, from another handshake.
+    # Same Secret name into the same namespace of c-m-aaa, from two handshakes whose targets validation
+    # cannot tell apart: c-m-aaa's name and its display name (see core/deliveries.py).
     repo.handshakes("more.yaml",
-        handshake("db-copy", "db-creds", [{"clusterName": "prod-eu-1"}], target_namespace="orders"),
-        handshake("nowhere", "pull", [{"clusterName": "does-not-exist"}]))  # fmt: skip
+        handshake("db-copy", "cache", [{"clusterName": "prod-eu-1"}], target_namespace="orders"),
+        handshake("cache", "cache", [{"clusterName": "c-m-aaa"}], target_namespace="orders"),
+        handshake("nowhere", "pull", [{"clusterName": "does-not-exist"}], target_namespace="elsewhere"))  # fmt: skip
+    repo.encrypted("secrets/cache.yaml", secret("cache", stringData={"k": VALUE}))
 
     result = plan(repo, tmp_path / "out", key_env, "--inventory", fleet_inventory, "--format", "json")
 
     assert result.code == 1
     conflicts = json.loads(result.stdout)["conflicts"]
     kinds = {(c["kind"], c.get("cluster"), tuple(c["handshakes"])) for c in conflicts}
-    assert ("duplicate-delivery", "c-m-aaa", ("db", "db-copy")) in kinds
+    assert ("duplicate-delivery", "c-m-aaa", ("cache", "db-copy")) in kinds
     assert ("no-cluster", None, ("nowhere",)) in kinds
+    assert len([k for k in kinds if k[0] == "duplicate-delivery"]) == 1, kinds
 
 
 def test_plan_against_a_git_ref(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
@@ -315,7 +319,7 @@ def test_known_fleet_files_give_the_same_plan_as_parsing(
     from fleethandshake.core import planreport
 
     build(repo)
-    down = handshake("down", "pull", [{"clusterGroup": "eu"}], workspace="fleet-default")
+    down = handshake("down", "pull", [{"clusterGroup": "eu"}], workspace="fleet-default", target_namespace="pulled")
     down["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
     first = handshake("gone", "nowhere", [{"clusterGroup": "edge"}, {"clusterName": "c-m-aaa"}])
     repo.handshakes("more.yaml", down, first)

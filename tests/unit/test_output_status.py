@@ -13,8 +13,10 @@ from fleethandshake.core.models import Status
 TEXT = st.text(max_size=12)
 
 
-def reference(changes: list[output.HandshakeChange]) -> bytes:
-    """The format as it was first written: one json.dumps per handshake."""
+def reference(
+    changes: list[output.HandshakeChange], source: str = "", removed: tuple[output.Removal, ...] = ()
+) -> bytes:
+    """The format as it was first written: one json.dumps per handshake (and per removal)."""
     rows = [
         json.dumps(
             {
@@ -28,7 +30,10 @@ def reference(changes: list[output.HandshakeChange]) -> bytes:
         for c in changes
     ]
     body = ",\n    ".join(rows)
-    return f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "handshakes": [\n    {body}\n  ]\n}}\n'.encode()
+    gone = ",\n    ".join(json.dumps(r.to_dict()) for r in removed)
+    gone = f"[\n    {gone}\n  ]" if gone else "[]"
+    head = f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "source": {json.dumps(source)},\n  "handshakes": [\n    '
+    return f'{head}{body}\n  ],\n  "removed": {gone}\n}}\n'.encode()
 
 
 @settings(max_examples=300, deadline=None)
@@ -45,9 +50,16 @@ def reference(changes: list[output.HandshakeChange]) -> bytes:
             st.just(()),
         ),
         max_size=4,
-    )
-)
-def test_status_json_is_what_json_dumps_writes(changes: list[output.HandshakeChange]) -> None:
-    written = output.status_json(changes)
-    assert written == reference(changes)
-    assert [h["name"] for h in json.loads(written)["handshakes"]] == [c.name for c in changes]
+    ),
+    TEXT,
+    st.lists(st.builds(output.Removal, st.sampled_from(["bundle", "Secret"]), TEXT.map(lambda t: f"ws/{t}"), TEXT),
+             max_size=3).map(tuple),
+)  # fmt: skip
+def test_status_json_is_what_json_dumps_writes(
+    changes: list[output.HandshakeChange], source: str, removed: tuple[output.Removal, ...]
+) -> None:
+    written = output.status_json(changes, source, [r.to_dict() for r in removed])
+    assert written == reference(changes, source, removed)
+    document = json.loads(written)
+    assert [h["name"] for h in document["handshakes"]] == [c.name for c in changes]
+    assert (document["source"], document["removed"]) == (source, [r.to_dict() for r in removed])

@@ -85,11 +85,18 @@ class SecretStore:
         self._api: Any = client if client is not None else _core_api(context, kubeconfig)
         self.host = _host_of(self._api)
 
-    def apply(self, manifest: Mapping[str, Any], *, owner_labels: Mapping[str, str] | None = None) -> None:
+    def apply(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        owner_labels: Mapping[str, str] | None = None,
+        replaces: tuple[Mapping[str, str], tuple[str, ...]] | None = None,
+    ) -> None:
         """Create or update a v1 Secret by server-side apply, forcing this tool's fields.
 
-        With `owner_labels`, an existing Secret is taken over only if it carries all of them
-        (KubeOwnershipError otherwise), they are added to the object's labels, and the write is
+        With `owner_labels`, an existing Secret is taken over only if it carries all of them, or
+        (`replaces`: labels it must carry, label keys it must lack) the previous owner's
+        (KubeOwnershipError otherwise); they are added to the object's labels, and the write is
         conditional on the resourceVersion that was checked (HTTP 409 if it changed meanwhile).
         """
         body = _request_body(manifest, owner_labels)  # values revealed from here on, in memory only
@@ -97,7 +104,8 @@ class SecretStore:
         op = _Op(f"apply Secret {namespace}/{name}", "patch", namespace)
         if owner_labels:
             current = self._metadata(namespace, name)
-            if current is not None and not _owned(current, owner_labels):
+            taken = replaces is not None and _owned(current or {}, replaces[0], replaces[1])
+            if current is not None and not _owned(current, owner_labels) and not taken:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(owner_labels.items()))
                 raise KubeOwnershipError(
                     f"cannot {op.what}: a Secret of that name exists without the labels {labels}, so it is"
@@ -113,11 +121,19 @@ class SecretStore:
         """The Secrets in `namespace` matching the label `selector`, sorted, metadata only."""
         if not selector.strip():
             raise ValueError("list_owned needs a label selector: an empty one matches every Secret")
-        op = _Op(f"list Secrets in namespace {namespace} (selector {selector})", "list", namespace)
+        return self._list(namespace, selector)
+
+    def list_names(self, namespace: str) -> list[OwnedSecret]:
+        """Every Secret in `namespace` with its labels, sorted, metadata only: to check names."""
+        return self._list(namespace, "")
+
+    def _list(self, namespace: str, selector: str) -> list[OwnedSecret]:
+        shown = f" (selector {selector})" if selector else ""
+        op = _Op(f"list Secrets in namespace {namespace}{shown}", "list", namespace)
         found: list[OwnedSecret] = []
         page: str | None = None
         while True:
-            query = {"label_selector": selector, "limit": _LIST_PAGE, "_continue": page}
+            query = {"label_selector": selector or None, "limit": _LIST_PAGE, "_continue": page}
             raw = self._request(op, "list_namespaced_secret", namespace, _headers={"Accept": _METADATA_LIST}, **query)
             document = self._json(op, raw)
             for item in document.get("items") or []:
@@ -128,8 +144,11 @@ class SecretStore:
             if page is None:
                 return sorted(found, key=lambda s: (s.namespace, s.name))
 
-    def delete_owned(self, namespace: str, name: str, owner_labels: Mapping[str, str]) -> bool:
-        """Delete the Secret if it carries every owner label; False when absent or not owned.
+    def delete_owned(
+        self, namespace: str, name: str, owner_labels: Mapping[str, str], *, absent: tuple[str, ...] = ()
+    ) -> bool:
+        """Delete the Secret if it carries every owner label and none of the `absent` label keys;
+        False when absent or not owned.
 
         The delete is conditional on the uid and resourceVersion that were checked, so a Secret
         replaced in between is never deleted; on a conflict it is read and checked again.
@@ -141,7 +160,7 @@ class SecretStore:
         op = _Op(f"delete Secret {namespace}/{name}", "delete", namespace)
         for _ in range(_DELETE_ATTEMPTS):
             current = self._metadata(namespace, name)
-            if current is None or not _owned(current, owner_labels):
+            if current is None or not _owned(current, owner_labels, absent):
                 return False
             checked = V1Preconditions(uid=current.get("uid"), resource_version=current.get("resourceVersion"))
             try:
@@ -295,9 +314,9 @@ def _revealed(value: Any) -> Any:
     return value
 
 
-def _owned(metadata: Mapping[str, Any], owner_labels: Mapping[str, str]) -> bool:
+def _owned(metadata: Mapping[str, Any], owner_labels: Mapping[str, str], absent: tuple[str, ...] = ()) -> bool:
     labels = metadata.get("labels") or {}
-    return all(labels.get(key) == value for key, value in owner_labels.items())
+    return all(labels.get(key) == value for key, value in owner_labels.items()) and not any(k in labels for k in absent)
 
 
 def _host_of(api: Any) -> str:

@@ -236,8 +236,9 @@ class _Action:
         for c in changes:
             if c.status is not Status.SYNCED:
                 lines.append(f"- **{c.status.value}** {_code(f'{c.workspace}/{c.name}')}: {_md(c.message)}")
-        if comp is not None and comp.pruned:
-            lines.append(f"- removed {len(comp.pruned)} bundle(s) whose handshake or target is gone")
+        for r in comp.removed if comp is not None else ():
+            what = f"bundle {_code(r.path)}" if r.kind == "bundle" else f"management-cluster Secret {_code(r.path)}"
+            lines.append(f"- **removed** {what} of {_code(r.handshake)}: its handshake or target is gone")
         self.runner.append_summary("\n".join(lines) + "\n")
         self.runner.set_output("changed", "true" if changed else "false")
         self.not_synced(changes, loaded)

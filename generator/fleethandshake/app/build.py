@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from ..adapters.background import Background
 
 Say = Callable[[str], None]
+# (handshake, management Secret) pairs -> refusals by (workspace, handshake): see build's `claim`
+Claim = Callable[[list[tuple[Handshake, dict[str, Any]]]], Mapping[tuple[str, str], str]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,11 @@ def build(
     loaded: source_loader.LoadedSource | None = None,
     mode: str | None = None,
     reuse_downstream: bool = True,
+    claim: Claim | None = None,
 ) -> Build:
+    """`claim`: asked, once every handshake is rendered, about the management-cluster Secrets of
+    the Synced downstream handshakes; each handshake it names turns Error with its message
+    (previous bundles kept), and the others go on."""
     loaded = loaded or source_loader.load(src, None)
     check_names(loaded, mode)
     binary = sops.find_binary(sops_binary)
@@ -84,7 +90,8 @@ def build(
         recipients = tuple(loaded.config.recipients_for(t) for t in hs.targets) if hs_mode == SOPS else ()
         extra = extras.get((hs_mode, recipients))
         if extra is None:
-            extra = extras[(hs_mode, recipients)] = f"{context}|{json.dumps([hs_mode, list(recipients)])}"
+            extra = f"{context}|{json.dumps([loaded.identity, hs_mode, list(recipients)])}"
+            extras[(hs_mode, recipients)] = extra
         item.digest = state.input_digest(hs, loaded.sha256(secret.file), secret.document, extra)
         entry = previous.get((hs.workspace, hs.name))
         reusable = reuse_downstream or hs_mode != DOWNSTREAM
@@ -101,11 +108,13 @@ def build(
     env = render.make_environment(templates.sources()) if todo else None
     _decrypt_and_render(env, sops.SopsDecryptor(binary), todo, loaded, key)
     sealed = _seal(env, [w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
+    if claim is not None:
+        _claim(claim, work)
     outcomes = [w.outcome for w in work if w.outcome is not None]
     reused = len(work) - len(todo) - sum(1 for w in work if w.outcome and w.outcome.status is Status.MISSING)
     failed = len({s.file for w, s in todo if w.undecrypted})
-    comp = replace(output.compose(old, outcomes), decrypted_files=len(files_needed) - failed, decrypt_failed=failed,
-                   reused=reused)  # fmt: skip
+    comp = replace(output.compose(old, outcomes, loaded.identity), decrypted_files=len(files_needed) - failed,
+                   decrypt_failed=failed, reused=reused)  # fmt: skip
     if key is not None:
         entries = _entries(comp, work, sealed, previous, key)
         comp.tree[state.STATE_FILE] = state.state_json(entries, context, key, loaded.records)
@@ -115,6 +124,23 @@ def build(
     )
     downstream = frozenset((w.hs.workspace, w.hs.name) for w in work if w.mode == DOWNSTREAM)
     return Build(comp, management, downstream)
+
+
+def _claim(claim: Claim, work: list[_Work]) -> None:
+    wanted = [
+        (w.hs, doc)
+        for w in work
+        if w.rendered and w.outcome and w.outcome.status is Status.SYNCED
+        for doc in w.rendered.management
+    ]
+    if not wanted:
+        return
+    refused = claim(wanted)
+    for w in work:
+        message = refused.get((w.hs.workspace, w.hs.name))
+        if message is not None:
+            w.outcome = output.Outcome(w.hs, Status.ERROR, message)
+            w.rendered = None
 
 
 def _context() -> str:
@@ -267,7 +293,9 @@ def _render(
     try:
         plain = render.plain_secret(doc, secret.name)
         revision = hashlib.sha256(loaded.contents[secret.file]).hexdigest()[:16]  # of ciphertext: reveals nothing
-        item.rendered = render.render_handshake(env, hs, plain, item.mode, loaded.config.recipients_for, revision)
+        item.rendered = render.render_handshake(
+            env, hs, plain, item.mode, loaded.config.recipients_for, revision, loaded.identity
+        )
         item.plain = plain
     except render.RenderError as e:
         item.outcome = output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")

@@ -2,8 +2,11 @@
 
 Order matters: Secrets are applied before the bundles that reference them are written (or
 pushed), and owned Secrets that are no longer wanted are removed only after. Secrets of
-handshakes that are Missing or Error stay, like their bundles; Secrets we do not own are never
-touched.
+handshakes that are Missing or Error stay, like their bundles; Secrets this source does not own
+(core/ownership.py: another source's, or not fleet-handshake's) are never touched.
+
+A handshake whose Secret name is taken by something that is not this source's turns Error
+alone (`claim`, asked by build before the output is composed); the others go on.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Status
-from ..core.output import owned_bundles
-from ..core.records import dataclass
+from ..core import output
+from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from ..core.ownership import Ownership, claim_secret, owner_of, ownership
+from ..core.records import dataclass, replace
 from ..core.render import MARKER_YAML
 from .build import Build
+from .source import LoadedSource
 
 OWNED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGER}"
 
@@ -27,18 +32,24 @@ class KubeOptions:
 
 
 class Sync:
-    def __init__(self, result: Build, old: Mapping[str, bytes], options: KubeOptions | None) -> None:
-        self.result = result
+    def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, owner: Ownership) -> None:
         self.options = options or KubeOptions()
+        self.owner = owner
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith("/" + MARKER_YAML)}
         if had_downstream:  # only then is it worth reading which bundles are ours
-            had_downstream &= {ws for (ws, _name), dirs in owned_bundles(old).items() if dirs}
-        self.workspaces = sorted({ws for ws, _ in result.downstream} | had_downstream)
+            had_downstream &= {ws for (ws, _name), dirs in output.owned_bundles(old, owner).items() if dirs}
+        self._had_downstream = had_downstream
+        self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
+        self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
         self._store: Any = None
 
-    @property
-    def needed(self) -> bool:
-        return bool(self.workspaces)
+    @classmethod
+    def of(cls, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource) -> Sync:
+        """The Sync of this source's identity and handshakes."""
+        return cls(old, options, ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes)))
+
+    def workspaces(self, result: Build) -> list[str]:
+        return sorted({ws for ws, _ in result.downstream} | self._had_downstream)
 
     def _client(self) -> Any:
         if self._store is None:
@@ -47,26 +58,68 @@ class Sync:
             self._store = SecretStore(context=self.options.context, kubeconfig=self.options.kubeconfig)
         return self._store
 
-    def apply(self) -> None:
-        # owner_labels: a same-named Secret that fleet-handshake does not own is refused, not overwritten.
-        for manifest in self.result.management:
+    def claim(self, wanted: list[tuple[Handshake, dict[str, Any]]]) -> dict[tuple[str, str], str]:
+        """Refusals, by handshake, of management Secrets whose name is taken by what this source
+        does not own (one list of each workspace's Secrets, metadata only)."""
+        found: dict[str, dict[str, dict[str, str]]] = {}
+        refused: dict[tuple[str, str], str] = {}
+        for hs, doc in wanted:
+            ws, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
+            if ws not in found:
+                found[ws] = {s.name: dict(s.labels) for s in self._client().list_names(ws)}
+            existing = found[ws].get(name)
+            problem = claim_secret(existing, ws, name, hs.name, self.owner)
+            if problem is not None:
+                refused[(hs.workspace, hs.name)] = problem
+            elif existing is not None:
+                self._existing[(ws, name)] = existing
+        return refused
+
+    def apply(self, result: Build) -> None:
+        # owner_labels: a same-named Secret that this source does not own is refused, not overwritten.
+        for manifest in result.management:
             labels = manifest["metadata"]["labels"]
-            owner = {k: labels[k] for k in (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE)}
-            self._client().apply(manifest, owner_labels=owner)
+            meta = manifest["metadata"]
+            existing = self._existing.get((meta["namespace"], meta["name"]))
+            replaces = owner_of(existing) if existing is not None else None
+            self._client().apply(manifest, owner_labels=_owner(labels), replaces=replaces)
+
+    def plan_prune(self, result: Build, old: Mapping[str, bytes]) -> output.Composition:
+        """Find the owned Secrets that are no longer wanted (deleted by `prune`, once the bundles are
+        written), and return the composition with them among its removals and in status.json."""
+        comp = result.composition
+        workspaces = self.workspaces(result)
+        if not workspaces:
+            return comp
+        wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in result.management}
+        not_synced = {(c.workspace, c.name) for c in comp.changes if c.status is not Status.SYNCED}
+        kept = not_synced & result.downstream
+        self._doomed = []
+        for ws in workspaces:
+            for found in self._client().list_owned(ws, OWNED_SELECTOR):
+                handshake = found.labels.get(LABEL_HANDSHAKE, "")
+                if (ws, found.name) in wanted or (ws, handshake) in kept or not self.owner.owns(found.labels):
+                    continue
+                if found.labels.get(LABEL_WORKSPACE) != ws:
+                    continue  # labelled for another workspace: not what this run wrote here
+                self._doomed.append((ws, found.name, dict(found.labels)))
+        removals = tuple(output.Removal("Secret", f"{ws}/{name}", f"{ws}/{labels.get(LABEL_HANDSHAKE, '')}")
+                         for ws, name, labels in self._doomed)  # fmt: skip
+        if not removals:
+            return comp
+        return output.with_status(replace(comp, removed=comp.removed + removals), old)
 
     def prune(self) -> list[str]:
-        """Delete owned Secrets whose handshake is gone (or no longer downstream); return their names."""
-        if not self.needed:
-            return []
-        wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in self.result.management}
-        not_synced = {(c.workspace, c.name) for c in self.result.composition.changes if c.status is not Status.SYNCED}
+        """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had."""
         removed = []
-        for ws in self.workspaces:
-            for owned in self._client().list_owned(ws, OWNED_SELECTOR):
-                handshake = owned.labels.get(LABEL_HANDSHAKE, "")
-                if (ws, owned.name) in wanted or (ws, handshake) in not_synced & self.result.downstream:
-                    continue
-                labels = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: ws, LABEL_HANDSHAKE: handshake}
-                if self._client().delete_owned(ws, owned.name, labels):
-                    removed.append(f"{ws}/{owned.name}")
+        for ws, name, labels in self._doomed:
+            present, absent = owner_of(labels)
+            if self._client().delete_owned(ws, name, present, absent=absent):
+                removed.append(f"{ws}/{name}")
+        self._doomed = []
         return removed
+
+
+def _owner(labels: Mapping[str, str]) -> dict[str, str]:
+    present, _ = owner_of(labels)
+    return present

@@ -79,14 +79,15 @@ def generate(
         from .build import build, read_out_and_source
 
         old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), reading)
+        sync = downstream.Sync.of(old, kube, loaded)
         result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
-                       reuse_downstream=False)  # fmt: skip
+                       reuse_downstream=False, claim=sync.claim)  # fmt: skip
         guard_removals(old, result.composition, allow_removals)
-        sync = downstream.Sync(result, old, kube)
-        sync.apply()  # the Secrets exist before the bundles that reference them are written
-        changed = write(out, result.composition, old)
+        sync.apply(result)  # the Secrets exist before the bundles that reference them are written
+        comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json
+        changed = write(out, comp, old)
         sync.prune()  # and old ones go only after
-    return GenerateResult(result.composition, changed)
+    return GenerateResult(comp, changed)
 
 
 @contextlib.contextmanager

@@ -142,7 +142,7 @@ def known_fleet_files(
         for bundle in bundles.bundles_for(hs, hs_mode):
             content = comp.tree.get(f"{bundle.path}/{render.FLEET_YAML}")
             if content is not None:
-                known[content] = render.fleet_for(hs, bundle, hs_mode)
+                known[content] = render.fleet_for(hs, bundle, hs_mode, loaded.identity)
     return known
 
 

@@ -11,6 +11,7 @@ from ..adapters import fs
 from ..adapters import git as gitx
 from ..core import output, plan, provenance, report
 from ..core.models import Status
+from ..core.ownership import ownership
 from ..core.records import dataclass
 from ..core.render import STATE_DIR
 from ..errors import EXIT_FAILED, EXIT_OK, UserError
@@ -62,7 +63,9 @@ def _check_start(
     # Changes in OUT are fine only if they are exactly what generate would write now.
     current = fs.read_tree(ws.out)
     comp = build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode).composition
-    managed = set().union(*output.owned_bundles(current).values(), *output.owned_bundles(comp.tree).values())
+    owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
+    managed = set().union(*output.owned_bundles(current, owner).values(),
+                          *output.owned_bundles(comp.tree, owner).values())  # fmt: skip
 
     def ours(path: str) -> bool:
         rel = path[len(ws.rel) + 1 :]
@@ -128,13 +131,12 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with fs.output_lock(ws.out):
                 old = fs.read_tree(ws.out)
-                result = build(
-                    src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode, reuse_downstream=False
-                )
-                comp = result.composition
-                generate.guard_removals(old, comp, allow_removals)
-                sync = downstream.Sync(result, old, kube)
-                sync.apply()  # Secrets first: the bundles that reference them are about to be pushed
+                sync = downstream.Sync.of(old, kube, loaded)
+                result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
+                               reuse_downstream=False, claim=sync.claim)  # fmt: skip
+                generate.guard_removals(old, result.composition, allow_removals)
+                sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
+                comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json
                 generate.write(ws.out, comp, old)
             parent = ws.head()
             committed = ws.commit(commit_message(message, old, comp, guard.record(loaded)), author, committer)

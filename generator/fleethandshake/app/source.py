@@ -27,6 +27,7 @@ class LoadedSource:
     config: Config = field(default_factory=Config)
     records: dict[str, tuple[str, Any]] = field(default_factory=dict)  # for the next run's parse cache
     parsed: int = 0  # files parsed this run (not taken from the parse cache): changed or new ones
+    identity: str = ""  # the source identity for the output it was loaded for (core/ownership.py)
 
     def sha256(self, path: str) -> str:
         """Hex SHA-256 of a source file as read (computed while loading, for the parse cache)."""
@@ -80,7 +81,27 @@ def load(
     if more or config_problems:
         raise InvalidInputs(more + config_problems)
     contents = {f.path: f.content for f in files}
-    return LoadedSource(root.resolve(), source, contents, config, kept, len(to_parse))
+    identity = source_identity(config, out) if out is not None else ""
+    return LoadedSource(root.resolve(), source, contents, config, kept, len(to_parse), identity)
+
+
+def source_identity(config: Config, out: Path) -> str:
+    """The configured `source:`, else one derived from where OUT lives: the normalised URL of its
+    repository's remote (`origin`, else the first by name) or, without one, the repository's
+    folder name, and OUT's path inside it; outside git, OUT's folder name."""
+    if config.source:
+        return config.source
+    from ..adapters import gitplace
+    from ..core.ownership import derived_identity, normalise_remote
+
+    place = gitplace.output_place(out)
+    if place is None:
+        return derived_identity("", out.resolve().name)
+    config_file, path = place
+    urls = gitplace.remote_urls(config_file)
+    url = urls.get("origin") or (urls[min(urls)] if urls else None)
+    repository = normalise_remote(url) if url else Path(config_file).parent.parent.name
+    return derived_identity(repository, path)
 
 
 Parsed = tuple[list[Handshake], list[SourceSecret], list[Problem], "Any"]  # and the parse-cache record

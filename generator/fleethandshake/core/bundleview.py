@@ -77,6 +77,15 @@ def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
     return tuple(sorted(out.items()))
 
 
+def _copied_secret(fleet: Mapping[str, Any]) -> str | None:
+    """The Secret a downstream-mode bundle has Fleet copy (`downstreamResources`), if any."""
+    resources = fleet.get("downstreamResources")
+    for resource in resources if isinstance(resources, list) else ():
+        if isinstance(resource, dict) and resource.get("kind") == "Secret" and isinstance(resource.get("name"), str):
+            return str(resource["name"])
+    return None
+
+
 def read_views(
     tree: Mapping[str, bytes], light: set[str] | frozenset[str] = frozenset(), memo: dict[bytes, Any] | None = None
 ) -> dict[str, BundleView]:
@@ -116,7 +125,9 @@ def read_views(
         sealed = load(files.get(f"{directory}/{SOPSSECRET_YAML}"))
         if not readable and isinstance(sealed, dict):
             secret = {"metadata": sealed.get("metadata") or {}}  # the name is clear text; the rest is sealed
-        meta = secret.get("metadata") if isinstance(secret.get("metadata"), dict) else {}
+        meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
+        if not meta.get("name"):  # downstream mode: the Secret Fleet copies, under its own name
+            meta = {"name": _copied_secret(fleet)}
         workspace, name = directory.split("/", 1)
         views[directory] = BundleView(
             path=directory,

@@ -10,6 +10,7 @@ import re
 
 from ..errors import Problem
 from .models import MODES, PLAIN, Target
+from .ownership import source_name_problem
 from .records import dataclass, field
 from .yamldoc import Document, join
 
@@ -36,6 +37,7 @@ class RecipientScope:
 class Config:
     mode: str = PLAIN
     recipients: tuple[RecipientScope, ...] = field(default_factory=tuple)
+    source: str | None = None  # the source identity (core/ownership.py); None: derived from OUT
 
     def recipients_for(self, target: Target) -> tuple[str, ...]:
         """Every scope equal to one of the target's criteria contributes its recipients.
@@ -72,14 +74,20 @@ def parse_config(doc: Document | None, file: str = CONFIG_FILE) -> tuple[Config,
         add("", "must be a mapping")
         return Config(), problems
     for key in data:
-        if key not in ("apiVersion", "kind", "mode", "sops"):
-            add(str(key), "unknown field (allowed: apiVersion, kind, mode, sops)")
+        if key not in ("apiVersion", "kind", "mode", "source", "sops"):
+            add(str(key), "unknown field (allowed: apiVersion, kind, mode, source, sops)")
     if data.get("apiVersion", CONFIG_API_VERSION) != CONFIG_API_VERSION:
         add("apiVersion", f"must be {CONFIG_API_VERSION}")
     mode = data.get("mode", PLAIN)
     if mode not in MODES:
         add("mode", f"must be one of {', '.join(MODES)}")
         mode = PLAIN
+    source = data.get("source")
+    if source is not None:
+        problem = source_name_problem(source) if isinstance(source, str) else "must be a string"
+        if problem is not None:
+            add("source", f"{problem} (the source identity is written as a label value)")
+            source = None
     scopes: list[RecipientScope] = []
     sops = data.get("sops") or {}
     if not isinstance(sops, dict) or any(k != "recipients" for k in sops):
@@ -93,7 +101,7 @@ def parse_config(doc: Document | None, file: str = CONFIG_FILE) -> tuple[Config,
         scope = _scope(entry, join("sops.recipients", i), add)
         if scope is not None:
             scopes.append(scope)
-    return Config(str(mode), tuple(scopes)), problems
+    return Config(str(mode), tuple(scopes), source), problems
 
 
 def _scope(entry: Any, path: str, add: Any) -> RecipientScope | None:

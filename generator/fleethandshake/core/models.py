@@ -16,6 +16,7 @@ DEFAULT_WORKSPACE = "fleet-default"
 LABEL_PREFIX = "fleethandshake.riverpointtechnology.com"
 LABEL_HANDSHAKE = f"{LABEL_PREFIX}/handshake"
 LABEL_WORKSPACE = f"{LABEL_PREFIX}/workspace"
+LABEL_SOURCE = f"{LABEL_PREFIX}/source"  # which source (and output) wrote it: see core/ownership.py
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "fleet-handshake"
 ANNOTATION_MODE = f"{LABEL_PREFIX}/mode"  # per-handshake override of the source's delivery mode

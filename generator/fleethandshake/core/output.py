@@ -11,10 +11,11 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .lazyyaml import loader
-from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from .ownership import Ownership, ownership
 from .records import dataclass, field
 from .render import FLEET_YAML, MARKER_YAML, SECRET_YAML, SOPSSECRET_YAML, STATE_DIR, Tree
 
@@ -32,7 +33,10 @@ _OUR_LABELS = re.compile(
     + rb'"([a-z0-9][a-z0-9-]*)"'
     + rb"\n  "
     + re.escape(f'"{LABEL_HANDSHAKE}": '.encode())
-    + rb'"([a-z0-9][a-z0-9.-]*)"\n'
+    + rb'"([a-z0-9][a-z0-9.-]*)"'
+    + rb"(?:\n  "
+    + re.escape(f'"{LABEL_SOURCE}": '.encode())
+    + rb'"([A-Za-z0-9][-A-Za-z0-9_.]*)")?\n(?=")'  # the block ends: the next top-level key
 )
 
 
@@ -65,6 +69,24 @@ class Composition:
     decrypted_files: int = 0  # how much work the run did (incremental runs skip unchanged inputs)
     decrypt_failed: int = 0  # files sops could not decrypt (not counted in decrypted_files)
     reused: int = 0
+    source: str = ""  # the source identity that owns what this run writes and removes
+    removed: tuple[Removal, ...] = ()  # every removal: the pruned bundle folders, then management Secrets
+    unclaimed: tuple[str, ...] = ()  # bundle folders of an earlier version whose handshake this source lacks
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One thing a run removes: a bundle folder (`ws/bundle`) or a Secret on the management cluster."""
+
+    kind: str  # "bundle" | "Secret"
+    path: str  # ws/bundle, or namespace/name of the Secret
+    handshake: str  # ws/handshake it belonged to
+
+    def to_dict(self) -> dict[str, str]:
+        if self.kind == "bundle":
+            return {"kind": self.kind, "path": self.path, "handshake": self.handshake}
+        namespace, name = self.path.split("/", 1)
+        return {"kind": self.kind, "namespace": namespace, "name": name, "handshake": self.handshake}
 
 
 # The names of the files fleet-handshake writes into a bundle folder, in every mode. Any other file
@@ -94,13 +116,24 @@ def is_own_path(path: str) -> bool:
     return path.startswith(f"{STATE_DIR}/") or bundle_dir(path) is not None
 
 
-def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
-    """Bundle folders fleet-handshake wrote, by (workspace, handshake), read from their labels.
+def owned_bundles(old: Mapping[str, bytes], owner: Ownership | None = None) -> dict[tuple[str, str], set[str]]:
+    """Bundle folders fleet-handshake wrote, by (workspace, handshake), read from their labels:
+    with `owner`, only those of that source (core/ownership.py), else those of any source.
 
     The tree itself is the record of ownership, so a lost or foreign state file cannot make
     the tool forget (and then keep or delete) a bundle.
     """
     owned: dict[tuple[str, str], set[str]] = {}
+    for directory, (workspace, name, source) in managed_bundles(old).items():
+        if owner is None or owner.owns(_labels(workspace, name, source)):
+            owned.setdefault((workspace, name), set()).add(directory)
+    return owned
+
+
+def managed_bundles(old: Mapping[str, bytes]) -> dict[str, tuple[str, str, str | None]]:
+    """Every bundle folder fleet-handshake wrote (any source): `ws/bundle` -> its workspace,
+    handshake and source labels (None: written before sources were recorded)."""
+    managed: dict[str, tuple[str, str, str | None]] = {}
     for path, content in old.items():
         parts = path.split("/")
         if len(parts) != 3 or parts[2] != FLEET_YAML or parts[0].startswith("."):
@@ -108,6 +141,7 @@ def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
         fast = _OUR_LABELS.search(content)
         if fast is not None:  # exactly the block render.py writes: no need to parse the YAML
             workspace, name = fast[1].decode(), fast[2].decode()
+            source = fast[3].decode() if fast[3] is not None else None
         else:
             try:
                 doc = yaml.load(content, Loader=loader())
@@ -116,14 +150,27 @@ def owned_bundles(old: Mapping[str, bytes]) -> dict[tuple[str, str], set[str]]:
             labels = doc.get("labels") if isinstance(doc, dict) else None
             if not isinstance(labels, dict) or labels.get(LABEL_MANAGED_BY) != MANAGER:
                 continue
-            workspace, name = labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)
+            workspace, name, source = labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE), labels.get(LABEL_SOURCE)
         if isinstance(workspace, str) and isinstance(name, str):
-            owned.setdefault((workspace, name), set()).add(f"{parts[0]}/{parts[1]}")
-    return owned
+            managed[f"{parts[0]}/{parts[1]}"] = (workspace, name, source if isinstance(source, str) else None)
+    return managed
 
 
-def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome]) -> Composition:
-    owned = owned_bundles(old)
+def _labels(workspace: object, name: object, source: object) -> dict[str, object]:
+    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: workspace, LABEL_HANDSHAKE: name}
+    return labels if source is None else {**labels, LABEL_SOURCE: source}
+
+
+def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome], source: str = "") -> Composition:
+    """The next tree. Only bundle folders this source owns (core/ownership.py) are rewritten or
+    removed; `outcomes` holds one entry for every handshake of the source."""
+    outcomes = list(outcomes)
+    managed = managed_bundles(old)
+    owner = ownership(source, ((o.handshake.workspace, o.handshake.name) for o in outcomes))
+    owned: dict[tuple[str, str], set[str]] = {}
+    for directory, (workspace, name, label) in managed.items():
+        if owner.owns(_labels(workspace, name, label)):
+            owned.setdefault((workspace, name), set()).add(directory)
     owned_dirs = set().union(*owned.values()) if owned else set()
     old_by_dir = group_by_bundle(old)
     tree: Tree = {}
@@ -151,8 +198,9 @@ def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome]) -> Compositio
         clash = sorted(d for d in new_by_dir if d in foreign_dirs or claimed.get(d, hs.ref) != hs.ref)
         if status is Status.SYNCED and clash:
             status = Status.ERROR
-            user = f"handshake {claimed[clash[0]]}" if clash[0] in claimed else "files fleet-handshake did not write"
-            message = f"bundle folder {clash[0]} is already used by {user}; kept the previous bundles"
+            user = claimed.get(clash[0])
+            message = (f"bundle folder {clash[0]} is already used by handshake {user}; kept the previous bundles"
+                       if user is not None else _clash_message(clash[0], managed.get(clash[0]), source))  # fmt: skip
         if status is not Status.SYNCED:
             new_by_dir = {d: old_by_dir.get(d, {}) for d in previous}
         for files in new_by_dir.values():
@@ -164,8 +212,41 @@ def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome]) -> Compositio
             HandshakeChange(hs.workspace, hs.name, status, message, tuple(sorted(new_by_dir)), changed, removed)
         )
     pruned = tuple(sorted(owned_dirs - set(claimed)))
-    tree[STATUS_FILE] = status_json(changes)
-    return Composition(tree, tuple(changes), pruned)
+    removals = tuple(Removal("bundle", d, "/".join(managed[d][:2])) for d in pruned)
+    unclaimed = tuple(sorted(d for d, (_, _, label) in managed.items() if label is None and d not in owned_dirs))
+    comp = Composition(tree, tuple(changes), pruned, source=source, removed=removals, unclaimed=unclaimed)
+    return with_status(comp, old)
+
+
+def _clash_message(directory: str, owner: tuple[str, str, str | None] | None, source: str) -> str:
+    if owner is None or owner[2] is None:
+        return f"bundle folder {directory} is already used by something else; kept the previous bundles"
+    return (f"bundle folder {directory} was written for handshake {owner[0]}/{owner[1]} of source {owner[2]}, not"
+            f" this source ({source}); kept the previous bundles. If this source's identity changed, set"
+            f" `source: {owner[2]}` in its .fleet-handshake.yaml")  # fmt: skip
+
+
+def with_status(comp: Composition, old: Mapping[str, bytes]) -> Composition:
+    """`comp` with its status.json. A run that removes nothing and changes no other file keeps
+    the previous status.json, removals included: it still describes the run that made OUT as it is
+    (and a second run after a removal writes nothing, so publish makes no empty commit)."""
+    removed = [r.to_dict() for r in comp.removed]
+    status = status_json(comp.changes, comp.source, removed)
+    previous = old.get(STATUS_FILE)
+    if not removed and previous is not None and previous != status and b'\n  "removed": []\n' not in previous:
+        import json
+
+        try:
+            earlier = json.loads(previous).get("removed")
+        except (ValueError, AttributeError):
+            earlier = None
+        if isinstance(earlier, list) and status_json(comp.changes, comp.source, earlier) == previous:
+            outside = f"{STATE_DIR}/"
+            paths = (p for p in set(old) | set(comp.tree) if not p.startswith(outside))
+            if all(old.get(p) == comp.tree.get(p) for p in paths):
+                status = previous
+    comp.tree[STATUS_FILE] = status
+    return comp
 
 
 def group_by_bundle(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
@@ -178,9 +259,10 @@ def group_by_bundle(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
     return out
 
 
-def status_json(changes: Iterable[HandshakeChange]) -> bytes:
+def status_json(changes: Iterable[HandshakeChange], source: str = "", removed: Iterable[Any] = ()) -> bytes:
     """status.json: deterministic (no times), so an unchanged run rewrites nothing. One
-    handshake per line: readable, and written by the fast (non-indenting) JSON encoder."""
+    handshake per line: readable, and written by the fast (non-indenting) JSON encoder.
+    `source`: the source identity; `removed`: what the run removed (Removal.to_dict rows)."""
     # Exactly json.dumps of {"namespace", "name", "status", "message", "bundles"}, a row at a time
     # with the encoder's own string escaping: a thousand json.dumps calls cost several ms.
     q = encode_basestring_ascii
@@ -190,7 +272,12 @@ def status_json(changes: Iterable[HandshakeChange]) -> bytes:
         for c in changes
     ]
     body = ",\n    ".join(rows)
-    return f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "handshakes": [\n    {body}\n  ]\n}}\n'.encode()
+    import json  # a few removal rows, in the same layout
+
+    gone = ",\n    ".join(json.dumps(r) for r in removed)
+    gone = f"[\n    {gone}\n  ]" if gone else "[]"
+    return (f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "source": {q(source)},\n  "handshakes": [\n    {body}\n  ],'
+            f'\n  "removed": {gone}\n}}\n').encode()  # fmt: skip
 
 
 def changed_paths(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[str]:

@@ -16,6 +16,7 @@ from .models import (
     DOWNSTREAM,
     LABEL_HANDSHAKE,
     LABEL_MANAGED_BY,
+    LABEL_SOURCE,
     LABEL_WORKSPACE,
     MANAGER,
     PLAIN,
@@ -102,15 +103,11 @@ def make_environment(sources: Mapping[str, str]) -> Templates:
     return Templates(sources, {"to_yaml": to_yaml})
 
 
-def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
+def fleet_document(handshake: Handshake, bundle: Bundle, source: str = "") -> dict[str, Any]:
     """fleet.yaml content for one target (see DESIGN.md for why each field is there)."""
     fleet: dict[str, Any] = {
         "name": bundle.name,
-        "labels": {
-            LABEL_MANAGED_BY: MANAGER,
-            LABEL_WORKSPACE: handshake.workspace,
-            LABEL_HANDSHAKE: handshake.name,
-        },
+        "labels": owner_labels(handshake, source),
         "namespace": handshake.target_namespace,
         # A cluster that moves to another bundle of the same handshake (labels changed, targets
         # reordered, bundles renamed) meets the Secret still owned by the old bundle's Helm release:
@@ -129,9 +126,9 @@ def fleet_document(handshake: Handshake, bundle: Bundle) -> dict[str, Any]:
     return fleet
 
 
-def fleet_for(handshake: Handshake, bundle: Bundle, mode: str) -> dict[str, Any]:
+def fleet_for(handshake: Handshake, bundle: Bundle, mode: str, source: str = "") -> dict[str, Any]:
     """The document a bundle's fleet.yaml holds, in the handshake's delivery mode."""
-    fleet = fleet_document(handshake, bundle)
+    fleet = fleet_document(handshake, bundle, source)
     if mode == DOWNSTREAM:
         fleet["downstreamResources"] = [{"kind": "Secret", "name": management_secret_name(handshake)}]
     return fleet
@@ -182,8 +179,10 @@ def render_handshake(
     mode: str = PLAIN,
     recipients: Callable[[Target], tuple[str, ...]] | None = None,
     revision: str = "",
+    source: str = "",
 ) -> Rendered:
-    """Every file of every bundle of one handshake, in the given delivery mode."""
+    """Every file of every bundle of one handshake, in the given delivery mode. `source`: the
+    source identity its labels carry (core/ownership.py); "" writes none."""
     secret_doc = secret_document(handshake, secret)
     secret_text = env.get_template("secret.yaml.j2").render(handshake=handshake, secret=secret_doc).encode()
     if mode == PLAIN and len(secret_text) > MAX_BUNDLE_GZIP:  # base64 text: it gzips to at least 3/4 of its size
@@ -198,11 +197,11 @@ def render_handshake(
     sealed: list[Sealed] = []
     management: list[dict[str, Any]] = []
     for bundle in bundles_for(handshake, mode):
-        fleet = fleet_for(handshake, bundle, mode)
+        fleet = fleet_for(handshake, bundle, mode, source)
         if mode == DOWNSTREAM:
             files[f"{bundle.path}/{MARKER_YAML}"] = (
                 env.get_template("marker.yaml.j2")
-                .render(handshake=handshake, marker=marker_document(handshake, bundle, revision))
+                .render(handshake=handshake, marker=marker_document(handshake, bundle, revision, source))
                 .encode()
             )
         elif mode == SOPS:
@@ -210,32 +209,37 @@ def render_handshake(
             if not to:
                 raise RenderError(f"no sops recipients for target [{describe_target(bundle.target.to_dict())}]: "
                                   "add a scope for it under sops.recipients in .fleet-handshake.yaml")  # fmt: skip
-            sealed.append(Sealed(f"{bundle.path}/{SOPSSECRET_YAML}", sops_secret_document(handshake, secret), to))
+            document = sops_secret_document(handshake, secret, source)
+            sealed.append(Sealed(f"{bundle.path}/{SOPSSECRET_YAML}", document, to))
         else:
             files[f"{bundle.path}/{SECRET_YAML}"] = secret_text
         files[f"{bundle.path}/{FLEET_YAML}"] = fleet_template.render(
             handshake=handshake, bundle=bundle, fleet=fleet
         ).encode()
     if mode == DOWNSTREAM:
-        management.append(management_secret_document(handshake, secret))
+        management.append(management_secret_document(handshake, secret, source))
     return Rendered(files, tuple(sealed), tuple(management))
 
 
-def owner_labels(handshake: Handshake) -> dict[str, str]:
-    return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: handshake.workspace, LABEL_HANDSHAKE: handshake.name}
+def owner_labels(handshake: Handshake, source: str = "") -> dict[str, str]:
+    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: handshake.workspace, LABEL_HANDSHAKE: handshake.name}
+    if source:
+        labels[LABEL_SOURCE] = source
+    return labels
 
 
-def marker_document(handshake: Handshake, bundle: Bundle, revision: str) -> dict[str, Any]:
+def marker_document(handshake: Handshake, bundle: Bundle, revision: str, source: str = "") -> dict[str, Any]:
     """Fleet needs one manifest per bundle; this one says where the Secret comes from, and nothing secret.
 
     `revision` changes whenever the Secret does (a digest of the *encrypted* source, which
     reveals nothing): the bundle changes with it, so Fleet's agent copies the Secret again.
     It only recopies when it reconciles the BundleDeployment.
     """
+    labels = owner_labels(handshake, source)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": bundle.name, "namespace": handshake.target_namespace, "labels": owner_labels(handshake)},
+        "metadata": {"name": bundle.name, "namespace": handshake.target_namespace, "labels": labels},
         "data": {
             "handshake": handshake.ref,
             "secret": handshake.secret_name,
@@ -245,22 +249,23 @@ def marker_document(handshake: Handshake, bundle: Bundle, revision: str) -> dict
     }
 
 
-def management_secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
+def management_secret_document(handshake: Handshake, secret: PlainSecret, source: str = "") -> dict[str, Any]:
     doc = secret_document(handshake, secret)
     doc["metadata"]["name"] = management_secret_name(handshake)
     doc["metadata"]["namespace"] = handshake.workspace
-    doc["metadata"]["labels"] = {**doc["metadata"].get("labels", {}), **owner_labels(handshake)}
+    doc["metadata"]["labels"] = {**doc["metadata"].get("labels", {}), **owner_labels(handshake, source)}
     return doc
 
 
-def sops_secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
+def sops_secret_document(handshake: Handshake, secret: PlainSecret, source: str = "") -> dict[str, Any]:
     """A SopsSecret (isindir.github.com/v1alpha3) the sops-secrets-operator turns into the Secret."""
     template = {"name": secret.name, "type": secret.type,
                 **_present(labels=secret.labels, annotations=secret.annotations, data=secret.data)}  # fmt: skip
+    labels = owner_labels(handshake, source)
     return {
         "apiVersion": "isindir.github.com/v1alpha3",
         "kind": "SopsSecret",
-        "metadata": {"name": secret.name, "namespace": handshake.target_namespace, "labels": owner_labels(handshake)},
+        "metadata": {"name": secret.name, "namespace": handshake.target_namespace, "labels": labels},
         "spec": {"secretTemplates": [template]},
     }
 

@@ -33,8 +33,15 @@ def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) 
         else:
             detail = c.message + (f" (kept {len(c.bundles)} previous bundle(s))" if c.bundles else "")
         lines.append(f"  {c.status.value:<7}  {ref}  {detail}")
-    for path in comp.pruned:
-        lines.append(f"  removed  {path}  (its handshake or target is gone)")
+    for r in comp.removed:
+        if r.kind == "bundle":
+            lines.append(f"  removed  {r.path}  (bundle of {r.handshake}: its handshake or target is gone)")
+        else:
+            lines.append(f"  deleted  Secret {r.path} on the management cluster  (of {r.handshake}: its handshake is"
+                         " gone or no longer in downstream mode)")  # fmt: skip
+    for path in comp.unclaimed:
+        lines.append(f"  kept     {path}  (written by an earlier version for a handshake this source does not have;"
+                     " delete it by hand if it was this source's)")  # fmt: skip
     counts = {s: sum(1 for c in comp.changes if c.status is s) for s in Status}
     total = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     lines.append(f"{len(comp.changes)} handshake(s): {total or 'none'}")

@@ -286,8 +286,10 @@ def _plain_scalars(c: _Collector) -> None:
 def finish(
     handshakes: list[Handshake], secrets: list[SourceSecret], problems: list[Problem]
 ) -> tuple[Source, list[Problem]]:
-    """The checks across files (duplicates), and the source in a stable order."""
-    problems = problems + _duplicates(handshakes, secrets)
+    """The checks across files (duplicates, deliveries that may fight), and the source in a stable order."""
+    from .deliveries import conflicting_deliveries
+
+    problems = problems + _duplicates(handshakes, secrets) + conflicting_deliveries(handshakes)
     handshakes = sorted(handshakes, key=lambda h: (h.workspace, h.name))
     secrets = sorted(secrets, key=lambda s: (s.namespace, s.name))
     return Source(tuple(handshakes), tuple(secrets)), problems

@@ -1,0 +1,73 @@
+"""Where the output folder lives: its git repository's remote URL and its path inside it.
+
+The default source identity (core/ownership.py) is made of these. Read without GitPython (which
+costs ~100 ms to import, on every run) and without git's repository discovery (which refuses a
+repository owned by another user, as in CI containers, and would silently change the identity):
+the `.git` entry is found by walking up, and its config file is read by `git config --file`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import UserError
+
+_TIMEOUT = 30
+
+
+def output_place(out: Path) -> tuple[str, str] | None:
+    """(config file of the repository holding `out`, `out`'s path inside its work tree), or None
+    when `out` is not inside a git work tree."""
+    target = out.resolve()
+    probe = target
+    while not probe.exists():
+        probe = probe.parent
+    for top in (probe, *probe.parents):
+        dot_git = top / ".git"
+        if dot_git.is_dir():
+            return str(dot_git / "config"), target.relative_to(top).as_posix()
+        if dot_git.is_file():
+            return str(_worktree_config(dot_git)), target.relative_to(top).as_posix()
+    return None
+
+
+def _worktree_config(dot_git: Path) -> Path:
+    """A linked work tree or submodule: `.git` is a file naming the git dir, which may share its
+    config with the main repository (`commondir`)."""
+    text = dot_git.read_text(errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        raise UserError(f"{dot_git} is not a git link file; set `source:` in the source's .fleet-handshake.yaml")
+    git_dir = (dot_git.parent / text.removeprefix("gitdir:").strip()).resolve()
+    common = git_dir / "commondir"
+    if common.is_file():
+        git_dir = (git_dir / common.read_text().strip()).resolve()
+    return git_dir / "config"
+
+
+def remote_urls(config_file: str) -> dict[str, str]:
+    """Remote name -> URL, as the repository's own config file gives them (no network)."""
+    git = shutil.which("git")
+    if git is None:
+        raise UserError("the output folder is in a git repository but no `git` is on PATH to read its remote; "
+                        "install git or set `source:` in the source's .fleet-handshake.yaml")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        proc = subprocess.run(
+            [git, "config", "--file", config_file, "--null", "--get-regexp", r"^remote\..*\.url$"],
+            capture_output=True, env=env, timeout=_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UserError(f"cannot read {config_file} with git ({type(e).__name__}); "
+                        "set `source:` in the source's .fleet-handshake.yaml") from None  # fmt: skip
+    if proc.returncode not in (0, 1):  # 1: no remote configured
+        raise UserError(f"cannot read {config_file} with git (exit {proc.returncode}); "
+                        "set `source:` in the source's .fleet-handshake.yaml")  # fmt: skip
+    urls: dict[str, str] = {}
+    for entry in proc.stdout.decode(errors="replace").split("\0"):
+        key, _, url = entry.partition("\n")
+        if key.startswith("remote.") and key.endswith(".url") and url:
+            urls.setdefault(key[len("remote.") : -len(".url")], url)
+    return urls

@@ -1,0 +1,117 @@
+"""Which bundle folders and management-cluster Secrets belong to this source and this output.
+
+Every object fleet-handshake writes (fleet.yaml labels, the marker ConfigMap, the SopsSecret, the
+Secret on the management cluster) carries the source identity as the label LABEL_SOURCE, and a
+run removes only what carries its own. Objects written before that label existed carry none:
+they belong to this source when their handshake (workspace and name) is one of this source's,
+and to nobody a run may remove otherwise.
+
+The default identity names the output as Fleet sees it: the repository (its remote URL, the same
+on every clone and CI run, whatever the protocol) and the output folder's path inside it. Two
+sources write two outputs, so they never share it; `source:` in the source's
+`.fleet-handshake.yaml` names it explicitly instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from . import names
+from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER
+from .records import dataclass
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+_DIGEST_LEN = 10
+_SCP_LIKE = re.compile(r"(?:[^@/]+@)?([^:/]+):(?!//)(.*)")  # git@host:path, as git reads it
+
+
+def source_name_problem(value: str) -> str | None:
+    """Why `value` cannot be a source identity (it is a label value), or None."""
+    if not value:
+        return "must not be empty"
+    return names.label_value_problem(value)
+
+
+def normalise_remote(url: str) -> str:
+    """`host/path` of a git remote URL, without scheme, user, port or `.git`: the same for the
+    https and ssh URLs of one repository. Credentials in the URL never reach the result."""
+    text = url.strip()
+    match = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/]*@)?([^/:]*)(?::\d*)?(/.*)?$", text)
+    if match:
+        host, path = match[1], match[2] or ""
+    else:
+        scp = _SCP_LIKE.fullmatch(text)
+        host, path = (scp[1], scp[2]) if scp else ("", text)
+    path = path.strip("/")
+    path = path.removesuffix(".git").rstrip("/")
+    return f"{host.lower()}/{path}" if host else path
+
+
+def derived_identity(repository: str, path: str) -> str:
+    """The default source identity for output folder `path` inside `repository` (a normalised
+    remote URL, or a folder name when there is no remote): readable, and unique by its digest."""
+    import hashlib  # only runs that write need it; validate stays light
+
+    digest = hashlib.sha256(f"{repository}\0{path}".encode()).hexdigest()[:_DIGEST_LEN]
+    words = [repository.rsplit("/", 1)[-1], "" if path == "." else path]
+    readable = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")
+    readable = readable[: 63 - _DIGEST_LEN - 1].rstrip("-") or "out"
+    return f"{readable}-{digest}"
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """This run's source identity, and the handshakes of this source (for unlabelled objects)."""
+
+    source: str
+    handshakes: frozenset[tuple[str, str]]
+
+    def owns(self, labels: Mapping[str, Any]) -> bool:
+        """Whether an object with these labels is this source's to rewrite or remove."""
+        if labels.get(LABEL_MANAGED_BY) != MANAGER:
+            return False
+        source = labels.get(LABEL_SOURCE)
+        if source is not None:
+            return bool(self.source) and source == self.source
+        return (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) in self.handshakes
+
+
+def ownership(source: str, handshakes: Iterable[tuple[str, str]]) -> Ownership:
+    return Ownership(source, frozenset(handshakes))
+
+
+def owner_of(labels: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The labels an owned object must still carry (and must still lack) to be replaced or
+    removed: a precondition, so that an object relabelled in between is left alone."""
+    keys = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE)
+    present = {k: labels[k] for k in keys if k in labels}
+    return present, tuple(k for k in keys if k not in labels)
+
+
+def claim_secret(
+    existing: Mapping[str, str] | None, workspace: str, name: str, handshake: str, owned: Ownership
+) -> str | None:
+    """Why handshake `workspace/handshake` may not write the management Secret `workspace/name`,
+    whose current labels are `existing` (None: it does not exist); None when it may.
+
+    It may when the Secret is absent or this source's: its own, or that of a handshake this source
+    no longer has (a rename: the new handshake takes the Secret over).
+    """
+    if existing is None or owned.owns(existing):
+        return None
+    where = f"Secret {workspace}/{name} on the management cluster"
+    if existing.get(LABEL_MANAGED_BY) != MANAGER:
+        return (f"{where} exists and is not managed by fleet-handshake, so it was left untouched and this handshake"
+                " is not delivered; rename the handshake's secret or remove that Secret")  # fmt: skip
+    other = f"{existing.get(LABEL_WORKSPACE, '?')}/{existing.get(LABEL_HANDSHAKE, '?')}"
+    source = existing.get(LABEL_SOURCE)
+    if source is not None:
+        return (f"{where} is delivered by handshake {other} of another source ({source}); one Secret name in one"
+                " workspace can have one handshake only: rename the Secret of one of them")  # fmt: skip
+    return (f"{where} belongs to handshake {other}, which is not in this source and was written by an earlier"
+            " fleet-handshake that recorded no source; if it was this source's (renamed), label it as this"
+            f" source's: kubectl label secret -n {workspace} {name} {LABEL_SOURCE}={owned.source}")  # fmt: skip
