@@ -9,6 +9,7 @@ from fleethandshake.core import output, removals
 from fleethandshake.core.models import (
     LABEL_HANDSHAKE,
     LABEL_MANAGED_BY,
+    LABEL_SOURCE,
     LABEL_WORKSPACE,
     MANAGER,
     Handshake,
@@ -17,11 +18,13 @@ from fleethandshake.core.models import (
 )
 
 WS = "fleet-default"
+SOURCE = "git.example.com-platform-secrets-out"  # the identity of the source these bundles belong to
 
 
 def fleet_yaml(handshake: str) -> bytes:
     return (
         f"labels:\n  {LABEL_MANAGED_BY}: {MANAGER}\n  {LABEL_WORKSPACE}: {WS}\n  {LABEL_HANDSHAKE}: {handshake}\n"
+        f"  {LABEL_SOURCE}: {SOURCE}\n"
     ).encode()
 
 
@@ -39,7 +42,7 @@ def outcome(name: str, status: Status = Status.SYNCED, keep: int | None = None) 
 
 def check(old_bundles: dict[str, int], outcomes: list[output.Outcome], allow: bool = False) -> removals.Removals:
     old = out_tree(old_bundles)
-    return removals.check(old, output.compose(old, outcomes), allow=allow)
+    return removals.check(old, output.compose(old, outcomes, SOURCE), allow=allow)
 
 
 def test_a_source_without_handshakes_may_not_empty_the_output() -> None:

@@ -38,8 +38,8 @@ def conflicting_deliveries(handshakes: Iterable[Handshake]) -> list[Problem]:
         group = sorted(group, key=lambda h: h.name)
         for i, first in enumerate(group):
             for second in group[i + 1 :]:
-                if _disjoint(first.targets, second.targets):
-                    continue
+                if first.ref == second.ref or _disjoint(first.targets, second.targets):
+                    continue  # one handshake defined twice is a problem of its own (validate._duplicates)
                 for hs, other in ((first, second), (second, first)):
                     problems.append(Problem(hs.file, hs.document, "spec.secretName", (
                         f"handshakes {first.ref} and {second.ref} both deliver Secret {namespace}/{name} in workspace"
