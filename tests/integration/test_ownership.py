@@ -30,10 +30,11 @@ def kube_env(fake_kube: FakeKube, tmp_path: Path, key_env: dict[str, str]) -> di
     return {**key_env, "KUBECONFIG": str(config)}
 
 
-def downstream_source(root: Path, key: AgeKey, *handshakes: tuple[str, str]) -> SourceRepo:
-    """A downstream-mode source with one handshake (name, secret) per pair, to cluster c1."""
+def downstream_source(root: Path, key: AgeKey, *handshakes: tuple[str, str], source: str = "") -> SourceRepo:
+    """A downstream-mode source with one handshake (name, secret) per pair, to cluster c1; `source`:
+    its configured identity (outputs outside git share the default one, `local`)."""
     repo = SourceRepo(root, key)
-    repo.write(".fleet-handshake.yaml", "mode: downstream\n")
+    repo.write(".fleet-handshake.yaml", "mode: downstream\n" + (f"source: {source}\n" if source else ""))
     write_handshakes(repo, *handshakes)
     for _, name in handshakes:
         repo.encrypted(f"{name}.yaml", secret(name, stringData={"value": f"{name}-value"}))
@@ -60,15 +61,15 @@ def by_name(out: Path) -> dict[str, dict[str, Any]]:
     return {h["name"]: h for h in status(out)["handshakes"]}
 
 
-def generate(repo: SourceRepo, out: Path, env: dict[str, str]) -> Any:
-    return run_cli("generate", repo.root, "--out", out, env=env)
+def generate(repo: SourceRepo, out: Path, env: dict[str, str], *args: str) -> Any:
+    return run_cli("generate", repo.root, "--out", out, *args, env=env)
 
 
 def test_two_sources_in_one_workspace_keep_each_others_secrets(
     tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    a = downstream_source(tmp_path / "a", age_key, ("db", "db-creds"))
-    b = downstream_source(tmp_path / "b", age_key, ("api", "api-token"))
+    a = downstream_source(tmp_path / "a", age_key, ("db", "db-creds"), source="team-a")
+    b = downstream_source(tmp_path / "b", age_key, ("api", "api-token"), source="team-b")
     assert generate(a, tmp_path / "out-a", kube_env).code == 0
     result = generate(b, tmp_path / "out-b", kube_env)
     assert result.code == 0, result.stderr
@@ -77,8 +78,8 @@ def test_two_sources_in_one_workspace_keep_each_others_secrets(
     assert sources["db-creds"] != sources["api-token"]
     assert sources["db-creds"] == status(tmp_path / "out-a")["source"]
 
-    write_handshakes(a)  # source a drops its only handshake
-    result = generate(a, tmp_path / "out-a", kube_env)
+    write_handshakes(a)  # source a drops its only handshake (on purpose: the removal guard is told)
+    result = generate(a, tmp_path / "out-a", kube_env, "--allow-removals")
 
     assert result.code == 0, result.stderr
     assert ("fleet-default", "db-creds") not in fake_kube.secrets
@@ -90,7 +91,7 @@ def test_two_sources_in_one_workspace_keep_each_others_secrets(
     assert f"deleted  Secret {WS}/db-creds on the management cluster" in result.stderr
     assert "removed  fleet-default/db-" in result.stderr
 
-    again = generate(a, tmp_path / "out-a", kube_env)
+    again = generate(a, tmp_path / "out-a", kube_env, "--allow-removals")
     assert again.code == 0 and "no changes" in again.stderr, "the list of removals alone is not rewritten"
 
 
@@ -118,7 +119,7 @@ def test_renaming_a_downstream_handshake_moves_its_secret(
 def test_a_secret_name_taken_by_another_source_fails_that_handshake_alone(
     tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    other = downstream_source(tmp_path / "other", age_key, ("theirs", "db-creds"))
+    other = downstream_source(tmp_path / "other", age_key, ("theirs", "db-creds"), source="team-other")
     assert generate(other, tmp_path / "out-other", kube_env).code == 0
     repo = downstream_source(tmp_path / "src", age_key, ("db", "db-creds"), ("api", "api-token"))
     out = tmp_path / "out"
@@ -212,6 +213,20 @@ def test_default_identity_is_the_output_repository_and_path(tmp_path: Path, key_
     assert {p: c for p, c in read_tree(work / "bundles").items() if not p.startswith(".")} == {
         p: c for p, c in before.items() if not p.startswith(".")
     }
+
+
+def test_an_output_outside_git_is_local_wherever_it_lies(
+    tmp_path: Path, key_env: dict[str, str], age_key: AgeKey
+) -> None:
+    """No GitRepo reads it; a preview made in one temporary folder and moved keeps its identity."""
+    repo = SourceRepo(tmp_path / "src", age_key)
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
+    repo.encrypted("db.yaml", secret("db-creds", stringData={"value": "v"}))
+    assert run_cli("generate", repo.root, "--out", tmp_path / "preview", env=key_env).code == 0
+    assert status(tmp_path / "preview")["source"] == "local"
+    (tmp_path / "preview").rename(tmp_path / "moved")
+    result = run_cli("generate", repo.root, "--out", tmp_path / "moved", env=key_env)
+    assert result.code == 0 and "no changes" in result.stderr, result.stderr
 
     fresh = run_cli("generate", repo.root, "--out", work / "fresh", env=env)
     assert fresh.code == 0, fresh.stderr

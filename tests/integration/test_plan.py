@@ -15,7 +15,7 @@ import yaml
 
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
-from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret, without_removals
 from fleethandshake.core.plan import RENAMED_WHY, REWRITTEN
 
 fake_kube = fakekube.fake_kube
@@ -446,5 +446,7 @@ def test_output_of_an_earlier_version_is_renamed_once_and_the_plan_says_why(
     assert "renamed from" in plan(repo, out, key_env).stdout
 
     assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
-    assert read_tree(out) == current
+    assert without_removals(read_tree(out)) == without_removals(current)
+    status = json.loads(read_tree(out)[".fleet-handshake/status.json"])
+    assert sorted(r["path"].split("/")[1] for r in status["removed"]) == legacy
     assert plan(repo, out, key_env).code == 0

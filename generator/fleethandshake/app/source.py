@@ -85,10 +85,14 @@ def load(
     return LoadedSource(root.resolve(), source, contents, config, kept, len(to_parse), identity)
 
 
+LOCAL_IDENTITY = "local"
+
+
 def source_identity(config: Config, out: Path) -> str:
     """The configured `source:`, else one derived from where OUT lives: the normalised URL of its
     repository's remote (`origin`, else the first by name) or, without one, the repository's
-    folder name, and OUT's path inside it; outside git, OUT's folder name."""
+    folder name, and OUT's path inside it; outside git, `local` (no GitRepo can read such an OUT, and
+    a folder that moves, such as a preview in a temporary folder, keeps its identity)."""
     if config.source:
         return config.source
     from ..adapters import gitplace
@@ -96,7 +100,7 @@ def source_identity(config: Config, out: Path) -> str:
 
     place = gitplace.output_place(out)
     if place is None:
-        return derived_identity("", out.resolve().name)
+        return LOCAL_IDENTITY
     config_file, path = place
     urls = gitplace.remote_urls(config_file)
     url = urls.get("origin") or (urls[min(urls)] if urls else None)
