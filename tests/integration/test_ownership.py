@@ -214,6 +214,12 @@ def test_default_identity_is_the_output_repository_and_path(tmp_path: Path, key_
         p: c for p, c in before.items() if not p.startswith(".")
     }
 
+    fresh = run_cli("generate", repo.root, "--out", work / "fresh", env=env)
+    assert fresh.code == 0, fresh.stderr
+    assert status(work / "fresh")["source"] == "team-a.secrets"
+    fleet = next((work / "fresh" / WS).glob("*/fleet.yaml"))
+    assert yaml.safe_load(fleet.read_text())["labels"][SOURCE_LABEL] == "team-a.secrets"
+
 
 def test_an_output_outside_git_is_local_wherever_it_lies(
     tmp_path: Path, key_env: dict[str, str], age_key: AgeKey
@@ -227,9 +233,3 @@ def test_an_output_outside_git_is_local_wherever_it_lies(
     (tmp_path / "preview").rename(tmp_path / "moved")
     result = run_cli("generate", repo.root, "--out", tmp_path / "moved", env=key_env)
     assert result.code == 0 and "no changes" in result.stderr, result.stderr
-
-    fresh = run_cli("generate", repo.root, "--out", work / "fresh", env=env)
-    assert fresh.code == 0, fresh.stderr
-    assert status(work / "fresh")["source"] == "team-a.secrets"
-    fleet = next((work / "fresh" / WS).glob("*/fleet.yaml"))
-    assert yaml.safe_load(fleet.read_text())["labels"][SOURCE_LABEL] == "team-a.secrets"
