@@ -234,3 +234,21 @@ def test_a_key_removed_from_the_source_is_removed_from_the_management_secret(
     assert result.code == 0, result.stderr
     assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": VALUE}
     assert "stringData" not in fake_kube.requests_of("PATCH")[-1].json()
+
+
+def test_a_handshake_leaving_downstream_mode_that_is_missing_keeps_its_management_secret(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Missing keeps its previous (downstream) bundles, which still name the Secret: it must stay."""
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    before = {p: c for p, c in read_tree(out).items() if "/db-" in p}
+
+    repo.write(".fleet-handshake.yaml", "mode: plain\n")  # the source moves to plain mode ...
+    (repo.root / "db.yaml").unlink()  # ... and db's Secret is gone from it: db is Missing
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 1
+    assert {p: c for p, c in read_tree(out).items() if "/db-" in p} == before
+    assert ("fleet-default", "db-creds") in fake_kube.secrets, "the kept bundles' Secret was deleted"

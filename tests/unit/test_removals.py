@@ -21,10 +21,10 @@ WS = "fleet-default"
 SOURCE = "git.example.com-platform-secrets-out"  # the identity of the source these bundles belong to
 
 
-def fleet_yaml(handshake: str) -> bytes:
+def fleet_yaml(handshake: str, source: str = SOURCE) -> bytes:
     return (
         f"labels:\n  {LABEL_MANAGED_BY}: {MANAGER}\n  {LABEL_WORKSPACE}: {WS}\n  {LABEL_HANDSHAKE}: {handshake}\n"
-        f"  {LABEL_SOURCE}: {SOURCE}\n"
+        f"  {LABEL_SOURCE}: {source}\n"
     ).encode()
 
 
@@ -43,6 +43,17 @@ def outcome(name: str, status: Status = Status.SYNCED, keep: int | None = None) 
 def check(old_bundles: dict[str, int], outcomes: list[output.Outcome], allow: bool = False) -> removals.Removals:
     old = out_tree(old_bundles)
     return removals.check(old, output.compose(old, outcomes, SOURCE), allow=allow)
+
+
+def test_the_share_is_of_this_sources_bundles_not_of_another_sources() -> None:
+    """OUT shared with another source: its 20 folders (never removed by this run) do not dilute the share."""
+    old = {
+        **out_tree({"a": 1, "b": 7}),
+        **{f"{WS}/theirs-{i}/fleet.yaml": fleet_yaml("theirs", "other") for i in range(20)},
+    }
+    verdict = removals.check(old, output.compose(old, [outcome("a", keep=1)], SOURCE))
+    assert (len(verdict.gone), verdict.owned) == (7, 8)
+    assert verdict.refused
 
 
 def test_a_source_without_handshakes_may_not_empty_the_output() -> None:

@@ -192,3 +192,11 @@ def test_plain_scalars_of_list_items_are_checked_but_never_their_data() -> None:
     found = check_file("export.yaml", encrypted.encode())
     assert [p.path for p in found] == ["items[0].data.token"]
     assert all(f" {low}" not in p.message for p in found)
+
+
+def test_a_fighting_delivery_inside_a_list_names_the_item_path() -> None:
+    """Two handshakes of one List delivering one Secret: each problem points into its own item."""
+    text = as_items(handshake_text(name="first"), handshake_text(name="second"))
+    _, problems = validate_source([("export.yaml", parse_documents(text))])
+    paths = sorted(p.path for p in problems if "both deliver Secret" in p.message)
+    assert paths == ["items[0].spec.secretName", "items[1].spec.secretName"]

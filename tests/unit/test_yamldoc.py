@@ -244,3 +244,16 @@ def test_paths_stop_at_a_secret_key() -> None:
     with pytest.raises(YamlError) as e:
         parse_documents("spec:\n  deep:\n    key: a\n    key: b\n")
     assert e.value.message == "duplicate key 'key' in spec.deep"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["{hunter2: 1, hunter2: 2}", "{hunter2: !!int x}"],
+    ids=["duplicate-key", "bad-tag"],
+)
+def test_paths_stop_at_a_secret_key_inside_a_list_item_too(value: str) -> None:
+    """Below `items[N].stringData.<key>` lies the value: its text never reaches a message."""
+    text = f"apiVersion: v1\nkind: List\nitems:\n- kind: Secret\n  stringData:\n    password: {value}\n"
+    with pytest.raises(YamlError) as caught:
+        parse_documents(text.encode())
+    assert "hunter2" not in caught.value.message

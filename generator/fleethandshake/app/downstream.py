@@ -93,7 +93,7 @@ class Sync:
             return comp
         wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in result.management}
         not_synced = {(c.workspace, c.name) for c in comp.changes if c.status is not Status.SYNCED}
-        kept = not_synced & result.downstream
+        kept = not_synced  # its kept bundles may still name its Secret, whatever its mode is now
         self._doomed = []
         for ws in workspaces:
             for found in self._client().list_owned(ws, OWNED_SELECTOR):

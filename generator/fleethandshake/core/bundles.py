@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ..errors import Problem
 from . import names
-from .models import Handshake, Target
+from .models import Handshake, Target, item_path
 from .records import dataclass
 
 # Made once: json.dumps with arguments builds a new encoder on every call (every run names every bundle).
@@ -72,8 +72,9 @@ def folder_clashes(handshakes: Iterable[tuple[Handshake, str]]) -> list[Problem]
             if owner is hs:
                 what = f"spec.targets[{other.target_index}] of the same handshake"
             else:
-                what = f"handshake {owner.ref} ({owner.file}, document {owner.document})"
-            problems.append(Problem(hs.file, hs.document, f"spec.targets[{bundle.target_index}]",
+                where = f"document {owner.document}" + ("" if owner.item is None else f", items[{owner.item}]")
+                what = f"handshake {owner.ref} ({owner.file}, {where})"
+            problems.append(Problem(hs.file, hs.document, item_path(hs.item, f"spec.targets[{bundle.target_index}]"),
                                     f"its bundle folder {bundle.path} is also the folder of {what}: rename "
                                     "one of the two handshakes or give the target a name"))  # fmt: skip
     return problems

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..errors import Problem
-from .models import Handshake, LabelSelector, Target
+from .models import Handshake, LabelSelector, Target, item_path
 
 
 def conflicting_deliveries(handshakes: Iterable[Handshake]) -> list[Problem]:
@@ -41,7 +41,7 @@ def conflicting_deliveries(handshakes: Iterable[Handshake]) -> list[Problem]:
                 if first.ref == second.ref or _disjoint(first.targets, second.targets):
                     continue  # one handshake defined twice is a problem of its own (validate._duplicates)
                 for hs, other in ((first, second), (second, first)):
-                    problems.append(Problem(hs.file, hs.document, "spec.secretName", (
+                    problems.append(Problem(hs.file, hs.document, item_path(hs.item, "spec.secretName"), (
                         f"handshakes {first.ref} and {second.ref} both deliver Secret {namespace}/{name} in workspace"
                         f" {workspace} ({other.ref} is in {other.file}), and their targets may reach the same cluster,"
                         " where the two would fight over it; deliver the Secret under one handshake, or make their"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .output import Composition, owned_bundles
+from .ownership import ownership
 from .records import dataclass
 
 MAX_SHARE = 0.5  # more than half of OUT's bundles ...
@@ -62,7 +63,9 @@ def check(old: Mapping[str, bytes], comp: Composition, *, allow: bool = False) -
     gone = tuple(d for d in comp.pruned if d not in kept_handshakes_lost)
     if not gone:
         return Removals((), 0)
-    owned = len(set().union(*owned_bundles(old).values()))
+    # The share is of this source's bundles: another source's folders in OUT are never removed here.
+    mine = ownership(comp.source, ((c.workspace, c.name) for c in comp.changes))
+    owned = len(set().union(*owned_bundles(old, mine).values()))
     refusal = None
     if not comp.changes:
         refusal = "the source has no FleetHandshake at all (a wrong folder? a misspelled kind? an unread file?)"

@@ -263,9 +263,12 @@ def _words(text: str | None) -> str | None:
 
 
 def _path(parts: tuple[str | int, ...]) -> str:
-    """The YAML path for a message, cut at the key of a Secret's data: below it lies the value."""
+    """The YAML path for a message, cut at the key of a Secret's data: below it lies the value
+    (a Secret of its own document, or item N of a List: `items[N].stringData.key`)."""
     if len(parts) > 2 and parts[0] in _SECRET_SECTIONS:
         parts = parts[:2]
+    elif len(parts) > 4 and parts[0] == "items" and parts[2] in _SECRET_SECTIONS:
+        parts = parts[:4]
     path = ""
     for part in parts:
         path = join(path, part)
