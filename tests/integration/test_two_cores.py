@@ -61,13 +61,13 @@ def test_shared_run_writes_what_one_process_writes(
     assert forks == []
 
     share_from(monkeypatch, 4)
-    generate(source.root, tmp_path / "shared" / "out", say=say.append)
+    generate(source.root, tmp_path / "both" / "out", say=say.append)
     assert len(forks) == 3  # parsing, decrypting and rendering, writing
 
-    alone, shared = read_tree(tmp_path / "alone" / "out"), read_tree(tmp_path / "shared" / "out")
+    alone, shared = read_tree(tmp_path / "alone" / "out"), read_tree(tmp_path / "both" / "out")
     assert shared == alone  # bundles, status.json and state.json (its keyed value digests too)
     assert sum(p.endswith("/secret.yaml") for p in shared) == 2 * COUNT
-    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "shared" / "out").glob("*/*/secret.yaml")} == {"0o600"}
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "both" / "out").glob("*/*/secret.yaml")} == {"0o600"}
 
 
 def test_an_error_in_the_child_is_raised_here(

@@ -1,6 +1,6 @@
 """Target matching: Fleet's own cases, the indexed resolver against the reference, inventories.
 
-The conformance part replays shared/fleet/target_match_cases.json (78 cases from Fleet's tests).
+The conformance part replays tests/data/fleet/target_match_cases.json (78 cases from Fleet's tests).
 Every case applies to targets and runs: the single-target levels through `target_matches`, the
 end-to-end level through `bundle_deploys`. Cases give a cluster's groups as membership (the
 cluster is in these groups, which have these labels), so the groups are passed as given.
