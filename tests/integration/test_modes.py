@@ -235,3 +235,23 @@ def test_plan_names_changed_keys_in_sops_mode(
     for b in modified:
         assert (b["keysChanged"], b["keysAdded"], b["keysRemoved"]) == (["password"], ["user"], [])
     assert VALUE not in result.stdout
+
+
+@pytest.mark.parametrize("source", ["SOPS_AGE_KEY_CMD", "SOPS_AGE_KEY_FILE"])
+def test_an_unchanged_sops_mode_run_writes_nothing_whatever_provides_the_key(
+    source: str, repo: SourceRepo, tmp_path: Path, age_key: AgeKey, cluster_keys: dict[str, AgeKey]
+) -> None:
+    """The state key comes from the identities sops itself uses: with the key from a command, a
+    second run reuses every handshake instead of decrypting and sealing everything again."""
+    config(repo, cluster_keys)
+    build(repo)
+    out = tmp_path / "out"
+    env = {source: f"cat {age_key.key_file}" if source == "SOPS_AGE_KEY_CMD" else str(age_key.key_file)}
+    assert run_cli("generate", repo.root, "--out", out, env=env).code == 0
+    first = read_tree(out)
+
+    again = run_cli("generate", repo.root, "--out", out, env=env)
+
+    assert again.code == 0, again.stderr
+    assert "no changes" in again.stderr and "decrypted 0 file(s)" in again.stderr, again.stderr
+    assert read_tree(out) == first

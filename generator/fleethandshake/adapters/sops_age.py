@@ -11,6 +11,7 @@ not understood and every file goes to the binary. The data key follows `GetDataK
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -38,6 +39,14 @@ class AgeIdentities:
     # True when these are all the identities sops would try, so "none opens it" is sops' answer too.
     exhaustive: bool = True
     problem: str | None = None
+    material: bytes = b""  # what the identities are made of, for `state_key` only: never shown
+
+    def state_key(self) -> bytes | None:
+        """A key only the holder of these identities can derive (it authenticates OUT's state file);
+        None without any. The same identities sops would use, SOPS_AGE_KEY_CMD and SSH keys included."""
+        if not self.identities:
+            return None
+        return hashlib.sha256(b"fleet-handshake state key\0" + self.material).digest()
 
     def __repr__(self) -> str:  # never show key material
         return f"AgeIdentities(count={len(self.identities)}, exhaustive={self.exhaustive}, problem={self.problem!r})"
@@ -56,12 +65,19 @@ def load_identities(env: Mapping[str, str], timeout: float = 60.0) -> AgeIdentit
         return AgeIdentities(problem=str(e))
 
 
+def state_key(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The state key of the identities in `env` (the process environment by default)."""
+    return load_identities(os.environ if env is None else env).state_key()
+
+
 def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:
     identities: list[Any] = []
+    ssh_bytes = b""
     ssh_key = _ssh_key_path(env)
     if ssh_key is not None:
+        ssh_bytes = _read(ssh_key)
         try:
-            identities.append(pyrage.ssh.Identity.from_buffer(_read(ssh_key)))
+            identities.append(pyrage.ssh.Identity.from_buffer(ssh_bytes))
         except pyrage.IdentityError:
             raise NotHandled("SSH key needs a passphrase or is not understood") from None
     texts: list[str] = []
@@ -81,10 +97,14 @@ def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:
         texts.append(_read(default).decode("utf-8", "replace"))
     elif not texts and not identities:
         raise NotHandled("no age identities configured")
-    for text in texts:
-        identities.extend(_parse_identities(text))
+    x25519 = [identity for text in texts for identity in _parse_identities(text)]
+    identities.extend(x25519)
+    material = "\n".join(sorted({str(identity) for identity in x25519})).encode()
+    if ssh_bytes:
+        material += b"\0ssh\0" + ssh_bytes
     # sops may derive an age key from the SSH key, or ask remote key services: a miss here is not final.
-    return AgeIdentities(tuple(identities), exhaustive=ssh_key is None and not env.get("SOPS_KEYSERVICE"))
+    exhaustive = ssh_key is None and not env.get("SOPS_KEYSERVICE")
+    return AgeIdentities(tuple(identities), exhaustive=exhaustive, material=material)
 
 
 def _ssh_key_path(env: Mapping[str, str]) -> Path | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..adapters import agekeys, fs, sops, templates
+from ..adapters import fs, sops, sops_age, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import bundles, output, render, state
 from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status, item_path
@@ -70,7 +70,7 @@ def build(
     check_names(loaded, mode)
     binary = sops.find_binary(sops_binary)
     context = _context()
-    key = agekeys.state_key()
+    key = sops_age.state_key()
     previous = state.parse_state(old.get(state.STATE_FILE), context, key) if key else {}
     old_by_dir = output.group_by_bundle(old)
     by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
@@ -171,7 +171,7 @@ def read_out_and_source(
 
 def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
     """The last run's parse cache, when this run may trust it (same tool, templates and key)."""
-    key = agekeys.state_key()
+    key = sops_age.state_key()
     return state.parse_sources(old.get(state.STATE_FILE), _context(), key) if key else {}
 
 
