@@ -15,7 +15,7 @@ from fleethandshake.core.models import SecretValue
 def pyyaml(data: Any) -> str:
     """render.to_yaml's PyYAML path, the reference."""
     text: str = yaml.dump(
-        data, Dumper=render.dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+        data, Dumper=render.dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=render.WIDTH
     )
     return text.rstrip("\n")
 

@@ -276,31 +276,25 @@ def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:
     secret_type = doc.get("type", "Opaque")
     if not isinstance(secret_type, str) or not secret_type:
         raise RenderError("type must be a non-empty string")
-    data = dict(_values(doc.get("data"), "data", base64_encoded=True))
     # Written as `data` only, as the API server stores it (stringData wins over data for a key):
     # a key later removed from stringData would otherwise stay on every cluster, because Helm's
     # three-way merge and server-side apply remove only fields they set (kubernetes#108008).
-    for key, value in _values(doc.get("stringData"), "stringData", base64_encoded=False):
-        data[key] = SecretValue(base64.b64encode(value.reveal().encode()).decode())
-    _check_size(data)
+    raw = _values(doc.get("data"), "data", base64_encoded=True)
+    raw.update(_values(doc.get("stringData"), "stringData", base64_encoded=False))
+    total = sum(len(value) for value in raw.values())  # the API server's rule (ValidateSecret)
+    if total > MAX_SECRET_BYTES:
+        raise RenderError(f"the Secret's data is {total} bytes, over the API server's limit of 1 MiB")
     immutable = doc.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         raise RenderError("immutable must be true or false")
     return PlainSecret(
         name=name,
         type=secret_type,
-        data=tuple(sorted(data.items())),
+        data=tuple((key, SecretValue(base64.b64encode(value).decode())) for key, value in sorted(raw.items())),
         labels=_strings(meta.get("labels"), "metadata.labels"),
         annotations=_strings(meta.get("annotations"), "metadata.annotations"),
         immutable=immutable,
     )
-
-
-def _check_size(data: Mapping[str, SecretValue]) -> None:
-    """The API server's rule (ValidateSecret): the data values' bytes together, at most 1 MiB."""
-    total = sum(len(base64.b64decode(value.reveal())) for value in data.values())
-    if total > MAX_SECRET_BYTES:
-        raise RenderError(f"the Secret's data is {total} bytes, over the API server's limit of 1 MiB")
 
 
 def go_base64_decode(text: str) -> bytes:
@@ -310,25 +304,27 @@ def go_base64_decode(text: str) -> bytes:
     return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
 
 
-def _values(section: Any, where: str, *, base64_encoded: bool) -> tuple[tuple[str, SecretValue], ...]:
+def _values(section: Any, where: str, *, base64_encoded: bool) -> dict[str, bytes]:
+    """The bytes each key of `data` or `stringData` delivers (kept here only: they leave as SecretValue)."""
     if section is None:
-        return ()
+        return {}
     if not isinstance(section, dict):
         raise RenderError(f"{where} must be a mapping")
-    out = []
+    out = {}
     for key in sorted(section, key=str):
         value = section[key]
         if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
             raise RenderError(f"{where}: a key is not a valid Secret key")
         if not isinstance(value, str):
             raise RenderError(f"{where}.{key} must be a string after decryption")
-        if base64_encoded:
-            try:
-                value = base64.b64encode(go_base64_decode(value)).decode()  # written canonical: one line
-            except (binascii.Error, ValueError):
-                raise RenderError(f"{where}.{key} is not valid base64") from None
-        out.append((key, SecretValue(value)))
-    return tuple(out)
+        if not base64_encoded:
+            out[key] = value.encode()
+            continue
+        try:
+            out[key] = go_base64_decode(value)  # written back canonical: one line
+        except (binascii.Error, ValueError):
+            raise RenderError(f"{where}.{key} is not valid base64") from None
+    return out
 
 
 def _strings(section: Any, where: str) -> tuple[tuple[str, str], ...]:
