@@ -7,6 +7,7 @@ import json
 import pickle
 import random
 import re
+from dataclasses import replace as record_replace
 from functools import cache
 from typing import Any
 
@@ -30,7 +31,6 @@ from fleethandshake.core.models import (
 )
 from fleethandshake.core.names import MAX_BUNDLE_NAME
 from fleethandshake.core.output import Outcome, compose
-from fleethandshake.core.records import replace as record_replace
 
 SOURCES = {p.name: p.read_text() for p in (REPO / "templates").glob("*.j2")}
 ENV = render.make_environment(SOURCES)

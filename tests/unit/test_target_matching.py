@@ -9,6 +9,7 @@ cluster is in these groups, which have these labels), so the groups are passed a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,6 @@ from fleethandshake.core.matching import (
     target_matches,
 )
 from fleethandshake.core.models import PLAIN, Handshake, LabelSelector, Requirement, Target
-from fleethandshake.core.records import replace
 from fleethandshake.core.render import FLEET_YAML, fleet_document, to_yaml
 from fleethandshake.core.validate import parse_target
 from fleethandshake.core.yamldoc import parse_documents

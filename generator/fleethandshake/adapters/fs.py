@@ -10,9 +10,9 @@ import stat
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.records import dataclass
 from ..errors import Problem, UserError
 
 SOURCE_SUFFIXES = (".yaml", ".yml")

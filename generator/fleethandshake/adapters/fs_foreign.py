@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from ..core.output import is_own_path
-from ..core.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
 from ..core import provenance
 from ..core.provenance import COMMIT_TRAILER, DIGEST_TRAILER, Provenance, Relation
-from ..core.records import dataclass
 from ..errors import UsageError, UserError
 
 _SAFE_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}

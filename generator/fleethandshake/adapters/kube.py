@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..core.models import SecretValue
-from ..core.records import dataclass, field
 from ..errors import EXIT_USAGE, UserError
 
 FIELD_MANAGER = "fleet-handshake"

@@ -12,16 +12,16 @@ call's output is never shown (for sops it could hold the secret); the exit code 
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.lazyyaml import loader
-from ..core.records import dataclass
 from ..errors import UsageError
 from .settings import env_seconds
 from .sops_outcome import NotHandled, Rejected
@@ -128,7 +128,7 @@ class SopsDecryptor:
         self.binary_files = 0
         # Why files went to the binary: fixed phrases, never file content.
         self.fallback_reasons: Counter[str] = Counter()
-        self._lock = _thread.allocate_lock()  # threading.Lock, without importing threading
+        self._lock = threading.Lock()
         self._identities: AgeIdentities | None = None
 
     def load_keys(self) -> None:

@@ -17,12 +17,12 @@ import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyrage
 
-from ..core.records import dataclass
 from .sops_outcome import NO_KEY, NotHandled, Rejected
 
 _X25519_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")

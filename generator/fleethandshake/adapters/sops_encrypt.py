@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-
-from ..core.records import dataclass
+from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 60.0
 # What a sops binary chosen by the user may need to start (a wrapper script finds its interpreter

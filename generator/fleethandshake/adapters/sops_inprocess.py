@@ -20,12 +20,12 @@ import binascii
 import hashlib
 import re
 from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..core.records import dataclass
 from .sops_age import AgeIdentities, data_key, key_groups
 from .sops_goyaml import GoValue, Mapping, Node, Scalar, Sequence, emitted, go_float, go_key, go_value, parse_documents
 from .sops_outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected

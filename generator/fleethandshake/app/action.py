@@ -10,12 +10,12 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..adapters import github
 from ..core.models import Status
-from ..core.records import dataclass
 from ..errors import EXIT_FAILED, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
 from . import source as source_loader
 

@@ -7,19 +7,18 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..adapters import fs, sops, sops_age, templates
 from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import bundles, output, render, state
 from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status, item_path
-from ..core.records import dataclass, replace
 from ..errors import InvalidInputs, Problem
 from . import source as source_loader
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name
 if TYPE_CHECKING:
     from ..adapters.background import Background
 

@@ -12,12 +12,12 @@ alone (`claim`, asked by build before the output is composed); the others go on.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from ..core.ownership import Ownership, claim_secret, owner_of, ownership
-from ..core.records import dataclass, replace
 from ..core.render import MARKER_YAML
 from .build import Build
 from .source import LoadedSource

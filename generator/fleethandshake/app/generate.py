@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..adapters import fs
 from ..core.models import Status
-from ..core.records import dataclass
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name
 if TYPE_CHECKING:
     from ..adapters.background import Background
     from ..core import output

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,6 @@ from ..adapters.background import Background
 from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
-from ..core.records import replace
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import generate
 from . import source as source_loader

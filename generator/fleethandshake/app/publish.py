@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..adapters import fs
@@ -12,7 +13,6 @@ from ..adapters import git as gitx
 from ..core import output, plan, provenance, report
 from ..core.models import Status
 from ..core.ownership import ownership
-from ..core.records import dataclass
 from ..core.render import STATE_DIR
 from ..errors import EXIT_FAILED, EXIT_OK, UserError
 from . import downstream, generate, ordering

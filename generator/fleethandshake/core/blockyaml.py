@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 from .yamlresolve import BOOL, NULL, STR, plain_tag
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
     from typing import Any
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ..errors import Problem
 from . import names
 from .models import Handshake, Target, item_path
-from .records import dataclass
 
 # Made once: json.dumps with arguments builds a new encoder on every call (every run names every bundle).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))

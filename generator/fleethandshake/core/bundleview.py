@@ -6,12 +6,12 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
-from .records import dataclass
 from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, go_base64_decode
 from .state import STATE_FILE, value_digests_by_handshake
 

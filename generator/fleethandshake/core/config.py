@@ -7,14 +7,14 @@ optional; no file means plain mode.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import Problem
 from .models import MODES, PLAIN, Target
 from .ownership import source_name_problem
-from .records import dataclass, field
 from .yamldoc import Document, join
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
     from typing import Any
 

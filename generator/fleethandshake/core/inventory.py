@@ -10,6 +10,7 @@ CRDs (shared/fleet/crd-cluster.yaml, crd-clustergroup.yaml): the workspace is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 from ..errors import Problem
 from . import names
 from .models import LabelSelector
-from .records import dataclass, field
 from .validate import parse_selector
 from .yamldoc import Document, join
 

@@ -9,8 +9,8 @@ Modules write `from .lazyyaml import yaml` (the real module under TYPE_CHECKING)
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
     from typing import Any
 

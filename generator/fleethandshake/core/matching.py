@@ -21,12 +21,12 @@ Read from Fleet's source (rancher/fleet, the v0.16 line) and written anew here:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 
 from .inventory import Cluster, ClusterGroup, Inventory
 from .models import LabelSelector, Requirement, Target
-from .records import dataclass, replace
 
 DISPLAY_NAME_LABEL = "management.cattle.io/cluster-display-name"
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})

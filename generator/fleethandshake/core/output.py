@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from .ownership import Ownership, ownership
-from .records import dataclass, field
 from .render import FLEET_YAML, MARKER_YAML, SECRET_YAML, SOPSSECRET_YAML, STATE_DIR, Tree
 
 if TYPE_CHECKING:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .bundleview import BundleView, read_views
 from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
-from .records import dataclass, field, replace
 from .removals import Removals
 from .render import SOPSSECRET_YAML
 

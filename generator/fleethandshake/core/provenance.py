@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
-
-from .records import dataclass
 
 COMMIT_TRAILER = "Fleet-Handshake-Source-Commit"
 DIGEST_TRAILER = "Fleet-Handshake-Source-Digest"

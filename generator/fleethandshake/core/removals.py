@@ -16,10 +16,10 @@ source folder, a misspelled kind or an unread file looks like. So a run refuses 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .output import Composition, owned_bundles
 from .ownership import ownership
-from .records import dataclass
 
 MAX_SHARE = 0.5  # more than half of OUT's bundles ...
 HANDFUL = 5  # ... and more than this many

@@ -7,6 +7,7 @@ import binascii
 import functools
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import yamlemit
@@ -26,7 +27,6 @@ from .models import (
     SecretValue,
     Target,
 )
-from .records import dataclass
 from .templating import Templates
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together

@@ -16,10 +16,10 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .models import Handshake, PlainSecret
-from .records import dataclass
 from .render import STATE_DIR
 
 STATE_FILE = f"{STATE_DIR}/state.json"

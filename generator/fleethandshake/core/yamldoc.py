@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import blockyaml, goyaml
 from .lazyyaml import loader
 from .yamlresolve import implicit_resolvers
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, which type checkers read by name; typing costs 2.5 ms
 if TYPE_CHECKING:
     from typing import Any
 
