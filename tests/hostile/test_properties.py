@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fhtest import SOPS
-from fleethandshake.adapters.sops import DecryptFailure, SopsDecryptor
+from fleethandshake.adapters.sops.decrypt import DecryptFailure, SopsDecryptor
 from fleethandshake.app.generate import generate
 from fleethandshake.errors import FleetHandshakeError, InvalidInputs
 from hostile.corpus import CANARIES, CANARY_ALPHA, CANARY_BRAVO, CANARY_LOW, Baseline, b64, statuses

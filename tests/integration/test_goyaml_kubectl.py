@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleethandshake.core import goyaml
+from fleethandshake.core.yaml import goreader as goyaml
 
 # YAML 1.1 and 1.2 booleans and nulls in every case, numbers in every base and case, floats,
 # specials, sexagesimal, dates and timestamps, underscores, signs, leading zeros, YAML indicators.

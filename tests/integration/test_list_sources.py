@@ -15,7 +15,7 @@ import yaml
 from fhtest import AgeKey, SourceRepo, read_tree, run_cli, secret, sops_encrypt
 from fleethandshake.core.models import KIND
 from fleethandshake.core.validate import validate_source
-from fleethandshake.core.yamldoc import parse_documents
+from fleethandshake.core.yaml.reader import parse_documents
 
 EXPORT = Path(__file__).resolve().parents[1] / "data" / "export" / "fleethandshakes-list.yaml"
 VALUES = {"sample": "list-sample-Hw72Ke", "test": "list-test-Rb05Nc"}

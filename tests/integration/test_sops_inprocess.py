@@ -21,13 +21,14 @@ import pytest
 import yaml
 
 from fhtest import SOPS, AgeKey, make_age_key
-from fleethandshake.adapters import sops as sops_adapter
-from fleethandshake.adapters import sops_age, sops_inprocess
-from fleethandshake.adapters.sops import DecryptFailure, SopsDecryptor
-from fleethandshake.adapters.sops_age import load_identities
-from fleethandshake.adapters.sops_inprocess import decrypt_yaml
-from fleethandshake.adapters.sops_outcome import NotHandled, Rejected
-from fleethandshake.core.lazyyaml import loader
+from fleethandshake.adapters.sops import age as sops_age
+from fleethandshake.adapters.sops import decrypt as sops_adapter
+from fleethandshake.adapters.sops import inprocess as sops_inprocess
+from fleethandshake.adapters.sops.age import load_identities
+from fleethandshake.adapters.sops.decrypt import DecryptFailure, SopsDecryptor
+from fleethandshake.adapters.sops.inprocess import decrypt_yaml
+from fleethandshake.adapters.sops.outcome import NotHandled, Rejected
+from fleethandshake.core.yaml.lazy import loader
 
 K8S_SECRET = """\
 apiVersion: v1

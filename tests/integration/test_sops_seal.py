@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from fhtest import SOPS, AgeKey, SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
-from fleethandshake.adapters.sops_encrypt import encryption_env
+from fleethandshake.adapters.sops.encrypt import encryption_env
 from fleethandshake.core.plan import RESEALED
 
 VALUE = "seal-canary-Rw83"

@@ -11,7 +11,8 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fleethandshake.core import blockyaml, yamlresolve
+from fleethandshake.core.yaml import block as blockyaml
+from fleethandshake.core.yaml import resolver as yamlresolve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -294,8 +295,8 @@ def test_plain_tag_is_pyyamls(text: str) -> None:
 
 
 def test_blockyaml_does_not_import_pyyaml() -> None:
-    source = (REPO / "generator/fleethandshake/core/blockyaml.py").read_text()
-    source += (REPO / "generator/fleethandshake/core/yamlresolve.py").read_text()
+    source = (REPO / "generator/fleethandshake/core/yaml/block.py").read_text()
+    source += (REPO / "generator/fleethandshake/core/yaml/resolver.py").read_text()
     assert not re.search(r"^\s*(import yaml|from yaml)", source, re.M)
 
 

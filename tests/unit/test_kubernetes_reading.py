@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_validate import ENC, handshake_text, line_of, secret_text, validate
 
-from fleethandshake.core import blockyaml, sourcecache, yamldoc
+from fleethandshake.core import sourcecache
 from fleethandshake.core.inventory import parse_inventory
 from fleethandshake.core.models import LabelSelector, Requirement
-from fleethandshake.core.yamldoc import parse_documents
+from fleethandshake.core.yaml import block as blockyaml
+from fleethandshake.core.yaml import reader as yamldoc
+from fleethandshake.core.yaml.reader import parse_documents
 
 READERS = {"blockyaml": "", "pyyaml": "# café\n"}
 

@@ -33,7 +33,7 @@ from fleethandshake.core.matching import (
 from fleethandshake.core.models import PLAIN, Handshake, LabelSelector, Requirement, Target
 from fleethandshake.core.render import FLEET_YAML, fleet_document, to_yaml
 from fleethandshake.core.validate import parse_target
-from fleethandshake.core.yamldoc import parse_documents
+from fleethandshake.core.yaml.reader import parse_documents
 
 CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "fleet" / "target_match_cases.json"
 CASE_COUNT = 78

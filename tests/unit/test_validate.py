@@ -12,7 +12,7 @@ import pytest
 from fhtest import DATA
 from fleethandshake.core.models import Handshake, LabelSelector, Requirement, Source, SourceSecret, Target
 from fleethandshake.core.validate import validate_source
-from fleethandshake.core.yamldoc import parse_documents
+from fleethandshake.core.yaml.reader import parse_documents
 from fleethandshake.errors import Problem
 
 TARGETS = "    - clusterName: prod-1\n"

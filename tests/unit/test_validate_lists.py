@@ -10,7 +10,7 @@ from pathlib import Path
 from fleethandshake.app.check_secrets import check_file
 from fleethandshake.core import sourcecache
 from fleethandshake.core.validate import validate_source
-from fleethandshake.core.yamldoc import parse_documents
+from fleethandshake.core.yaml.reader import parse_documents
 from fleethandshake.errors import Problem
 from unit.test_validate import ENC, SOPS_META, handshake_text, line_of
 

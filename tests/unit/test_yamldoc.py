@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from fleethandshake.core.yamldoc import MAX_DEPTH, YamlError, _words, join, parse_documents, syntax_error
+from fleethandshake.core.yaml.reader import MAX_DEPTH, YamlError, _words, join, parse_documents, syntax_error
 
 
 def test_documents_keep_data_index_and_lines() -> None:
@@ -151,7 +151,8 @@ def test_join(path: str, key: str | int, expected: str) -> None:
 def test_lines_of_a_document_read_without_pyyaml_are_pyyamls() -> None:
     import yaml
 
-    from fleethandshake.core import blockyaml, yamldoc
+    from fleethandshake.core.yaml import block as blockyaml
+    from fleethandshake.core.yaml import reader as yamldoc
 
     text = "# head\nkind: Secret\nmetadata:\n  name: a\n\ndata:\n  x: |\n    l1\n  y:\n  - p\n  - q: r\n    s: [t]\n"
     assert blockyaml.load(text) is not None  # the fast path reads it

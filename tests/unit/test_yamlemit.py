@@ -8,8 +8,9 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fleethandshake.core import render, yamlemit
+from fleethandshake.core import render
 from fleethandshake.core.models import SecretValue
+from fleethandshake.core.yaml import emitter as yamlemit
 
 
 def pyyaml(data: Any) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..adapters import fs, sops, sops_age, templates
-from ..adapters.sops_encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
+from ..adapters import fs, templates
+from ..adapters.sops import age, decrypt
+from ..adapters.sops.encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import bundles, output, render, state
 from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status, item_path
 from ..errors import InvalidInputs, Problem
@@ -67,9 +68,9 @@ def build(
     (previous bundles kept), and the others go on."""
     loaded = loaded or source_loader.load(src, None)
     check_names(loaded, mode)
-    binary = sops.find_binary(sops_binary)
+    binary = decrypt.find_binary(sops_binary)
     context = _context()
-    key = sops_age.state_key()
+    key = age.state_key()
     previous = state.parse_state(old.get(state.STATE_FILE), context, key) if key else {}
     old_by_dir = output.group_by_bundle(old)
     by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
@@ -105,7 +106,7 @@ def build(
     if len(files_needed) > 20:
         say(f"decrypting {len(files_needed)} files ...")
     env = render.make_environment(templates.sources()) if todo else None
-    _decrypt_and_render(env, sops.SopsDecryptor(binary), todo, loaded, key)
+    _decrypt_and_render(env, decrypt.SopsDecryptor(binary), todo, loaded, key)
     sealed = _seal(env, [w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
     if claim is not None:
         _claim(claim, work)
@@ -163,14 +164,14 @@ def read_out_and_source(
     with reading or Background(fs.read_tree, out) as child:
         loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}))
         if loaded.parsed:  # a file changed: likely something to decrypt; load that code while waiting
-            sops.preload()
+            decrypt.preload()
         old = child.result()
     return old, loaded
 
 
 def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
     """The last run's parse cache, when this run may trust it (same tool, templates and key)."""
-    key = sops_age.state_key()
+    key = age.state_key()
     return state.parse_sources(old.get(state.STATE_FILE), _context(), key) if key else {}
 
 
@@ -213,7 +214,7 @@ _Result = tuple[Status, str, dict[str, bytes], tuple[tuple[str, str], ...] | Non
 
 def _decrypt_and_render(
     env: Any,
-    decryptor: sops.SopsDecryptor,
+    decryptor: decrypt.SopsDecryptor,
     todo: list[tuple[_Work, SourceSecret]],
     loaded: source_loader.LoadedSource,
     key: bytes | None,
@@ -250,7 +251,7 @@ def _decrypt_and_render(
 
 def _decrypt_and_render_here(
     env: Any,
-    decryptor: sops.SopsDecryptor,
+    decryptor: decrypt.SopsDecryptor,
     todo: list[tuple[_Work, SourceSecret]],
     loaded: source_loader.LoadedSource,
     key: bytes | None,
@@ -272,11 +273,11 @@ def _render(
     env: Any,
     item: _Work,
     secret: SourceSecret,
-    result: list[Any] | sops.DecryptFailure,
+    result: list[Any] | decrypt.DecryptFailure,
     loaded: source_loader.LoadedSource,
 ) -> None:
     hs = item.hs
-    if isinstance(result, sops.DecryptFailure):
+    if isinstance(result, decrypt.DecryptFailure):
         item.undecrypted = True
         item.outcome = output.Outcome(hs, Status.ERROR, f"cannot decrypt {secret.file}: {result.reason}")
         return

@@ -16,7 +16,7 @@ from typing import Any
 from ..adapters import fs
 from ..core.models import item_path
 from ..core.validate import LAST_APPLIED_PATH, below, is_secret, objects, validate_source
-from ..core.yamldoc import YamlError, parse_documents
+from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
 DATA_SECTIONS = ("data", "stringData")

@@ -28,7 +28,7 @@ EXIT_CHANGES = 3
 def read_inventory(path: Path) -> Inventory:
     """The inventory file, parsed and checked; InvalidInputs names every problem."""
     from ..core import inventory
-    from ..core.yamldoc import YamlError, parse_documents
+    from ..core.yaml.reader import YamlError, parse_documents
     from ..errors import Problem
 
     try:

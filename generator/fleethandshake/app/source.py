@@ -12,7 +12,7 @@ from ..core import sourcecache
 from ..core.config import CONFIG_FILE, Config, parse_config
 from ..core.models import Handshake, Source, SourceSecret
 from ..core.validate import finish, validate_file
-from ..core.yamldoc import YamlError, parse_documents
+from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import InvalidInputs, Problem
 
 if TYPE_CHECKING:

@@ -9,16 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
 from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, go_base64_decode
 from .state import STATE_FILE, value_digests_by_handshake
+from .yaml.lazy import loader
 
 if TYPE_CHECKING:
     import yaml
 else:
-    from .lazyyaml import yaml  # imported when first used
+    from .yaml.lazy import yaml  # imported when first used
 
 
 @dataclass(frozen=True)

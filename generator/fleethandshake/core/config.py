@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import Problem
 from .models import MODES, PLAIN, Target
 from .ownership import source_name_problem
-from .yamldoc import Document, join
+from .yaml.reader import Document, join
 
 if TYPE_CHECKING:
     from typing import Any

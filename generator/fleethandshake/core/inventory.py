@@ -19,7 +19,7 @@ from ..errors import Problem
 from . import names
 from .models import LabelSelector
 from .validate import parse_selector
-from .yamldoc import Document, join
+from .yaml.reader import Document, join
 
 FLEET_API_VERSION = "fleet.cattle.io/v1alpha1"
 CLUSTER = "Cluster"

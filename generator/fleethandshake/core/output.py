@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
-from .lazyyaml import loader
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from .ownership import Ownership, ownership
 from .render import FLEET_YAML, MARKER_YAML, SECRET_YAML, SOPSSECRET_YAML, STATE_DIR, Tree
+from .yaml.lazy import loader
 
 if TYPE_CHECKING:
     import yaml
 else:
-    from .lazyyaml import yaml  # imported when first used
+    from .yaml.lazy import yaml  # imported when first used
 
 STATUS_FILE = f"{STATE_DIR}/status.json"
 _OUR_LABELS = re.compile(

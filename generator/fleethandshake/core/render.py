@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import yamlemit
 from .bundles import Bundle, bundles_for
 from .describe import describe_target
 from .models import (
@@ -28,6 +27,7 @@ from .models import (
     Target,
 )
 from .templating import Templates
+from .yaml import emitter as yamlemit
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together
 MAX_BUNDLE_GZIP = 1_000_000  # Fleet stores a bundle's content gzipped in one object, under etcd's limit
@@ -46,7 +46,7 @@ _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 if TYPE_CHECKING:  # PyYAML costs ~10 ms to import: only runs that need it pay for it
     import yaml
 else:
-    from .lazyyaml import yaml  # imported when first used
+    from .yaml.lazy import yaml  # imported when first used
 
 Tree = dict[str, bytes]
 

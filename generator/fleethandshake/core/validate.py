@@ -22,7 +22,7 @@ from .models import (
     Target,
     item_path,
 )
-from .yamldoc import UNCHECKED, Document, join
+from .yaml.reader import UNCHECKED, Document, join
 
 if TYPE_CHECKING:
     from typing import Any

@@ -23,7 +23,7 @@ from typing import Any
 
 import pyrage
 
-from .sops_outcome import NO_KEY, NotHandled, Rejected
+from .outcome import NO_KEY, NotHandled, Rejected
 
 _X25519_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")
 _X25519_RECIPIENT = re.compile(r"age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}")

@@ -15,16 +15,16 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from . import blockyaml, goyaml
-from .lazyyaml import loader
-from .yamlresolve import implicit_resolvers
+from . import block, goreader
+from .lazy import loader
+from .resolver import implicit_resolvers
 
 if TYPE_CHECKING:
     from typing import Any
 
     import yaml
 else:
-    from .lazyyaml import yaml  # imported when first used
+    from .lazy import yaml  # imported when first used
 
 
 MAX_DEPTH = 64
@@ -74,7 +74,7 @@ class Document:
         node: yaml.Node | None = None,
         text: str | bytes | None = None,
         plain: list[tuple[str, str]] | None = None,
-        tree: blockyaml.Node | None = None,
+        tree: block.Node | None = None,
     ):
         self.index = index
         self.data = data
@@ -129,30 +129,30 @@ def _collect_lines(node: yaml.Node, path: str, out: dict[str, int], depth: int) 
             _collect_lines(item, join(path, i), out, depth + 1)
 
 
-def _fast_plain_problems(node: blockyaml.Node, where: tuple[Any, str | int] | None, out: list[tuple[str, str]]) -> None:
+def _fast_plain_problems(node: block.Node, where: tuple[Any, str | int] | None, out: list[tuple[str, str]]) -> None:
     """The plain scalars of blockyaml's tree that Kubernetes reads differently. Runs for every
-    handshake and Secret: nodes are taken apart as the tuples they are, `goyaml.may_differ` is
+    handshake and Secret: nodes are taken apart as the tuples they are, `goreader.may_differ` is
     inlined, and `where` is a path as (parent, part) links, made into text only for a message."""
-    numeric, words = goyaml.NUMERIC, goyaml.WORDS
+    numeric, words = goreader.NUMERIC, goreader.WORDS
     kind = type(node)
-    if kind is blockyaml.Mapping:
+    if kind is block.Mapping:
         for key, value in node[0]:
             key_text, key_plain = key
             if where is None and key_text in UNCHECKED:
                 continue
             if key_plain and (key_text[:1] in numeric or key_text in words):
-                _note_fast((where, key_text), goyaml.problem(key_text, key_text, key=True), out)
-            if type(value) is blockyaml.Scalar:
+                _note_fast((where, key_text), goreader.problem(key_text, key_text, key=True), out)
+            if type(value) is block.Scalar:
                 text, plain = value
                 if plain and (text[:1] in numeric or text in words):
-                    _note_fast((where, key_text), goyaml.problem(text, blockyaml.to_data(value)), out)
+                    _note_fast((where, key_text), goreader.problem(text, block.to_data(value)), out)
             else:
                 _fast_plain_problems(value, (where, key_text), out)
-    elif kind is blockyaml.Sequence:
+    elif kind is block.Sequence:
         for i, item in enumerate(node[0]):
             _fast_plain_problems(item, (where, i), out)
-    elif node[1] and goyaml.may_differ(node[0]):
-        _note_fast(where, goyaml.problem(node[0], blockyaml.to_data(node)), out)
+    elif node[1] and goreader.may_differ(node[0]):
+        _note_fast(where, goreader.problem(node[0], block.to_data(node)), out)
 
 
 def _note_fast(where: tuple[Any, str | int] | None, message: str | None, out: list[tuple[str, str]]) -> None:
@@ -180,8 +180,8 @@ def join(path: str, key: str | int) -> str:
 
 def parse_documents(text: str | bytes) -> list[Document]:
     """Parse every document of a YAML stream. Raises YamlError on anything off."""
-    trees = blockyaml.parse(text)  # the plain block YAML most files are, without importing PyYAML
-    fast = None if trees is None else blockyaml.load_nodes(trees)
+    trees = block.parse(text)  # the plain block YAML most files are, without importing PyYAML
+    fast = None if trees is None else block.load_nodes(trees)
     if trees is not None and fast is not None:
         return [Document(i, data, text=text, tree=tree) for i, (data, tree) in enumerate(zip(fast, trees, strict=True))]
     try:
@@ -307,8 +307,8 @@ class _Builder:
                 return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
             # A str tag is the common case: its value without the constructor's machinery.
             value = node.value if node.tag == _STR else self._scalar(node, path)
-            if type(node.tag) is _PlainTag and goyaml.may_differ(node.value) and not (path and path[0] in UNCHECKED):
-                _note((*path, node.value) if key else path, goyaml.problem(node.value, value, key=key), self.plain)
+            if type(node.tag) is _PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED):
+                _note((*path, node.value) if key else path, goreader.problem(node.value, value, key=key), self.plain)
             return value
         finally:
             self.in_alias -= repeat

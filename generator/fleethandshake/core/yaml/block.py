@@ -18,7 +18,7 @@ import functools
 import re
 from typing import TYPE_CHECKING
 
-from .yamlresolve import BOOL, NULL, STR, plain_tag
+from .resolver import BOOL, NULL, STR, plain_tag
 
 if TYPE_CHECKING:
     from typing import Any

@@ -26,9 +26,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .sops_age import AgeIdentities, data_key, key_groups
-from .sops_goyaml import GoValue, Mapping, Node, Scalar, Sequence, emitted, go_float, go_key, go_value, parse_documents
-from .sops_outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected
+from .age import AgeIdentities, data_key, key_groups
+from .goyaml import GoValue, Mapping, Node, Scalar, Sequence, emitted, go_float, go_key, go_value, parse_documents
+from .outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected
 
 # Base64 as Go's StdEncoding writes it: the alphabet, then at most two `=`, in a length that is
 # a multiple of 4 (checked in `_b64`: one pass of the regex engine per character is the cheap

@@ -42,8 +42,8 @@ class EncryptFailure:
 
 class SopsEncryptor:
     def __init__(self, binary: str, timeout: float | None = None, workers: int | None = None) -> None:
-        from .settings import env_seconds
-        from .sops import TIMEOUT_VARIABLE
+        from ..settings import env_seconds
+        from .decrypt import TIMEOUT_VARIABLE
 
         self.binary = binary
         self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)

@@ -2,7 +2,7 @@
 
 The `sops` binary is the reference. Each `sops` call costs about 25 ms, nearly all process
 start-up, so YAML files whose data key an age identity from the SOPS environment opens are
-decrypted in-process (adapters/sops_inprocess.py), with the same result and the same refusals;
+decrypted in-process (adapters/sops/inprocess.py), with the same result and the same refusals;
 every file that path does not fully understand goes to the binary. `inprocess=False` or
 FLEET_HANDSHAKE_SOPS_INPROCESS=0 sends every file to the binary.
 
@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.lazyyaml import loader
-from ..errors import UsageError
-from .settings import env_seconds
-from .sops_outcome import NotHandled, Rejected
+from ...core.yaml.lazy import loader
+from ...errors import UsageError
+from ..settings import env_seconds
+from .outcome import NotHandled, Rejected
 
 if TYPE_CHECKING:
     import yaml
 
-    from .sops_age import AgeIdentities
+    from .age import AgeIdentities
 else:
-    from ..core.lazyyaml import yaml  # imported when first used
+    from ...core.yaml.lazy import yaml  # imported when first used
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {
@@ -101,7 +101,7 @@ def _wheel_binary() -> str | None:
 def preload() -> None:
     """Import the in-process decryption (cryptography, pyrage: ~12 ms) now, while waiting anyway."""
     if inprocess_enabled():
-        from . import sops_inprocess  # noqa: F401
+        from . import inprocess  # noqa: F401
 
 
 def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -143,7 +143,7 @@ class SopsDecryptor:
 
     def _age_identities(self) -> AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""
-        from .sops_age import load_identities  # cryptography and pyrage load only when used
+        from .age import load_identities  # cryptography and pyrage load only when used
 
         with self._lock:
             if self._identities is None:
@@ -154,7 +154,7 @@ class SopsDecryptor:
         """The in-process result, or None when the binary has to decide."""
         if not self.inprocess:
             return None
-        from .sops_inprocess import decrypt_yaml
+        from .inprocess import decrypt_yaml
 
         result: list[Any] | DecryptFailure
         try:

@@ -17,18 +17,18 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..core import blockyaml
-from ..core.blockyaml import Mapping, Node, Scalar, Sequence
-from ..core.goyaml import format_go_float
-from ..core.lazyyaml import loader
-from ..core.yamlresolve import STR as _PY_STR
-from ..core.yamlresolve import plain_tag as _py_plain_tag
-from .sops_outcome import NotHandled
+from ...core.yaml import block as blockyaml
+from ...core.yaml.block import Mapping, Node, Scalar, Sequence
+from ...core.yaml.goreader import format_go_float
+from ...core.yaml.lazy import loader
+from ...core.yaml.resolver import STR as _PY_STR
+from ...core.yaml.resolver import plain_tag as _py_plain_tag
+from .outcome import NotHandled
 
 if TYPE_CHECKING:
     import yaml
 else:
-    from ..core.lazyyaml import yaml  # imported when first used
+    from ...core.yaml.lazy import yaml  # imported when first used
 
 __all__ = [
     "GoValue", "Mapping", "Node", "Scalar", "Sequence", "emitted", "go_float", "go_key", "go_value", "parse_documents"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .models import SecretValue
+from ..models import SecretValue
 
 _MAX_SIMPLE_KEY = 128  # libyaml writes longer keys as explicit `? key`
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")

@@ -2,7 +2,7 @@
 
 A run with nothing to parse (a no-change generate reads only the state and hashes) need not
 pay PyYAML's import, about 10 ms here, most of it compiling one large regular expression.
-Modules write `from .lazyyaml import yaml` (the real module under TYPE_CHECKING) and use
+Modules write `from .lazy import yaml` (the real module under TYPE_CHECKING) and use
 `yaml.X` inside functions as usual; `loader()` is the fastest safe loader available.
 """
 

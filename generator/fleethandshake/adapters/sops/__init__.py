@@ -1,0 +1,1 @@
+"""SOPS: decryption (the `sops` binary, and in-process for age), encryption for sops mode."""

@@ -1,0 +1,1 @@
+"""YAML: reading with positions, the Go reader model, scalar resolution and the writer."""
