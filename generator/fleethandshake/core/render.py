@@ -99,8 +99,7 @@ def to_yaml(data: Any) -> str:
 
 
 def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
-    """The Jinja2 environment of the templates (name -> source), with `to_yaml`. The sources do
-    not change during a run, so each template is compiled once, on first use."""
+    """Jinja2 for the templates (name -> source), with `to_yaml`; each is compiled once, when first used."""
     import jinja2
 
     # YAML, not HTML: autoescaping would corrupt it. Values enter only through to_yaml.
