@@ -167,7 +167,7 @@ def test_a_hanging_sops_is_given_up_after_its_timeout(
     start = time.monotonic()
     result = generate(ctx.source, ctx.out, sops_binary=str(hang), say=said.append)
 
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 60  # given up at its timeout: sops alone would take 600 s
     assert result.exit_code == 1
     assert statuses(ctx.out) == {"alpha": "Error", "bravo": "Synced"}
     messages = {c.name: c.message for c in result.composition.changes}

@@ -33,15 +33,18 @@ def test_console_script_is_installed() -> None:
 
 
 _ENTRY = """
-import atexit, sys, threading, time
+import atexit, sys, threading
 from pathlib import Path
 from fleethandshake import cli
 
 marks = Path(sys.argv[1])
+def finish_after_main():  # the main thread ends only once main has returned
+    threading.main_thread().join()
+    marks.joinpath("thread").write_text("done")
 def main():
     print("printed by main, not yet flushed", end="")
     if sys.argv[2] == "thread":  # a thread still running when main returns
-        threading.Thread(target=lambda: (time.sleep(0.3), marks.joinpath("thread").write_text("done"))).start()
+        threading.Thread(target=finish_after_main).start()
     return 3
 atexit.register(lambda: marks.joinpath("atexit").write_text("ran"))
 cli.main = main
@@ -179,7 +182,7 @@ def test_sops_timeout_from_the_environment(repo: SourceRepo, tmp_path: Path, key
     repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
     repo.encrypted("s.yaml", secret("s", stringData={"k": "v"}))
     env = {**key_env, "FLEET_HANDSHAKE_SOPS_TIMEOUT": "1", "FLEET_HANDSHAKE_SOPS_INPROCESS": "0"}
-    result = run_cli("generate", repo.root, "--out", tmp_path / "out", "--sops", str(hang), env=env, timeout=20)
+    result = run_cli("generate", repo.root, "--out", tmp_path / "out", "--sops", str(hang), env=env, timeout=60)
     assert result.code == 1
     assert "did not finish within 1 s" in (tmp_path / "out" / ".fleet-handshake" / "status.json").read_text()
 

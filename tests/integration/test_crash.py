@@ -1,22 +1,22 @@
 """Crashes and interrupts: OUT always holds the old tree or the new one, never a mix.
 
-A large run (200 handshakes, 400 bundles) is killed with SIGKILL at many moments: spread over
-the whole run, and inside the write phase (once the staging folder beside OUT appears). After
-every kill OUT equals, byte for byte, the tree before the run or the tree after it, and the next
-run completes. SIGTERM and SIGINT (Ctrl-C) end a run with exit 130 and leave no staging folder.
-The two sources differ in every value, in 20 removed and 20 added handshakes, so old and new
-trees differ almost everywhere and a mix would show.
+A large run (200 handshakes, 400 bundles) is killed with SIGKILL at moments spread over the whole
+run, and at named points of its write: before it, while files are written, just before the swap
+and just after it (the run stops itself there, see `_PAUSING_ENTRY`, so the signal lands exactly
+there however loaded the machine is). After every kill OUT equals, byte for byte, the tree before
+the run or the tree after it, and the next run completes. SIGTERM and SIGINT (Ctrl-C) at those
+points end a run with exit 130 and leave no staging folder. The two sources differ in every
+value, in 20 removed and 20 added handshakes, so old and new trees differ almost everywhere and a
+mix would show.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,33 @@ from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret,
 HANDSHAKES = 200
 PER_FILE = 5  # Secrets per encrypted file: fewer sops calls to build the sources
 STAGING = ".fh-staging-"
+# The command line, with one function of adapters/fs.py wrapped so that the run stops itself
+# (SIGSTOP) before or after its n-th call in the main process; `name:before|after:n` comes first.
+_PAUSING_ENTRY = """
+import os, signal, sys
+from fleethandshake import cli
+from fleethandshake.adapters import fs
+
+name, when, nth = sys.argv.pop(1).split(":")
+function, calls, me = getattr(fs, name), [0], os.getpid()
+
+def paused(*args, **kwargs):
+    calls[0] += os.getpid() == me
+    stop = os.getpid() == me and calls[0] == int(nth)
+    if stop and when == "before":
+        os.kill(me, signal.SIGSTOP)
+    result = function(*args, **kwargs)
+    if stop and when == "after":
+        os.kill(me, signal.SIGSTOP)
+    return result
+
+setattr(fs, name, paused)
+cli.entry()
+"""
+BEFORE_WRITING = "write_tree:before:1"  # holding the lock, everything rendered, nothing written
+WRITING = "_place:before:100"  # the staging folder half filled
+SWAPPING = "_exchange:before:1"  # the new tree complete beside OUT
+AFTER_THE_SWAP = "_exchange:after:1"  # OUT is the new tree; the old one is still beside it
 
 
 @dataclass(frozen=True)
@@ -38,7 +65,6 @@ class Sources:
     old_tree: dict[str, bytes]
     new_tree: dict[str, bytes]
     seconds: float  # an unkilled run from the old tree to the new one
-    write_seconds: float  # from the staging folder's appearance to the end of that run
 
 
 def _build_source(repo: SourceRepo, variant: str, indices: range) -> None:
@@ -93,29 +119,23 @@ def sources(tmp_path_factory: pytest.TempPathFactory, age_key: AgeKey) -> Source
     out = root / "work" / "out"
     assert _run(old.root, out, env).returncode == 0
     old_tree = _read(out)
-    # Calibrate: time an unkilled run, and when its write phase starts.
-    proc = subprocess.Popen(_command(new.root, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    start, staged = time.monotonic(), None
-    while proc.poll() is None:
-        if staged is None and _staging(out):
-            staged = time.monotonic()
-        time.sleep(0.0005)
-    end = time.monotonic()
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    start = time.monotonic()  # where the kills spread over a run land; no outcome depends on it
+    done = _run(new.root, out, env)
+    seconds = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
     new_tree = _read(out)
     assert _run(old.root, out, env).returncode == 0
     assert _read(out) == old_tree, "a run is not deterministic: old -> new -> old differs from old"
-    assert staged is not None, "the staging folder was never seen"
-    return Sources(old.root, new.root, env, old_tree, new_tree, end - start, end - staged)
+    return Sources(old.root, new.root, env, old_tree, new_tree, seconds)
 
 
-def _kill_at(src: Path, out: Path, env: dict[str, str], when: Callable[[], None], sig: int) -> tuple[int, bool]:
-    """Start a run, wait for `when`, send `sig`; its exit code and whether it was writing."""
+def _kill_after(src: Path, out: Path, env: dict[str, str], seconds: float) -> tuple[int, bool]:
+    """Start a run, SIGKILL it after `seconds`; its exit code and whether it was writing."""
     proc = subprocess.Popen(_command(src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        when()
+        time.sleep(seconds)
         writing = bool(_staging(out)) and proc.poll() is None
-        proc.send_signal(sig)
+        proc.kill()
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -124,96 +144,36 @@ def _kill_at(src: Path, out: Path, env: dict[str, str], when: Callable[[], None]
     return proc.returncode, writing
 
 
-def _after(seconds: float) -> Callable[[], None]:
-    return lambda: time.sleep(seconds)
-
-
-def _in_write_phase(out: Path, extra: float) -> Callable[[], None]:
-    def wait() -> None:
-        deadline = time.monotonic() + 60
-        while not _staging(out) and time.monotonic() < deadline:
-            time.sleep(0.0002)
-        time.sleep(extra)
-
-    return wait
-
-
-def _at_the_swap(out: Path, extra: float) -> Callable[[], None]:
-    """Until OUT starts to change: another folder swapped in, or entries of the old one going."""
-
-    def probe() -> tuple[int, int]:
-        try:
-            return out.stat().st_ino, len(os.listdir(out / "fleet-default"))
-        except FileNotFoundError:
-            return -1, -1
-
-    def wait() -> None:
-        first = probe()
-        deadline = time.monotonic() + 60
-        while probe() == first and time.monotonic() < deadline:
-            time.sleep(0.0001)
-        time.sleep(extra)
-
-    return wait
-
-
-def _after_the_swap(out: Path) -> Callable[[], None]:
-    """Until OUT is the new tree, while the staging folder (now the old tree) is put aside."""
-
-    def wait() -> None:
-        deadline = time.monotonic() + 60
-        staging: int | None = None
-        while time.monotonic() < deadline:
-            try:
-                if staging is None:
-                    found = _staging(out)
-                    staging = found[0].stat().st_ino if found else None
-                elif out.stat().st_ino == staging:
-                    return
-            except FileNotFoundError:
-                pass
-            time.sleep(0.0002)
-        pytest.fail("never saw the new tree swapped in")
-
-    return wait
-
-
-def _holding_the_lock(out: Path) -> Callable[[], None]:
-    """Until the run holds OUT's lock: past start-up (its signal handlers are set), not yet writing.
-
-    Read from /proc/locks, so that the test does not take the lock itself and disturb the run.
-    """
-    inode = out.parent.stat().st_ino
-
-    def wait() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for line in Path("/proc/locks").read_text().splitlines():
-                fields = line.split()
-                if "FLOCK" in fields and any(f.endswith(f":{inode}") for f in fields):
-                    return
-            time.sleep(0.001)
-        pytest.fail("the run never took the lock")
-
-    return wait
+def _signal_at(point: str, src: Path, out: Path, env: dict[str, str], sig: int) -> tuple[int, bool, str]:
+    """Start a run that stops itself at `point`, send `sig` and let it go on: its exit code,
+    whether it was writing (a staging folder beside OUT) when stopped, and its stderr."""
+    argv = [sys.executable, "-c", _PAUSING_ENTRY, point, *_command(src, out)[3:]]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            pytest.fail(f"the run ended (exit {proc.returncode}) before {point}: {proc.communicate()[1]}")
+        writing = bool(_staging(out))
+        os.kill(proc.pid, sig)
+        os.kill(proc.pid, signal.SIGCONT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, writing, stderr
 
 
 def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sources, tmp_path: Path) -> None:
-    rng = random.Random(20261129)
     out = tmp_path / "work" / "out"
     trees = {"old": sources.old_tree, "new": sources.new_tree}
     srcs = {"old": sources.old, "new": sources.new}
-    # Kills anywhere in the run, inside its write phase (which is short), and at the very moment
-    # OUT changes, where a swap that is not atomic would show a half-removed or missing tree.
-    moments = [_after(sources.seconds * f) for f in (0.05, 0.3, 0.6, 0.9, 1.05)]
-    moments += [_in_write_phase(out, sources.write_seconds * f) for f in (0.0, 0.3, 0.6)]
-    moments += [_at_the_swap(out, extra) for extra in (0.0, 0.0, 0.002, 0.005)]
-    rng.shuffle(moments)
     current: str | None = None  # OUT does not exist yet: the first kills interrupt its creation
     outcomes = []
-    for moment in moments:
+    for fraction in (0.05, 0.3, 0.6, 0.9, 1.05):  # wherever they land: no assertion counts them
         target = "old" if current != "old" else "new"
-        code, writing = _kill_at(srcs[target], out, sources.env, moment, signal.SIGKILL)
+        code, writing = _kill_after(srcs[target], out, sources.env, sources.seconds * fraction)
         tree = _read(out)
         before = {} if current is None else trees[current]
         old_or_new = tree in (before, trees[target])  # a bool: no dump of two whole trees on failure
@@ -223,10 +183,21 @@ def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sourc
         )
         current = target if tree == trees[target] else current
         outcomes.append((code, writing))
-    print(f"run {sources.seconds:.2f} s, write phase {sources.write_seconds:.3f} s, kills {outcomes}")
-    killed = [w for code, w in outcomes if code == -signal.SIGKILL]
-    assert len(killed) >= 8, outcomes
-    assert sum(killed) >= 3, f"too few kills landed in the write phase: {outcomes}"
+    print(f"run {sources.seconds:.2f} s, kills {outcomes}")
+    if current is None:
+        current = "old"
+        assert _run(srcs[current], out, sources.env).returncode == 0
+    # At the points where a swap that is not atomic would show a half-written, half-removed or
+    # missing tree: before the swap OUT is exactly the old tree, after it exactly the new one.
+    for point, swapped in ((BEFORE_WRITING, False), (WRITING, False), (SWAPPING, False), (AFTER_THE_SWAP, True)):
+        target = "old" if current != "old" else "new"
+        code, writing, stderr = _signal_at(point, srcs[target], out, sources.env, signal.SIGKILL)
+        assert code == -signal.SIGKILL, stderr
+        assert writing == (point != BEFORE_WRITING)
+        expected = target if swapped else current
+        as_expected = _read(out) == trees[expected]  # a bool: no dump of two whole trees on failure
+        assert as_expected, f"after a kill at {point} OUT is not the {expected} tree"
+        current = expected
     # The next run completes, and removes what the killed ones left beside OUT.
     final = "new" if current == "old" else "old"
     done = _run(srcs[final], out, sources.env)
@@ -237,23 +208,23 @@ def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sourc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-@pytest.mark.parametrize("phase", ["before-writing", "writing", "after-the-swap"])
-def test_sigterm_and_ctrl_c_exit_130_and_clean_up(sources: Sources, tmp_path: Path, sig: int, phase: str) -> None:
+@pytest.mark.parametrize(
+    ("phase", "point"),
+    [("before-writing", BEFORE_WRITING), ("writing", WRITING), ("after-the-swap", AFTER_THE_SWAP)],
+    ids=["before-writing", "writing", "after-the-swap"],
+)
+def test_sigterm_and_ctrl_c_exit_130_and_clean_up(
+    sources: Sources, tmp_path: Path, sig: int, phase: str, point: str
+) -> None:
     out = tmp_path / "work" / "out"
     assert _run(sources.old, out, sources.env).returncode == 0
-    moment = {
-        "before-writing": _holding_the_lock(out),
-        "writing": _in_write_phase(out, 0.0),
-        "after-the-swap": _after_the_swap(out),
-    }[phase]
 
-    code, writing = _kill_at(sources.new, out, sources.env, moment, sig)
+    code, writing, stderr = _signal_at(point, sources.new, out, sources.env, sig)
 
-    # After the swap only the old tree is put aside as the spare (a few renames and unlinks):
-    # a signal may come when the run has already finished, with the new tree in place.
-    finished = phase == "after-the-swap" and code == 0 and _read(out) == sources.new_tree
-    assert code == 130 or finished, code
-    assert writing == (phase != "before-writing") or finished
-    assert _read(out) in (sources.old_tree, sources.new_tree)
+    assert code == 130, stderr
+    assert writing == (phase != "before-writing")
+    # After the swap only the old tree is left to put aside as the spare: the new tree stays.
+    as_expected = _read(out) == (sources.new_tree if phase == "after-the-swap" else sources.old_tree)
+    assert as_expected, f"OUT is not the {'new' if phase == 'after-the-swap' else 'old'} tree"
     assert _staging(out) == []
     assert beside_out(out) == []  # the spare tree, if any, holds only OUT's own files

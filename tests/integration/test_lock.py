@@ -7,6 +7,7 @@ writes nothing while the lock is held and completes once it is released.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,7 +23,10 @@ from fhtest import GIT_ENV, SourceRepo, delivered, handshake, read_tree, run_cli
 from fleethandshake.adapters.fs import output_lock
 from fleethandshake.errors import UserError
 
-HELD = 1.5  # seconds the test holds the lock; an unlocked run takes about 0.2 s
+# Seconds the test goes on holding the lock once the run is waiting for it: a run that did not
+# wait would have written by then (an unlocked run takes about 0.2 s). A correct run passes
+# however long this is.
+HELD = 1.5
 
 
 @contextmanager
@@ -66,6 +70,20 @@ def start(*args: str | Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def waiting_for_the_lock(proc: subprocess.Popen[str], out: Path) -> bool:
+    """Until the run has the folder that holds OUT open (where it takes the lock): True, or False
+    if it ends first. What it waits for stays true while the run waits, so it cannot be missed."""
+    folder = str(out.parent.resolve())
+    while proc.poll() is None:
+        with contextlib.suppress(FileNotFoundError):
+            for fd in os.listdir(f"/proc/{proc.pid}/fd"):
+                with contextlib.suppress(FileNotFoundError):
+                    if os.readlink(f"/proc/{proc.pid}/fd/{fd}") == folder:
+                        return True
+        time.sleep(0.01)
+    return False
+
+
 def staging(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if ".fh-staging-" in p.name)
 
@@ -81,6 +99,7 @@ def test_generate_waits_while_another_run_holds_the_lock(
 
     with lock_held_in_a_thread(out) as release:
         proc = start("generate", repo.root, "--out", out, env=key_env)
+        assert waiting_for_the_lock(proc, out), proc.communicate()
         time.sleep(HELD)
         waiting = proc.poll() is None
         tree_while_held, staging_while_held = read_tree(out), staging(out)
@@ -114,6 +133,7 @@ def test_publish_takes_the_same_lock_as_generate(repo: SourceRepo, tmp_path: Pat
 
     with lock_held_in_a_thread(out) as release:
         proc = start("publish", repo.root, "--out", out, "--no-push", env=env)
+        assert waiting_for_the_lock(proc, out), proc.communicate()
         time.sleep(HELD)
         waiting = proc.poll() is None
         commits_while_held, out_while_held = git("rev-list", "--count", "HEAD").strip(), out.exists()
@@ -135,7 +155,7 @@ def test_waiting_for_the_lock_gives_up_clearly_after_its_timeout(tmp_path: Path)
         with pytest.raises(UserError, match=gave_up), output_lock(out, timeout=0.5):
             pytest.fail("took a lock that is held")
         waited = time.monotonic() - start_time
-    assert 0.5 <= waited < 3
+    assert 0.5 <= waited < 30  # it gives up at its timeout, not at the default 600 s
     with output_lock(out, timeout=0.5):  # released: free again
         pass
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import select
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -62,18 +62,22 @@ def test_with_other_threads_running_it_runs_inline() -> None:
 
 def test_close_stops_a_child_that_is_still_working(tmp_path: Path) -> None:
     marker = tmp_path / "finished"
-    job = Background(_slow_then_touch, str(marker))
-    pid = job._pid
-    assert pid is not None
-    job.close()
-    time.sleep(0.3)
-    assert not marker.exists()
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
+    read, write = os.pipe()
+    try:
+        job = Background(_wait_then_touch, read, str(marker))
+        pid = job._pid
+        assert pid is not None
+        job.close()
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: stopped, no zombie left behind
+        assert not marker.exists()
+    finally:
+        os.close(read)
+        os.close(write)
 
 
-def _slow_then_touch(path: str) -> None:
-    time.sleep(0.2)
+def _wait_then_touch(fd: int, path: str) -> None:
+    select.select([fd], [], [], 60)  # nothing is ever written: only being stopped ends this early
     Path(path).touch()
 
 

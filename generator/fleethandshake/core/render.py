@@ -26,7 +26,6 @@ from .models import (
     SecretValue,
     Target,
 )
-from .templating import Templates
 from .yaml import emitter as yamlemit
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together
@@ -44,6 +43,7 @@ OUTPUT_FORMAT = 2
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 if TYPE_CHECKING:  # PyYAML costs ~10 ms to import: only runs that need it pay for it
+    import jinja2
     import yaml
 else:
     from .yaml.lazy import yaml  # imported when first used
@@ -98,9 +98,22 @@ def to_yaml(data: Any) -> str:
     return text.rstrip("\n")
 
 
-def make_environment(sources: Mapping[str, str]) -> Templates:
-    """The templates (name -> source), with `to_yaml`: rendered as Jinja2 renders them (see templating)."""
-    return Templates(sources, {"to_yaml": to_yaml})
+def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
+    """Jinja2 for the templates (name -> source), with `to_yaml`; each is compiled once, when first used."""
+    import jinja2
+
+    # YAML, not HTML: autoescaping would corrupt it. Values enter only through to_yaml.
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader(dict(sources)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["to_yaml"] = to_yaml
+    return env
 
 
 def fleet_document(handshake: Handshake, bundle: Bundle, source: str = "") -> dict[str, Any]:
@@ -173,7 +186,7 @@ def management_secret_name(handshake: Handshake) -> str:
 
 
 def render_handshake(
-    env: Templates,
+    env: jinja2.Environment,
     handshake: Handshake,
     secret: PlainSecret,
     mode: str = PLAIN,
