@@ -152,9 +152,11 @@ def _path(text: str) -> object:
 
 
 def _add_mode(parser: argparse.ArgumentParser) -> None:
+    from .modes import NAMES
+
     parser.add_argument(
         "--mode",
-        choices=("plain", "downstream", "sops"),
+        choices=NAMES,
         help="delivery mode for handshakes without a mode annotation (default: the mode in "
         "SOURCE/.fleet-handshake.yaml, else plain)",
     )

@@ -12,6 +12,7 @@ import pytest
 from fhtest import REPO
 from fleethandshake.core import bundles, names, output, render
 from fleethandshake.core.models import Handshake, PlainSecret, SecretValue, Status, Target
+from fleethandshake.modes import modes
 
 ENV = render.make_environment({p.name: p.read_text() for p in (REPO / "templates").glob("*.j2")})
 SECRET = PlainSecret(name="db-creds", type="Opaque", data=(("password", SecretValue("czNjcmV0LVZxMg==")),))
@@ -72,11 +73,11 @@ def test_a_synced_handshake_never_takes_a_folder_kept_for_another() -> None:
     owner = hs("b", Target(cluster_name="c1"))
     newcomer = hs("a", Target(cluster_name="c2"))
     before = output.compose(
-        {}, [output.Outcome(owner, Status.SYNCED, "", render.render_handshake(ENV, owner, SECRET).files)]
+        {}, [output.Outcome(owner, Status.SYNCED, "", modes()["plain"].render(ENV, owner, SECRET).files)]
     )
     (folder,) = before.changes[0].bundles
     theirs = {p: c for p, c in before.tree.items() if p.startswith(folder + "/")}
-    mine = render.render_handshake(ENV, newcomer, SECRET).files
+    mine = modes()["plain"].render(ENV, newcomer, SECRET).files
     (mine_folder,) = {p.rsplit("/", 1)[0] for p in mine}
     forged = {p.replace(mine_folder, folder): c for p, c in mine.items()}  # a as if its name collided
     outcomes = [output.Outcome(owner, Status.MISSING, "gone"), output.Outcome(newcomer, Status.SYNCED, "", forged)]

@@ -7,7 +7,7 @@ import json
 import pickle
 import random
 import re
-from dataclasses import replace as record_replace
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from fhtest import DATA, REPO
 from fleethandshake.core import bundles, render
 from fleethandshake.core.models import (
-    DOWNSTREAM,
     Handshake,
     LabelSelector,
     PlainSecret,
@@ -31,9 +30,11 @@ from fleethandshake.core.models import (
 )
 from fleethandshake.core.names import MAX_BUNDLE_NAME
 from fleethandshake.core.output import Outcome, compose
+from fleethandshake.modes import modes
 
 SOURCES = {p.name: p.read_text() for p in (REPO / "templates").glob("*.j2")}
 ENV = render.make_environment(SOURCES)
+PLAIN = modes()["plain"]
 
 FLEET_SCHEMA = DATA / "fleet" / "fleet.yaml.json"
 PROPERTY = settings(max_examples=60, deadline=None)
@@ -152,12 +153,12 @@ def workspace_handshakes(draw: st.DrawFn) -> list[Handshake]:
 
 def fleet_docs(handshake: Handshake, tree: dict[str, bytes]) -> list[tuple[bundles.Bundle, dict[str, Any]]]:
     out = []
-    for bundle in bundles.bundles_for(handshake, render.PLAIN):
+    for bundle in bundles.bundles_for(handshake, PLAIN.name):
         doc = yaml.safe_load(tree[f"{bundle.path}/{render.FLEET_YAML}"])
         assert isinstance(doc, dict)
         # What `plan` relies on to skip parsing (app.plan.known_fleet_files): the file holds
-        # exactly render.fleet_for's document.
-        assert doc == render.fleet_for(handshake, bundle, render.PLAIN)
+        # exactly the plain mode's `fleet` document.
+        assert doc == PLAIN.fleet(handshake, bundle)
         out.append((bundle, doc))
     return out
 
@@ -175,8 +176,8 @@ def fleet_validator() -> jsonschema.Draft202012Validator:
 @PROPERTY
 @given(handshake=handshakes(), secret=plain_secrets)
 def test_rendering_twice_gives_identical_bytes(handshake: Handshake, secret: PlainSecret) -> None:
-    first = render.render_handshake(ENV, handshake, secret).files
-    second = render.render_handshake(ENV, handshake, secret).files
+    first = PLAIN.render(ENV, handshake, secret).files
+    second = PLAIN.render(ENV, handshake, secret).files
     assert first == second
     assert list(first) == list(second)
 
@@ -194,28 +195,27 @@ def test_each_template_is_compiled_once_per_environment(monkeypatch: pytest.Monk
     targets = (Target("a", cluster_name="c1"), Target("b", cluster_name="c2"))
     secret = PlainSecret(name="s", type="Opaque", data=(("k", SecretValue("dg==")),))
     for name in ("x", "y"):
-        for mode in ("plain", "downstream", "sops"):
-            hs = record_replace(HANDSHAKE, name=name, targets=targets)
-            for sealed in render.render_handshake(env, hs, secret, mode, lambda t: ("age1x",), "r").sealed:
-                env.get_template("sopssecret.yaml.j2").render(sopssecret=sealed.document)
+        for mode in modes().values():
+            hs = replace(HANDSHAKE, name=name, targets=targets)
+            mode.render(env, hs, secret, lambda t: ("age1x",), "r")
     assert sorted(compiled) == sorted(SOURCES)
 
 
 @PROPERTY
 @given(handshake=handshakes(), secret=simple_secrets)
 def test_tree_holds_exactly_one_flat_bundle_per_deploying_target(handshake: Handshake, secret: PlainSecret) -> None:
-    tree = render.render_handshake(ENV, handshake, secret).files
-    made = bundles.bundles_for(handshake, render.PLAIN)
+    tree = PLAIN.render(ENV, handshake, secret).files
+    made = bundles.bundles_for(handshake, PLAIN.name)
     assert [b.target for b in made] == [t for t in handshake.targets if not t.do_not_deploy]
     assert sorted(tree) == sorted(
-        f"{handshake.workspace}/{b.name}/{file}" for b in made for file in (render.FLEET_YAML, render.SECRET_YAML)
+        f"{handshake.workspace}/{b.name}/{file}" for b in made for file in (render.FLEET_YAML, PLAIN.file)
     )
 
 
 @PROPERTY
 @given(handshake=handshakes())
 def test_bundle_names_are_short_dns1123_labels_unique_in_the_handshake(handshake: Handshake) -> None:
-    made = [b.name for b in bundles.bundles_for(handshake, render.PLAIN)]
+    made = [b.name for b in bundles.bundles_for(handshake, PLAIN.name)]
     for name in made:
         assert len(name) <= MAX_BUNDLE_NAME, name
         assert DNS1123_LABEL.fullmatch(name), name
@@ -226,7 +226,7 @@ def test_bundle_names_are_short_dns1123_labels_unique_in_the_handshake(handshake
 @PROPERTY
 @given(handshakes=workspace_handshakes())
 def test_bundle_names_are_unique_across_a_workspace(handshakes: list[Handshake]) -> None:
-    paths = [b.path for h in handshakes for b in bundles.bundles_for(h, render.PLAIN)]
+    paths = [b.path for h in handshakes for b in bundles.bundles_for(h, PLAIN.name)]
     assert len(paths) == sum(not t.do_not_deploy for h in handshakes for t in h.targets)
     assert len(set(paths)) == len(paths)
 
@@ -235,9 +235,9 @@ def test_bundle_names_are_unique_across_a_workspace(handshakes: list[Handshake])
 @given(data=st.data(), handshake=handshakes())
 def test_bundle_names_do_not_depend_on_target_position(data: st.DataObject, handshake: Handshake) -> None:
     reordered = data.draw(st.permutations(handshake.targets).map(tuple))
-    moved = record_replace(handshake, targets=reordered)
-    before = {b.target: b.name for b in bundles.bundles_for(handshake, render.PLAIN)}
-    after = {b.target: b.name for b in bundles.bundles_for(moved, render.PLAIN)}
+    moved = replace(handshake, targets=reordered)
+    before = {b.target: b.name for b in bundles.bundles_for(handshake, PLAIN.name)}
+    after = {b.target: b.name for b in bundles.bundles_for(moved, PLAIN.name)}
     assert after == before
 
 
@@ -246,19 +246,19 @@ def test_bundle_names_do_not_depend_on_target_position(data: st.DataObject, hand
 def test_bundle_names_change_with_everything_that_makes_a_new_bundle(handshake: Handshake, data: st.DataObject) -> None:
     """Workspace, handshake, target (name and criteria), targetNamespace, Secret name and mode: a
     change of any of them must give a new Fleet bundle (see bundles.bundle_identity)."""
-    before = bundles.bundles_for(handshake, render.PLAIN)[0]
+    before = bundles.bundles_for(handshake, PLAIN.name)[0]
     target = before.target
     other_selector = LabelSelector((("zone", "changed"),))
-    changed_target = record_replace(target, cluster_selector=other_selector, cluster_name=None, cluster_group=None,
+    changed_target = replace(target, cluster_selector=other_selector, cluster_name=None, cluster_group=None,
                                     cluster_group_selector=None)  # fmt: skip
     assert changed_target.criteria() != target.criteria()
     variants = {
-        "workspace": (record_replace(handshake, workspace=handshake.workspace + "-x"), render.PLAIN),
-        "handshake": (record_replace(handshake, name=handshake.name + "x"), render.PLAIN),
-        "criteria": (record_replace(handshake, targets=(changed_target,)), render.PLAIN),
-        "targetNamespace": (record_replace(handshake, target_namespace=handshake.target_namespace + "x"), render.PLAIN),
-        "secretName": (record_replace(handshake, secret_name=handshake.secret_name + "x"), render.PLAIN),
-        "mode": (handshake, data.draw(st.sampled_from([render.SOPS, render.DOWNSTREAM]))),
+        "workspace": (replace(handshake, workspace=handshake.workspace + "-x"), PLAIN.name),
+        "handshake": (replace(handshake, name=handshake.name + "x"), PLAIN.name),
+        "criteria": (replace(handshake, targets=(changed_target,)), PLAIN.name),
+        "targetNamespace": (replace(handshake, target_namespace=handshake.target_namespace + "x"), PLAIN.name),
+        "secretName": (replace(handshake, secret_name=handshake.secret_name + "x"), PLAIN.name),
+        "mode": (handshake, data.draw(st.sampled_from(["sops", "downstream"]))),
     }
     for what, (variant, mode) in variants.items():
         same_target = [b for b in bundles.bundles_for(variant, mode) if b.target_index == before.target_index]
@@ -269,7 +269,7 @@ def test_bundle_names_change_with_everything_that_makes_a_new_bundle(handshake: 
 @PROPERTY
 @given(handshake=handshakes(), secret=simple_secrets)
 def test_fleet_yaml_skips_earlier_targets_and_overrides_with_its_own(handshake: Handshake, secret: PlainSecret) -> None:
-    tree = render.render_handshake(ENV, handshake, secret).files
+    tree = PLAIN.render(ENV, handshake, secret).files
     for bundle, doc in fleet_docs(handshake, tree):
         k = bundle.target_index
         assert doc["name"] == bundle.name
@@ -292,7 +292,7 @@ def test_fleet_yaml_skips_earlier_targets_and_overrides_with_its_own(handshake: 
 @given(handshake=handshakes(), secret=simple_secrets)
 def test_every_fleet_yaml_validates_against_fleets_schema(handshake: Handshake, secret: PlainSecret) -> None:
     validator = fleet_validator()
-    for _, doc in fleet_docs(handshake, render.render_handshake(ENV, handshake, secret).files):
+    for _, doc in fleet_docs(handshake, PLAIN.render(ENV, handshake, secret).files):
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
         assert errors == []
 
@@ -300,8 +300,8 @@ def test_every_fleet_yaml_validates_against_fleets_schema(handshake: Handshake, 
 @PROPERTY
 @given(handshake=handshakes(), secret=plain_secrets)
 def test_secret_yaml_round_trips(handshake: Handshake, secret: PlainSecret) -> None:
-    tree = render.render_handshake(ENV, handshake, secret).files
-    texts = {content for path, content in tree.items() if path.endswith(f"/{render.SECRET_YAML}")}
+    tree = PLAIN.render(ENV, handshake, secret).files
+    texts = {content for path, content in tree.items() if path.endswith(f"/{PLAIN.file}")}
     assert len(texts) == 1
     doc = yaml.safe_load(texts.pop())
     assert_secret_document(doc, handshake, secret)
@@ -353,8 +353,8 @@ HANDSHAKE = Handshake(
 )
 def test_secret_yaml_round_trips_tricky_values(value: str) -> None:
     secret = render.plain_secret({"type": "Opaque", "stringData": {"k": value}}, "db-creds")
-    tree = render.render_handshake(ENV, HANDSHAKE, secret).files
-    doc = yaml.safe_load(tree[f"{bundles.bundles_for(HANDSHAKE, render.PLAIN)[0].path}/{render.SECRET_YAML}"])
+    tree = PLAIN.render(ENV, HANDSHAKE, secret).files
+    doc = yaml.safe_load(tree[f"{bundles.bundles_for(HANDSHAKE, PLAIN.name)[0].path}/{PLAIN.file}"])
     assert_secret_document(doc, HANDSHAKE, secret)
     assert base64.b64decode(doc["data"]["k"]).decode() == value
 
@@ -369,9 +369,9 @@ def test_secret_yaml_round_trips_tricky_values(value: str) -> None:
 def test_handshakes_whose_readable_names_collide_get_distinct_bundles(first: str, second: str) -> None:
     target = Target(name="eu-west-and-a-long-suffix", cluster_name="prod-1")
     one, two = (
-        record_replace(HANDSHAKE, name=name, targets=(target, Target(cluster_group="edge"))) for name in (first, second)
+        replace(HANDSHAKE, name=name, targets=(target, Target(cluster_group="edge"))) for name in (first, second)
     )
-    paths = [b.path for h in (one, two) for b in bundles.bundles_for(h, render.PLAIN)]
+    paths = [b.path for h in (one, two) for b in bundles.bundles_for(h, PLAIN.name)]
     assert len(set(paths)) == 4
 
 
@@ -383,7 +383,7 @@ def outcome_lists(draw: st.DrawFn) -> list[Outcome]:
     for hs in hss:
         status = draw(st.sampled_from([Status.SYNCED, Status.SYNCED, Status.MISSING, Status.ERROR]))
         if status is Status.SYNCED:
-            files = render.render_handshake(ENV, hs, draw(simple_secrets)).files
+            files = PLAIN.render(ENV, hs, draw(simple_secrets)).files
             outcomes.append(Outcome(hs, status, "bundles written", files))
         else:
             outcomes.append(Outcome(hs, status, f"{status} for a reason"))
@@ -456,7 +456,7 @@ def test_a_plain_bundle_that_would_not_fit_fleet_is_refused_and_names_no_value()
     noise = random.Random(7).randbytes(1000 * 1024)  # incompressible: base64 of it gzips to about its size
     secret = render.plain_secret({"data": {"blob": base64.b64encode(noise).decode()}}, "noise")
     with pytest.raises(render.RenderError, match="bytes a Fleet bundle can hold") as caught:
-        render.render_handshake(ENV, HANDSHAKE, secret)
+        PLAIN.render(ENV, HANDSHAKE, secret)
     assert base64.b64encode(noise[:32]).decode()[:40] not in str(caught.value)
-    downstream = render.render_handshake(ENV, HANDSHAKE, secret, DOWNSTREAM)  # the bundle holds no value there
+    downstream = modes()["downstream"].render(ENV, HANDSHAKE, secret)  # the bundle holds no value there
     assert downstream.management

@@ -30,7 +30,7 @@ from fleethandshake.core.matching import (
     has_criteria,
     target_matches,
 )
-from fleethandshake.core.models import PLAIN, Handshake, LabelSelector, Requirement, Target
+from fleethandshake.core.models import Handshake, LabelSelector, Requirement, Target
 from fleethandshake.core.render import FLEET_YAML, fleet_document, to_yaml
 from fleethandshake.core.validate import parse_target
 from fleethandshake.core.yaml.reader import parse_documents
@@ -278,7 +278,7 @@ def test_do_not_deploy_targets_exclude_their_clusters_from_later_targets(
     resolver = Resolver(inv)
     for workspace in WORKSPACES:
         hs = Handshake(workspace, "hs", "s", "default", "apps", tuple(handshake_targets), "hs.yaml", 0)
-        made = bundles_for(hs, PLAIN)
+        made = bundles_for(hs, "plain")
         assert [b.target for b in made] == [t for t in handshake_targets if not t.do_not_deploy]
         tree = {f"{b.path}/{FLEET_YAML}": to_yaml(fleet_document(hs, b)).encode() for b in made}
         views = read_views(tree)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 from ..adapters import github
 from ..core.models import Status
 from ..errors import EXIT_FAILED, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
+from ..modes import modes
 from . import source as source_loader
 
 if TYPE_CHECKING:  # the core's output module brings Jinja2, which validate does not need
     from ..core.output import Composition, HandshakeChange
 
 COMMANDS = ("validate", "plan", "generate", "publish")
-SUPPORTED_MODES = ("plain",)
 MARKER = "<!-- fleet-handshake-plan -->"  # finds the pull request comment to update
 TITLE = "fleet-handshake"
 PLAN_MARKDOWN = "fleet-handshake-plan.md"
@@ -55,8 +55,9 @@ class ActionArgs:
 def check_args(args: ActionArgs) -> None:
     if args.command not in COMMANDS:
         raise UsageError(f"--command {args.command!r} is not one of: {', '.join(COMMANDS)}")
-    if args.mode not in SUPPORTED_MODES:
-        raise UsageError(f"--mode {args.mode!r} is not supported yet; supported modes: {', '.join(SUPPORTED_MODES)}")
+    supported = tuple(name for name, mode in modes().items() if mode.in_action)
+    if args.mode not in supported:
+        raise UsageError(f"--mode {args.mode!r} is not supported yet; supported modes: {', '.join(supported)}")
 
 
 def repo_path(file: str, base: Path, repo_root: Path) -> str:

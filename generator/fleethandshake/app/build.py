@@ -4,7 +4,6 @@ seal sops-mode files, and collect the Secrets downstream mode puts on the manage
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -14,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..adapters import fs, templates
 from ..adapters.sops import age, decrypt
-from ..adapters.sops.encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import bundles, output, render, state
-from ..core.models import DOWNSTREAM, PLAIN, SOPS, Handshake, PlainSecret, SourceSecret, Status, item_path
-from ..errors import InvalidInputs, Problem
+from ..core.models import Handshake, PlainSecret, SourceSecret, Status
+from ..errors import InvalidInputs
+from ..modes import modes
+from ..modes.base import Mode
+from . import seal
 from . import source as source_loader
 
 if TYPE_CHECKING:
@@ -31,14 +32,14 @@ Claim = Callable[[list[tuple[Handshake, dict[str, Any]]]], Mapping[tuple[str, st
 @dataclass(frozen=True)
 class Build:
     composition: output.Composition
-    management: tuple[dict[str, Any], ...]  # downstream mode: Secrets to apply, of Synced handshakes
-    downstream: frozenset[tuple[str, str]]  # every handshake in downstream mode, whatever its status
+    management: tuple[dict[str, Any], ...]  # Secrets to apply, of Synced handshakes
+    downstream: frozenset[tuple[str, str]]  # every handshake whose mode writes there, whatever its status
 
 
 @dataclass
 class _Work:
     hs: Handshake
-    mode: str
+    mode: Mode
     digest: str
     outcome: output.Outcome | None = None
     rendered: render.Rendered | None = None
@@ -48,8 +49,8 @@ class _Work:
     undecrypted: bool = False  # sops could not decrypt its Secret's file
 
 
-def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> str:
-    return hs.mode or mode or loaded.config.mode
+def handshake_mode(hs: Handshake, loaded: source_loader.LoadedSource, mode: str | None) -> Mode:
+    return modes()[hs.mode or mode or loaded.config.mode]
 
 
 def build(
@@ -76,7 +77,7 @@ def build(
     by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
     work: list[_Work] = []
     todo: list[tuple[_Work, SourceSecret]] = []
-    extras: dict[tuple[str, tuple[tuple[str, ...], ...]], str] = {}  # few distinct modes and recipients
+    extras: dict[tuple[Mode, tuple[tuple[str, ...], ...]], str] = {}  # few distinct modes and recipients
     for hs in loaded.source.handshakes:
         hs_mode = handshake_mode(hs, loaded, mode)
         secret = by_ref.get((hs.secret_namespace, hs.secret_name))
@@ -87,14 +88,14 @@ def build(
                 hs, Status.MISSING, f"no Secret {hs.secret_namespace}/{hs.secret_name} in the source"
             )
             continue
-        recipients = tuple(loaded.config.recipients_for(t) for t in hs.targets) if hs_mode == SOPS else ()
+        recipients = tuple(loaded.config.recipients_for(t) for t in hs.targets) if hs_mode.seals else ()
         extra = extras.get((hs_mode, recipients))
         if extra is None:
-            extra = f"{context}|{json.dumps([loaded.identity, hs_mode, list(recipients)])}"
+            extra = f"{context}|{json.dumps([loaded.identity, hs_mode.name, list(recipients)])}"
             extras[(hs_mode, recipients)] = extra
         item.digest = state.input_digest(hs, loaded.sha256(secret.file), secret.document, extra)
         entry = previous.get((hs.workspace, hs.name))
-        reusable = reuse_downstream or hs_mode != DOWNSTREAM
+        reusable = reuse_downstream or not hs_mode.elsewhere
         if reusable and key is not None and entry is not None and entry.inputs == item.digest:
             files = {p: c for d in entry.bundles for p, c in old_by_dir.get(d, {}).items()}
             if all(d in old_by_dir for d in entry.bundles) and state.output_mac(key, files) == entry.output:
@@ -107,7 +108,7 @@ def build(
         say(f"decrypting {len(files_needed)} files ...")
     env = render.make_environment(templates.sources()) if todo else None
     _decrypt_and_render(env, decrypt.SopsDecryptor(binary), todo, loaded, key)
-    sealed = _seal(env, [w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
+    sealed = seal.seal([w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
     if claim is not None:
         _claim(claim, work)
     outcomes = [w.outcome for w in work if w.outcome is not None]
@@ -122,7 +123,7 @@ def build(
     management = tuple(
         doc for w in work if w.rendered and (w.hs.workspace, w.hs.name) in synced for doc in w.rendered.management
     )
-    downstream = frozenset((w.hs.workspace, w.hs.name) for w in work if w.mode == DOWNSTREAM)
+    downstream = frozenset((w.hs.workspace, w.hs.name) for w in work if w.mode.elsewhere)
     return Build(comp, management, downstream)
 
 
@@ -177,26 +178,16 @@ def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
 
 def check_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
     """Names that would make one handshake's bundle or Secret another's: refused before anything
-    is decrypted or written (InvalidInputs), since either order of writing would lose one.
-
-    Every bundle folder belongs to one bundle. Downstream mode puts Secret `secretName` into the
-    workspace namespace, and Fleet copies it under that name: two handshakes there must not
-    share it, and it must not equal a bundle name (Fleet deletes a Secret named like a
-    BundleDeployment in the cluster namespace)."""
+    is decrypted or written (InvalidInputs), since either order of writing would lose one."""
     modes = [(h, handshake_mode(h, loaded, mode)) for h in loaded.source.handshakes]
-    problems = bundles.folder_clashes(modes)
-    seen: dict[tuple[str, str], Handshake] = {}
-    downstream = [h for h, m in modes if m == DOWNSTREAM]
-    bundle_names = {(b.workspace, b.name) for h, m in modes for b in bundles.bundles_for(h, m)} if downstream else set()
-    for hs in downstream:
-        first = seen.setdefault((hs.workspace, hs.secret_name), hs)
-        if first is not hs:
-            problems.append(Problem(hs.file, hs.document, item_path(hs.item, "spec.secretName"),
-                f"downstream mode: {first.ref} ({first.file}) already delivers Secret {hs.secret_name} "
-                f"from workspace {hs.workspace}; Fleet copies it under that one name"))  # fmt: skip
-        if (hs.workspace, hs.secret_name) in bundle_names:
-            problems.append(Problem(hs.file, hs.document, item_path(hs.item, "spec.secretName"),
-                "downstream mode: equals a bundle name in the workspace; Fleet would delete the copy"))  # fmt: skip
+    problems = bundles.folder_clashes((h, m.name) for h, m in modes)
+    by_mode: dict[Mode, list[Handshake]] = {}
+    for h, m in modes:
+        by_mode.setdefault(m, []).append(h)
+    if any(m.elsewhere for m in by_mode):
+        bundle_names = {(b.workspace, b.name) for h, m in modes for b in bundles.bundles_for(h, m.name)}
+        for m, handshakes in by_mode.items():
+            problems += m.clashes(handshakes, bundle_names)
     if problems:
         raise InvalidInputs(problems)
 
@@ -229,7 +220,9 @@ def _decrypt_and_render(
     by_file: dict[str, list[tuple[_Work, SourceSecret]]] = {}
     for item, secret in todo:
         by_file.setdefault(secret.file, []).append((item, secret))
-    shareable = [f for f, items in sorted(by_file.items()) if all(i.mode == PLAIN for i, _ in items)]
+    shareable = [
+        f for f, items in sorted(by_file.items()) if all(not (i.mode.seals or i.mode.elsewhere) for i, _ in items)
+    ]
     theirs = set(shareable[1::2]) if len(by_file) >= _SHARE else set()
     mine = [pair for f in sorted(by_file) if f not in theirs for pair in by_file[f]]
     child_items = [pair for f in sorted(theirs) for pair in by_file[f]]
@@ -293,53 +286,12 @@ def _render(
     try:
         plain = render.plain_secret(doc, secret.name)
         revision = hashlib.sha256(loaded.contents[secret.file]).hexdigest()[:16]  # of ciphertext: reveals nothing
-        item.rendered = render.render_handshake(
-            env, hs, plain, item.mode, loaded.config.recipients_for, revision, loaded.identity
-        )
+        item.rendered = item.mode.render(env, hs, plain, loaded.config.recipients_for, revision, loaded.identity)
         item.plain = plain
     except render.RenderError as e:
         item.outcome = output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")
         return
     item.outcome = output.Outcome(hs, Status.SYNCED, _synced_message(hs), dict(item.rendered.files))
-
-
-def _seal(
-    env: Any,
-    work: list[_Work],
-    old: Mapping[str, bytes],
-    previous: Mapping[tuple[str, str], state.Entry],
-    key: bytes | None,
-    binary: str,
-) -> dict[str, str]:
-    """Encrypt sops-mode files. An unchanged secret for unchanged recipients keeps its old bytes,
-    when they are the very bytes an earlier run sealed from it (checked with the state's digest).
-    Returns the digest of every file sealed or kept, for the next run's state."""
-    digests: dict[str, str] = {}
-    requests: list[tuple[_Work, str, bytes, EncryptRequest]] = []
-    for item in work:
-        assert item.rendered is not None and item.outcome is not None
-        ref = (item.hs.workspace, item.hs.name)
-        kept = dict(previous[ref].sealed) if ref in previous else {}
-        for s in item.rendered.sealed:
-            plaintext = env.get_template("sopssecret.yaml.j2").render(sopssecret=s.document).encode()
-            if key is not None and s.path in kept and s.path in old:
-                digest = state.sealed_digest(key, plaintext, s.recipients, old[s.path])
-                if hmac.compare_digest(kept[s.path], digest):
-                    item.outcome.files[s.path] = old[s.path]
-                    digests[s.path] = digest
-                    continue
-            request = EncryptRequest(plaintext, s.recipients, render.SOPS_ENCRYPTED_SUFFIX)
-            requests.append((item, s.path, plaintext, request))
-    results = SopsEncryptor(binary).encrypt_all([r for *_, r in requests])
-    for (item, path, plaintext, request), result in zip(requests, results, strict=True):
-        assert item.outcome is not None
-        if isinstance(result, EncryptFailure):
-            item.outcome = output.Outcome(item.hs, Status.ERROR, f"{path}: {result.reason}")
-        elif item.outcome.status is Status.SYNCED:
-            item.outcome.files[path] = result
-            if key is not None:
-                digests[path] = state.sealed_digest(key, plaintext, request.recipients, result)
-    return digests
 
 
 def _entries(

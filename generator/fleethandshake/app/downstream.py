@@ -18,7 +18,7 @@ from typing import Any
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from ..core.ownership import Ownership, claim_secret, owner_of, ownership
-from ..core.render import MARKER_YAML
+from ..modes import modes
 from .build import Build
 from .source import LoadedSource
 
@@ -35,7 +35,8 @@ class Sync:
     def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, owner: Ownership) -> None:
         self.options = options or KubeOptions()
         self.owner = owner
-        had_downstream = {p.split("/", 1)[0] for p in old if p.endswith("/" + MARKER_YAML)}
+        markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
+        had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         if had_downstream:  # only then is it worth reading which bundles are ours
             had_downstream &= {ws for (ws, _name), dirs in output.owned_bundles(old, owner).items() if dirs}
         self._had_downstream = had_downstream

@@ -49,11 +49,13 @@ def guard_removals(old: Mapping[str, bytes], comp: output.Composition, allow: bo
 
 
 def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
-    from ..core import output, render
+    from ..core import output
+    from ..modes import modes
 
     changed = tuple(output.changed_paths(old, comp.tree))
     if changed:
-        secret_paths = {p for p in comp.tree if p.endswith("/" + render.SECRET_YAML)}
+        clear = tuple("/" + m.file for m in modes().values() if m.clear_text)
+        secret_paths = {p for p in comp.tree if p.endswith(clear)}
         fs.write_tree(out, comp.tree, old, secret_paths)
     elif old:
         fs.tidy_spare(out, old)  # OUT may have been changed by others (git) since the last write

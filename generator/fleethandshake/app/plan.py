@@ -129,7 +129,7 @@ def known_fleet_files(
     """fleet.yaml contents -> their document, for the bundles of Synced handshakes.
 
     Their files are this run's rendering (or the last run's, verified by the state's keyed MAC
-    and the same input digests), so each fleet.yaml is exactly `render.fleet_for` written out:
+    and the same input digests), so each fleet.yaml is exactly its mode's `fleet` written out:
     the plan need not parse it again. Missing and Error handshakes keep old files, which are
     parsed as they are.
     """
@@ -139,10 +139,10 @@ def known_fleet_files(
         if (hs.workspace, hs.name) not in synced:
             continue
         hs_mode = handshake_mode(hs, loaded, mode)
-        for bundle in bundles.bundles_for(hs, hs_mode):
+        for bundle in bundles.bundles_for(hs, hs_mode.name):
             content = comp.tree.get(f"{bundle.path}/{render.FLEET_YAML}")
             if content is not None:
-                known[content] = render.fleet_for(hs, bundle, hs_mode, loaded.identity)
+                known[content] = hs_mode.fleet(hs, bundle, loaded.identity)
     return known
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..modes import modes
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
-from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, go_base64_decode
+from .render import FLEET_YAML, go_base64_decode
 from .state import STATE_FILE, value_digests_by_handshake
 from .yaml.lazy import loader
 
@@ -50,9 +50,6 @@ def _load(content: bytes | None) -> Any:
         return None
 
 
-_RENDERED_NAME = re.compile(rb'\n"kind": "Secret"\n"metadata":\n  "name": "([a-z0-9][a-z0-9.-]*)"\n')
-
-
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         return ()
@@ -75,15 +72,6 @@ def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
         for key, value in string_data.items():
             out[str(key)] = SecretValue(base64.b64encode(str(value).encode()).decode())
     return tuple(sorted(out.items()))
-
-
-def _copied_secret(fleet: Mapping[str, Any]) -> str | None:
-    """The Secret a downstream-mode bundle has Fleet copy (`downstreamResources`), if any."""
-    resources = fleet.get("downstreamResources")
-    for resource in resources if isinstance(resources, list) else ():
-        if isinstance(resource, dict) and resource.get("kind") == "Secret" and isinstance(resource.get("name"), str):
-            return str(resource["name"])
-    return None
 
 
 def read_views(
@@ -116,18 +104,10 @@ def read_views(
             continue
         targets = fleet.get("overrideTargets") or [{}]
         earlier = fleet.get("targetCustomizations") or []
-        raw_secret = files.get(f"{directory}/{SECRET_YAML}")
-        light_name = _RENDERED_NAME.search(raw_secret) if raw_secret and directory in light else None
-        # An unchanged bundle needs only the Secret's name (for conflicts): read it without parsing.
-        secret = {"metadata": {"name": light_name[1].decode()}} if light_name else load(raw_secret)
-        readable = isinstance(secret, dict) and not light_name
-        secret = secret if isinstance(secret, dict) else {}
-        sealed = load(files.get(f"{directory}/{SOPSSECRET_YAML}"))
-        if not readable and isinstance(sealed, dict):
-            secret = {"metadata": sealed.get("metadata") or {}}  # the name is clear text; the rest is sealed
+        # The first mode that finds its file in the folder says which Secret it delivers.
+        found = (m.read_back(directory, files, fleet, load, directory in light) for m in modes().values())
+        secret, readable = next((f for f in found if f is not None), ({}, False))
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
-        if not meta.get("name"):  # downstream mode: the Secret Fleet copies, under its own name
-            meta = {"name": _copied_secret(fleet)}
         workspace, name = directory.split("/", 1)
         views[directory] = BundleView(
             path=directory,

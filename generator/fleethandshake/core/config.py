@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import Problem
-from .models import MODES, PLAIN, Target
+from ..modes import DEFAULT, NAMES
+from .models import Target
 from .ownership import source_name_problem
 from .yaml.reader import Document, join
 
@@ -35,7 +36,7 @@ class RecipientScope:
 
 @dataclass(frozen=True)
 class Config:
-    mode: str = PLAIN
+    mode: str = DEFAULT
     recipients: tuple[RecipientScope, ...] = field(default_factory=tuple)
     source: str | None = None  # the source identity (core/ownership.py); None: derived from OUT
 
@@ -78,10 +79,10 @@ def parse_config(doc: Document | None, file: str = CONFIG_FILE) -> tuple[Config,
             add(str(key), "unknown field (allowed: apiVersion, kind, mode, source, sops)")
     if data.get("apiVersion", CONFIG_API_VERSION) != CONFIG_API_VERSION:
         add("apiVersion", f"must be {CONFIG_API_VERSION}")
-    mode = data.get("mode", PLAIN)
-    if mode not in MODES:
-        add("mode", f"must be one of {', '.join(MODES)}")
-        mode = PLAIN
+    mode = data.get("mode", DEFAULT)
+    if mode not in NAMES:
+        add("mode", f"must be one of {', '.join(NAMES)}")
+        mode = DEFAULT
     source = data.get("source")
     if source is not None:
         problem = source_name_problem(source) if isinstance(source, str) else "must be a string"

@@ -19,8 +19,6 @@ LABEL_SOURCE = f"{LABEL_PREFIX}/source"  # which source (and output) wrote it: s
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "fleet-handshake"
 ANNOTATION_MODE = f"{LABEL_PREFIX}/mode"  # per-handshake override of the source's delivery mode
-PLAIN, DOWNSTREAM, SOPS = "plain", "downstream", "sops"
-MODES = (PLAIN, DOWNSTREAM, SOPS)
 
 
 def item_path(item: int | None, path: str) -> str:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
+from ..modes import modes
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from .ownership import Ownership, ownership
-from .render import FLEET_YAML, MARKER_YAML, SECRET_YAML, SOPSSECRET_YAML, STATE_DIR, Tree
+from .render import FLEET_YAML, STATE_DIR, Tree
 from .yaml.lazy import loader
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Removal:
 
 # The names of the files fleet-handshake writes into a bundle folder, in every mode. Any other file
 # there (or a sub-folder) was put there by someone else and is left alone.
-OWN_FILES = frozenset({FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, MARKER_YAML})
+OWN_FILES = frozenset({FLEET_YAML, *(m.file for m in modes().values())})
 
 
 @functools.cache  # called for every file of the old and new trees, several times per run

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..modes import modes
 from .bundleview import BundleView, read_views
 from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
 from .removals import Removals
-from .render import SOPSSECRET_YAML
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
@@ -190,12 +190,13 @@ def make_plan(
     same = {d for d in old_dirs.keys() & new_dirs.keys() if old_dirs[d] == new_dirs[d]}
     memo: dict[bytes, Any] = dict(known or {})
     old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
+    sealed = [m.file for m in modes().values() if m.seals]
     resealed = {
         d
-        for d in old_dirs.keys() & new_dirs.keys()
-        if d not in same and f"{d}/{SOPSSECRET_YAML}" in old_dirs[d]
-        and old_dirs[d][f"{d}/{SOPSSECRET_YAML}"] != new_dirs[d].get(f"{d}/{SOPSSECRET_YAML}")
-    }  # fmt: skip
+        for d in old_dirs.keys() & new_dirs.keys() - same
+        for f in sealed
+        if f"{d}/{f}" in old_dirs[d] and old_dirs[d][f"{d}/{f}"] != new_dirs[d].get(f"{d}/{f}")
+    }
     paths = sorted(set(old) | set(new))
     diffs = _renames(tuple(_diff(old.get(p), new.get(p), resolve, p in same, p in resealed) for p in paths), old, new)
     hs = tuple(handshakes)

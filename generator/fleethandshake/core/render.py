@@ -6,35 +6,26 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .bundles import Bundle, bundles_for
-from .describe import describe_target
+from .bundles import Bundle
 from .models import (
-    DOWNSTREAM,
     LABEL_HANDSHAKE,
     LABEL_MANAGED_BY,
     LABEL_SOURCE,
     LABEL_WORKSPACE,
     MANAGER,
-    PLAIN,
-    SOPS,
     Handshake,
     PlainSecret,
     SecretValue,
-    Target,
 )
 from .yaml import emitter as yamlemit
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together
 MAX_BUNDLE_GZIP = 1_000_000  # Fleet stores a bundle's content gzipped in one object, under etcd's limit
 FLEET_YAML = "fleet.yaml"
-SECRET_YAML = "secret.yaml"  # noqa: S105 - a file name
-MARKER_YAML = "marker.yaml"
-SOPSSECRET_YAML = "sopssecret.yaml"
-SOPS_ENCRYPTED_SUFFIX = "Templates"  # the sops-secrets-operator's convention: encrypt spec.secretTemplates
 STATE_DIR = ".fleet-handshake"
 # What the renderer writes beyond the templates: raise it when that changes, so that a handshake
 # reused unchanged from an earlier run is rendered again (2: every string quoted, data only,
@@ -139,99 +130,34 @@ def fleet_document(handshake: Handshake, bundle: Bundle, source: str = "") -> di
     return fleet
 
 
-def fleet_for(handshake: Handshake, bundle: Bundle, mode: str, source: str = "") -> dict[str, Any]:
-    """The document a bundle's fleet.yaml holds, in the handshake's delivery mode."""
-    fleet = fleet_document(handshake, bundle, source)
-    if mode == DOWNSTREAM:
-        fleet["downstreamResources"] = [{"kind": "Secret", "name": management_secret_name(handshake)}]
-    return fleet
-
-
-def _present(**fields: Any) -> dict[str, Any]:
+def present(**fields: Any) -> dict[str, Any]:
     """The fields that have a value: a Secret without labels writes no `labels: {}`."""
     return {k: dict(v) if isinstance(v, tuple) else v for k, v in fields.items() if v not in ((), None)}
 
 
 def secret_document(handshake: Handshake, secret: PlainSecret) -> dict[str, Any]:
     metadata = {"name": secret.name, "namespace": handshake.target_namespace,
-                **_present(labels=secret.labels, annotations=secret.annotations)}  # fmt: skip
+                **present(labels=secret.labels, annotations=secret.annotations)}  # fmt: skip
     return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": secret.type,
-            **_present(immutable=secret.immutable, data=secret.data)}  # fmt: skip
+            **present(immutable=secret.immutable, data=secret.data)}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Sealed:
-    """A sops-mode file still to be encrypted (by an adapter) for exactly these recipients."""
+    """A file still to be encrypted (by an adapter) for exactly these recipients: the values of
+    keys ending in `encrypted_suffix` are encrypted."""
 
     path: str
-    document: dict[str, Any]  # values are SecretValue until the encryptor serialises them
+    plaintext: bytes = field(repr=False)
     recipients: tuple[str, ...]
+    encrypted_suffix: str
 
 
 @dataclass(frozen=True)
 class Rendered:
     files: Tree
     sealed: tuple[Sealed, ...] = ()
-    management: tuple[dict[str, Any], ...] = ()  # downstream mode: Secrets for the management cluster
-
-
-def management_secret_name(handshake: Handshake) -> str:
-    """Name of the Secret written into the workspace namespace for Fleet to copy downstream.
-
-    Fleet copies it under the same name at both hops (bundle_controller.go cloneSecret, then the
-    agent's copyResourcesFromUpstream), so it must be secretName itself. Collisions are refused
-    by validation and by ownership labels, not avoided by renaming.
-    """
-    return handshake.secret_name
-
-
-def render_handshake(
-    env: jinja2.Environment,
-    handshake: Handshake,
-    secret: PlainSecret,
-    mode: str = PLAIN,
-    recipients: Callable[[Target], tuple[str, ...]] | None = None,
-    revision: str = "",
-    source: str = "",
-) -> Rendered:
-    """Every file of every bundle of one handshake, in the given delivery mode. `source`: the
-    source identity its labels carry (core/ownership.py); "" writes none."""
-    secret_doc = secret_document(handshake, secret)
-    secret_text = env.get_template("secret.yaml.j2").render(handshake=handshake, secret=secret_doc).encode()
-    if mode == PLAIN and len(secret_text) > MAX_BUNDLE_GZIP:  # base64 text: it gzips to at least 3/4 of its size
-        import zlib
-
-        packed = len(zlib.compress(secret_text, 9))
-        if packed > MAX_BUNDLE_GZIP:
-            raise RenderError(f"the Secret compresses to {packed} bytes, over the {MAX_BUNDLE_GZIP} bytes a Fleet "
-                              "bundle can hold; use downstream mode for a Secret this large")  # fmt: skip
-    fleet_template = env.get_template("fleet.yaml.j2")
-    files: Tree = {}
-    sealed: list[Sealed] = []
-    management: list[dict[str, Any]] = []
-    for bundle in bundles_for(handshake, mode):
-        fleet = fleet_for(handshake, bundle, mode, source)
-        if mode == DOWNSTREAM:
-            files[f"{bundle.path}/{MARKER_YAML}"] = (
-                env.get_template("marker.yaml.j2")
-                .render(handshake=handshake, marker=marker_document(handshake, bundle, revision, source))
-                .encode()
-            )
-        elif mode == SOPS:
-            to = recipients(bundle.target) if recipients is not None else ()
-            if not to:
-                raise RenderError(f"no sops recipients for target [{describe_target(bundle.target.to_dict())}]: "
-                                  "add a scope for it under sops.recipients in .fleet-handshake.yaml")  # fmt: skip
-            document = sops_secret_document(handshake, secret, source)
-            sealed.append(Sealed(f"{bundle.path}/{SOPSSECRET_YAML}", document, to))
-        else:
-            files[f"{bundle.path}/{SECRET_YAML}"] = secret_text
-        files[f"{bundle.path}/{FLEET_YAML}"] = fleet_template.render(
-            handshake=handshake, bundle=bundle, fleet=fleet
-        ).encode()
-    if mode == DOWNSTREAM:
-        management.append(management_secret_document(handshake, secret, source))
-    return Rendered(files, tuple(sealed), tuple(management))
+    management: tuple[dict[str, Any], ...] = ()  # Secrets to write on the management cluster
 
 
 def owner_labels(handshake: Handshake, source: str = "") -> dict[str, str]:
@@ -239,48 +165,6 @@ def owner_labels(handshake: Handshake, source: str = "") -> dict[str, str]:
     if source:
         labels[LABEL_SOURCE] = source
     return labels
-
-
-def marker_document(handshake: Handshake, bundle: Bundle, revision: str, source: str = "") -> dict[str, Any]:
-    """Fleet needs one manifest per bundle; this one says where the Secret comes from, and nothing secret.
-
-    `revision` changes whenever the Secret does (a digest of the *encrypted* source, which
-    reveals nothing): the bundle changes with it, so Fleet's agent copies the Secret again.
-    It only recopies when it reconciles the BundleDeployment.
-    """
-    labels = owner_labels(handshake, source)
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": bundle.name, "namespace": handshake.target_namespace, "labels": labels},
-        "data": {
-            "handshake": handshake.ref,
-            "secret": handshake.secret_name,
-            "mode": DOWNSTREAM,
-            "source-revision": revision,
-        },
-    }
-
-
-def management_secret_document(handshake: Handshake, secret: PlainSecret, source: str = "") -> dict[str, Any]:
-    doc = secret_document(handshake, secret)
-    doc["metadata"]["name"] = management_secret_name(handshake)
-    doc["metadata"]["namespace"] = handshake.workspace
-    doc["metadata"]["labels"] = {**doc["metadata"].get("labels", {}), **owner_labels(handshake, source)}
-    return doc
-
-
-def sops_secret_document(handshake: Handshake, secret: PlainSecret, source: str = "") -> dict[str, Any]:
-    """A SopsSecret (isindir.github.com/v1alpha3) the sops-secrets-operator turns into the Secret."""
-    template = {"name": secret.name, "type": secret.type,
-                **_present(labels=secret.labels, annotations=secret.annotations, data=secret.data)}  # fmt: skip
-    labels = owner_labels(handshake, source)
-    return {
-        "apiVersion": "isindir.github.com/v1alpha3",
-        "kind": "SopsSecret",
-        "metadata": {"name": secret.name, "namespace": handshake.target_namespace, "labels": labels},
-        "spec": {"secretTemplates": [template]},
-    }
 
 
 def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:

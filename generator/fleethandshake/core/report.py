@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ..modes import modes
 from .models import Status
 from .output import Composition
-from .render import SECRET_YAML
 
 PLAIN_WARNING = (
     "plain mode: the output holds Secrets in clear text (base64 is not encryption); "
@@ -16,7 +16,8 @@ PLAIN_WARNING = (
 
 def plain_warning(tree: Iterable[str]) -> str | None:
     """The warning `generate` and `publish` print when the output holds a Secret in clear text."""
-    if any(path.endswith("/" + SECRET_YAML) for path in tree):
+    clear = tuple("/" + m.file for m in modes().values() if m.clear_text)
+    if any(path.endswith(clear) for path in tree):
         return f"warning: {PLAIN_WARNING}"
     return None
 

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import Problem
+from ..modes import NAMES
 from . import names
 from .models import (
     ANNOTATION_MODE,
     API_VERSION,
     DEFAULT_WORKSPACE,
     KIND,
-    MODES,
     Handshake,
     LabelSelector,
     Requirement,
@@ -306,8 +306,8 @@ def _handshake(c: _Collector) -> Handshake | None:
     workspace = c.string(meta, "namespace", "metadata", required=False) or DEFAULT_WORKSPACE
     annotations = meta.get("annotations")
     mode = annotations.get(ANNOTATION_MODE) if isinstance(annotations, dict) else None
-    if mode is not None and mode not in MODES:
-        c.add(join(join("metadata", "annotations"), ANNOTATION_MODE), f"must be one of {', '.join(MODES)}")
+    if mode is not None and mode not in NAMES:
+        c.add(join(join("metadata", "annotations"), ANNOTATION_MODE), f"must be one of {', '.join(NAMES)}")
     c.check("metadata.namespace", names.dns1123_label_problem(workspace))
     spec = c.mapping(data.get("spec"), "spec", _SPEC_KEYS)
     secret_name = c.string(spec, "secretName", "spec")

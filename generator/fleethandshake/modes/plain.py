@@ -1,0 +1,56 @@
+"""plain: the decrypted Secret is written into each bundle. Works with stock Fleet and nothing
+else downstream; the output holds Secrets in clear text and must stay private."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..core.bundles import Bundle
+from ..core.models import Handshake, PlainSecret
+from ..core.render import MAX_BUNDLE_GZIP, RenderError, secret_document
+from .base import Load, Mode, Recipients
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+# An unchanged bundle needs only the Secret's name (for conflicts): read it without parsing.
+_RENDERED_NAME = re.compile(rb'\n"kind": "Secret"\n"metadata":\n  "name": "([a-z0-9][a-z0-9.-]*)"\n')
+
+
+class Plain(Mode):
+    name = "plain"
+    file = "secret.yaml"
+    in_action = True
+    clear_text = True
+
+    def prepare(self, env: Environment, handshake: Handshake, secret: PlainSecret, source: str) -> bytes:
+        doc = secret_document(handshake, secret)
+        text = env.get_template("secret.yaml.j2").render(handshake=handshake, secret=doc).encode()
+        if len(text) > MAX_BUNDLE_GZIP:  # base64 text: it gzips to at least 3/4 of its size
+            import zlib
+
+            packed = len(zlib.compress(text, 9))
+            if packed > MAX_BUNDLE_GZIP:
+                raise RenderError(f"the Secret compresses to {packed} bytes, over the {MAX_BUNDLE_GZIP} bytes a "
+                                  "Fleet bundle can hold; use downstream mode for a Secret this large")  # fmt: skip
+        return text
+
+    def bundle_file(self, env: Environment, handshake: Handshake, bundle: Bundle, shared: Any,
+                    recipients: Recipients | None, revision: str, source: str) -> bytes:  # fmt: skip
+        text: bytes = shared
+        return text
+
+    def read_back(
+        self, directory: str, files: Mapping[str, bytes], fleet: Mapping[str, Any], load: Load, light: bool
+    ) -> tuple[dict[str, Any], bool] | None:
+        raw = files.get(f"{directory}/{self.file}")
+        name = _RENDERED_NAME.search(raw) if raw and light else None
+        if name:
+            return {"metadata": {"name": name[1].decode()}}, False
+        secret = load(raw)
+        return (secret, True) if isinstance(secret, dict) else None
+
+
+MODE = Plain()
