@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..adapters import fs, templates
+from ..adapters import templates
+from ..adapters.fs import tree as fs
 from ..adapters.sops import age, decrypt
 from ..adapters.sops.encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
 from ..core import bundles, output, render, state
