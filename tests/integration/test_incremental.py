@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -235,10 +236,11 @@ def out_with_spare_tree(repo: SourceRepo, tmp_path: Path, env: dict[str, str]) -
 
 
 def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
-    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """generate lists the spare tree in the child that reads OUT; write_tree uses that listing
-    only for the folder it was taken of (device and inode), once, and lists it again otherwise."""
+    only for the folder it was taken of (device and inode), once, and lists it again otherwise.
+    The files the spare shares with OUT are kept where they are, not written or linked again."""
     from fleethandshake.adapters.fs import spare as fs_spare
     from fleethandshake.adapters.fs import swap
 
@@ -250,13 +252,24 @@ def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     folders: list[str] = []
     fs_spare._scan_inodes(str(spare), "", files, folders)
     assert old.spare == (os.lstat(spare).st_dev, os.lstat(spare).st_ino, files, folders)
+    shared = {p for p in old if (spare / p).exists() and (spare / p).stat().st_ino == (out / p).stat().st_ino}
+    assert len(shared) >= len(old) - 3  # all but what the second run changed: hs1's Secret, the state
 
     # A write that uses the listing gives exactly the new tree, and uses it only once.
+    kept: list[set[str]] = []
+    reconcile = fs_spare.reconcile
+
+    def counted(*args: Any) -> set[str]:
+        kept.append(reconcile(*args))
+        return kept[-1]
+
+    monkeypatch.setattr(fs_spare, "reconcile", counted)
     new = dict(old)
     new["fleet-default/extra/fleet.yaml"] = b"defaultNamespace: apps\n"
     swap.write_tree(out, new, old, set())
     assert old.spare is None  # used once
     assert read_tree(out) == new
+    assert kept == [shared]
 
     # A listing of a folder that has since been replaced (another inode, with a file of its
     # own) is not used: that file must not reach OUT.
