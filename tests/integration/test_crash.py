@@ -257,3 +257,38 @@ def test_sigterm_and_ctrl_c_exit_130_and_clean_up(sources: Sources, tmp_path: Pa
     assert _read(out) in (sources.old_tree, sources.new_tree)
     assert _staging(out) == []
     assert beside_out(out) == []  # the spare tree, if any, holds only OUT's own files
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["first-write", "with-spare"])
+def test_a_signal_the_moment_the_staging_folder_exists_leaves_none_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spare: bool
+) -> None:
+    """SIGTERM delivered right as the staging folder is made (the earliest moment the test above
+    can hit while writing) is raised only inside the block that removes that folder again."""
+    from fleethandshake.adapters.fs import swap, tree
+
+    out = tmp_path / "out"
+    swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 1\n"}, {}, set())
+    if spare:
+        swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 2\n"}, tree.read_tree(out), set())
+    before = read_tree(out)
+    made = swap._mkdtemp
+
+    def signalled(parent: Path, prefix: str) -> Path:
+        path = made(parent, prefix)
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler raises at the next instruction it can
+        return path
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # what the CLI's SIGTERM handler does
+
+    monkeypatch.setattr(swap, "_mkdtemp", signalled)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            swap.write_tree(out, {"ws/b/fleet.yaml": b"b: 1\n"}, tree.read_tree(out), set())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert read_tree(out) == before
+    assert _staging(out) == []
+    assert beside_out(out) == []

@@ -13,6 +13,7 @@ from ...errors import UserError
 
 LOCK_TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 600.0
+STAGING = ".fh-staging-"  # `.OUT.fh-staging-<random>`: where swap builds a new tree
 
 
 @contextlib.contextmanager
@@ -42,9 +43,20 @@ def output_lock(out: Path, timeout: float | None = None) -> Iterator[None]:
                         f"another fleet-handshake run is writing in {parent}; gave up after {timeout:g} s"
                     ) from None
                 time.sleep(0.1)
-        from .swap import remove_stale_staging
-
-        remove_stale_staging(out)
+        _remove_stale_staging(out)
         yield
     finally:
         os.close(fd)
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging folders left behind by a killed run; safe to remove while we hold the lock.
+
+    Not kept as the spare tree: one may hold files written for a tree that never became OUT.
+    Named after the folder OUT resolves to, as `swap.write_tree` names them: OUT may be a link.
+    """
+    import shutil
+
+    real = out.resolve()
+    for stale in real.parent.glob(f".{real.name}{STAGING}*"):
+        shutil.rmtree(stale, ignore_errors=True)

@@ -3,8 +3,8 @@ which the next write builds the new tree, touching only what changed.
 
 `.OUT.fh-spare/tree`, on OUT's file system. Creating and removing a folder per bundle is most of
 a one-change write's time on ext4 (the inode allocator passes over every inode freed in the last
-minute), and unlinking and linking every file of the tree instead still costs several times the
-rest of the write: the spare keeps both to what changed. It holds nothing of its own: what
+minute); keeping only the empty folders and linking every file again still made the write
+several times slower. The spare keeps both to what changed. It holds nothing of its own: what
 changed or went is unlinked from it after each swap, and a run that writes nothing unlinks what
 is no longer OUT's (see `tidy_spare`). Its `.gitignore` keeps git, and so Fleet, from seeing it.
 """

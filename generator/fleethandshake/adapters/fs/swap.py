@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 import sys
 from collections.abc import Mapping
@@ -11,11 +12,11 @@ from pathlib import Path
 
 from ...errors import UserError
 from . import foreign, is_real_dir, spare
+from .lock import STAGING
 from .tree import OutputTree
 
 SECRET_FILE_MODE = 0o600
 FILE_MODE = 0o644
-_STAGING = ".fh-staging-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _SHARE = 64  # folders: below this, a second process costs more than it saves
@@ -35,16 +36,19 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     kept = spare.spare_tree(out) if out.exists() else None
     mode = _folder_mode(out)
     carry = foreign.plan(new, old.entries, old.empty) if isinstance(old, OutputTree) else foreign.NOTHING
-    try:
-        staging = _mkdtemp(out.parent, f".{out.name}{_STAGING}")
-        reuse = kept is not None and is_real_dir(kept)
-        if reuse:
-            os.rename(kept, staging)  # type: ignore[arg-type] # an empty folder is replaced
-        built = os.lstat(staging).st_ino  # the new tree's folder: OUT once the swap is done
-    except OSError as e:
-        raise _not_written(out, e) from None
+    # Interrupts wait while the staging folder is made: one raised before the `try` below would
+    # leave it behind. They are let through inside it, where the clean-up removes it again.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    staging: Path | None = None
+    built = -1
     try:
         try:
+            staging = _mkdtemp(out.parent, f".{out.name}{STAGING}")
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            reuse = kept is not None and is_real_dir(kept)
+            if reuse:
+                os.rename(kept, staging)  # type: ignore[arg-type] # an empty folder is replaced
+            built = os.lstat(staging).st_ino  # the new tree's folder: OUT once the swap is done
             if reuse:
                 done = spare.reconcile(staging, out, new, old, foreign.with_parents(new) | carry.folders)
                 for path in sorted(new.keys() - done):
@@ -66,27 +70,17 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
         interrupted: KeyboardInterrupt | None = None
         while True:
             try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # when _mkdtemp failed
                 _stop_children()
-                if kept is not None and os.path.lexists(staging):
+                if staging is not None and kept is not None and os.path.lexists(staging):
                     spare.keep_as_spare(staging, kept, new, old, _is_folder(out, built))
-                else:
+                elif staging is not None:
                     _rmtree(staging)
                 break
             except KeyboardInterrupt as e:
                 interrupted = e
         if interrupted is not None:
             raise interrupted
-
-
-def remove_stale_staging(out: Path) -> None:
-    """Staging folders left behind by a killed run; safe to remove while holding the output lock.
-
-    Not kept as the spare tree: one may hold files written for a tree that never became OUT.
-    Named after the folder OUT resolves to, as `write_tree` names them: OUT may be a link.
-    """
-    real = out.resolve()
-    for stale in real.parent.glob(f".{real.name}{_STAGING}*"):
-        _rmtree(stale)
 
 
 def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
