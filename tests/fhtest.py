@@ -165,7 +165,7 @@ def without_removals(tree: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def spare_tree(out: Path) -> Path:
-    """Where generate keeps the previous output tree beside OUT (adapters.fs._spare_tree)."""
+    """Where generate keeps the previous output tree beside OUT (adapters/fs/spare.py)."""
     return out.parent / f".{out.name}.fh-spare" / "tree"
 
 

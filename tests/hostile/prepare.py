@@ -9,7 +9,7 @@ import stat
 from collections.abc import Callable
 
 from fhtest import make_age_key, secret, sops_encrypt
-from fleethandshake.adapters.fs import MAX_SOURCE_FILE
+from fleethandshake.adapters.fs.source import MAX_SOURCE_FILE
 from hostile.corpus import CANARY_ALPHA, Context, Result, alpha_secret
 
 Prepare = Callable[[Context], None]

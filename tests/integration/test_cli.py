@@ -163,7 +163,7 @@ def test_sops_binary_that_is_missing_is_a_usage_error(repo: SourceRepo, tmp_path
 
 
 def test_lock_timeout_from_the_environment(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
-    from fleethandshake.adapters.fs import output_lock
+    from fleethandshake.adapters.fs.lock import output_lock
 
     repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
     repo.encrypted("s.yaml", secret("s", stringData={"k": "v"}))

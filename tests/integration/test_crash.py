@@ -28,12 +28,12 @@ from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret,
 HANDSHAKES = 200
 PER_FILE = 5  # Secrets per encrypted file: fewer sops calls to build the sources
 STAGING = ".fh-staging-"
-# The command line, with one function of adapters/fs.py wrapped so that the run stops itself
+# The command line, with one function of adapters/fs/swap.py wrapped so that the run stops itself
 # (SIGSTOP) before or after its n-th call in the main process; `name:before|after:n` comes first.
 _PAUSING_ENTRY = """
 import os, signal, sys
 from fleethandshake import cli
-from fleethandshake.adapters import fs
+from fleethandshake.adapters.fs import swap as fs
 
 name, when, nth = sys.argv.pop(1).split(":")
 function, calls, me = getattr(fs, name), [0], os.getpid()
@@ -228,3 +228,38 @@ def test_sigterm_and_ctrl_c_exit_130_and_clean_up(
     assert as_expected, f"OUT is not the {'new' if phase == 'after-the-swap' else 'old'} tree"
     assert _staging(out) == []
     assert beside_out(out) == []  # the spare tree, if any, holds only OUT's own files
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["first-write", "with-spare"])
+def test_a_signal_the_moment_the_staging_folder_exists_leaves_none_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spare: bool
+) -> None:
+    """SIGTERM delivered right as the staging folder is made (the earliest moment the test above
+    can hit while writing) is raised only inside the block that removes that folder again."""
+    from fleethandshake.adapters.fs import swap, tree
+
+    out = tmp_path / "out"
+    swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 1\n"}, {}, set())
+    if spare:
+        swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 2\n"}, tree.read_tree(out), set())
+    before = read_tree(out)
+    made = swap._mkdtemp
+
+    def signalled(parent: Path, prefix: str) -> Path:
+        path = made(parent, prefix)
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler raises at the next instruction it can
+        return path
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # what the CLI's SIGTERM handler does
+
+    monkeypatch.setattr(swap, "_mkdtemp", signalled)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            swap.write_tree(out, {"ws/b/fleet.yaml": b"b: 1\n"}, tree.read_tree(out), set())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert read_tree(out) == before
+    assert _staging(out) == []
+    assert beside_out(out) == []

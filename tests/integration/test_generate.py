@@ -378,7 +378,7 @@ def test_output_path_that_is_a_file(repo: SourceRepo, tmp_path: Path, key_env: d
 def test_failure_while_writing_leaves_previous_tree(
     repo: SourceRepo, out: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fleethandshake.adapters import fs
+    from fleethandshake.adapters.fs import swap
     from fleethandshake.app.generate import generate as generate_in_process
 
     two_handshakes(repo)
@@ -398,7 +398,7 @@ def test_failure_while_writing_leaves_previous_tree(
                 raise OSError(28, "No space left on device")
         return real_open(path, flags, mode, **kwargs)
 
-    monkeypatch.setattr(fs.os, "open", failing_open)
+    monkeypatch.setattr(swap.os, "open", failing_open)
     with pytest.raises(OSError, match="No space"):
         generate_in_process(repo.root, out, say=lambda _: None)
 

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -235,38 +236,51 @@ def out_with_spare_tree(repo: SourceRepo, tmp_path: Path, env: dict[str, str]) -
 
 
 def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
-    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """generate lists the spare tree in the child that reads OUT; write_tree uses that listing
-    only for the folder it was taken of (device and inode), once, and lists it again otherwise."""
-    from fleethandshake.adapters import fs
+    only for the folder it was taken of (device and inode), once, and lists it again otherwise.
+    The files the spare shares with OUT are kept where they are, not written or linked again."""
+    from fleethandshake.adapters.fs import spare as fs_spare
+    from fleethandshake.adapters.fs import swap
 
     out = out_with_spare_tree(repo, tmp_path, key_env)
     spare = spare_tree(out)
-    old = fs.read_tree_and_spare(out)
+    old = fs_spare.read_tree_and_spare(out)
     assert old.spare is not None
     files: dict[str, int | None] = {}
     folders: list[str] = []
-    fs._scan_inodes(str(spare), "", files, folders)
+    fs_spare._scan_inodes(str(spare), "", files, folders)
     assert old.spare == (os.lstat(spare).st_dev, os.lstat(spare).st_ino, files, folders)
+    shared = {p for p in old if (spare / p).exists() and (spare / p).stat().st_ino == (out / p).stat().st_ino}
+    assert len(shared) >= len(old) - 3  # all but what the second run changed: hs1's Secret, the state
 
     # A write that uses the listing gives exactly the new tree, and uses it only once.
+    kept: list[set[str]] = []
+    reconcile = fs_spare.reconcile
+
+    def counted(*args: Any) -> set[str]:
+        kept.append(reconcile(*args))
+        return kept[-1]
+
+    monkeypatch.setattr(fs_spare, "reconcile", counted)
     new = dict(old)
     new["fleet-default/extra/fleet.yaml"] = b"defaultNamespace: apps\n"
-    fs.write_tree(out, new, old, set())
+    swap.write_tree(out, new, old, set())
     assert old.spare is None  # used once
     assert read_tree(out) == new
+    assert kept == [shared]
 
     # A listing of a folder that has since been replaced (another inode, with a file of its
     # own) is not used: that file must not reach OUT.
-    old = fs.read_tree_and_spare(out)
+    old = fs_spare.read_tree_and_spare(out)
     assert old.spare is not None
     replacement = spare.with_name("replacement")
     shutil.copytree(spare, replacement)
     (replacement / "fleet-default" / "planted.yaml").write_text("planted: true\n")
     shutil.rmtree(spare)
     replacement.rename(spare)
-    fs.write_tree(out, dict(old), old, set())
+    swap.write_tree(out, dict(old), old, set())
     assert read_tree(out) == dict(old)
     assert not (out / "fleet-default" / "planted.yaml").exists()
 
@@ -275,12 +289,12 @@ def test_the_spare_tree_is_listed_beside_the_real_out_when_out_is_a_link(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
 ) -> None:
     """write_tree keeps the spare beside OUT's resolved path; the listing must look there too."""
-    from fleethandshake.adapters import fs
+    from fleethandshake.adapters.fs import spare as fs_spare
 
     out = out_with_spare_tree(repo, tmp_path, key_env)
     link = tmp_path / "link"
     link.symlink_to(out)
-    listed = fs.read_tree_and_spare(link).spare
+    listed = fs_spare.read_tree_and_spare(link).spare
     assert listed is not None
     assert listed[:2] == (os.lstat(spare_tree(out)).st_dev, os.lstat(spare_tree(out)).st_ino)
 

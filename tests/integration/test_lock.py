@@ -1,6 +1,6 @@
 """One writer per output folder: a second run waits for the lock, and gives up clearly.
 
-The test holds the lock itself (adapters/fs.py `output_lock`, the same function the commands
+The test holds the lock itself (adapters/fs/lock.py `output_lock`, the same function the commands
 use) in a thread, starts the real command line in a child process, and checks that the child
 writes nothing while the lock is held and completes once it is released.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from fhtest import GIT_ENV, SourceRepo, delivered, handshake, read_tree, run_cli, secret
-from fleethandshake.adapters.fs import output_lock
+from fleethandshake.adapters.fs.lock import output_lock
 from fleethandshake.errors import UserError
 
 # Seconds the test goes on holding the lock once the run is waiting for it: a run that did not

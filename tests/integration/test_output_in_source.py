@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from fhtest import GIT_ENV, REPO, AgeKey, SourceRepo, git, handshake, run_cli, secret
-from fleethandshake.adapters import fs
+from fleethandshake.adapters.fs import source as fs
 from fleethandshake.core import output
 
 CANARY = "output-in-source-canary-Tw63Rd"

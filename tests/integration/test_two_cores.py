@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fhtest import SourceRepo, handshake, read_tree, secret
-from fleethandshake.adapters import background, fs
+from fleethandshake.adapters import background
+from fleethandshake.adapters.fs import swap
 from fleethandshake.app import build
 from fleethandshake.app import source as source_loader
 from fleethandshake.app.generate import generate
@@ -31,7 +32,7 @@ def source(repo: SourceRepo, key_env: dict[str, str], monkeypatch: pytest.Monkey
 
 
 def share_from(monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
-    for module in (source_loader, build, fs):
+    for module in (source_loader, build, swap):
         monkeypatch.setattr(module, "_SHARE", threshold)
 
 

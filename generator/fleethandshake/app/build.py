@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..adapters import fs, templates
+from ..adapters import templates
+from ..adapters.fs import tree as fs
 from ..adapters.sops import age, decrypt
 from ..core import bundles, output, render, state
 from ..core.models import Handshake, PlainSecret, SourceSecret, Status

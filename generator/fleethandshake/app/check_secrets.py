@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..adapters import fs
+from ..adapters.fs import source as fs
 from ..core.models import item_path
 from ..core.validate import LAST_APPLIED_PATH, below, is_secret, objects, validate_source
 from ..core.yaml.reader import YamlError, parse_documents

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..adapters import fs
+from ..adapters.fs import spare
+from ..adapters.fs.lock import output_lock
+from ..adapters.fs.tree import OutputTree
 from ..core.models import Status
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
 
@@ -49,6 +51,7 @@ def guard_removals(old: Mapping[str, bytes], comp: output.Composition, allow: bo
 
 
 def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
+    from ..adapters.fs import swap
     from ..core import output
     from ..modes import modes
 
@@ -56,9 +59,9 @@ def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tupl
     if changed:
         clear = tuple("/" + m.file for m in modes().values() if m.clear_text)
         secret_paths = {p for p in comp.tree if p.endswith(clear)}
-        fs.write_tree(out, comp.tree, old, secret_paths)
+        swap.write_tree(out, comp.tree, old, secret_paths)
     elif old:
-        fs.tidy_spare(out, old)  # OUT may have been changed by others (git) since the last write
+        spare.tidy_spare(out, old)  # OUT may have been changed by others (git) since the last write
     return changed
 
 
@@ -73,7 +76,7 @@ def generate(
     allow_removals: bool = False,
 ) -> GenerateResult:
     check_paths(src, out)
-    with fs.output_lock(out), start_reading(out) as reading:
+    with output_lock(out), start_reading(out) as reading:
         # A forked child reads OUT from here on, while this process imports what the rest of
         # the run needs (~25 ms) and loads the source.
         from . import downstream
@@ -93,7 +96,7 @@ def generate(
 
 
 @contextlib.contextmanager
-def start_reading(out: Path) -> Iterator[Background[fs.OutputTree] | None]:
+def start_reading(out: Path) -> Iterator[Background[OutputTree] | None]:
     """OUT's files (and the listing of the spare tree beside it, for the write), read by a forked
     child from now on (None when there is no OUT yet). Call it holding the output lock; the
     child is stopped when the block ends."""
@@ -102,7 +105,7 @@ def start_reading(out: Path) -> Iterator[Background[fs.OutputTree] | None]:
         return
     from ..adapters.background import Background
 
-    with Background(fs.read_tree_and_spare, out) as reading:
+    with Background(spare.read_tree_and_spare, out) as reading:
         yield reading
 
 

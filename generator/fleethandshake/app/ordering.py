@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ..adapters import fs
 from ..adapters import git as gitx
+from ..adapters.fs import source as fs
 from ..core import provenance as prov
 from ..core.config import CONFIG_FILE
 from ..errors import StaleSource, UnorderedSource, UserError

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapters import fs
 from ..adapters import git as gitx
+from ..adapters.fs.lock import output_lock
+from ..adapters.fs.tree import read_tree
 from ..core import output, plan, provenance, report
 from ..core.models import Status
 from ..core.ownership import ownership
@@ -61,7 +62,7 @@ def _check_start(
     if not dirty:
         return
     # Changes in OUT are fine only if they are exactly what generate would write now.
-    current = fs.read_tree(ws.out)
+    current = read_tree(ws.out)
     comp = build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode).composition
     owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
     managed = set().union(*output.owned_bundles(current, owner).values(),
@@ -129,8 +130,8 @@ def publish(
                 pending = None
                 # The source may live in this work tree too: read it again at the new commit.
                 loaded = source_loader.load(src, ws.out)
-            with fs.output_lock(ws.out):
-                old = fs.read_tree(ws.out)
+            with output_lock(ws.out):
+                old = read_tree(ws.out)
                 sync = downstream.Sync.of(old, kube, loaded)
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim)  # fmt: skip

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..adapters import fs
+from ..adapters.fs import source as fs
 from ..core import sourcecache
 from ..core.config import CONFIG_FILE, Config, parse_config
 from ..core.models import Handshake, Source, SourceSecret

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..core.output import is_own_path
+from ...core.output import is_own_path
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Carry:
 NOTHING = Carry((), frozenset(), ())
 
 
-def _with_parents(paths: Iterable[str]) -> set[str]:
+def with_parents(paths: Iterable[str]) -> set[str]:
     """Every folder holding one of `paths` (files), up to OUT's root (excluded)."""
     out: set[str] = set()
     for path in paths:
@@ -41,16 +41,16 @@ def _with_parents(paths: Iterable[str]) -> set[str]:
 def plan(new: Mapping[str, bytes], entries: Mapping[str, int], empty: Iterable[str]) -> Carry:
     """What to carry from OUT (its `entries` that are not regular files, and its `empty` folders)
     into the tree `new`: all of it, except where `new` needs the path for a file or a folder."""
-    new_folders = _with_parents(new)
+    new_folders = with_parents(new)
 
     def free(path: str) -> bool:
-        return path not in new and path not in new_folders and not (_with_parents([path]) & new.keys())
+        return path not in new and path not in new_folders and not (with_parents([path]) & new.keys())
 
     kept = tuple(sorted(p for p in entries if free(p)))
     kept_empty = [p for p in empty if free(p)]
-    folders = _with_parents(kept) | _with_parents(kept_empty) | set(kept_empty)
-    own = _with_parents(p for p in new if is_own_path(p))
-    foreign = folders | _with_parents(p for p in new if not is_own_path(p))
+    folders = with_parents(kept) | with_parents(kept_empty) | set(kept_empty)
+    own = with_parents(p for p in new if is_own_path(p))
+    foreign = folders | with_parents(p for p in new if not is_own_path(p))
     return Carry(kept, frozenset(folders), tuple(sorted(foreign - own)))
 
 

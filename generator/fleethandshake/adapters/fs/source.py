@@ -1,0 +1,148 @@
+"""Read the source: every YAML file below the source folder, with the checks that keep a run from
+reading outside it, hanging on a pipe, or taking a generated output for source."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import Problem, UserError
+from . import read_fd
+
+SOURCE_SUFFIXES = (".yaml", ".yml")
+# What generate writes at OUT's root (core.output.STATUS_FILE): a folder holding it is an output.
+OUTPUT_STATE_DIR, OUTPUT_STATUS = ".fleet-handshake", "status.json"
+MAX_SOURCE_FILE = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # relative to the source root, with '/'
+    content: bytes
+
+
+def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], list[Problem]]:
+    """Every YAML file below `root`, skipping hidden entries, the output folder `exclude` and
+    any folder holding fleet-handshake's output (see `is_output`)."""
+    if not root.is_dir():
+        raise UserError(f"source folder not found: {root}")
+    root = root.resolve()
+    skip = str(exclude.resolve()) if exclude is not None else None
+    files: list[SourceFile] = []
+    problems: list[Problem] = []
+    for full, rel, is_link in _walk_files(str(root), skip):
+        if not rel.endswith(SOURCE_SUFFIXES):
+            continue
+        if is_link:
+            try:
+                target = Path(full).resolve()
+            except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+                problems.append(Problem(rel, None, "", "is a symbolic link that cannot be resolved (a loop?)"))
+                continue
+            if not target.is_relative_to(root):
+                problems.append(
+                    Problem(rel, None, "", "is a symbolic link that points outside the source; refusing to follow it")
+                )
+                continue
+        try:
+            content = _read_regular_file(full)
+        except OSError as e:
+            problems.append(Problem(rel, None, "", f"cannot be read ({e.strerror})"))
+            continue
+        if isinstance(content, str):
+            problems.append(Problem(rel, None, "", content))
+        else:
+            files.append(SourceFile(rel, content))
+    return files, problems
+
+
+def _walk_files(top: str, skip: str | None, rel: str = "") -> Iterator[tuple[str, str, bool]]:
+    """(full path, relative path, is a symbolic link) of every non-hidden file, in os.walk's order
+    (a folder's files by name, then its folders by name), without following links to folders.
+    One scandir per folder and no stat per file."""
+    try:
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return  # an unreadable or vanished folder is skipped, as os.walk does
+    if rel and any(e.name == OUTPUT_STATE_DIR for e in entries) and is_output(top):
+        return  # generated bundles (clear text in plain mode) are not source
+    folders = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not entry.is_symlink() and entry.path != skip:
+                folders.append(entry)
+        else:
+            yield entry.path, rel + entry.name, entry.is_symlink()
+    for folder in folders:
+        yield from _walk_files(folder.path, skip, rel + folder.name + "/")
+
+
+def is_output(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` holds fleet-handshake's output: the state folder generate writes at OUT's root."""
+    return os.path.isfile(os.path.join(folder, OUTPUT_STATE_DIR, OUTPUT_STATUS))
+
+
+def in_output(path: Path, known: dict[Path, bool]) -> bool:
+    """Whether a folder above `path`, as given (not the current folder, nor `/`), holds
+    fleet-handshake's output. `known` remembers folders already looked at."""
+    for folder in list(path.parents)[:-1]:
+        found = known.get(folder)
+        if found is None:
+            found = known[folder] = is_output(folder)
+        if found:
+            return True
+    return False
+
+
+def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None]:
+    """One named file of the source, read with the same checks as the scan (no links out of
+    the source, regular files only, the size limit). (None, None) when it does not exist."""
+    full = root / rel
+    if not os.path.lexists(full):
+        return None, None
+    if full.is_symlink():
+        try:
+            target = full.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None, Problem(rel, None, "", "cannot be read: it is a symbolic link to nothing (or a loop)")
+        if not target.is_relative_to(root.resolve()):
+            return None, Problem(
+                rel, None, "", "is a symbolic link that points outside the source; refusing to follow it"
+            )
+    try:
+        content = _read_regular_file(full)
+    except OSError as e:
+        return None, Problem(rel, None, "", f"cannot be read ({e.strerror})")
+    if isinstance(content, str):
+        return None, Problem(rel, None, "", content)
+    return content, None
+
+
+def _read_regular_file(path: Path | str) -> bytes | str:
+    """The file's bytes, or why it is refused.
+
+    Opened without blocking and checked on the open descriptor: a named pipe (or a device)
+    called *.yaml must not hang the run, nor a file that grows after it was measured.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return "is not a regular file (a named pipe, device or socket); refusing to read it"
+        content = read_fd(fd, MAX_SOURCE_FILE + 1)
+    finally:
+        os.close(fd)
+    if info.st_size > MAX_SOURCE_FILE or len(content) > MAX_SOURCE_FILE:
+        size = max(info.st_size, len(content))
+        return f"is {size} bytes, over the {MAX_SOURCE_FILE} byte limit for source files"
+    return content

@@ -1,0 +1,194 @@
+"""The spare tree: the output tree before last, kept beside OUT as hard links to OUT's files, in
+which the next write builds the new tree, touching only what changed.
+
+`.OUT.fh-spare/tree`, on OUT's file system. Creating and removing a folder per bundle is most of
+a one-change write's time on ext4 (the inode allocator passes over every inode freed in the last
+minute); keeping only the empty folders and linking every file again still made the write
+several times slower. The spare keeps both to what changed. It holds nothing of its own: what
+changed or went is unlinked from it after each swap, and a run that writes nothing unlinks what
+is no longer OUT's (see `tidy_spare`). Its `.gitignore` keeps git, and so Fleet, from seeing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import is_real_dir
+from .tree import OutputTree, read_tree
+
+_SPARE = ".fh-spare"
+_SPARE_IGNORE = (
+    "# fleet-handshake keeps the previous output tree here to make the next write cheap.\n"
+    "# Never commit it; safe to delete.\n*\n"
+)
+
+
+def read_tree_and_spare(root: Path) -> OutputTree:
+    """`read_tree`, and the listing of the spare tree beside it, which the write that follows
+    needs (a forked child does both while the source loads). Call it holding the output lock:
+    only a run holding it changes the spare tree."""
+    tree = read_tree(root)
+    spare = _spare_folder(root.resolve()) / "tree"
+    try:
+        info = os.lstat(spare)
+        if stat.S_ISDIR(info.st_mode):
+            files: dict[str, int | None] = {}
+            folders: list[str] = []
+            _scan_inodes(str(spare), "", files, folders)
+            tree.spare = (info.st_dev, info.st_ino, files, folders)
+    except OSError:
+        pass  # no spare tree, or it changed while listed: the write lists it itself
+    return tree
+
+
+def spare_tree(out: Path) -> Path | None:
+    """Where the tree before last is kept (a resolved OUT's `.OUT.fh-spare/tree`), or None where
+    it cannot be: the folder is made, with its `.gitignore`, when missing."""
+    wrapper = _spare_folder(out)
+    ignore = wrapper / ".gitignore"
+    try:
+        if not os.path.lexists(wrapper):
+            os.mkdir(wrapper, 0o700)
+        if not is_real_dir(wrapper) or os.lstat(wrapper).st_dev != os.lstat(out.parent).st_dev:
+            return None  # not ours to touch: write without a spare
+        if not os.path.lexists(ignore):
+            ignore.write_text(_SPARE_IGNORE)
+    except OSError:  # a full disk, say: no spare, and nothing half-made left beside OUT
+        with contextlib.suppress(OSError):
+            if ignore.read_text() != _SPARE_IGNORE:
+                ignore.unlink()
+        with contextlib.suppress(OSError):
+            wrapper.rmdir()  # only if empty
+        return None
+    return wrapper / "tree"
+
+
+def _spare_folder(out: Path) -> Path:
+    return out.parent / f".{out.name}{_SPARE}"
+
+
+def keep_as_spare(staging: Path, spare: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
+                  swapped: bool) -> None:  # fmt: skip
+    """Put the staging folder back as the spare tree (the caller repeats it after an interrupt).
+
+    Its files that are not also OUT's are unlinked first, so that no Secret value stays on disk
+    outside OUT: after a swap (it holds the old tree) the changed and removed ones; before it
+    (a failed or interrupted write) the ones written for the new tree.
+    """
+    ours, theirs = (old, new) if swapped else (new, old)
+    for path, content in ours.items():
+        if theirs.get(path) != content:
+            with contextlib.suppress(OSError):
+                os.unlink(f"{staging}/{path}")
+    try:
+        os.rename(staging, spare)
+    except OSError:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
+              need_dirs: set[str]) -> set[str]:  # fmt: skip
+    """Make `staging` (a spare tree: any content) hold a subset of `new` and the folders
+    `need_dirs`, touching only what differs; returns the files of `new` it holds.
+
+    A file is kept where it is the same inode as OUT's file and that file does not change;
+    every other file and every folder not needed is removed, and missing folders are made.
+    """
+    top = str(staging)
+    folder = os.lstat(top)
+    device = folder.st_dev
+    listed = None
+    if isinstance(old, OutputTree):
+        listed, old.spare = old.spare, None  # used once: this write changes the tree
+    if listed is not None and listed[:2] == (device, folder.st_ino):  # listed this run, under its lock
+        have_files, have_dirs = listed[2], listed[3]
+    else:
+        have_files, have_dirs = {}, []
+        _scan_inodes(top, "", have_files, have_dirs)
+    out_files = _out_inodes(out, old)
+    kept = set()
+    for path, inode in have_files.items():
+        content = new.get(path)
+        if (
+            content is not None
+            and inode is not None
+            and out_files.get(path) == (device, inode)
+            and old.get(path) == content
+        ):
+            kept.add(path)  # a hard link to OUT's unchanged file: the very file the new tree needs
+        else:
+            os.unlink(f"{top}/{path}")
+    for d in sorted(have_dirs, key=len, reverse=True):  # deepest first
+        if d not in need_dirs:
+            import shutil
+
+            shutil.rmtree(f"{top}/{d}", ignore_errors=True)
+    for d in sorted(need_dirs - set(have_dirs)):
+        os.makedirs(f"{top}/{d}", exist_ok=True)
+    return kept
+
+
+def tidy_spare(out: Path, old: Mapping[str, bytes]) -> None:
+    """Unlink from the spare tree every file that is not OUT's own (the same inode at the same
+    path): a run that writes nothing still leaves no old value beside OUT. Something else than
+    fleet-handshake (git checking out another commit, a person) may have replaced or removed
+    OUT's files since the spare was kept, which leaves the spare the only link to them: a
+    clear-text Secret of a mode since left, say. Call it holding the output lock."""
+    import shutil
+
+    out = out.resolve()
+    spare = _spare_folder(out) / "tree"
+    try:
+        folder = os.lstat(spare)
+        if not stat.S_ISDIR(folder.st_mode):
+            return
+        listed = old.spare if isinstance(old, OutputTree) else None
+        if listed is not None and listed[:2] == (folder.st_dev, folder.st_ino):
+            files = listed[2]
+        else:
+            files = {}
+            _scan_inodes(str(spare), "", files, [])
+        ours = _out_inodes(out, old)
+    except OSError:
+        shutil.rmtree(spare, ignore_errors=True)  # cannot be checked: it goes, and the next write builds anew
+        return
+    for path, inode in files.items():
+        if inode is None or ours.get(path) != (folder.st_dev, inode):
+            try:
+                os.unlink(f"{spare}/{path}")
+            except FileNotFoundError:
+                pass
+            except OSError:
+                shutil.rmtree(spare, ignore_errors=True)
+                return
+
+
+def _out_inodes(out: Path, old: Mapping[str, bytes]) -> dict[str, tuple[int, int]]:
+    """(device, inode) of each regular file of OUT, by path."""
+    if isinstance(old, OutputTree):  # read_tree's, taken under this run's lock
+        return old.inodes
+    inodes: dict[str, int | None] = {}
+    _scan_inodes(str(out), "", inodes, [])
+    out_device = os.lstat(out).st_dev
+    return {path: (out_device, inode) for path, inode in inodes.items() if inode is not None}
+
+
+def _scan_inodes(top: str, rel: str, files: dict[str, int | None], dirs: list[str]) -> None:
+    """Files (with their inode number, from the folder listing itself: no stat per file; None for
+    links and other non-regular files) and folders below `top`. A spare file is OUT's when it
+    is OUT's inode on the same device: a hard link to it."""
+    with os.scandir(top) as it:
+        entries = list(it)
+    for entry in entries:
+        path = rel + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            dirs.append(path)
+            _scan_inodes(entry.path, path + "/", files, dirs)
+        else:
+            files[path] = entry.inode() if entry.is_file(follow_symlinks=False) else None
