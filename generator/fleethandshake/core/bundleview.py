@@ -7,18 +7,15 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import yaml
 
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
 from .render import FLEET_YAML, SECRET_YAML, SOPSSECRET_YAML, go_base64_decode
 from .state import STATE_FILE, value_digests_by_handshake
-from .yaml.lazy import loader
-
-if TYPE_CHECKING:
-    import yaml
-else:
-    from .yaml.lazy import yaml  # imported when first used
+from .yaml import reader
 
 
 @dataclass(frozen=True)
@@ -45,12 +42,19 @@ def _load(content: bytes | None) -> Any:
     if content is None:
         return None
     try:
-        return yaml.load(content, Loader=loader())
+        return reader.load(content)
     except yaml.YAMLError:
         return None
 
 
 _RENDERED_NAME = re.compile(rb'\n"kind": "Secret"\n"metadata":\n  "name": "([a-z0-9][a-z0-9.-]*)"\n')
+
+
+def rendered_secret_name(content: bytes) -> str | None:
+    """The name of a secret.yaml exactly as render.py writes it, found without parsing the YAML (an
+    unchanged bundle needs only that, for conflicts); None for any other text."""
+    found = _RENDERED_NAME.search(content)
+    return found[1].decode() if found is not None else None
 
 
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
@@ -117,9 +121,8 @@ def read_views(
         targets = fleet.get("overrideTargets") or [{}]
         earlier = fleet.get("targetCustomizations") or []
         raw_secret = files.get(f"{directory}/{SECRET_YAML}")
-        light_name = _RENDERED_NAME.search(raw_secret) if raw_secret and directory in light else None
-        # An unchanged bundle needs only the Secret's name (for conflicts): read it without parsing.
-        secret = {"metadata": {"name": light_name[1].decode()}} if light_name else load(raw_secret)
+        light_name = rendered_secret_name(raw_secret) if raw_secret and directory in light else None
+        secret = {"metadata": {"name": light_name}} if light_name else load(raw_secret)
         readable = isinstance(secret, dict) and not light_name
         secret = secret if isinstance(secret, dict) else {}
         sealed = load(files.get(f"{directory}/{SOPSSECRET_YAML}"))
