@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ...core.yaml.goreader import format_go_float
-from ...core.yaml.reader import STR, ImplicitTag, PlainTag, YamlError, compose, load
+from ...core.yaml.reader import STR, ImplicitTag, PlainTag, YamlError, compose, load, plain_tag
 from .outcome import NotHandled
 
 GoValue = str | int | float | bool | None
@@ -51,7 +51,6 @@ _MAYBE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.
 # Line breaks for PyYAML that yaml.v3 writes unescaped.
 _UNSAFE_CHARS = re.compile("[\u2028\u2029]")
 _INT64 = range(-(2**63), 2**63)
-_RESOLVER = yaml.resolver.Resolver()  # PyYAML's: how it reads a plain scalar back
 
 
 def parse_documents(data: bytes) -> tuple[yaml.Node, ...]:
@@ -69,18 +68,17 @@ def parse_documents(data: bytes) -> tuple[yaml.Node, ...]:
         if id(node) in seen:
             raise NotHandled("YAML aliases")
         seen.add(id(node))
-        if not isinstance(node.tag, ImplicitTag):
+        kind, tag = type(node), type(node.tag)
+        # `! "1"` is typed as if plain by libyaml, a quoted string by yaml.v3 (`! 1` is plain to both).
+        if tag is not ImplicitTag and (tag is not PlainTag or node.style):  # type: ignore[attr-defined]
             raise NotHandled("YAML tags")
-        if isinstance(node, yaml.MappingNode):
+        if kind is yaml.MappingNode:
             for key, value in node.value:
-                if not isinstance(key, yaml.ScalarNode):
+                if type(key) is not yaml.ScalarNode:
                     raise NotHandled("complex mapping keys")
                 pending += (key, value)
-        elif isinstance(node, yaml.SequenceNode):
+        elif kind is yaml.SequenceNode:
             pending += node.value
-        elif isinstance(node, yaml.ScalarNode) and type(node.tag) is PlainTag and node.style:
-            # `! "1"`: typed as if plain by libyaml, a quoted string to yaml.v3 (`! 1` is plain to both)
-            raise NotHandled("YAML tags")
     return docs
 
 
@@ -146,8 +144,7 @@ def emitted_str(text: str) -> str:
             raise NotHandled("a multi-line string yaml.v3 may write differently")
         return text
     # "!", "&" and "*" alone are indicators: no emitter writes them plain.
-    read_as = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    if read_as in (STR, "tag:yaml.org,2002:yaml") or _go_quotes(text):
+    if plain_tag(text) in (STR, "tag:yaml.org,2002:yaml") or _go_quotes(text):
         return text
     raise NotHandled("a string PyYAML would read as another type")
 

@@ -78,11 +78,16 @@ class Loader(yaml.CSafeLoader):
             tag = SEQ if kind is yaml.SequenceNode else MAP
             return _IMPLICIT[tag] if implicit else tag
         if implicit[0]:
-            for tag, regexp in _PLAIN_RULES.get(value[:1], ()):
-                if regexp.match(value):
-                    return tag
-            return _PLAIN_STR
+            return plain_tag(value)
         return _IMPLICIT[STR] if implicit[1] else STR
+
+
+def plain_tag(text: str) -> str:
+    """The tag PyYAML's resolver gives `text` written plain (a PlainTag)."""
+    for tag, regexp in _PLAIN_RULES.get(text[:1], ()):
+        if regexp.match(text):
+            return tag
+    return _PLAIN_STR
 
 
 for _tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
