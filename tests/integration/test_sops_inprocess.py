@@ -28,7 +28,7 @@ from fleethandshake.adapters.sops.age import load_identities
 from fleethandshake.adapters.sops.decrypt import DecryptFailure, SopsDecryptor
 from fleethandshake.adapters.sops.inprocess import decrypt_yaml
 from fleethandshake.adapters.sops.outcome import NotHandled, Rejected
-from fleethandshake.core.yaml.lazy import loader
+from fleethandshake.core.yaml.reader import compose, load_all, parse_documents
 
 K8S_SECRET = """\
 apiVersion: v1
@@ -127,7 +127,7 @@ TRICKY = [
     *("\x01" + " word" * 40, "é " * 50, "a\nb ", "a \nb", "a\n ", "x\x85\ny"),
     *("crlf\r\nlines\r\n", "a\n  b\n\nc", "end space \n", "x\n#y", "- a\n- b", "k: v\nk2: v2", "é\n日本\n🎉"),
 ]
-# Strings whose in-process result is not certain (see sops_goyaml): those files go to the binary.
+# Strings whose in-process result is not certain (see adapters/sops/goyaml.py): those files go to the binary.
 TRICKY_FALLBACK = {"=", "<<", "0b_", "ls\u2028x", "2024-02-30", "\nlead", "  indented\nnext", "\t\ttabs\n"}
 
 
@@ -148,7 +148,7 @@ def reference(path: Path) -> list[Any] | int | str:
     if proc.returncode != 0:
         return proc.returncode
     try:
-        return list(yaml.load_all(proc.stdout, Loader=loader()))
+        return load_all(proc.stdout)
     except (yaml.YAMLError, ValueError):
         return NOT_YAML
 
@@ -398,6 +398,39 @@ def test_files_not_handled_fall_back_to_the_binary(
         decrypt_yaml(timestamps.read_bytes(), load_identities(os.environ))
 
 
+@pytest.mark.parametrize(
+    ("clear", "edited", "handled"),
+    [
+        # sops reads yaml.v3 nodes and never looks at an anchor: one that no alias uses changes nothing.
+        ("kind: Secret", "kind: &k Secret", True),
+        ("  name: db-credentials", "  name: &n db-credentials", True),
+        # The non-specific tag `!` on a plain scalar: no tag, to yaml.v3 and to libyaml alike.
+        ("kind: Secret", "kind: ! Secret", True),
+        # A tag, even one that means what the value says; `! "1"` (the string "1" to yaml.v3, typed
+        # as if plain by libyaml): the binary decides.
+        ("kind: Secret", "kind: !!str Secret", False),
+        ("kind: Secret", 'kind: !!str "Secret"', False),
+        ("kind: Secret", 'kind: ! "Secret"', False),
+        ("metadata:", "metadata: !!map", False),
+        ("apiVersion: v1", "%YAML 1.1\n---\napiVersion: v1", False),
+    ],
+    ids=["anchor", "nested-anchor", "bang-plain", "str-tag", "str-tag-quoted", "bang-quoted", "map-tag", "directive"],
+)
+def test_anchors_tags_and_directives(
+    clear: str, edited: str, handled: bool, keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = encrypt(folder, "edited-src.yaml", K8S_SECRET, keys["a"], flags=("--encrypted-regex", "^data$"))
+    path = folder / "edited.yaml"
+    text = source.read_text()
+    assert clear in text
+    path.write_text(text.replace(clear, edited, 1))
+    use_keys(monkeypatch, keys["a"])
+    assert isinstance(assert_same(path, handled=handled), list)
+    if not handled:
+        with pytest.raises(NotHandled):
+            inprocess(path)
+
+
 def test_identity_sources(keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = encrypt(folder, "sources.yaml", K8S_SECRET, keys["a"])
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(keys["a"].key_file))
@@ -458,6 +491,17 @@ def test_decrypt_all_matches_the_binary(corpus: list[Path]) -> None:
     assert repr(fast.decrypt_all(corpus)) == repr(slow.decrypt_all(corpus))
     assert (fast.inprocess_files, fast.binary_files) == (len(corpus), 0)
     assert (slow.inprocess_files, slow.binary_files) == (0, len(corpus))
+
+
+def test_decryption_reuses_the_nodes_validation_composed(corpus: list[Path]) -> None:
+    contents = [path.read_bytes() for path in corpus]
+    compose.cache_clear()
+    for content in contents:
+        parse_documents(content)  # what validating the source does
+    decrypted = [decrypt_yaml(content, load_identities(os.environ)) for content in contents]
+    assert compose.cache_info().hits == len(corpus)
+    compose.cache_clear()
+    assert [decrypt_yaml(content, load_identities(os.environ)) for content in contents] == decrypted
 
 
 def test_env_turns_the_inprocess_path_off(corpus: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:

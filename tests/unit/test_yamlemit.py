@@ -1,4 +1,4 @@
-"""core.yamlemit writes exactly what PyYAML writes for render.to_yaml, or declines."""
+"""core/yaml/emitter.py writes exactly what PyYAML writes for render.to_yaml, or declines."""
 
 from __future__ import annotations
 

@@ -133,8 +133,8 @@ def _parse_all(files: list[fs.SourceFile], records: bool) -> list[Parsed]:
     from ..adapters.background import Background
 
     # The child takes the files that are not SOPS-encrypted (handshakes, mostly); this process
-    # parses the encrypted ones, whose parse the decryption then reuses (blockyaml's memo, which
-    # a child forked later for decrypting inherits too).
+    # parses the encrypted ones, whose nodes the decryption then reuses (the memo of reader.compose,
+    # which a child forked later for decrypting inherits too).
     child_takes = [b"\nsops:" not in f.content for f in files]
     with Background(_parse_encoded, [f for f, c in zip(files, child_takes, strict=True) if c]) as child:
         mine = iter([_parse_file(f, records) for f, c in zip(files, child_takes, strict=True) if not c])

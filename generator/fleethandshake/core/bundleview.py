@@ -6,19 +6,16 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import yaml
 
 from ..modes import modes
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
 from .render import FLEET_YAML, go_base64_decode
 from .state import STATE_FILE, value_digests_by_handshake
-from .yaml.lazy import loader
-
-if TYPE_CHECKING:
-    import yaml
-else:
-    from .yaml.lazy import yaml  # imported when first used
+from .yaml import reader
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ def _load(content: bytes | None) -> Any:
     if content is None:
         return None
     try:
-        return yaml.load(content, Loader=loader())
+        return reader.load(content)
     except yaml.YAMLError:
         return None
 

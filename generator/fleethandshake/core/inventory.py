@@ -77,7 +77,7 @@ class Inventory:
 def parse_inventory(documents: Iterable[Document | Any], file: str = "<inventory>") -> tuple[Inventory, list[Problem]]:
     """Collect every Cluster and ClusterGroup; report every problem with its YAML path.
 
-    `documents` are what `yamldoc.parse_documents` returns (their line numbers end up in the
+    `documents` are what `reader.parse_documents` returns (their line numbers end up in the
     problems) or plain parsed objects. Objects of other kinds, Rancher's own `Cluster` kinds
     (provisioning.cattle.io, management.cattle.io) among them, are ignored. Objects with
     problems are left out of the inventory.

@@ -12,18 +12,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import yaml
 
 from ..modes import modes
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from .ownership import Ownership, ownership
 from .render import FLEET_YAML, STATE_DIR, Tree
-from .yaml.lazy import loader
-
-if TYPE_CHECKING:
-    import yaml
-else:
-    from .yaml.lazy import yaml  # imported when first used
+from .yaml import reader
 
 STATUS_FILE = f"{STATE_DIR}/status.json"
 _OUR_LABELS = re.compile(
@@ -139,22 +136,33 @@ def managed_bundles(old: Mapping[str, bytes]) -> dict[str, tuple[str, str, str |
         parts = path.split("/")
         if len(parts) != 3 or parts[2] != FLEET_YAML or parts[0].startswith("."):
             continue
-        fast = _OUR_LABELS.search(content)
-        if fast is not None:  # exactly the block render.py writes: no need to parse the YAML
-            workspace, name = fast[1].decode(), fast[2].decode()
-            source = fast[3].decode() if fast[3] is not None else None
-        else:
-            try:
-                doc = yaml.load(content, Loader=loader())
-            except yaml.YAMLError:
-                continue
-            labels = doc.get("labels") if isinstance(doc, dict) else None
-            if not isinstance(labels, dict) or labels.get(LABEL_MANAGED_BY) != MANAGER:
-                continue
-            workspace, name, source = labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE), labels.get(LABEL_SOURCE)
-        if isinstance(workspace, str) and isinstance(name, str):
-            managed[f"{parts[0]}/{parts[1]}"] = (workspace, name, source if isinstance(source, str) else None)
+        labels = rendered_labels(content) or _parsed_labels(content)
+        if labels is not None:
+            managed[f"{parts[0]}/{parts[1]}"] = labels
     return managed
+
+
+def rendered_labels(content: bytes) -> tuple[str, str, str | None] | None:
+    """The labels of a fleet.yaml exactly as render.py writes it, found without parsing the YAML
+    (every run reads every fleet.yaml of OUT); None for any other text."""
+    found = _OUR_LABELS.search(content)
+    if found is None:
+        return None
+    return found[1].decode(), found[2].decode(), found[3].decode() if found[3] is not None else None
+
+
+def _parsed_labels(content: bytes) -> tuple[str, str, str | None] | None:
+    try:
+        doc = reader.load(content)
+    except yaml.YAMLError:
+        return None
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, dict) or labels.get(LABEL_MANAGED_BY) != MANAGER:
+        return None
+    workspace, name, source = labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE), labels.get(LABEL_SOURCE)
+    if not isinstance(workspace, str) or not isinstance(name, str):
+        return None
+    return workspace, name, source if isinstance(source, str) else None
 
 
 def _labels(workspace: object, name: object, source: object) -> dict[str, object]:

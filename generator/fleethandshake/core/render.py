@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from .bundles import Bundle
 from .models import (
     LABEL_HANDSHAKE,
@@ -33,11 +35,8 @@ STATE_DIR = ".fleet-handshake"
 OUTPUT_FORMAT = 2
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
-if TYPE_CHECKING:  # PyYAML costs ~10 ms to import: only runs that need it pay for it
+if TYPE_CHECKING:
     import jinja2
-    import yaml
-else:
-    from .yaml.lazy import yaml  # imported when first used
 
 Tree = dict[str, bytes]
 
@@ -50,8 +49,7 @@ class RenderError(Exception):
 def dumper() -> Any:
     """The YAML dumper of `to_yaml`'s slow path: the one place where a SecretValue becomes text.
 
-    libyaml's emitter where PyYAML has it (many times faster); the representers stay ours. Made
-    on first use, so that runs with nothing to render do not import PyYAML.
+    libyaml's emitter where PyYAML has it (many times faster); the representers stay ours.
     """
     base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     made: Any = type("_Dumper", (base,), {"__doc__": dumper.__doc__})

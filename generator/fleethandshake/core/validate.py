@@ -268,7 +268,7 @@ def _plain_scalars(c: _Collector) -> None:
     fleet-handshake what it means to kubectl and Fleet. Where it does not, that problem replaces
     the others at its path (`must be a string` for `1:30`, which Kubernetes reads as a string).
     For an item of a List, only its own scalars, and never those of its data and stringData:
-    yamldoc leaves out only the document's top-level UNCHECKED fields, and a message quotes the
+    the reader leaves out only the document's top-level UNCHECKED fields, and a message quotes the
     scalar."""
     base = item_path(c.item, "")
     plain = []

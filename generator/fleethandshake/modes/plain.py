@@ -15,8 +15,14 @@ from .base import Load, Mode, Recipients
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-# An unchanged bundle needs only the Secret's name (for conflicts): read it without parsing.
 _RENDERED_NAME = re.compile(rb'\n"kind": "Secret"\n"metadata":\n  "name": "([a-z0-9][a-z0-9.-]*)"\n')
+
+
+def rendered_secret_name(content: bytes) -> str | None:
+    """The name of a secret.yaml exactly as render.py writes it, found without parsing the YAML (an
+    unchanged bundle needs only that, for conflicts); None for any other text."""
+    found = _RENDERED_NAME.search(content)
+    return found[1].decode() if found is not None else None
 
 
 class Plain(Mode):
@@ -46,9 +52,9 @@ class Plain(Mode):
         self, directory: str, files: Mapping[str, bytes], fleet: Mapping[str, Any], load: Load, light: bool
     ) -> tuple[dict[str, Any], bool] | None:
         raw = files.get(f"{directory}/{self.file}")
-        name = _RENDERED_NAME.search(raw) if raw and light else None
+        name = rendered_secret_name(raw) if raw and light else None
         if name:
-            return {"metadata": {"name": name[1].decode()}}, False
+            return {"metadata": {"name": name}}, False
         secret = load(raw)
         return (secret, True) if isinstance(secret, dict) else None
 

@@ -21,17 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...core.yaml.lazy import loader
+import yaml
+
+from ...core.yaml.reader import load_all
 from ...errors import UsageError
 from ..settings import env_seconds
 from .outcome import NotHandled, Rejected
 
 if TYPE_CHECKING:
-    import yaml
-
     from .age import AgeIdentities
-else:
-    from ...core.yaml.lazy import yaml  # imported when first used
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {
@@ -183,7 +181,7 @@ class SopsDecryptor:
         if isinstance(result, DecryptFailure):
             return result
         try:
-            return list(yaml.load_all(result, Loader=loader()))
+            return load_all(result)
         except (yaml.YAMLError, ValueError, OverflowError):  # a bad date is a ValueError
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 

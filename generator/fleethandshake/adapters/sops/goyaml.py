@@ -8,31 +8,21 @@ Two questions decide whether the in-process result equals `yaml.safe_load_all(<s
   string because yaml.v3 quotes it, a float 3.0 comes back as the int 3, 1e6 as the string "1e+06".
 
 Only the cases understood with certainty are answered; every other one raises NotHandled so the
-binary decides. Anchors, aliases, tags and directives are not handled either.
+binary decides: directives, tags, aliases and complex keys among them. The nodes are PyYAML's, as
+core/yaml/reader.py composes them; an anchor without an alias changes nothing (sops ignores anchors).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ...core.yaml import block as blockyaml
-from ...core.yaml.block import Mapping, Node, Scalar, Sequence
+import yaml
+
 from ...core.yaml.goreader import format_go_float
-from ...core.yaml.lazy import loader
-from ...core.yaml.resolver import STR as _PY_STR
-from ...core.yaml.resolver import plain_tag as _py_plain_tag
+from ...core.yaml.reader import STR, ImplicitTag, PlainTag, YamlError, compose, load, plain_tag
 from .outcome import NotHandled
-
-if TYPE_CHECKING:
-    import yaml
-else:
-    from ...core.yaml.lazy import yaml  # imported when first used
-
-__all__ = [
-    "GoValue", "Mapping", "Node", "Scalar", "Sequence", "emitted", "go_float", "go_key", "go_value", "parse_documents"
-]  # fmt: skip
 
 GoValue = str | int | float | bool | None
 
@@ -63,56 +53,39 @@ _UNSAFE_CHARS = re.compile("[\u2028\u2029]")
 _INT64 = range(-(2**63), 2**63)
 
 
-def parse_documents(text: str) -> list[Node]:
-    """The documents of a YAML stream as plain trees; raises NotHandled for anything unusual."""
-    fast = blockyaml.parse(text)  # the block YAML sops writes, without importing PyYAML
-    if fast is not None:
-        return fast
+def parse_documents(data: bytes) -> tuple[yaml.Node, ...]:
+    """The documents of a YAML stream; raises NotHandled for anything unusual."""
+    if data.startswith(b"%") or b"\n%" in data:
+        raise NotHandled("YAML directives")
     try:
-        events = list(yaml.parse(text, Loader=loader()))
-    except yaml.YAMLError:
+        docs = compose(data)
+    except YamlError:
         raise NotHandled("not YAML that PyYAML reads") from None
-    docs: list[Node] = []
-    pos = 1  # past StreamStartEvent
-    while isinstance(events[pos], yaml.DocumentStartEvent):
-        start: Any = events[pos]
-        if start.version is not None or start.tags:
-            raise NotHandled("YAML directives")
-        node, pos = _node(events, pos + 1)
-        docs.append(node)
-        pos += 1  # past DocumentEndEvent
+    seen: set[int] = set()
+    pending = list(docs)
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            raise NotHandled("YAML aliases")
+        seen.add(id(node))
+        kind, tag = type(node), type(node.tag)
+        # `! "1"` is typed as if plain by libyaml, a quoted string by yaml.v3 (`! 1` is plain to both).
+        if tag is not ImplicitTag and (tag is not PlainTag or node.style):  # type: ignore[attr-defined]
+            raise NotHandled("YAML tags")
+        if kind is yaml.MappingNode:
+            for key, value in node.value:
+                if type(key) is not yaml.ScalarNode:
+                    raise NotHandled("complex mapping keys")
+                pending += (key, value)
+        elif kind is yaml.SequenceNode:
+            pending += node.value
     return docs
 
 
-def _node(events: list[Any], pos: int) -> tuple[Node, int]:
-    event = events[pos]
-    if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-        raise NotHandled("YAML anchors and aliases")
-    if event.tag is not None:
-        raise NotHandled("YAML tags")
-    if isinstance(event, yaml.ScalarEvent):
-        return Scalar(event.value, bool(event.implicit[0])), pos + 1
-    pos += 1
-    if isinstance(event, yaml.SequenceStartEvent):
-        items: list[Node] = []
-        while not isinstance(events[pos], yaml.SequenceEndEvent):
-            item, pos = _node(events, pos)
-            items.append(item)
-        return Sequence(tuple(items)), pos + 1
-    pairs: list[tuple[Scalar, Node]] = []
-    while not isinstance(events[pos], yaml.MappingEndEvent):
-        key, pos = _node(events, pos)
-        if not isinstance(key, Scalar):
-            raise NotHandled("complex mapping keys")
-        value, pos = _node(events, pos)
-        pairs.append((key, value))
-    return Mapping(tuple(pairs)), pos + 1
-
-
-def go_value(scalar: Scalar) -> GoValue:
+def go_value(scalar: yaml.Node) -> GoValue:
     """The Go value yaml.v3 decodes this scalar to (resolve.go), when certain."""
-    text = scalar.text
-    if not scalar.plain:
+    text: str = scalar.value
+    if type(scalar.tag) is not PlainTag:
         return text
     if text in _GO_NULL:
         return None
@@ -144,7 +117,7 @@ def go_value(scalar: Scalar) -> GoValue:
     return text
 
 
-def go_key(scalar: Scalar) -> str:
+def go_key(scalar: yaml.ScalarNode) -> str:
     key = go_value(scalar)
     if not isinstance(key, str):
         raise NotHandled("a mapping key that is not a string")
@@ -156,7 +129,7 @@ def emitted(value: GoValue) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
-        return yaml.load(go_float(value, "g"), Loader=loader())
+        return load(go_float(value, "g"))
     return emitted_str(value)
 
 
@@ -171,7 +144,7 @@ def emitted_str(text: str) -> str:
             raise NotHandled("a multi-line string yaml.v3 may write differently")
         return text
     # "!", "&" and "*" alone are indicators: no emitter writes them plain.
-    if _py_plain_tag(text) in (_PY_STR, "tag:yaml.org,2002:yaml") or _go_quotes(text):
+    if plain_tag(text) in (STR, "tag:yaml.org,2002:yaml") or _go_quotes(text):
         return text
     raise NotHandled("a string PyYAML would read as another type")
 

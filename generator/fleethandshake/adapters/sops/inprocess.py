@@ -25,9 +25,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from yaml import MappingNode, Node, ScalarNode, SequenceNode
 
 from .age import AgeIdentities, data_key, key_groups
-from .goyaml import GoValue, Mapping, Node, Scalar, Sequence, emitted, go_float, go_key, go_value, parse_documents
+from .goyaml import GoValue, emitted, go_float, go_key, go_value, parse_documents
 from .outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected
 
 # Base64 as Go's StdEncoding writes it: the alphabet, then at most two `=`, in a length that is
@@ -91,8 +92,8 @@ def decrypt_yaml(data: bytes, identities: AgeIdentities) -> list[Any]:
         raise NotHandled("not UTF-8") from None
     if text.startswith("\ufeff") or text.lstrip()[:1] in ("{", "["):
         raise NotHandled("byte order mark, or a JSON file")
-    docs = parse_documents(text)
-    if not docs or any(not isinstance(d, Mapping) and not _is_null(d) for d in docs):
+    docs = parse_documents(data)
+    if not docs or any(not isinstance(d, MappingNode) and not _is_null(d) for d in docs):
         raise NotHandled("a YAML document that is not a mapping")
     meta = _metadata_tree(docs[0])
     rules = _rules(meta)
@@ -110,13 +111,13 @@ def decrypt_yaml(data: bytes, identities: AgeIdentities) -> list[Any]:
 
 
 def _is_null(node: Node) -> bool:
-    return isinstance(node, Scalar) and go_value(node) is None
+    return isinstance(node, ScalarNode) and go_value(node) is None
 
 
 def _metadata_tree(first: Node) -> dict[str, Any]:
     """The first document's `sops` mapping: yaml.Unmarshal reads the metadata from it alone."""
-    if isinstance(first, Mapping):
-        for key, value in first.items:
+    if isinstance(first, MappingNode):
+        for key, value in first.value:
             if go_key(key) == "sops":
                 meta = _plain(value)
                 if isinstance(meta, dict) and set(meta) <= _META_KEYS:
@@ -126,12 +127,12 @@ def _metadata_tree(first: Node) -> dict[str, Any]:
 
 
 def _plain(node: Node) -> Any:
-    if isinstance(node, Scalar):
+    if isinstance(node, ScalarNode):
         return go_value(node)
-    if isinstance(node, Sequence):
-        return [_plain(item) for item in node.items]
+    if isinstance(node, SequenceNode):
+        return [_plain(item) for item in node.value]
     out: dict[str, Any] = {}
-    for key_node, value in node.items:
+    for key_node, value in node.value:
         key = go_key(key_node)
         if key in out:
             raise NotHandled("duplicate key in SOPS metadata")
@@ -184,12 +185,12 @@ class _Walker:
             self._mac.update(_MAC_ONLY_ENCRYPTED_INIT)
 
     def document(self, node: Node) -> dict[str, Any]:
-        return self._mapping(node, (), top=True) if isinstance(node, Mapping) else {}
+        return self._mapping(node, (), top=True) if isinstance(node, MappingNode) else {}
 
-    def _mapping(self, node: Mapping, path: tuple[str, ...], top: bool = False) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: tuple[str, ...], top: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
         seen: set[str] = set()
-        for key_node, child in node.items:
+        for key_node, child in node.value:
             key = go_key(key_node)
             if key in seen or "\n" in key:
                 raise NotHandled("duplicate or multi-line key")
@@ -200,10 +201,10 @@ class _Walker:
         return out
 
     def _value(self, node: Node, path: tuple[str, ...]) -> Any:
-        if isinstance(node, Mapping):
+        if isinstance(node, MappingNode):
             return self._mapping(node, path)
-        if isinstance(node, Sequence):
-            return [self._value(item, path) for item in node.items]
+        if isinstance(node, SequenceNode):
+            return [self._value(item, path) for item in node.value]
         value = go_value(node)
         if value is None:
             return None  # walkValue passes nil by: neither decrypted nor hashed

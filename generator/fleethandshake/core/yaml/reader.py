@@ -1,7 +1,8 @@
 """Parse YAML into plain data while keeping where every value came from.
 
-Pure: takes bytes, returns documents. Duplicate keys, aliases that expand too far and
-over-deep nesting are reported as problems instead of being silently accepted.
+Pure: takes bytes, returns documents. PyYAML's safe loader in C (libyaml) composes the nodes,
+with their line marks; duplicate keys, aliases that expand too far and over-deep nesting are
+reported as problems instead of being silently accepted.
 
 A message never quotes the text it was parsed from: a Secret's value, its tag or anchor, or a
 comment beside it may be the secret. Messages name the line and the YAML path only, and a path
@@ -12,27 +13,18 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any
 
-from . import block, goreader
-from .lazy import loader
-from .resolver import implicit_resolvers
+import yaml
 
-if TYPE_CHECKING:
-    from typing import Any
-
-    import yaml
-else:
-    from .lazy import yaml  # imported when first used
-
+from . import goreader
 
 MAX_DEPTH = 64
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # Nodes reached through aliases: bounds a "billion laughs" without limiting large plain files
 # (a 5,000-cluster inventory is ~300,000 nodes, none of them aliased).
 MAX_ALIASED_NODES = 100_000
-_STR = "tag:yaml.org,2002:str"
+STR = "tag:yaml.org,2002:str"
 # Top-level fields whose scalars are not checked against Kubernetes' reading: a Secret's values
 # (SOPS ciphertext, never named in a message) and SOPS's own metadata, which Kubernetes never reads.
 UNCHECKED = frozenset({"data", "stringData", "sops"})
@@ -43,12 +35,72 @@ _KNOWN_TAGS = frozenset(
     f"{_YAML_TAG}{t}" for t in ("null", "bool", "int", "float", "binary", "timestamp", "omap", "pairs", "set", "str")
 )
 _SECRET_SECTIONS = ("data", "stringData")
-# libyaml's messages are fixed words, with at most a quoted punctuation mark (`could not find
-# expected ':'`); PyYAML's own parser, used where libyaml is missing, quotes the text it read
-# (`found undefined alias 'x'`). Quoted text is dropped; a message with anything else is not used.
+# libyaml's messages are fixed words, at most with a quoted punctuation mark (`could not find
+# expected ':'`). Should one quote the text it read, that is dropped; a message with anything else
+# is not used.
 _QUOTED = re.compile(r"""\s?(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
 _PUNCTUATION = re.compile(r"'[^\w\s'\\]'")
 _SAFE_WORDS = re.compile(r"[A-Za-z0-9 ,;()<>%-]*")
+
+
+class ImplicitTag(str):
+    """A tag the resolver gave a node written without one."""
+
+    __slots__ = ()
+
+
+class PlainTag(ImplicitTag):
+    """The tag of a plain (unquoted, untagged) scalar: Go's readers may type it otherwise."""
+
+    __slots__ = ()
+
+
+SEQ, MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+# PyYAML's resolver table (Resolver.yaml_implicit_resolvers), with its tags marked as implicit.
+_PLAIN_RULES = {
+    first: [(PlainTag(tag), regexp) for tag, regexp in rules]
+    for first, rules in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+_PLAIN_STR, _IMPLICIT = PlainTag(STR), {tag: ImplicitTag(tag) for tag in (STR, SEQ, MAP)}
+
+
+class Loader(yaml.CSafeLoader):
+    """PyYAML's safe loader in C, whose resolver (PyYAML's rules) marks the tags it gives: a node
+    alone does not tell `y` from `!!str y`, nor `"1"` from `! "1"`.
+
+    Two scalars PyYAML cannot construct are strings to Go's readers, which decide what the output
+    means: a plain `=` (YAML 1.1's "value" key) and a `!!merge <<` value (how sops writes the
+    string "<<"). They read as those strings here too; merge *keys* in mappings are refused.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode:
+            tag = SEQ if kind is yaml.SequenceNode else MAP
+            return _IMPLICIT[tag] if implicit else tag
+        if implicit[0]:
+            return plain_tag(value)
+        return _IMPLICIT[STR] if implicit[1] else STR
+
+
+def plain_tag(text: str) -> str:
+    """The tag PyYAML's resolver gives `text` written plain (a PlainTag)."""
+    for tag, regexp in _PLAIN_RULES.get(text[:1], ()):
+        if regexp.match(text):
+            return tag
+    return _PLAIN_STR
+
+
+for _tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
+    Loader.add_constructor(_tag, yaml.constructor.SafeConstructor.construct_yaml_str)  # type: ignore[type-var]
+
+
+def load(text: str | bytes) -> Any:
+    """The one document of `text`, as PyYAML's safe loader reads it (and `=`, `!!merge <<` as strings)."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
+
+
+def load_all(text: str | bytes) -> list[Any]:
+    return list(yaml.load_all(text, Loader=Loader))
 
 
 class YamlError(Exception):
@@ -61,45 +113,26 @@ class YamlError(Exception):
 
 
 class Document:
-    """One YAML document: its data, and the line of every YAML path in it (computed on demand:
-    lines are only needed for messages, and most documents never have a problem)."""
+    """One YAML document: its data, the plain scalars Kubernetes reads otherwise, and the line of
+    every YAML path in it (computed on demand: most documents never have a problem)."""
 
-    __slots__ = ("_lines", "_node", "_plain", "_text", "_tree", "data", "index")
+    __slots__ = ("_lines", "_node", "data", "index", "plain_problems")
 
     def __init__(
-        self,
-        index: int,
-        data: Any,
-        lines: dict[str, int] | None = None,
-        node: yaml.Node | None = None,
-        text: str | bytes | None = None,
-        plain: list[tuple[str, str]] | None = None,
-        tree: block.Node | None = None,
+        self, index: int, data: Any, node: yaml.Node | None = None, plain_problems: list[tuple[str, str]] | None = None
     ):
         self.index = index
         self.data = data
-        self._lines = lines
         self._node = node
-        self._text = text  # read by blockyaml: PyYAML finds the lines, only when a message needs them
-        self._plain = plain  # found by the PyYAML builder, or from blockyaml's tree when first asked
-        self._tree = tree
-
-    @property
-    def plain_problems(self) -> list[tuple[str, str]]:
-        """(YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
-        differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED."""
-        if self._plain is None:
-            self._plain = []
-            if self._tree is not None:
-                _fast_plain_problems(self._tree, None, self._plain)
-        return self._plain
+        self._lines: dict[str, int] | None = None
+        # (YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
+        # differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED.
+        self.plain_problems = plain_problems or []
 
     @property
     def lines(self) -> dict[str, int]:
         if self._lines is None:
             self._lines = {}
-            if self._node is None and self._text is not None:
-                self._node = list(yaml.compose_all(self._text, Loader=loader()))[self.index]
             if self._node is not None:
                 _collect_lines(self._node, "", self._lines, 0)
         return self._lines
@@ -129,46 +162,6 @@ def _collect_lines(node: yaml.Node, path: str, out: dict[str, int], depth: int) 
             _collect_lines(item, join(path, i), out, depth + 1)
 
 
-def _fast_plain_problems(node: block.Node, where: tuple[Any, str | int] | None, out: list[tuple[str, str]]) -> None:
-    """The plain scalars of blockyaml's tree that Kubernetes reads differently. Runs for every
-    handshake and Secret: nodes are taken apart as the tuples they are, `goreader.may_differ` is
-    inlined, and `where` is a path as (parent, part) links, made into text only for a message."""
-    numeric, words = goreader.NUMERIC, goreader.WORDS
-    kind = type(node)
-    if kind is block.Mapping:
-        for key, value in node[0]:
-            key_text, key_plain = key
-            if where is None and key_text in UNCHECKED:
-                continue
-            if key_plain and (key_text[:1] in numeric or key_text in words):
-                _note_fast((where, key_text), goreader.problem(key_text, key_text, key=True), out)
-            if type(value) is block.Scalar:
-                text, plain = value
-                if plain and (text[:1] in numeric or text in words):
-                    _note_fast((where, key_text), goreader.problem(text, block.to_data(value)), out)
-            else:
-                _fast_plain_problems(value, (where, key_text), out)
-    elif kind is block.Sequence:
-        for i, item in enumerate(node[0]):
-            _fast_plain_problems(item, (where, i), out)
-    elif node[1] and goreader.may_differ(node[0]):
-        _note_fast(where, goreader.problem(node[0], block.to_data(node)), out)
-
-
-def _note_fast(where: tuple[Any, str | int] | None, message: str | None, out: list[tuple[str, str]]) -> None:
-    if message is not None:
-        parts: list[str | int] = []
-        while where is not None:
-            where, part = where
-            parts.append(part)
-        _note(tuple(reversed(parts)), message, out)
-
-
-def _note(parts: tuple[str | int, ...], message: str | None, out: list[tuple[str, str]]) -> None:
-    if message is not None:
-        out.append((_path(parts), message))
-
-
 def join(path: str, key: str | int) -> str:
     """YAML path in the form the messages use: `spec.targets[1].clusterSelector`."""
     if isinstance(key, int):
@@ -178,14 +171,14 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def parse_documents(text: str | bytes) -> list[Document]:
-    """Parse every document of a YAML stream. Raises YamlError on anything off."""
-    trees = block.parse(text)  # the plain block YAML most files are, without importing PyYAML
-    fast = None if trees is None else block.load_nodes(trees)
-    if trees is not None and fast is not None:
-        return [Document(i, data, text=text, tree=tree) for i, (data, tree) in enumerate(zip(fast, trees, strict=True))]
+@functools.lru_cache(maxsize=4096)
+def compose(text: str | bytes) -> tuple[yaml.Node, ...]:
+    """The node of every document of a YAML stream. Raises YamlError on anything off.
+
+    Memoised (nothing changes a node): a run validates each encrypted file, then decrypts it, and
+    both read the same nodes; a child forked to decrypt inherits them."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_plain_marking_loader()))
+        return tuple(yaml.compose_all(text, Loader=Loader))
     except yaml.MarkedYAMLError as e:
         raise syntax_error(e) from None
     except yaml.reader.ReaderError:
@@ -194,46 +187,16 @@ def parse_documents(text: str | bytes) -> list[Document]:
         raise YamlError(f"not valid YAML: {type(e).__name__}") from None
     except UnicodeDecodeError:
         raise YamlError("not UTF-8 text") from None
+
+
+def parse_documents(text: str | bytes) -> list[Document]:
+    """Parse every document of a YAML stream. Raises YamlError on anything off."""
     docs = []
-    for index, node in enumerate(nodes):
-        if node is None:
-            continue
+    for index, node in enumerate(compose(text)):
         builder = _Builder()
         data = builder.build(node, (), 0)
-        docs.append(Document(index=index, data=data, node=node, plain=builder.plain))
+        docs.append(Document(index, data, node, builder.plain))
     return docs
-
-
-class _PlainTag(str):
-    """The tag of a plain (unquoted, untagged) scalar: the builder checks those against Go's reading."""
-
-    __slots__ = ()
-
-
-@functools.cache
-def _plain_marking_loader() -> Any:
-    """The fastest safe loader, whose resolver marks the tags it gives plain scalars (a node alone
-    does not tell `!!str y` from `y`). The resolver is PyYAML's, with its table from yamlresolve
-    (tested equal to PyYAML's): the loader's only one, as SafeLoader has no path resolvers."""
-    table = {
-        first: [(_PlainTag(tag), pattern) for tag, pattern in rules] for first, rules in implicit_resolvers().items()
-    }
-    plain_str = _PlainTag(_STR)
-    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
-    seq_tag, map_tag = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
-
-    class PlainMarkingLoader(loader()):  # type: ignore[misc]
-        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-            if kind is scalar:
-                if implicit[0]:
-                    for tag, pattern in table.get(value[:1], ()):
-                        if pattern.match(value):
-                            return tag
-                    return plain_str
-                return _STR
-            return seq_tag if kind is sequence else map_tag
-
-    return PlainMarkingLoader
 
 
 def syntax_error(e: yaml.MarkedYAMLError) -> YamlError:
@@ -281,37 +244,37 @@ def _tag_name(tag: str) -> str:
     return "its tag"
 
 
+def _note(parts: tuple[str | int, ...], message: str | None, out: list[tuple[str, str]]) -> None:
+    if message is not None:
+        out.append((_path(parts), message))
+
+
 class _Builder:
     def __init__(self) -> None:
         self.seen: set[int] = set()
         self.aliased = 0
-        self.in_alias = 0
-        self._constructor = loader().__new__(loader())
+        self._constructor = Loader.__new__(Loader)
         yaml.constructor.SafeConstructor.__init__(self._constructor)
         self.plain: list[tuple[str, str]] = []  # Document.plain_problems
 
     def build(self, node: yaml.Node, path: tuple[str | int, ...], depth: int, key: bool = False) -> Any:
         if depth > MAX_DEPTH:
             raise YamlError(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-        repeat = id(node) in self.seen
-        if repeat or self.in_alias:
+        if id(node) in self.seen:  # an alias, or a node of an alias's expansion (built with its anchor)
             self.aliased += 1
             if self.aliased > MAX_ALIASED_NODES:
                 raise YamlError("aliases expand to too many YAML nodes; refusing to expand", node.start_mark.line + 1)
-        self.seen.add(id(node))
-        self.in_alias += repeat
-        try:
-            if isinstance(node, yaml.MappingNode):
-                return dict(self._mapping(node, path, depth))
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-            # A str tag is the common case: its value without the constructor's machinery.
-            value = node.value if node.tag == _STR else self._scalar(node, path)
-            if type(node.tag) is _PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED):
-                _note((*path, node.value) if key else path, goreader.problem(node.value, value, key=key), self.plain)
-            return value
-        finally:
-            self.in_alias -= repeat
+        else:
+            self.seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        # A str tag is the common case: its value without the constructor's machinery.
+        value = node.value if node.tag == STR else self._scalar(node, path)
+        if type(node.tag) is PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED):
+            _note((*path, node.value) if key else path, goreader.problem(node.value, value, key=key), self.plain)
+        return value
 
     def _scalar(self, node: yaml.Node, path: tuple[str | int, ...]) -> Any:
         try:
@@ -319,23 +282,23 @@ class _Builder:
         except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
             # The library's own message quotes the scalar, which may be a secret: never pass it on.
             where = f"{_path(path)}: " if path else ""
-            hint = "; if it is text, quote it" if type(node.tag) is _PlainTag else ""
+            hint = "; if it is text, quote it" if type(node.tag) is PlainTag else ""
             raise YamlError(
                 f"{where}a value does not fit {_tag_name(node.tag)}{hint}", node.start_mark.line + 1
             ) from None
 
-    def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> Iterator[tuple[Any, Any]]:
-        seen: set[Any] = set()
+    def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise YamlError("merge keys (<<) are not supported", key_node.start_mark.line + 1)
             key = self.build(key_node, path, depth + 1, key=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise YamlError("mapping keys must be scalars", key_node.start_mark.line + 1)
-            if key in seen:
+            if key in out:
                 where = f"in {_path(path)}" if path else "at the top level"
                 if _path((*path, str(key))) == _path(path):
                     raise YamlError(f"a key is given twice {where}", key_node.start_mark.line + 1)
                 raise YamlError(f"duplicate key {key!r} {where}", key_node.start_mark.line + 1)
-            seen.add(key)
-            yield key, self.build(value_node, (*path, str(key)), depth + 1)
+            out[key] = self.build(value_node, (*path, str(key)), depth + 1)
+        return out
