@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fhtest import SourceRepo, handshake, run_cli, secret
+from fleethandshake import cli
 
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["validate", "--help"]])
@@ -84,6 +85,32 @@ def test_entry_reports_a_closed_pipe_as_python_does(tmp_path: Path) -> None:
     assert exit_code("print('x')") == 120  # the interpreter's own exit
     assert exit_code(_ENTRY.replace("return 3", "return 0"), str(tmp_path), "plain") == 120
     assert (tmp_path / "atexit").read_text() == "ran"
+
+
+_TEARDOWN = """
+import os, sys
+from fleethandshake import cli
+
+class Teardown:  # freed, and so heard from, only by the interpreter's teardown
+    def __del__(self, write=os.write):
+        write(1, b"torn down")
+
+alive = Teardown()
+sys.argv = ["fleet-handshake", "validate", sys.argv[1]]
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize(("switch", "teardown"), [(None, False), ("0", False), ("1", True)])
+def test_the_teardown_switch(switch: str | None, teardown: bool, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != cli.TEARDOWN_ENV}
+    if switch is not None:
+        env[cli.TEARDOWN_ENV] = switch
+    run = subprocess.run([sys.executable, "-c", _TEARDOWN, str(tmp_path / "nope")], capture_output=True, text=True,
+                         env=env, check=False, timeout=30)  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "source folder not found" in run.stderr
+    assert run.stdout == ("torn down" if teardown else "")
 
 
 def test_console_script_and_module_give_the_same_exit_code(tmp_path: Path) -> None:
