@@ -14,7 +14,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeAlias
 
 from . import __version__, helptext
 from .errors import (
@@ -39,11 +38,12 @@ ALLOW_REMOVALS_HELP = (
 )
 CONTEXT_HELP = "kubeconfig context of the management cluster (downstream mode)"
 KUBECONFIG_HELP = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)"
+Commands = argparse._SubParsersAction  # what add_subparsers returns: each command adds its parser
 
-Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # what add_subparsers returns
 
-
-def _command(commands: Commands, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+def _command(
+    commands: Commands[argparse.ArgumentParser], name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
     return commands.add_parser(
         name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -53,7 +53,7 @@ def _command(commands: Commands, name: str, summary: str, description: str) -> a
 # the command's options by the names given here (`dest`).
 
 
-def _generate(commands: Commands) -> None:
+def _generate(commands: Commands[argparse.ArgumentParser]) -> None:
     gen = _command(commands, "generate", "write Fleet bundles for every handshake", helptext.GENERATE_HELP)
     gen.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
     gen.add_argument(
@@ -77,7 +77,7 @@ def _generate(commands: Commands) -> None:
     gen.add_argument("--kubeconfig", metavar="FILE", help=KUBECONFIG_HELP)
 
 
-def _plan(commands: Commands) -> None:
+def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
     summary = "show what a change does: bundles, clusters, conflicts (writes nothing)"
     plan = _command(commands, "plan", summary, helptext.PLAN_HELP)
     plan.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
@@ -105,7 +105,7 @@ def _retries(text: str) -> int:
     return count
 
 
-def _publish(commands: Commands) -> None:
+def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
     pub = _command(commands, "publish", "generate, commit the output with git and push it", helptext.PUBLISH_HELP)
     pub.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
     pub.add_argument(
@@ -153,7 +153,7 @@ def _publish(commands: Commands) -> None:
     pub.add_argument("--kubeconfig", metavar="FILE", help=KUBECONFIG_HELP)
 
 
-def _gitrepo(commands: Commands) -> None:
+def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:
     gr = _command(commands, "gitrepo", "print the Fleet GitRepo manifests for the output", helptext.GITREPO_HELP)
     gr.add_argument("src", type=Path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
     gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
@@ -168,7 +168,7 @@ def _gitrepo(commands: Commands) -> None:
     gr.add_argument("--client-secret", metavar="NAME", help="Secret with the git credentials (clientSecretName)")
 
 
-def _validate(commands: Commands) -> None:
+def _validate(commands: Commands[argparse.ArgumentParser]) -> None:
     val = _command(commands, "validate", "check the source without decrypting", helptext.VALIDATE_HELP)
     val.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
     val.add_argument("--quiet", "-q", action="store_true", help="print errors only")
@@ -181,7 +181,7 @@ def _validate(commands: Commands) -> None:
     )
 
 
-def _action(commands: Commands) -> None:
+def _action(commands: Commands[argparse.ArgumentParser]) -> None:
     act = _command(commands, "action", "run inside the GitHub Action", helptext.ACTION_HELP)
     act.add_argument(
         "--command",
@@ -205,7 +205,7 @@ def _action(commands: Commands) -> None:
     )
 
 
-def _check_secrets(commands: Commands) -> None:
+def _check_secrets(commands: Commands[argparse.ArgumentParser]) -> None:
     summary = "refuse clear-text Secrets in the given files (pre-commit hook)"
     chk = _command(commands, "check-secrets", summary, helptext.CHECK_SECRETS_HELP)
     chk.add_argument("files", type=Path, nargs="*", metavar="FILE", help="YAML files to check")
@@ -226,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _run(subcommand: str, options: dict[str, Any]) -> int:
+def _run(subcommand: str, options: dict[str, object]) -> int:
     """app/<command>.py's run(), imported now: only this command's libraries are loaded."""
     app = importlib.import_module(f"{__package__}.app.{subcommand.replace('-', '_')}")
     if subcommand == "action":
