@@ -15,6 +15,7 @@ from ..errors import Problem
 from ..modes import DEFAULT, NAMES
 from .models import Target
 from .ownership import source_name_problem
+from .validate_handshake import parse_selector
 from .yaml.reader import Document, join
 
 CONFIG_FILE = ".fleet-handshake.yaml"
@@ -116,8 +117,6 @@ def _scope(entry: Any, path: str, add: Any) -> RecipientScope | None:
     kind = kinds[0]
     value = entry[kind]
     if kind in ("clusterSelector", "clusterGroupSelector"):
-        from .validate import parse_selector
-
         selector, selector_problems = parse_selector(value, join(path, kind))
         for p in selector_problems:
             add(p.path, p.message)
