@@ -99,10 +99,9 @@ def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
 
 
 def _retries(text: str) -> int:
-    count = int(text)
-    if count < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return count
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
+    return int(text)
 
 
 def _publish(commands: Commands[argparse.ArgumentParser]) -> None:

@@ -129,6 +129,13 @@ def test_usage_error_exits_2() -> None:
     assert "--out" in result.stderr
 
 
+@pytest.mark.parametrize("retries", ["-1", "many"])
+def test_publish_retries_must_be_a_count(retries: str, tmp_path: Path) -> None:
+    result = run_cli("publish", tmp_path, "--out", tmp_path / "out", "--retries", retries)
+    assert result.code == 2
+    assert f"argument --retries: must be 0 or more, not '{retries}'" in result.stderr
+
+
 def test_missing_source_folder_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("validate", tmp_path / "nope")
     assert result.code == 1

@@ -13,6 +13,7 @@ binary decides. Anchors, aliases, tags and directives are not handled either.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -191,8 +192,6 @@ def _go_quotes(text: str) -> bool:
     if len(number) <= 24 and _FLOAT.fullmatch(number):
         return math.isfinite(float(number))
     if _DATE.fullmatch(text):
-        import datetime  # here: dates and floats are rare, and these imports are not free
-
         try:
             datetime.date.fromisoformat(text)
         except ValueError:
