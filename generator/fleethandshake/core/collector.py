@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import Problem
@@ -38,7 +39,15 @@ class Collector:
                     )
         return value
 
-    def string(self, parent: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
+    def string(
+        self,
+        parent: dict[str, Any],
+        key: str,
+        path: str,
+        required: bool = True,
+        rule: Callable[[str], str | None] | None = None,
+    ) -> str | None:
+        """`parent[key]`, a non-empty string, or None; `rule` says what else is wrong with it."""
         value = parent.get(key)
         where = join(path, key)
         if value is None:
@@ -51,6 +60,8 @@ class Collector:
         if not value:
             self.add(where, "must not be empty")
             return None
+        if rule is not None:
+            self.check(where, rule(value))
         return value
 
     def check(self, where: str, problem: str | None) -> bool:

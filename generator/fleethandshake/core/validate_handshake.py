@@ -68,9 +68,7 @@ def handshake(c: Collector) -> Handshake | None:
     if data.get("apiVersion") != API_VERSION:
         c.add("apiVersion", f"must be {API_VERSION}")
     meta = c.mapping(data.get("metadata"), "metadata", _META_KEYS)
-    name = c.string(meta, "name", "metadata")
-    if name is not None:
-        c.check("metadata.name", names.dns1123_subdomain_problem(name, max_len=63))
+    name = c.string(meta, "name", "metadata", rule=lambda v: names.dns1123_subdomain_problem(v, max_len=63))
     workspace = c.string(meta, "namespace", "metadata", required=False) or DEFAULT_WORKSPACE
     annotations = meta.get("annotations")
     mode = annotations.get(ANNOTATION_MODE) if isinstance(annotations, dict) else None
@@ -78,15 +76,9 @@ def handshake(c: Collector) -> Handshake | None:
         c.add(join(join("metadata", "annotations"), ANNOTATION_MODE), f"must be one of {', '.join(NAMES)}")
     c.check("metadata.namespace", names.dns1123_label_problem(workspace))
     spec = c.mapping(data.get("spec"), "spec", _SPEC_KEYS)
-    secret_name = c.string(spec, "secretName", "spec")
-    if secret_name is not None:
-        c.check("spec.secretName", names.dns1123_subdomain_problem(secret_name))
-    secret_ns = c.string(spec, "secretNamespace", "spec")
-    if secret_ns is not None:
-        c.check("spec.secretNamespace", names.dns1123_label_problem(secret_ns))
-    target_ns = c.string(spec, "targetNamespace", "spec")
-    if target_ns is not None:
-        c.check("spec.targetNamespace", names.dns1123_label_problem(target_ns))
+    secret_name = c.string(spec, "secretName", "spec", rule=names.dns1123_subdomain_problem)
+    secret_ns = c.string(spec, "secretNamespace", "spec", rule=names.dns1123_label_problem)
+    target_ns = c.string(spec, "targetNamespace", "spec", rule=names.dns1123_label_problem)
     targets = _targets(c, spec.get("targets"))
     if name is None or secret_name is None or secret_ns is None or target_ns is None:
         return None
@@ -147,9 +139,7 @@ def _target(c: Collector, value: Any, path: str) -> Target | None:
     # The CRD marks these nullable: null means "not given".
     name = c.string(value, "name", path, required=False)
     cluster_name = c.string(value, "clusterName", path, required=False)
-    cluster_group = c.string(value, "clusterGroup", path, required=False)
-    if cluster_group is not None:
-        c.check(join(path, "clusterGroup"), names.dns1123_subdomain_problem(cluster_group))
+    cluster_group = c.string(value, "clusterGroup", path, required=False, rule=names.dns1123_subdomain_problem)
     selector = _selector(c, value.get("clusterSelector"), join(path, "clusterSelector"))
     group_selector = _selector(c, value.get("clusterGroupSelector"), join(path, "clusterGroupSelector"))
     do_not_deploy = value.get("doNotDeploy")
@@ -199,9 +189,7 @@ def _selector(c: Collector, value: Any, path: str) -> LabelSelector | None:
 def _requirement(c: Collector, value: Any, path: str) -> Requirement | None:
     data = c.mapping(value, path, _REQUIREMENT_KEYS)
     before = len(c.problems)
-    key = c.string(data, "key", path)
-    if key is not None:
-        c.check(join(path, "key"), names.label_key_problem(key))
+    key = c.string(data, "key", path, rule=names.label_key_problem)
     op = c.string(data, "operator", path)
     if op is not None and op not in _OPERATORS:
         c.add(join(path, "operator"), f"must be one of {', '.join(sorted(_OPERATORS))}")

@@ -65,12 +65,8 @@ def secret(c: Collector) -> SourceSecret | None:
                 )
     if not meta_ok:
         return None
-    name = c.string(meta, "name", "metadata")
-    if name is not None:
-        c.check("metadata.name", names.dns1123_subdomain_problem(name))
-    namespace = c.string(meta, "namespace", "metadata")
-    if namespace is not None:
-        c.check("metadata.namespace", names.dns1123_label_problem(namespace))
+    name = c.string(meta, "name", "metadata", rule=names.dns1123_subdomain_problem)
+    namespace = c.string(meta, "namespace", "metadata", rule=names.dns1123_label_problem)
     if name is None or namespace is None:
         return None
     return SourceSecret(namespace=namespace, name=name, file=c.file, document=c.doc.index, item=c.item)
