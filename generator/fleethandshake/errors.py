@@ -14,8 +14,9 @@ EXIT_INTERRUPTED = 130
 class Problem:
     """One thing wrong with the inputs, located as precisely as we can.
 
-    A plain class rather than a dataclass: `--help` imports this module, and the dataclasses
-    module (with inspect) costs more start-up time than the rest of the command line.
+    A plain class rather than a dataclass: the command line imports this module for `--help`,
+    and with the dataclasses module (and inspect) `--help` misses its floor in `make bench`
+    (within 3x of `python -c pass`).
     """
 
     __slots__ = ("document", "file", "line", "message", "path")

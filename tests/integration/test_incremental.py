@@ -7,8 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -178,27 +176,6 @@ def test_writes_reuse_the_spare_tree_and_leave_no_old_value_on_disk(
     assert git(out.parent, "status", "--porcelain", "--untracked-files=all").splitlines() == [
         f"?? out/{path}" for path in sorted(read_tree(out))
     ]  # git sees OUT's files and nothing of the spare
-
-
-def test_a_no_change_run_imports_no_renderer(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
-    """Nothing to render: Jinja2 and the thread pool stay unimported."""
-    build(repo)
-    out = tmp_path / "out"
-    generate(repo, out, key_env)
-    code = (
-        "import sys\n"
-        "from fleethandshake import cli\n"
-        "try:\n"
-        f"    cli.main(['generate', {str(repo.root)!r}, '--out', {str(out)!r}])\n"
-        "except SystemExit as e:\n"
-        "    assert not e.code, e.code\n"
-        "print(sorted(m for m in ('jinja2', 'concurrent.futures') if m in sys.modules))\n"
-    )
-    env = {**os.environ, **key_env}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "no changes" in result.stderr
-    assert result.stdout.strip() == "[]"
 
 
 def test_a_foreign_file_in_the_spare_tree_is_not_taken_for_outs(

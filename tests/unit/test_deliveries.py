@@ -15,7 +15,7 @@ from fleethandshake.core import deliveries
 from fleethandshake.core.inventory import Cluster, ClusterGroup
 from fleethandshake.core.matching import DISPLAY_NAME_LABEL, target_matches
 from fleethandshake.core.models import Handshake, Target
-from fleethandshake.core.validate import parse_target
+from fleethandshake.core.validate_handshake import parse_target
 
 
 def target(**criteria: Any) -> Target:

@@ -42,7 +42,7 @@ def test_the_registry_is_the_one_mode_list() -> None:
     assert list(modes.modes()) == list(modes.NAMES)
     assert all(m.name == name for name, m in modes.modes().items())
     assert sorted(p.stem for p in MODES_DIR.glob("*.py") if p.stem not in ("__init__", "base")) == sorted(modes.NAMES)
-    choices = _mode_choices(cli._parser())
+    choices = _mode_choices(cli.parser())
     assert len(choices) == 3 and set(choices) == {modes.NAMES}  # generate, plan, publish
 
 

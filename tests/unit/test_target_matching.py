@@ -32,7 +32,7 @@ from fleethandshake.core.matching import (
 )
 from fleethandshake.core.models import Handshake, LabelSelector, Requirement, Target
 from fleethandshake.core.render import FLEET_YAML, fleet_document, to_yaml
-from fleethandshake.core.validate import parse_target
+from fleethandshake.core.validate_handshake import parse_target
 from fleethandshake.core.yaml.reader import parse_documents
 
 CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "fleet" / "target_match_cases.json"

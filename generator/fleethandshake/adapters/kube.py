@@ -1,7 +1,7 @@
 """Kubernetes API: write, list and delete the workspace Secrets of downstream delivery.
 
-The only module that imports the `kubernetes` client, and only once a SecretStore is built:
-importing the client costs about 200 ms, which commands that never talk to a cluster skip.
+The only module that imports the `kubernetes` client, and only once a SecretStore is built, so
+that commands and runs that never talk to a cluster do not load it.
 
 Secret values arrive as `SecretValue` and are revealed only while the request body is built.
 Responses are read raw and never deserialised into client models (whose validation errors

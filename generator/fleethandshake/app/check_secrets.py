@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.fs import source as fs
+from ..core.collector import below
 from ..core.models import item_path
-from ..core.validate import LAST_APPLIED_PATH, below, is_secret, objects, validate_source
+from ..core.validate import is_secret, objects, validate_source
+from ..core.validate_secret import LAST_APPLIED_PATH
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 

@@ -54,7 +54,7 @@ class Sync:
 
     def _client(self) -> Any:
         if self._store is None:
-            from ..adapters.kube import SecretStore  # the kubernetes client costs ~1 s to import
+            from ..adapters.kube import SecretStore  # loads the kubernetes client: only when used
 
             self._store = SecretStore(context=self.options.context, kubeconfig=self.options.kubeconfig)
         return self._store

@@ -77,8 +77,8 @@ def generate(
 ) -> GenerateResult:
     check_paths(src, out)
     with output_lock(out), start_reading(out) as reading:
-        # A forked child reads OUT from here on, while this process imports what the rest of
-        # the run needs (~25 ms) and loads the source.
+        # A forked child reads OUT from here on, while this process imports the rest of the
+        # run's code and loads the source.
         from . import downstream
         from . import source as source_loader
         from .build import build, read_out_and_source

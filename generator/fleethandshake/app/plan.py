@@ -49,7 +49,7 @@ def resolver_for(inv: Inventory, path: Path) -> tuple[Resolve, dict[tuple[str, s
     """The inventory's resolver, and each cluster's Rancher display name."""
     from ..core import matching
     from ..core.models import Target
-    from ..core.validate import parse_target
+    from ..core.validate_handshake import parse_target
 
     resolver = matching.Resolver(inv)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..adapters.fs import source as fs
 from ..core import sourcecache
@@ -14,9 +15,6 @@ from ..core.models import Handshake, Source, SourceSecret
 from ..core.validate import finish, validate_file
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import InvalidInputs, Problem
-
-if TYPE_CHECKING:
-    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,8 +32,6 @@ class LoadedSource:
         known = self.records.get(path)
         if known is not None:
             return known[0]
-        import hashlib
-
         return hashlib.sha256(self.contents[path]).hexdigest()
 
 
@@ -46,15 +42,10 @@ def load(
 
     `cache` (path -> content digest and what that file defined, from the last run's state) lets
     an unchanged valid file skip parsing; any other file is parsed and validated in full.
-    `records=False` (validate) skips making the next run's cache: no digests, no hashlib.
+    `records=False` (validate) skips making the next run's cache: no digests.
     """
     files, problems = fs.read_source(root, out)
-    if records or cache:
-        import hashlib
-
-        digests = [hashlib.sha256(f.content).hexdigest() for f in files]
-    else:
-        digests = [""] * len(files)
+    digests = [hashlib.sha256(f.content).hexdigest() if records or cache else "" for f in files]
     per_file: list[Parsed | None] = [None] * len(files)
     to_parse = []
     for i, f in enumerate(files):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,8 +20,6 @@ def problems_json(problems: list[Problem], handshakes: int = 0, secrets: int = 0
             for p in problems
         ],
     }
-    import json
-
     return json.dumps(doc, indent=2) + "\n"
 
 

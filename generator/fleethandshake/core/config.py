@@ -6,18 +6,17 @@ optional; no file means plain mode.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..errors import Problem
 from ..modes import DEFAULT, NAMES
 from .models import Target
 from .ownership import source_name_problem
+from .validate_handshake import parse_selector
 from .yaml.reader import Document, join
-
-if TYPE_CHECKING:
-    from typing import Any
 
 CONFIG_FILE = ".fleet-handshake.yaml"
 CONFIG_API_VERSION = "fleet-handshake/v1alpha1"
@@ -57,8 +56,6 @@ class Config:
 
 
 def _canonical(selector: Any) -> str:
-    import json  # imported here: validate need not pay for it
-
     return json.dumps(selector, sort_keys=True, separators=(",", ":"))
 
 
@@ -120,8 +117,6 @@ def _scope(entry: Any, path: str, add: Any) -> RecipientScope | None:
     kind = kinds[0]
     value = entry[kind]
     if kind in ("clusterSelector", "clusterGroupSelector"):
-        from .validate import parse_selector
-
         selector, selector_problems = parse_selector(value, join(path, kind))
         for p in selector_problems:
             add(p.path, p.message)

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import Problem
 from . import names
 from .models import LabelSelector
-from .validate import parse_selector
+from .validate_handshake import parse_selector
 from .yaml.reader import Document, join
 
 FLEET_API_VERSION = "fleet.cattle.io/v1alpha1"

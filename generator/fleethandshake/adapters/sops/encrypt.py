@@ -12,6 +12,7 @@ reads as no config at all.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,8 +57,6 @@ class SopsEncryptor:
             "--age", ",".join(request.recipients), "--encrypted-suffix", request.encrypted_suffix,
             "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin",
         ]  # fmt: skip
-        import subprocess  # only when the binary runs
-
         try:
             # cwd "/": no .sops.yaml of the surrounding repository is even looked at.
             proc = subprocess.run(command, input=request.plaintext, capture_output=True, env=env, cwd="/",

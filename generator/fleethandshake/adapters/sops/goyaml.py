@@ -14,6 +14,7 @@ core/yaml/reader.py composes them; an anchor without an alias changes nothing (s
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import Any
@@ -164,8 +165,6 @@ def _go_quotes(text: str) -> bool:
     if len(number) <= 24 and _FLOAT.fullmatch(number):
         return math.isfinite(float(number))
     if _DATE.fullmatch(text):
-        import datetime  # here: dates and floats are rare, and these imports are not free
-
         try:
             datetime.date.fromisoformat(text)
         except ValueError:

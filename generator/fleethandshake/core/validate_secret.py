@@ -1,0 +1,77 @@
+"""Validate a v1 Secret of the source: SOPS-encrypted data, metadata in clear text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import names
+from .collector import Collector, kind_of
+from .models import SourceSecret
+from .yaml.reader import join
+
+_SECRET_DATA_KEYS = ("data", "stringData")
+# `kubectl apply` keeps the whole object here, a Secret's values in clear text: an export carries it.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED_PATH = join(join("metadata", "annotations"), LAST_APPLIED)
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+
+def is_encrypted_value(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("ENC[") and value.endswith("]")
+
+
+def secret(c: Collector) -> SourceSecret | None:
+    data = c.data
+    meta = c.mapping(data.get("metadata"), "metadata")
+    encrypted = c.encrypted
+    for key in ("name", "namespace"):
+        if is_encrypted_value(meta.get(key)):
+            c.add(
+                f"metadata.{key}",
+                "is encrypted; keep metadata in clear text and encrypt only "
+                "data and stringData (encrypted_regex: ^(data|stringData)$)",
+            )
+    # Whatever is wrong with the metadata, the data is still checked: a clear-text Secret with a
+    # broken metadata is a leak all the same (and check-secrets reports only the data's problems).
+    meta_ok = not c.problems
+    _last_applied(c, meta.get("annotations"))  # its value may be the Secret in clear text
+    has_data = any(data.get(k) for k in _SECRET_DATA_KEYS)
+    if not encrypted:
+        if has_data:
+            c.add(
+                "",
+                "is a Secret with data that is not SOPS-encrypted; encrypt it with sops "
+                "before committing (never commit clear-text secrets)",
+            )
+        return None
+    for section in _SECRET_DATA_KEYS:
+        values = data.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            c.add(section, f"must be a mapping, not {kind_of(values)}")
+            continue
+        for key, val in values.items():
+            if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
+                c.add(
+                    join(section, str(key)),
+                    "is not a valid Secret key (letters, digits, '-', '_', '.')",
+                )
+            elif val != "" and not is_encrypted_value(val):  # sops leaves an empty value as it is
+                c.add(
+                    join(section, str(key)),
+                    "is not encrypted although the file has SOPS metadata (check encrypted_regex / unencrypted_suffix)",
+                )
+    if not meta_ok:
+        return None
+    name = c.string(meta, "name", "metadata", rule=names.dns1123_subdomain_problem)
+    namespace = c.string(meta, "namespace", "metadata", rule=names.dns1123_label_problem)
+    if name is None or namespace is None:
+        return None
+    return SourceSecret(namespace=namespace, name=name, file=c.file, document=c.doc.index, item=c.item)
+
+
+def _last_applied(c: Collector, annotations: Any) -> None:
+    if isinstance(annotations, dict) and not is_encrypted_value(annotations.get(LAST_APPLIED, "ENC[]")):
+        c.add(LAST_APPLIED_PATH, "holds the Secret as `kubectl apply` last wrote it, values in clear text; remove it")
