@@ -50,7 +50,7 @@ def guard_removals(old: Mapping[str, bytes], comp: output.Composition, allow: bo
         raise UserError(verdict.message())
 
 
-def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
+def write(out: Path, comp: output.Composition, old: OutputTree) -> tuple[str, ...]:
     from ..adapters.fs import swap
     from ..core import output
     from ..modes import modes
@@ -78,7 +78,7 @@ def generate(
     check_paths(src, out)
     with output_lock(out), start_reading(out) as reading:
         # A forked child reads OUT from here on, while this process imports what the rest of
-        # the run needs (~25 ms) and loads the source.
+        # the run needs and loads the source.
         from . import downstream
         from . import source as source_loader
         from .build import build, read_out_and_source

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..adapters.fs import source as fs
 from ..core import sourcecache
@@ -14,9 +14,6 @@ from ..core.models import Handshake, Source, SourceSecret
 from ..core.validate import finish, validate_file
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import InvalidInputs, Problem
-
-if TYPE_CHECKING:
-    from typing import Any
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,16 @@ optional; no file means plain mode.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..errors import Problem
 from ..modes import DEFAULT, NAMES
 from .models import Target
 from .ownership import source_name_problem
 from .yaml.reader import Document, join
-
-if TYPE_CHECKING:
-    from typing import Any
 
 CONFIG_FILE = ".fleet-handshake.yaml"
 CONFIG_API_VERSION = "fleet-handshake/v1alpha1"
@@ -57,8 +55,6 @@ class Config:
 
 
 def _canonical(selector: Any) -> str:
-    import json  # imported here: validate need not pay for it
-
     return json.dumps(selector, sort_keys=True, separators=(",", ":"))
 
 
