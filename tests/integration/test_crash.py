@@ -16,10 +16,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,21 +241,21 @@ def test_a_signal_the_moment_the_staging_folder_exists_leaves_none_behind(
     from fleethandshake.adapters.fs import swap, tree
 
     out = tmp_path / "out"
-    swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 1\n"}, {}, set())
+    swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 1\n"}, tree.read_tree(out), set())
     if spare:
         swap.write_tree(out, {"ws/a/fleet.yaml": b"a: 2\n"}, tree.read_tree(out), set())
     before = read_tree(out)
-    made = swap._mkdtemp
+    made = tempfile.mkdtemp
 
-    def signalled(parent: Path, prefix: str) -> Path:
-        path = made(parent, prefix)
+    def signalled(*args: Any, **kwargs: Any) -> str:
+        path = made(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)  # its handler raises at the next instruction it can
         return path
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # what the CLI's SIGTERM handler does
 
-    monkeypatch.setattr(swap, "_mkdtemp", signalled)
+    monkeypatch.setattr(swap.tempfile, "mkdtemp", signalled)
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         with pytest.raises(KeyboardInterrupt):

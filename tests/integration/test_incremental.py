@@ -225,9 +225,7 @@ def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     spare = spare_tree(out)
     old = fs_spare.read_tree_and_spare(out)
     assert old.spare is not None
-    files: dict[str, int | None] = {}
-    folders: list[str] = []
-    fs_spare._scan_inodes(str(spare), "", files, folders)
+    files, folders = fs_spare._scan_inodes(str(spare))
     assert old.spare == (os.lstat(spare).st_dev, os.lstat(spare).st_ino, files, folders)
     shared = {p for p in old if (spare / p).exists() and (spare / p).stat().st_ino == (out / p).stat().st_ino}
     assert len(shared) >= len(old) - 3  # all but what the second run changed: hs1's Secret, the state

@@ -1,5 +1,4 @@
-"""Settings read from the environment, shared by the adapters (kept apart from the sops adapter:
-taking the output lock needs one, before anything heavy is imported)."""
+"""Settings read from the environment, shared by the adapters."""
 
 from __future__ import annotations
 

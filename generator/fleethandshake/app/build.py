@@ -153,7 +153,7 @@ def read_out_and_source(
     out: Path,
     load: Callable[[Mapping[str, tuple[str, Any]]], source_loader.LoadedSource],
     reading: Background[fs.OutputTree] | None = None,
-) -> tuple[Mapping[str, bytes], source_loader.LoadedSource]:
+) -> tuple[fs.OutputTree, source_loader.LoadedSource]:
     """OUT's files and the loaded source, read at the same time: a forked child reads OUT (every
     file of it, a few thousand) while this process loads the source, with the parse cache from
     OUT's state file. The child sends the files back through shared memory or a pipe, never a

@@ -50,7 +50,7 @@ def guard_removals(old: Mapping[str, bytes], comp: output.Composition, allow: bo
         raise UserError(verdict.message())
 
 
-def write(out: Path, comp: output.Composition, old: Mapping[str, bytes]) -> tuple[str, ...]:
+def write(out: Path, comp: output.Composition, old: OutputTree) -> tuple[str, ...]:
     from ..adapters.fs import swap
     from ..core import output
     from ..modes import modes

@@ -7,13 +7,9 @@ that does not decode exactly is ignored, and the file is parsed as usual.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .models import Handshake, LabelSelector, Requirement, SourceSecret, Target
-
-if TYPE_CHECKING:
-    from typing import Any
-
 
 # The validation rules a record was made under: records of other rules are parsed again, so a file
 # that stopped being valid (plain scalars Kubernetes reads differently) is not taken from the cache.

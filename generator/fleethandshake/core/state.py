@@ -34,8 +34,6 @@ class Entry:
     keys: tuple[tuple[str, str], ...] = ()  # data key -> keyed digest of its value, so plans can name changed keys
 
 
-# json.dumps(..., sort_keys=True), made once: json.dumps builds a new encoder for every call
-# with arguments, a third of its cost here.
 _SORTED = json.JSONEncoder(sort_keys=True)
 
 
@@ -56,7 +54,7 @@ def output_mac(key: bytes, files: Mapping[str, bytes]) -> str:
     for path in sorted(files):
         content = files[path]
         parts += (f"{len(path)}:{path}:{len(content)}:".encode(), content)
-    return hmac.digest(key, b"".join(parts), "sha256").hex()  # one call: hmac.new costs more than the hashing
+    return hmac.digest(key, b"".join(parts), "sha256").hex()
 
 
 def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...], sealed: bytes) -> str:

@@ -24,9 +24,6 @@ class Carry:
     foreign_folders: tuple[str, ...]  # folders with nothing of fleet-handshake's: they keep OUT's mode
 
 
-NOTHING = Carry((), frozenset(), ())
-
-
 def with_parents(paths: Iterable[str]) -> set[str]:
     """Every folder holding one of `paths` (files), up to OUT's root (excluded)."""
     out: set[str] = set()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import UserError
+from ..settings import env_seconds
 
 LOCK_TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 600.0
@@ -25,8 +27,6 @@ def output_lock(out: Path, timeout: float | None = None) -> Iterator[None]:
     not last), which leaves no lock file behind in a user's repository.
     """
     if timeout is None:
-        from ..settings import env_seconds
-
         timeout = env_seconds(LOCK_TIMEOUT_VARIABLE, DEFAULT_LOCK_TIMEOUT)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -55,8 +55,6 @@ def _remove_stale_staging(out: Path) -> None:
     Not kept as the spare tree: one may hold files written for a tree that never became OUT.
     Named after the folder OUT resolves to, as `swap.write_tree` names them: OUT may be a link.
     """
-    import shutil
-
     real = out.resolve()
     for stale in real.parent.glob(f".{real.name}{STAGING}*"):
         shutil.rmtree(stale, ignore_errors=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,10 +37,7 @@ def read_tree_and_spare(root: Path) -> OutputTree:
     try:
         info = os.lstat(spare)
         if stat.S_ISDIR(info.st_mode):
-            files: dict[str, int | None] = {}
-            folders: list[str] = []
-            _scan_inodes(str(spare), "", files, folders)
-            tree.spare = (info.st_dev, info.st_ino, files, folders)
+            tree.spare = (info.st_dev, info.st_ino, *_scan_inodes(str(spare)))
     except OSError:
         pass  # no spare tree, or it changed while listed: the write lists it itself
     return tree
@@ -87,13 +85,10 @@ def keep_as_spare(staging: Path, spare: Path, new: Mapping[str, bytes], old: Map
     try:
         os.rename(staging, spare)
     except OSError:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
-              need_dirs: set[str]) -> set[str]:  # fmt: skip
+def reconcile(staging: Path, new: Mapping[str, bytes], old: OutputTree, need_dirs: set[str]) -> set[str]:
     """Make `staging` (a spare tree: any content) hold a subset of `new` and the folders
     `need_dirs`, touching only what differs; returns the files of `new` it holds.
 
@@ -102,23 +97,14 @@ def reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[s
     """
     top = str(staging)
     folder = os.lstat(top)
-    device = folder.st_dev
-    listed = None
-    if isinstance(old, OutputTree):
-        listed, old.spare = old.spare, None  # used once: this write changes the tree
-    if listed is not None and listed[:2] == (device, folder.st_ino):  # listed this run, under its lock
-        have_files, have_dirs = listed[2], listed[3]
-    else:
-        have_files, have_dirs = {}, []
-        _scan_inodes(top, "", have_files, have_dirs)
-    out_files = _out_inodes(out, old)
+    have_files, have_dirs = _listing(top, folder, old)
     kept = set()
     for path, inode in have_files.items():
         content = new.get(path)
         if (
             content is not None
             and inode is not None
-            and out_files.get(path) == (device, inode)
+            and old.inodes.get(path) == (folder.st_dev, inode)
             and old.get(path) == content
         ):
             kept.add(path)  # a hard link to OUT's unchanged file: the very file the new tree needs
@@ -126,40 +112,29 @@ def reconcile(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[s
             os.unlink(f"{top}/{path}")
     for d in sorted(have_dirs, key=len, reverse=True):  # deepest first
         if d not in need_dirs:
-            import shutil
-
             shutil.rmtree(f"{top}/{d}", ignore_errors=True)
     for d in sorted(need_dirs - set(have_dirs)):
         os.makedirs(f"{top}/{d}", exist_ok=True)
     return kept
 
 
-def tidy_spare(out: Path, old: Mapping[str, bytes]) -> None:
+def tidy_spare(out: Path, old: OutputTree) -> None:
     """Unlink from the spare tree every file that is not OUT's own (the same inode at the same
     path): a run that writes nothing still leaves no old value beside OUT. Something else than
     fleet-handshake (git checking out another commit, a person) may have replaced or removed
     OUT's files since the spare was kept, which leaves the spare the only link to them: a
     clear-text Secret of a mode since left, say. Call it holding the output lock."""
-    import shutil
-
-    out = out.resolve()
-    spare = _spare_folder(out) / "tree"
+    spare = _spare_folder(out.resolve()) / "tree"
     try:
         folder = os.lstat(spare)
         if not stat.S_ISDIR(folder.st_mode):
             return
-        listed = old.spare if isinstance(old, OutputTree) else None
-        if listed is not None and listed[:2] == (folder.st_dev, folder.st_ino):
-            files = listed[2]
-        else:
-            files = {}
-            _scan_inodes(str(spare), "", files, [])
-        ours = _out_inodes(out, old)
+        files = _listing(str(spare), folder, old)[0]
     except OSError:
         shutil.rmtree(spare, ignore_errors=True)  # cannot be checked: it goes, and the next write builds anew
         return
     for path, inode in files.items():
-        if inode is None or ours.get(path) != (folder.st_dev, inode):
+        if inode is None or old.inodes.get(path) != (folder.st_dev, inode):
             try:
                 os.unlink(f"{spare}/{path}")
             except FileNotFoundError:
@@ -169,26 +144,31 @@ def tidy_spare(out: Path, old: Mapping[str, bytes]) -> None:
                 return
 
 
-def _out_inodes(out: Path, old: Mapping[str, bytes]) -> dict[str, tuple[int, int]]:
-    """(device, inode) of each regular file of OUT, by path."""
-    if isinstance(old, OutputTree):  # read_tree's, taken under this run's lock
-        return old.inodes
-    inodes: dict[str, int | None] = {}
-    _scan_inodes(str(out), "", inodes, [])
-    out_device = os.lstat(out).st_dev
-    return {path: (out_device, inode) for path, inode in inodes.items() if inode is not None}
+def _listing(top: str, folder: os.stat_result, old: OutputTree) -> tuple[dict[str, int | None], list[str]]:
+    """The spare tree's files and folders (see `_scan_inodes`): as listed while OUT was read, under
+    this run's lock, when that listing is of this very folder (device and inode), else listed now.
+    The listing is used once: a write changes the tree."""
+    listed, old.spare = old.spare, None
+    if listed is not None and listed[:2] == (folder.st_dev, folder.st_ino):
+        return listed[2], listed[3]
+    return _scan_inodes(top)
 
 
-def _scan_inodes(top: str, rel: str, files: dict[str, int | None], dirs: list[str]) -> None:
+def _scan_inodes(top: str, rel: str = "") -> tuple[dict[str, int | None], list[str]]:
     """Files (with their inode number, from the folder listing itself: no stat per file; None for
     links and other non-regular files) and folders below `top`. A spare file is OUT's when it
     is OUT's inode on the same device: a hard link to it."""
+    files: dict[str, int | None] = {}
+    dirs: list[str] = []
     with os.scandir(top) as it:
         entries = list(it)
     for entry in entries:
         path = rel + entry.name
         if entry.is_dir(follow_symlinks=False):
             dirs.append(path)
-            _scan_inodes(entry.path, path + "/", files, dirs)
+            more_files, more_dirs = _scan_inodes(entry.path, path + "/")
+            files |= more_files
+            dirs += more_dirs
         else:
             files[path] = entry.inode() if entry.is_file(follow_symlinks=False) else None
+    return files, dirs

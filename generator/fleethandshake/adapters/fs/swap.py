@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import stat
-import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from ...errors import UserError
+from ..background import Background, stop_all
 from . import foreign, is_real_dir, spare
 from .lock import STAGING
 from .tree import OutputTree
@@ -22,7 +24,7 @@ _AT_FDCWD = -100
 _SHARE = 64  # folders: below this, a second process costs more than it saves
 
 
-def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], secret_paths: set[str]) -> None:
+def write_tree(out: Path, new: Mapping[str, bytes], old: OutputTree, secret_paths: set[str]) -> None:
     """Build `new` beside `out`, then swap it in with one atomic rename.
 
     Files that did not change are hard-linked from the old tree, so they keep their inode and
@@ -35,7 +37,7 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
         raise UserError(f"{out} is the root of a git work tree; write the bundles to a folder inside it")
     kept = spare.spare_tree(out) if out.exists() else None
     mode = _folder_mode(out)
-    carry = foreign.plan(new, old.entries, old.empty) if isinstance(old, OutputTree) else foreign.NOTHING
+    carry = foreign.plan(new, old.entries, old.empty)
     # Interrupts wait while the staging folder is made: one raised before the `try` below would
     # leave it behind. They are let through inside it, where the clean-up removes it again.
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -43,14 +45,14 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
     built = -1
     try:
         try:
-            staging = _mkdtemp(out.parent, f".{out.name}{STAGING}")
+            staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{STAGING}", dir=out.parent))
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             reuse = kept is not None and is_real_dir(kept)
             if reuse:
                 os.rename(kept, staging)  # type: ignore[arg-type] # an empty folder is replaced
             built = os.lstat(staging).st_ino  # the new tree's folder: OUT once the swap is done
             if reuse:
-                done = spare.reconcile(staging, out, new, old, foreign.with_parents(new) | carry.folders)
+                done = spare.reconcile(staging, new, old, foreign.with_parents(new) | carry.folders)
                 for path in sorted(new.keys() - done):
                     _place(str(staging), str(out), path, new[path], old, secret_paths)
             else:
@@ -70,12 +72,12 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
         interrupted: KeyboardInterrupt | None = None
         while True:
             try:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # when _mkdtemp failed
-                _stop_children()
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # when mkdtemp failed
+                stop_all()  # no child of _populate may still write into the staging folder
                 if staging is not None and kept is not None and os.path.lexists(staging):
                     spare.keep_as_spare(staging, kept, new, old, _is_folder(out, built))
                 elif staging is not None:
-                    _rmtree(staging)
+                    shutil.rmtree(staging, ignore_errors=True)
                 break
             except KeyboardInterrupt as e:
                 interrupted = e
@@ -84,7 +86,7 @@ def write_tree(out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes], se
 
 
 def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[str, bytes],
-              secret_paths: set[str], carried_folders: frozenset[str] = frozenset()) -> None:  # fmt: skip
+              secret_paths: set[str], carried_folders: frozenset[str]) -> None:  # fmt: skip
     """Write the new tree into `staging`; a large one (a first run) on two cores.
 
     Creating a file costs tens of microseconds of Python and as much of the kernel's time. A
@@ -109,8 +111,6 @@ def _populate(staging: Path, out: Path, new: Mapping[str, bytes], old: Mapping[s
     if len(directories) < _SHARE:
         fill(directories)
         return
-    from ..background import Background
-
     with Background(fill, directories[1::2]) as child:
         fill(directories[0::2])
         child.result()  # re-raises the child's error; without a child, writes its share here
@@ -120,8 +120,12 @@ def _place(top: str, src: str, path: str, content: bytes, old: Mapping[str, byte
     """One file of the new tree below `top`: a hard link to OUT's when unchanged (same inode, not
     rewritten), else written new, readable by its owner only if it holds a Secret."""
     dest = f"{top}/{path}"
-    if old.get(path) == content and _try_link(f"{src}/{path}", dest):
-        return
+    if old.get(path) == content:
+        try:
+            os.link(f"{src}/{path}", dest, follow_symlinks=False)
+            return
+        except OSError:
+            pass  # written new below
     mode = SECRET_FILE_MODE if path in secret_paths else FILE_MODE
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -130,41 +134,6 @@ def _place(top: str, src: str, path: str, content: bytes, old: Mapping[str, byte
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-
-
-def _try_link(src: str, dest: str) -> bool:
-    try:
-        os.link(src, dest, follow_symlinks=False)
-        return True
-    except OSError:
-        return False
-
-
-def _stop_children() -> None:
-    """No child (see _populate) may still write into a staging folder while it is cleaned up."""
-    if "fleethandshake.adapters.background" in sys.modules:  # else no child was ever started
-        from ..background import stop_all
-
-        stop_all()
-
-
-def _mkdtemp(parent: Path, prefix: str) -> Path:
-    """tempfile.mkdtemp (a new folder only we can enter, with a random name), without importing tempfile."""
-    for _ in range(100):
-        path = parent / f"{prefix}{os.urandom(6).hex()}"
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(errno.EEXIST, "no free name for a staging folder", str(parent))
-
-
-def _rmtree(path: str | os.PathLike[str]) -> None:
-    """Remove a folder tree, ignoring errors. shutil is imported here: read-only commands skip it."""
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _folder_mode(out: Path) -> int:
