@@ -1,9 +1,10 @@
 """Where the output folder lives: its git repository's remote URL and its path inside it.
 
-The default source identity (core/ownership.py) is made of these. Read without GitPython (which
-costs ~100 ms to import, on every run) and without git's repository discovery (which refuses a
-repository owned by another user, as in CI containers, and would silently change the identity):
-the `.git` entry is found by walking up, and its config file is read by `git config --file`.
+The default source identity (core/ownership.py) is made of these. Read without GitPython, which
+only the commands that commit or read history import, and without git's repository discovery
+(which refuses a repository owned by another user, as in CI containers, and would silently change
+the identity): the `.git` entry is found by walking up, and its config file is read by
+`git config --file`.
 """
 
 from __future__ import annotations
