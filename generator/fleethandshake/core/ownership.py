@@ -14,7 +14,6 @@ sources write two outputs, so they never share it; `source:` in the source's
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -52,6 +51,8 @@ def normalise_remote(url: str) -> str:
 def derived_identity(repository: str, path: str) -> str:
     """The default source identity for output folder `path` inside `repository` (a normalised
     remote URL, or a folder name when there is no remote): readable, and unique by its digest."""
+    import hashlib  # only runs that write need it; validate stays light
+
     digest = hashlib.sha256(f"{repository}\0{path}".encode()).hexdigest()[:_DIGEST_LEN]
     words = [repository.rsplit("/", 1)[-1], "" if path == "." else path]
     readable = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")
