@@ -116,12 +116,6 @@ def test_a_field_another_manager_owns_is_not_removed(store: SecretStore, fake_ku
     assert fake_kube.secret_values(NS, "db2") == {"password": "one", "extra": "theirs"}
 
 
-def test_apply_uses_the_given_field_manager(fake_kube: FakeKube, tmp_path: Path) -> None:
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"fake": fake_kube})
-    SecretStore(kubeconfig=str(kubeconfig), field_manager="fh-test").apply(secret("db", {"k": "v"}))
-    assert fake_kube.requests_of("PATCH")[0].field_manager == "fh-test"
-
-
 def test_apply_with_owner_labels_refuses_a_secret_it_does_not_own(store: SecretStore, fake_kube: FakeKube) -> None:
     fake_kube.put_secret(NS, "db", {"password": "theirs"}, labels={"team": "other"})
     with pytest.raises(KubeOwnershipError, match=rf"{NS}/db.*not managed by fleet-handshake") as caught:

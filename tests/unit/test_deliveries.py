@@ -13,9 +13,10 @@ import pytest
 
 from fleethandshake.core import deliveries
 from fleethandshake.core.inventory import Cluster, ClusterGroup
-from fleethandshake.core.matching import DISPLAY_NAME_LABEL, target_matches
+from fleethandshake.core.matching import DISPLAY_NAME_LABEL
 from fleethandshake.core.models import Handshake, Target
 from fleethandshake.core.validate_handshake import parse_target
+from fleetmatch import target_matches
 
 
 def target(**criteria: Any) -> Target:

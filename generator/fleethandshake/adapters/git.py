@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,14 +78,14 @@ class PushRejected(Exception):
     """The remote moved on: fetch, regenerate on top, try again."""
 
 
+@dataclass
 class Workspace:
     """A work tree on the branch being published, and the output folder inside it."""
 
-    def __init__(self, repo: git.Repo, rel: str, branch: str, remote: str | None) -> None:
-        self.repo = repo
-        self.rel = rel
-        self.branch = branch
-        self.remote = remote
+    repo: git.Repo
+    rel: str
+    branch: str
+    remote: str | None
 
     @property
     def root(self) -> Path:
@@ -97,10 +96,7 @@ class Workspace:
         return self.root / self.rel
 
     def head(self) -> str | None:
-        try:
-            return self.repo.head.commit.hexsha
-        except ValueError:  # unborn branch
-            return None
+        return _head(self.repo)
 
     def fetch(self) -> str | None:
         """Fetch the branch; return the remote's head, or None if it has no such branch."""
@@ -114,9 +110,6 @@ class Workspace:
                 return None
             raise UserError(f"git fetch from {self.remote} failed (exit {e.status})") from None
         return self.repo.commit(f"refs/remotes/{self.remote}/{self.branch}").hexsha
-
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        return _is_ancestor(self.repo, older, newer)
 
     def recorded(self, ref: str | None) -> Provenance | None:
         """What the newest fleet-handshake commit in `ref`'s history was generated from (None: no
@@ -136,6 +129,9 @@ class Workspace:
             except git.GitCommandError as e:
                 raise UserError(f"git fetch --unshallow from {self.remote} failed (exit {e.status})") from None
 
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return _is_ancestor(self.repo, older, newer)
+
     def move_to(self, sha: str) -> None:
         """Point the branch and the work tree at `sha` (callers check nothing is lost)."""
         self.repo.git.reset("--hard", sha)
@@ -143,10 +139,8 @@ class Workspace:
     def dirty(self, inside: bool) -> list[str]:
         """Changed paths inside the output folder (untracked too), or tracked changes outside it."""
         if inside:
-            text = self.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", self.rel)
-        else:
-            text = self.repo.git.status("--porcelain", "-z", "--untracked-files=no", "--", ".", f":!{self.rel}")
-        return sorted({entry[3:] for entry in text.split("\0") if len(entry) > 3})
+            return _changed_paths(self.repo, "--untracked-files=all", self.rel)
+        return _changed_paths(self.repo, "--untracked-files=no", ".", f":!{self.rel}")
 
     def commit(self, message: str, author: Identity, committer: Identity) -> str | None:
         self.repo.git.add("--all", "--", self.rel)
@@ -180,6 +174,18 @@ def _is_ancestor(repo: git.Repo, older: str, newer: str) -> bool:
         return False
 
 
+def _head(repo: git.Repo) -> str | None:
+    try:
+        return repo.head.commit.hexsha
+    except ValueError:  # unborn branch
+        return None
+
+
+def _changed_paths(repo: git.Repo, untracked: str, *pathspec: str) -> list[str]:
+    text = repo.git.status("--porcelain", "-z", untracked, "--", *pathspec)
+    return sorted({entry[3:] for entry in text.split("\0") if len(entry) > 3})
+
+
 def _is_shallow(repo: git.Repo) -> bool:
     return bool(repo.git.rev_parse("--is-shallow-repository") == "true")
 
@@ -200,10 +206,7 @@ class SourceCheckout:
         return cls(repo) if repo.working_tree_dir is not None else None
 
     def head(self) -> str | None:
-        try:
-            return self.repo.head.commit.hexsha
-        except ValueError:  # unborn branch
-            return None
+        return _head(self.repo)
 
     def changes(self, src: Path, out: Path) -> list[str]:
         """Paths below `src` (relative to it) with uncommitted changes, untracked ones too, except OUT."""
@@ -211,10 +214,9 @@ class SourceCheckout:
         spec = ["." if rel == "." else rel]
         if out.resolve().is_relative_to(self.root):
             spec.append(f":!{out.resolve().relative_to(self.root).as_posix()}")
-        text = self.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", *spec)
         prefix = "" if rel == "." else rel + "/"
-        paths = {entry[3:] for entry in text.split("\0") if len(entry) > 3}
-        return sorted(p[len(prefix) :] for p in paths if p.startswith(prefix))
+        paths = _changed_paths(self.repo, "--untracked-files=all", *spec)
+        return [p[len(prefix) :] for p in paths if p.startswith(prefix)]
 
     def is_shallow(self) -> bool:
         return _is_shallow(self.repo)
@@ -258,25 +260,21 @@ def workspace(out: Path, branch: str | None, remote: str | None) -> Iterator[Wor
             raise UsageError("HEAD is detached: name the branch to publish to with --branch")
         yield Workspace(repo, rel, current, remote)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="fleet-handshake-worktree-"))
-    path = tmp / "tree"
-    try:
-        repo.git.worktree("add", "--detach", "--quiet", str(path))
-        linked = git.Repo(path)
-        ws = Workspace(linked, rel, branch, remote)
-        remote_head = ws.fetch()
-        if remote_head is not None:
-            linked.git.checkout("-B", branch, remote_head)
-        elif branch in [h.name for h in repo.heads]:
-            linked.git.checkout(branch)
-        else:
-            linked.git.checkout("--orphan", branch)
-            linked.git.rm("-r", "-q", "--cached", "--ignore-unmatch", ".")
-            for child in path.iterdir():
-                if child.name != ".git":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
-        yield ws
-    finally:
-        with contextlib.suppress(git.GitCommandError):
-            repo.git.worktree("remove", "--force", str(path))
-        shutil.rmtree(tmp, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="fleet-handshake-worktree-", ignore_cleanup_errors=True) as tmp:
+        path = Path(tmp) / "tree"
+        try:
+            repo.git.worktree("add", "--detach", "--quiet", str(path))
+            linked = git.Repo(path)
+            ws = Workspace(linked, rel, branch, remote)
+            remote_head = ws.fetch()
+            if remote_head is not None:
+                linked.git.checkout("-B", branch, remote_head)
+            elif branch in [h.name for h in repo.heads]:
+                linked.git.checkout(branch)
+            else:
+                linked.git.checkout("--orphan", branch)
+                linked.git.rm("-r", "-q", "-f", "--ignore-unmatch", ".")
+            yield ws
+        finally:
+            with contextlib.suppress(git.GitCommandError):
+                repo.git.worktree("remove", "--force", str(path))

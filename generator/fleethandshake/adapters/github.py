@@ -90,10 +90,6 @@ class Runner:
         if self.summary is not None:
             _append(self.summary, markdown.rstrip("\n") + "\n\n")  # a blank line between sections
 
-    def set_output(self, name: str, value: str) -> None:
-        if self.output is not None:
-            _append(self.output, output_line(name, value))
-
     def set_outputs(self, values: Mapping[str, str]) -> None:
         if self.output is not None:
             _append(self.output, "".join(output_line(k, v) for k, v in values.items()))

@@ -72,17 +72,8 @@ class OwnedSecret:
 class SecretStore:
     """Secrets on one cluster, written by server-side apply under one field manager."""
 
-    def __init__(
-        self,
-        context: str | None = None,
-        kubeconfig: str | None = None,
-        field_manager: str = FIELD_MANAGER,
-        client: Any = None,
-    ) -> None:
-        if not field_manager or len(field_manager) > 128 or not field_manager.isprintable():
-            raise ValueError("field_manager must be 1 to 128 printable characters")
-        self.field_manager = field_manager
-        self._api: Any = client if client is not None else _core_api(context, kubeconfig)
+    def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
+        self._api: Any = _core_api(context, kubeconfig)
         self.host = _host_of(self._api)
 
     def apply(
@@ -114,7 +105,7 @@ class SecretStore:
                 )
             if current is not None and current.get("resourceVersion"):
                 body["metadata"]["resourceVersion"] = str(current["resourceVersion"])
-        apply = {"field_manager": self.field_manager, "force": True, "_content_type": APPLY_PATCH}
+        apply = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}
         self._request(op, "patch_namespaced_secret", name, namespace, body, **apply)
 
     def list_owned(self, namespace: str, selector: str) -> list[OwnedSecret]:

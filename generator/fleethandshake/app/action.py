@@ -90,13 +90,6 @@ def problems_markdown(problems: Sequence[Problem], base: Base, repo_root: Path) 
     return "\n".join(lines) + "\n"
 
 
-def _problem_annotations(problems: Iterable[Problem], base: Base, repo_root: Path) -> Iterable[str]:
-    for p in problems:
-        message = f"{p.path}: {p.message}" if p.path else p.message
-        file = repo_path(p.file, base(p), repo_root)
-        yield github.annotation("error", message, file=file, line=p.line, title=TITLE)
-
-
 class _Action:
     def __init__(self, args: ActionArgs, runner: github.Runner, environ: Mapping[str, str], echo: Echo) -> None:
         self.args, self.runner, self.environ, self.echo = args, runner, environ, echo
@@ -115,10 +108,11 @@ class _Action:
         return Path.cwd() if inventory is not None and problem.file == str(inventory) else self.args.source
 
     def fail_on_problems(self, problems: Sequence[Problem]) -> int:
-        base = self.base
-        for line in _problem_annotations(problems, base, self.args.repo_root):
-            self.echo(line)
-        markdown = problems_markdown(problems, base, self.args.repo_root)
+        for p in problems:
+            message = f"{p.path}: {p.message}" if p.path else p.message
+            file = repo_path(p.file, self.base(p), self.args.repo_root)
+            self.echo(github.annotation("error", message, file=file, line=p.line, title=TITLE))
+        markdown = problems_markdown(problems, self.base, self.args.repo_root)
         self.runner.append_summary(markdown)
         outputs = {"changed": "false"}
         if self.args.command == "plan":  # so the pull request comment says why there is no plan
@@ -150,7 +144,7 @@ class _Action:
             self.runner.append_summary(
                 f"### {TITLE} validate\n\n**ok: {hs} handshake(s), {secrets} encrypted Secret(s)**\n"
             )
-            self.runner.set_output("changed", "false")
+            self.runner.set_outputs({"changed": "false"})
             return EXIT_OK
         if a.command == "plan":
             return self.plan(loaded)
@@ -241,7 +235,7 @@ class _Action:
             what = f"bundle {_code(r.path)}" if r.kind == "bundle" else f"management-cluster Secret {_code(r.path)}"
             lines.append(f"- **removed** {what} of {_code(r.handshake)}: its handshake or target is gone")
         self.runner.append_summary("\n".join(lines) + "\n")
-        self.runner.set_output("changed", "true" if changed else "false")
+        self.runner.set_outputs({"changed": "true" if changed else "false"})
         self.not_synced(changes, loaded)
         self.say(detail)
 
@@ -260,5 +254,5 @@ def run(
     except FleetHandshakeError as e:
         # Error messages name files and paths only; surface them where the pull request shows them.
         echo(github.annotation("error", str(e), title=TITLE))
-        runner.set_output("changed", "false")
+        runner.set_outputs({"changed": "false"})
         raise

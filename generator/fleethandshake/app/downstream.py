@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
-from ..core.ownership import Ownership, claim_secret, owner_of, ownership
+from ..core.ownership import claim_secret, owner_of, ownership
 from ..modes import modes
 from .build import Build
 from .source import LoadedSource
@@ -32,25 +32,19 @@ class KubeOptions:
 
 
 class Sync:
-    def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, owner: Ownership) -> None:
+    """The management Secrets of this source's identity and handshakes."""
+
+    def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource) -> None:
         self.options = options or KubeOptions()
-        self.owner = owner
+        self.owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
         markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         if had_downstream:  # only then is it worth reading which bundles are ours
-            had_downstream &= {ws for (ws, _name), dirs in output.owned_bundles(old, owner).items() if dirs}
+            had_downstream &= {ws for (ws, _name), dirs in output.owned_bundles(old, self.owner).items() if dirs}
         self._had_downstream = had_downstream
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
         self._store: Any = None
-
-    @classmethod
-    def of(cls, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource) -> Sync:
-        """The Sync of this source's identity and handshakes."""
-        return cls(old, options, ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes)))
-
-    def workspaces(self, result: Build) -> list[str]:
-        return sorted({ws for ws, _ in result.downstream} | self._had_downstream)
 
     def _client(self) -> Any:
         if self._store is None:
@@ -79,17 +73,16 @@ class Sync:
     def apply(self, result: Build) -> None:
         # owner_labels: a same-named Secret that this source does not own is refused, not overwritten.
         for manifest in result.management:
-            labels = manifest["metadata"]["labels"]
             meta = manifest["metadata"]
             existing = self._existing.get((meta["namespace"], meta["name"]))
             replaces = owner_of(existing) if existing is not None else None
-            self._client().apply(manifest, owner_labels=_owner(labels), replaces=replaces)
+            self._client().apply(manifest, owner_labels=owner_of(meta["labels"])[0], replaces=replaces)
 
     def plan_prune(self, result: Build, old: Mapping[str, bytes]) -> output.Composition:
         """Find the owned Secrets that are no longer wanted (deleted by `prune`, once the bundles are
         written), and return the composition with them among its removals and in status.json."""
         comp = result.composition
-        workspaces = self.workspaces(result)
+        workspaces = sorted({ws for ws, _ in result.downstream} | self._had_downstream)
         if not workspaces:
             return comp
         wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in result.management}
@@ -119,8 +112,3 @@ class Sync:
                 removed.append(f"{ws}/{name}")
         self._doomed = []
         return removed
-
-
-def _owner(labels: Mapping[str, str]) -> dict[str, str]:
-    present, _ = owner_of(labels)
-    return present

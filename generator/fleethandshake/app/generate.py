@@ -84,7 +84,7 @@ def generate(
         from .build import build, read_out_and_source
 
         old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), reading)
-        sync = downstream.Sync.of(old, kube, loaded)
+        sync = downstream.Sync(old, kube, loaded)
         result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                        reuse_downstream=False, claim=sync.claim)  # fmt: skip
         guard_removals(old, result.composition, allow_removals)

@@ -1,11 +1,18 @@
-"""`fleet-handshake gitrepo`: print the GitRepo manifests for the output."""
+"""`fleet-handshake gitrepo`: print the Fleet GitRepo manifests that point Fleet at the output, one
+per workspace.
+
+No `targets`: every bundle carries its own overrideTargets. No `targetNamespace`: it would
+override each bundle's namespace.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..core import gitrepo
+from ..core import names
+from ..core.render import to_yaml
 from ..errors import EXIT_OK, UsageError
 from . import source as source_loader
 
@@ -15,10 +22,19 @@ def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_s
     workspaces = {h.workspace for h in loaded.source.handshakes}
     if not workspaces:
         raise UsageError(f"no FleetHandshake in {src}: nothing to point a GitRepo at")
-    try:
-        docs = gitrepo.gitrepo_documents(workspaces, repo=repo, branch=branch, out_path=out_path, name=name,
-                                         client_secret=client_secret)  # fmt: skip
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    sys.stdout.write(gitrepo.to_multidoc(docs))
+    problem = names.dns1123_label_problem(name)
+    if problem is not None:
+        raise UsageError(f"GitRepo name {name!r} {problem}")
+    prefix = out_path.strip("/")
+    for ws in sorted(workspaces):
+        spec: dict[str, Any] = {"repo": repo, "branch": branch, "paths": [f"{prefix}/{ws}" if prefix else ws]}
+        if client_secret:
+            spec["clientSecretName"] = client_secret
+        doc = {
+            "apiVersion": "fleet.cattle.io/v1alpha1",
+            "kind": "GitRepo",
+            "metadata": {"name": name, "namespace": ws, "labels": {"app.kubernetes.io/managed-by": "fleet-handshake"}},
+            "spec": spec,
+        }
+        sys.stdout.write(f"---\n{to_yaml(doc)}\n")
     return EXIT_OK

@@ -132,7 +132,7 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with output_lock(ws.out):
                 old = read_tree(ws.out)
-                sync = downstream.Sync.of(old, kube, loaded)
+                sync = downstream.Sync(old, kube, loaded)
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)

@@ -10,9 +10,6 @@ from ..errors import Problem
 from . import names
 from .models import Handshake, Target, item_path
 
-# Made once: json.dumps with arguments builds a new encoder on every call (every run names every bundle).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-
 
 @dataclass(frozen=True)
 class Bundle:
@@ -38,7 +35,7 @@ def bundle_identity(handshake: Handshake, target: Target, mode: str) -> str:
     """
     parts = [handshake.workspace, handshake.name, target.to_dict(), handshake.target_namespace,
              handshake.secret_name, mode]  # fmt: skip
-    return _CANONICAL.encode(parts)
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
 def bundles_for(handshake: Handshake, mode: str) -> list[Bundle]:

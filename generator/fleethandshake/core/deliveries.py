@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..errors import Problem
+from .matching import has_criteria
 from .models import Handshake, LabelSelector, Target, item_path
 
 
@@ -66,9 +67,7 @@ def _targets_disjoint(a: Target, b: Target) -> bool:
 
 
 def _selects_nothing(t: Target) -> bool:
-    if not (
-        t.cluster_name or t.cluster_group or t.cluster_selector is not None or t.cluster_group_selector is not None
-    ):
+    if not has_criteria(t):
         return True  # Fleet: a target with no criteria matches nothing
     return any(s is not None and _unsatisfiable((s,)) for s in (t.cluster_selector, t.cluster_group_selector))
 

@@ -3,8 +3,8 @@
 Parsed from what `kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml`
 prints (one `kind: List` document), from a multi-document stream of Cluster and ClusterGroup
 objects, or from a mix of both. Pure: documents come in already parsed. Field names follow Fleet's
-CRDs (shared/fleet/crd-cluster.yaml, crd-clustergroup.yaml): the workspace is
-`metadata.namespace`, a group's members are chosen by `spec.selector`.
+Cluster and ClusterGroup CRDs: the workspace is `metadata.namespace`, a group's members are chosen
+by `spec.selector`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ Labels = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
-class Cluster:
-    """A Fleet Cluster: what target matching looks at."""
-
+class _Labelled:
     workspace: str
     name: str
     labels: Labels = ()
@@ -44,18 +42,16 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class ClusterGroup:
+class Cluster(_Labelled):
+    """A Fleet Cluster: what target matching looks at."""
+
+
+@dataclass(frozen=True)
+class ClusterGroup(_Labelled):
     """A Fleet ClusterGroup. Its own labels are what `clusterGroupSelector` matches; `selector`
     (spec.selector) chooses its member clusters. None is Go's nil: the group has no members."""
 
-    workspace: str
-    name: str
-    labels: Labels = ()
     selector: LabelSelector | None = None
-
-    @cached_property
-    def label_map(self) -> Mapping[str, str]:
-        return MappingProxyType(dict(self.labels))
 
 
 @dataclass(frozen=True)
