@@ -52,17 +52,12 @@ def resolver_for(inv: Inventory, path: Path) -> tuple[Resolve, dict[tuple[str, s
     from ..core.validate import parse_target
 
     resolver = matching.Resolver(inv)
-
-    targets: dict[str, Target] = {}
     reach: dict[str, frozenset[str]] = {}
 
     def to_target(data: Mapping[str, Any]) -> Target:
-        key = json.dumps(data, sort_keys=True)
-        if key not in targets:
-            target, target_problems = parse_target(dict(data), file=str(path))
-            # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
-            targets[key] = target if target is not None and not target_problems else Target()
-        return targets[key]
+        target, problems = parse_target(dict(data), file=str(path))
+        # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
+        return target if target is not None and not problems else Target()
 
     def resolve(workspace: str, target: Mapping[str, Any], earlier: tuple[Mapping[str, Any], ...]) -> frozenset[str]:
         # Plans ask for the same bundle several times (diff, per cluster, conflicts): resolve once.

@@ -255,7 +255,6 @@ def _impacts(
     changes: dict[tuple[str, str], set[str]] = {}
     came: dict[tuple[str, str, str], str] = {}  # (workspace, cluster, delivery) -> bundle gaining it
     went: dict[tuple[str, str, str], str] = {}  # ... -> bundle losing it
-    views: dict[tuple[str, str, str], BundleView] = {}
 
     def reach(view: BundleView | None) -> dict[str, str]:
         if view is None:
@@ -271,7 +270,6 @@ def _impacts(
             if before.get(cluster) != delivery:
                 gains.setdefault(key, set()).add(delivery)
                 came[(*key, delivery)] = d.path
-                views[(*key, delivery)] = new[d.path]
             else:
                 changes.setdefault(key, set()).add(f"{delivery}: {', '.join(_change_words(d))}")
         for cluster, delivery in before.items():
@@ -285,7 +283,7 @@ def _impacts(
         loses[(ws, cluster)].discard(delivery)
         source, target = went[(ws, cluster, delivery)], came[(ws, cluster, delivery)]
         changes.setdefault((ws, cluster), set()).add(f"{delivery}: moves from bundle {source} to {target}")
-        view = views[(ws, cluster, delivery)]
+        view = new[target]
         moves.append(Move(ws, cluster, view.handshake, f"{view.target_namespace}/{view.secret_name}", source, target))
     impacts = tuple(
         ClusterImpact(ws, c, tuple(sorted(gains.get((ws, c), ()))), tuple(sorted(loses.get((ws, c), ()))),

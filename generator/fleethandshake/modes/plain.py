@@ -7,10 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.bundles import Bundle
 from ..core.models import Handshake, PlainSecret
 from ..core.render import MAX_BUNDLE_GZIP, RenderError, secret_document
-from .base import Load, Mode, Recipients
+from .base import Load, Mode
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -41,11 +40,6 @@ class Plain(Mode):
             if packed > MAX_BUNDLE_GZIP:
                 raise RenderError(f"the Secret compresses to {packed} bytes, over the {MAX_BUNDLE_GZIP} bytes a "
                                   "Fleet bundle can hold; use downstream mode for a Secret this large")  # fmt: skip
-        return text
-
-    def bundle_file(self, env: Environment, handshake: Handshake, bundle: Bundle, shared: Any,
-                    recipients: Recipients | None, revision: str, source: str) -> bytes:  # fmt: skip
-        text: bytes = shared
         return text
 
     def read_back(
