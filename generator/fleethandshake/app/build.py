@@ -294,20 +294,19 @@ def _entries(
     key: bytes,
 ) -> dict[tuple[str, str], state.Entry]:
     by_dir = output.group_by_bundle(comp.tree)
-    digests = {(w.hs.workspace, w.hs.name): w.digest for w in work if w.digest}
-    rendered_values = {(w.hs.workspace, w.hs.name): w.values for w in work if w.values is not None}
-    verified = {(w.hs.workspace, w.hs.name): w.verified for w in work if w.verified is not None}
+    by_ref = {(w.hs.workspace, w.hs.name): w for w in work}
     entries = {}
     for change in comp.changes:
         ref = (change.workspace, change.name)
-        if change.status is Status.SYNCED and ref in digests:
+        w = by_ref.get(ref)
+        if change.status is Status.SYNCED and w is not None and w.digest:
             files = {p: c for d in change.bundles for p, c in by_dir.get(d, {}).items()}
             # A handshake reused as a whole keeps the sealed digests of the run that made its files.
             before = dict(previous[ref].sealed) if ref in previous else {}
             seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
-            values = rendered_values.get(ref)  # reused as it was: the digests of the run that made it
+            values = w.values  # None when reused as it was: then the digests of the run that made it
             if values is None:
                 values = previous[ref].keys if ref in previous else ()
-            mac = verified.get(ref) or state.output_mac(key, files)  # reused files: the MAC just checked
-            entries[ref] = state.Entry(digests[ref], mac, change.bundles, seals, values)
+            mac = w.verified or state.output_mac(key, files)  # reused files: the MAC just checked
+            entries[ref] = state.Entry(w.digest, mac, change.bundles, seals, values)
     return entries

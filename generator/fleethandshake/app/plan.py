@@ -89,8 +89,7 @@ def compute(
     def load(cache: Mapping[str, tuple[str, Any]]) -> source_loader.LoadedSource:
         return source_loader.load(src, out, cache)
 
-    # The inventory is parsed in a second process meanwhile: thousands of clusters take a
-    # quarter of a second of pure-Python YAML work, the same order as the rest of a plan.
+    # The inventory (thousands of clusters) is parsed in a second process meanwhile.
     with Background(read_inventory, inventory) if inventory is not None else nullcontext() as pending:
         old: Mapping[str, bytes]
         if against is not None:

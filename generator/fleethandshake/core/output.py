@@ -172,14 +172,10 @@ def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome], source: str =
     managed = managed_bundles(old)
     owner = ownership(source, ((o.handshake.workspace, o.handshake.name) for o in outcomes))
     owned = _owned(managed, owner)
-    owned_dirs = set().union(*owned.values()) if owned else set()
+    owned_dirs: set[str] = set().union(*owned.values())
     old_by_dir = group_by_bundle(old)
-    tree: Tree = {}
-    for path, content in old.items():
-        if path.startswith(f"{STATE_DIR}/"):
-            continue
-        if bundle_dir(path) not in owned_dirs:
-            tree[path] = content  # not ours (or someone else's file in our bundle folder): keep
+    # Kept: what is not ours, and someone else's files in our bundle folders.
+    tree = {p: c for p, c in old.items() if not p.startswith(f"{STATE_DIR}/") and bundle_dir(p) not in owned_dirs}
     foreign_dirs = {bundle_folder(p) for p in tree} - owned_dirs - {None}
     outcomes = sorted(outcomes, key=lambda o: (o.handshake.workspace, o.handshake.name))
     # Folders kept for handshakes that are not Synced are theirs whatever comes later in the

@@ -241,10 +241,6 @@ def _renames(
     return tuple(out)
 
 
-def _delivery(view: BundleView) -> str:
-    return f"{view.target_namespace}/{view.secret_name} ({view.handshake})"
-
-
 def _impacts(
     diffs: tuple[BundleDiff, ...], old: dict[str, BundleView], new: dict[str, BundleView], resolve: Resolve
 ) -> tuple[tuple[ClusterImpact, ...], tuple[Move, ...]]:
@@ -259,7 +255,8 @@ def _impacts(
     def reach(view: BundleView | None) -> dict[str, str]:
         if view is None:
             return {}
-        return dict.fromkeys(resolve(view.workspace, view.target, view.earlier), _delivery(view))
+        delivery = f"{view.target_namespace}/{view.secret_name} ({view.handshake})"
+        return dict.fromkeys(resolve(view.workspace, view.target, view.earlier), delivery)
 
     for d in diffs:
         if d.change == UNCHANGED:
