@@ -96,7 +96,9 @@ def read_views(
         targets = fleet.get("overrideTargets") or [{}]
         earlier = fleet.get("targetCustomizations") or []
         # The first mode that finds its file in the folder says which Secret it delivers.
-        found = (m.read_back(directory, files, fleet, load, directory in light) for m in modes().values())
+        found = (
+            m.read_back(files.get(f"{directory}/{m.file}"), fleet, load, directory in light) for m in modes().values()
+        )
         secret, readable = next((f for f in found if f is not None), ({}, False))
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
         if readable:

@@ -107,9 +107,9 @@ def is_own_path(path: str) -> bool:
     return path.startswith(f"{STATE_DIR}/") or bundle_dir(path) is not None
 
 
-def owned_bundles(old: Mapping[str, bytes], owner: Ownership | None = None) -> dict[tuple[str, str], set[str]]:
-    """Bundle folders fleet-handshake wrote, by (workspace, handshake), read from their labels:
-    with `owner`, only those of that source (core/ownership.py), else those of any source.
+def owned_bundles(old: Mapping[str, bytes], owner: Ownership) -> dict[tuple[str, str], set[str]]:
+    """Bundle folders fleet-handshake wrote for `owner`'s source (core/ownership.py), by
+    (workspace, handshake), read from their labels.
 
     The tree itself is the record of ownership, so a lost or foreign state file cannot make
     the tool forget (and then keep or delete) a bundle.
@@ -117,13 +117,11 @@ def owned_bundles(old: Mapping[str, bytes], owner: Ownership | None = None) -> d
     return _owned(managed_bundles(old), owner)
 
 
-def _owned(
-    managed: Mapping[str, tuple[str, str, str | None]], owner: Ownership | None
-) -> dict[tuple[str, str], set[str]]:
+def _owned(managed: Mapping[str, tuple[str, str, str | None]], owner: Ownership) -> dict[tuple[str, str], set[str]]:
     owned: dict[tuple[str, str], set[str]] = {}
     for directory, (workspace, name, source) in managed.items():
         labels = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: workspace, LABEL_HANDSHAKE: name}
-        if owner is None or owner.owns(labels if source is None else {**labels, LABEL_SOURCE: source}):
+        if owner.owns(labels if source is None else {**labels, LABEL_SOURCE: source}):
             owned.setdefault((workspace, name), set()).add(directory)
     return owned
 

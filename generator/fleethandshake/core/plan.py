@@ -33,6 +33,8 @@ RESEALED = (
 
 @dataclass(frozen=True)
 class BundleDiff:
+    """One bundle's change. The JSON plan holds these fields in this order (camelCase)."""
+
     workspace: str
     handshake: str
     target: str
@@ -61,11 +63,13 @@ class ClusterImpact:
 
 @dataclass(frozen=True)
 class Conflict:
+    """The JSON plan holds these fields in this order."""
+
     kind: str  # "duplicate-delivery" | "no-cluster"
     workspace: str
-    message: str
+    cluster: str | None
     handshakes: tuple[str, ...]
-    cluster: str | None = None
+    message: str
 
 
 @dataclass(frozen=True)
@@ -322,10 +326,11 @@ def _conflicts(new: dict[str, BundleView], resolve: Resolve) -> list[Conflict]:
     for (ws, cluster, ns, secret), handshakes in sorted(found.items(), key=lambda kv: tuple(map(str, kv[0]))):
         if len(handshakes) > 1:
             names = tuple(sorted(handshakes))
-            out.append(Conflict("duplicate-delivery", ws,
-                                f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster {cluster}",
-                                names, cluster))  # fmt: skip
+            message = f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster {cluster}"
+            out.append(Conflict("duplicate-delivery", ws, cluster, names, message))
     for (ws, hs), reach in sorted(reach_by_handshake.items()):
         if not reach:
-            out.append(Conflict("no-cluster", ws, f"handshake {ws}/{hs} matches no cluster in the inventory", (hs,)))
+            out.append(
+                Conflict("no-cluster", ws, None, (hs,), f"handshake {ws}/{hs} matches no cluster in the inventory")
+            )
     return out

@@ -22,23 +22,14 @@ def _camel(name: str) -> str:
 
 
 def to_json(plan: Plan) -> str:
-    # Every field of a BundleDiff, in its order; the cluster fields only when an inventory was given.
+    # The cluster fields only when an inventory was given.
     bundles = [
         {_camel(k): v for k, v in vars(d).items() if d.clusters is not None or not k.startswith("clusters")}
         for d in plan.bundles
     ]
     doc: dict[str, Any] = {
         "bundles": bundles,
-        "conflicts": [
-            {
-                "kind": c.kind,
-                "workspace": c.workspace,
-                "cluster": c.cluster,
-                "handshakes": c.handshakes,
-                "message": c.message,
-            }
-            for c in plan.conflicts
-        ],
+        "conflicts": [vars(c) for c in plan.conflicts],
         "moves": [_move(m) for m in plan.moves],
         "handshakes": [
             {"namespace": h.workspace, "name": h.name, "status": h.status.value, "message": h.message}

@@ -43,13 +43,12 @@ class Plain(Mode):
         return text
 
     def read_back(
-        self, directory: str, files: Mapping[str, bytes], fleet: Mapping[str, Any], load: Load, light: bool
+        self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool
     ) -> tuple[dict[str, Any], bool] | None:
-        raw = files.get(f"{directory}/{self.file}")
-        name = rendered_secret_name(raw) if raw and light else None
+        name = rendered_secret_name(content) if content and light else None
         if name:
             return {"metadata": {"name": name}}, False
-        secret = load(raw)
+        secret = load(content)
         return (secret, True) if isinstance(secret, dict) else None
 
 
