@@ -38,9 +38,7 @@ def to_json(plan: Plan) -> str:
         "summary": dict(plan.summary, changed=plan.has_changes),
     }
     if plan.removals is not None:
-        guard = plan.removals
-        doc["removalGuard"] = {"gone": guard.gone, "owned": guard.owned, "refusal": guard.refusal,
-                               "allowed": guard.allowed, "refused": guard.refused}  # fmt: skip
+        doc["removalGuard"] = {**vars(plan.removals), "refused": plan.removals.refused}
     if plan.clusters is not None:
         doc["clusters"] = [
             {"workspace": c.workspace, "cluster": c.cluster,
