@@ -6,6 +6,7 @@ Only names, key names, counts and cluster names appear here; values never reach 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
 from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Move, Plan
@@ -21,10 +22,13 @@ def _camel(name: str) -> str:
     return first + "".join(word.title() for word in rest)
 
 
+_BUNDLE_KEYS = {f.name: _camel(f.name) for f in fields(BundleDiff)}
+
+
 def to_json(plan: Plan) -> str:
     # The cluster fields only when an inventory was given.
     bundles = [
-        {_camel(k): v for k, v in vars(d).items() if d.clusters is not None or not k.startswith("clusters")}
+        {_BUNDLE_KEYS[k]: v for k, v in vars(d).items() if d.clusters is not None or not k.startswith("clusters")}
         for d in plan.bundles
     ]
     doc: dict[str, Any] = {
