@@ -1,4 +1,4 @@
-"""status.json is written without a json.dumps per row: it must be exactly what json.dumps writes."""
+"""status.json keeps the layout it was first written in: one json.dumps row per handshake and per removal."""
 
 from __future__ import annotations
 

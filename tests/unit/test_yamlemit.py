@@ -16,7 +16,7 @@ from fleethandshake.core.yaml import emitter as yamlemit
 def pyyaml(data: Any) -> str:
     """render.to_yaml's PyYAML path, the reference."""
     text: str = yaml.dump(
-        data, Dumper=render.dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=render.WIDTH
+        data, Dumper=render.Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=render.WIDTH
     )
     return text.rstrip("\n")
 

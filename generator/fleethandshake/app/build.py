@@ -15,7 +15,7 @@ from ..adapters import templates
 from ..adapters.fs import tree as fs
 from ..adapters.sops import age, decrypt
 from ..core import bundles, output, render, state
-from ..core.models import Handshake, PlainSecret, SourceSecret, Status
+from ..core.models import Handshake, SourceSecret, Status
 from ..errors import InvalidInputs
 from ..modes import modes
 from ..modes.base import Mode
@@ -44,7 +44,6 @@ class _Work:
     digest: str
     outcome: output.Outcome | None = None
     rendered: render.Rendered | None = None
-    plain: PlainSecret | None = None
     verified: str | None = None  # the output MAC checked when the handshake was reused as it was
     values: tuple[tuple[str, str], ...] | None = None  # keyed value digests of what was rendered
     undecrypted: bool = False  # sops could not decrypt its Secret's file
@@ -78,7 +77,6 @@ def build(
     by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
     work: list[_Work] = []
     todo: list[tuple[_Work, SourceSecret]] = []
-    extras: dict[tuple[Mode, tuple[tuple[str, ...], ...]], str] = {}  # few distinct modes and recipients
     for hs in loaded.source.handshakes:
         hs_mode = handshake_mode(hs, loaded, mode)
         secret = by_ref.get((hs.secret_namespace, hs.secret_name))
@@ -90,10 +88,7 @@ def build(
             )
             continue
         recipients = tuple(loaded.config.recipients_for(t) for t in hs.targets) if hs_mode.seals else ()
-        extra = extras.get((hs_mode, recipients))
-        if extra is None:
-            extra = f"{context}|{json.dumps([loaded.identity, hs_mode.name, list(recipients)])}"
-            extras[(hs_mode, recipients)] = extra
+        extra = f"{context}|{json.dumps([loaded.identity, hs_mode.name, list(recipients)])}"
         item.digest = state.input_digest(hs, loaded.sha256(secret.file), secret.document, extra)
         entry = previous.get((hs.workspace, hs.name))
         reusable = reuse_downstream or not hs_mode.elsewhere
@@ -180,15 +175,12 @@ def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
 def check_names(loaded: source_loader.LoadedSource, mode: str | None) -> None:
     """Names that would make one handshake's bundle or Secret another's: refused before anything
     is decrypted or written (InvalidInputs), since either order of writing would lose one."""
-    modes = [(h, handshake_mode(h, loaded, mode)) for h in loaded.source.handshakes]
-    problems = bundles.folder_clashes((h, m.name) for h, m in modes)
-    by_mode: dict[Mode, list[Handshake]] = {}
-    for h, m in modes:
-        by_mode.setdefault(m, []).append(h)
-    if any(m.elsewhere for m in by_mode):
-        bundle_names = {(b.workspace, b.name) for h, m in modes for b in bundles.bundles_for(h, m.name)}
-        for m, handshakes in by_mode.items():
-            problems += m.clashes(handshakes, bundle_names)
+    chosen = [(h, handshake_mode(h, loaded, mode)) for h in loaded.source.handshakes]
+    problems = bundles.folder_clashes((h, m.name) for h, m in chosen)
+    if any(m.elsewhere for _, m in chosen):
+        bundle_names = {(b.workspace, b.name) for h, m in chosen for b in bundles.bundles_for(h, m.name)}
+        for each in modes().values():
+            problems += each.clashes([h for h, m in chosen if m is each], bundle_names)
     if problems:
         raise InvalidInputs(problems)
 
@@ -253,10 +245,8 @@ def _decrypt_and_render_here(
     decrypted = decryptor.decrypt_all(loaded.root / f for f in sorted({s.file for _, s in todo}))
     results: list[_Result] = []
     for item, secret in todo:
-        _render(env, item, secret, decrypted[loaded.root / secret.file], loaded)
+        _render(env, item, secret, decrypted[loaded.root / secret.file], loaded, key)
         assert item.outcome is not None
-        if key is not None and item.plain is not None:
-            item.values = state.value_digests(key, item.plain)  # for the state, where it was rendered
         results.append(
             (item.outcome.status, item.outcome.message, dict(item.outcome.files), item.values, item.undecrypted)
         )
@@ -269,6 +259,7 @@ def _render(
     secret: SourceSecret,
     result: list[Any] | decrypt.DecryptFailure,
     loaded: source_loader.LoadedSource,
+    key: bytes | None,
 ) -> None:
     hs = item.hs
     if isinstance(result, decrypt.DecryptFailure):
@@ -288,7 +279,7 @@ def _render(
         plain = render.plain_secret(doc, secret.name)
         revision = hashlib.sha256(loaded.contents[secret.file]).hexdigest()[:16]  # of ciphertext: reveals nothing
         item.rendered = item.mode.render(env, hs, plain, loaded.config.recipients_for, revision, loaded.identity)
-        item.plain = plain
+        item.values = state.value_digests(key, plain) if key is not None else None  # for the state
     except render.RenderError as e:
         item.outcome = output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")
         return
@@ -303,20 +294,19 @@ def _entries(
     key: bytes,
 ) -> dict[tuple[str, str], state.Entry]:
     by_dir = output.group_by_bundle(comp.tree)
-    digests = {(w.hs.workspace, w.hs.name): w.digest for w in work if w.digest}
-    rendered_values = {(w.hs.workspace, w.hs.name): w.values for w in work if w.values is not None}
-    verified = {(w.hs.workspace, w.hs.name): w.verified for w in work if w.verified is not None}
+    by_ref = {(w.hs.workspace, w.hs.name): w for w in work}
     entries = {}
     for change in comp.changes:
         ref = (change.workspace, change.name)
-        if change.status is Status.SYNCED and ref in digests:
+        w = by_ref.get(ref)
+        if change.status is Status.SYNCED and w is not None and w.digest:
             files = {p: c for d in change.bundles for p, c in by_dir.get(d, {}).items()}
             # A handshake reused as a whole keeps the sealed digests of the run that made its files.
             before = dict(previous[ref].sealed) if ref in previous else {}
             seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
-            values = rendered_values.get(ref)  # reused as it was: the digests of the run that made it
+            values = w.values  # None when reused as it was: then the digests of the run that made it
             if values is None:
                 values = previous[ref].keys if ref in previous else ()
-            mac = verified.get(ref) or state.output_mac(key, files)  # reused files: the MAC just checked
-            entries[ref] = state.Entry(digests[ref], mac, change.bundles, seals, values)
+            mac = w.verified or state.output_mac(key, files)  # reused files: the MAC just checked
+            entries[ref] = state.Entry(w.digest, mac, change.bundles, seals, values)
     return entries

@@ -52,17 +52,12 @@ def resolver_for(inv: Inventory, path: Path) -> tuple[Resolve, dict[tuple[str, s
     from ..core.validate_handshake import parse_target
 
     resolver = matching.Resolver(inv)
-
-    targets: dict[str, Target] = {}
     reach: dict[str, frozenset[str]] = {}
 
     def to_target(data: Mapping[str, Any]) -> Target:
-        key = json.dumps(data, sort_keys=True)
-        if key not in targets:
-            target, target_problems = parse_target(dict(data), file=str(path))
-            # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
-            targets[key] = target if target is not None and not target_problems else Target()
-        return targets[key]
+        target, problems = parse_target(dict(data), file=str(path))
+        # A bundle fleet-handshake wrote always has a valid target; anything else reaches nothing.
+        return target if target is not None and not problems else Target()
 
     def resolve(workspace: str, target: Mapping[str, Any], earlier: tuple[Mapping[str, Any], ...]) -> frozenset[str]:
         # Plans ask for the same bundle several times (diff, per cluster, conflicts): resolve once.
@@ -94,8 +89,7 @@ def compute(
     def load(cache: Mapping[str, tuple[str, Any]]) -> source_loader.LoadedSource:
         return source_loader.load(src, out, cache)
 
-    # The inventory is parsed in a second process meanwhile: thousands of clusters take a
-    # quarter of a second of pure-Python YAML work, the same order as the rest of a plan.
+    # The inventory (thousands of clusters) is parsed in a second process meanwhile.
     with Background(read_inventory, inventory) if inventory is not None else nullcontext() as pending:
         old: Mapping[str, bytes]
         if against is not None:

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from ..adapters.sops.encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
-from ..core import output, render, state
-from ..core.models import Handshake, Status
+from ..core import output, state
+from ..core.models import Status
 
-
-class Sealing(Protocol):
-    hs: Handshake
-    outcome: output.Outcome | None
-    rendered: render.Rendered | None
+if TYPE_CHECKING:
+    from .build import _Work
 
 
 def seal(
-    work: Sequence[Sealing],
+    work: Sequence[_Work],
     old: Mapping[str, bytes],
     previous: Mapping[tuple[str, str], state.Entry],
     key: bytes | None,
@@ -29,7 +26,7 @@ def seal(
     when they are the very bytes an earlier run sealed from it (checked with the state's digest).
     Returns the digest of every file sealed or kept, for the next run's state."""
     digests: dict[str, str] = {}
-    requests: list[tuple[Sealing, str, EncryptRequest]] = []
+    requests: list[tuple[_Work, str, EncryptRequest]] = []
     for item in work:
         assert item.rendered is not None and item.outcome is not None
         ref = (item.hs.workspace, item.hs.name)

@@ -38,15 +38,6 @@ class BundleView:
         return tuple(k for k, _ in self.values)
 
 
-def _load(content: bytes | None) -> Any:
-    if content is None:
-        return None
-    try:
-        return reader.load(content)
-    except yaml.YAMLError:
-        return None
-
-
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         return ()
@@ -87,7 +78,10 @@ def read_views(
         if content is None:
             return None
         if content not in memo:
-            memo[content] = _load(content)
+            try:
+                memo[content] = reader.load(content)
+            except yaml.YAMLError:
+                memo[content] = None
         return memo[content]
 
     digests = value_digests_by_handshake(tree.get(STATE_FILE))
@@ -102,9 +96,16 @@ def read_views(
         targets = fleet.get("overrideTargets") or [{}]
         earlier = fleet.get("targetCustomizations") or []
         # The first mode that finds its file in the folder says which Secret it delivers.
-        found = (m.read_back(directory, files, fleet, load, directory in light) for m in modes().values())
+        found = (
+            m.read_back(files.get(f"{directory}/{m.file}"), fleet, load, directory in light) for m in modes().values()
+        )
         secret, readable = next((f for f in found if f is not None), ({}, False))
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
+        if readable:
+            values = _values(secret)
+        else:  # its keys and value digests, from the state file
+            keyed = digests.get((str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE))), {})
+            values = tuple((k, SecretValue(d)) for k, d in sorted(keyed.items()))
         workspace, name = directory.split("/", 1)
         views[directory] = BundleView(
             path=directory,
@@ -114,17 +115,10 @@ def read_views(
             target=dict(targets[0]) if isinstance(targets[0], dict) else {},
             earlier=tuple({k: v for k, v in t.items() if k != "doNotDeploy"} for t in earlier if isinstance(t, dict)),
             target_namespace=fleet.get("namespace"),
-            secret_name=meta.get("name") if isinstance(meta, dict) else None,
+            secret_name=meta.get("name"),
             secret_type=str(secret["type"]) if isinstance(secret.get("type"), str) else None,
-            secret_labels=_pairs(meta.get("labels")) if isinstance(meta, dict) else (),
-            secret_annotations=_pairs(meta.get("annotations")) if isinstance(meta, dict) else (),
-            values=_values(secret)
-            if readable
-            else tuple(
-                (k, SecretValue(d))
-                for k, d in sorted(
-                    digests.get((str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE))), {}).items()
-                )
-            ),
+            secret_labels=_pairs(meta.get("labels")),
+            secret_annotations=_pairs(meta.get("annotations")),
+            values=values,
         )
     return views

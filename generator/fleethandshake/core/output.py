@@ -8,10 +8,10 @@ Files fleet-handshake did not write are kept as they are.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import yaml
@@ -23,18 +23,11 @@ from .render import FLEET_YAML, STATE_DIR, Tree
 from .yaml import reader
 
 STATUS_FILE = f"{STATE_DIR}/status.json"
-_OUR_LABELS = re.compile(
-    rb'\n"labels":\n  '
-    + re.escape(f'"{LABEL_MANAGED_BY}": "{MANAGER}"'.encode())
-    + rb"\n  "
-    + re.escape(f'"{LABEL_WORKSPACE}": '.encode())
-    + rb'"([a-z0-9][a-z0-9-]*)"'
-    + rb"\n  "
-    + re.escape(f'"{LABEL_HANDSHAKE}": '.encode())
-    + rb'"([a-z0-9][a-z0-9.-]*)"'
-    + rb"(?:\n  "
-    + re.escape(f'"{LABEL_SOURCE}": '.encode())
-    + rb'"([A-Za-z0-9][-A-Za-z0-9_.]*)")?\n(?=")'  # the block ends: the next top-level key
+_OUR_LABELS = re.compile(  # fleet.yaml's labels as render writes them, up to the next top-level key
+    rf'\n"labels":\n  "{re.escape(LABEL_MANAGED_BY)}": "{re.escape(MANAGER)}"'
+    rf'\n  "{re.escape(LABEL_WORKSPACE)}": "([a-z0-9][a-z0-9-]*)"'
+    rf'\n  "{re.escape(LABEL_HANDSHAKE)}": "([a-z0-9][a-z0-9.-]*)"'
+    rf'(?:\n  "{re.escape(LABEL_SOURCE)}": "([A-Za-z0-9][-A-Za-z0-9_.]*)")?\n(?=")'.encode()
 )
 
 
@@ -92,14 +85,14 @@ class Removal:
 OWN_FILES = frozenset({FLEET_YAML, *(m.file for m in modes().values())})
 
 
-@functools.cache  # called for every file of the old and new trees, several times per run
+@functools.cache
 def bundle_folder(path: str) -> str | None:
     """`ws/bundle` for any file below a bundle-level folder, else None."""
     first = path.find("/")
     if first <= 0 or path[0] == ".":
         return None
     second = path.find("/", first + 1)
-    return path[:second] if second > first + 1 else None  # called for every file of every run
+    return path[:second] if second > first + 1 else None
 
 
 @functools.cache
@@ -114,16 +107,21 @@ def is_own_path(path: str) -> bool:
     return path.startswith(f"{STATE_DIR}/") or bundle_dir(path) is not None
 
 
-def owned_bundles(old: Mapping[str, bytes], owner: Ownership | None = None) -> dict[tuple[str, str], set[str]]:
-    """Bundle folders fleet-handshake wrote, by (workspace, handshake), read from their labels:
-    with `owner`, only those of that source (core/ownership.py), else those of any source.
+def owned_bundles(old: Mapping[str, bytes], owner: Ownership) -> dict[tuple[str, str], set[str]]:
+    """Bundle folders fleet-handshake wrote for `owner`'s source (core/ownership.py), by
+    (workspace, handshake), read from their labels.
 
     The tree itself is the record of ownership, so a lost or foreign state file cannot make
     the tool forget (and then keep or delete) a bundle.
     """
+    return _owned(managed_bundles(old), owner)
+
+
+def _owned(managed: Mapping[str, tuple[str, str, str | None]], owner: Ownership) -> dict[tuple[str, str], set[str]]:
     owned: dict[tuple[str, str], set[str]] = {}
-    for directory, (workspace, name, source) in managed_bundles(old).items():
-        if owner is None or owner.owns(_labels(workspace, name, source)):
+    for directory, (workspace, name, source) in managed.items():
+        labels = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: workspace, LABEL_HANDSHAKE: name}
+        if owner.owns(labels if source is None else {**labels, LABEL_SOURCE: source}):
             owned.setdefault((workspace, name), set()).add(directory)
     return owned
 
@@ -165,29 +163,17 @@ def _parsed_labels(content: bytes) -> tuple[str, str, str | None] | None:
     return workspace, name, source if isinstance(source, str) else None
 
 
-def _labels(workspace: object, name: object, source: object) -> dict[str, object]:
-    labels = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: workspace, LABEL_HANDSHAKE: name}
-    return labels if source is None else {**labels, LABEL_SOURCE: source}
-
-
 def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome], source: str = "") -> Composition:
     """The next tree. Only bundle folders this source owns (core/ownership.py) are rewritten or
     removed; `outcomes` holds one entry for every handshake of the source."""
     outcomes = list(outcomes)
     managed = managed_bundles(old)
     owner = ownership(source, ((o.handshake.workspace, o.handshake.name) for o in outcomes))
-    owned: dict[tuple[str, str], set[str]] = {}
-    for directory, (workspace, name, label) in managed.items():
-        if owner.owns(_labels(workspace, name, label)):
-            owned.setdefault((workspace, name), set()).add(directory)
-    owned_dirs = set().union(*owned.values()) if owned else set()
+    owned = _owned(managed, owner)
+    owned_dirs: set[str] = set().union(*owned.values())
     old_by_dir = group_by_bundle(old)
-    tree: Tree = {}
-    for path, content in old.items():
-        if path.startswith(f"{STATE_DIR}/"):
-            continue
-        if bundle_dir(path) not in owned_dirs:
-            tree[path] = content  # not ours (or someone else's file in our bundle folder): keep
+    # Kept: what is not ours, and someone else's files in our bundle folders.
+    tree = {p: c for p, c in old.items() if not p.startswith(f"{STATE_DIR}/") and bundle_dir(p) not in owned_dirs}
     foreign_dirs = {bundle_folder(p) for p in tree} - owned_dirs - {None}
     outcomes = sorted(outcomes, key=lambda o: (o.handshake.workspace, o.handshake.name))
     # Folders kept for handshakes that are not Synced are theirs whatever comes later in the
@@ -243,8 +229,6 @@ def with_status(comp: Composition, old: Mapping[str, bytes]) -> Composition:
     status = status_json(comp.changes, comp.source, removed)
     previous = old.get(STATUS_FILE)
     if not removed and previous is not None and previous != status and b'\n  "removed": []\n' not in previous:
-        import json
-
         try:
             earlier = json.loads(previous).get("removed")
         except (ValueError, AttributeError):
@@ -269,24 +253,17 @@ def group_by_bundle(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
 
 
 def status_json(changes: Iterable[HandshakeChange], source: str = "", removed: Iterable[Any] = ()) -> bytes:
-    """status.json: deterministic (no times), so an unchanged run rewrites nothing. One
-    handshake per line: readable, and written by the fast (non-indenting) JSON encoder.
-    `source`: the source identity; `removed`: what the run removed (Removal.to_dict rows)."""
-    # Exactly json.dumps of {"namespace", "name", "status", "message", "bundles"}, a row at a time
-    # with the encoder's own string escaping: a thousand json.dumps calls cost several ms.
-    q = encode_basestring_ascii
-    rows = [
-        f'{{"namespace": {q(c.workspace)}, "name": {q(c.name)}, "status": {q(str(c.status))}, '
-        f'"message": {q(c.message)}, "bundles": [{", ".join(map(q, c.bundles))}]}}'
+    """status.json: deterministic (no times), so an unchanged run rewrites nothing; one handshake
+    per line. `source`: the source identity; `removed`: what the run removed (Removal.to_dict rows)."""
+    rows = ",\n    ".join(
+        json.dumps({"namespace": c.workspace, "name": c.name, "status": str(c.status), "message": c.message,
+                    "bundles": c.bundles})
         for c in changes
-    ]
-    body = ",\n    ".join(rows)
-    import json  # a few removal rows, in the same layout
-
+    )  # fmt: skip
     gone = ",\n    ".join(json.dumps(r) for r in removed)
     gone = f"[\n    {gone}\n  ]" if gone else "[]"
-    return (f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "source": {q(source)},\n  "handshakes": [\n    {body}\n  ],'
-            f'\n  "removed": {gone}\n}}\n').encode()  # fmt: skip
+    return (f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "source": {json.dumps(source)},\n  "handshakes": [\n'
+            f'    {rows}\n  ],\n  "removed": {gone}\n}}\n').encode()  # fmt: skip
 
 
 def changed_paths(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[str]:

@@ -33,6 +33,8 @@ RESEALED = (
 
 @dataclass(frozen=True)
 class BundleDiff:
+    """One bundle's change. The JSON plan holds these fields in this order (camelCase)."""
+
     workspace: str
     handshake: str
     target: str
@@ -61,11 +63,13 @@ class ClusterImpact:
 
 @dataclass(frozen=True)
 class Conflict:
+    """The JSON plan holds these fields in this order."""
+
     kind: str  # "duplicate-delivery" | "no-cluster"
     workspace: str
-    message: str
+    cluster: str | None
     handshakes: tuple[str, ...]
-    cluster: str | None = None
+    message: str
 
 
 @dataclass(frozen=True)
@@ -241,10 +245,6 @@ def _renames(
     return tuple(out)
 
 
-def _delivery(view: BundleView) -> str:
-    return f"{view.target_namespace}/{view.secret_name} ({view.handshake})"
-
-
 def _impacts(
     diffs: tuple[BundleDiff, ...], old: dict[str, BundleView], new: dict[str, BundleView], resolve: Resolve
 ) -> tuple[tuple[ClusterImpact, ...], tuple[Move, ...]]:
@@ -255,12 +255,12 @@ def _impacts(
     changes: dict[tuple[str, str], set[str]] = {}
     came: dict[tuple[str, str, str], str] = {}  # (workspace, cluster, delivery) -> bundle gaining it
     went: dict[tuple[str, str, str], str] = {}  # ... -> bundle losing it
-    views: dict[tuple[str, str, str], BundleView] = {}
 
     def reach(view: BundleView | None) -> dict[str, str]:
         if view is None:
             return {}
-        return dict.fromkeys(resolve(view.workspace, view.target, view.earlier), _delivery(view))
+        delivery = f"{view.target_namespace}/{view.secret_name} ({view.handshake})"
+        return dict.fromkeys(resolve(view.workspace, view.target, view.earlier), delivery)
 
     for d in diffs:
         if d.change == UNCHANGED:
@@ -271,7 +271,6 @@ def _impacts(
             if before.get(cluster) != delivery:
                 gains.setdefault(key, set()).add(delivery)
                 came[(*key, delivery)] = d.path
-                views[(*key, delivery)] = new[d.path]
             else:
                 changes.setdefault(key, set()).add(f"{delivery}: {', '.join(_change_words(d))}")
         for cluster, delivery in before.items():
@@ -285,7 +284,7 @@ def _impacts(
         loses[(ws, cluster)].discard(delivery)
         source, target = went[(ws, cluster, delivery)], came[(ws, cluster, delivery)]
         changes.setdefault((ws, cluster), set()).add(f"{delivery}: moves from bundle {source} to {target}")
-        view = views[(ws, cluster, delivery)]
+        view = new[target]
         moves.append(Move(ws, cluster, view.handshake, f"{view.target_namespace}/{view.secret_name}", source, target))
     impacts = tuple(
         ClusterImpact(ws, c, tuple(sorted(gains.get((ws, c), ()))), tuple(sorted(loses.get((ws, c), ()))),
@@ -327,10 +326,11 @@ def _conflicts(new: dict[str, BundleView], resolve: Resolve) -> list[Conflict]:
     for (ws, cluster, ns, secret), handshakes in sorted(found.items(), key=lambda kv: tuple(map(str, kv[0]))):
         if len(handshakes) > 1:
             names = tuple(sorted(handshakes))
-            out.append(Conflict("duplicate-delivery", ws,
-                                f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster {cluster}",
-                                names, cluster))  # fmt: skip
+            message = f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster {cluster}"
+            out.append(Conflict("duplicate-delivery", ws, cluster, names, message))
     for (ws, hs), reach in sorted(reach_by_handshake.items()):
         if not reach:
-            out.append(Conflict("no-cluster", ws, f"handshake {ws}/{hs} matches no cluster in the inventory", (hs,)))
+            out.append(
+                Conflict("no-cluster", ws, None, (hs,), f"handshake {ws}/{hs} matches no cluster in the inventory")
+            )
     return out

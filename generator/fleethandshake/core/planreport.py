@@ -6,6 +6,7 @@ Only names, key names, counts and cluster names appear here; values never reach 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
 from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Move, Plan
@@ -16,32 +17,23 @@ MAX_LIST = 10
 MAX_MOVES = 50  # a Markdown comment has a size limit; every move is in the JSON plan
 
 
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+_BUNDLE_KEYS = {f.name: _camel(f.name) for f in fields(BundleDiff)}
+
+
 def to_json(plan: Plan) -> str:
-    bundles = []
-    for d in plan.bundles:
-        item: dict[str, Any] = {
-            "workspace": d.workspace, "handshake": d.handshake, "target": d.target, "bundle": d.bundle,
-            "path": d.path, "change": d.change, "secret": d.secret, "targetNamespace": d.target_namespace,
-            "changes": list(d.changes), "keysAdded": list(d.keys_added), "keysRemoved": list(d.keys_removed),
-            "keysChanged": list(d.keys_changed),
-        }  # fmt: skip
-        if d.clusters is not None:
-            item["clusters"] = list(d.clusters)
-            item["clustersGained"] = list(d.clusters_gained)
-            item["clustersLost"] = list(d.clusters_lost)
-        bundles.append(item)
+    # The cluster fields only when an inventory was given.
+    bundles = [
+        {_BUNDLE_KEYS[k]: v for k, v in vars(d).items() if d.clusters is not None or not k.startswith("clusters")}
+        for d in plan.bundles
+    ]
     doc: dict[str, Any] = {
         "bundles": bundles,
-        "conflicts": [
-            {
-                "kind": c.kind,
-                "workspace": c.workspace,
-                "cluster": c.cluster,
-                "handshakes": list(c.handshakes),
-                "message": c.message,
-            }
-            for c in plan.conflicts
-        ],
+        "conflicts": [vars(c) for c in plan.conflicts],
         "moves": [_move(m) for m in plan.moves],
         "handshakes": [
             {"namespace": h.workspace, "name": h.name, "status": h.status.value, "message": h.message}
@@ -50,17 +42,15 @@ def to_json(plan: Plan) -> str:
         "summary": dict(plan.summary, changed=plan.has_changes),
     }
     if plan.removals is not None:
-        guard = plan.removals
-        doc["removalGuard"] = {"gone": list(guard.gone), "owned": guard.owned, "refusal": guard.refusal,
-                               "allowed": guard.allowed, "refused": guard.refused}  # fmt: skip
+        doc["removalGuard"] = {**vars(plan.removals), "refused": plan.removals.refused}
     if plan.clusters is not None:
         doc["clusters"] = [
             {"workspace": c.workspace, "cluster": c.cluster,
              "displayName": plan.display.get((c.workspace, c.cluster)),
-             "gains": list(c.gains), "loses": list(c.loses), "changes": list(c.changes)}
+             "gains": c.gains, "loses": c.loses, "changes": c.changes}
             for c in plan.clusters
         ]  # fmt: skip
-    return json.dumps(doc) + "\n"  # for machines; the C encoder only works without indent
+    return json.dumps(doc) + "\n"
 
 
 def _move(m: Move) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,35 +44,25 @@ class RenderError(Exception):
     """A decrypted Secret cannot be delivered. The message names keys, never values."""
 
 
-@functools.cache
-def dumper() -> Any:
-    """The YAML dumper of `to_yaml`'s slow path: the one place where a SecretValue becomes text.
-
-    libyaml's emitter where PyYAML has it (many times faster); the representers stay ours.
-    """
-    base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    made: Any = type("_Dumper", (base,), {"__doc__": dumper.__doc__})
-    made.add_representer(SecretValue, _represent_secret)
-    made.add_representer(str, _represent_str)
-    return made
-
-
 def _represent_str(dumper: Any, value: str) -> yaml.Node:
     # One rule for every string written, key or value: double quotes. Go's readers
     # (sigs.k8s.io/yaml for kubectl, the API server's clients and Fleet; yaml.v3 for sops) and
     # PyYAML resolve plain scalars differently (`y`, `0o17`, `1e3`, `1:30`), and single quotes
     # cannot carry a line break or a control character; a double-quoted scalar is a string to
     # every one of them, and the emitter escapes whatever YAML could misread (NEL, LS, PS, BOM,
-    # control characters, astral characters for the pure-Python emitter).
+    # control characters).
     node: yaml.Node = dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return node
 
 
-def _represent_secret(dumper: Any, value: SecretValue) -> yaml.Node:
-    return _represent_str(dumper, value.reveal())
+class Dumper(yaml.CSafeDumper):
+    """The YAML dumper of `to_yaml`'s slow path: the one place where a SecretValue becomes text."""
 
 
-# libyaml and PyYAML fold a long double-quoted line at a space; never fold (a C int is the limit).
+Dumper.add_representer(str, _represent_str)
+Dumper.add_representer(SecretValue, lambda dumper, value: _represent_str(dumper, value.reveal()))
+
+# libyaml folds a long double-quoted line at a space; never fold (a C int is the limit).
 WIDTH = 2**31 - 1
 
 
@@ -82,7 +71,7 @@ def to_yaml(data: Any) -> str:
     if fast is not None:
         return fast
     text: str = yaml.dump(
-        data, Dumper=dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=WIDTH
+        data, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=WIDTH
     )
     return text.rstrip("\n")
 

@@ -38,7 +38,9 @@ class Mode:
 
     def bundle_file(self, env: Environment, handshake: Handshake, bundle: Bundle, shared: Any,
                     recipients: Recipients | None, revision: str, source: str) -> bytes | Sealed:  # fmt: skip
-        raise NotImplementedError
+        """The file `bundle` holds beside fleet.yaml (or a Sealed one): by default, the shared one."""
+        made: bytes = shared
+        return made
 
     def management(self, handshake: Handshake, secret: PlainSecret, source: str) -> tuple[dict[str, Any], ...]:
         """The Secrets to write on the management cluster."""
@@ -72,11 +74,12 @@ class Mode:
         return Rendered(files, tuple(sealed), self.management(handshake, secret, source))
 
     def read_back(
-        self, directory: str, files: Mapping[str, bytes], fleet: Mapping[str, Any], load: Load, light: bool
+        self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool
     ) -> tuple[dict[str, Any], bool] | None:
-        """How plan reads a bundle back: the Secret it delivers (at least its metadata) and
-        whether its values are readable there, or None when the bundle is not of this mode."""
-        found = load(files.get(f"{directory}/{self.file}"))
+        """How plan reads a bundle back from its `file` (`content`, None if absent) and fleet.yaml:
+        the Secret it delivers (at least its metadata) and whether its values are readable there,
+        or None when the bundle is not of this mode."""
+        found = load(content)
         return ({"metadata": found.get("metadata") or {}}, False) if isinstance(found, dict) else None
 
     def clashes(self, handshakes: list[Handshake], bundle_names: set[tuple[str, str]]) -> list[Problem]:

@@ -65,7 +65,7 @@ class Downstream(Mode):
         return (doc,)
 
     def read_back(
-        self, directory: str, files: Mapping[str, bytes], fleet: Mapping[str, Any], load: Load, light: bool
+        self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool
     ) -> tuple[dict[str, Any], bool] | None:
         resources = fleet.get("downstreamResources")
         for resource in resources if isinstance(resources, list) else ():

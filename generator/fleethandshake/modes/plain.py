@@ -7,10 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.bundles import Bundle
 from ..core.models import Handshake, PlainSecret
 from ..core.render import MAX_BUNDLE_GZIP, RenderError, secret_document
-from .base import Load, Mode, Recipients
+from .base import Load, Mode
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -43,19 +42,13 @@ class Plain(Mode):
                                   "Fleet bundle can hold; use downstream mode for a Secret this large")  # fmt: skip
         return text
 
-    def bundle_file(self, env: Environment, handshake: Handshake, bundle: Bundle, shared: Any,
-                    recipients: Recipients | None, revision: str, source: str) -> bytes:  # fmt: skip
-        text: bytes = shared
-        return text
-
     def read_back(
-        self, directory: str, files: Mapping[str, bytes], fleet: Mapping[str, Any], load: Load, light: bool
+        self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool
     ) -> tuple[dict[str, Any], bool] | None:
-        raw = files.get(f"{directory}/{self.file}")
-        name = rendered_secret_name(raw) if raw and light else None
+        name = rendered_secret_name(content) if content and light else None
         if name:
             return {"metadata": {"name": name}}, False
-        secret = load(raw)
+        secret = load(content)
         return (secret, True) if isinstance(secret, dict) else None
 
 
