@@ -4,6 +4,7 @@ else downstream; the output holds Secrets in clear text and must stay private.""
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,6 @@ class Plain(Mode):
         doc = secret_document(handshake, secret)
         text = env.get_template("secret.yaml.j2").render(handshake=handshake, secret=doc).encode()
         if len(text) > MAX_BUNDLE_GZIP:  # base64 text: it gzips to at least 3/4 of its size
-            import zlib
-
             packed = len(zlib.compress(text, 9))
             if packed > MAX_BUNDLE_GZIP:
                 raise RenderError(f"the Secret compresses to {packed} bytes, over the {MAX_BUNDLE_GZIP} bytes a "
