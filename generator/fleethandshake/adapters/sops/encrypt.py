@@ -12,10 +12,14 @@ reads as no config at all.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-DEFAULT_TIMEOUT = 60.0
+from ..settings import env_seconds
+from .decrypt import DEFAULT_TIMEOUT, TIMEOUT_VARIABLE
+
 # What a sops binary chosen by the user may need to start (a wrapper script finds its interpreter
 # on PATH). Age encryption needs nothing else: no key, no home folder, no cloud credentials.
 _PASSED_ON = ("PATH",)
@@ -42,9 +46,6 @@ class EncryptFailure:
 
 class SopsEncryptor:
     def __init__(self, binary: str, timeout: float | None = None, workers: int | None = None) -> None:
-        from ..settings import env_seconds
-        from .decrypt import TIMEOUT_VARIABLE
-
         self.binary = binary
         self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
         self.workers = workers or max(1, os.cpu_count() or 1)
@@ -56,8 +57,6 @@ class SopsEncryptor:
             "--age", ",".join(request.recipients), "--encrypted-suffix", request.encrypted_suffix,
             "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin",
         ]  # fmt: skip
-        import subprocess  # only when the binary runs
-
         try:
             # cwd "/": no .sops.yaml of the surrounding repository is even looked at.
             proc = subprocess.run(command, input=request.plaintext, capture_output=True, env=env, cwd="/",
@@ -73,7 +72,5 @@ class SopsEncryptor:
     def encrypt_all(self, requests: Sequence[EncryptRequest]) -> list[bytes | EncryptFailure]:
         if len(requests) <= 1:
             return [self.encrypt(r) for r in requests]
-        from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
-
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(self.encrypt, requests))

@@ -27,8 +27,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from yaml import MappingNode, Node, ScalarNode, SequenceNode
 
+from ...core.yaml.goreader import INT64
 from .age import AgeIdentities, data_key, key_groups
-from .goyaml import GoValue, emitted, go_float, go_key, go_value, parse_documents
+from .goyaml import FLOAT, GoValue, emitted, go_float, go_key, go_value, parse_documents
 from .outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected
 
 # Base64 as Go's StdEncoding writes it: the alphabet, then at most two `=`, in a length that is
@@ -40,7 +41,6 @@ _IV_SIZE, _TAG_SIZE = 32, 16
 _LASTMODIFIED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _VERSION = re.compile(r"3\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)")  # semver: no leading zeros, as sops parses it
 _ATOI = re.compile(r"[-+]?[0-9]+")
-_PARSE_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _PARSE_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True} | {
     "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}  # fmt: skip
 # Regular expressions that mean the same to Go's RE2 and Python's re (no flags, classes, braces).
@@ -53,7 +53,6 @@ _META_KEYS = frozenset(
     {"age", "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "key_groups", "shamir_threshold"}
     | {"lastmodified", "mac", "version", "mac_only_encrypted", *_RULES, *_COMMENT_RULES}
 )
-_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -239,9 +238,9 @@ class _Walker:
             raise NotHandled("a value that is not UTF-8") from None
         if kind == "str":
             return text
-        if kind == "int" and _ATOI.fullmatch(text) and int(text) in _INT64:
+        if kind == "int" and _ATOI.fullmatch(text) and int(text) in INT64:
             return int(text)
-        if kind == "float" and _PARSE_FLOAT.fullmatch(text):
+        if kind == "float" and FLOAT.fullmatch(text):
             return float(text)  # an overflow to infinity is refused by go_float when hashed
         if kind == "bool" and text in _PARSE_BOOL:
             return _PARSE_BOOL[text]

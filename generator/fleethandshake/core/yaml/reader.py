@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -112,30 +113,24 @@ class YamlError(Exception):
         self.line = line
 
 
+@dataclass
 class Document:
     """One YAML document: its data, the plain scalars Kubernetes reads otherwise, and the line of
     every YAML path in it (computed on demand: most documents never have a problem)."""
 
-    __slots__ = ("_lines", "_node", "data", "index", "plain_problems")
+    index: int
+    data: Any
+    node: yaml.Node | None = None
+    # (YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
+    # differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED.
+    plain_problems: list[tuple[str, str]] = field(default_factory=list)
 
-    def __init__(
-        self, index: int, data: Any, node: yaml.Node | None = None, plain_problems: list[tuple[str, str]] | None = None
-    ):
-        self.index = index
-        self.data = data
-        self._node = node
-        self._lines: dict[str, int] | None = None
-        # (YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
-        # differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED.
-        self.plain_problems = plain_problems or []
-
-    @property
+    @functools.cached_property
     def lines(self) -> dict[str, int]:
-        if self._lines is None:
-            self._lines = {}
-            if self._node is not None:
-                _collect_lines(self._node, "", self._lines, 0)
-        return self._lines
+        lines: dict[str, int] = {}
+        if self.node is not None:
+            _collect_lines(self.node, "", lines, 0)
+        return lines
 
     def line(self, path: str) -> int | None:
         """Line of `path`, or of the nearest enclosing path that has one."""
