@@ -28,7 +28,7 @@ import yaml
 from ...core.yaml.reader import load_all
 from ...errors import UsageError
 from ..settings import env_seconds
-from .age import AgeIdentities, load_identities
+from . import age
 from .outcome import NotHandled, Rejected
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
@@ -85,23 +85,17 @@ def inprocess_enabled() -> bool:
 class SopsDecryptor:
     """Decrypts files; counts how many took each path (`inprocess_files`, `binary_files`)."""
 
-    def __init__(
-        self,
-        binary: str,
-        timeout: float | None = None,
-        workers: int | None = None,
-        inprocess: bool = True,
-    ) -> None:
+    def __init__(self, binary: str, inprocess: bool = True) -> None:
         self.binary = binary
-        self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+        self.workers = os.cpu_count() or 1
         self.inprocess = inprocess and inprocess_enabled()
         self.inprocess_files = 0
         self.binary_files = 0
         # Why files went to the binary: fixed phrases, never file content.
         self.fallback_reasons: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._identities: AgeIdentities | None = None
+        self._identities: age.AgeIdentities | None = None
 
     def load_keys(self) -> None:
         """Load the age identities now (before a fork, so that a child need not load them again)."""
@@ -113,11 +107,11 @@ class SopsDecryptor:
         result = self._decrypt_inprocess(path)
         return self._decrypt_with_binary(path) if result is None else result
 
-    def _age_identities(self) -> AgeIdentities:
+    def _age_identities(self) -> age.AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""
         with self._lock:
             if self._identities is None:
-                self._identities = load_identities(os.environ, self.timeout)
+                self._identities = age.load_identities(os.environ, self.timeout)
             return self._identities
 
     def _decrypt_inprocess(self, path: Path) -> list[Any] | DecryptFailure | None:
@@ -199,9 +193,7 @@ class SopsDecryptor:
                 pending.append(path)
             else:
                 done[path] = result
-        if len(pending) <= 1 or self.workers == 1:
-            done.update((p, self._decrypt_with_binary(p)) for p in pending)
-        else:
+        if pending:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
                 done.update(zip(pending, pool.map(self._decrypt_with_binary, pending), strict=True))
         return {p: done[p] for p in unique}

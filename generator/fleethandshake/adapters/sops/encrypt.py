@@ -45,10 +45,10 @@ class EncryptFailure:
 
 
 class SopsEncryptor:
-    def __init__(self, binary: str, timeout: float | None = None, workers: int | None = None) -> None:
+    def __init__(self, binary: str) -> None:
         self.binary = binary
-        self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+        self.workers = os.cpu_count() or 1
 
     def encrypt(self, request: EncryptRequest) -> bytes | EncryptFailure:
         env = encryption_env(os.environ)

@@ -233,17 +233,6 @@ def _path(parts: tuple[str | int, ...]) -> str:
     return path
 
 
-def _tag_name(tag: str) -> str:
-    if tag in _KNOWN_TAGS:
-        return f"its tag !!{tag.removeprefix(_YAML_TAG)}"
-    return "its tag"
-
-
-def _note(parts: tuple[str | int, ...], message: str | None, out: list[tuple[str, str]]) -> None:
-    if message is not None:
-        out.append((_path(parts), message))
-
-
 class _Builder:
     def __init__(self) -> None:
         self.seen: set[int] = set()
@@ -268,7 +257,9 @@ class _Builder:
         # A str tag is the common case: its value without the constructor's machinery.
         value = node.value if node.tag == STR else self._scalar(node, path)
         if type(node.tag) is PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED):
-            _note((*path, node.value) if key else path, goreader.problem(node.value, value, key=key), self.plain)
+            message = goreader.problem(node.value, value, key=key)
+            if message is not None:
+                self.plain.append((_path((*path, node.value) if key else path), message))
         return value
 
     def _scalar(self, node: yaml.Node, path: tuple[str | int, ...]) -> Any:
@@ -277,10 +268,9 @@ class _Builder:
         except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
             # The library's own message quotes the scalar, which may be a secret: never pass it on.
             where = f"{_path(path)}: " if path else ""
+            tag = f"its tag !!{node.tag.removeprefix(_YAML_TAG)}" if node.tag in _KNOWN_TAGS else "its tag"
             hint = "; if it is text, quote it" if type(node.tag) is PlainTag else ""
-            raise YamlError(
-                f"{where}a value does not fit {_tag_name(node.tag)}{hint}", node.start_mark.line + 1
-            ) from None
+            raise YamlError(f"{where}a value does not fit {tag}{hint}", node.start_mark.line + 1) from None
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
