@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import shlex
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -143,8 +144,6 @@ def _run_key_command(command: str, timeout: float) -> str:
         raise NotHandled("SOPS_AGE_KEY_CMD cannot be parsed") from None
     if not args:
         raise NotHandled("SOPS_AGE_KEY_CMD is empty")
-    import subprocess  # only when a key command is set
-
     try:
         proc = subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired):

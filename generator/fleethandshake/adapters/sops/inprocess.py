@@ -28,13 +28,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from yaml import MappingNode, Node, ScalarNode, SequenceNode
 
 from ...core.yaml.goreader import INT64
-from .age import AgeIdentities, data_key, key_groups
+from .age import KEY_TYPES, AgeIdentities, data_key, key_groups
 from .goyaml import FLOAT, GoValue, emitted, go_float, go_key, go_value, parse_documents
 from .outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected
 
 # Base64 as Go's StdEncoding writes it: the alphabet, then at most two `=`, in a length that is
-# a multiple of 4 (checked in `_b64`: one pass of the regex engine per character is the cheap
-# form; counting groups of four in the pattern cost more than the AES-GCM decryption).
+# a multiple of 4 (checked in `_b64`).
 _B64 = r"([A-Za-z0-9+/]*={0,2})"
 _ENC = re.compile(rf"ENC\[AES256_GCM,data:{_B64},iv:{_B64},tag:{_B64},type:(str|int|float|bool)\]")
 _IV_SIZE, _TAG_SIZE = 32, 16
@@ -50,8 +49,8 @@ _MAC_ONLY_ENCRYPTED_INIT = hashlib.sha256(b"sops").digest()
 _RULES = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
 _COMMENT_RULES = ("unencrypted_comment_regex", "encrypted_comment_regex")
 _META_KEYS = frozenset(
-    {"age", "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "key_groups", "shamir_threshold"}
-    | {"lastmodified", "mac", "version", "mac_only_encrypted", *_RULES, *_COMMENT_RULES}
+    {*KEY_TYPES, "key_groups", "shamir_threshold", "lastmodified", "mac", "version", "mac_only_encrypted"}
+    | {*_RULES, *_COMMENT_RULES}
 )
 
 

@@ -37,7 +37,6 @@ _MAP: dict[str, GoValue] = {
     **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
     **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
 }
-HINTS = frozenset("+-0123456789.yYnNtTfFoO~")  # with "": any other first character gives a string
 NUMERIC = frozenset("+-0123456789.")
 WORDS = frozenset(_MAP)
 
@@ -64,16 +63,14 @@ def read_plain(text: str) -> GoValue:
     Timestamps are strings here: v2 keeps a timestamp decoded into interface{} as its text. Ints
     from 2**63 to 2**64 - 1 are Go's uint64; floats may be infinite or NaN.
     """
-    first = text[:1]
-    if first and first not in HINTS:
-        return text
     if text in _MAP:
         return _MAP[text]
+    first = text[:1]
+    if first not in NUMERIC:
+        return text
     if first == ".":
         if _DOT_FLOAT.fullmatch(text) and not math.isinf(float(text)):  # strconv.ParseFloat: out of range is an error
             return float(text)
-        return text
-    if first in ("y", "Y", "n", "N", "t", "T", "f", "F", "o", "O", "~"):
         return text
     # A timestamp (four digits, then "-") stays its text; none of them parses as a number below.
     plain = text.replace("_", "")
