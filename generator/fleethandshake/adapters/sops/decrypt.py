@@ -152,24 +152,11 @@ class SopsDecryptor:
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
+        command = [self.binary, "--disable-version-check", "decrypt", "--input-type", "yaml", "--output-type", "yaml"]
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
             proc = subprocess.run(
-                [
-                    self.binary,
-                    "--disable-version-check",
-                    "decrypt",
-                    "--input-type",
-                    "yaml",
-                    "--output-type",
-                    "yaml",
-                    str(path),
-                ],
-                capture_output=True,
-                env=env,
-                timeout=self.timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
+                [*command, str(path)], capture_output=True, env=env, timeout=self.timeout, stdin=subprocess.DEVNULL
             )
         except subprocess.TimeoutExpired:
             return DecryptFailure(f"sops did not finish within {self.timeout:g} s")
