@@ -18,7 +18,6 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +180,8 @@ class SopsDecryptor:
             else:
                 done[path] = result
         if pending:
+            from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
+
             with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
                 done.update(zip(pending, pool.map(self._decrypt_with_binary, pending), strict=True))
         return {p: done[p] for p in unique}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..settings import env_seconds
@@ -72,5 +71,7 @@ class SopsEncryptor:
     def encrypt_all(self, requests: Sequence[EncryptRequest]) -> list[bytes | EncryptFailure]:
         if len(requests) <= 1:
             return [self.encrypt(r) for r in requests]
+        from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(self.encrypt, requests))
