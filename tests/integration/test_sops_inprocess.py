@@ -378,6 +378,19 @@ def test_sops_own_quirk_is_reproduced(keys: dict[str, AgeKey], folder: Path, mon
     assert assert_same(path) == 51
 
 
+@pytest.mark.parametrize(("clear", "edited"), [("-5", "0b-101"), ("5", "0b+101"), ("1", "0_b+1")])
+def test_binary_with_a_sign_after_0b_is_a_number(
+    clear: str, edited: str, keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # yaml.v3's resolve.go tries `0b` again on the text after it, sign included: sops reads the edited
+    # clear value as the number it was encrypted as, and the MAC holds.
+    source = encrypt(folder, "binary-src.yaml", f"n_unencrypted: {clear}\nx: y\n", keys["a"])
+    path = folder / "binary.yaml"
+    path.write_text(source.read_text().replace(f"n_unencrypted: {clear}\n", f"n_unencrypted: {edited}\n"))
+    use_keys(monkeypatch, keys["a"])
+    assert assert_same(path) == [{"n_unencrypted": int(clear), "x": "y"}]
+
+
 def test_files_not_handled_fall_back_to_the_binary(
     keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

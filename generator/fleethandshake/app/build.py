@@ -160,8 +160,6 @@ def read_out_and_source(
     state_file = fs.read_output_file(out, state.STATE_FILE)
     with reading or Background(fs.read_tree, out) as child:
         loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}))
-        if loaded.parsed:  # a file changed: likely something to decrypt; load that code while waiting
-            decrypt.preload()
         old = child.result()
     return old, loaded
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -107,20 +107,15 @@ class Target:
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase, as Fleet's GitTarget and BundleTarget spell it."""
-        out: dict[str, Any] = {}
-        if self.name is not None:
-            out["name"] = self.name
-        if self.cluster_name is not None:
-            out["clusterName"] = self.cluster_name
-        if self.cluster_selector is not None:
-            out["clusterSelector"] = self.cluster_selector.to_dict()
-        if self.cluster_group is not None:
-            out["clusterGroup"] = self.cluster_group
-        if self.cluster_group_selector is not None:
-            out["clusterGroupSelector"] = self.cluster_group_selector.to_dict()
-        if self.do_not_deploy:
-            out["doNotDeploy"] = True
-        return out
+        fields = {
+            "name": self.name,
+            "clusterName": self.cluster_name,
+            "clusterSelector": self.cluster_selector and self.cluster_selector.to_dict(),
+            "clusterGroup": self.cluster_group,
+            "clusterGroupSelector": self.cluster_group_selector and self.cluster_group_selector.to_dict(),
+            "doNotDeploy": self.do_not_deploy or None,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
 
     def criteria(self) -> dict[str, Any]:
         out = self.to_dict()
@@ -190,4 +185,4 @@ class Source:
     """Everything the source holds, validated."""
 
     handshakes: tuple[Handshake, ...]
-    secrets: tuple[SourceSecret, ...] = field(default_factory=tuple)
+    secrets: tuple[SourceSecret, ...] = ()

@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,11 @@ DATA_KEY_SIZE = 32
 class AgeIdentities:
     """Identities loaded once per run. `problem` set: nothing is decrypted in-process."""
 
-    identities: tuple[Any, ...] = ()
+    identities: tuple[Any, ...] = field(default=(), repr=False)  # never shown: key material
     # True when these are all the identities sops would try, so "none opens it" is sops' answer too.
     exhaustive: bool = True
     problem: str | None = None
-    material: bytes = b""  # what the identities are made of, for `state_key` only: never shown
+    material: bytes = field(default=b"", repr=False)  # what the identities are made of, for `state_key` only
 
     def state_key(self) -> bytes | None:
         """A key only the holder of these identities can derive (it authenticates OUT's state file);
@@ -48,9 +48,6 @@ class AgeIdentities:
         if not self.identities:
             return None
         return hashlib.sha256(b"fleet-handshake state key\0" + self.material).digest()
-
-    def __repr__(self) -> str:  # never show key material
-        return f"AgeIdentities(count={len(self.identities)}, exhaustive={self.exhaustive}, problem={self.problem!r})"
 
 
 @dataclass(frozen=True)
@@ -66,9 +63,9 @@ def load_identities(env: Mapping[str, str], timeout: float = 60.0) -> AgeIdentit
         return AgeIdentities(problem=str(e))
 
 
-def state_key(env: Mapping[str, str] | None = None) -> bytes | None:
-    """The state key of the identities in `env` (the process environment by default)."""
-    return load_identities(os.environ if env is None else env).state_key()
+def state_key() -> bytes | None:
+    """The state key of the identities in the process environment."""
+    return load_identities(os.environ).state_key()
 
 
 def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:

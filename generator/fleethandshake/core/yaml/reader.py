@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -112,30 +113,24 @@ class YamlError(Exception):
         self.line = line
 
 
+@dataclass
 class Document:
     """One YAML document: its data, the plain scalars Kubernetes reads otherwise, and the line of
     every YAML path in it (computed on demand: most documents never have a problem)."""
 
-    __slots__ = ("_lines", "_node", "data", "index", "plain_problems")
+    index: int
+    data: Any
+    node: yaml.Node | None = None
+    # (YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
+    # differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED.
+    plain_problems: list[tuple[str, str]] = field(default_factory=list)
 
-    def __init__(
-        self, index: int, data: Any, node: yaml.Node | None = None, plain_problems: list[tuple[str, str]] | None = None
-    ):
-        self.index = index
-        self.data = data
-        self._node = node
-        self._lines: dict[str, int] | None = None
-        # (YAML path, message) of every plain scalar that Kubernetes (sigs.k8s.io/yaml) reads
-        # differently from fleet-handshake (PyYAML), outside the top-level fields in UNCHECKED.
-        self.plain_problems = plain_problems or []
-
-    @property
+    @functools.cached_property
     def lines(self) -> dict[str, int]:
-        if self._lines is None:
-            self._lines = {}
-            if self._node is not None:
-                _collect_lines(self._node, "", self._lines, 0)
-        return self._lines
+        lines: dict[str, int] = {}
+        if self.node is not None:
+            _collect_lines(self.node, "", lines, 0)
+        return lines
 
     def line(self, path: str) -> int | None:
         """Line of `path`, or of the nearest enclosing path that has one."""
@@ -238,17 +233,6 @@ def _path(parts: tuple[str | int, ...]) -> str:
     return path
 
 
-def _tag_name(tag: str) -> str:
-    if tag in _KNOWN_TAGS:
-        return f"its tag !!{tag.removeprefix(_YAML_TAG)}"
-    return "its tag"
-
-
-def _note(parts: tuple[str | int, ...], message: str | None, out: list[tuple[str, str]]) -> None:
-    if message is not None:
-        out.append((_path(parts), message))
-
-
 class _Builder:
     def __init__(self) -> None:
         self.seen: set[int] = set()
@@ -273,7 +257,9 @@ class _Builder:
         # A str tag is the common case: its value without the constructor's machinery.
         value = node.value if node.tag == STR else self._scalar(node, path)
         if type(node.tag) is PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED):
-            _note((*path, node.value) if key else path, goreader.problem(node.value, value, key=key), self.plain)
+            message = goreader.problem(node.value, value, key=key)
+            if message is not None:
+                self.plain.append((_path((*path, node.value) if key else path), message))
         return value
 
     def _scalar(self, node: yaml.Node, path: tuple[str | int, ...]) -> Any:
@@ -282,10 +268,9 @@ class _Builder:
         except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, AttributeError):
             # The library's own message quotes the scalar, which may be a secret: never pass it on.
             where = f"{_path(path)}: " if path else ""
+            tag = f"its tag !!{node.tag.removeprefix(_YAML_TAG)}" if node.tag in _KNOWN_TAGS else "its tag"
             hint = "; if it is text, quote it" if type(node.tag) is PlainTag else ""
-            raise YamlError(
-                f"{where}a value does not fit {_tag_name(node.tag)}{hint}", node.start_mark.line + 1
-            ) from None
+            raise YamlError(f"{where}a value does not fit {tag}{hint}", node.start_mark.line + 1) from None
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...], depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
