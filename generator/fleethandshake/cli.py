@@ -27,17 +27,11 @@ from .modes import NAMES
 
 # Help shared by several commands.
 SOURCE_HELP = "folder with handshakes and encrypted Secrets"
-MODE_HELP = (
-    "delivery mode for handshakes without a mode annotation (default: the mode in "
-    "SOURCE/.fleet-handshake.yaml, else plain)"
-)
 ALLOW_REMOVALS_HELP = (
     "remove the bundles of handshakes gone from the source even when the removal guard refuses: "
     "when the source has no handshake at all, or when they are more than half of OUT's bundles "
     "and more than 5 (Fleet uninstalls a removed bundle's Secret from every cluster)"
 )
-CONTEXT_HELP = "kubeconfig context of the management cluster (downstream mode)"
-KUBECONFIG_HELP = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)"
 Commands = argparse._SubParsersAction  # what add_subparsers returns: each command adds its parser
 
 
@@ -49,39 +43,50 @@ def _command(
     )
 
 
+def _source_and_out(cmd: argparse.ArgumentParser, out_help: str) -> None:
+    cmd.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
+    cmd.add_argument("--out", "-o", type=Path, required=True, metavar="OUT", help=out_help)
+
+
+def _run_options(cmd: argparse.ArgumentParser, *, sops_help: str = "sops binary to use", writes: bool = True) -> None:
+    """The options of the commands that render the source; `writes`: generate and publish."""
+    cmd.add_argument("--sops", dest="sops_binary", metavar="PATH", help=sops_help)
+    if writes:
+        cmd.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    cmd.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
+    cmd.add_argument(
+        "--mode",
+        choices=NAMES,
+        help="delivery mode for handshakes without a mode annotation (default: the mode in "
+        "SOURCE/.fleet-handshake.yaml, else plain)",
+    )
+    if writes:
+        cmd.add_argument(
+            "--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)"
+        )
+        cmd.add_argument(
+            "--kubeconfig",
+            metavar="FILE",
+            help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+        )
+
+
 # One function per command declares it. Each command runs app/<command>.py's run(), which takes
 # the command's options by the names given here (`dest`).
 
 
 def _generate(commands: Commands[argparse.ArgumentParser]) -> None:
     gen = _command(commands, "generate", "write Fleet bundles for every handshake", helptext.GENERATE_HELP)
-    gen.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
-    gen.add_argument(
-        "--out",
-        "-o",
-        type=Path,
-        required=True,
-        metavar="OUT",
-        help="output folder for the bundles (created if missing; owned by fleet-handshake)",
+    _source_and_out(gen, "output folder for the bundles (created if missing; owned by fleet-handshake)")
+    _run_options(
+        gen, sops_help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)"
     )
-    gen.add_argument(
-        "--sops",
-        dest="sops_binary",
-        metavar="PATH",
-        help="sops binary to use (default: the one from the sops-binary package; or set FLEET_HANDSHAKE_SOPS)",
-    )
-    gen.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    gen.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
-    gen.add_argument("--mode", choices=NAMES, help=MODE_HELP)
-    gen.add_argument("--context", metavar="NAME", help=CONTEXT_HELP)
-    gen.add_argument("--kubeconfig", metavar="FILE", help=KUBECONFIG_HELP)
 
 
 def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
     summary = "show what a change does: bundles, clusters, conflicts (writes nothing)"
     plan = _command(commands, "plan", summary, helptext.PLAN_HELP)
-    plan.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
-    plan.add_argument("--out", "-o", type=Path, required=True, metavar="OUT", help="the output folder to compare with")
+    _source_and_out(plan, "the output folder to compare with")
     plan.add_argument("--against", metavar="REF", help="compare with OUT as committed at this git ref instead")
     plan.add_argument(
         "--inventory",
@@ -93,9 +98,7 @@ def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
     plan.add_argument(
         "--format", dest="fmt", choices=("text", "markdown", "json"), default="text", help="default: text"
     )
-    plan.add_argument("--sops", dest="sops_binary", metavar="PATH", help="sops binary to use")
-    plan.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
-    plan.add_argument("--mode", choices=NAMES, help=MODE_HELP)
+    _run_options(plan, writes=False)
 
 
 def _retries(text: str) -> int:
@@ -106,15 +109,7 @@ def _retries(text: str) -> int:
 
 def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
     pub = _command(commands, "publish", "generate, commit the output with git and push it", helptext.PUBLISH_HELP)
-    pub.add_argument("src", type=Path, metavar="SOURCE", help=SOURCE_HELP)
-    pub.add_argument(
-        "--out",
-        "-o",
-        type=Path,
-        required=True,
-        metavar="OUT",
-        help="output folder inside a git work tree (not its root)",
-    )
+    _source_and_out(pub, "output folder inside a git work tree (not its root)")
     pub.add_argument(
         "--branch",
         "-b",
@@ -144,12 +139,7 @@ def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
         help="publish even when it cannot be told whether this run's source is newer than the one the "
         "branch's output came from (never when the branch's source is known to be newer)",
     )
-    pub.add_argument("--sops", dest="sops_binary", metavar="PATH", help="sops binary to use")
-    pub.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    pub.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
-    pub.add_argument("--mode", choices=NAMES, help=MODE_HELP)
-    pub.add_argument("--context", metavar="NAME", help=CONTEXT_HELP)
-    pub.add_argument("--kubeconfig", metavar="FILE", help=KUBECONFIG_HELP)
+    _run_options(pub)
 
 
 def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:

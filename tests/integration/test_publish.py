@@ -30,7 +30,7 @@ def test_publish_commits_once_then_does_nothing(
     first = run_cli("publish", repo.root, "--out", work / "bundles", env=env_keys)
 
     assert first.code == 0, first.stderr
-    assert "pushed" in first.stderr
+    assert f"committed {git(remote, 'rev-parse', 'main')[:12]} and pushed" in first.stderr
     files = remote_files(remote)
     assert "bundles/.fleet-handshake/status.json" in files
     assert any(f.endswith("/secret.yaml") for f in files) and any(f.endswith("/fleet.yaml") for f in files)
@@ -172,4 +172,5 @@ def test_no_push_commits_locally(repo: SourceRepo, remote: Path, tmp_path: Path,
     )
     assert result.code == 0, result.stderr
     assert git(work, "log", "-1", "--format=%an <%ae>|%s") == "Release Bot <bot@example.invalid>|Update bundles"
+    assert f"committed {git(work, 'rev-parse', 'HEAD')[:12]} (not pushed)" in result.stderr  # as the Action says it
     assert remote_files(remote) == ["README.md"]

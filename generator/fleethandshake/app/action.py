@@ -211,15 +211,8 @@ class _Action:
             allow_unordered=self.args.allow_unordered,
             allow_removals=self.args.allow_removals,
         )
-        if result.commits:
-            detail = f"committed {', '.join(c[:12] for c in result.commits)}"
-            detail += " and pushed" if result.pushed else " (not pushed)"
-        else:
-            detail = "nothing to commit: the published bundles are up to date"
-        comp = result.composition
-        self.finish("publish", comp, detail, bool(result.commits), loaded)
-        ok = comp is not None and all(c.status is Status.SYNCED for c in comp.changes)
-        return EXIT_OK if ok else EXIT_FAILED
+        self.finish("publish", result.composition, result.outcome(), bool(result.commits), loaded)
+        return result.exit_code
 
     def finish(
         self, command: str, comp: Composition | None, detail: str, changed: bool, loaded: source_loader.LoadedSource

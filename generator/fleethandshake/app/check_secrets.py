@@ -17,17 +17,16 @@ from ..adapters.fs import source as fs
 from ..core.collector import below
 from ..core.models import item_path
 from ..core.validate import is_secret, objects, validate_source
-from ..core.validate_secret import LAST_APPLIED_PATH
+from ..core.validate_secret import DATA_SECTIONS, LAST_APPLIED_PATH
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
-DATA_SECTIONS = ("data", "stringData")
 CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it with sops before committing"
 UNREADABLE = "any document of it may be a clear-text Secret: fix the file, or exclude it from this hook if not YAML"
 
 
 def _in_data(path: str) -> bool:
-    return path == LAST_APPLIED_PATH or any(path == s or path.startswith((f"{s}.", f"{s}[")) for s in DATA_SECTIONS)
+    return path == LAST_APPLIED_PATH or any(below(path, section) is not None for section in DATA_SECTIONS)
 
 
 def check_file(display: str, content: bytes) -> list[Problem]:

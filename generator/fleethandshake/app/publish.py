@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..adapters import git as gitx
 from ..adapters.fs.lock import output_lock
@@ -31,6 +32,17 @@ class PublishResult:
     pushed: bool
     attempts: int
     composition: output.Composition | None
+
+    def outcome(self) -> str:
+        if not self.commits:
+            return "nothing to commit: the published bundles are up to date"
+        committed = f"committed {', '.join(c[:12] for c in self.commits)}"
+        return committed + (" and pushed" if self.pushed else " (not pushed)")
+
+    @property
+    def exit_code(self) -> int:
+        ok = self.composition is not None and all(c.status is Status.SYNCED for c in self.composition.changes)
+        return EXIT_OK if ok else EXIT_FAILED
 
 
 def commit_message(
@@ -86,19 +98,22 @@ def publish(
     branch: str | None = None,
     remote: str | None = "origin",
     message: str | None = None,
-    author: gitx.Identity | None = None,
-    committer: gitx.Identity | None = None,
+    author: str | None = None,
+    committer: str | None = None,
     retries: int = DEFAULT_RETRIES,
     sops_binary: str | None = None,
     say: Callable[[str], None] = print,
     before_push: Callable[[], None] | None = None,
     mode: str | None = None,
-    kube: downstream.KubeOptions | None = None,
+    context: str | None = None,
+    kubeconfig: str | None = None,
     allow_removals: bool = False,
     allow_unordered: bool = False,
 ) -> PublishResult:
-    author = author or gitx.Identity.parse(os.environ.get("FLEET_HANDSHAKE_AUTHOR", DEFAULT_IDENTITY))
-    committer = committer or author
+    """`author` and `committer` as 'NAME <EMAIL>'; `context` and `kubeconfig` for downstream mode."""
+    author_id = gitx.Identity.parse(author or os.environ.get("FLEET_HANDSHAKE_AUTHOR", DEFAULT_IDENTITY))
+    committer_id = gitx.Identity.parse(committer) if committer else author_id
+    kube = downstream.KubeOptions(context=context, kubeconfig=kubeconfig)
     generate.check_paths(src, out)
     with gitx.workspace(out, branch, remote) as ws:
         loaded = source_loader.load(src, ws.out)
@@ -140,7 +155,7 @@ def publish(
                 comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json
                 generate.write(ws.out, comp, old)
             parent = ws.head()
-            committed = ws.commit(commit_message(message, old, comp, guard.record(loaded)), author, committer)
+            committed = ws.commit(commit_message(message, old, comp, guard.record(loaded)), author_id, committer_id)
             if committed is not None:
                 pending = (committed, parent)
             ours = (pending[0],) if pending else ()
@@ -160,45 +175,19 @@ def publish(
                         "nothing was pushed, run publish again")  # fmt: skip
 
 
-def run(
-    src: Path,
-    out: Path,
-    *,
-    branch: str | None,
-    remote: str | None,
-    message: str | None,
-    author: str | None,
-    committer: str | None,
-    retries: int,
-    sops_binary: str | None,
-    quiet: bool,
-    mode: str | None = None,
-    context: str | None = None,
-    kubeconfig: str | None = None,
-    allow_removals: bool = False,
-    allow_unordered: bool = False,
-) -> int:
+def run(src: Path, out: Path, *, quiet: bool, **options: Any) -> int:
+    """The command: publish() with the command line's options, then what it did."""
+
     def say(text: str) -> None:
         if not quiet:
             print(text, file=sys.stderr)
 
-    result = publish(
-        src, out, branch=branch, remote=remote, message=message,
-        author=gitx.Identity.parse(author) if author else None,
-        committer=gitx.Identity.parse(committer) if committer else None,
-        retries=retries, sops_binary=sops_binary, say=say, mode=mode,
-        kube=downstream.KubeOptions(context=context, kubeconfig=kubeconfig), allow_unordered=allow_unordered,
-        allow_removals=allow_removals,
-    )  # fmt: skip
+    result = publish(src, out, say=say, **options)
     comp = result.composition
     if comp is not None:
         say(report.generate_summary(comp, (), str(out)).rsplit("\n", 1)[0])
         warning = report.plain_warning(comp.tree)
         if warning is not None:
             say(warning)
-    if result.commits:
-        say(f"committed {', '.join(c[:12] for c in result.commits)}" + (" and pushed" if result.pushed else ""))
-    else:
-        say("nothing to commit: the published bundles are up to date")
-    ok = comp is not None and all(c.status is Status.SYNCED for c in comp.changes)
-    return EXIT_OK if ok else EXIT_FAILED
+    say(result.outcome())
+    return result.exit_code

@@ -149,28 +149,12 @@ def _where(document: int, item: int | None) -> str:
 
 def _duplicates(handshakes: list[Handshake], secrets: list[SourceSecret]) -> list[Problem]:
     problems: list[Problem] = []
-    first_hs: dict[tuple[str, str], Handshake] = {}
-    for hs in handshakes:
-        prev = first_hs.setdefault((hs.workspace, hs.name), hs)
-        if prev is not hs:
-            problems.append(
-                Problem(
-                    hs.file,
-                    hs.document,
-                    item_path(hs.item, "metadata.name"),
-                    f"handshake {hs.ref} is also defined in {prev.file} ({_where(prev.document, prev.item)})",
-                )
-            )
-    first_secret: dict[tuple[str, str], SourceSecret] = {}
-    for s in secrets:
-        prev_s = first_secret.setdefault((s.namespace, s.name), s)
-        if prev_s is not s:
-            problems.append(
-                Problem(
-                    s.file,
-                    s.document,
-                    item_path(s.item, "metadata.name"),
-                    f"Secret {s.ref} is also defined in {prev_s.file} ({_where(prev_s.document, prev_s.item)})",
-                )
-            )
+    for what, defined in (("handshake", handshakes), ("Secret", secrets)):
+        first: dict[str, Handshake | SourceSecret] = {}
+        for d in defined:
+            prev = first.setdefault(d.ref, d)
+            if prev is not d:
+                where = f"{prev.file} ({_where(prev.document, prev.item)})"
+                path = item_path(d.item, "metadata.name")
+                problems.append(Problem(d.file, d.document, path, f"{what} {d.ref} is also defined in {where}"))
     return problems

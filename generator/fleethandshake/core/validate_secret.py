@@ -10,7 +10,7 @@ from .collector import Collector, kind_of
 from .models import SourceSecret
 from .yaml.reader import join
 
-_SECRET_DATA_KEYS = ("data", "stringData")
+DATA_SECTIONS = ("data", "stringData")
 # `kubectl apply` keeps the whole object here, a Secret's values in clear text: an export carries it.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 LAST_APPLIED_PATH = join(join("metadata", "annotations"), LAST_APPLIED)
@@ -36,7 +36,7 @@ def secret(c: Collector) -> SourceSecret | None:
     # broken metadata is a leak all the same (and check-secrets reports only the data's problems).
     meta_ok = not c.problems
     _last_applied(c, meta.get("annotations"))  # its value may be the Secret in clear text
-    has_data = any(data.get(k) for k in _SECRET_DATA_KEYS)
+    has_data = any(data.get(k) for k in DATA_SECTIONS)
     if not encrypted:
         if has_data:
             c.add(
@@ -45,7 +45,7 @@ def secret(c: Collector) -> SourceSecret | None:
                 "before committing (never commit clear-text secrets)",
             )
         return None
-    for section in _SECRET_DATA_KEYS:
+    for section in DATA_SECTIONS:
         values = data.get(section)
         if values is None:
             continue
