@@ -6,7 +6,7 @@ SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and always the user config file
 (`$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt`). Where sops would fail
 to load them, or would need a passphrase, a plugin or post-quantum keys, the identities are marked
 not understood and every file goes to the binary. The data key follows `GetDataKeyWithKeyServices`
-(one part per key group, Shamir-combined when there are several groups) and shamir/shamir.go.
+for one key group; files with several (Shamir's secret sharing) go to the binary.
 """
 
 from __future__ import annotations
@@ -210,26 +210,15 @@ def _key_group(group: Any) -> KeyGroup:
     return KeyGroup(tuple(payloads), only_x25519)
 
 
-def data_key(groups: Sequence[KeyGroup], threshold: int, ids: AgeIdentities) -> bytes:
-    """The data key, or Rejected(128) when sops would not find it either."""
-    parts: list[bytes] = []
-    certain = ids.exhaustive
-    for group in groups:
-        part = _open_group(group, ids)
-        if part is not None:
-            parts.append(part)
-        elif not group.only_x25519:
-            certain = False  # sops might open this group with PGP, KMS, Vault, a plugin ...
-    if len(groups) == 1:
-        if not parts:
-            raise Rejected(NO_KEY) if certain else NotHandled("no age identity opens the data key")
-        key = parts[0]
-    else:
-        if not 2 <= threshold <= len(groups):
-            raise NotHandled("unusual Shamir threshold")
-        if len(parts) < threshold:
-            raise Rejected(NO_KEY) if certain else NotHandled("too few key groups opened")
-        key = shamir_combine(parts)
+def data_key(groups: Sequence[KeyGroup], ids: AgeIdentities) -> bytes:
+    """The data key, or Rejected(128) when sops would not find it either. Several key groups
+    (Shamir's secret sharing, `shamir_threshold`) are left to the binary."""
+    if len(groups) != 1:
+        raise NotHandled("several key groups")
+    key = _open_group(groups[0], ids)
+    if key is None:
+        certain = ids.exhaustive and groups[0].only_x25519  # else sops might open it with PGP, KMS, a plugin ...
+        raise Rejected(NO_KEY) if certain else NotHandled("no age identity opens the data key")
     if len(key) != DATA_KEY_SIZE:
         raise NotHandled("unusual data key size")
     return key
@@ -242,46 +231,3 @@ def _open_group(group: KeyGroup, ids: AgeIdentities) -> bytes | None:
         except Exception:  # noqa: S112 - like sops, a key that fails is just a key that fails
             continue
     return None
-
-
-def shamir_combine(parts: Sequence[bytes]) -> bytes:
-    """Lagrange interpolation at x=0 in GF(2^8) (polynomial x^8+x^4+x^3+x+1), as in shamir.Combine."""
-    size = len(parts[0])
-    xs = [part[-1] for part in parts]
-    if size < 2 or any(len(p) != size for p in parts) or len(set(xs)) != len(xs):
-        raise NotHandled("inconsistent Shamir parts")
-    bases = []
-    for i, xi in enumerate(xs):
-        basis = 1
-        for j, xj in enumerate(xs):
-            if i != j:
-                basis = _gf_mul(basis, _gf_mul(xj, _gf_inv(xi ^ xj)))
-        bases.append(basis)
-    secret = bytearray(size - 1)
-    for idx in range(size - 1):
-        value = 0
-        for part, basis in zip(parts, bases, strict=True):
-            value ^= _gf_mul(part[idx], basis)
-        secret[idx] = value
-    return bytes(secret)
-
-
-def _gf_mul(a: int, b: int) -> int:
-    product = 0
-    while b:
-        if b & 1:
-            product ^= a
-        a <<= 1
-        if a & 0x100:
-            a ^= 0x11B
-        b >>= 1
-    return product
-
-
-def _gf_inv(a: int) -> int:
-    result, power = 1, a
-    for bit in range(8):  # a**254 == a**-1 in GF(2^8)
-        if (254 >> bit) & 1:
-            result = _gf_mul(result, power)
-        power = _gf_mul(power, power)
-    return result

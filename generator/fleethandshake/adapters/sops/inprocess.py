@@ -95,13 +95,10 @@ def decrypt_yaml(data: bytes, identities: AgeIdentities) -> list[Any]:
         raise NotHandled("a YAML document that is not a mapping")
     meta = _metadata_tree(docs[0])
     rules = _rules(meta)
-    threshold = meta.get("shamir_threshold") or 0
-    if not isinstance(threshold, int) or isinstance(threshold, bool):
-        raise NotHandled("malformed shamir_threshold")
     lastmodified, mac = meta.get("lastmodified"), meta.get("mac")
     if not isinstance(lastmodified, str) or not _LASTMODIFIED.fullmatch(lastmodified) or not isinstance(mac, str):
         raise NotHandled("malformed lastmodified or mac")
-    key = data_key(key_groups(meta), threshold, identities)
+    key = data_key(key_groups(meta), identities)
     walker = _Walker(AESGCM(key), rules)
     documents = [walker.document(d) for d in docs]
     walker.check_mac(mac, lastmodified)
