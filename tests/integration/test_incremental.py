@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -212,25 +211,21 @@ def out_with_spare_tree(repo: SourceRepo, tmp_path: Path, env: dict[str, str]) -
     return out
 
 
-def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
+def test_the_spare_trees_files_shared_with_out_are_kept_and_its_own_files_go(
     repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """generate lists the spare tree in the child that reads OUT; write_tree uses that listing
-    only for the folder it was taken of (device and inode), once, and lists it again otherwise.
-    The files the spare shares with OUT are kept where they are, not written or linked again."""
+    """write_tree lists the spare tree and keeps the files it shares with OUT where they are (not
+    written or linked again); a file of the spare's own (not a link to OUT's) never reaches OUT."""
     from fleethandshake.adapters.fs import spare as fs_spare
-    from fleethandshake.adapters.fs import swap
+    from fleethandshake.adapters.fs import swap, tree
 
     out = out_with_spare_tree(repo, tmp_path, key_env)
     spare = spare_tree(out)
-    old = fs_spare.read_tree_and_spare(out)
-    assert old.spare is not None
-    files, folders = fs_spare._scan_inodes(str(spare))
-    assert old.spare == (os.lstat(spare).st_dev, os.lstat(spare).st_ino, files, folders)
+    old = tree.read_tree(out)
     shared = {p for p in old if (spare / p).exists() and (spare / p).stat().st_ino == (out / p).stat().st_ino}
     assert len(shared) >= len(old) - 3  # all but what the second run changed: hs1's Secret, the state
+    (spare / "fleet-default" / "planted.yaml").write_text("planted: true\n")
 
-    # A write that uses the listing gives exactly the new tree, and uses it only once.
     kept: list[set[str]] = []
     reconcile = fs_spare.reconcile
 
@@ -241,37 +236,10 @@ def test_the_spare_tree_listed_while_out_is_read_is_used_only_for_that_folder(
     monkeypatch.setattr(fs_spare, "reconcile", counted)
     new = dict(old)
     new["fleet-default/extra/fleet.yaml"] = b"defaultNamespace: apps\n"
+    new["fleet-default/planted.yaml"] = b"written: by the write\n"
     swap.write_tree(out, new, old, set())
-    assert old.spare is None  # used once
     assert read_tree(out) == new
     assert kept == [shared]
-
-    # A listing of a folder that has since been replaced (another inode, with a file of its
-    # own) is not used: that file must not reach OUT.
-    old = fs_spare.read_tree_and_spare(out)
-    assert old.spare is not None
-    replacement = spare.with_name("replacement")
-    shutil.copytree(spare, replacement)
-    (replacement / "fleet-default" / "planted.yaml").write_text("planted: true\n")
-    shutil.rmtree(spare)
-    replacement.rename(spare)
-    swap.write_tree(out, dict(old), old, set())
-    assert read_tree(out) == dict(old)
-    assert not (out / "fleet-default" / "planted.yaml").exists()
-
-
-def test_the_spare_tree_is_listed_beside_the_real_out_when_out_is_a_link(
-    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]
-) -> None:
-    """write_tree keeps the spare beside OUT's resolved path; the listing must look there too."""
-    from fleethandshake.adapters.fs import spare as fs_spare
-
-    out = out_with_spare_tree(repo, tmp_path, key_env)
-    link = tmp_path / "link"
-    link.symlink_to(out)
-    listed = fs_spare.read_tree_and_spare(link).spare
-    assert listed is not None
-    assert listed[:2] == (os.lstat(spare_tree(out)).st_dev, os.lstat(spare_tree(out)).st_ino)
 
 
 def test_a_new_output_format_renders_every_handshake_again(

@@ -43,6 +43,17 @@ def test_an_exception_in_the_child_is_raised_in_the_parent_with_its_problems() -
     assert (problem.file, problem.message, problem.line) == ("inv.yaml", "is not a Cluster", 7)
 
 
+def large(size: int) -> tuple[int, bytes]:
+    return os.getpid(), bytes(range(256)) * (size // 256)
+
+
+def test_a_result_larger_than_the_pipe_holds_crosses_whole() -> None:
+    with Background(large, 8 << 20) as job:
+        pid, data = job.result()
+    assert pid != os.getpid()  # from the child, not computed again here
+    assert data == large(8 << 20)[1]
+
+
 def test_a_result_that_cannot_cross_the_pipe_is_computed_here() -> None:
     with Background(unpicklable) as job:
         assert job.result()() == 1

@@ -151,8 +151,8 @@ def read_out_and_source(
 ) -> tuple[fs.OutputTree, source_loader.LoadedSource]:
     """OUT's files and the loaded source, read at the same time: a forked child reads OUT (every
     file of it, a few thousand) while this process loads the source, with the parse cache from
-    OUT's state file. The child sends the files back through shared memory or a pipe, never a
-    file. `reading`: that child, started by the caller (see `generate.start_reading`)."""
+    OUT's state file. The child sends the files back through a pipe, never a file. `reading`:
+    that child, started by the caller (see `generate.start_reading`)."""
     if not out.is_dir():
         return fs.read_tree(out), load(cached_sources({}))
     from ..adapters.background import Background
@@ -205,8 +205,8 @@ def _decrypt_and_render(
     every second file are done in a forked child, on the second core.
 
     The child sends back the rendered files, the very bytes this process writes into OUT next,
-    through memory shared between the two processes or a pipe: never a file. Downstream and
-    sops modes, whose results hold SecretValues, are always done here.
+    through a pipe: never a file. Downstream and sops modes, whose results hold SecretValues,
+    are always done here.
     """
     by_file: dict[str, list[tuple[_Work, SourceSecret]]] = {}
     for item, secret in todo:

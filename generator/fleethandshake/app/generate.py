@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..adapters.fs import spare
 from ..adapters.fs.lock import output_lock
-from ..adapters.fs.tree import OutputTree
+from ..adapters.fs.tree import OutputTree, read_tree
 from ..core.models import Status
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
 
@@ -97,15 +97,14 @@ def generate(
 
 @contextlib.contextmanager
 def start_reading(out: Path) -> Iterator[Background[OutputTree] | None]:
-    """OUT's files (and the listing of the spare tree beside it, for the write), read by a forked
-    child from now on (None when there is no OUT yet). Call it holding the output lock; the
-    child is stopped when the block ends."""
+    """OUT's files, read by a forked child from now on (None when there is no OUT yet). Call it
+    holding the output lock; the child is stopped when the block ends."""
     if not out.is_dir():
         yield None
         return
     from ..adapters.background import Background
 
-    with Background(spare.read_tree_and_spare, out) as reading:
+    with Background(read_tree, out) as reading:
         yield reading
 
 

@@ -33,10 +33,10 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     skip = str(exclude.resolve()) if exclude is not None else None
     files: list[SourceFile] = []
     problems: list[Problem] = []
-    for full, rel, is_link in _walk_files(str(root), skip):
+    for full, rel in _walk_files(str(root), skip):
         if not rel.endswith(SOURCE_SUFFIXES):
             continue
-        if is_link:
+        if os.path.islink(full):
             try:
                 target = Path(full).resolve()
             except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
@@ -59,32 +59,18 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     return files, problems
 
 
-def _walk_files(top: str, skip: str | None, rel: str = "") -> Iterator[tuple[str, str, bool]]:
-    """(full path, relative path, is a symbolic link) of every non-hidden file, in os.walk's order
-    (a folder's files by name, then its folders by name), without following links to folders.
-    One scandir per folder and no stat per file."""
-    try:
-        with os.scandir(top) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError:
-        return  # an unreadable or vanished folder is skipped, as os.walk does
-    if rel and any(e.name == OUTPUT_STATE_DIR for e in entries) and is_output(top):
-        return  # generated bundles (clear text in plain mode) are not source
-    folders = []
-    for entry in entries:
-        if entry.name.startswith("."):
+def _walk_files(top: str, skip: str | None) -> Iterator[tuple[str, str]]:
+    """(full path, relative path) of every non-hidden file, a folder's files by name and then its
+    folders by name, without following links to folders."""
+    for folder, dirs, names in os.walk(top):
+        rel = os.path.relpath(folder, top) + "/" if folder != top else ""
+        if rel and OUTPUT_STATE_DIR in dirs and is_output(folder):
+            dirs.clear()  # generated bundles (clear text in plain mode) are not source
             continue
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
-        if is_dir:
-            if not entry.is_symlink() and entry.path != skip:
-                folders.append(entry)
-        else:
-            yield entry.path, rel + entry.name, entry.is_symlink()
-    for folder in folders:
-        yield from _walk_files(folder.path, skip, rel + folder.name + "/")
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(folder, d) != skip)
+        for name in sorted(names):
+            if not name.startswith("."):
+                yield f"{folder}/{name}", rel + name
 
 
 def is_output(folder: str | os.PathLike[str]) -> bool:

@@ -19,28 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import is_real_dir
-from .tree import OutputTree, read_tree
+from .tree import OutputTree
 
 _SPARE = ".fh-spare"
 _SPARE_IGNORE = (
     "# fleet-handshake keeps the previous output tree here to make the next write cheap.\n"
     "# Never commit it; safe to delete.\n*\n"
 )
-
-
-def read_tree_and_spare(root: Path) -> OutputTree:
-    """`read_tree`, and the listing of the spare tree beside it, which the write that follows
-    needs (a forked child does both while the source loads). Call it holding the output lock:
-    only a run holding it changes the spare tree."""
-    tree = read_tree(root)
-    spare = _spare_folder(root.resolve()) / "tree"
-    try:
-        info = os.lstat(spare)
-        if stat.S_ISDIR(info.st_mode):
-            tree.spare = (info.st_dev, info.st_ino, *_scan_inodes(str(spare)))
-    except OSError:
-        pass  # no spare tree, or it changed while listed: the write lists it itself
-    return tree
 
 
 def spare_tree(out: Path) -> Path | None:
@@ -97,7 +82,7 @@ def reconcile(staging: Path, new: Mapping[str, bytes], old: OutputTree, need_dir
     """
     top = str(staging)
     folder = os.lstat(top)
-    have_files, have_dirs = _listing(top, folder, old)
+    have_files, have_dirs = _scan_inodes(top)
     kept = set()
     for path, inode in have_files.items():
         content = new.get(path)
@@ -129,7 +114,7 @@ def tidy_spare(out: Path, old: OutputTree) -> None:
         folder = os.lstat(spare)
         if not stat.S_ISDIR(folder.st_mode):
             return
-        files = _listing(str(spare), folder, old)[0]
+        files = _scan_inodes(str(spare))[0]
     except OSError:
         shutil.rmtree(spare, ignore_errors=True)  # cannot be checked: it goes, and the next write builds anew
         return
@@ -142,16 +127,6 @@ def tidy_spare(out: Path, old: OutputTree) -> None:
             except OSError:
                 shutil.rmtree(spare, ignore_errors=True)
                 return
-
-
-def _listing(top: str, folder: os.stat_result, old: OutputTree) -> tuple[dict[str, int | None], list[str]]:
-    """The spare tree's files and folders (see `_scan_inodes`): as listed while OUT was read, under
-    this run's lock, when that listing is of this very folder (device and inode), else listed now.
-    The listing is used once: a write changes the tree."""
-    listed, old.spare = old.spare, None
-    if listed is not None and listed[:2] == (folder.st_dev, folder.st_ino):
-        return listed[2], listed[3]
-    return _scan_inodes(top)
 
 
 def _scan_inodes(top: str, rel: str = "") -> tuple[dict[str, int | None], list[str]]:

@@ -9,23 +9,17 @@ from pathlib import Path
 from ...errors import UserError
 from . import read_fd
 
-# The spare tree as listed (see spare.py): its folder's device and inode, its files (path -> inode
-# number, None for what is not a regular file) and its folders.
-SpareListing = tuple[int, int, dict[str, int | None], list[str]]
-
 
 class OutputTree(dict[str, bytes]):
     """The regular files of an output folder, by path, and what each was read from: `inodes`, the
-    (device, inode) of each, by which the spare tree's hard links to them are known. `spare`: the
-    spare tree, listed while OUT was read (see `spare.read_tree_and_spare`), for the next write to
-    use once. `entries` and `empty`: what is not a regular file (links, special files, files of a
-    nested `.git`; path -> inode number) and the empty folders, which a write carries over as
-    they are (see `foreign`)."""
+    (device, inode) of each, by which the spare tree's hard links to them are known. `entries`
+    and `empty`: what is not a regular file (links, special files, files of a nested `.git`;
+    path -> inode number) and the empty folders, which a write carries over as they are (see
+    `foreign`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.inodes: dict[str, tuple[int, int]] = {}
-        self.spare: SpareListing | None = None
         self.entries: dict[str, int] = {}
         self.empty: list[str] = []
 
