@@ -273,6 +273,20 @@ def test_key_groups_with_shamir_threshold(
         assert assert_same(path, handled=False) == 128
 
 
+@pytest.mark.parametrize("threshold", ['"2"', "true", "[2]"])
+def test_a_shamir_threshold_that_is_not_a_number_goes_to_the_binary(
+    keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch, threshold: str
+) -> None:
+    """sops reads shamir_threshold as an int: with anything else it cannot load the file, even
+    with one key group, where the threshold plays no part (the MAC does not cover metadata)."""
+    path = encrypt(folder, "threshold.yaml", K8S_SECRET, keys["a"])
+    path.write_text(
+        path.read_text().replace("    lastmodified:", f"    shamir_threshold: {threshold}\n    lastmodified:")
+    )
+    use_keys(monkeypatch, keys["a"])
+    assert not isinstance(assert_same(path, handled=False), list)
+
+
 def test_mac_only_encrypted(keys: dict[str, AgeKey], folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rule = {"mac_only_encrypted": True, "age": keys["a"].recipient}
     path = with_config(folder, "maconly.yaml", UNENCRYPTED, rule)

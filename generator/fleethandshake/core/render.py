@@ -95,7 +95,7 @@ def make_environment(sources: Mapping[str, str]) -> jinja2.Environment:
 
 
 def fleet_document(handshake: Handshake, bundle: Bundle, source: str = "") -> dict[str, Any]:
-    """fleet.yaml content for one target (see DESIGN.md for why each field is there)."""
+    """fleet.yaml content for one target."""
     fleet: dict[str, Any] = {
         "name": bundle.name,
         "labels": owner_labels(handshake, source),

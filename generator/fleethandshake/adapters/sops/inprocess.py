@@ -95,6 +95,9 @@ def decrypt_yaml(data: bytes, identities: AgeIdentities) -> list[Any]:
         raise NotHandled("a YAML document that is not a mapping")
     meta = _metadata_tree(docs[0])
     rules = _rules(meta)
+    threshold = meta.get("shamir_threshold", 0)
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        raise NotHandled("malformed shamir_threshold")  # sops reads it as an int, and fails to load the file
     lastmodified, mac = meta.get("lastmodified"), meta.get("mac")
     if not isinstance(lastmodified, str) or not _LASTMODIFIED.fullmatch(lastmodified) or not isinstance(mac, str):
         raise NotHandled("malformed lastmodified or mac")
