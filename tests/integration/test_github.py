@@ -194,6 +194,9 @@ def test_action_plan_then_generate_end_to_end(repo: SourceRepo, key_env: dict[st
     assert result.code == 0, result.stderr
     assert outputs["changed"] == "false"
     assert json.loads(Path(outputs["plan-json"]).read_text())["summary"]["changed"] is False
+    result, outputs = runner.action(key_env, "--command", "plan", *common, "--against", "")
+    assert result.code == 0, result.stderr  # an empty --against (an unset workflow input) names no ref
+    assert outputs["changed"] == "false"
 
     result, outputs = runner.action(key_env, "--command", "validate", *common)
     assert result.code == 0 and outputs["changed"] == "false"

@@ -158,7 +158,7 @@ class _Action:
 
         a = self.args
         try:
-            plan = plan_app.compute(a.source, a.out, against=a.against, inventory=a.inventory, sops_binary=None,
+            plan = plan_app.compute(a.source, a.out, against=a.against or None, inventory=a.inventory, sops_binary=None,
                                     allow_removals=a.allow_removals)  # fmt: skip
         except InvalidInputs as e:  # problems in the inventory
             return self.fail_on_problems(e.problems)
