@@ -255,3 +255,19 @@ def test_an_unchanged_sops_mode_run_writes_nothing_whatever_provides_the_key(
     assert again.code == 0, again.stderr
     assert "no changes" in again.stderr and "decrypted 0 file(s)" in again.stderr, again.stderr
     assert read_tree(out) == first
+
+
+def test_a_key_command_runs_once_per_run(
+    repo: SourceRepo, tmp_path: Path, age_key: AgeKey, cluster_keys: dict[str, AgeKey]
+) -> None:
+    """SOPS_AGE_KEY_CMD may ask a password manager or a hardware token: the parse cache, the state
+    and the decryption of one run share the identities it gives, so it runs once per command."""
+    config(repo, cluster_keys)
+    build(repo)
+    out, calls = tmp_path / "out", tmp_path / "calls"
+    env = {"SOPS_AGE_KEY_CMD": f"sh -c 'echo run >> {calls}; cat {age_key.key_file}'"}
+    for command in (["generate"], ["generate"], ["plan"]):
+        calls.write_text("")
+        result = run_cli(*command, repo.root, "--out", out, env=env)
+        assert result.code == 0, result.stderr
+        assert calls.read_text() == "run\n", command

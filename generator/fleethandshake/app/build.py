@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,15 +64,18 @@ def build(
     mode: str | None = None,
     reuse_downstream: bool = True,
     claim: Claim | None = None,
+    identities: age.AgeIdentities | None = None,
 ) -> Build:
     """`claim`: asked, once every handshake is rendered, about the management-cluster Secrets of
     the Synced downstream handshakes; each handshake it names turns Error with its message
-    (previous bundles kept), and the others go on."""
+    (previous bundles kept), and the others go on. `identities`: the run's age identities, when
+    the caller loaded them already (a SOPS_AGE_KEY_CMD runs once per run)."""
     loaded = loaded or source_loader.load(src, None)
     check_names(loaded, mode)
     binary = decrypt.find_binary(sops_binary)
     context = _context()
-    key = age.state_key()
+    identities = identities or age.load_identities(os.environ)
+    key = identities.state_key()
     previous = state.parse_state(old.get(state.STATE_FILE), context, key) if key else {}
     old_by_dir = output.group_by_bundle(old)
     by_ref = {(s.namespace, s.name): s for s in loaded.source.secrets}
@@ -103,7 +107,7 @@ def build(
     if len(files_needed) > 20:
         say(f"decrypting {len(files_needed)} files ...")
     env = render.make_environment(templates.sources()) if todo else None
-    _decrypt_and_render(env, decrypt.SopsDecryptor(binary), todo, loaded, key)
+    _decrypt_and_render(env, decrypt.SopsDecryptor(binary, identities=identities), todo, loaded, key)
     sealed = seal.seal([w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
     if claim is not None:
         _claim(claim, work)
@@ -147,6 +151,7 @@ def _context() -> str:
 def read_out_and_source(
     out: Path,
     load: Callable[[Mapping[str, tuple[str, Any]]], source_loader.LoadedSource],
+    identities: age.AgeIdentities,
     reading: Background[fs.OutputTree] | None = None,
 ) -> tuple[fs.OutputTree, source_loader.LoadedSource]:
     """OUT's files and the loaded source, read at the same time: a forked child reads OUT (every
@@ -154,19 +159,19 @@ def read_out_and_source(
     OUT's state file. The child sends the files back through a pipe, never a file. `reading`:
     that child, started by the caller (see `generate.start_reading`)."""
     if not out.is_dir():
-        return fs.read_tree(out), load(cached_sources({}))
+        return fs.read_tree(out), load(cached_sources({}, identities))
     from ..adapters.background import Background
 
     state_file = fs.read_output_file(out, state.STATE_FILE)
     with reading or Background(fs.read_tree, out) as child:
-        loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}))
+        loaded = load(cached_sources({state.STATE_FILE: state_file} if state_file is not None else {}, identities))
         old = child.result()
     return old, loaded
 
 
-def cached_sources(old: Mapping[str, bytes]) -> Mapping[str, tuple[str, Any]]:
+def cached_sources(old: Mapping[str, bytes], identities: age.AgeIdentities) -> Mapping[str, tuple[str, Any]]:
     """The last run's parse cache, when this run may trust it (same tool, templates and key)."""
-    key = age.state_key()
+    key = identities.state_key()
     return state.parse_sources(old.get(state.STATE_FILE), _context(), key) if key else {}
 
 

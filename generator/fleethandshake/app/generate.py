@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -79,14 +80,16 @@ def generate(
     with output_lock(out), start_reading(out) as reading:
         # A forked child reads OUT from here on, while this process imports the rest of the
         # run's code and loads the source.
+        from ..adapters.sops import age
         from . import downstream
         from . import source as source_loader
         from .build import build, read_out_and_source
 
-        old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), reading)
+        identities = age.load_identities(os.environ)  # once per run: a SOPS_AGE_KEY_CMD runs once
+        old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), identities, reading)
         sync = downstream.Sync(old, kube, loaded)
         result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
-                       reuse_downstream=False, claim=sync.claim)  # fmt: skip
+                       reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
         guard_removals(old, result.composition, allow_removals)
         sync.apply(result)  # the Secrets exist before the bundles that reference them are written
         comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.background import Background
+from ..adapters.sops import age
 from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
@@ -89,6 +91,7 @@ def compute(
     def load(cache: Mapping[str, tuple[str, Any]]) -> source_loader.LoadedSource:
         return source_loader.load(src, out, cache)
 
+    identities = age.load_identities(os.environ)  # once per run: a SOPS_AGE_KEY_CMD runs once
     # The inventory (thousands of clusters) is parsed in a second process meanwhile.
     with Background(read_inventory, inventory) if inventory is not None else nullcontext() as pending:
         old: Mapping[str, bytes]
@@ -97,12 +100,11 @@ def compute(
 
             check_against(against)
             old = git.read_tree_at(out, against)
-            loaded = load(cached_sources(old))
+            loaded = load(cached_sources(old, identities))
         else:
-            old, loaded = read_out_and_source(out, load)
-        comp = build(
-            src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded, mode=mode
-        ).composition
+            old, loaded = read_out_and_source(out, load, identities)
+        comp = build(src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded,
+                     mode=mode, identities=identities).composition  # fmt: skip
         resolve, display = (
             resolver_for(pending.result(), inventory) if pending is not None and inventory is not None else (None, {})
         )

@@ -63,11 +63,6 @@ def load_identities(env: Mapping[str, str], timeout: float = 60.0) -> AgeIdentit
         return AgeIdentities(problem=str(e))
 
 
-def state_key() -> bytes | None:
-    """The state key of the identities in the process environment."""
-    return load_identities(os.environ).state_key()
-
-
 def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:
     identities: list[Any] = []
     ssh_bytes = b""

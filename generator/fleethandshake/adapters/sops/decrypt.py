@@ -84,7 +84,7 @@ def inprocess_enabled() -> bool:
 class SopsDecryptor:
     """Decrypts files; counts how many took each path (`inprocess_files`, `binary_files`)."""
 
-    def __init__(self, binary: str, inprocess: bool = True) -> None:
+    def __init__(self, binary: str, inprocess: bool = True, identities: age.AgeIdentities | None = None) -> None:
         self.binary = binary
         self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
         self.workers = os.cpu_count() or 1
@@ -94,7 +94,7 @@ class SopsDecryptor:
         # Why files went to the binary: fixed phrases, never file content.
         self.fallback_reasons: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._identities: age.AgeIdentities | None = None
+        self._identities = identities  # the run's, when its caller loaded them already
 
     def load_keys(self) -> None:
         """Load the age identities now (before a fork, so that a child need not load them again)."""
