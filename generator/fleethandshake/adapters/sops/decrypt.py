@@ -101,11 +101,6 @@ class SopsDecryptor:
         if self.inprocess:
             self._age_identities()
 
-    def decrypt_documents(self, path: Path) -> list[Any] | DecryptFailure:
-        """The decrypted YAML documents of one file, in order."""
-        result = self._decrypt_inprocess(path)
-        return self._decrypt_with_binary(path) if result is None else result
-
     def _age_identities(self) -> age.AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""
         with self._lock:
