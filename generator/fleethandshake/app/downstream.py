@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
-from ..core.ownership import claim_secret, owner_of, ownership
+from ..core.ownership import Ownership, claim_secret, owner_of
 from ..modes import modes
 from .build import Build
 from .source import LoadedSource
@@ -36,7 +36,7 @@ class Sync:
 
     def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource) -> None:
         self.options = options or KubeOptions()
-        self.owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
+        self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
         markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         if had_downstream:  # only then is it worth reading which bundles are ours

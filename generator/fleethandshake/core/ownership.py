@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +65,6 @@ class Ownership:
         if source is not None:
             return bool(self.source) and source == self.source
         return (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) in self.handshakes
-
-
-def ownership(source: str, handshakes: Iterable[tuple[str, str]]) -> Ownership:
-    return Ownership(source, frozenset(handshakes))
 
 
 def owner_of(labels: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:

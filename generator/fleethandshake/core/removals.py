@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .output import Composition, owned_bundles
-from .ownership import ownership
+from .ownership import Ownership
 
 MAX_SHARE = 0.5  # more than half of OUT's bundles ...
 HANDFUL = 5  # ... and more than this many: a small output may lose one of its two handshakes
@@ -54,7 +54,7 @@ def check(old: Mapping[str, bytes], comp: Composition, *, allow: bool = False) -
     if not gone:
         return Removals((), 0)
     # The share is of this source's bundles: another source's folders in OUT are never removed here.
-    mine = ownership(comp.source, ((c.workspace, c.name) for c in comp.changes))
+    mine = Ownership(comp.source, frozenset((c.workspace, c.name) for c in comp.changes))
     owned = len(set().union(*owned_bundles(old, mine).values()))
     refusal = None
     if not comp.changes:
