@@ -1,9 +1,7 @@
-"""Downstream mode's other half: the Secrets on the management cluster that Fleet copies.
-
-Order matters: Secrets are applied before the bundles that reference them are written (or
-pushed), and owned Secrets that are no longer wanted are removed only after. Secrets of
-handshakes that are Missing or Error stay, like their bundles; Secrets this source does not own
-(core/ownership.py: another source's, or not fleet-handshake's) are never touched.
+"""Downstream mode's other half: the Secrets on the management cluster that Fleet copies, applied
+before the bundles that reference them are written (or pushed), and removed only after (README.md,
+"downstream mode"). Those of Missing or Error handshakes stay, like their bundles; those this
+source does not own (core/ownership.py) are never touched.
 
 A handshake whose Secret name is taken by something that is not this source's turns Error
 alone (`claim`, asked by build before the output is composed); the others go on.
