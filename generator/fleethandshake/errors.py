@@ -12,12 +12,8 @@ EXIT_INTERRUPTED = 130
 
 
 class Problem:
-    """One thing wrong with the inputs, located as precisely as we can.
-
-    A plain class rather than a dataclass: the command line imports this module for `--help`,
-    and with the dataclasses module (and inspect) `--help` misses its floor in `make bench`
-    (within 3x of `python -c pass`).
-    """
+    """One thing wrong with the inputs, located as precisely as we can. Not a dataclass: `--help`
+    imports this module, and must not import dataclasses."""
 
     __slots__ = ("document", "file", "line", "message", "path")
 

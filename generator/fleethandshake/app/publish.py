@@ -14,7 +14,7 @@ from ..adapters.fs.lock import output_lock
 from ..adapters.fs.tree import read_tree
 from ..core import output, plan, provenance, report
 from ..core.models import Status
-from ..core.ownership import ownership
+from ..core.ownership import Ownership
 from ..core.render import STATE_DIR
 from ..errors import EXIT_FAILED, EXIT_OK, UserError
 from . import downstream, generate, ordering
@@ -76,7 +76,7 @@ def _check_start(
     # Changes in OUT are fine only if they are exactly what generate would write now.
     current = read_tree(ws.out)
     comp = build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode).composition
-    owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
+    owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
     managed = set().union(*output.owned_bundles(current, owner).values(),
                           *output.owned_bundles(comp.tree, owner).values())  # fmt: skip
 
