@@ -11,9 +11,10 @@ import json
 import re
 from pathlib import Path
 
-from fhtest import REPO
+from test_render_properties import ENV
+
 from fleethandshake.app.plan import resolver_for
-from fleethandshake.core import deliverymap, mapreport, render
+from fleethandshake.core import deliverymap, mapreport
 from fleethandshake.core.bundleview import read_views
 from fleethandshake.core.deliverymap import DeliveryMap
 from fleethandshake.core.inventory import Cluster, ClusterGroup, Inventory
@@ -22,7 +23,6 @@ from fleethandshake.core.models import Handshake, LabelSelector, PlainSecret, Se
 from fleethandshake.core.plan import Plan
 from fleethandshake.modes import modes
 
-ENV = render.make_environment({p.name: p.read_text() for p in (REPO / "templates").glob("*.j2")})
 CANARY = "map-canary-Vq93"
 WS, OTHER = "fleet-default", "fleet-other"
 
@@ -43,8 +43,8 @@ def cluster(name: str, workspace: str = WS, display: str | None = None, **labels
 
 HANDSHAKES = (
     # First match wins: an edge cluster that is also prod gets the Secret from the edge bundle only.
-    hs("db", "db-creds", Target(name="edge", cluster_group="edge"), Target(name="prod", cluster_selector=selector(env="prod")),
-       namespace="orders"),
+    hs("db", "db-creds", Target(name="edge", cluster_group="edge"),
+       Target(name="prod", cluster_selector=selector(env="prod")), namespace="orders"),
     # doNotDeploy: every cluster but the one named gets it.
     hs("pull", "pull", Target(name="not-dev", cluster_name="dev-1", do_not_deploy=True),
        Target(name="all", cluster_selector=LabelSelector())),
@@ -123,12 +123,17 @@ def test_handshakes_that_reach_no_cluster_are_called_out() -> None:
 
 
 def test_groups_count_clusters_that_receive_the_same_set_nothing_last() -> None:
-    clusters = tuple(cluster(f"c-{i}", env="prod") for i in range(5)) + (cluster("c-dev", env="dev"),)
-    handshakes = (hs("db", "db-creds", Target(cluster_selector=selector(env="prod"))),)
+    clusters = tuple(cluster(f"c-{i}", env="prod", tier=f"t{i % 2}") for i in range(5))
+    clusters += tuple(cluster(f"c-dev-{i}", env="dev") for i in range(6))
+    handshakes = (
+        hs("db", "db-creds", Target(cluster_selector=selector(env="prod"))),
+        hs("tls", "tls", Target(cluster_selector=selector(tier="t0"))),
+    )
     groups = the_map(Inventory(clusters), handshakes).groups(WS)
     assert [(len(g.clusters), [d.secret for d in g.deliveries]) for g in groups] == [
-        (5, ["apps/db-creds"]), (1, []),
+        (3, ["apps/db-creds", "apps/tls"]), (2, ["apps/db-creds"]), (6, []),
     ]  # fmt: skip
+    assert [c.cluster for c in groups[0].clusters] == ["c-0", "c-2", "c-4"]
 
 
 def plan() -> Plan:

@@ -8,7 +8,6 @@ capped. Only names, key names, modes and counts appear here; never a value.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from .deliverymap import Delivery, DeliveryMap, Group
 from .plan import ADDED, MODIFIED, REMOVED, Plan
@@ -125,8 +124,9 @@ def to_markdown(m: DeliveryMap, plan: Plan) -> str:
             out += _group_markdown(group)
         if len(groups) > MAX_GROUPS:
             rest = groups[MAX_GROUPS:]
-            out += [f"... and {_n(len(rest), 'more set')} of Secrets, received by "
-                    f"{_n(sum(len(g.clusters) for g in rest), 'cluster')}: the text and JSON maps list them.", ""]  # fmt: skip
+            received_by = _n(sum(len(g.clusters) for g in rest), "cluster")
+            out += [f"... and {_n(len(rest), 'more set')} of Secrets, received by {received_by}: "
+                    "the text and JSON maps list them.", ""]  # fmt: skip
     out.append("<sub>The delivery map shows names, key names and clusters only: never a value.</sub>")
     return "\n".join(out) + "\n"
 
