@@ -181,12 +181,29 @@ def test_markdown_groups_counts_and_caps_at_thousands_of_clusters() -> None:
     assert len(text) < 10_000
 
 
-def test_markdown_caps_the_groups_of_a_workspace() -> None:
-    clusters = tuple(cluster(f"c-{i}", app=f"a{i}") for i in range(mapreport.MAX_GROUPS + 7))
-    handshakes = tuple(hs(f"h{i}", "s", Target(cluster_name=f"c-{i}")) for i in range(len(clusters)))
+def test_markdown_stays_under_its_size_and_says_what_it_left_out() -> None:
+    # 2 x 200 clusters, each receiving a Secret of its own: 400 groups, far more than fit.
+    clusters = tuple(cluster(f"c-{i}", workspace=ws) for ws in (WS, OTHER) for i in range(200))
+    handshakes = tuple(hs(f"h{i}", "s", Target(cluster_name=f"c-{i}"), workspace=ws)
+                       for ws in (WS, OTHER) for i in range(200))  # fmt: skip
     text = mapreport.to_markdown(the_map(Inventory(clusters), handshakes), plan())
-    assert text.count("<details>") == mapreport.MAX_GROUPS
-    assert "... and 7 more sets of Secrets, received by 7 clusters: the text and JSON maps list them." in text
+    assert len(text) <= mapreport.MAX_CHARS
+    assert text.endswith("never a value.</sub>\n")
+    for part in text.split("#### Workspace ")[1:]:  # each workspace gets its share
+        shown = part.count("<details>")
+        assert shown == part.count("</details>") > 20
+        note = f"*And {200 - shown} sets of Secrets, received by {200 - shown} clusters, left out to keep this"
+        assert note in part
+
+
+def test_markdown_caps_what_needs_attention() -> None:
+    handshakes = tuple(hs(f"h{i:02d}", "s", Target(cluster_name=f"gone-{i}")) for i in range(60))
+    m = the_map(Inventory((cluster("c-1"),)), handshakes)
+    assert len(m.unreached) == 60
+    text = mapreport.to_markdown(m, plan())
+    assert text.count("- handshake fleet-default/h") == mapreport.MAX_ATTENTION
+    assert "- ... and 10 more: the text and JSON maps list them all" in text
+    assert mapreport.to_text(m, plan()).count("  handshake fleet-default/h") == 60
 
 
 def test_no_value_in_any_format() -> None:

@@ -13,8 +13,12 @@ from .deliverymap import Delivery, DeliveryMap, Group
 from .plan import ADDED, MODIFIED, REMOVED, Plan
 
 FORMAT = "fleet-handshake-map/v1"
-MAX_GROUPS = 50  # per workspace, in Markdown: the text and JSON maps have them all
-MAX_NAMES = 100  # cluster names per group, in Markdown
+# Markdown: a comment or a job summary, read in a browser. Groups are shown whole, largest first,
+# while they fit; each workspace gets an equal share of what is left (a share it does not use
+# passes on). What is left out is counted and pointed to: the text and JSON maps have it all.
+MAX_CHARS = 60_000  # under GitHub's comment limit (65,536)
+MAX_NAMES = 100  # cluster names per group
+MAX_ATTENTION = 50  # lines under "Needs attention"
 
 
 def _n(count: int, word: str, plural: str | None = None) -> str:
@@ -112,23 +116,43 @@ def _group_markdown(group: Group) -> list[str]:
 def to_markdown(m: DeliveryMap, plan: Plan) -> str:
     out = ["### fleet-handshake delivery map", "", f"**{headline(m)}**", "", changes_line(plan), ""]
     if attention := _attention(m, plan):
-        out += ["#### ⚠️ Needs attention", *(f"- {_cell(line)}" for line in attention), ""]
-    for ws in m.workspaces:
-        clusters = m.clusters_in(ws)
-        groups = m.groups(ws)
+        out += ["#### ⚠️ Needs attention", *(f"- {_cell(line)}" for line in attention[:MAX_ATTENTION])]
+        if len(attention) > MAX_ATTENTION:
+            out.append(f"- ... and {len(attention) - MAX_ATTENTION:,} more: the text and JSON maps list them all")
+        out.append("")
+    foot = "<sub>The delivery map shows names, key names and clusters only: never a value.</sub>"
+    left = MAX_CHARS - len("\n".join(out)) - len(foot) - 2
+    for i, ws in enumerate(m.workspaces):
+        clusters, groups = m.clusters_in(ws), m.groups(ws)
         sets = f", {_n(len(groups), 'different set')}" if len(groups) > 1 else ""
-        out += [f"#### Workspace `{ws}`: {_n(len(clusters), 'cluster')}{sets}", ""]
+        block = [f"#### Workspace `{ws}`: {_n(len(clusters), 'cluster')}{sets}", ""]
         if not clusters:
-            out += ["No cluster of this workspace is in the inventory.", ""]
-        for group in groups[:MAX_GROUPS]:
-            out += _group_markdown(group)
-        if len(groups) > MAX_GROUPS:
-            rest = groups[MAX_GROUPS:]
+            block += ["No cluster of this workspace is in the inventory.", ""]
+        share = left // (len(m.workspaces) - i) - _NOTE_ROOM
+        shown = 0
+        for group in groups:
+            lines = _group_markdown(group)
+            if _size(block) + _size(lines) > share:
+                break
+            block += lines
+            shown += 1
+        if shown < len(groups):
+            rest = groups[shown:]
             received_by = _n(sum(len(g.clusters) for g in rest), "cluster")
-            out += [f"... and {_n(len(rest), 'more set')} of Secrets, received by {received_by}: "
-                    "the text and JSON maps list them.", ""]  # fmt: skip
-    out.append("<sub>The delivery map shows names, key names and clusters only: never a value.</sub>")
+            block += [f"*{'' if shown == 0 else 'And '}{_n(len(rest), 'set')} of Secrets, received by {received_by}, "
+                      f"left out to keep this under {MAX_CHARS:,} characters: the text and JSON maps list every "
+                      "cluster.*", ""]  # fmt: skip
+        out += block
+        left -= _size(block)
+    out.append(foot)
     return "\n".join(out) + "\n"
+
+
+_NOTE_ROOM = 200  # the note of a workspace's left-out groups
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
 
 
 def to_json(m: DeliveryMap, plan: Plan) -> str:
