@@ -98,6 +98,12 @@ def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
     plan.add_argument(
         "--format", dest="fmt", choices=("text", "markdown", "json"), default="text", help="default: text"
     )
+    plan.add_argument(
+        "--map",
+        dest="delivery_map",
+        action="store_true",
+        help="show what every cluster receives (the delivery map) instead of the changes; needs --inventory",
+    )
     _run_options(plan, writes=False)
 
 

@@ -49,6 +49,12 @@ namespace of a cluster, and handshakes that match no cluster. Removed bundles co
 their own heading, with what the removal guard of generate and publish says of them. Writes
 nothing.
 
+--map (needs --inventory) shows the delivery map instead of the changes: per workspace and
+cluster, every Secret it receives from the source as rendered now (namespace/name, handshake,
+target, bundle, delivery mode, data key names), the clusters that receive nothing and the
+handshakes that reach no cluster. Markdown groups the clusters that receive the same Secrets.
+The exit code is the plan's, as without --map.
+
 exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, conflicts, or removals the
 guard refuses (see generate --help; --allow-removals); 3 changes."""
 
