@@ -145,7 +145,12 @@ def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
 def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:
     gr = _command(commands, "gitrepo", "print the Fleet GitRepo manifests for the output", helptext.GITREPO_HELP)
     gr.add_argument("src", type=Path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
-    gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
+    gr.add_argument(
+        "--repo",
+        required=True,
+        metavar="URL",
+        help="URL of the (private) repository holding the output: https://..., ssh://... or git@HOST:PATH",
+    )
     gr.add_argument("--branch", required=True, metavar="B", help="branch holding the output")
     gr.add_argument(
         "--out-path",

@@ -303,6 +303,18 @@ def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None
     assert all(d["spec"]["clientSecretName"] == "git-creds" for d in docs)
 
 
+@pytest.mark.parametrize("url", ["x", "/srv/git/bundles.git", "https://token@github.com/org/bundles.git"])
+def test_gitrepo_refuses_a_repository_fleet_cannot_clone(repo: SourceRepo, url: str) -> None:
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
+    result = run_cli("gitrepo", repo.root, "--repo", url, "--branch", "main")
+    assert result.code == 2
+    assert result.stdout == ""
+    assert (
+        "fleet-handshake: error: --repo " in result.stderr and "Fleet's GitRepo cannot clone from it" in result.stderr
+    )
+    assert "token" not in result.stderr
+
+
 def test_known_fleet_files_give_the_same_plan_as_parsing(
     repo: SourceRepo,
     tmp_path: Path,
