@@ -53,7 +53,9 @@ def test_the_mode_input_means_what_the_commands_mode_option_means(
     mode: str, repo: SourceRepo, cluster_key: AgeKey, tmp_path: Path, key_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
     sops_source(repo, cluster_key)
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"mgmt": fake_kube, "other": fake_kube}, "other")
+    # The kubeconfig's current context reaches no server: only the `context` input makes downstream work.
+    contexts = {"mgmt": fake_kube, "other": fakekube.closed_port_url()}
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", contexts, "other")
     runner = Runner(tmp_path / "runner")
     inputs = {"source": "source", "out": "out", "mode": mode, "kubeconfig": str(kubeconfig), "context": "mgmt"}
 
@@ -177,12 +179,12 @@ def test_plan_exits_10_on_changes_and_3_on_an_unexpected_error(
     for name, value in key_env.items():
         monkeypatch.setenv(name, value)
     argv = ["plan", str(repo.root), "--out", str(tmp_path / "out")]
-    assert cli.main(argv) == EXIT_CHANGES
+    assert cli.main(argv) == EXIT_CHANGES == 10  # the documented codes are a contract with scripts
     assert run_cli(*argv, env=key_env).code == EXIT_CHANGES  # the installed command too
     capsys.readouterr()
 
     monkeypatch.setattr(planreport, "to_text", _fail)
-    assert cli.main(argv) == EXIT_UNEXPECTED
+    assert cli.main(argv) == EXIT_UNEXPECTED == 3
     err = capsys.readouterr().err
     assert "unexpected error (RuntimeError); run with --debug for details" in err
     assert VALUE not in err
