@@ -153,10 +153,15 @@ def test_pip_cache_is_keyed_on_the_actions_own_pyproject(tmp_path: Path) -> None
 
 
 @pytest.fixture
-def in_process() -> Iterator[None]:
-    """cli.main() in this process: what it changes for the process is put back."""
+def in_process(repo: SourceRepo, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[SourceRepo]:
+    """A source with one change to plan, and the key, for cli.main() in this process; what main()
+    changes for the process is put back."""
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
+    repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE}))
+    for name, value in key_env.items():
+        monkeypatch.setenv(name, value)
     thresholds, handler = gc.get_threshold(), signal.getsignal(signal.SIGTERM)
-    yield
+    yield repo
     gc.unfreeze()
     gc.set_threshold(*thresholds)
     signal.signal(signal.SIGTERM, handler)
@@ -167,18 +172,13 @@ def _fail(*args: object) -> str:
 
 
 def test_plan_exits_10_on_changes_and_3_on_an_unexpected_error(
-    repo: SourceRepo,
+    in_process: SourceRepo,
     tmp_path: Path,
     key_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    in_process: None,
 ) -> None:
-    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
-    repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE}))
-    for name, value in key_env.items():
-        monkeypatch.setenv(name, value)
-    argv = ["plan", str(repo.root), "--out", str(tmp_path / "out")]
+    argv = ["plan", str(in_process.root), "--out", str(tmp_path / "out")]
     assert cli.main(argv) == EXIT_CHANGES == 10  # the documented codes are a contract with scripts
     assert run_cli(*argv, env=key_env).code == EXIT_CHANGES  # the installed command too
     capsys.readouterr()
@@ -191,19 +191,15 @@ def test_plan_exits_10_on_changes_and_3_on_an_unexpected_error(
 
 
 def test_the_action_maps_changes_to_success_and_an_unexpected_error_to_3(
-    repo: SourceRepo,
+    in_process: SourceRepo,
     tmp_path: Path,
-    key_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    in_process: None,
 ) -> None:
-    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
-    repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE}))
     runner = Runner(tmp_path / "runner")
-    for name, value in runner.env(key_env).items():
+    for name, value in runner.env({}).items():
         monkeypatch.setenv(name, value)
-    argv = ["action", "--command", "plan", "--source", str(repo.root), "--out", str(tmp_path / "out")]
+    argv = ["action", "--command", "plan", "--source", str(in_process.root), "--out", str(tmp_path / "out")]
 
     assert cli.main(argv) == EXIT_OK
     assert step_outputs(runner.output)["changed"] == "true"

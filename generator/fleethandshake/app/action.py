@@ -252,8 +252,8 @@ def run(
         runner.set_outputs({"changed": "false"})
         raise
     except Exception as e:
-        # Not one of ours (the command exits 3): its text could hold anything, so only its type. A
-        # step that stopped on an error changed nothing a later step should act on.
+        # Not one of ours (exit 3; 1 for a full disk and the like): its text could hold anything,
+        # so only its type. A step that stopped on an error changed nothing to act on.
         echo(github.annotation("error", f"stopped on an error ({type(e).__name__}); see the log", title=TITLE))
         runner.set_outputs({"changed": "false"})
         raise
