@@ -151,7 +151,12 @@ def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
 def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:
     gr = _command(commands, "gitrepo", "print the Fleet GitRepo manifests for the output", helptext.GITREPO_HELP)
     gr.add_argument("src", type=Path, metavar="SOURCE", help="folder with handshakes (for their workspaces)")
-    gr.add_argument("--repo", required=True, metavar="URL", help="URL of the (private) repository holding the output")
+    gr.add_argument(
+        "--repo",
+        required=True,
+        metavar="URL",
+        help="URL of the (private) repository holding the output: https://..., ssh://... or git@HOST:PATH",
+    )
     gr.add_argument("--branch", required=True, metavar="B", help="branch holding the output")
     gr.add_argument(
         "--out-path",
@@ -187,10 +192,15 @@ def _action(commands: Commands[argparse.ArgumentParser]) -> None:
     act.add_argument("--source", type=Path, required=True, metavar="SOURCE", help="folder with handshakes and Secrets")
     act.add_argument("--out", type=Path, required=True, metavar="OUT", help="the output folder")
     act.add_argument("--inventory", type=Path, metavar="FILE", help="Fleet Cluster and ClusterGroup objects (plan)")
-    act.add_argument("--mode", default="plain", metavar="MODE", help="delivery mode; supported: plain (default)")
+    act.add_argument("--mode", choices=NAMES, help="as the commands' --mode (default: the mode SOURCE's config names)")
     act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
     act.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
     act.add_argument("--allow-unordered", action="store_true", help="publish: as `publish --allow-unordered`")
+    act.add_argument("--branch", metavar="B", help="publish: as `publish --branch`")
+    act.add_argument("--remote", metavar="R", default="origin", help="publish: as `publish --remote` (default: origin)")
+    act.add_argument("--message", metavar="M", help="publish: as `publish --message`")
+    act.add_argument("--context", metavar="NAME", help="generate, publish: as their --context (downstream mode)")
+    act.add_argument("--kubeconfig", metavar="FILE", help="generate, publish: as their --kubeconfig (downstream mode)")
     act.add_argument(
         "--repo-root",
         type=Path,

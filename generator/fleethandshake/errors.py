@@ -8,6 +8,8 @@ EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
 EXIT_STALE = 4  # publish: the output branch holds output from a newer source
 EXIT_UNORDERED = 5  # publish: cannot tell whether this run's source is newer than the branch's
+EXIT_CHANGES = 10  # plan: changes present (a result, not an error: scripts can tell it from 1 and 3)
+EXIT_NOT_READY = 11  # status / publish --wait: not yet Ready on every targeted cluster
 EXIT_INTERRUPTED = 130
 
 

@@ -8,9 +8,10 @@ one Fleet bundle folder (fleet.yaml + manifests) per handshake target, for a Fle
 
 EPILOG = """\
 exit codes: 0 success; 1 invalid input, or a handshake not Synced; 2 wrong command line;
-3 unexpected error (use --debug for a traceback), or for `plan`: changes present;
+3 unexpected error (use --debug for a traceback), for every command;
 4 `publish` refused: the output branch holds output from a newer source commit;
-5 `publish` refused: cannot tell which source is newer (see --allow-unordered); 130 interrupted.
+5 `publish` refused: cannot tell which source is newer (see --allow-unordered);
+10 `plan`: changes present; 130 interrupted.
 Run 'fleet-handshake COMMAND --help' for a command's options."""
 
 GENERATE_HELP = """\
@@ -56,7 +57,8 @@ handshakes that reach no cluster. Markdown groups the clusters that receive the 
 The exit code is the plan's, as without --map.
 
 exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, conflicts, or removals the
-guard refuses (see generate --help; --allow-removals); 3 changes."""
+guard refuses (see generate --help; --allow-removals); 2 wrong command line; 3 unexpected error;
+10 changes present."""
 
 PUBLISH_HELP = """\
 Generate into OUT, commit OUT with git and push it to the branch of the remote. No commit when
@@ -80,7 +82,11 @@ exit codes: 0 published or up to date; 1 a handshake not Synced, invalid inputs 
 GITREPO_HELP = """\
 Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's
 folder of the output. No `targets` (each bundle carries its own) and no `targetNamespace` (it
-would override each bundle's namespace). Apply them on the management cluster."""
+would override each bundle's namespace). Apply them on the management cluster.
+
+--repo must be a URL Fleet can clone from: https://, http://, ssh://, git:// or git+ssh://
+with a host, or git@HOST:PATH; not a local path, and without credentials (exit 2): put those
+in a Secret on the management cluster and name it with --client-secret."""
 
 ACTION_HELP = """\
 Run inside the GitHub Action (.github/actions/fleet-handshake): validate SOURCE first and, on
@@ -89,9 +95,12 @@ path), list them in the job summary and exit 1. Then run --command: `plan` write
 Markdown to the job summary and to $RUNNER_TEMP/fleet-handshake-plan.md, and as JSON to
 $RUNNER_TEMP/fleet-handshake-plan.json; `generate` and `publish` write a short summary.
 Step outputs (in $GITHUB_OUTPUT): changed, plan-json, plan-markdown. Never prints a value.
+--mode, --branch, --remote, --message, --context and --kubeconfig mean what they mean for
+generate, plan and publish.
 
-exit codes: as the command, except that `plan` exits 0 when there are changes (a pull request
-check fails only on invalid inputs, handshakes not Synced and conflicts)."""
+exit codes: as the command, except that `plan` exits 0 when there are changes (the command's
+10; changed=true): a pull request check fails only on invalid inputs, handshakes not Synced,
+conflicts and refused removals (1), and on an unexpected error (3; changed=false)."""
 
 CHECK_SECRETS_HELP = """\
 Report every v1 Secret in the given files (items of a List too) whose data or stringData is not

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from fhtest import GIT_ENV, AgeKey, SourceRepo, delivered, handshake, secret
+from fleethandshake.errors import EXIT_CHANGES
 from hostile.leaks import find_leaks, scan_tree
 
 OLD = {"alpha": "canary-old-alpha-Zr83Xq", "bravo": "canary-old-bravo-Lp29Ws", "low": "hunter2"}
@@ -122,8 +123,10 @@ def test_no_command_shows_a_value_anywhere(tmp_path: Path, age_key: AgeKey) -> N
     assert s.run("publish", repo.root, "--out", out, "--no-push").returncode == 0
     fill(repo, NEW)  # a pull request that changes every value
     for fmt in ("text", "markdown", "json"):
-        assert s.run("plan", repo.root, "--out", out, "--inventory", inventory, "--format", fmt).returncode == 3
-    assert s.run("plan", repo.root, "--out", out, "--against", "HEAD", "--format", "json").returncode == 3
+        assert (
+            s.run("plan", repo.root, "--out", out, "--inventory", inventory, "--format", fmt).returncode == EXIT_CHANGES
+        )
+    assert s.run("plan", repo.root, "--out", out, "--against", "HEAD", "--format", "json").returncode == EXIT_CHANGES
     action = s.run("action", "--command", "plan", "--source", repo.root, "--out", out, "--inventory", inventory,
                    "--repo-root", tmp_path, env=gh)  # fmt: skip
     assert action.returncode == 0, action.stderr

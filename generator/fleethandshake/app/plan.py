@@ -16,7 +16,7 @@ from ..adapters.sops import age
 from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
-from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
+from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import generate
 from . import source as source_loader
 from .build import build, cached_sources, handshake_mode, read_out_and_source
@@ -24,7 +24,6 @@ from .build import build, cached_sources, handshake_mode, read_out_and_source
 if TYPE_CHECKING:
     from ..core.inventory import Inventory
 
-EXIT_CHANGES = 3
 MAP_NEEDS_INVENTORY = (
     "--map needs --inventory FILE: the clusters come from Fleet's inventory, for example "
     "`kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml > inventory.yaml` "
