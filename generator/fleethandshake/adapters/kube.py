@@ -235,6 +235,13 @@ class SecretStore:
 
 
 def _core_api(context: str | None, kubeconfig: str | None) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client(context, kubeconfig))
+
+
+def api_client(context: str | None, kubeconfig: str | None) -> Any:
+    """A `kubernetes` ApiClient for the context (KubeConfigError when there is none to load)."""
     import kubernetes
     import yaml
     from kubernetes import client, config
@@ -259,7 +266,7 @@ def _core_api(context: str | None, kubeconfig: str | None) -> Any:
     except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as e:
         where = source or "the in-cluster service account"
         raise KubeConfigError(f"cannot load the Kubernetes configuration from {where}: {_clip(str(e))}") from e
-    return client.CoreV1Api(client.ApiClient(configuration))
+    return client.ApiClient(configuration)
 
 
 def _kubeconfig_source(explicit: str | None) -> str | None:
