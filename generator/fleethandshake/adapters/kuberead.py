@@ -60,24 +60,9 @@ class ClusterReader:
         return self._json(what, raw)
 
     def _call(self, what: str, verb: str, method: Any, *args: Any, **kwargs: Any) -> bytes:
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
-        failure: KubeError
-        try:
-            response = method(*args, _preload_content=False, _request_timeout=kube._TIMEOUT, **kwargs)
-            data = getattr(response, "data", b"")
-            return data if isinstance(data, bytes) else b""
-        except ApiException as e:
-            # Raised outside this block, so the exception (whose text holds the body) is not chained.
-            failure = self._failure(what, verb, e.status)
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise KubeError(
-                f"cannot {what}: cannot reach the Kubernetes API at {self.host} ({kube._transport(e)})"
-            ) from e
-        except (TypeError, ValueError) as e:
-            failure = KubeError(f"cannot {what}: the Kubernetes client refused the request ({type(e).__name__})")
-        raise failure
+        return kube.raw_call(
+            self.host, what, method, lambda status, _: self._failure(what, verb, status), *args, **kwargs
+        )
 
     def _failure(self, what: str, verb: str, status: Any) -> KubeError:
         code = status if isinstance(status, int) else 0

@@ -18,22 +18,12 @@ from typing import Any
 from . import names
 from .models import API_VERSION, KIND, SecretValue
 from .validate import is_handshake, is_secret, list_items
+from .validate_handshake import META_KEYS
 from .validate_secret import LAST_APPLIED
 
-# ObjectMeta written by the API server or by controllers on it: meaningless in git.
-SERVER_FIELDS = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-    "ownerReferences",
-    "finalizers",
-    "generateName",
-)
+# ObjectMeta written by the API server or by controllers on it (every field a handshake may carry
+# but these): meaningless in git.
+SERVER_FIELDS = frozenset(META_KEYS - {"name", "namespace", "labels", "annotations"})
 HANDSHAKES_DIR = "handshakes"
 SECRETS_DIR = "secrets"
 SecretRef = tuple[str, str]  # (namespace, name)
