@@ -61,14 +61,16 @@ def _run_options(cmd: argparse.ArgumentParser, *, sops_help: str = "sops binary 
         "SOURCE/.fleet-handshake.yaml, else plain)",
     )
     if writes:
-        cmd.add_argument(
-            "--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)"
-        )
-        cmd.add_argument(
-            "--kubeconfig",
-            metavar="FILE",
-            help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-        )
+        _cluster_options(cmd, " (downstream mode)")
+
+
+def _cluster_options(cmd: argparse.ArgumentParser, use: str = "") -> None:
+    cmd.add_argument("--context", metavar="NAME", help=f"kubeconfig context of the management cluster{use}")
+    cmd.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+    )
 
 
 # One function per command declares it. Each command runs app/<command>.py's run(), which takes
@@ -216,6 +218,27 @@ def _check_secrets(commands: Commands[argparse.ArgumentParser]) -> None:
     chk.add_argument("files", type=Path, nargs="*", metavar="FILE", help="YAML files to check")
 
 
+def _import(commands: Commands[argparse.ArgumentParser]) -> None:
+    summary = "import FleetHandshakes and their Secrets from a cluster or an export (Secrets encrypted)"
+    imp = _command(commands, "import", summary, helptext.IMPORT_HELP)
+    imp.add_argument("src", type=Path, metavar="SOURCE", help="source folder to write into (holds a .sops.yaml)")
+    imp.add_argument(
+        "--from-file",
+        type=Path,
+        metavar="FILE",
+        help="read an export (kubectl get fleethandshakes,secrets -A -o yaml) instead of a cluster",
+    )
+    imp.add_argument("--namespace", "-n", metavar="NS", help="only the handshakes of this workspace (default: all)")
+    imp.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="import a handshake whose Secret is not found, without it (it is Missing until the Secret is added)",
+    )
+    imp.add_argument("--sops", dest="sops_binary", metavar="PATH", help="sops binary to use")
+    imp.add_argument("--quiet", "-q", action="store_true", help="print problems only")
+    _cluster_options(imp)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="fleet-handshake",
@@ -226,14 +249,15 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     top.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
     commands = top.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    for declare in (_generate, _plan, _publish, _gitrepo, _validate, _action, _check_secrets):
+    for declare in (_generate, _plan, _publish, _gitrepo, _validate, _action, _check_secrets, _import):
         declare(commands)
     return top
 
 
 def _run(subcommand: str, options: dict[str, object]) -> int:
     """app/<command>.py's run(), imported now: only this command's libraries are loaded."""
-    app = importlib.import_module(f"{__package__}.app.{subcommand.replace('-', '_')}")
+    module = "import_" if subcommand == "import" else subcommand.replace("-", "_")
+    app = importlib.import_module(f"{__package__}.app.{module}")
     if subcommand == "action":
         return app.run(app.ActionArgs(**options))  # type: ignore[no-any-return]
     return app.run(**options)  # type: ignore[no-any-return]

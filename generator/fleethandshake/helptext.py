@@ -108,3 +108,23 @@ SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is 
 cannot be read as YAML fails too (any document of it could be a clear-text Secret); other valid
 YAML passes. Files inside a folder holding fleet-handshake's output (a .fleet-handshake/status.json
 inside) are skipped. This is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+
+IMPORT_HELP = """\
+Write the FleetHandshakes of a cluster running the original operator (every namespace, or
+--namespace), or of an export (--from-file: kubectl get fleethandshakes,secrets -A -o yaml),
+into SOURCE, with each Secret they reference (secretNamespace/secretName), so that generate
+delivers the same Secrets to the same clusters as the operator's Bundles did:
+  SOURCE/handshakes/<workspace>/<name>.yaml   the handshake, without status and server fields
+  SOURCE/secrets/<namespace>/<name>.yaml      the Secret (name, namespace, type, data), encrypted
+Each Secret is piped into sops, which encrypts it by the creation rule of SOURCE/.sops.yaml that
+matches its path (refused when there is no .sops.yaml or no rule matches): clear text is never
+written to disk. Nothing in SOURCE is overwritten: handshakes and Secrets SOURCE already defines,
+and files that exist, are kept and reported. A handshake whose Secret is not found is reported
+and not imported, unless --allow-missing. Everything is checked and encrypted before the first
+file is written; invalid inputs write nothing. Cluster access: --kubeconfig, --context (default:
+$KUBECONFIG, ~/.kube/config, the in-cluster service account); it needs list on fleethandshakes
+and get on the referenced Secrets.
+
+exit codes: 0 every handshake found was imported (or was in SOURCE already); 1 a handshake was
+not imported (its Secret missing, its file taken, or invalid), or invalid inputs; 2 wrong command
+line, no .sops.yaml or no matching creation rule, no usable kubeconfig."""
