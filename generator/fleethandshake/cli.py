@@ -61,14 +61,32 @@ def _run_options(cmd: argparse.ArgumentParser, *, sops_help: str = "sops binary 
         "SOURCE/.fleet-handshake.yaml, else plain)",
     )
     if writes:
-        cmd.add_argument(
-            "--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)"
-        )
-        cmd.add_argument(
-            "--kubeconfig",
-            metavar="FILE",
-            help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-        )
+        _kube_options(cmd, "(downstream mode, --wait)")
+
+
+def _kube_options(cmd: argparse.ArgumentParser, why: str = "") -> None:
+    cmd.add_argument("--context", metavar="NAME", help=f"kubeconfig context of the management cluster {why}".strip())
+    default = "$KUBECONFIG, ~/.kube/config, or the in-cluster service account"
+    cmd.add_argument("--kubeconfig", metavar="FILE", help=f"kubeconfig file (default: {default})")
+
+
+def _seconds(text: str) -> float:
+    if not text.replace(".", "", 1).isdigit():
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text!r}")
+    return float(text)
+
+
+def _wait_options(cmd: argparse.ArgumentParser, what: str) -> None:
+    cmd.add_argument(
+        "--wait",
+        nargs="?",
+        type=_seconds,
+        const=600.0,
+        metavar="SECONDS",
+        help=f"{what}, look at Fleet until it reports OUT's commit Ready on every targeted cluster, up to "
+        "SECONDS (default 600), then print the status; exit 11 naming the clusters not Ready by then",
+    )
+    cmd.add_argument("--wait-interval", type=_seconds, default=5.0, metavar="SECONDS", help="between looks (default 5)")
 
 
 # One function per command declares it. Each command runs app/<command>.py's run(), which takes
@@ -139,7 +157,18 @@ def _publish(commands: Commands[argparse.ArgumentParser]) -> None:
         help="publish even when it cannot be told whether this run's source is newer than the one the "
         "branch's output came from (never when the branch's source is known to be newer)",
     )
+    _wait_options(pub, "after the push")
     _run_options(pub)
+
+
+def _status(commands: Commands[argparse.ArgumentParser]) -> None:
+    summary = "did each Secret reach its clusters? Fleet's state per handshake and cluster"
+    st = _command(commands, "status", summary, helptext.STATUS_HELP)
+    st.add_argument("src", type=Path, nargs="?", metavar="SOURCE", help=f"{SOURCE_HELP} (or give --out)")
+    st.add_argument("--out", "-o", type=Path, metavar="OUT", help="the output folder, compared at its commit")
+    st.add_argument("--format", dest="fmt", choices=("text", "markdown", "json"), default="text", help="default: text")
+    _kube_options(st)
+    _wait_options(st, "instead of looking once")
 
 
 def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -185,6 +214,7 @@ def _action(commands: Commands[argparse.ArgumentParser]) -> None:
     act.add_argument("--against", metavar="REF", help="plan: compare with OUT as committed at this git ref")
     act.add_argument("--allow-removals", action="store_true", help=ALLOW_REMOVALS_HELP)
     act.add_argument("--allow-unordered", action="store_true", help="publish: as `publish --allow-unordered`")
+    act.add_argument("--wait", type=_seconds, metavar="SECONDS", help="publish: as `publish --wait SECONDS`")
     act.add_argument(
         "--repo-root",
         type=Path,
@@ -210,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     top.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
     commands = top.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    for declare in (_generate, _plan, _publish, _gitrepo, _validate, _action, _check_secrets):
+    for declare in (_generate, _plan, _publish, _status, _gitrepo, _validate, _action, _check_secrets):
         declare(commands)
     return top
 

@@ -8,6 +8,7 @@ EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
 EXIT_STALE = 4  # publish: the output branch holds output from a newer source
 EXIT_UNORDERED = 5  # publish: cannot tell whether this run's source is newer than the branch's
+EXIT_NOT_READY = 11  # status / publish --wait: not yet Ready on every targeted cluster
 EXIT_INTERRUPTED = 130
 
 

@@ -61,6 +61,17 @@ def read_tree_at(path: Path, ref: str) -> dict[str, bytes]:
     return out
 
 
+def committed(path: Path) -> tuple[str, dict[str, bytes]] | None:
+    """The commit HEAD of the repository holding folder `path`, and the files under `path` in
+    that commit; None when `path` is not in a git work tree or the branch has no commit yet."""
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    head = _head(repo) if repo.working_tree_dir is not None else None
+    return (head, read_tree_at(path, head)) if head is not None else None
+
+
 @dataclass(frozen=True)
 class Identity:
     name: str

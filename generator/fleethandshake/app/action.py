@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..adapters import github
+from ..core import statusreport
 from ..core.models import Status
-from ..errors import EXIT_FAILED, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
+from ..errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
 from ..modes import modes
 from . import source as source_loader
+from . import status
 
 if TYPE_CHECKING:  # the core's output module brings Jinja2, which validate does not need
     from ..core.output import Composition, HandshakeChange
@@ -50,6 +52,7 @@ class ActionArgs:
     repo_root: Path = Path()
     allow_removals: bool = False
     allow_unordered: bool = False
+    wait: float | None = None  # publish: seconds to wait for Fleet to report the pushed commit Ready
 
 
 def check_args(args: ActionArgs) -> None:
@@ -204,6 +207,7 @@ class _Action:
         checkout = gitx.SourceCheckout.find(self.args.source)
         if checkout is not None and checkout.is_shallow():
             self.echo(github.annotation("warning", SHALLOW_WARNING, title=TITLE))
+        fleet = None if self.args.wait is None else status.reader(None, None)  # a bad kubeconfig fails first
         result = publish_app.publish(
             self.args.source,
             self.args.out,
@@ -212,7 +216,17 @@ class _Action:
             allow_removals=self.args.allow_removals,
         )
         self.finish("publish", result.composition, result.outcome(), bool(result.commits), loaded)
-        return result.exit_code
+        comp = result.composition
+        if fleet is None or self.args.wait is None or result.exit_code != EXIT_OK or comp is None:
+            return result.exit_code
+        report = status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), self.args.wait,
+                              status.DEFAULT_INTERVAL)  # fmt: skip
+        self.say(statusreport.to_text(report))
+        self.runner.append_summary(statusreport.to_markdown(report))
+        if report.ready:
+            return EXIT_OK
+        self.echo(github.annotation("error", status.timed_out(report, self.args.wait), title=TITLE))
+        return EXIT_NOT_READY
 
     def finish(
         self, command: str, comp: Composition | None, detail: str, changed: bool, loaded: source_loader.LoadedSource
