@@ -187,6 +187,12 @@ def test_another_sources_bundles_are_not_called_out(
     assert code == 0, text
     assert "theirs" not in text
 
+    # One of this source's own, left over: Fleet has not removed it yet.
+    ours = {**bundle, "name": "ours-0123456789abcdef"}
+    put_bundle(fake_kube, ws, ours, "0" * 40)
+    code, text, _ = status(kube_env, "--out", out)
+    assert code == 11 and "  fleet-default/ours-0123456789abcdef (handshake fleet-default/registry)\n" in text
+
 
 def test_status_of_a_source_shows_commits_without_comparing(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube

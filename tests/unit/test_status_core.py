@@ -34,6 +34,19 @@ def test_fleets_state_of_each_deployment(state: str) -> None:
     jsonschema.validate(bd, _schema("crd-bundledeployment.yaml"))
 
 
+def test_the_first_rule_of_fleets_that_holds_wins() -> None:
+    bd = deployment("fleet-default", BUNDLE, "c-1", "ErrApplied", COMMIT)
+    bd["status"].update(ready=False, nonModified=False)
+    bd["spec"]["stagedDeploymentID"] = "next:opts"
+    assert fleetstate.deployment_state(bd) == "ErrApplied"
+    bd["status"]["appliedDeploymentID"] = bd["spec"]["deploymentID"]
+    assert fleetstate.deployment_state(bd) == "NotReady"
+    bd["status"]["ready"] = True
+    assert fleetstate.deployment_state(bd) == "OutOfSync"
+    bd["spec"]["stagedDeploymentID"] = bd["spec"]["deploymentID"]
+    assert fleetstate.deployment_state(bd) == "Modified"
+
+
 def test_messages_follow_fleets_order_of_conditions() -> None:
     bd = deployment("fleet-default", BUNDLE, "c-1", "ErrApplied", COMMIT)
     assert fleetstate.deployment_message(bd) == 'failed to install: namespaces "apps" is forbidden'

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..core import status as core
 from ..core import statusreport
 from ..core.ownership import Ownership, ownership
-from ..errors import EXIT_NOT_READY, EXIT_OK, UsageError
+from ..errors import EXIT_NOT_READY, EXIT_OK, UsageError, UserError
 
 if TYPE_CHECKING:
     from ..adapters.fleetapi import FleetReader
@@ -64,15 +64,13 @@ def _rows(value: Any) -> list[Mapping[str, Any]]:
 def from_out(out: Path) -> Wanted:
     """OUT as committed at HEAD of its repository (what a GitRepo can read), and that commit."""
     from ..adapters import git
-
-    found = git.committed(out)
-    if found is not None:
-        return from_tree(found[1], found[0])
     from ..adapters.fs.tree import read_tree
-    from ..errors import UserError
 
     if not out.is_dir():
         raise UserError(f"output folder not found: {out}")
+    found = git.committed(out)
+    if found is not None:
+        return from_tree(found[1], found[0])
     return from_tree(read_tree(out), None)  # not in git: no commit to compare with
 
 
