@@ -52,6 +52,18 @@ def fleet_reads(fake: FakeKube, out: Path, commit: str) -> dict[str, tuple[str, 
     return found
 
 
+def ready_on_eu_west(
+    repo: SourceRepo, tmp_path: Path, env: dict[str, str], fake: FakeKube, at: str | None = None
+) -> tuple[Path, str, dict[str, Any]]:
+    """Handshake `registry` in OUT, Fleet has read OUT, and the one prod cluster is Ready at `at`
+    (default: OUT's commit). (OUT, the workspace, the bundle's fleet.yaml)."""
+    out, commit = make_out(repo, tmp_path, env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, bundle = fleet_reads(fake, out, commit)["registry"]
+    put_deployment(fake, ws, bundle, "c-m-eu", "Ready", at or commit)
+    return out, ws, bundle
+
+
 def status(env: dict[str, str], *args: str | Path) -> tuple[int, str, str]:
     result = run_cli("status", *args, env=env)
     assert "Traceback" not in result.stderr
@@ -174,10 +186,7 @@ def test_bundles_fleet_lacks_and_bundles_out_no_longer_has_are_called_out(
 def test_another_sources_bundles_are_not_called_out(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
-    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
-    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
-    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", commit)
+    out, ws, bundle = ready_on_eu_west(repo, tmp_path, kube_env, fake_kube)
     theirs = {**bundle, "name": "theirs-0123456789abcdef"}
     theirs["labels"] = {**bundle["labels"], "fleethandshake.riverpointtechnology.com/source": "another-source-1a2b"}
     put_bundle(fake_kube, ws, theirs, "0" * 40)
@@ -197,10 +206,7 @@ def test_another_sources_bundles_are_not_called_out(
 def test_status_of_a_source_shows_commits_without_comparing(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
-    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
-    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
-    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", "1" * 40)
+    ready_on_eu_west(repo, tmp_path, kube_env, fake_kube, at="1" * 40)
 
     code, text, _ = status(kube_env, repo.root)
 
