@@ -15,7 +15,7 @@ from typing import Any
 
 from . import fleetstate as fleet
 from .bundleview import BundleView
-from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
+from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, MANAGER
 from .ownership import Ownership
 from .plan import Resolve
 
@@ -164,11 +164,3 @@ def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: 
     deliveries.sort(key=lambda d: (d.workspace, d.handshake, d.display, d.cluster, d.bundle))
     return Report(commit, tuple(deliveries), tuple(absent), tuple(sorted(extra, key=lambda x: (x.workspace, x.name))),
                   tuple(unmatched), secrets)  # fmt: skip
-
-
-def handshake_of(labels: Mapping[str, str]) -> tuple[str, str] | None:
-    """(workspace, handshake) from fleet-handshake's labels on a Bundle, or None."""
-    if labels.get(LABEL_MANAGED_BY) != MANAGER:
-        return None
-    workspace, name = labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)
-    return (workspace, name) if workspace and name else None
