@@ -11,7 +11,8 @@ exit codes: 0 success; 1 invalid input, or a handshake not Synced; 2 wrong comma
 3 unexpected error (use --debug for a traceback), for every command;
 4 `publish` refused: the output branch holds output from a newer source commit;
 5 `publish` refused: cannot tell which source is newer (see --allow-unordered);
-10 `plan`: changes present; 130 interrupted.
+10 `plan`: changes present;
+11 `status`, `publish --wait`: not yet Ready at OUT's commit on every targeted cluster; 130 interrupted.
 Run 'fleet-handshake COMMAND --help' for a command's options."""
 
 GENERATE_HELP = """\
@@ -76,8 +77,31 @@ output from a newer source commit (a descendant of this one) is never replaced (
 git cannot tell (unrelated or shallow history, a source outside git or with uncommitted changes)
 publish refuses too (exit 5) unless --allow-unordered is given. Nothing is pushed then.
 
-exit codes: 0 published or up to date; 1 a handshake not Synced, invalid inputs or a git error;
-2 wrong command line; 4 the branch holds output from a newer source; 5 order cannot be told."""
+With --wait, once pushed (or up to date), look at Fleet on the management cluster (--kubeconfig,
+--context) until it reports the branch's commit Ready on every cluster the bundles target, then
+print the status as `status` does (progress on a terminal); at the timeout, name the clusters
+that are not Ready and exit 11.
+
+exit codes: 0 published or up to date (and, with --wait, Ready); 1 a handshake not Synced, invalid
+inputs or a git error; 2 wrong command line; 4 the branch holds output from a newer source; 5 order
+cannot be told; 11 --wait timed out before every targeted cluster was Ready."""
+
+STATUS_HELP = """\
+Ask Fleet, through the Kubernetes API of the management cluster (--kubeconfig, --context, or the
+usual defaults), whether each handshake's Secret reached each cluster. Reads fleet-handshake's
+Bundles in every workspace of OUT (as committed at HEAD of its repository) or of SOURCE, their
+BundleDeployments and the Clusters, and prints per handshake and cluster (Rancher display names,
+as plan shows them) Fleet's state (Ready, NotReady, Pending, WaitApplied, ErrApplied, OutOfSync,
+Modified) with Fleet's message, and the commit the cluster's deployment comes from. Called out:
+bundles of OUT that Fleet has no Bundle for (no GitRepo points at OUT, or it has not read OUT's
+commit yet: state Absent) and fleet-handshake Bundles of this source that Fleet still has and OUT
+no longer has. With SOURCE, the bundles are those generate writes for it and commits are shown,
+not compared. Reads no Secret: needs list on bundles, clusters and clustergroups in each
+workspace and on bundledeployments in all namespaces.
+
+exit codes: 0 every targeted cluster is Ready at OUT's commit, no bundle is missing or left over;
+1 invalid inputs, or the Kubernetes API failed; 2 wrong command line or no usable kubeconfig;
+11 not yet Ready everywhere (with --wait: at the timeout)."""
 
 GITREPO_HELP = """\
 Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleethandshake import cli, modes
+from fleethandshake import arguments, modes
 from fleethandshake.app import action
 from fleethandshake.core.config import parse_config
 from fleethandshake.core.models import ANNOTATION_MODE
@@ -42,7 +42,7 @@ def test_the_registry_is_the_one_mode_list() -> None:
     assert list(modes.modes()) == list(modes.NAMES)
     assert all(m.name == name for name, m in modes.modes().items())
     assert sorted(p.stem for p in MODES_DIR.glob("*.py") if p.stem not in ("__init__", "base")) == sorted(modes.NAMES)
-    choices = _mode_choices(cli.parser())
+    choices = _mode_choices(arguments.parser())
     assert len(choices) == 4 and set(choices) == {modes.NAMES}  # generate, plan, publish and action
 
 

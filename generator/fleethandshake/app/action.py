@@ -15,10 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..adapters import github
+from ..core import statusreport
 from ..core.models import Status
-from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
+from ..errors import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_NOT_READY,
+    EXIT_OK,
+    FleetHandshakeError,
+    InvalidInputs,
+    Problem,
+    UsageError,
+)
 from ..modes import NAMES
 from . import source as source_loader
+from . import status
 
 if TYPE_CHECKING:  # the core's output module brings Jinja2, which validate does not need
     from ..core.output import Composition, HandshakeChange
@@ -54,6 +65,7 @@ class ActionArgs:
     branch: str | None = None  # publish: as `publish --branch`, `--remote` and `--message`
     remote: str | None = "origin"
     message: str | None = None
+    wait: float | None = None  # publish: seconds to wait for Fleet to report the pushed commit Ready
 
 
 def check_args(args: ActionArgs) -> None:
@@ -210,11 +222,22 @@ class _Action:
         checkout = gitx.SourceCheckout.find(a.source)
         if checkout is not None and checkout.is_shallow():
             self.echo(github.annotation("warning", SHALLOW_WARNING, title=TITLE))
+        fleet = None if a.wait is None else status.reader(a.context, a.kubeconfig)  # a bad kubeconfig fails first
         result = publish_app.publish(a.source, a.out, branch=a.branch, remote=a.remote, message=a.message, say=self.say,
                                      mode=a.mode, context=a.context, kubeconfig=a.kubeconfig,
                                      allow_unordered=a.allow_unordered, allow_removals=a.allow_removals)  # fmt: skip
         self.finish("publish", result.composition, result.outcome(), bool(result.commits), loaded)
-        return result.exit_code
+        comp = result.composition
+        if fleet is None or self.args.wait is None or result.exit_code != EXIT_OK or comp is None:
+            return result.exit_code
+        report = status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), self.args.wait,
+                              status.DEFAULT_INTERVAL)  # fmt: skip
+        self.say(statusreport.to_text(report))
+        self.runner.append_summary(statusreport.to_markdown(report))
+        if report.ready:
+            return EXIT_OK
+        self.echo(github.annotation("error", status.timed_out(report, self.args.wait), title=TITLE))
+        return EXIT_NOT_READY
 
     def finish(
         self, command: str, comp: Composition | None, detail: str, changed: bool, loaded: source_loader.LoadedSource
