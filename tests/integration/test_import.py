@@ -253,8 +253,8 @@ def test_cluster_errors_are_clear(tmp_path: Path, age_key: AgeKey, fake_kube: Fa
     forbidden = run_cli("import", source, "--kubeconfig", kubeconfig, "-n", "fleet-default")
     assert forbidden.code == 1
     assert (
-        "cannot list FleetHandshakes in namespace fleet-default: HTTP 403 Forbidden: forbidden: the credentials"
-        " lack permission to list fleethandshakes.riverpointtechnology.com" in forbidden.stderr
+        "cannot list FleetHandshakes in namespace fleet-default: HTTP 403 Forbidden: forbidden: import needs"
+        " list on fleethandshakes.riverpointtechnology.com and get on the Secrets they name" in forbidden.stderr
     )
     for run in (missing, down, forbidden):
         assert "Traceback" not in run.stderr
