@@ -93,3 +93,16 @@ SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is 
 cannot be read as YAML fails too (any document of it could be a clear-text Secret); other valid
 YAML passes. Files inside a folder holding fleet-handshake's output (a .fleet-handshake/status.json
 inside) are skipped. This is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+
+CONTROLLER_HELP = """\
+Run in (or against) the management cluster and reconcile every FleetHandshake object, as the
+original operator did: read the Secret secretNamespace/secretName from the cluster (no SOPS),
+render the same per-target bundles as `generate` and apply them as Fleet Bundle objects in the
+handshake's namespace (server-side apply, owned by the handshake: deleting it deletes them),
+delete the Bundles of dropped targets, and write status (Pending, Missing, Synced, Error, with a
+message and observedGeneration). Reacts to changes of handshakes and Secrets (watches), resyncs
+periodically, retries errors with backoff. A deleted Secret makes its handshake Missing and keeps
+its Bundles. One replica works at a time (a coordination.k8s.io Lease); SIGTERM stops it cleanly.
+
+PLAIN MODE PUTS THE SECRET'S VALUES INTO THE BUNDLE OBJECTS (as the original operator did);
+downstream mode keeps them out (Fleet copies the Secret from the workspace namespace)."""
