@@ -12,7 +12,6 @@ from typing import Any
 
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import handshake
-
 from fleethandshake.adapters.kubeobjects import KubeObjects
 from fleethandshake.app.controller import Controller, Settings
 

@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from controllertest import bundles, kubeconfig, put_handshake, running, status, wait_for
 from kubernetes import client, config
 
 import fakekube
+from controllertest import bundles, kubeconfig, put_handshake, running, status, wait_for
 from fakekube import FakeKube
 
 fake_kube = fakekube.fake_kube
@@ -44,8 +44,13 @@ def test_a_handshake_becomes_synced_with_one_bundle_per_deploying_target(
     assert len(found) == 2, "doNotDeploy targets have no bundle"
     first, rest = sorted(found.values(), key=lambda b: len(b["spec"]["targets"]))
     assert first["metadata"]["ownerReferences"] == [
-        {"apiVersion": "riverpointtechnology.com/v1alpha1", "kind": "FleetHandshake", "name": "app",
-         "uid": owner["metadata"]["uid"], "controller": True}  # fmt: skip
+        {
+            "apiVersion": "riverpointtechnology.com/v1alpha1",
+            "kind": "FleetHandshake",
+            "name": "app",
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+        }
     ]
     labels = first["metadata"]["labels"]
     assert labels["app.kubernetes.io/managed-by"] == "fleet-handshake"

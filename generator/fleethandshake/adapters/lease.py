@@ -27,6 +27,13 @@ _config: Any = electionconfig
 logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 
+class _NoAnswer:
+    """What the election reads from a failed `get` that had no API answer: no body, so it waits."""
+
+    body = None
+    reason = "no answer from the Kubernetes API"
+
+
 class _Lock(_LeaseLock):  # type: ignore[misc]
     """LeaseLock on the controller's own API client; failed (without a request) once stopped,
     and failed rather than raising when the API cannot be reached."""
@@ -38,12 +45,12 @@ class _Lock(_LeaseLock):  # type: ignore[misc]
 
     def get(self, name: str, namespace: str) -> tuple[bool, Any]:
         if self._stopped.is_set():
-            return False, None
+            return False, _NoAnswer()
         try:
             found: tuple[bool, Any] = super().get(name, namespace)
             return found
         except Exception:  # urllib3 errors: the API is unreachable for now
-            return False, None
+            return False, _NoAnswer()
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
         if self._stopped.is_set():

@@ -66,7 +66,7 @@ def bundle_object(fleet: Mapping[str, Any], files: Mapping[str, bytes], namespac
         if not target.get("name"):
             target["name"] = f"target{index:03d}"
     overrides = [
-        {k: copy.deepcopy(t[k]) for k in _TARGET_FIELDS if t.get(k)} for t in fleet.get("overrideTargets") or []
+        {k: copy.deepcopy(t[k]) for k in _TARGET_FIELDS if k in t} for t in fleet.get("overrideTargets") or []
     ]
     spec["targets"] = targets + overrides
     if overrides:
