@@ -65,9 +65,7 @@ def bundle_object(fleet: Mapping[str, Any], files: Mapping[str, bytes], namespac
     for index, target in enumerate(targets):
         if not target.get("name"):
             target["name"] = f"target{index:03d}"
-    overrides = [
-        {k: copy.deepcopy(t[k]) for k in _TARGET_FIELDS if k in t} for t in fleet.get("overrideTargets") or []
-    ]
+    overrides = [{k: copy.deepcopy(t[k]) for k in _TARGET_FIELDS if k in t} for t in fleet.get("overrideTargets") or []]
     spec["targets"] = targets + overrides
     if overrides:
         spec["targetRestrictions"] = copy.deepcopy(overrides)
