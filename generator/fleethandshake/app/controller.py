@@ -123,15 +123,15 @@ class Controller:
     def _start(self, name: str, target: Callable[[], None]) -> None:
         threading.Thread(target=target, name=name, daemon=True).start()
 
-    def _inform(self, res: Resource, listed: Callable[[list[dict[str, Any]]], None],
+    def _inform(self, res: Resource, listed: Callable[[list[dict[str, Any]], bool], None],
                 changed: Callable[[str, dict[str, Any]], None]) -> None:  # fmt: skip
         """List, then watch from the list's version; list again when the watch is gone or fails."""
-        failures = 0
+        failures, first = 0, True
         while not self.stopping.is_set():
             try:
                 items, version = self.api.list(res)
-                listed(items)
-                failures = 0
+                listed(items, first)
+                failures, first = 0, False
                 while not self.stopping.is_set():
                     for kind, obj in self.api.watch(res, version, self.settings.watch_timeout):
                         version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
@@ -146,7 +146,7 @@ class Controller:
                 log.warning("%s; retrying", e)
                 self.stopping.wait(self._delay(failures))
 
-    def _handshakes_listed(self, items: list[dict[str, Any]]) -> None:
+    def _handshakes_listed(self, items: list[dict[str, Any]], first: bool) -> None:
         with self._lock:
             self._cache.clear()
             self._by_secret.clear()
@@ -169,8 +169,8 @@ class Controller:
         if old is None or any(_meta(old, f) != _meta(obj, f) for f in ("uid", "generation", "annotations")):
             self.queue.add(key)
 
-    def _secrets_listed(self, items: list[dict[str, Any]]) -> None:
-        if self.synced.is_set():  # listed again after a gap: any Secret may have changed meanwhile
+    def _secrets_listed(self, items: list[dict[str, Any]], first: bool) -> None:
+        if not first:  # listed again after a gap: any Secret may have changed meanwhile
             with self._lock:
                 keys = list(self._cache)
             for key in keys:
