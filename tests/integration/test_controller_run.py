@@ -175,3 +175,23 @@ def test_the_controller_applies_the_bundles_generate_writes(
         assert got["spec"] == want["spec"], name
         ours = {k: v for k, v in got["metadata"]["labels"].items() if k != SOURCE_LABEL}
         assert ours == {k: v for k, v in want["labels"].items() if k != SOURCE_LABEL}
+
+
+def test_downstream_mode_never_overwrites_a_secret_it_did_not_write(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("fleet-default", "db", {"password": "someone else's"})  # where the copy would go
+    fake_kube.put_secret("fleet-default", "local", {"password": "y"})  # already where Fleet reads it
+    annotations = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
+    for name, secret_name, namespace in (("taken", "db", "default"), ("local", "local", "fleet-default")):
+        hs = handshake(name, secret_name, [{"clusterName": "c1"}], secret_namespace=namespace)
+        hs["metadata"]["annotations"] = annotations
+        fake_kube.put_object(hs)
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: status(fake_kube, "fleet-default", "taken").get("status") == "Error", "taken: Error")
+        wait_for(lambda: synced(fake_kube, "local"), "local: Synced")
+    assert "was not written by fleet-handshake" in status(fake_kube, "fleet-default", "taken")["message"]
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "someone else's"}
+    local = fake_kube.get_object("secrets", "fleet-default", "local")
+    assert local is not None and "ownerReferences" not in local["metadata"], "the handshake's own Secret is not taken"
+    assert [b["metadata"]["labels"]["fleethandshake.riverpointtechnology.com/handshake"]
+            for b in bundles(fake_kube).values()] == ["local"]  # fmt: skip
