@@ -23,7 +23,7 @@ from .errors import (
     FleetHandshakeError,
     InvalidInputs,
 )
-from .modes import NAMES
+from .modes import IN_CLUSTER, NAMES
 
 # Help shared by several commands.
 SOURCE_HELP = "folder with handshakes and encrypted Secrets"
@@ -210,8 +210,8 @@ def _controller(commands: Commands[argparse.ArgumentParser]) -> None:
     ctl.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
     ctl.add_argument(
         "--mode",
-        choices=("plain", "downstream"),
-        default="plain",
+        choices=IN_CLUSTER,
+        default=IN_CLUSTER[0],
         help="delivery mode for handshakes without a mode annotation (default: %(default)s)",
     )
     ctl.add_argument("--workers", type=int, default=4, help="handshakes reconciled at once (default: %(default)s)")

@@ -31,9 +31,9 @@ from ..core.bundleobject import (
     status_of,
 )
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
-from ..modes import modes
+from ..modes import IN_CLUSTER, modes
 
-MODES = ("plain", "downstream")  # sops mode needs per-cluster recipients from a source's config
+MODES = IN_CLUSTER
 
 
 @dataclass(frozen=True)
