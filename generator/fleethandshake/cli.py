@@ -64,11 +64,15 @@ def _run_options(cmd: argparse.ArgumentParser, *, sops_help: str = "sops binary 
         cmd.add_argument(
             "--context", metavar="NAME", help="kubeconfig context of the management cluster (downstream mode)"
         )
-        cmd.add_argument(
-            "--kubeconfig",
-            metavar="FILE",
-            help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-        )
+        _kubeconfig_option(cmd)
+
+
+def _kubeconfig_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+    )
 
 
 # One function per command declares it. Each command runs app/<command>.py's run(), which takes
@@ -202,11 +206,7 @@ def _check_secrets(commands: Commands[argparse.ArgumentParser]) -> None:
 
 def _controller(commands: Commands[argparse.ArgumentParser]) -> None:
     ctl = _command(commands, "controller", "reconcile FleetHandshake objects in the cluster", helptext.CONTROLLER_HELP)
-    ctl.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
-    )
+    _kubeconfig_option(ctl)
     ctl.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
     ctl.add_argument(
         "--mode",

@@ -70,14 +70,14 @@ def test_status_is_written_apart_and_does_not_move_the_generation(api: client.Cu
     assert read["status"] == {"status": "Synced"}, "a spec patch leaves the status alone"
 
 
+def _reference(owner: dict[str, Any]) -> dict[str, Any]:
+    name, uid = owner["metadata"]["name"], owner["metadata"]["uid"]
+    return {"apiVersion": owner["apiVersion"], "kind": "FleetHandshake", "name": name, "uid": uid}
+
+
 def test_deleting_an_owner_collects_what_it_owns(fake_kube: FakeKube, api: client.CustomObjectsApi) -> None:
     owner = api.create_namespaced_custom_object(*FH, "ns", "fleethandshakes", handshake("a", "ns"))
-    reference = {
-        "apiVersion": owner["apiVersion"],
-        "kind": "FleetHandshake",
-        "name": "a",
-        "uid": owner["metadata"]["uid"],
-    }
+    reference = _reference(owner)
     for name, refs in (("owned", [reference]), ("other", [])):
         bundle = {
             "apiVersion": "fleet.cattle.io/v1alpha1",
@@ -169,12 +169,7 @@ def test_a_live_watch_sees_changes_as_they_happen_and_ends_with_the_server(
     stream.start()
     wait_for(lambda: any(r.query.get("watch") == "true" for r in fake_kube.requests), "the watch request")
     owner = api.create_namespaced_custom_object(*FH, "ns", "fleethandshakes", handshake("a", "ns"))
-    reference = {
-        "apiVersion": owner["apiVersion"],
-        "kind": "FleetHandshake",
-        "name": "a",
-        "uid": owner["metadata"]["uid"],
-    }
+    reference = _reference(owner)
     bundle = {"apiVersion": "fleet.cattle.io/v1alpha1", "kind": "Bundle",
               "metadata": {"name": "b", "namespace": "ns", "ownerReferences": [reference]}}  # fmt: skip
     api.create_namespaced_custom_object(*FLEET, "ns", "bundles", bundle)

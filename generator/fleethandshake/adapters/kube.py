@@ -225,13 +225,18 @@ class SecretStore:
         )
 
     def _json(self, op: _Op, raw: bytes) -> dict[str, Any]:
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            raise KubeError(f"cannot {op.what}: the Kubernetes API at {self.host} did not answer with a JSON object")
-        return document
+        return json_object(op.what, self.host, raw)
+
+
+def json_object(what: str, host: str, raw: bytes) -> dict[str, Any]:
+    """A response body that must be one JSON object; KubeError naming `what` otherwise."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise KubeError(f"cannot {what}: the Kubernetes API at {host} did not answer with a JSON object")
+    return document
 
 
 def _core_api(context: str | None, kubeconfig: str | None) -> Any:

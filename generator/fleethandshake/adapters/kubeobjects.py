@@ -10,12 +10,11 @@ Secret's values only while it renders the one a handshake names.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-from .kube import FIELD_MANAGER, KubeError, _clip, _core_api, _host_of, _transport
+from .kube import FIELD_MANAGER, KubeError, _clip, _core_api, _host_of, _transport, json_object
 
 CONTROLLER_MANAGER = f"{FIELD_MANAGER}-controller"  # the field manager of what the controller applies
 _APPLY = "application/apply-patch+yaml"
@@ -161,14 +160,7 @@ class KubeObjects:
             raise
 
     def _json(self, what: str, call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raw = self._raw(what, call, *args, **kwargs)
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            raise KubeError(f"cannot {what}: the Kubernetes API at {self.host} did not answer with a JSON object")
-        return document
+        return json_object(what, self.host, self._raw(what, call, *args, **kwargs))
 
     def _raw(self, what: str, call: Any, *args: Any, **kwargs: Any) -> bytes:
         import urllib3
