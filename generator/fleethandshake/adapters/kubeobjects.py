@@ -14,15 +14,23 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-from .kube import FIELD_MANAGER, KubeError, _clip, _core_api, _host_of, _transport, json_object
+from .kube import _LIST_PAGE as _PAGE
+from .kube import (
+    _METADATA,
+    _METADATA_LIST,
+    _TIMEOUT,
+    FIELD_MANAGER,
+    KubeError,
+    _clip,
+    _core_api,
+    _host_of,
+    _transport,
+    json_object,
+)
+from .kube import APPLY_PATCH as _APPLY
 
 CONTROLLER_MANAGER = f"{FIELD_MANAGER}-controller"  # the field manager of what the controller applies
-_APPLY = "application/apply-patch+yaml"
 _MERGE = "application/merge-patch+json"
-_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-_TIMEOUT = (10.0, 60.0)  # connect, read
-_PAGE = 500
 
 
 class Resource(NamedTuple):
