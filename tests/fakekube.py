@@ -8,7 +8,10 @@ apply (PATCH application/apply-patch+yaml) with field ownership, JSON merge patc
 `status` subresource, DELETE with uid and resourceVersion preconditions and background garbage
 collection of the objects it owned (ownerReferences), metadata-only reads
 (PartialObjectMetadata), bearer-token authentication and RBAC verbs, `Status` error bodies and
-`/version`. Plain HTTP on 127.0.0.1, an ephemeral port. No watch streams yet.
+`/version`. Watch streams (`?watch=true`: ADDED, MODIFIED and DELETED events, each with its
+resourceVersion, from a given resourceVersion or from the current state, bookmarks on request,
+410 Gone before the oldest kept event) and coordination.k8s.io/v1 Leases, replaced (PUT) under
+resourceVersion conflicts, for leader election. Plain HTTP on 127.0.0.1, an ephemeral port.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +64,7 @@ RESOURCES = {
         Resource("fleet.cattle.io/v1alpha1", "clustergroups", "ClusterGroup"),
         Resource("fleet.cattle.io/v1alpha1", "gitrepos", "GitRepo"),
         Resource("riverpointtechnology.com/v1alpha1", "fleethandshakes", "FleetHandshake"),
+        Resource("coordination.k8s.io/v1", "leases", "Lease"),
     )
 }
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES.values()}
@@ -115,6 +120,17 @@ class FakeKube:
     _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _server: ThreadingHTTPServer | None = None
+    # Watch: every change as (resourceVersion, type, key, object), oldest first; events before
+    # `_compacted` are gone (410). `_changed` wakes the watch streams; `_stopping` ends them.
+    _events: list[tuple[int, str, Key, dict[str, Any]]] = field(default_factory=list)
+    _compacted: int = 0
+    _latest: int = 0
+    _changed: threading.Condition | None = None
+    _stopping: bool = False
+    bookmark_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
 
     def start(self) -> FakeKube:
         fake = self
@@ -134,6 +150,7 @@ class FakeKube:
         return self
 
     def stop(self) -> None:
+        self._end_watches()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -224,6 +241,9 @@ class FakeKube:
             authorization=handler.headers.get("Authorization"),
             body=handler.rfile.read(length) if length else b"",
         )
+        if request.method == "GET" and request.query.get("watch") in ("true", "1"):
+            self._serve_watch(handler, request)
+            return
         with self._lock:
             self.requests.append(request)
             try:
@@ -269,7 +289,7 @@ class FakeKube:
         key = (resource.plural, namespace, name)
         if sub == "status":
             return self._status(key, request)
-        handlers = {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete}
+        handlers = {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete, "PUT": self._replace}
         if request.method not in handlers:
             raise ApiError(405, "MethodNotAllowed", f"{request.method} is not supported by the fake")
         return handlers[request.method](key, request)
@@ -278,9 +298,10 @@ class FakeKube:
         """The verbs the API server checks: get or list for GET, create for POST, delete for
         DELETE, patch for PATCH, and create as well when an apply patch creates the object
         (apiserver endpoints/handlers/patch.go: createAuthorizerAttributes)."""
-        verbs = {"GET": ["get" if name else "list"], "POST": ["create"], "DELETE": ["delete"], "PATCH": ["patch"]}.get(
-            request.method, []
-        )
+        verbs = {"GET": ["get" if name else "list"], "POST": ["create"], "DELETE": ["delete"], "PATCH": ["patch"],
+                 "PUT": ["update"]}.get(request.method, [])  # fmt: skip
+        if request.query.get("watch") in ("true", "1"):
+            verbs = ["watch"]
         if request.method == "PATCH" and name is not None and (resource.plural, namespace, name) not in self.objects:
             verbs.append("create")
         if resource.plural == "secrets":
@@ -310,10 +331,10 @@ class FakeKube:
             kind, api = "PartialObjectMetadataList", "meta.k8s.io/v1"
         else:
             view, kind, api = items, f"{resource.kind}List", resource.api_version
-        return {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": "1"}, "items": view}
+        return {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": str(self._latest)}, "items": view}
 
     def _create(self, resource: Resource, namespace: str, request: Request) -> tuple[int, dict[str, Any]]:
-        obj = request.json()
+        obj = _typed(request.json(), resource)
         meta = obj.setdefault("metadata", {})
         if (obj.get("apiVersion"), obj.get("kind")) != (resource.api_version, resource.kind):
             raise ApiError(400, "BadRequest", f"the object is not a {resource.api_version} {resource.kind}")
@@ -414,6 +435,7 @@ class FakeKube:
             before = 0 if old is None else old["metadata"].get("generation", 0)
             obj["metadata"]["generation"] = before + 1 if old is None or spec_changed else before
         self.objects[key] = self._stamp(obj, new=old is None)
+        self._record("ADDED" if old is None else "MODIFIED", key, obj)
         return obj
 
     def _delete(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
@@ -432,7 +454,11 @@ class FakeKube:
     def _collect(self, key: Key) -> None:
         """Delete the object, then, as the garbage collector does with background propagation,
         every object of its namespace that names it as an owner (by uid)."""
-        uid = self.objects.pop(key)["metadata"]["uid"]
+        gone = self.objects.pop(key)
+        uid = gone["metadata"]["uid"]
+        gone = copy.deepcopy(gone)
+        gone["metadata"]["resourceVersion"] = str(next(self._versions))
+        self._record("DELETED", key, gone)
         dependents = [
             other
             for other, obj in self.objects.items()
@@ -441,6 +467,148 @@ class FakeKube:
         for other in dependents:
             if other in self.objects:
                 self._collect(other)
+
+    def _replace(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
+        """PUT: the object replaced whole (an update), conditional on its metadata.resourceVersion
+        when it carries one (409 Conflict when the stored object has moved on); `status` is kept
+        from the stored object, as it is written through its own subresource."""
+        plural, namespace, name = key
+        existing = self._existing(key)
+        obj = _typed(request.json(), RESOURCES[plural])
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") not in (None, name) or meta.get("namespace") not in (None, namespace):
+            raise ApiError(400, "BadRequest", "the name or namespace of the object does not match the request")
+        wanted = meta.get("resourceVersion")
+        if wanted and wanted != existing["metadata"]["resourceVersion"]:
+            message = (f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
+                       "please apply your changes to the latest version and try again")  # fmt: skip
+            raise ApiError(409, "Conflict", message, name, plural)
+        old_meta = existing["metadata"]
+        meta |= {"name": name, "namespace": namespace, "uid": old_meta["uid"]}
+        meta |= {"creationTimestamp": old_meta["creationTimestamp"], "managedFields": old_meta.get("managedFields", [])}
+        obj.pop("status", None)
+        if "status" in existing:
+            obj["status"] = copy.deepcopy(existing["status"])
+        changed = {k: v for k, v in obj.items() if k not in ("metadata", "status")} != {
+            k: v for k, v in existing.items() if k not in ("metadata", "status")
+        }
+        return 200, self._store(key, obj, spec_changed=changed)
+
+    def compact(self) -> None:
+        """Forget every event so far, as etcd's compaction does: a watch from an older
+        resourceVersion is answered 410 Gone (the client must list again)."""
+        with self._lock:
+            self._events.clear()
+            self._compacted = self._latest
+
+    def _record(self, kind: str, key: Key, obj: dict[str, Any]) -> None:
+        self._latest = int(obj["metadata"]["resourceVersion"])
+        self._events.append((self._latest, kind, key, copy.deepcopy(obj)))
+        assert self._changed is not None
+        self._changed.notify_all()
+
+    def _end_watches(self) -> None:
+        with self._lock:
+            self._stopping = True
+            assert self._changed is not None
+            self._changed.notify_all()
+
+    def _serve_watch(self, handler: BaseHTTPRequestHandler, request: Request) -> None:
+        """A watch stream: one JSON event per chunk, until timeoutSeconds, the server's stop, or
+        the client going away. Errors before the stream starts are answered as usual."""
+        with self._lock:
+            self.requests.append(request)
+            try:
+                self._answer(request)  # what every request goes through: failures, credentials, path, RBAC
+                match = _PATH.fullmatch(request.path)
+                assert match is not None
+                if match["name"] is not None:
+                    raise ApiError(405, "MethodNotAllowed", "watch a collection (with a fieldSelector for one object)")
+                resource, namespace = RESOURCES[match["plural"]], match["namespace"]
+                wanted = _watch_filter(namespace, request.query)
+                pending, since = self._watch_start(resource, wanted, request)
+            except ApiError as e:
+                payload = json.dumps(e.status()).encode()
+                handler.send_response(e.code)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(payload)))
+                handler.end_headers()
+                handler.wfile.write(payload)
+                return
+        handler.protocol_version = "HTTP/1.1"  # chunked transfer needs it; this connection closes after
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        deadline = time.monotonic() + float(request.query.get("timeoutSeconds") or 1800)
+        bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+        try:
+            while True:
+                for event in pending:
+                    data = json.dumps(event).encode() + b"\n"
+                    handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                handler.wfile.flush()
+                if pending and pending[-1]["type"] == "ERROR":
+                    break
+                with self._lock:
+                    pending, since, done = self._watch_next(resource, wanted, request, since, deadline, bookmarks)
+                if done:
+                    break
+            handler.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _watch_start(
+        self, resource: Resource, wanted: Callable[[Key, dict[str, Any]], bool], request: Request
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The first events: the current objects as ADDED (no resourceVersion, or "0"), or every
+        event after the given resourceVersion, or 410 Gone when those events were compacted."""
+        start = request.query.get("resourceVersion") or "0"
+        if start == "0":
+            current = [(k, o) for k, o in sorted(self.objects.items()) if k[0] == resource.plural and wanted(k, o)]
+            return [self._event("ADDED", obj, request) for _, obj in current], self._latest
+        if int(start) < self._compacted:
+            status = ApiError(410, "Expired", f"too old resource version: {start} ({self._compacted})").status()
+            return [{"type": "ERROR", "object": status}], self._latest
+        return self._events_after(resource, wanted, request, int(start)), self._latest
+
+    def _watch_next(
+        self,
+        resource: Resource,
+        wanted: Callable[[Key, dict[str, Any]], bool],
+        request: Request,
+        since: int,
+        deadline: float,
+        bookmarks: bool,
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """Wait (holding the lock's condition) for events after `since`; (events, since, done)."""
+        assert self._changed is not None
+        while not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return [], since, True
+            if self._latest > since:
+                return self._events_after(resource, wanted, request, since), self._latest, False
+            if not self._changed.wait(min(remaining, self.bookmark_seconds)) and bookmarks:
+                meta = {"resourceVersion": str(self._latest)}
+                bookmark = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": meta}
+                return [{"type": "BOOKMARK", "object": bookmark}], since, False
+        return [], since, True
+
+    def _events_after(
+        self, resource: Resource, wanted: Callable[[Key, dict[str, Any]], bool], request: Request, since: int
+    ) -> list[dict[str, Any]]:
+        return [
+            self._event(kind, obj, request)
+            for version, kind, key, obj in self._events
+            if version > since and key[0] == resource.plural and wanted(key, obj)
+        ]
+
+    @staticmethod
+    def _event(kind: str, obj: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {"type": kind, "object": copy.deepcopy(_view(obj, request.accept, "PartialObjectMetadata"))}
 
     def _existing(self, key: Key) -> dict[str, Any]:
         obj = self.objects.get(key)
@@ -455,6 +623,33 @@ class FakeKube:
             meta["creationTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta["resourceVersion"] = str(next(self._versions))
         return obj
+
+
+def _typed(obj: dict[str, Any], resource: Resource) -> dict[str, Any]:
+    """The API server takes apiVersion and kind from the URL when the body leaves them out."""
+    obj.setdefault("apiVersion", resource.api_version)
+    obj.setdefault("kind", resource.kind)
+    return obj
+
+
+def _watch_filter(namespace: str | None, query: dict[str, str]) -> Callable[[Key, dict[str, Any]], bool]:
+    """Which objects a watch sees: its namespace, labelSelector and fieldSelector
+    (`metadata.name` and `metadata.namespace`, equality only)."""
+    labels = _selector(query.get("labelSelector", ""))
+    fields: dict[str, str] = {}
+    for term in filter(None, (t.strip() for t in query.get("fieldSelector", "").split(","))):
+        name, _, value = term.replace("==", "=").partition("=")
+        if name not in ("metadata.name", "metadata.namespace") or not value:
+            raise ApiError(400, "BadRequest", f"field label not supported by the fake: {name}")
+        fields[name] = value
+
+    def wanted(key: Key, obj: dict[str, Any]) -> bool:
+        _, ns, name = key
+        if namespace not in (None, ns) or fields.get("metadata.name", name) != name:
+            return False
+        return fields.get("metadata.namespace", ns) == ns and labels(obj["metadata"].get("labels") or {})
+
+    return wanted
 
 
 def _blank(api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any]:

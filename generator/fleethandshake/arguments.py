@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import __version__, helptext
-from .modes import NAMES
+from .modes import IN_CLUSTER, NAMES
 
 # Help shared by several commands.
 SOURCE_HELP = "folder with handshakes and encrypted Secrets"
@@ -253,6 +253,38 @@ def _import(commands: Commands[argparse.ArgumentParser]) -> None:
     _cluster_options(imp)
 
 
+def _controller(commands: Commands[argparse.ArgumentParser]) -> None:
+    ctl = _command(commands, "controller", "reconcile FleetHandshake objects in the cluster", helptext.CONTROLLER_HELP)
+    _cluster_options(ctl)
+    ctl.add_argument(
+        "--mode",
+        choices=IN_CLUSTER,
+        default=IN_CLUSTER[0],
+        help="delivery mode for handshakes without a mode annotation (default: %(default)s)",
+    )
+    ctl.add_argument("--workers", type=int, default=4, help="handshakes reconciled at once (default: %(default)s)")
+    ctl.add_argument(
+        "--resync", type=float, default=300.0, metavar="SECONDS", help="reconcile everything this often (default: 300)"
+    )
+    ctl.add_argument(
+        "--health-port",
+        type=int,
+        default=8080,
+        metavar="PORT",
+        help="serve /healthz and /readyz on this port (0: none; default: %(default)s)",
+    )
+    ctl.add_argument(
+        "--no-leader-election",
+        dest="leader_election",
+        action="store_false",
+        help="work without holding the Lease (run one replica only)",
+    )
+    ctl.add_argument("--lease-name", default="fleet-handshake-controller", help="the Lease (default: %(default)s)")
+    ctl.add_argument(
+        "--lease-namespace", metavar="NS", help="namespace of the Lease (default: the pod's namespace, else default)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="fleet-handshake",
@@ -263,6 +295,17 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     top.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
     commands = top.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    for declare in (_generate, _plan, _publish, _status, _gitrepo, _validate, _action, _check_secrets, _import):
+    for declare in (
+        _generate,
+        _plan,
+        _publish,
+        _status,
+        _gitrepo,
+        _validate,
+        _action,
+        _check_secrets,
+        _import,
+        _controller,
+    ):
         declare(commands)
     return top

@@ -152,3 +152,16 @@ and get on the referenced Secrets.
 exit codes: 0 every handshake found was imported (or was in SOURCE already); 1 a handshake was
 not imported (its Secret missing, its file taken, or invalid), or invalid inputs; 2 wrong command
 line, no .sops.yaml or no matching creation rule, no usable kubeconfig."""
+
+CONTROLLER_HELP = """\
+Run in (or against) the management cluster and reconcile every FleetHandshake object, as the
+original operator did: read the Secret secretNamespace/secretName from the cluster (no SOPS),
+render the same per-target bundles as `generate` and apply them as Fleet Bundle objects in the
+handshake's namespace (server-side apply, owned by the handshake: deleting it deletes them),
+delete the Bundles of dropped targets, and write status (Pending, Missing, Synced, Error, with a
+message and observedGeneration). Reacts to changes of handshakes and Secrets (watches), resyncs
+periodically, retries errors with backoff. A deleted Secret makes its handshake Missing and keeps
+its Bundles. One replica works at a time (a coordination.k8s.io Lease); SIGTERM stops it cleanly.
+
+PLAIN MODE PUTS THE SECRET'S VALUES INTO THE BUNDLE OBJECTS (as the original operator did);
+downstream mode keeps them out (Fleet copies the Secret from the workspace namespace)."""

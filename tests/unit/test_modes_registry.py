@@ -43,7 +43,9 @@ def test_the_registry_is_the_one_mode_list() -> None:
     assert all(m.name == name for name, m in modes.modes().items())
     assert sorted(p.stem for p in MODES_DIR.glob("*.py") if p.stem not in ("__init__", "base")) == sorted(modes.NAMES)
     choices = _mode_choices(arguments.parser())
-    assert len(choices) == 4 and set(choices) == {modes.NAMES}  # generate, plan, publish and action
+    # generate, plan, publish, action; and the controller, with the modes it can deliver with in-cluster
+    assert sorted(choices) == sorted([modes.NAMES] * 4 + [modes.IN_CLUSTER])
+    assert set(modes.IN_CLUSTER) < set(modes.NAMES)
 
 
 @pytest.mark.parametrize("name", [*modes.NAMES, "sealed"])

@@ -129,7 +129,7 @@ class SecretStore:
         while True:
             query = {"label_selector": selector or None, "limit": _LIST_PAGE, "_continue": page}
             raw = self._request(op, "list_namespaced_secret", namespace, _headers={"Accept": _METADATA_LIST}, **query)
-            document = self._json(op, raw)
+            document = json_object(op.what, self.host, raw)
             for item in document.get("items") or []:
                 meta = item.get("metadata") or {}
                 labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
@@ -182,7 +182,7 @@ class SecretStore:
             if e.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
-        meta = self._json(op, raw).get("metadata")
+        meta = json_object(op.what, self.host, raw).get("metadata")
         return dict(meta) if isinstance(meta, Mapping) else {}
 
     def _request(self, op: _Op, method: str, *args: Any, **kwargs: Any) -> bytes:
@@ -210,14 +210,16 @@ class SecretStore:
             f"cannot {op.what}: HTTP {code} {_PHRASES.get(code) or _clip(str(reason), 40)}: {detail}", status=code
         )
 
-    def _json(self, op: _Op, raw: bytes) -> dict[str, Any]:
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            raise KubeError(f"cannot {op.what}: the Kubernetes API at {self.host} did not answer with a JSON object")
-        return document
+
+def json_object(what: str, host: str, raw: bytes) -> dict[str, Any]:
+    """A response body that must be one JSON object; KubeError naming `what` otherwise."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise KubeError(f"cannot {what}: the Kubernetes API at {host} did not answer with a JSON object")
+    return document
 
 
 def raw_call(

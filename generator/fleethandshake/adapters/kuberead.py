@@ -9,7 +9,6 @@ imported only when a reader is built.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -26,9 +25,9 @@ class ApiReader:
     def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
         from kubernetes import client
 
-        api = kube.api_client(context, kubeconfig)
-        self._core: Any = client.CoreV1Api(api)
-        self._custom: Any = client.CustomObjectsApi(api)
+        self.api_client: Any = kube.api_client(context, kubeconfig)
+        self._core: Any = client.CoreV1Api(self.api_client)
+        self._custom: Any = client.CustomObjectsApi(self.api_client)
         self.host = kube._host_of(self._core)
 
     def list_custom(
@@ -73,13 +72,7 @@ class ApiReader:
         return None
 
     def json(self, what: str, raw: bytes) -> dict[str, Any]:
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            raise KubeError(f"cannot {what}: the Kubernetes API at {self.host} did not answer with a JSON object")
-        return document
+        return kube.json_object(what, self.host, raw)
 
 
 class ClusterReader(ApiReader):

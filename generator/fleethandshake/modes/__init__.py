@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 NAMES = ("plain", "downstream", "sops")  # the first is the default
 DEFAULT = NAMES[0]
+# The modes `fleet-handshake controller` delivers with: sops needs a source's recipients.
+IN_CLUSTER = ("plain", "downstream")
 
 
 @functools.cache

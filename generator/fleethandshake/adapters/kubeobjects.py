@@ -1,0 +1,159 @@
+"""Kubernetes API for controller mode: read, list, watch, apply, delete and write the status of
+FleetHandshakes, Fleet Bundles and Secrets (with kube.py, the only modules that import the
+`kubernetes` client; loaded only by the `controller` command).
+
+As in kube.py, responses are read raw (never deserialised into client models, whose validation
+errors quote their input) and errors name the operation, the object and the HTTP status, never a
+body. Secrets are watched as metadata only (PartialObjectMetadata): the controller holds a
+Secret's values only while it renders the one a handshake names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from http import HTTPStatus
+from typing import Any, NamedTuple
+
+from .kube import _LIST_PAGE as _PAGE
+from .kube import _METADATA, _METADATA_LIST, _TIMEOUT, FIELD_MANAGER, KubeError, _transport
+from .kube import APPLY_PATCH as _APPLY
+from .kuberead import ApiReader
+
+CONTROLLER_MANAGER = f"{FIELD_MANAGER}-controller"  # the field manager of what the controller applies
+_MERGE = "application/merge-patch+json"
+
+
+class Resource(NamedTuple):
+    group: str  # "" for the core group
+    version: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+HANDSHAKES = Resource("riverpointtechnology.com", "v1alpha1", "fleethandshakes")
+BUNDLES = Resource("fleet.cattle.io", "v1alpha1", "bundles")
+SECRETS = Resource("", "v1", "secrets")
+
+
+class KubeGone(KubeError):
+    """A watch's resourceVersion is too old (HTTP 410): list again."""
+
+
+class KubeObjects(ApiReader):
+    """The objects of one cluster, as the controller reads and writes them (`api_client` is
+    shared with the Lease election)."""
+
+    def get(self, res: Resource, namespace: str, name: str, *, metadata_only: bool = False) -> dict[str, Any] | None:
+        """The object, None if it does not exist (a Secret: with its values, to render at once,
+        unless `metadata_only`)."""
+        what = f"read {res.plural} {namespace}/{name}"
+        headers = {"_headers": {"Accept": _METADATA}} if metadata_only else {}
+        try:
+            if res == SECRETS:
+                return self._json(what, self._core.read_namespaced_secret, name, namespace, **headers)
+            return self._json(what, self._custom.get_namespaced_custom_object, *res[:2], namespace, res.plural, name)
+        except KubeError as e:
+            if e.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+
+    def list(self, res: Resource, namespace: str | None = None, selector: str = "") -> tuple[list[dict[str, Any]], str]:
+        """Every object (across namespaces when `namespace` is None) matching the label
+        `selector`, and the list's resourceVersion to watch from. Secrets: metadata only."""
+        what = f"list {res.plural}" + (f" in {namespace}" if namespace else "") + (f" ({selector})" if selector else "")
+        items: list[dict[str, Any]] = []
+        page: str | None = None
+        while True:
+            query: dict[str, Any] = {"label_selector": selector or None, "limit": _PAGE, "_continue": page}
+            call: Any
+            args: tuple[Any, ...]
+            if res == SECRETS:
+                call, args = self._core.list_secret_for_all_namespaces, ()
+                query["_headers"] = {"Accept": _METADATA_LIST}
+            elif namespace is None:
+                call, args = self._custom.list_cluster_custom_object, (*res[:2], res.plural)
+            else:
+                call, args = self._custom.list_namespaced_custom_object, (*res[:2], namespace, res.plural)
+            document = self._json(what, call, *args, **query)
+            items.extend(document.get("items") or [])
+            meta = document.get("metadata") or {}
+            page = meta.get("continue") or None
+            if page is None:
+                return items, str(meta.get("resourceVersion") or "")
+
+    def watch(self, res: Resource, resource_version: str, timeout: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, object) from `resource_version` on, until the server ends the watch after
+        `timeout` seconds; KubeGone when that version is too old. Secrets: metadata only."""
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        what = f"watch {res.plural}"
+        call: Any
+        args: tuple[Any, ...]
+        if res == SECRETS:
+            call, args, extra = self._core.list_secret_for_all_namespaces, (), {"_headers": {"Accept": _METADATA}}
+        else:
+            call, args, extra = self._custom.list_cluster_custom_object, (*res[:2], res.plural), {}
+        watcher: Any = watch.Watch
+        stream = watcher().stream(
+            call, *args, resource_version=resource_version, timeout_seconds=timeout, allow_watch_bookmarks=True,
+            _request_timeout=(_TIMEOUT[0], timeout + 30.0), **extra,
+        )  # fmt: skip
+        failure: KubeError
+        try:
+            for event in stream:
+                yield str(event["type"]), dict(event["raw_object"])
+            return
+        except ApiException as e:
+            failure = self.failure(what, e.status)
+        except (OSError, ValueError) as e:
+            raise KubeError(f"cannot {what}: {_transport(e)} ({self.host})") from None
+        except Exception as e:  # urllib3's errors, when the server goes away mid-stream
+            raise KubeError(f"cannot {what}: connection failed: {type(e).__name__} ({self.host})") from None
+        raise KubeGone(str(failure), status=failure.status) if failure.status == HTTPStatus.GONE else failure
+
+    def apply(self, res: Resource, obj: Mapping[str, Any]) -> None:
+        """Server-side apply under the controller's field manager, forcing its fields."""
+        meta = obj["metadata"]
+        what = f"apply {res.plural} {meta['namespace']}/{meta['name']}"
+        options = {"field_manager": CONTROLLER_MANAGER, "force": True, "_content_type": _APPLY}
+        if res == SECRETS:
+            self.call(what, self._core.patch_namespaced_secret, meta["name"], meta["namespace"], obj, **options)
+            return
+        call = self._custom.patch_namespaced_custom_object
+        self.call(what, call, *res[:2], meta["namespace"], res.plural, meta["name"], obj, **options)
+
+    def write_status(self, res: Resource, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Replace the fields of `status` through the status subresource (a merge patch)."""
+        call = self._custom.patch_namespaced_custom_object_status
+        what = f"write the status of {res.plural} {namespace}/{name}"
+        self.call(what, call, *res[:2], namespace, res.plural, name, {"status": dict(status)}, _content_type=_MERGE)
+
+    def delete(self, res: Resource, namespace: str, name: str, uid: str) -> bool:
+        """Delete the object if it is still the one with `uid`; False when it is gone or replaced."""
+        from kubernetes.client import V1DeleteOptions, V1Preconditions
+
+        body = V1DeleteOptions(preconditions=V1Preconditions(uid=uid))
+        what = f"delete {res.plural} {namespace}/{name}"
+        try:
+            if res == SECRETS:
+                self.call(what, self._core.delete_namespaced_secret, name, namespace, body=body)
+            else:
+                call = self._custom.delete_namespaced_custom_object
+                self.call(what, call, *res[:2], namespace, res.plural, name, body=body)
+            return True
+        except KubeError as e:
+            if e.status in (HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT):
+                return False
+            raise
+
+    def _json(self, what: str, call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.json(what, self.call(what, call, *args, **kwargs))
+
+    def details(self, code: int) -> str | None:
+        hints = {403: "forbidden: the service account lacks this permission (see the controller's RBAC)",
+                 404: "not found", 409: "conflict", 410: "gone: list again"}  # fmt: skip
+        return hints.get(code) or super().details(code)

@@ -1,0 +1,266 @@
+"""`fleet-handshake controller`: reconcile every FleetHandshake object of the cluster, as the
+original operator did, from the same core as `generate` (app/reconcile.py).
+
+Built on the kubernetes client's own `watch.Watch` and `leaderelection` (README: "Controller
+mode" says why not kopf). Two informers (list, then watch from the list's resourceVersion, list
+again on 410 Gone or a failure): FleetHandshakes, kept in a cache, and Secrets as metadata only,
+mapped to the handshakes that name them. Changes, a periodic resync and retries with exponential
+backoff go through one work queue that hands a handshake to one worker at a time. Only the
+replica that holds the Lease works; /healthz answers while the process runs its loops, /readyz
+once it leads and has listed the handshakes. SIGTERM stops it cleanly (Lease released).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..adapters.health import HealthServer
+from ..adapters.kube import KubeError
+from ..adapters.kubeobjects import HANDSHAKES, SECRETS, KubeGone, KubeObjects, Resource
+from ..core.models import Status
+from .reconcile import MODES, Reconciler
+from .workqueue import WorkQueue
+
+log = logging.getLogger("fleet-handshake.controller")
+Key = tuple[str, str]  # (namespace, name) of a handshake
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "plain"
+    workers: int = 4
+    resync: float = 300.0  # seconds between full resyncs
+    watch_timeout: int = 300  # seconds a watch request lasts before it is made again
+    backoff: tuple[float, float] = (1.0, 300.0)  # first and longest retry delay after an error
+    health_address: str = "0.0.0.0"  # noqa: S104  # probed by the kubelet from outside the pod
+    health_port: int | None = 8080  # None: no health endpoint; 0: any free port
+    leader_election: bool = True
+    lease_namespace: str = "default"
+    lease_name: str = "fleet-handshake-controller"
+    lease_timing: tuple[int, int, int] = (15, 10, 2)  # duration, renew deadline, retry period (seconds)
+
+
+class Controller:
+    def __init__(self, api: KubeObjects, settings: Settings | None = None) -> None:
+        self.api, self.settings = api, settings or Settings()
+        self.reconciler = Reconciler(api, self.settings.mode)
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.stopping = threading.Event()
+        self.synced = threading.Event()  # the handshakes were listed once
+        self.identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.health: HealthServer | None = None
+        self._lock = threading.Lock()
+        self._cache: dict[Key, dict[str, Any]] = {}
+        self._by_secret: dict[Key, set[Key]] = {}
+        self._failures: dict[Key, int] = {}
+        self._election: Any = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Run until stop() (0), or until the Lease is lost (1: restart to take part again)."""
+        if self.settings.health_port is not None:
+            checks = {"/healthz": lambda: not self.stopping.is_set(), "/readyz": self.ready}
+            self.health = HealthServer(self.settings.health_address, self.settings.health_port, checks)
+            self.health.start()
+            log.info("health endpoint on %s:%d (/healthz, /readyz)", self.settings.health_address, self.health.port)
+        try:
+            if self.settings.leader_election and not self._lead():
+                return 0 if self.stopping.is_set() else 1
+            self._start(
+                "handshakes informer", lambda: self._inform(HANDSHAKES, self._handshakes_listed, self._handshake_event)
+            )
+            self._start("secrets informer", lambda: self._inform(SECRETS, self._secrets_listed, self._secret_event))
+            for n in range(self.settings.workers):
+                self._start(f"worker-{n}", self._work)
+            self._start("resync", self._resync)
+            lost = self._election.lost if self._election is not None else threading.Event()
+            while not self.stopping.wait(0.5):
+                if lost.is_set():
+                    log.error("lost the Lease %s/%s: stopping", self.settings.lease_namespace, self.settings.lease_name)
+                    return 1
+            return 0
+        finally:
+            self.stopping.set()
+            self.queue.shutdown()
+            if self._election is not None:
+                self._election.stop()
+            if self.health is not None:
+                self.health.stop()
+            log.info("stopped")
+
+    def ready(self) -> bool:
+        leading = self._election is None or self._election.leading.is_set()
+        return leading and self.synced.is_set() and not self.stopping.is_set()
+
+    def _lead(self) -> bool:
+        """Wait until this replica holds the Lease (True) or is stopped (False)."""
+        from ..adapters.lease import Election
+
+        s = self.settings
+        duration, deadline, retry = s.lease_timing
+        self._election = Election(self.api.api_client, s.lease_namespace, s.lease_name, self.identity,
+                                  lease_duration=duration, renew_deadline=deadline, retry_period=retry)  # fmt: skip
+        self._election.start()
+        log.info("waiting for the Lease %s/%s as %s", s.lease_namespace, s.lease_name, self.identity)
+        while not self._election.leading.wait(0.2):
+            if self.stopping.is_set():
+                return False
+        log.info("leading: holds the Lease %s/%s", s.lease_namespace, s.lease_name)
+        return True
+
+    def _start(self, name: str, target: Callable[[], None]) -> None:
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+    def _inform(self, res: Resource, listed: Callable[[list[dict[str, Any]], bool], None],
+                changed: Callable[[str, dict[str, Any]], None]) -> None:  # fmt: skip
+        """List, then watch from the list's version; list again when the watch is gone or fails."""
+        failures, first = 0, True
+        while not self.stopping.is_set():
+            try:
+                items, version = self.api.list(res)
+                listed(items, first)
+                failures, first = 0, False
+                while not self.stopping.is_set():
+                    for kind, obj in self.api.watch(res, version, self.settings.watch_timeout):
+                        version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                        if kind != "BOOKMARK":
+                            changed(kind, obj)
+                        if self.stopping.is_set():
+                            return
+            except KubeGone:
+                log.info("watch of %s expired: listing again", res.plural)
+            except KubeError as e:
+                failures += 1
+                log.warning("%s; retrying", e)
+                self.stopping.wait(self._delay(failures))
+
+    def _handshakes_listed(self, items: list[dict[str, Any]], first: bool) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._by_secret.clear()
+            for obj in items:
+                self._remember(obj)
+            keys = list(self._cache)
+        for key in keys:
+            self.queue.add(key)
+        self.synced.set()
+
+    def _handshake_event(self, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        with self._lock:
+            old = self._forget(key)
+            if kind == "DELETED":
+                return  # its Bundles go with it: Kubernetes' garbage collector follows their owner reference
+            self._remember(obj)
+        # A write of its status alone (this controller's own) changes no generation and no annotation.
+        if old is None or any(_meta(old, f) != _meta(obj, f) for f in ("uid", "generation", "annotations")):
+            self.queue.add(key)
+
+    def _secrets_listed(self, items: list[dict[str, Any]], first: bool) -> None:
+        if not first:  # listed again after a gap: any Secret may have changed meanwhile
+            with self._lock:
+                keys = list(self._cache)
+            for key in keys:
+                self.queue.add(key)
+
+    def _secret_event(self, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        with self._lock:
+            keys = list(self._by_secret.get((str(meta.get("namespace")), str(meta.get("name"))), ()))
+        for key in keys:
+            self.queue.add(key)
+
+    def _remember(self, obj: dict[str, Any]) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        self._cache[key] = obj
+        if isinstance(spec, dict):
+            self._by_secret.setdefault((str(spec.get("secretNamespace")), str(spec.get("secretName"))), set()).add(key)
+
+    def _forget(self, key: Key) -> dict[str, Any] | None:
+        old = self._cache.pop(key, None)
+        for keys in self._by_secret.values():
+            keys.discard(key)
+        return old
+
+    def _work(self) -> None:
+        while (key := self.queue.get()) is not None:
+            try:
+                with self._lock:
+                    obj = self._cache.get(key)
+                if obj is not None:
+                    self._reconcile(key, obj)
+            finally:
+                self.queue.done(key)
+
+    def _reconcile(self, key: Key, obj: dict[str, Any]) -> None:
+        name = "/".join(key)
+        try:
+            result = self.reconciler.reconcile(obj)
+        except Exception as e:  # a bug must not stop the worker; the type only, never a value
+            log.exception("FleetHandshake %s: unexpected %s; retrying", name, type(e).__name__)
+            result = None
+        if result is not None and not result.retry:
+            self._failures.pop(key, None)
+            level = logging.INFO if result.status in (Status.SYNCED, Status.MISSING) else logging.WARNING
+            log.log(level, "FleetHandshake %s: %s: %s", name, result.status, result.message)
+            return
+        self._failures[key] = failures = self._failures.get(key, 0) + 1
+        delay = self._delay(failures)
+        if result is not None:
+            log.warning("FleetHandshake %s: %s: %s; retrying in %.0fs", name, result.status, result.message, delay)
+        self.queue.add_after(key, delay)
+
+    def _delay(self, failures: int) -> float:
+        first, longest = self.settings.backoff
+        return float(min(longest, first * 2 ** min(failures - 1, 30)))
+
+    def _resync(self) -> None:
+        while not self.stopping.wait(self.settings.resync):
+            with self._lock:
+                keys = list(self._cache)
+            for key in keys:
+                self.queue.add(key)
+
+
+def _meta(obj: dict[str, Any], field: str) -> Any:
+    return (obj.get("metadata") or {}).get(field)
+
+
+def default_lease_namespace() -> str:
+    """The pod's namespace (POD_NAMESPACE, or the service account's), else `default`."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return _SA_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def run(*, kubeconfig: str | None, context: str | None, mode: str, workers: int, resync: float,
+        health_port: int, leader_election: bool, lease_name: str, lease_namespace: str | None) -> int:  # fmt: skip
+    from ..errors import UsageError
+
+    if mode not in MODES:
+        raise UsageError(f"--mode {mode}: controller mode delivers with {' or '.join(MODES)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(mode=mode, workers=workers, resync=resync, health_port=health_port or None,
+                        leader_election=leader_election, lease_name=lease_name,
+                        lease_namespace=lease_namespace or default_lease_namespace())  # fmt: skip
+    controller = Controller(KubeObjects(context, kubeconfig), settings)
+    signal.signal(signal.SIGTERM, lambda signum, frame: controller.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: controller.stop())
+    return controller.run()
