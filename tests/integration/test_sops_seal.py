@@ -17,7 +17,7 @@ import yaml
 
 from fhtest import SOPS, AgeKey, SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
 from fleethandshake.adapters.sops.encrypt import encryption_env
-from fleethandshake.core.plan import RESEALED
+from fleethandshake.core.bundleview import RESEALED
 
 VALUE = "seal-canary-Rw83"
 # The keys of a sops file's metadata that list recipients other than age (sops 3.11).

@@ -584,7 +584,7 @@ def test_seed_sample_handshakes_load_unchanged() -> None:
 def test_seed_sample_secrets_are_refused_because_they_are_not_encrypted() -> None:
     path = seed_file("sample-secrets.yaml")
     source, problems = validate_source([(path.name, parse_documents(path.read_bytes()))])
-    assert [(p.file, p.document, p.path) for p in problems] == [(path.name, 0, "stringData"), (path.name, 1, "stringData")]
+    assert [(p.file, p.document, p.path) for p in problems] == [(path.name, d, "stringData") for d in (0, 1)]
     assert all("not SOPS-encrypted" in p.message for p in problems)
     assert source.secrets == ()
 

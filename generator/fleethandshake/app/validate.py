@@ -27,8 +27,9 @@ def _files(count: int | None) -> str:
     return "the YAML files" if count is None else f"{count} YAML file{'s' if count != 1 else ''}"
 
 
-def checked(src: Path, files: int | None) -> str:
-    return f"checked {_files(files)} under {src} and its config (handshakes, Secrets' metadata and encryption; no keys used)"
+def _checked(src: Path, files: int | None) -> str:
+    what = "handshakes, Secrets' metadata and encryption; no keys used"
+    return f"checked {_files(files)} under {src} and its config ({what})"
 
 
 def run(src: Path, *, quiet: bool, fmt: str = "text") -> int:
@@ -43,15 +44,13 @@ def run(src: Path, *, quiet: bool, fmt: str = "text") -> int:
     try:
         loaded = source_loader.load(src, None, records=False)
     except InvalidInputs as e:  # validate never writes: its last line says what it checked
-        raise InvalidInputs(e.problems, checked(src, e.files), e.files) from None
+        raise InvalidInputs(e.problems, _checked(src, e.files), e.files) from None
     if not quiet:
         hs, secrets = loaded.source.handshakes, loaded.source.secrets
         refs = {(s.namespace, s.name) for s in secrets}
         missing = [h for h in hs if (h.secret_namespace, h.secret_name) not in refs]
-        print(
-            f"ok: {len(hs)} handshake(s), {len(secrets)} encrypted Secret(s) in {_files(len(loaded.contents))} under {src}",
-            file=sys.stderr,
-        )
+        found = f"{len(hs)} handshake(s), {len(secrets)} encrypted Secret(s)"
+        print(f"ok: {found} in {_files(len(loaded.contents))} under {src}", file=sys.stderr)
         for h in missing:
             print(
                 f"warning: {h.file}: handshake {h.ref} references Secret "
