@@ -22,7 +22,8 @@ from fhtest import SOPS, AgeKey, SourceRepo, handshake, make_age_key, read_tree,
 from fleethandshake.app.plan import EXIT_CHANGES
 from fleethandshake.core.plan import VALUES_UNCOMPARED
 
-SEALED = "/sopssecret.yaml"
+FILE = "sopssecret.yaml"
+SEALED = f"/{FILE}"
 NO_KEY = 128  # sops decrypt: no key opens the file
 
 
@@ -79,6 +80,13 @@ def generate(repo: SourceRepo, out: Path, key: AgeKey) -> None:
     assert result.code == 0, result.stderr
 
 
+def generated(repo: SourceRepo, out: Path, source_key: AgeKey, keys: dict[str, AgeKey]) -> tuple[set[str], set[str]]:
+    """The source generated into `out`; the bundle folders of clusters c1 and c2."""
+    source(repo, keys)
+    generate(repo, out, source_key)
+    return bundles_of(out, "c1"), bundles_of(out, "c2")
+
+
 def bundles_of(out: Path, cluster: str) -> set[str]:
     """The bundle folders whose target is clusterName `cluster`."""
     return {
@@ -91,11 +99,9 @@ def bundles_of(out: Path, cluster: str) -> set[str]:
 def test_adding_and_removing_a_cluster_recipient_reseals_exactly_its_bundles(
     repo: SourceRepo, tmp_path: Path, age_key: AgeKey, keys: dict[str, AgeKey]
 ) -> None:
-    source(repo, keys)
     out = tmp_path / "out"
-    generate(repo, out, age_key)
+    c1, c2 = generated(repo, out, age_key, keys)
     before = sealed(out)
-    c1, c2 = bundles_of(out, "c1"), bundles_of(out, "c2")
     assert len(c1) == len(c2) == 2 and len(before) == 4
 
     # Add the key of a new cluster (or a second key of c2) to c2's scope.
@@ -114,8 +120,8 @@ def test_adding_and_removing_a_cluster_recipient_reseals_exactly_its_bundles(
     added = sealed(out)
     assert {p for p in before if added[p] != before[p]} == {f"{b}{SEALED}" for b in c2}
     for path in c2:
-        assert delivered(out / path / SEALED[1:], keys["c2-new"]) == delivered(out / path / SEALED[1:], keys["c2"])
-        assert decrypt(out / path / SEALED[1:], keys["c1"]).returncode == NO_KEY
+        assert delivered(out / path / FILE, keys["c2-new"]) == delivered(out / path / FILE, keys["c2"])
+        assert decrypt(out / path / FILE, keys["c1"]).returncode == NO_KEY
     assert plan_json(repo, out, age_key)[0] == 0
 
     # Remove c2's old key: only the new one opens c2's bundles now.
@@ -131,20 +137,18 @@ def test_adding_and_removing_a_cluster_recipient_reseals_exactly_its_bundles(
     removed = sealed(out)
     assert {p for p in before if removed[p] != added[p]} == {f"{b}{SEALED}" for b in c2}
     for path in c2:
-        assert decrypt(out / path / SEALED[1:], keys["c2"]).returncode == NO_KEY
-        assert decrypt(out / path / SEALED[1:], keys["c2-new"]).returncode == 0
+        assert decrypt(out / path / FILE, keys["c2"]).returncode == NO_KEY
+        assert decrypt(out / path / FILE, keys["c2-new"]).returncode == 0
     assert all(removed[f"{b}{SEALED}"] == before[f"{b}{SEALED}"] for b in c1), "c1's bundles never rewritten"
 
 
 def test_rotating_the_source_key_with_sops_updatekeys(
     repo: SourceRepo, tmp_path: Path, age_key: AgeKey, keys: dict[str, AgeKey]
 ) -> None:
-    source(repo, keys)
     out = tmp_path / "out"
-    generate(repo, out, age_key)
-    c1, c2 = bundles_of(out, "c1"), bundles_of(out, "c2")
+    c1, c2 = generated(repo, out, age_key, keys)
     cluster_key = {**dict.fromkeys(c1, keys["c1"]), **dict.fromkeys(c2, keys["c2"])}
-    before = {b: delivered(out / b / SEALED[1:], k) for b, k in cluster_key.items()}
+    before = {b: delivered(out / b / FILE, k) for b, k in cluster_key.items()}
     new = keys["source-new"]
 
     # README: put the new recipient in .sops.yaml, then `sops updatekeys` with the old key at hand.
@@ -169,7 +173,7 @@ def test_rotating_the_source_key_with_sops_updatekeys(
 
     generate(repo, out, new)  # the new key alone
 
-    assert {b: delivered(out / b / SEALED[1:], k) for b, k in cluster_key.items()} == before, "same Secrets"
+    assert {b: delivered(out / b / FILE, k) for b, k in cluster_key.items()} == before, "same Secrets"
     assert plan_json(repo, out, new)[0] == 0
     settled = read_tree(out)
     generate(repo, out, new)
