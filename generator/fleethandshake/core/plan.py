@@ -24,10 +24,11 @@ REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, S
 RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, target, target namespace, "
                "Secret name, delivery mode) in 64 bits; earlier versions used 32 bits of fewer")  # fmt: skip
 # The value digests of the two trees were made with different keys (the age identities the runs
-# decrypted with): whether a value changed cannot be told, so no key is called changed.
+# decrypted with), or the output has none: whether a value changed cannot be told, so no key is
+# called changed.
 VALUES_UNCOMPARED = (
-    "values not compared: the output was generated with other age identities than this run's (a rotated source key?); "
-    "only key names are compared"
+    "values not compared: this run's age identities did not make the output's state file "
+    "(a rotated source key?); only key names are compared"
 )
 
 
