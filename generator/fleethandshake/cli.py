@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInputs as e:
         for problem in e.problems:
             print(f"error: {problem}", file=sys.stderr)
-        print(f"fleet-handshake: {e}; nothing was written", file=sys.stderr)
+        print(f"fleet-handshake: {e}; {e.outcome}", file=sys.stderr)
         return e.exit_code
     except FleetHandshakeError as e:
         print(f"fleet-handshake: error: {e}", file=sys.stderr)

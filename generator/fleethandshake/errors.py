@@ -83,10 +83,12 @@ class UnorderedSource(UserError):
 class InvalidInputs(UserError):
     """Validation found problems; all of them are listed."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], outcome: str = "nothing was written", files: int | None = None) -> None:
         self.problems = sorted(problems)
+        self.outcome = outcome  # what the command did, for the line after the problems
+        self.files = files  # how many source files were read, when known
         count = len(self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the source")
 
-    def __reduce__(self) -> tuple[type[InvalidInputs], tuple[list[Problem]]]:
-        return type(self), (self.problems,)  # rebuilt from its problems, not from the message
+    def __reduce__(self) -> tuple[type[InvalidInputs], tuple[list[Problem], str, int | None]]:
+        return type(self), (self.problems, self.outcome, self.files)  # rebuilt from its parts, not the message

@@ -17,7 +17,7 @@ import yaml
 
 from fhtest import SOPS, AgeKey, SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
 from fleethandshake.adapters.sops.encrypt import encryption_env
-from fleethandshake.core.plan import RESEALED
+from fleethandshake.core.bundleview import RESEALED
 from fleethandshake.errors import EXIT_CHANGES
 
 VALUE = "seal-canary-Rw83"

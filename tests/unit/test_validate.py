@@ -330,7 +330,7 @@ def test_problems_of_every_document_and_file_are_reported_at_once() -> None:
     assert sorted((p.file, p.document, p.path) for p in problems) == [
         ("a.yaml", 0, "spec.secretNamespace"),
         ("a.yaml", 1, "spec.targets"),
-        ("b.yaml", 0, ""),
+        ("b.yaml", 0, "stringData"),
     ]
 
 
@@ -371,15 +371,15 @@ def test_an_encrypted_secret_is_accepted() -> None:
 SECRET_CASES = [
     pytest.param(
         secret_text(string_data={"password": "hunter2"}, encrypted=False),
-        "",
-        "not SOPS-encrypted",
+        "stringData",
+        "is in clear text: this Secret is not SOPS-encrypted",
         id="stringData-not-encrypted",
     ),
     pytest.param(
         "apiVersion: v1\nkind: Secret\nmetadata: {name: db-creds, namespace: default}\n"
         "data:\n  password: aHVudGVyMg==\n",
-        "",
-        "not SOPS-encrypted",
+        "data",
+        "is in clear text: this Secret is not SOPS-encrypted",
         id="data-not-encrypted",
     ),
     pytest.param(
@@ -426,8 +426,8 @@ def test_secret_problem_has_exact_path_and_message(text: str, path: str, fragmen
 @pytest.mark.parametrize(
     ("metadata", "encrypted", "paths"),
     [
-        ("metadata: not-a-mapping\n", False, ["", "metadata"]),
-        ("metadata:\n  name: ENC[x]\n  namespace: default\n", False, ["", "metadata.name"]),
+        ("metadata: not-a-mapping\n", False, ["metadata", "stringData"]),
+        ("metadata:\n  name: ENC[x]\n  namespace: default\n", False, ["metadata.name", "stringData"]),
         ("metadata: [a]\n", True, ["metadata", "stringData.password"]),
     ],
 )
@@ -443,7 +443,8 @@ def test_plain_secret_problem_names_the_file_and_says_what_to_do() -> None:
     text = "# a comment first\n" + secret_text(string_data={"password": "hunter2"}, encrypted=False)
     _, (problem,) = validate(("secrets/db.yaml", text))
     assert problem.file == "secrets/db.yaml"
-    assert problem.line == line_of(text, "apiVersion")
+    assert problem.path == "stringData"
+    assert problem.line == line_of(text, "password")  # where the values are, as check-secrets reports it
     assert "encrypt it with sops" in problem.message
 
 
@@ -583,7 +584,7 @@ def test_seed_sample_handshakes_load_unchanged() -> None:
 def test_seed_sample_secrets_are_refused_because_they_are_not_encrypted() -> None:
     path = seed_file("sample-secrets.yaml")
     source, problems = validate_source([(path.name, parse_documents(path.read_bytes()))])
-    assert [(p.file, p.document, p.path) for p in problems] == [(path.name, 0, ""), (path.name, 1, "")]
+    assert [(p.file, p.document, p.path) for p in problems] == [(path.name, d, "stringData") for d in (0, 1)]
     assert all("not SOPS-encrypted" in p.message for p in problems)
     assert source.secrets == ()
 

@@ -135,9 +135,9 @@ def test_a_clear_text_secret_inside_a_list_is_refused_by_validate_and_check_secr
     canary = "list-canary-Qz81Lk"
     text = as_items(handshake_text(), SECRET + f"stringData:\n  password: {canary}\n")
     _, problems = validate(text)
-    assert [p.path for p in problems] == ["items[1]"]
     found = check_file("export.yaml", text.encode())
     assert [(p.path, p.line) for p in found] == [("items[1].stringData", line_of(text, f"password: {canary}"))]
+    assert [(p.path, p.line) for p in problems] == [(p.path, p.line) for p in found]
     assert all(canary not in str(p) for p in [*problems, *found])
 
 
@@ -184,7 +184,7 @@ def test_plain_scalars_of_list_items_are_checked_but_never_their_data() -> None:
     low = "yes"  # a low-entropy secret: must not appear in any message
     clear = as_items(SECRET + f"stringData:\n  password: {low}\n  pin: 0o17\n")
     _, problems = validate(clear)
-    assert [p.path for p in problems] == ["items[0]"]
+    assert [p.path for p in problems] == ["items[0].stringData"]
     found = check_file("export.yaml", clear.encode())
     assert [p.path for p in found] == ["items[0].stringData"]
     assert all(f" {low}" not in p.message and "0o17" not in p.message for p in [*problems, *found])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..adapters.fs import source as fs
 from ..core.collector import below
@@ -21,7 +20,6 @@ from ..core.validate_secret import DATA_SECTIONS, LAST_APPLIED_PATH
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
-CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it with sops before committing"
 UNREADABLE = "any document of it may be a clear-text Secret: fix the file, or exclude it from this hook if not YAML"
 
 
@@ -37,30 +35,21 @@ def check_file(display: str, content: bytes) -> list[Problem]:
         docs = parse_documents(content)
     except YamlError as e:  # the message names a line and a YAML path, never the text
         return [Problem(display, None, "", f"{e.message}; {UNREADABLE}", e.line)]
-    # document -> (item, Secret) for each Secret in it: the document itself (item None) or List items
-    secrets: dict[int, list[tuple[int | None, Any]]] = {}
+    # document -> where each Secret in it is: the document itself (item None) or List items
+    secrets: dict[int, list[int | None]] = {}
     for d in docs:
         for item, data in objects(d):
             if is_secret(data):
-                secrets.setdefault(d.index, []).append((item, data))
+                secrets.setdefault(d.index, []).append(item)
     if not secrets:
         return []
-    by_index = {d.index: d for d in docs}
     # One file at a time: a Secret defined twice across files is validate's business, not a leak.
     _, problems = validate_source([(display, docs)])
     found: list[Problem] = []
     for p in problems:
-        if p.document is None:
-            continue
-        for item, data in secrets.get(p.document, []):
+        for item in secrets.get(p.document, []) if p.document is not None else ():
             rest = below(p.path, item_path(item, ""))
-            if rest == "":  # the whole Secret is in clear text: name the sections that hold data
-                doc = by_index[p.document]
-                for section in DATA_SECTIONS:
-                    if data.get(section):
-                        path = item_path(item, section)
-                        found.append(Problem(p.file, p.document, path, CLEAR_TEXT, doc.line(path)))
-            elif rest is not None and _in_data(rest):
+            if rest is not None and _in_data(rest):
                 found.append(p)
     return sorted(found, key=lambda p: (p.document or 0, p.line or 0, p.path))
 

@@ -70,7 +70,7 @@ def load(
     source, more = finish(handshakes, secrets, problems)
     config, config_problems = _config(root)
     if more or config_problems:
-        raise InvalidInputs(more + config_problems)
+        raise InvalidInputs(more + config_problems, files=len(files))
     contents = {f.path: f.content for f in files}
     identity = source_identity(config, out) if out is not None else ""
     return LoadedSource(root.resolve(), source, contents, config, kept, len(to_parse), identity)

@@ -14,8 +14,15 @@ from ..modes import modes
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, SecretValue
 from .output import group_by_bundle
 from .render import FLEET_YAML, go_base64_decode
-from .state import STATE_FILE, value_digests_by_handshake
+from .state import STATE_FILE, digests_key_id, value_digests_by_handshake
 from .yaml import reader
+
+# sops mode: the sealed file differs while what fleet-handshake seals reads the same. Only the
+# cluster's key opens the old file, so what it delivered is not known here: never "same delivery".
+RESEALED = (
+    "sealed again: the SopsSecret in the output is not the one fleet-handshake sealed "
+    "(replaced, edited, or written by an older version); what it delivered cannot be read here"
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,9 @@ class BundleView:
     secret_annotations: tuple[tuple[str, str], ...]
     values: tuple[tuple[str, SecretValue], ...]  # key -> canonical value (base64 of the bytes)
     mode: str = ""  # the delivery mode whose file the folder holds
+    # "" when `values` are read from the Secret; else the id of the key whose digests they are
+    # (the state file's): digests made with different keys cannot be compared.
+    values_key: str = ""
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -86,6 +96,7 @@ def read_views(
         return memo[content]
 
     digests = value_digests_by_handshake(tree.get(STATE_FILE))
+    digests_key = digests_key_id(tree.get(STATE_FILE))
     views: dict[str, BundleView] = {}
     for directory, files in group_by_bundle(tree).items():
         fleet = load(files.get(f"{directory}/{FLEET_YAML}"))
@@ -123,5 +134,28 @@ def read_views(
             secret_annotations=_pairs(meta.get("annotations")),
             values=values,
             mode=mode,
+            values_key="" if readable else digests_key,
         )
     return views
+
+
+def age_recipients(content: bytes | None, memo: Mapping[bytes, Any]) -> frozenset[str]:
+    """The age recipients a sealed file names in its sops metadata (public keys, in clear text),
+    from the documents `read_views` parsed."""
+    doc = memo.get(content) if content is not None else None
+    sops = doc.get("sops") if isinstance(doc, dict) else None
+    entries = sops.get("age") if isinstance(sops, dict) else None
+    if not isinstance(entries, list):
+        return frozenset()
+    return frozenset(str(e["recipient"]) for e in entries if isinstance(e, dict) and "recipient" in e)
+
+
+def resealed_reason(old: bytes, new: bytes | None, memo: Mapping[bytes, Any]) -> str:
+    """Why a sealed file is sealed again: its recipients changed (they are public, in clear text in
+    the file's sops metadata), or the old file is not the one fleet-handshake sealed."""
+    before, after = age_recipients(old, memo), age_recipients(new, memo)
+    if not after or before == after:
+        return RESEALED
+    changed = (("added", after - before), ("removed", before - after))
+    parts = [f"{label} {', '.join(sorted(keys))}" for label, keys in changed if keys]
+    return f"sealed again for other age recipients: {'; '.join(parts)}"

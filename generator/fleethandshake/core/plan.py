@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..modes import modes
-from .bundleview import BundleView, read_views
+from .bundleview import BundleView, read_views, resealed_reason
 from .describe import describe_target
 from .output import HandshakeChange, group_by_bundle
 from .removals import Removals
@@ -26,11 +26,12 @@ REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, S
 # A removed and an added bundle of the same handshake target: the folder got a new name.
 RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, target, target namespace, "
                "Secret name, delivery mode) in 64 bits; earlier versions used 32 bits of fewer")  # fmt: skip
-# sops mode: the sealed file differs while what fleet-handshake seals reads the same. Only the
-# cluster's key opens the old file, so what it delivered is not known here: never "same delivery".
-RESEALED = (
-    "sealed again: the SopsSecret in the output is not the one fleet-handshake sealed "
-    "(replaced, edited, or written by an older version); what it delivered cannot be read here"
+# The value digests of the two trees were made with different keys (the age identities the runs
+# decrypted with), or the output has none: whether a value changed cannot be told, so no key is
+# called changed.
+VALUES_UNCOMPARED = (
+    "values not compared: this run's age identities did not make the output's state file "
+    "(a rotated source key?); only key names are compared"
 )
 
 
@@ -144,14 +145,18 @@ def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words
     before, after = dict(old.values), dict(new.values)
     added = tuple(sorted(set(after) - set(before)))
     removed = tuple(sorted(set(before) - set(after)))
-    changed = tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k]))
+    changed: Words = ()
+    if old.values_key != new.values_key:
+        changes.append(VALUES_UNCOMPARED)
+    else:
+        changed = tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k]))
     if added or removed or changed:
         changes.append("data")
     return tuple(changes), added, removed, changed
 
 
 def _diff(
-    old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False, resealed: bool = False
+    old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False, resealed: str = ""
 ) -> BundleDiff:
     view = new or old
     assert view is not None
@@ -176,7 +181,7 @@ def _diff(
     if same:
         return diff  # byte-identical folders: unchanged, whatever their content
     changes, added, removed, changed = _what_changed(old, new)
-    return replace(diff, change=MODIFIED, changes=changes or (RESEALED if resealed else REWRITTEN,),
+    return replace(diff, change=MODIFIED, changes=changes or (resealed or REWRITTEN,),
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
 
 
@@ -200,13 +205,15 @@ def make_plan(
     old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
     sealed = [m.file for m in modes().values() if m.seals]
     resealed = {
-        d
+        d: resealed_reason(old_dirs[d][f"{d}/{f}"], new_dirs[d].get(f"{d}/{f}"), memo)
         for d in old_dirs.keys() & new_dirs.keys() - same
         for f in sealed
         if f"{d}/{f}" in old_dirs[d] and old_dirs[d][f"{d}/{f}"] != new_dirs[d].get(f"{d}/{f}")
     }
     paths = sorted(set(old) | set(new))
-    diffs = _renames(tuple(_diff(old.get(p), new.get(p), resolve, p in same, p in resealed) for p in paths), old, new)
+    diffs = _renames(
+        tuple(_diff(old.get(p), new.get(p), resolve, p in same, resealed.get(p, "")) for p in paths), old, new
+    )
     hs = tuple(handshakes)
     impacts: tuple[ClusterImpact, ...] | None = None
     conflicts: list[Conflict] = []

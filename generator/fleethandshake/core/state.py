@@ -95,6 +95,13 @@ def value_digests_by_handshake(content: bytes | None) -> dict[tuple[str, str], d
         return {}
 
 
+def digests_key_id(content: bytes | None) -> str:
+    """The id of the key that made a state file's digests (unchecked: plans only compare by it)."""
+    parts = _split(content) if content is not None else None
+    doc = _parsed(parts[1]) if parts is not None else None
+    return str(doc.get("key", "")) if isinstance(doc, dict) else ""
+
+
 def key_id(key: bytes) -> str:
     """Which key made the MACs, without revealing it (a second, domain-separated HMAC)."""
     return hmac.new(key, b"fleet-handshake state key id", hashlib.sha256).hexdigest()[:16]

@@ -15,6 +15,7 @@ DATA_SECTIONS = ("data", "stringData")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 LAST_APPLIED_PATH = join(join("metadata", "annotations"), LAST_APPLIED)
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it with sops before committing"
 
 
 def is_encrypted_value(value: Any) -> bool:
@@ -36,14 +37,12 @@ def secret(c: Collector) -> SourceSecret | None:
     # broken metadata is a leak all the same (and check-secrets reports only the data's problems).
     meta_ok = not c.problems
     _last_applied(c, meta.get("annotations"))  # its value may be the Secret in clear text
-    has_data = any(data.get(k) for k in DATA_SECTIONS)
     if not encrypted:
-        if has_data:
-            c.add(
-                "",
-                "is a Secret with data that is not SOPS-encrypted; encrypt it with sops "
-                "before committing (never commit clear-text secrets)",
-            )
+        # One problem per section that holds values, at that section's line: validate and
+        # check-secrets report the same file:line for it.
+        for section in DATA_SECTIONS:
+            if data.get(section):
+                c.add(section, CLEAR_TEXT)
         return None
     for section in DATA_SECTIONS:
         values = data.get(section)
