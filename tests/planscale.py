@@ -67,6 +67,16 @@ def target(k: int, i: int) -> dict[str, Any]:
     ][(k + i) % 5]  # fmt: skip
 
 
+APPS = ("orders", "payments", "search", "billing", "catalog", "checkout", "ledger", "identity", "metrics", "ingest")
+PURPOSES = ("db-credentials", "api-token", "tls", "registry-pull", "webhook", "smtp")
+
+
+def secret_name(i: int) -> str:
+    """Names like a platform team's: `orders-db-credentials`, `search-api-token`; unique per i."""
+    base = f"{APPS[i % len(APPS)]}-{PURPOSES[i // len(APPS) % len(PURPOSES)]}"
+    return base if i < len(APPS) * len(PURPOSES) else f"{base}-{i // (len(APPS) * len(PURPOSES))}"
+
+
 def keys(i: int) -> dict[str, str]:
     names = ("password", "username", "api-token", "ca.crt", "tls.key", "webhook-secret")
     return {names[(i + n) % len(names)]: f"{CANARY}-{i}-{n}" for n in range(2 + i % 3)}
@@ -100,13 +110,13 @@ def fleet(changed: int, cluster_count: int, *, removed: int = 0, added: int = 0,
     plan_ += [("removed", 1, "before") for _ in range(removed)]
     plan_ += [("added", 1, "after") for _ in range(added)]
     for i, (kind, n, which) in enumerate(plan_):
-        name = f"{kind}-{i:03d}"
-        doc = handshake_doc(f"hs-{name}", f"s-{name}", [target(k, i) for k in range(n)],
+        name = secret_name(i)
+        doc = handshake_doc(name, name, [target(k, i) for k in range(n)],
                             target_namespace=("apps", "payments", "monitoring")[i % 3])  # fmt: skip
         data = keys(i)
         if which in ("both", "before"):
             f.before.append(doc)
-            f.secrets_before[f"s-{name}"] = data
+            f.secrets_before[name] = data
         if which in ("both", "after"):
             f.after.append(doc)
             new = dict(data)
@@ -115,7 +125,7 @@ def fleet(changed: int, cluster_count: int, *, removed: int = 0, added: int = 0,
                 if i % 4 == 1:  # a key added and one removed
                     new["pool-size"] = f"{CANARY}-{i}-pool"
                     new.pop(list(new)[1])
-            f.secrets_after[f"s-{name}"] = new
+            f.secrets_after[name] = new
     return f
 
 

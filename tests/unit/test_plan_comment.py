@@ -6,6 +6,7 @@ whose every value is a canary.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import pytest
@@ -24,14 +25,8 @@ def scaled(changed: int, clusters: int, removed: int = 0) -> Plan:
 
 
 def table_rows(text: str) -> list[str]:
-    lines = text.splitlines()
-    start = lines.index(next(line for line in lines if line.startswith("| Change |")))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return rows
+    """The rows of the changed Secrets: the first screen's table and the collapsed one after it."""
+    return [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Secret |")]
 
 
 @pytest.mark.parametrize(
@@ -54,13 +49,13 @@ def test_the_comment_fits_and_every_block_is_whole(changed: int, clusters: int, 
     # up to 350 changed bundles (150 Secrets); rows are left out only beyond that, and then said so.
     lines = text.splitlines()
     assert lines[2].startswith(f"**{len({(b.workspace, b.secret) for b in plan.bundles if b.change != 'unchanged'})}")
-    assert lines.index(next(line for line in lines if line.startswith("| Change |"))) <= 8
+    assert lines.index(next(line for line in lines if line.startswith("| Secret |"))) <= 8
     rows = table_rows(text)
     all_rows = plancomment.rows(plan)
     if changed <= 350:
         assert len(rows) == len(all_rows)
     if len(rows) < len(all_rows):
-        assert f"the rows of {len(all_rows) - len(rows)} more Secret(s) (of {len(all_rows)})" in text
+        assert f"the rows of {len(all_rows) - len(rows)} more Secrets (of {len(all_rows)})" in text
 
 
 def test_removals_come_first_and_stay_when_rows_are_left_out() -> None:
@@ -68,10 +63,11 @@ def test_removals_come_first_and_stay_when_rows_are_left_out() -> None:
     for limit in (LIMIT, 8_000):
         text = planreport.to_markdown(plan, limit=limit)
         planscale.check_markdown(text, limit)
-        changes = [row.split("|")[1].split()[1].rstrip(":") for row in table_rows(text)]
-        assert changes[:30] == ["removed"] * 30 and "removed" not in changes[30:]
-        assert changes[30:60] == ["added"] * 30
-    assert "the rows of" in text and "more Secret(s)" in text
+        icons = [row.split("|")[1].split()[0] for row in table_rows(text)]
+        removed, added = min(30, len(icons)), min(60, len(icons))
+        assert icons[:removed] == ["🔴"] * removed and "🔴" not in icons[removed:]
+        assert icons[removed:added] == ["🟢"] * (added - removed) and set(icons[added:]) <= {"🟡"}
+    assert "the rows of" in text and "more Secrets (of " in text
 
 
 def test_a_small_plan_is_whole_and_names_keys_clusters_and_targets() -> None:
@@ -79,30 +75,35 @@ def test_a_small_plan_is_whole_and_names_keys_clusters_and_targets() -> None:
     text = planreport.to_markdown(plan)
     assert SHORTENED not in text and text == planreport.to_markdown(plan, limit=None)
     rows = table_rows(text)
-    assert rows == ["| 🟡 modified | `apps/s-rotated-000` | changed `password` | 4 | clusters env=prod, geo=us (2) · "
-                    "group prod-eu (2) · group edge (0) |"]  # fmt: skip
+    assert rows == ["| 🟡 `apps/orders-db-credentials` | changed `password` | 4 | env=prod, geo=us: 2 · "
+                    "group prod-eu: 2 · group edge: 0 |"]  # fmt: skip
     # Cluster names only inside the collapsed blocks, as display names, never Rancher's ids.
     before_details = text.split("<details>")[0]
     assert "prod-eu-0000" not in before_details and "prod-eu-0000" in text
     assert planscale.cluster_id(0) not in text.split("Per cluster")[0]
-    assert "Per cluster (" in text
+    assert "Per cluster: 4 clusters in 1 group of the same changes" in text
 
 
 def test_a_target_that_reaches_no_cluster_is_explained() -> None:
     plan = scaled(35, 200)
     text = planreport.to_markdown(plan)
-    assert "cluster dev-eu-0003 (0)" in text  # an earlier target (env in (staging, dev)) takes it
+    assert "cluster dev-eu-0003: 0" in text  # an earlier target (env in (staging, dev)) takes it
     assert plancomment.ZERO_CLUSTERS in text
     assert planreport.NO_CLUSTER not in planreport.to_markdown(scaled(3, 10))
     assert f"clusters: {planreport.NO_CLUSTER}" in planreport.to_text(plan)
 
 
-def test_the_issue_case_keeps_the_cluster_names_per_secret() -> None:
-    """40 handshakes, 200 clusters, 15 Secrets rotated (35 bundles): only the per-cluster list goes."""
+def test_the_issue_case_is_whole_and_ten_times_larger_fits() -> None:
+    """40 handshakes, 200 clusters, 15 Secrets rotated (35 bundles): all of it fits, the per-cluster list
+    grouped by the same changes. Ten times larger (350 bundles, 2,000 clusters): detail is left out."""
     text = planreport.to_markdown(scaled(35, 200))
-    assert "left out the per-cluster list." in text
+    assert SHORTENED not in text
+    assert text.startswith("### fleet-handshake plan\n\n**15 Secrets change in 35 bundles in fleet-default, on ")
     assert "Clusters per Secret and target (" in text and "Bundles (35)" in text
-    assert text.startswith("### fleet-handshake plan\n\n**15 Secret(s) change in 35 bundle(s) in fleet-default, on ")
+    assert re.search(r"Per cluster: \d+ clusters in \d+ groups of the same changes", text)
+    larger = planreport.to_markdown(scaled(350, 2000, 20))
+    assert "left out the per-cluster list, the per-bundle details and cluster names beyond " in larger
+    assert "15 more changed Secrets" not in larger and "more changed Secrets</summary>" in larger
 
 
 def test_no_inventory_says_how_to_get_cluster_counts() -> None:
@@ -112,11 +113,11 @@ def test_no_inventory_says_how_to_get_cluster_counts() -> None:
     bare = replace(plan, clusters=None, bundles=tuple(replace(b, clusters=None) for b in plan.bundles))
     text = planreport.to_markdown(bare)
     planscale.check_markdown(text, LIMIT)
-    assert "| Change | Secret | Keys | Where |" in text and "Cluster counts need an inventory" in text
+    assert "| Secret | Change | Where |" in text and "Cluster counts need an inventory" in text
 
 
 def test_no_changes() -> None:
     plan = planscale.plan_in_memory(planscale.fleet(0, 10))
     text = planreport.to_markdown(plan)
-    assert text.splitlines()[2] == "**No changes**: 37 bundle(s), all unchanged."
+    assert text.splitlines()[2] == "**No changes**: 37 bundles, all unchanged."
     assert "|" not in text and "<details>" not in text

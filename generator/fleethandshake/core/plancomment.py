@@ -22,11 +22,12 @@ FULL_PLAN_CLI = "`fleet-handshake plan` with `--format json` (or `--format text`
 ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}
 FOOTER = "<sub>Plans show names, key names and clusters only: never a value.</sub>"
 ZERO_CLUSTERS = (
-    "**0** clusters: no cluster in the inventory matches that target, or an earlier target of the same "
+    "A target with 0 clusters: no cluster in the inventory matches it, or an earlier target of the same "
     "handshake takes every cluster it matches (the first matching target wins)."
 )
 MAX_KEYS = 8  # key names per kind of change in a table cell
 MAX_WHERE = 3  # targets in a table cell
+FIRST_ROWS = 20  # rows on the first screen; more go into a collapsed table below it
 MAX_ATTENTION = 20  # conflicts and handshakes not Synced, one line each
 MAX_MOVES = 50
 
@@ -42,18 +43,27 @@ class _Level:
     left_out: tuple[str, ...] = ()
 
 
-# The planned order of leaving things out: first what matters least to a reviewer of the change.
-_LEVELS = (
-    _Level(),
-    _Level(per_cluster=False, left_out=("the per-cluster list",)),
-    _Level(per_cluster=False, names=10, left_out=("the per-cluster list", "cluster names beyond 10 per target")),
-    _Level(per_cluster=False, names=10, bundles=False,
-           left_out=("the per-cluster list", "cluster names beyond 10 per target", "the per-bundle details")),
-    _Level(per_cluster=False, names=None, bundles=False,
-           left_out=("the per-cluster list", "the per-bundle details", "the cluster names")),
-    _Level(per_cluster=False, names=None, bundles=False, moves=False,
-           left_out=("the per-cluster list", "the per-bundle details", "the cluster names", "the list of moves")),
-)  # fmt: skip
+def _levels() -> tuple[_Level, ...]:
+    """The planned order of leaving things out: first what matters least to a reviewer of the change.
+
+    The per-cluster list; then cluster names beyond a number per target (fewer and fewer), with and
+    then without the per-bundle details; then every cluster name; then the list of moves. The table
+    comes last (render).
+    """
+    per_cluster = "the per-cluster list"
+    levels = [_Level(), _Level(per_cluster=False, left_out=(per_cluster,))]
+    dropped: tuple[str, ...]
+    for bundles, caps in ((True, (20, 10)), (False, (50, 20, 10, 5, 3))):
+        dropped = (per_cluster,) if bundles else (per_cluster, "the per-bundle details")
+        for cap in caps:
+            levels.append(_Level(False, cap, bundles, left_out=(*dropped, f"cluster names beyond {cap} per target")))
+    dropped = (per_cluster, "the per-bundle details", "the cluster names")
+    levels.append(_Level(False, None, False, left_out=dropped))
+    levels.append(_Level(False, None, False, False, left_out=(*dropped, "the list of moves")))
+    return tuple(levels)
+
+
+_LEVELS = _levels()
 
 
 @dataclass(frozen=True)
@@ -127,13 +137,24 @@ def _where(plan: Plan, row: Row) -> list[tuple[str, set[str] | None]]:
     return sorted(by.items(), key=lambda kv: (-len(kv[1] or ()), kv[0]))
 
 
+def _place(where: str) -> str:
+    """A target's criteria as the Where cell shows them: `env=prod`, `group edge`, `cluster x`."""
+    return "all clusters" if where == "clusters (all)" else where.removeprefix("clusters ")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def _row(plan: Plan, row: Row, workspaces: bool) -> str:
-    change = f"{ICON[row.change]} {row.change}" + (f": {row.what}" if row.what else "")
+    what = [f"**{row.change}**"] if row.change != MODIFIED else []
+    what += [row.what] if row.what else []
+    what += [row.keys] if row.keys != "none" else []
     where = _where(plan, row)
-    shown = [w if n is None else f"{w} ({len(n)})" for w, n in where[:MAX_WHERE]]
+    shown = [_place(w) if n is None else f"{_place(w)}: {len(n)}" for w, n in where[:MAX_WHERE]]
     if len(where) > MAX_WHERE:
-        shown.append(f"+{len(where) - MAX_WHERE} more targets")
-    cells = [change] + ([row.workspace] if workspaces else []) + [f"`{row.secret}`", row.keys]
+        shown.append(f"+{plural(len(where) - MAX_WHERE, 'more target')}")
+    cells = ([row.workspace] if workspaces else []) + [f"{ICON[row.change]} `{row.secret}`", " · ".join(what)]
     if plan.clusters is not None:
         gained, lost = row.clusters("clusters_gained"), row.clusters("clusters_lost")
         moved = [f"+{len(gained)}" if gained else "", f"-{len(lost)}" if lost else ""]
@@ -143,31 +164,38 @@ def _row(plan: Plan, row: Row, workspaces: bool) -> str:
     return "| " + " | ".join(cell(c) for c in cells) + " |"
 
 
-def table(plan: Plan, all_rows: list[Row], count: int) -> list[str]:
+def table(plan: Plan, all_rows: list[Row], count: int, rendered: list[str] | None = None) -> list[str]:
+    """The first FIRST_ROWS rows, then the rest of the first `count` in a collapsed table of their own.
+
+    `rendered`: the rows as `_row` renders them, when the caller has them already."""
     workspaces = len({r.workspace for r in all_rows}) > 1
-    head = ["Change"] + (["Workspace"] if workspaces else []) + ["Secret", "Keys"]
+    head = (["Workspace"] if workspaces else []) + ["Secret", "Change"]
     head += (["Clusters"] if plan.clusters is not None else []) + ["Where"]
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
-        _row(plan, r, workspaces) for r in all_rows[:count]
-    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    shown = rendered[:count] if rendered is not None else [_row(plan, r, workspaces) for r in all_rows[:count]]
+    if count <= FIRST_ROWS:
+        return [*lines, *shown]
+    rest = [*lines, *shown[FIRST_ROWS:]]
+    return [*lines, *shown[:FIRST_ROWS], "", *details(plural(count - FIRST_ROWS, "more changed Secret"), rest)[:-1]]
 
 
 def summary(plan: Plan, all_rows: list[Row]) -> str:
     s = plan.summary
     if not all_rows:
-        return f"**No changes**: {s.get(UNCHANGED, 0)} bundle(s), all unchanged."
+        return f"**No changes**: {plural(s.get(UNCHANGED, 0), 'bundle')}, all unchanged."
     workspaces = sorted({r.workspace for r in all_rows})
     secrets = len({(r.workspace, r.secret) for r in all_rows})
     counts = " · ".join(f"{ICON[k]} {s.get(k, 0)} {k}" for k in (REMOVED, ADDED, MODIFIED) if s.get(k))
-    text = f"**{secrets} Secret(s) change in {sum(len(r.bundles) for r in all_rows)} bundle(s)"
+    bundle_count = plural(sum(len(r.bundles) for r in all_rows), "bundle")
+    text = f"**{plural(secrets, 'Secret')} change{'s' if secrets == 1 else ''} in {bundle_count}"
     text += f" in {workspaces[0]}" if len(workspaces) == 1 else f" in {len(workspaces)} workspaces"
     if plan.clusters is not None:
-        text += f", on {s.get('clusters_affected', len(plan.clusters))} cluster(s)"
-    text += f"**: {counts}; {s.get(UNCHANGED, 0)} unchanged"
-    flags = [f"⚠️ {len(plan.conflicts)} conflict(s)" if plan.conflicts else "",
+        text += f", on {plural(s.get('clusters_affected', len(plan.clusters)), 'cluster')}"
+    text += f"**: {counts} · {s.get(UNCHANGED, 0)} unchanged"
+    flags = [f"⚠️ {plural(len(plan.conflicts), 'conflict')}" if plan.conflicts else "",
              f"⚠️ {len(plan.not_synced)} handshake(s) not Synced" if plan.not_synced else "",
              f"⛔ removals refused without `{ALLOW_OPTION}`" if plan.removals and plan.removals.refused else "",
-             f"↔️ {len(plan.moves)} cluster move(s)" if plan.moves else ""]  # fmt: skip
+             f"↔️ {plural(len(plan.moves), 'cluster move')}" if plan.moves else ""]  # fmt: skip
     return text + "".join(f"; {f}" for f in flags if f)
 
 
@@ -193,29 +221,41 @@ def _list(names: list[str], limit: int) -> str:
     return ", ".join(names[:limit]) + (f" … +{len(names) - limit} more" if len(names) > limit else "")
 
 
-def cluster_names(plan: Plan, all_rows: list[Row], limit: int, budget: int | None = None) -> list[str]:
-    """Display names per changed Secret and target; cut short once over `budget` characters."""
-    body: list[str] = []
+Named = list[tuple[str, list[tuple[str, list[str]]]]]  # per row: its heading, and per place its clusters
+
+
+def named(plan: Plan, all_rows: list[Row]) -> Named:
+    """Each row's places (targets, and clusters gaining or losing it) with their display names, sorted."""
+    out: Named = []
     for r in all_rows:
-        if budget is not None and sum(map(len, body)) > budget:
-            break
-        body.append(f"**{cell(r.workspace)} `{cell(r.secret)}`** ({r.change})")
-        body.append("")
-        for where, clusters in _where(plan, r):
-            names = _display(plan, r.workspace, clusters or ())
-            body.append(f"- {cell(where)}: **{len(names)}**" + (f": {cell(_list(names, limit))}" if names else ""))
+        places = [(_place(where), _display(plan, r.workspace, clusters or ())) for where, clusters in _where(plan, r)]
         for attr, word in (("clusters_gained", "gains"), ("clusters_lost", "loses")):
             if r.change == MODIFIED and (moved := _display(plan, r.workspace, r.clusters(attr))):
-                body.append(f"- {word} the Secret: **{len(moved)}**: {cell(_list(moved, limit))}")
-        body.append("")
-    total = len({(r.workspace, c) for r in all_rows for c in r.clusters()})
+                places.append((f"{word} the Secret", moved))
+        out.append((f"**{cell(r.workspace)} `{cell(r.secret)}`** ({r.change})", places))
+    return out
+
+
+def cluster_names(rows_named: Named, total: int, limit: int, budget: int | None = None) -> list[str]:
+    """Display names per changed Secret and place, `limit` per place; cut short once over `budget`."""
+    body: list[str] = []
+    size = 0
+    for heading, places in rows_named:
+        if budget is not None and size > budget:
+            break
+        lines = [heading, ""]
+        for place, names in places:
+            listed = f": {cell(_list(names, limit))}" if names else ""
+            lines.append(f"- {cell(place)}: **{len(names)}**{listed}")
+        body += [*lines, ""]
+        size += sum(map(len, lines))
     return details(f"Clusters per Secret and target ({total} clusters, display names)", body[:-1])
 
 
 def bundle_lines(plan: Plan, detail: Callable[[BundleDiff], str]) -> list[str]:
     changed = [d for d in plan.bundles if d.change != UNCHANGED]
     changed.sort(key=lambda d: _ORDER[d.change])
-    body = [f"- {ICON[d.change]} `{d.path}` handshake `{cell(d.handshake)}`, target {cell(d.target)}: "
+    body = [f"- {ICON[d.change]} `{d.path}` · handshake `{cell(d.handshake)}` · target {cell(d.target)} · "
             f"{cell(detail(d)) or 'no content change'}" for d in changed]  # fmt: skip
     return details(f"Bundles ({len(changed)})", body)
 
@@ -232,21 +272,26 @@ def move_lines(plan: Plan) -> list[str]:
     return details(f"↔️ Clusters that move between bundles of a handshake ({len(plan.moves)})", body)
 
 
-def per_cluster(plan: Plan, budget: int | None = None) -> list[str]:
-    """The per-cluster list; cut short once over `budget` characters (that list can never fit)."""
+def per_cluster(plan: Plan, limit: int, budget: int | None = None) -> list[str]:
+    """What each cluster gains, loses or sees change, clusters with the same changes grouped and
+    counted (most clusters first); `limit` names per group. Cut short once over `budget` characters."""
     if not plan.clusters:
         return []
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for c in plan.clusters:
+        bits = tuple(f"{word} {item}" for word, items in
+                     (("loses", c.loses), ("gains", c.gains), ("changes", c.changes)) for item in items)  # fmt: skip
+        groups.setdefault((c.workspace, bits), []).append(plan.display.get((c.workspace, c.cluster)) or c.cluster)
     body: list[str] = []
     size = 0
-    for c in sorted(plan.clusters, key=lambda c: (c.workspace, plan.cluster_label(c.workspace, c.cluster))):
+    for (workspace, bits), names in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         if budget is not None and size > budget:
             break
-        bits = [f"{word} {', '.join(items)}" for word, items in
-                (("gains", c.gains), ("loses", c.loses), ("changes", c.changes)) if items]  # fmt: skip
-        body.append(f"- **{cell(plan.cluster_label(c.workspace, c.cluster))}** ({c.workspace}): "
-                    f"{cell('; '.join(bits))}")  # fmt: skip
-        size += len(body[-1])
-    return details(f"Per cluster ({len(plan.clusters)})", body)
+        body += [f"**{plural(len(names), 'cluster')}** ({workspace}): {cell(_list(sorted(names), limit))}", "",
+                 *(f"- {cell(bit)}" for bit in bits), ""]  # fmt: skip
+        size += sum(map(len, body[-len(bits) - 3 :]))
+    return details(f"Per cluster: {plural(len(plan.clusters), 'cluster')} in {plural(len(groups), 'group')} "
+                   "of the same changes", body[:-1])  # fmt: skip
 
 
 def render(
@@ -264,6 +309,10 @@ def render(
     """
     all_rows = rows(plan)
     blocks: dict[object, str] = {}  # each block is built once, whatever the number of attempts
+    memo: dict[str, Named] = {}
+    workspaces = len({r.workspace for r in all_rows}) > 1
+    rendered = [_row(plan, r, workspaces) for r in all_rows]
+    total = len({(r.workspace, c) for r in all_rows for c in r.clusters()})
 
     def block(key: object, build: Callable[[], list[str]]) -> str:
         # Builders given `limit` stop once over it: such a block is never part of a returned comment.
@@ -278,7 +327,7 @@ def render(
             out += [f"> {mark}**{cell(guard)}**", ""] if guard else []
             out += ["🔴 Fleet uninstalls the Secrets of removed bundles from every cluster those bundles reach.", ""]
         if all_rows:
-            out += [*table(plan, all_rows, count), ""]
+            out += [*table(plan, all_rows, count, rendered), ""]
             if plan.clusters is None:
                 out += ["Cluster counts need an inventory: `--inventory` (the Action's `inventory` input).", ""]
             elif any(not n for r in all_rows[:count] for _, n in _where(plan, r)):
@@ -288,7 +337,7 @@ def render(
     def attempt(level: _Level, count: int) -> str:
         left_out = list(level.left_out)
         if count < len(all_rows):
-            left_out.append(f"the rows of {len(all_rows) - count} more Secret(s) (of {len(all_rows)})")
+            left_out.append(f"the rows of {plural(len(all_rows) - count, 'more Secret')} (of {len(all_rows)})")
         out = head(count)
         if left_out:
             listed = ", ".join(left_out[:-1]) + (" and " if len(left_out) > 1 else "") + left_out[-1]
@@ -297,9 +346,11 @@ def render(
         text += block("moves", lambda: move_lines(plan)) if level.moves else ""
         if all_rows and level.names is not None and plan.clusters is not None:
             names = level.names
-            text += block(("names", names), lambda: cluster_names(plan, all_rows, names, limit))
+            if "named" not in memo:
+                memo["named"] = named(plan, all_rows)
+            text += block(("names", names), lambda: cluster_names(memo["named"], total, names, limit))
         text += block("bundles", lambda: bundle_lines(plan, detail)) if all_rows and level.bundles else ""
-        text += block("per-cluster", lambda: per_cluster(plan, limit)) if level.per_cluster else ""
+        text += block("per-cluster", lambda: per_cluster(plan, 50, limit)) if level.per_cluster else ""
         return text + FOOTER + "\n"
 
     for level in _LEVELS:
