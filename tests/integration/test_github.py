@@ -177,7 +177,7 @@ def test_action_plan_then_generate_end_to_end(repo: SourceRepo, key_env: dict[st
     result, outputs = runner.action(key_env, "--command", "plan", *common)
     assert result.code == 0, result.stderr  # changes: a pull request check still passes
     summary = runner.summary.read_text()
-    assert "### fleet-handshake plan\n\n**1 Secret change in 2 bundles in fleet-default**: 🟢 2 added" in summary
+    assert "### fleet-handshake plan\n\n**1 Secret changes in 2 bundles in fleet-default**: 🟢 2 added" in summary
     assert outputs["changed"] == "true"
     plan = json.loads(Path(outputs["plan-json"]).read_text())
     assert isinstance(plan["bundles"], list) and len(plan["bundles"]) == 2

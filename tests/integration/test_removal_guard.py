@@ -83,10 +83,11 @@ def test_plan_shows_removals_first_and_the_guard(
 
     markdown = run_cli("plan", repo.root, "--out", out, "--format", "markdown", env=key_env).stdout
     assert "⛔ removals refused without `--allow-removals`" in markdown.splitlines()[2]  # the summary line
+    assert "🔴" not in markdown.split("| 🟢 `")[1].split("\n\n")[0], "removals come first"
     assert (
         markdown.index("> ⛔ **generate and publish will refuse this")
-        < markdown.index("| 🔴 removed |")
-        < markdown.index("| 🟢 added |")
+        < markdown.index("| 🔴 `")
+        < markdown.index("| 🟢 `")
     )
 
     doc = json.loads(run_cli("plan", repo.root, "--out", out, "--format", "json", env=key_env).stdout)

@@ -12,7 +12,7 @@ from functools import cache
 import pytest
 
 import planscale
-from fleethandshake.core import plancomment, planreport
+from fleethandshake.core import plancomment, planreport, planrows
 from fleethandshake.core.plan import Plan
 
 LIMIT = plancomment.COMMENT_LIMIT
@@ -51,7 +51,7 @@ def test_the_comment_fits_and_every_block_is_whole(changed: int, clusters: int, 
     assert lines[2].startswith(f"**{len({(b.workspace, b.secret) for b in plan.bundles if b.change != 'unchanged'})}")
     assert lines.index(next(line for line in lines if line.startswith("| Secret |"))) <= 8
     rows = table_rows(text)
-    all_rows = plancomment.rows(plan)
+    all_rows = planrows.rows(plan)
     if changed <= 350:
         assert len(rows) == len(all_rows)
     if len(rows) < len(all_rows):

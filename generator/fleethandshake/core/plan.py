@@ -90,8 +90,12 @@ class Move:
 
     @property
     def message(self) -> str:
+        return self.says(self.cluster)
+
+    def says(self, cluster: str) -> str:
+        """The message, naming the cluster as given (plans for people give its display name too)."""
         return (
-            f"cluster {self.cluster} moves from bundle {self.before} to {self.after} of handshake "
+            f"cluster {cluster} moves from bundle {self.before} to {self.after} of handshake "
             f"{self.workspace}/{self.handshake} (Secret {self.secret}): the new bundle takes the Secret over"
         )
 

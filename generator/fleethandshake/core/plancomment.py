@@ -12,22 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .plan import ADDED, MODIFIED, REMOVED, RENAMED_WHY, RESEALED, REWRITTEN, UNCHANGED, BundleDiff, Plan
-from .removals import ALLOW_OPTION
+from .plan import MODIFIED, REMOVED, UNCHANGED, BundleDiff, Plan
+from .planrows import ICON, ORDER, Row, cell, details, place, plural, row_line, rows, summary, table, where
 
 # GitHub refuses an issue or pull-request comment longer than 65,536 characters; the rest is room
 # for the marker the Action puts in front and for anything a workflow adds.
 COMMENT_LIMIT = 60_000
 FULL_PLAN_CLI = "`fleet-handshake plan` with `--format json` (or `--format text`) has all of it."
-ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}
 FOOTER = "<sub>Plans show names, key names and clusters only: never a value.</sub>"
 ZERO_CLUSTERS = (
     "A target with 0 clusters: no cluster in the inventory matches it, or an earlier target of the same "
     "handshake takes every cluster it matches (the first matching target wins)."
 )
-MAX_KEYS = 8  # key names per kind of change in a table cell
-MAX_WHERE = 3  # targets in a table cell
-FIRST_ROWS = 20  # rows on the first screen; more go into a collapsed table below it
 MAX_ATTENTION = 20  # conflicts and handshakes not Synced, one line each
 MAX_MOVES = 50
 
@@ -66,139 +62,6 @@ def _levels() -> tuple[_Level, ...]:
 _LEVELS = _levels()
 
 
-@dataclass(frozen=True)
-class Row:
-    """One changed Secret: the bundles that deliver it with the same change, in one workspace."""
-
-    change: str
-    workspace: str
-    secret: str  # target namespace/name, as the clusters see it
-    what: str  # the change in a few words, beyond its keys
-    keys: str
-    bundles: tuple[BundleDiff, ...]
-
-    def clusters(self, attr: str = "clusters") -> set[str]:
-        return {c for d in self.bundles for c in (getattr(d, attr) or ())}
-
-
-def _short(d: BundleDiff) -> str:
-    """The change beyond keys, in a table cell's few words; the bundle details have the long form."""
-    words = []
-    for c in d.changes:
-        if c == "data":
-            continue
-        if c.endswith(RENAMED_WHY):
-            c = "renamed"
-        words.append({REWRITTEN: "format rewritten, same delivery", RESEALED: "sealed again"}.get(c, c))
-    return ", ".join(words)
-
-
-def _names(names: Iterable[str], limit: int = MAX_KEYS) -> str:
-    items = list(names)
-    shown = ", ".join(f"`{n}`" for n in items[:limit])
-    return shown + (f" +{len(items) - limit} more" if len(items) > limit else "")
-
-
-def _keys(d: BundleDiff) -> str:
-    if d.change == ADDED:
-        return _names(d.keys_added)
-    if d.change == REMOVED:
-        return _names(d.keys_removed)
-    parts = [f"{kind} {_names(keys)}" for kind, keys in
-             (("changed", d.keys_changed), ("added", d.keys_added), ("removed", d.keys_removed)) if keys]  # fmt: skip
-    return " · ".join(parts) or "none"
-
-
-_ORDER = {REMOVED: 0, ADDED: 1, MODIFIED: 2}
-
-
-def rows(plan: Plan) -> list[Row]:
-    """One row per changed Secret and kind of change; removals first."""
-    groups: dict[tuple[int, str, str, str, str, str], list[BundleDiff]] = {}
-    for d in plan.bundles:
-        if d.change != UNCHANGED:
-            key = (_ORDER[d.change], d.workspace, f"{d.target_namespace}/{d.secret}", d.change, _short(d), _keys(d))
-            groups.setdefault(key, []).append(d)
-    return [Row(change, ws, secret, what, keys, tuple(ds)) for (_, ws, secret, change, what, keys), ds in
-            sorted(groups.items())]  # fmt: skip
-
-
-def cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _where(plan: Plan, row: Row) -> list[tuple[str, set[str] | None]]:
-    """The row's targets in words (cluster group, selector labels, cluster name) and their clusters."""
-    by: dict[str, set[str] | None] = {}
-    for d in row.bundles:
-        found = by.setdefault(d.where or d.target, None if d.clusters is None else set())
-        if found is not None:
-            found.update(d.clusters or ())
-    return sorted(by.items(), key=lambda kv: (-len(kv[1] or ()), kv[0]))
-
-
-def _place(where: str) -> str:
-    """A target's criteria as the Where cell shows them: `env=prod`, `group edge`, `cluster x`."""
-    return "all clusters" if where == "clusters (all)" else where.removeprefix("clusters ")
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _row(plan: Plan, row: Row, workspaces: bool) -> str:
-    what = [f"**{row.change}**"] if row.change != MODIFIED else []
-    what += [row.what] if row.what else []
-    what += [row.keys] if row.keys != "none" else []
-    where = _where(plan, row)
-    shown = [_place(w) if n is None else f"{_place(w)}: {len(n)}" for w, n in where[:MAX_WHERE]]
-    if len(where) > MAX_WHERE:
-        shown.append(f"+{plural(len(where) - MAX_WHERE, 'more target')}")
-    cells = ([row.workspace] if workspaces else []) + [f"{ICON[row.change]} `{row.secret}`", " · ".join(what)]
-    if plan.clusters is not None:
-        gained, lost = row.clusters("clusters_gained"), row.clusters("clusters_lost")
-        moved = [f"+{len(gained)}" if gained else "", f"-{len(lost)}" if lost else ""]
-        extra = " ".join(m for m in moved if m) if row.change == MODIFIED else ""
-        cells.append(str(len(row.clusters())) + (f" ({extra})" if extra else ""))
-    cells.append(" · ".join(shown))
-    return "| " + " | ".join(cell(c) for c in cells) + " |"
-
-
-def table(plan: Plan, all_rows: list[Row], count: int, rendered: list[str] | None = None) -> list[str]:
-    """The first FIRST_ROWS rows, then the rest of the first `count` in a collapsed table of their own.
-
-    `rendered`: the rows as `_row` renders them, when the caller has them already."""
-    workspaces = len({r.workspace for r in all_rows}) > 1
-    head = (["Workspace"] if workspaces else []) + ["Secret", "Change"]
-    head += (["Clusters"] if plan.clusters is not None else []) + ["Where"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    shown = rendered[:count] if rendered is not None else [_row(plan, r, workspaces) for r in all_rows[:count]]
-    if count <= FIRST_ROWS:
-        return [*lines, *shown]
-    rest = [*lines, *shown[FIRST_ROWS:]]
-    return [*lines, *shown[:FIRST_ROWS], "", *details(plural(count - FIRST_ROWS, "more changed Secret"), rest)[:-1]]
-
-
-def summary(plan: Plan, all_rows: list[Row]) -> str:
-    s = plan.summary
-    if not all_rows:
-        return f"**No changes**: {plural(s.get(UNCHANGED, 0), 'bundle')}, all unchanged."
-    workspaces = sorted({r.workspace for r in all_rows})
-    secrets = len({(r.workspace, r.secret) for r in all_rows})
-    counts = " · ".join(f"{ICON[k]} {s.get(k, 0)} {k}" for k in (REMOVED, ADDED, MODIFIED) if s.get(k))
-    bundle_count = plural(sum(len(r.bundles) for r in all_rows), "bundle")
-    text = f"**{plural(secrets, 'Secret')} change{'s' if secrets == 1 else ''} in {bundle_count}"
-    text += f" in {workspaces[0]}" if len(workspaces) == 1 else f" in {len(workspaces)} workspaces"
-    if plan.clusters is not None:
-        text += f", on {plural(s.get('clusters_affected', len(plan.clusters)), 'cluster')}"
-    text += f"**: {counts} · {s.get(UNCHANGED, 0)} unchanged"
-    flags = [f"⚠️ {plural(len(plan.conflicts), 'conflict')}" if plan.conflicts else "",
-             f"⚠️ {len(plan.not_synced)} handshake(s) not Synced" if plan.not_synced else "",
-             f"⛔ removals refused without `{ALLOW_OPTION}`" if plan.removals and plan.removals.refused else "",
-             f"↔️ {plural(len(plan.moves), 'cluster move')}" if plan.moves else ""]  # fmt: skip
-    return text + "".join(f"; {f}" for f in flags if f)
-
-
 def attention(plan: Plan) -> list[str]:
     if not (plan.conflicts or plan.not_synced):
         return []
@@ -206,11 +69,6 @@ def attention(plan: Plan) -> list[str]:
     items += [f"- **{h.status.value}** `{h.workspace}/{h.name}`: {cell(h.message)}" for h in plan.not_synced]
     more = [f"- … and {len(items) - MAX_ATTENTION} more (in the full plan)"] if len(items) > MAX_ATTENTION else []
     return ["#### ⚠️ Needs attention", "", *items[:MAX_ATTENTION], *more, ""]
-
-
-def details(summary_text: str, body: list[str]) -> list[str]:
-    """A collapsed block: blank lines around the body so that GitHub renders its Markdown."""
-    return [f"<details><summary>{summary_text}</summary>", "", *body, "", "</details>", ""]
 
 
 def _display(plan: Plan, workspace: str, clusters: Iterable[str]) -> list[str]:
@@ -228,7 +86,7 @@ def named(plan: Plan, all_rows: list[Row]) -> Named:
     """Each row's places (targets, and clusters gaining or losing it) with their display names, sorted."""
     out: Named = []
     for r in all_rows:
-        places = [(_place(where), _display(plan, r.workspace, clusters or ())) for where, clusters in _where(plan, r)]
+        places = [(place(where), _display(plan, r.workspace, clusters or ())) for where, clusters in where(plan, r)]
         for attr, word in (("clusters_gained", "gains"), ("clusters_lost", "loses")):
             if r.change == MODIFIED and (moved := _display(plan, r.workspace, r.clusters(attr))):
                 places.append((f"{word} the Secret", moved))
@@ -244,9 +102,9 @@ def cluster_names(rows_named: Named, total: int, limit: int, budget: int | None 
         if budget is not None and size > budget:
             break
         lines = [heading, ""]
-        for place, names in places:
+        for label, names in places:
             listed = f": {cell(_list(names, limit))}" if names else ""
-            lines.append(f"- {cell(place)}: **{len(names)}**{listed}")
+            lines.append(f"- {cell(label)}: **{len(names)}**{listed}")
         body += [*lines, ""]
         size += sum(map(len, lines))
     return details(f"Clusters per Secret and target ({total} clusters, display names)", body[:-1])
@@ -254,7 +112,7 @@ def cluster_names(rows_named: Named, total: int, limit: int, budget: int | None 
 
 def bundle_lines(plan: Plan, detail: Callable[[BundleDiff], str]) -> list[str]:
     changed = [d for d in plan.bundles if d.change != UNCHANGED]
-    changed.sort(key=lambda d: _ORDER[d.change])
+    changed.sort(key=lambda d: ORDER[d.change])
     body = [f"- {ICON[d.change]} `{d.path}` · handshake `{cell(d.handshake)}` · target {cell(d.target)} · "
             f"{cell(detail(d)) or 'no content change'}" for d in changed]  # fmt: skip
     return details(f"Bundles ({len(changed)})", body)
@@ -263,7 +121,7 @@ def bundle_lines(plan: Plan, detail: Callable[[BundleDiff], str]) -> list[str]:
 def move_lines(plan: Plan) -> list[str]:
     if not plan.moves:
         return []
-    body = [f"- {cell(m.message)}" for m in plan.moves[:MAX_MOVES]]
+    body = [f"- {cell(m.says(plan.cluster_label(m.workspace, m.cluster)))}" for m in plan.moves[:MAX_MOVES]]
     if len(plan.moves) > MAX_MOVES:
         body.append(f"- … and {len(plan.moves) - MAX_MOVES} more (in the full plan)")
     body += ["", "The new bundle's Helm release takes the Secret over (fleet.yaml `helm.takeOwnership`); when the "
@@ -311,7 +169,7 @@ def render(
     blocks: dict[object, str] = {}  # each block is built once, whatever the number of attempts
     memo: dict[str, Named] = {}
     workspaces = len({r.workspace for r in all_rows}) > 1
-    rendered = [_row(plan, r, workspaces) for r in all_rows]
+    rendered = [row_line(plan, r, workspaces) for r in all_rows]
     total = len({(r.workspace, c) for r in all_rows for c in r.clusters()})
 
     def block(key: object, build: Callable[[], list[str]]) -> str:
@@ -330,7 +188,7 @@ def render(
             out += [*table(plan, all_rows, count, rendered), ""]
             if plan.clusters is None:
                 out += ["Cluster counts need an inventory: `--inventory` (the Action's `inventory` input).", ""]
-            elif any(not n for r in all_rows[:count] for _, n in _where(plan, r)):
+            elif any(not n for r in all_rows[:count] for _, n in where(plan, r)):
                 out += [ZERO_CLUSTERS, ""]
         return out
 

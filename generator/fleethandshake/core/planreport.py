@@ -145,7 +145,7 @@ def to_text(plan: Plan) -> str:
     for conflict in plan.conflicts:
         lines.append(f"  CONFLICT {conflict.kind}: {conflict.message}")
     for move in plan.moves:
-        lines.append(f"  MOVE {move.message}")
+        lines.append(f"  MOVE {move.says(plan.cluster_label(move.workspace, move.cluster))}")
     for h in plan.not_synced:
         lines.append(f"  {h.status.value}: {h.workspace}/{h.name}: {h.message}")
     return "\n".join(lines) + "\n"
