@@ -88,6 +88,17 @@ def test_action_never_pastes_inputs_into_shell_text() -> None:
     assert "--repo-root=$GITHUB_WORKSPACE" in run["run"]
 
 
+def test_the_example_plan_workflow_posts_the_comment_as_the_action_wrote_it() -> None:
+    """The plan fits GitHub's comment limit and says what it left out: a workflow that cut it again
+    would cut inside a block and lose that note (issue 15). The whole plan is kept as an artifact."""
+    workflow = yaml.safe_load((REPO / "examples/github-workflows/fleet-handshake-plan.yml").read_text())
+    steps = workflow["jobs"]["plan"]["steps"]
+    script = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))["with"]["script"]
+    assert not re.search(r"\.(slice|substring|substr)\(|length\s*>", script), script
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-json }}"
+
+
 def test_annotation_escapes_message_and_properties() -> None:
     line = github.annotation("error", "100% sure\nsecond\rline", file="a,b:c.yaml", line=7, title="t:1,2")
     assert line == "::error file=a%2Cb%3Ac.yaml,line=7,title=t%3A1%2C2::100%25 sure%0Asecond%0Dline"

@@ -257,6 +257,8 @@ def test_conflicts_fail_the_plan(
     assert ("duplicate-delivery", "c-m-aaa", ("cache", "db-copy")) in kinds
     assert ("no-cluster", None, ("nowhere",)) in kinds
     assert len([k for k in kinds if k[0] == "duplicate-delivery"]) == 1, kinds
+    (duplicate,) = [c for c in conflicts if c["kind"] == "duplicate-delivery"]
+    assert duplicate["message"].endswith("to cluster prod-eu-1 (c-m-aaa)")  # its display name, as elsewhere
 
 
 def test_plan_against_a_git_ref(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
