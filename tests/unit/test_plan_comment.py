@@ -123,3 +123,13 @@ def test_no_changes() -> None:
     text = planreport.to_markdown(plan)
     assert text.splitlines()[2] == "**No changes**: 37 bundles, all unchanged."
     assert "|" not in text and "<details>" not in text
+
+
+def test_names_from_the_inventory_cannot_open_html_in_the_comment() -> None:
+    from dataclasses import replace
+
+    plan = scaled(3, 10)
+    hostile = {key: f"<details><summary>{name}" for key, name in plan.display.items()}
+    text = planreport.to_markdown(replace(plan, display=hostile))
+    planscale.check_markdown(text, LIMIT)
+    assert "&lt;details>&lt;summary>prod-eu-0000" in text

@@ -75,7 +75,8 @@ def rows(plan: Plan) -> list[Row]:
 
 
 def cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for one line of the comment or one table cell: no line break, no HTML tag it could open."""
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def where(plan: Plan, row: Row) -> list[tuple[str, set[str] | None]]:
