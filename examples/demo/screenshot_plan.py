@@ -92,7 +92,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import planscale
-
     from fleethandshake.core import planreport
 
     out = args.out or Path(tempfile.mkdtemp(prefix="fleet-handshake-comment-"))
