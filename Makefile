@@ -23,8 +23,8 @@ install: $(STAMP) ## create .venv and install fleet-handshake with its test tool
 demo: $(STAMP) ## generate bundles from examples/demo into demo-out/ and show them
 	SOPS_AGE_KEY_FILE=examples/demo/demo-age-key.txt $(BIN)/fleet-handshake generate examples/demo --out $(DEMO_OUT)
 	@$(BIN)/python examples/demo/show.py $(DEMO_OUT)
-	@echo; echo "fleet-handshake plan: what the demo's bundles deliver to the demo inventory's clusters:"
-	SOPS_AGE_KEY_FILE=examples/demo/demo-age-key.txt $(BIN)/fleet-handshake plan examples/demo --out $(DEMO_OUT) --inventory examples/demo/inventory.yaml
+	@echo; echo "fleet-handshake plan --map: the Secrets each cluster of the demo inventory receives (key names only):"
+	SOPS_AGE_KEY_FILE=examples/demo/demo-age-key.txt $(BIN)/fleet-handshake plan examples/demo --out $(DEMO_OUT) --inventory examples/demo/inventory.yaml --map
 	@$(BIN)/python examples/demo/pr_preview.py $(DEMO_OUT)
 	@$(BIN)/python examples/demo/modes.py $(DEMO_OUT)
 

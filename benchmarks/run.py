@@ -297,7 +297,7 @@ class Bench:
                     env=env,
                     repeat=k,
                     stdout=plan_out,
-                    ok_codes=(0, 1, 3),
+                    ok_codes=(0, 1, 10),
                     check=functools.partial(plan_check, result=result),
                 )
                 if not self.args.keep_output:
@@ -407,7 +407,7 @@ def bundle_digest(out: Path, handshake: str) -> str | None:
 
 
 def plan_check(sample: Sample, stdout: Path | None, *, result: StepResult) -> str | None:
-    """plan exits 0 (no changes), 3 (changes) or 1 (invalid, not Synced, or conflicts)."""
+    """plan exits 0 (no changes), 10 (changes) or 1 (invalid, not Synced, or conflicts)."""
     try:
         plan = json.loads(stdout.read_text()) if stdout is not None else None
     except (OSError, ValueError):
@@ -419,7 +419,7 @@ def plan_check(sample: Sample, stdout: Path | None, *, result: StepResult) -> st
             f"bundles: {summary.get('modified', 0)} modified, {summary.get('unchanged', 0)} unchanged; "
             f"{summary.get('clusters_affected', 0)} clusters affected, {conflicts} conflicts"
         )
-    if sample.exit_code in (0, 3):
+    if sample.exit_code in (0, 10):
         return None if summary else "plan printed no JSON summary"
     if sample.exit_code == 1 and summary and not summary.get("not_synced") and summary.get("conflicts"):
         return None  # conflicts only (e.g. a handshake matching no cluster): the plan itself completed

@@ -1,9 +1,14 @@
-"""A fake Kubernetes API server for core/v1 Secrets, spoken to by the real `kubernetes` client.
+"""A fake Kubernetes API server, spoken to by the real `kubernetes` client.
 
-Enough of the REST protocol for the Kubernetes adapter: GET/LIST with equality and existence
-label selectors, server-side apply (PATCH application/apply-patch+yaml) with field ownership, DELETE with uid and
-resourceVersion preconditions, metadata-only reads (PartialObjectMetadata), bearer-token
-authentication, `Status` error bodies and `/version`. Plain HTTP on 127.0.0.1, an ephemeral port.
+It serves core/v1 Secrets, Fleet's Bundles, BundleDeployments, Clusters, ClusterGroups and
+GitRepos (fleet.cattle.io/v1alpha1) and FleetHandshakes (riverpointtechnology.com/v1alpha1),
+each in a namespace or listed across all of them. Enough of the REST protocol for the tool's
+adapters: GET/LIST with equality and existence label selectors, POST (create), server-side
+apply (PATCH application/apply-patch+yaml) with field ownership, JSON merge patches, the
+`status` subresource, DELETE with uid and resourceVersion preconditions and background garbage
+collection of the objects it owned (ownerReferences), metadata-only reads
+(PartialObjectMetadata), bearer-token authentication and RBAC verbs, `Status` error bodies and
+`/version`. Plain HTTP on 127.0.0.1, an ephemeral port. No watch streams yet.
 """
 
 from __future__ import annotations
@@ -29,7 +34,36 @@ import yaml
 APPLY_PATCH = "application/apply-patch+yaml"
 _FIELDS = ("gitCommit", "gitTreeState", "buildDate", "goVersion", "compiler", "platform")
 VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake"} | dict.fromkeys(_FIELDS, "fake")
-_SECRET = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
+MERGE_PATCH = "application/merge-patch+json"
+_PATH = re.compile(
+    r"/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status))?"
+)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A namespaced kind the fake serves."""
+
+    api_version: str
+    plural: str
+    kind: str
+
+
+RESOURCES = {
+    r.plural: r
+    for r in (
+        Resource("v1", "secrets", "Secret"),
+        Resource("fleet.cattle.io/v1alpha1", "bundles", "Bundle"),
+        Resource("fleet.cattle.io/v1alpha1", "bundledeployments", "BundleDeployment"),
+        Resource("fleet.cattle.io/v1alpha1", "clusters", "Cluster"),
+        Resource("fleet.cattle.io/v1alpha1", "clustergroups", "ClusterGroup"),
+        Resource("fleet.cattle.io/v1alpha1", "gitrepos", "GitRepo"),
+        Resource("riverpointtechnology.com/v1alpha1", "fleethandshakes", "FleetHandshake"),
+    )
+}
+_BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES.values()}
+Key = tuple[str, str, str]  # (plural, namespace, name)
 
 
 @dataclass(frozen=True)
@@ -53,25 +87,28 @@ class Request:
 class ApiError(Exception):
     """Answered as a `Status` object with this code, reason and message."""
 
-    def __init__(self, code: int, reason: str, message: str, name: str = "") -> None:
+    def __init__(self, code: int, reason: str, message: str, name: str = "", plural: str = "secrets") -> None:
         super().__init__(message)
-        self.code, self.reason, self.message, self.name = code, reason, message, name
+        self.code, self.reason, self.message, self.name, self.plural = code, reason, message, name, plural
 
     def status(self) -> dict[str, Any]:
-        details = {"name": self.name, "kind": "secrets"} if self.name else {}
+        details = {"name": self.name, "kind": self.plural} if self.name else {}
         head = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
         return head | {"message": self.message, "reason": self.reason, "details": details, "code": self.code}
 
 
 @dataclass
 class FakeKube:
-    """The server and its state. `secrets` maps (namespace, name) to the stored object."""
+    """The server and its state. `objects` maps (plural, namespace, name) to the stored object."""
 
     token: str = "fake-token"
-    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
-    # RBAC on secrets, as the API server authorises each request: None allows every verb.
+    # RBAC, as the API server authorises each request: None allows every verb on every resource;
+    # a set of verbs applies to secrets (what the tool's Secret writes are checked against), and
+    # `allowed` maps a plural to its verbs for the other resources.
     allowed_verbs: set[str] | None = None
+    allowed: dict[str, set[str]] | None = None
     verbs_used: set[str] = field(default_factory=set)  # every verb a request was authorised for
     _failures: list[tuple[str | None, int, str, str]] = field(default_factory=list)
     _hooks: list[tuple[str, Callable[[FakeKube], None]]] = field(default_factory=list)
@@ -124,16 +161,50 @@ class FakeKube:
         with self._lock:
             self._hooks.append((method, hook))
 
+    @property
+    def secrets(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored Secrets by (namespace, name): a snapshot, to read."""
+        with self._lock:
+            return {(ns, name): obj for (plural, ns, name), obj in self.objects.items() if plural == "secrets"}
+
     def put_secret(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str] | None = None
     ) -> dict[str, Any]:
         """Store a Secret as if kubectl had created it (`data` in clear text); returns a copy."""
-        obj = {**_blank(namespace, name), "type": "Opaque", "data": {k: _b64(v) for k, v in data.items()}}
+        obj = {
+            **_blank("v1", "Secret", namespace, name),
+            "type": "Opaque",
+            "data": {k: _b64(v) for k, v in data.items()},
+        }
         obj["metadata"] |= {"labels": dict(labels or {})}
-        obj["metadata"]["managedFields"] = [_managed("kubectl-create", _fields(obj), operation="Update")]
+        return self.put_object(obj)
+
+    def put_object(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store any served object as if `kubectl create` (and, for `status`, its controller) had
+        written it; replaces one of the same name. Returns a copy of what is stored."""
+        resource = _BY_KIND.get((obj.get("apiVersion"), obj.get("kind")))
+        assert resource is not None, f"the fake does not serve {obj.get('apiVersion')} {obj.get('kind')}"
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        meta["managedFields"] = [_managed("kubectl-create", _fields(obj), operation="Update")]
         with self._lock:
-            self.secrets[(namespace, name)] = self._stamp(obj, new=True)
-            return copy.deepcopy(obj)
+            key = (resource.plural, meta.get("namespace") or "default", meta["name"])
+            meta["namespace"] = key[1]
+            old = self.objects.get(key)
+            if old is not None:
+                meta["uid"], meta["creationTimestamp"] = old["metadata"]["uid"], old["metadata"]["creationTimestamp"]
+            return copy.deepcopy(self._store(key, obj, spec_changed=True))
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A copy of the stored object, or None."""
+        with self._lock:
+            obj = self.objects.get((plural, namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def objects_of(self, plural: str) -> list[dict[str, Any]]:
+        """Copies of the stored objects of one resource, by namespace and name."""
+        with self._lock:
+            return [copy.deepcopy(o) for (p, _, _), o in sorted(self.objects.items()) if p == plural]
 
     def secret_values(self, namespace: str, name: str) -> dict[str, str]:
         return {k: base64.b64decode(v).decode() for k, v in self.secrets[(namespace, name)].get("data", {}).items()}
@@ -180,73 +251,122 @@ class FakeKube:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if request.path.rstrip("/") == "/version":
             return 200, VERSION
-        match = _SECRET.fullmatch(request.path)
-        if match is None:
+        match = _PATH.fullmatch(request.path)
+        api_version = match and (match["core"] or f"{match['group']}/{match['version']}")
+        resource = RESOURCES.get(match["plural"]) if match else None
+        if match is None or resource is None or resource.api_version != api_version:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource {request.path}")
-        namespace, name = match.groups()
-        self._authorize(request, namespace, name)
+        namespace, name, sub = match["namespace"], match["name"], match["sub"]
+        self._authorize(request, resource, namespace, name)
         if name is None:
+            if request.method == "POST" and namespace is not None:
+                return self._create(resource, namespace, request)
             if request.method != "GET":
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the collection")
-            return 200, self._list(namespace, request)
-        handlers = {"GET": self._get, "PATCH": self._apply, "DELETE": self._delete}
+            return 200, self._list(resource, namespace, request)
+        if namespace is None:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource {request.path}")
+        key = (resource.plural, namespace, name)
+        if sub == "status":
+            return self._status(key, request)
+        handlers = {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete}
         if request.method not in handlers:
             raise ApiError(405, "MethodNotAllowed", f"{request.method} is not supported by the fake")
-        return handlers[request.method](namespace, name, request)
+        return handlers[request.method](key, request)
 
-    def _authorize(self, request: Request, namespace: str, name: str | None) -> None:
-        """The verbs the API server checks: get or list for GET, delete for DELETE, patch for
-        PATCH, and create as well when an apply patch creates the object (apiserver
-        endpoints/handlers/patch.go: createAuthorizerAttributes)."""
-        verbs = {"GET": ["get" if name else "list"], "DELETE": ["delete"], "PATCH": ["patch"]}.get(request.method, [])
-        if request.method == "PATCH" and name is not None and (namespace, name) not in self.secrets:
+    def _authorize(self, request: Request, resource: Resource, namespace: str | None, name: str | None) -> None:
+        """The verbs the API server checks: get or list for GET, create for POST, delete for
+        DELETE, patch for PATCH, and create as well when an apply patch creates the object
+        (apiserver endpoints/handlers/patch.go: createAuthorizerAttributes)."""
+        verbs = {"GET": ["get" if name else "list"], "POST": ["create"], "DELETE": ["delete"], "PATCH": ["patch"]}.get(
+            request.method, []
+        )
+        if request.method == "PATCH" and name is not None and (resource.plural, namespace, name) not in self.objects:
             verbs.append("create")
+        if resource.plural == "secrets":
+            allowed = self.allowed_verbs
+        else:
+            allowed = None if self.allowed is None else self.allowed.get(resource.plural, set())
+        where = f"in {namespace}" if namespace else "at the cluster scope"
         for verb in verbs:
-            if self.allowed_verbs is not None and verb not in self.allowed_verbs:
-                raise ApiError(
-                    403, "Forbidden", f'secrets is forbidden: cannot {verb} resource "secrets" in {namespace}'
-                )
-            self.verbs_used.add(verb)
+            if allowed is not None and verb not in allowed:
+                plural = resource.plural
+                raise ApiError(403, "Forbidden", f'{plural} is forbidden: cannot {verb} resource "{plural}" {where}')
+            if resource.plural == "secrets":
+                self.verbs_used.add(verb)
 
-    def _get(self, namespace: str, name: str, request: Request) -> tuple[int, dict[str, Any]]:
-        return 200, _view(self._existing(namespace, name), request.accept, "PartialObjectMetadata")
+    def _get(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
+        return 200, _view(self._existing(key), request.accept, "PartialObjectMetadata")
 
-    def _list(self, namespace: str, request: Request) -> dict[str, Any]:
+    def _list(self, resource: Resource, namespace: str | None, request: Request) -> dict[str, Any]:
         match = _selector(request.query.get("labelSelector", ""))
         items = [
             obj
-            for (ns, _), obj in sorted(self.secrets.items())
-            if ns == namespace and match(obj["metadata"].get("labels") or {})
+            for (plural, ns, _), obj in sorted(self.objects.items())
+            if plural == resource.plural and namespace in (None, ns) and match(obj["metadata"].get("labels") or {})
         ]
         if _wants(request.accept, "PartialObjectMetadataList"):
             view = [{"metadata": obj["metadata"]} for obj in items]
             kind, api = "PartialObjectMetadataList", "meta.k8s.io/v1"
         else:
-            view, kind, api = items, "SecretList", "v1"
+            view, kind, api = items, f"{resource.kind}List", resource.api_version
         return {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": "1"}, "items": view}
 
-    def _apply(self, namespace: str, name: str, request: Request) -> tuple[int, dict[str, Any]]:
-        if (request.content_type or "").split(";")[0].strip() != APPLY_PATCH:
-            raise ApiError(415, "UnsupportedMediaType", f"the fake only accepts {APPLY_PATCH} patches")
+    def _create(self, resource: Resource, namespace: str, request: Request) -> tuple[int, dict[str, Any]]:
+        obj = request.json()
+        meta = obj.setdefault("metadata", {})
+        if (obj.get("apiVersion"), obj.get("kind")) != (resource.api_version, resource.kind):
+            raise ApiError(400, "BadRequest", f"the object is not a {resource.api_version} {resource.kind}")
+        if meta.get("namespace") not in (None, namespace):
+            raise ApiError(400, "BadRequest", "the namespace of the object does not match the request")
+        key = (resource.plural, namespace, meta.get("name", ""))
+        if key in self.objects:
+            message = f'{resource.plural} "{key[2]}" already exists'
+            raise ApiError(409, "AlreadyExists", message, key[2], resource.plural)
+        obj.pop("status", None)  # written through the status subresource only
+        meta["namespace"] = namespace
+        meta["managedFields"] = [_managed(request.field_manager or "unknown", _fields(obj), operation="Update")]
+        return 201, self._store(key, obj, spec_changed=True)
+
+    def _patch(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
+        content_type = (request.content_type or "").split(";")[0].strip()
+        if content_type == MERGE_PATCH:
+            obj = copy.deepcopy(self._existing(key))
+            patch = request.json()
+            patch.pop("status", None)
+            _merge_patch(obj, patch)
+            return 200, self._store(key, obj, spec_changed=True)
+        if content_type != APPLY_PATCH:
+            raise ApiError(415, "UnsupportedMediaType", f"the fake accepts {APPLY_PATCH} and {MERGE_PATCH} patches")
+        return self._apply(key, request)
+
+    def _apply(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
+        plural, namespace, name = key
+        resource = RESOURCES[plural]
         manager = request.field_manager
         if not manager:
             raise ApiError(422, "Invalid", "PatchOptions.meta.k8s.io is invalid: fieldManager is required for apply")
         applied = yaml.safe_load(request.body)
         meta = applied.get("metadata") or {}
-        if applied.get("kind") != "Secret" or applied.get("apiVersion") != "v1" or meta.get("name") != name:
-            raise ApiError(400, "BadRequest", "the applied object is not this v1 Secret", name)
+        if (applied.get("apiVersion"), applied.get("kind")) != (resource.api_version, resource.kind) or meta.get(
+            "name"
+        ) != name:
+            raise ApiError(400, "BadRequest", f"the applied object is not this {resource.kind}", name, plural)
         if meta.get("namespace") not in (None, namespace):
-            raise ApiError(400, "BadRequest", "the namespace of the object does not match the request", name)
-        existing = self.secrets.get((namespace, name))
+            raise ApiError(400, "BadRequest", "the namespace of the object does not match the request", name, plural)
+        existing = self.objects.get(key)
         wanted_version = meta.get("resourceVersion")
         if wanted_version and (existing is None or existing["metadata"]["resourceVersion"] != wanted_version):
-            raise ApiError(409, "Conflict", "the object has been modified; please apply to the latest version", name)
-        obj = copy.deepcopy(existing) or {**_blank(namespace, name), "type": "Opaque"}
+            message = "the object has been modified; please apply to the latest version"
+            raise ApiError(409, "Conflict", message, name, plural)
+        obj = copy.deepcopy(existing) or _blank(resource.api_version, resource.kind, namespace, name)
+        if plural == "secrets":
+            obj.setdefault("type", "Opaque")
         entries = obj["metadata"].get("managedFields", [])
         managers = [entry for entry in entries if entry["manager"] != manager]
         if managers and request.query.get("force") != "true":  # coarse: any other manager conflicts
             others = ", ".join(sorted(entry["manager"] for entry in managers))
-            raise ApiError(409, "Conflict", f"Apply failed with conflicts: conflict with {others}", name)
+            raise ApiError(409, "Conflict", f"Apply failed with conflicts: conflict with {others}", name, plural)
         # Server-side apply: a field this manager set before and no longer sets, and that no other
         # manager owns, is removed. stringData is write-only: what it wrote is stored as data but
         # owned by nobody, so a key dropped from stringData stays (kubernetes/kubernetes#108008).
@@ -255,32 +375,77 @@ class FakeKube:
         kept_by_others = {f for entry in managers for f in _owned_fields(entry)} - wanted
         for gone in before - wanted - kept_by_others:
             _remove(obj, gone)
-        string_data = {k: _b64(v) for k, v in (applied.get("stringData") or {}).items()}  # stored as data
-        obj.setdefault("data", {}).update({**(applied.get("data") or {}), **string_data})
+        body = {k: v for k, v in applied.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+        if "stringData" in body:  # stored as data
+            body.setdefault("data", {}).update({k: _b64(v) for k, v in (body.pop("stringData") or {}).items()})
+        _merge_patch(obj, body)
         for section in ("labels", "annotations"):
             if meta.get(section):
                 obj["metadata"].setdefault(section, {}).update(meta[section])
-        obj["type"] = applied.get("type", obj["type"])
+        if "ownerReferences" in meta:
+            obj["metadata"]["ownerReferences"] = meta["ownerReferences"]
         others = [_managed(e["manager"], _owned_fields(e) - wanted, e.get("operation", "Apply")) for e in managers]
         obj["metadata"]["managedFields"] = [*others, _managed(manager, wanted)]
-        self.secrets[(namespace, name)] = self._stamp(obj, new=existing is None)
-        return (201 if existing is None else 200), obj
+        changed = existing is None or {k: v for k, v in obj.items() if k not in ("metadata", "status")} != {
+            k: v for k, v in existing.items() if k not in ("metadata", "status")
+        }
+        return (201 if existing is None else 200), self._store(key, obj, spec_changed=changed)
 
-    def _delete(self, namespace: str, name: str, request: Request) -> tuple[int, dict[str, Any]]:
-        obj = self._existing(namespace, name)
+    def _status(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
+        """The status subresource: GET reads the object; PATCH (apply or merge) and PUT write
+        `status` only, leaving the rest and `metadata.generation` alone."""
+        obj = copy.deepcopy(self._existing(key))
+        if request.method == "GET":
+            return 200, obj
+        content_type = (request.content_type or "").split(";")[0].strip()
+        if request.method == "PUT" or (request.method == "PATCH" and content_type == APPLY_PATCH):
+            body = request.json() if request.method == "PUT" else yaml.safe_load(request.body)
+            obj["status"] = body.get("status") or {}
+        elif request.method == "PATCH" and content_type == MERGE_PATCH:
+            patch = {"status": request.json().get("status")}
+            _merge_patch(obj, patch)
+        else:
+            raise ApiError(415, "UnsupportedMediaType", "the fake writes status with PUT, apply or merge patches")
+        return 200, self._store(key, obj, spec_changed=False)
+
+    def _store(self, key: Key, obj: dict[str, Any], *, spec_changed: bool) -> dict[str, Any]:
+        old = self.objects.get(key)
+        if key[0] != "secrets":  # Secrets have no generation
+            before = 0 if old is None else old["metadata"].get("generation", 0)
+            obj["metadata"]["generation"] = before + 1 if old is None or spec_changed else before
+        self.objects[key] = self._stamp(obj, new=old is None)
+        return obj
+
+    def _delete(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
+        obj = self._existing(key)
+        plural, _, name = key
         preconditions = (json.loads(request.body) if request.body else {}).get("preconditions") or {}
-        for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
-            if preconditions.get(key) and preconditions[key] != obj["metadata"][key]:
-                message = f"Precondition failed: {label} in precondition: {preconditions[key]}"
-                raise ApiError(409, "Conflict", f"{message}, {label} in object meta: {obj['metadata'][key]}", name)
-        del self.secrets[(namespace, name)]
-        details = {"name": name, "kind": "secrets", "uid": obj["metadata"]["uid"]}
+        for field_name, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if preconditions.get(field_name) and preconditions[field_name] != obj["metadata"][field_name]:
+                message = f"Precondition failed: {label} in precondition: {preconditions[field_name]}"
+                message += f", {label} in object meta: {obj['metadata'][field_name]}"
+                raise ApiError(409, "Conflict", message, name, plural)
+        self._collect(key)
+        details = {"name": name, "kind": plural, "uid": obj["metadata"]["uid"]}
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
-    def _existing(self, namespace: str, name: str) -> dict[str, Any]:
-        obj = self.secrets.get((namespace, name))
+    def _collect(self, key: Key) -> None:
+        """Delete the object, then, as the garbage collector does with background propagation,
+        every object of its namespace that names it as an owner (by uid)."""
+        uid = self.objects.pop(key)["metadata"]["uid"]
+        dependents = [
+            other
+            for other, obj in self.objects.items()
+            if other[1] == key[1] and any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+        ]
+        for other in dependents:
+            if other in self.objects:
+                self._collect(other)
+
+    def _existing(self, key: Key) -> dict[str, Any]:
+        obj = self.objects.get(key)
         if obj is None:
-            raise ApiError(404, "NotFound", f'secrets "{name}" not found', name)
+            raise ApiError(404, "NotFound", f'{key[0]} "{key[2]}" not found', key[2], key[0])
         return obj
 
     def _stamp(self, obj: dict[str, Any], *, new: bool) -> dict[str, Any]:
@@ -292,19 +457,42 @@ class FakeKube:
         return obj
 
 
-def _blank(namespace: str, name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}}
+def _blank(api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+
+
+def _merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """RFC 7386 JSON merge patch, in place: null removes a key, objects merge, the rest replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_patch(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
 
 
 Field = tuple[str, ...]  # ("data", key), ("metadata", "labels", key), ("type",), ("immutable",)
 
 
 def _fields(obj: dict[str, Any]) -> set[Field]:
-    """The fields an object (or an applied configuration) sets, as the API server tracks them."""
-    found: set[Field] = {(name,) for name in ("type", "immutable") if name in obj}
-    found |= {("data", key) for key in obj.get("data") or {}}
+    """The fields an object (or an applied configuration) sets, as the API server tracks them:
+    each leaf of a map (lists are atomic), the labels and annotations by key, and the owner
+    references; not `status`, not the write-only `stringData`, not the object's identity."""
+
+    def leaves(node: Any, prefix: Field) -> set[Field]:
+        if isinstance(node, dict):
+            return {f for key, sub in node.items() for f in leaves(sub, (*prefix, key))}
+        return {prefix}
+
+    found: set[Field] = set()
+    for key, value in obj.items():
+        if key not in ("apiVersion", "kind", "metadata", "status", "stringData"):
+            found |= leaves(value, (key,))
     meta = obj.get("metadata") or {}
     found |= {("metadata", section, key) for section in ("labels", "annotations") for key in meta.get(section) or {}}
+    if meta.get("ownerReferences"):
+        found.add(("metadata", "ownerReferences"))
     return found
 
 

@@ -40,8 +40,8 @@ def main(out: Path) -> int:
         cmd = [sys.executable, "-m", "fleethandshake", "plan", str(src), "--out", str(out),
                "--inventory", str(src / "inventory.yaml")]  # fmt: skip
         code = subprocess.run(cmd, env=env, check=False).returncode
-    print(f"(exit code {code}: 3 means 'changes present'; 0 none; 1 invalid inputs or conflicts)")
-    return 0 if code == 3 else 1
+    print(f"(exit code {code}: 10 means 'changes present'; 0 none; 1 invalid inputs or conflicts; 3 a crash)")
+    return 0 if code == 10 else 1
 
 
 if __name__ == "__main__":

@@ -8,16 +8,14 @@ EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
 EXIT_STALE = 4  # publish: the output branch holds output from a newer source
 EXIT_UNORDERED = 5  # publish: cannot tell whether this run's source is newer than the branch's
+EXIT_CHANGES = 10  # plan: changes present (a result, not an error: scripts can tell it from 1 and 3)
+EXIT_NOT_READY = 11  # status / publish --wait: not yet Ready on every targeted cluster
 EXIT_INTERRUPTED = 130
 
 
 class Problem:
-    """One thing wrong with the inputs, located as precisely as we can.
-
-    A plain class rather than a dataclass: the command line imports this module for `--help`,
-    and with the dataclasses module (and inspect) `--help` misses its floor in `make bench`
-    (within 3x of `python -c pass`).
-    """
+    """One thing wrong with the inputs, located as precisely as we can. Not a dataclass: `--help`
+    imports this module, and must not import dataclasses."""
 
     __slots__ = ("document", "file", "line", "message", "path")
 

@@ -8,9 +8,11 @@ one Fleet bundle folder (fleet.yaml + manifests) per handshake target, for a Fle
 
 EPILOG = """\
 exit codes: 0 success; 1 invalid input, or a handshake not Synced; 2 wrong command line;
-3 unexpected error (use --debug for a traceback), or for `plan`: changes present;
+3 unexpected error (use --debug for a traceback), for every command;
 4 `publish` refused: the output branch holds output from a newer source commit;
-5 `publish` refused: cannot tell which source is newer (see --allow-unordered); 130 interrupted.
+5 `publish` refused: cannot tell which source is newer (see --allow-unordered);
+10 `plan`: changes present;
+11 `status`, `publish --wait`: not yet Ready at OUT's commit on every targeted cluster; 130 interrupted.
 Run 'fleet-handshake COMMAND --help' for a command's options."""
 
 GENERATE_HELP = """\
@@ -49,8 +51,15 @@ namespace of a cluster, and handshakes that match no cluster. Removed bundles co
 their own heading, with what the removal guard of generate and publish says of them. Writes
 nothing.
 
+--map (needs --inventory) shows the delivery map instead of the changes: per workspace and
+cluster, every Secret it receives from the source as rendered now (namespace/name, handshake,
+target, bundle, delivery mode, data key names), the clusters that receive nothing and the
+handshakes that reach no cluster. Markdown groups the clusters that receive the same Secrets.
+The exit code is the plan's, as without --map.
+
 exit codes: 0 no changes; 1 invalid inputs, a handshake not Synced, conflicts, or removals the
-guard refuses (see generate --help; --allow-removals); 3 changes."""
+guard refuses (see generate --help; --allow-removals); 2 wrong command line; 3 unexpected error;
+10 changes present."""
 
 PUBLISH_HELP = """\
 Generate into OUT, commit OUT with git and push it to the branch of the remote. No commit when
@@ -68,13 +77,40 @@ output from a newer source commit (a descendant of this one) is never replaced (
 git cannot tell (unrelated or shallow history, a source outside git or with uncommitted changes)
 publish refuses too (exit 5) unless --allow-unordered is given. Nothing is pushed then.
 
-exit codes: 0 published or up to date; 1 a handshake not Synced, invalid inputs or a git error;
-2 wrong command line; 4 the branch holds output from a newer source; 5 order cannot be told."""
+With --wait, once pushed (or up to date), look at Fleet on the management cluster (--kubeconfig,
+--context) until it reports the branch's commit Ready on every cluster the bundles target, then
+print the status as `status` does (progress on a terminal); at the timeout, name the clusters
+that are not Ready and exit 11.
+
+exit codes: 0 published or up to date (and, with --wait, Ready); 1 a handshake not Synced, invalid
+inputs or a git error; 2 wrong command line; 4 the branch holds output from a newer source; 5 order
+cannot be told; 11 --wait timed out before every targeted cluster was Ready."""
+
+STATUS_HELP = """\
+Ask Fleet, through the Kubernetes API of the management cluster (--kubeconfig, --context, or the
+usual defaults), whether each handshake's Secret reached each cluster. Reads fleet-handshake's
+Bundles in every workspace of OUT (as committed at HEAD of its repository) or of SOURCE, their
+BundleDeployments and the Clusters, and prints per handshake and cluster (Rancher display names,
+as plan shows them) Fleet's state (Ready, NotReady, Pending, WaitApplied, ErrApplied, OutOfSync,
+Modified) with Fleet's message, and the commit the cluster's deployment comes from. Called out:
+bundles of OUT that Fleet has no Bundle for (no GitRepo points at OUT, or it has not read OUT's
+commit yet: state Absent) and fleet-handshake Bundles of this source that Fleet still has and OUT
+no longer has. With SOURCE, the bundles are those generate writes for it and commits are shown,
+not compared. Reads no Secret: needs list on bundles, clusters and clustergroups in each
+workspace and on bundledeployments in all namespaces.
+
+exit codes: 0 every targeted cluster is Ready at OUT's commit, no bundle is missing or left over;
+1 invalid inputs, or the Kubernetes API failed; 2 wrong command line or no usable kubeconfig;
+11 not yet Ready everywhere (with --wait: at the timeout)."""
 
 GITREPO_HELP = """\
 Print one Fleet GitRepo per workspace found in SOURCE, with `paths` pointing at that workspace's
 folder of the output. No `targets` (each bundle carries its own) and no `targetNamespace` (it
-would override each bundle's namespace). Apply them on the management cluster."""
+would override each bundle's namespace). Apply them on the management cluster.
+
+--repo must be a URL Fleet can clone from: https://, http://, ssh://, git:// or git+ssh://
+with a host, or git@HOST:PATH; not a local path, and without credentials (exit 2): put those
+in a Secret on the management cluster and name it with --client-secret."""
 
 ACTION_HELP = """\
 Run inside the GitHub Action (.github/actions/fleet-handshake): validate SOURCE first and, on
@@ -83,9 +119,12 @@ path), list them in the job summary and exit 1. Then run --command: `plan` write
 Markdown to the job summary and to $RUNNER_TEMP/fleet-handshake-plan.md, and as JSON to
 $RUNNER_TEMP/fleet-handshake-plan.json; `generate` and `publish` write a short summary.
 Step outputs (in $GITHUB_OUTPUT): changed, plan-json, plan-markdown. Never prints a value.
+--mode, --branch, --remote, --message, --context and --kubeconfig mean what they mean for
+generate, plan and publish.
 
-exit codes: as the command, except that `plan` exits 0 when there are changes (a pull request
-check fails only on invalid inputs, handshakes not Synced and conflicts)."""
+exit codes: as the command, except that `plan` exits 0 when there are changes (the command's
+10; changed=true): a pull request check fails only on invalid inputs, handshakes not Synced,
+conflicts and refused removals (1), and on an unexpected error (3; changed=false)."""
 
 CHECK_SECRETS_HELP = """\
 Report every v1 Secret in the given files (items of a List too) whose data or stringData is not
@@ -93,3 +132,23 @@ SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is 
 cannot be read as YAML fails too (any document of it could be a clear-text Secret); other valid
 YAML passes. Files inside a folder holding fleet-handshake's output (a .fleet-handshake/status.json
 inside) are skipped. This is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+
+IMPORT_HELP = """\
+Write the FleetHandshakes of a cluster running the original operator (every namespace, or
+--namespace), or of an export (--from-file: kubectl get fleethandshakes,secrets -A -o yaml),
+into SOURCE, with each Secret they reference (secretNamespace/secretName), so that generate
+delivers the same Secrets to the same clusters as the operator's Bundles did:
+  SOURCE/handshakes/<workspace>/<name>.yaml   the handshake, without status and server fields
+  SOURCE/secrets/<namespace>/<name>.yaml      the Secret (name, namespace, type, data), encrypted
+Each Secret is piped into sops, which encrypts it by the creation rule of SOURCE/.sops.yaml that
+matches its path (refused when there is no .sops.yaml or no rule matches): clear text is never
+written to disk. Nothing in SOURCE is overwritten: handshakes and Secrets SOURCE already defines,
+and files that exist, are kept and reported. A handshake whose Secret is not found is reported
+and not imported, unless --allow-missing. Everything is checked and encrypted before the first
+file is written; invalid inputs write nothing. Cluster access: --kubeconfig, --context (default:
+$KUBECONFIG, ~/.kube/config, the in-cluster service account); it needs list on fleethandshakes
+and get on the referenced Secrets.
+
+exit codes: 0 every handshake found was imported (or was in SOURCE already); 1 a handshake was
+not imported (its Secret missing, its file taken, or invalid), or invalid inputs; 2 wrong command
+line, no .sops.yaml or no matching creation rule, no usable kubeconfig."""

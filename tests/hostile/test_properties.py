@@ -198,7 +198,7 @@ def mutated_ciphertext(draw: st.DrawFn, raw: bytes) -> bytes:
 
 
 def binary_accepts(path: Path) -> list[Any] | None:
-    result = SopsDecryptor(SOPS, inprocess=False).decrypt_documents(path)
+    result = SopsDecryptor(SOPS, inprocess=False).decrypt_all([path])[path]
     return None if isinstance(result, DecryptFailure) else result
 
 

@@ -14,6 +14,7 @@ import yaml
 from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
 from fleethandshake import cli
 from fleethandshake.core import names
+from fleethandshake.errors import EXIT_CHANGES
 
 VALUE = "identity-canary-Tb71"
 
@@ -79,7 +80,7 @@ def test_upgrade_renames_every_bundle_once_and_plan_shows_the_moves(
 
     plan = run_cli("plan", repo.root, "--out", out, "--inventory", inventory, "--format", "json", env=key_env)
 
-    assert plan.code == 3, plan.stderr
+    assert plan.code == EXIT_CHANGES, plan.stderr
     doc = json.loads(plan.stdout)
     assert {(b["bundle"], b["change"]) for b in doc["bundles"]} == {(old_name, "removed"), (new_name, "added")}
     assert doc["moves"] == [

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from fhtest import GIT_ENV, AgeKey, SourceRepo, delivered, handshake, secret
+from fleethandshake.errors import EXIT_CHANGES
 from hostile.leaks import find_leaks, scan_tree
 
 OLD = {"alpha": "canary-old-alpha-Zr83Xq", "bravo": "canary-old-bravo-Lp29Ws", "low": "hunter2"}
@@ -122,8 +123,10 @@ def test_no_command_shows_a_value_anywhere(tmp_path: Path, age_key: AgeKey) -> N
     assert s.run("publish", repo.root, "--out", out, "--no-push").returncode == 0
     fill(repo, NEW)  # a pull request that changes every value
     for fmt in ("text", "markdown", "json"):
-        assert s.run("plan", repo.root, "--out", out, "--inventory", inventory, "--format", fmt).returncode == 3
-    assert s.run("plan", repo.root, "--out", out, "--against", "HEAD", "--format", "json").returncode == 3
+        assert (
+            s.run("plan", repo.root, "--out", out, "--inventory", inventory, "--format", fmt).returncode == EXIT_CHANGES
+        )
+    assert s.run("plan", repo.root, "--out", out, "--against", "HEAD", "--format", "json").returncode == EXIT_CHANGES
     action = s.run("action", "--command", "plan", "--source", repo.root, "--out", out, "--inventory", inventory,
                    "--repo-root", tmp_path, env=gh)  # fmt: skip
     assert action.returncode == 0, action.stderr
@@ -257,3 +260,40 @@ def test_no_message_quotes_text_from_a_secret_file(tmp_path: Path, age_key: AgeK
         assert f"secrets/{name}.yaml" in validated.stderr or passes, f"validate on {name}"
         assert (f"secrets/{name}.yaml" in checked.stderr) != passes, f"check-secrets on {name}"
     assert "secrets/tag-verbatim.yaml" in (s.runner / "summary.md").read_text()
+
+
+def test_import_writes_no_value_in_clear(tmp_path: Path, age_key: AgeKey) -> None:
+    """import, from an export and from the loopback API server: the values reach SOURCE only as
+    sops ciphertext; nothing of them in any other file of SOURCE (handshakes carry kubectl's
+    last-applied annotation, Secrets theirs with the clear text), under TMPDIR or in the output."""
+    import importscene as scene
+    from fakekube import FakeKube, write_kubeconfig
+
+    values = {name: f"canary-import-{name}-Rt{i}8" for i, name in enumerate(scene.VALUES)}
+    s = Session(tmp_path, age_key)
+    export = tmp_path / "elsewhere" / "export.yaml"  # the user's export: clear text, outside SOURCE
+    export.parent.mkdir()
+    export.write_text(scene.export(values))
+    from_file, from_api = tmp_path / "from-file", tmp_path / "from-api"
+    for source in (from_file, from_api):
+        scene.sops_config(source, age_key.recipient)
+    with FakeKube() as server:
+        for obj in [*scene.handshakes(), *scene.secret_objects(values)]:
+            server.put_object(obj)
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"fake": server})
+        assert s.run("import", from_file, "--from-file", export).returncode == 0
+        assert s.run("import", from_api, "--kubeconfig", kubeconfig).returncode == 0
+    for source in (from_file, from_api):
+        assert s.run("validate", source).returncode == 0
+        assert s.run("generate", source, "--out", tmp_path / f"out-{source.name}").returncode == 0
+
+    canaries = list(values.values())
+    leaks = [leak for where, text in s.printed for leak in find_leaks(where, text, canaries)]
+    leaks += scan_tree(from_file, canaries) + scan_tree(from_api, canaries) + scan_tree(s.tmpdir, canaries)
+    assert not leaks, "\n".join(leaks)
+    assert sorted(p.name for p in s.tmpdir.iterdir()) == [], "temporary files were left behind"
+    assert not [p for p in (*from_file.rglob(".*"), *from_api.rglob(".*")) if p.name != ".sops.yaml"]
+    # The values went through: generate decrypted them from what import wrote.
+    for source in (from_file, from_api):
+        got = [v for p in (tmp_path / f"out-{source.name}").glob("*/*/secret.yaml") for v in delivered(p).values()]
+        assert values["db"] in got and values["tls"] in got

@@ -15,6 +15,7 @@ import yaml
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+from fleethandshake.errors import EXIT_CHANGES
 
 fake_kube = fakekube.fake_kube
 VALUE = "downstream-canary-Pp3"
@@ -171,7 +172,7 @@ def test_plan_needs_no_cluster_access(repo: SourceRepo, tmp_path: Path, kube_env
     repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE + "-2"}))
     env = {k: v for k, v in kube_env.items() if k != "KUBECONFIG"}
     result = run_cli("plan", repo.root, "--out", out, "--format", "json", env=env)
-    assert result.code == 3, result.stderr
+    assert result.code == EXIT_CHANGES, result.stderr
     modified = [b for b in json.loads(result.stdout)["bundles"] if b["change"] == "modified"]
     assert len(modified) == 2 and all(b["keysChanged"] == ["password"] for b in modified)
 

@@ -13,12 +13,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from fhtest import REPO, Run, SourceRepo, handshake, run_cli, secret
+from fhtest import REPO, SourceRepo, handshake, run_cli, secret
 from fleethandshake.adapters import github
+from ghrunner import Runner
 
 CANARY = "fh-canary-7d41c9e2-do-not-print"
 MARKER = "<!-- fleet-handshake-plan -->"
@@ -71,6 +73,7 @@ def test_the_files_to_check_are_all_there() -> None:
         ".github/actions/fleet-handshake/action.yml",
         "examples/github-workflows/fleet-handshake-plan.yml",
         "examples/github-workflows/fleet-handshake-publish.yml",
+        "examples/github-workflows/fleet-handshake-private-output.yml",
     } <= names
 
 
@@ -88,15 +91,54 @@ def test_action_never_pastes_inputs_into_shell_text() -> None:
     assert "--repo-root=$GITHUB_WORKSPACE" in run["run"]
 
 
-def test_the_example_plan_workflow_posts_the_comment_as_the_action_wrote_it() -> None:
+@pytest.mark.parametrize("name", ["fleet-handshake-plan.yml", "fleet-handshake-private-output.yml"])
+def test_the_example_workflows_post_the_comment_as_the_action_wrote_it(name: str) -> None:
     """The plan fits GitHub's comment limit and says what it left out: a workflow that cut it again
     would cut inside a block and lose that note (issue 15). The whole plan is kept as an artifact."""
-    workflow = yaml.safe_load((REPO / "examples/github-workflows/fleet-handshake-plan.yml").read_text())
+    workflow = yaml.safe_load((REPO / "examples/github-workflows" / name).read_text())
     steps = workflow["jobs"]["plan"]["steps"]
     script = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))["with"]["script"]
     assert not re.search(r"\.(slice|substring|substr)\(|length\s*>", script), script
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-json }}"
+
+
+def _uses_of_the_action(*jobs: dict[str, Any]) -> list[dict[str, Any]]:
+    steps = [step for job in jobs for step in job.get("steps", [])]
+    return [s for s in steps if "/.github/actions/fleet-handshake@" in s.get("uses", "")]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_give_the_action_only_inputs_it_declares(path: Path) -> None:
+    action = yaml.safe_load((REPO / ".github/actions/fleet-handshake/action.yml").read_text())
+    workflow = yaml.safe_load(path.read_text())
+    for step in _uses_of_the_action(*workflow["jobs"].values()):
+        assert set(step.get("with", {})) <= set(action["inputs"]), step
+        assert step.get("with", {}).get("command", "plan") in ("validate", "plan", "generate", "publish")
+        if "id" in step:  # a later step reads only outputs the action declares
+            read = re.findall(rf"steps\.{re.escape(step['id'])}\.outputs\.([a-z-]+)", path.read_text())
+            assert set(read) <= set(action["outputs"]), read
+
+
+def test_the_action_reads_only_inputs_it_declares_and_uses_each() -> None:
+    text = (REPO / ".github/actions/fleet-handshake/action.yml").read_text()
+    action = yaml.safe_load(text)
+    used = set(re.findall(r"\$\{\{ inputs\.([A-Za-z0-9_-]+) \}\}", text))
+    assert used == set(action["inputs"])
+
+
+def test_the_private_output_example_plans_against_and_publishes_to_the_output_repository() -> None:
+    workflow = yaml.safe_load((REPO / "examples/github-workflows/fleet-handshake-private-output.yml").read_text())
+    for job in workflow["jobs"].values():
+        checkouts = [s["with"] for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@") and
+                     "repository" in s.get("with", {})]  # fmt: skip
+        assert len(checkouts) == 1 and {"ssh-key", "path"} <= set(checkouts[0])
+        (uses,) = _uses_of_the_action(job)
+        assert uses["with"]["out"].startswith(checkouts[0]["path"] + "/")
+        if uses["with"]["command"] == "plan":
+            assert uses["with"]["against"] == f"origin/{checkouts[0]['ref']}"
+        else:
+            assert uses["with"]["command"] == "publish" and uses["with"]["branch"] == checkouts[0]["ref"]
 
 
 def test_annotation_escapes_message_and_properties() -> None:
@@ -120,56 +162,6 @@ def test_log_lines_cannot_become_workflow_commands() -> None:
         github.neutralize("ok\n  ::set-output name=x::y\n::add-mask::z")
         == "ok\n  : :set-output name=x::y\n: :add-mask::z"
     )
-
-
-def _outputs(path: Path) -> dict[str, str]:
-    """$GITHUB_OUTPUT read as the runner reads it: `name=value` and `name<<DELIM` blocks, last wins."""
-    found: dict[str, str] = {}
-    lines = iter(path.read_text().splitlines())
-    for line in lines:
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            value = []
-            for item in lines:
-                if item == delimiter:
-                    break
-                value.append(item)
-            found[name] = "\n".join(value)
-        else:
-            name, _, value_text = line.partition("=")
-            found[name] = value_text
-    return found
-
-
-class Runner:
-    """The files a GitHub runner gives a step, in a temp folder."""
-
-    def __init__(self, root: Path) -> None:
-        self.summary = root / "summary.md"
-        self.output = root / "output.txt"
-        self.temp = root / "runner-temp"
-        self.temp.mkdir(parents=True)
-        self.runs: list[Run] = []
-
-    def env(self, key_env: dict[str, str]) -> dict[str, str]:
-        return {
-            **key_env,
-            "GITHUB_STEP_SUMMARY": str(self.summary),
-            "GITHUB_OUTPUT": str(self.output),
-            "RUNNER_TEMP": str(self.temp),
-        }
-
-    def action(self, key_env: dict[str, str], *args: str | Path) -> tuple[Run, dict[str, str]]:
-        self.output.write_text("")  # each step gets a fresh outputs file
-        result = run_cli("action", *args, env=self.env(key_env))
-        self.runs.append(result)
-        return result, _outputs(self.output)
-
-    def everything_written(self) -> str:
-        texts = [r.stdout + r.stderr for r in self.runs]
-        texts += [p.read_text() for p in (self.summary, self.output) if p.exists()]
-        texts += [p.read_text() for p in self.temp.iterdir()]
-        return "\n".join(texts)
 
 
 def _assert_no_canary(text: str) -> None:
@@ -249,12 +241,14 @@ def test_action_reports_each_problem_as_an_annotation(
     _assert_no_canary(runner.everything_written())
 
 
-def test_action_accepts_only_the_plain_mode(repo: SourceRepo, tmp_path: Path) -> None:
+def test_action_refuses_a_mode_that_does_not_exist(repo: SourceRepo, tmp_path: Path) -> None:
     result = run_cli(
-        "action", "--command", "validate", "--source", repo.root, "--out", tmp_path / "o", "--mode", "sops"
+        "action", "--command", "validate", "--source", repo.root, "--out", tmp_path / "o", "--mode", "sealed"
     )
     assert result.code == 2
-    assert "supported modes: plain" in result.stderr
+    assert re.search(
+        r"--mode: invalid choice: 'sealed' \(choose from '?plain'?, '?downstream'?, '?sops'?\)", result.stderr
+    )
 
 
 def test_pre_commit_hooks_name_real_subcommands() -> None:

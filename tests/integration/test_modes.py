@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fhtest import DATA, SOPS, AgeKey, SourceRepo, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
+from fleethandshake.errors import EXIT_CHANGES
 
 VALUE = "modes-canary-Hq4"
 
@@ -229,7 +230,7 @@ def test_plan_names_changed_keys_in_sops_mode(
 
     result = run_cli("plan", repo.root, "--out", out, "--format", "json", env=key_env)
 
-    assert result.code == 3
+    assert result.code == EXIT_CHANGES
     modified = [b for b in json.loads(result.stdout)["bundles"] if b["change"] == "modified"]
     assert len(modified) == 3
     for b in modified:

@@ -19,6 +19,7 @@ from fakekube import FakeKube, write_kubeconfig
 from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret, without_removals
 from fleethandshake.core import plancomment
 from fleethandshake.core.plan import RENAMED_WHY, REWRITTEN
+from fleethandshake.errors import EXIT_CHANGES
 
 fake_kube = fakekube.fake_kube
 
@@ -89,7 +90,7 @@ def test_first_plan_adds_every_bundle_and_writes_nothing(
     build(repo)
     out = tmp_path / "out"
     result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
-    assert result.code == 3, result.stderr
+    assert result.code == EXIT_CHANGES, result.stderr
     doc = json.loads(result.stdout)
     assert {b["change"] for b in doc["bundles"]} == {"added"}
     assert len(doc["bundles"]) == 3
@@ -109,7 +110,7 @@ def test_changed_secret_is_one_modified_bundle_with_key_names_and_clusters(
 
     result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
 
-    assert result.code == 3
+    assert result.code == EXIT_CHANGES
     assert read_tree(out) == before
     doc = json.loads(result.stdout)
     modified = [b for b in doc["bundles"] if b["change"] == "modified"]
@@ -132,7 +133,7 @@ def test_changed_secret_is_one_modified_bundle_with_key_names_and_clusters(
     assert doc["conflicts"] == []
     for fmt, name in (("text", "prod-eu-1 (c-m-aaa)"), ("markdown", "prod-eu-1")):
         other = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", fmt)
-        assert other.code == 3
+        assert other.code == EXIT_CHANGES
         assert name in other.stdout
         assert_no_values(other.stdout, other.stderr)
     assert_no_values(result.stdout, result.stderr)
@@ -199,7 +200,7 @@ def test_clusters_moving_between_bundles_of_a_handshake_are_flagged(
 
     result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
 
-    assert result.code == 3, result.stderr  # changes, not a failure
+    assert result.code == EXIT_CHANGES, result.stderr  # changes, not a failure
     doc = json.loads(result.stdout)
     assert [(m["cluster"], m["handshake"], m["secret"], m["from"], m["to"]) for m in doc["moves"]] == [
         ("c-m-edge", "db", "orders/db-creds", edge, prod_eu)
@@ -277,7 +278,7 @@ def test_plan_against_a_git_ref(repo: SourceRepo, tmp_path: Path, key_env: dict[
     assert same.code == 0, same.stderr + same.stdout
     build(repo, value=NEW_VALUE)
     changed = plan(repo, out, key_env, "--against", "HEAD", "--format", "json")
-    assert changed.code == 3
+    assert changed.code == EXIT_CHANGES
     assert sorted(b["change"] for b in json.loads(changed.stdout)["bundles"]) == ["modified", "modified", "unchanged"]
     missing = plan(repo, out, key_env, "--against", "no-such-ref")
     assert missing.code == 1 and "git ref not found" in missing.stderr
@@ -310,6 +311,18 @@ def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None
         ("fleet-other", ["bundles/fleet-other"]),
     ]
     assert all(d["spec"]["clientSecretName"] == "git-creds" for d in docs)
+
+
+@pytest.mark.parametrize("url", ["x", "/srv/git/bundles.git", "https://token@github.com/org/bundles.git"])
+def test_gitrepo_refuses_a_repository_fleet_cannot_clone(repo: SourceRepo, url: str) -> None:
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
+    result = run_cli("gitrepo", repo.root, "--repo", url, "--branch", "main")
+    assert result.code == 2
+    assert result.stdout == ""
+    assert (
+        "fleet-handshake: error: --repo " in result.stderr and "Fleet's GitRepo cannot clone from it" in result.stderr
+    )
+    assert "token" not in result.stderr
 
 
 def test_known_fleet_files_give_the_same_plan_as_parsing(
@@ -415,7 +428,7 @@ def test_output_of_the_old_format_is_rewritten_once_and_the_plan_says_why(
 
     result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
 
-    assert result.code == 3, result.stderr
+    assert result.code == EXIT_CHANGES, result.stderr
     bundles = json.loads(result.stdout)["bundles"]
     assert [(b["change"], b["changes"]) for b in bundles] == [("modified", [REWRITTEN])] * 3
     assert all(not (b["keysAdded"] or b["keysRemoved"] or b["keysChanged"]) for b in bundles)
@@ -445,7 +458,7 @@ def test_output_of_an_earlier_version_is_renamed_once_and_the_plan_says_why(
 
     result = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "json")
 
-    assert result.code == 3, result.stderr
+    assert result.code == EXIT_CHANGES, result.stderr
     bundles = json.loads(result.stdout)["bundles"]
     removed = sorted(b["bundle"] for b in bundles if b["change"] == "removed")
     assert removed == legacy and len([b for b in bundles if b["change"] == "added"]) == 3

@@ -12,6 +12,7 @@ import yaml
 import planscale
 from fhtest import SourceRepo, run_cli, secret
 from fleethandshake.core import plancomment
+from fleethandshake.errors import EXIT_CHANGES
 
 
 def write_source(repo: SourceRepo, fleet: planscale.Fleet, after: bool) -> None:
@@ -52,7 +53,7 @@ def test_the_issue_case_through_the_cli_and_the_action(
 
     result = run_cli("plan", repo.root, "--out", out, "--inventory", inventory, "--format", "markdown", env=key_env)
 
-    assert result.code == 3, result.stderr
+    assert result.code == EXIT_CHANGES, result.stderr
     text = result.stdout
     planscale.check_markdown(text, plancomment.COMMENT_LIMIT)
     assert text.startswith("### fleet-handshake plan\n\n**15 Secrets change in 35 bundles in fleet-default, on ")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fhtest import GIT_ENV, SourceRepo, git, handshake, read_tree, run_cli, secret
+from fleethandshake.errors import EXIT_CHANGES
 
 VALUE = "guard-canary-Pk29Hs"
 
@@ -94,7 +95,7 @@ def test_plan_shows_removals_first_and_the_guard(
     assert doc["removalGuard"]["refused"] is True and len(doc["removalGuard"]["gone"]) == 7
 
     allowed = run_cli("plan", repo.root, "--out", out, "--allow-removals", env=key_env)
-    assert allowed.code == 3, allowed.stderr
+    assert allowed.code == EXIT_CHANGES, allowed.stderr
     assert "  NOTE: allowed by --allow-removals" in allowed.stdout
     assert VALUE not in text.stdout + markdown + allowed.stdout
 
@@ -105,7 +106,7 @@ def test_plan_of_removals_within_the_limits_passes(
     out, _ = generated
     fill(repo, *NAMES[:7])
     result = run_cli("plan", repo.root, "--out", out, env=key_env)
-    assert result.code == 3, result.stderr
+    assert result.code == EXIT_CHANGES, result.stderr
     assert result.stdout.splitlines()[1].startswith("REMOVALS: 1 bundle(s)")
     assert "REFUSED" not in result.stdout and "OTHER CHANGES" not in result.stdout
 

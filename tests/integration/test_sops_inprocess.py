@@ -208,7 +208,7 @@ def assert_same(path: Path, *, handled: bool = True) -> list[Any] | int | str:
     if handled:  # repr: 1, 1.0 and True differ, and so does key order
         assert repr(inprocess(path)) == repr(expected)
     decryptor = SopsDecryptor(SOPS)
-    got = decryptor.decrypt_documents(path)
+    got = decryptor.decrypt_all([path])[path]
     if isinstance(expected, int | str):
         assert isinstance(got, DecryptFailure)
         assert got.reason == (sops_adapter._REASONS[expected] if isinstance(expected, int) else NOT_YAML)
@@ -561,7 +561,7 @@ def test_failure_reasons_hold_no_secret(keys: dict[str, AgeKey], folder: Path, m
     path = folder / "tampered-secret.yaml"
     path.write_text(tamper(encrypt(folder, "canary.yaml", "token: canary-7Qx9\n", keys["a"]).read_text(), "mac"))
     use_keys(monkeypatch, keys["a"])
-    failure = SopsDecryptor(SOPS).decrypt_documents(path)
+    failure = SopsDecryptor(SOPS).decrypt_all([path])[path]
     assert isinstance(failure, DecryptFailure) and "canary" not in repr(failure)
 
 

@@ -18,6 +18,7 @@ import yaml
 from fhtest import SOPS, AgeKey, SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
 from fleethandshake.adapters.sops.encrypt import encryption_env
 from fleethandshake.core.plan import RESEALED
+from fleethandshake.errors import EXIT_CHANGES
 
 VALUE = "seal-canary-Rw83"
 # The keys of a sops file's metadata that list recipients other than age (sops 3.11).
@@ -144,7 +145,7 @@ def test_a_sealed_file_not_as_written_is_resealed_and_planned(
 
     plan = run_cli("plan", repo.root, "--out", out, "--format", "json", env=key_env)
 
-    assert plan.code == 3, plan.stderr
+    assert plan.code == EXIT_CHANGES, plan.stderr
     changes = {b["path"]: b for b in json.loads(plan.stdout)["bundles"]}
     bundle = target.rsplit("/", 1)[0]
     assert changes[bundle]["change"] == "modified"

@@ -61,6 +61,22 @@ def read_tree_at(path: Path, ref: str) -> dict[str, bytes]:
     return out
 
 
+def committed(path: Path) -> tuple[str, dict[str, bytes]] | None:
+    """The commit HEAD of the repository holding folder `path`, and the files under `path` in
+    that commit; None when `path` is not in a git work tree or the branch has no commit yet."""
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    if repo.working_tree_dir is None:
+        return None
+    try:
+        head = repo.head.commit.hexsha
+    except ValueError:  # unborn branch
+        return None
+    return head, read_tree_at(path, head)
+
+
 @dataclass(frozen=True)
 class Identity:
     name: str
@@ -78,8 +94,30 @@ class PushRejected(Exception):
     """The remote moved on: fetch, regenerate on top, try again."""
 
 
+class _Repository:
+    """What publish asks of a repository's history, in the output's work tree or the source's."""
+
+    repo: git.Repo
+
+    def head(self) -> str | None:
+        try:
+            return self.repo.head.commit.hexsha
+        except ValueError:  # unborn branch
+            return None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        try:
+            self.repo.git.merge_base("--is-ancestor", older, newer)
+            return True
+        except git.GitCommandError:
+            return False
+
+    def is_shallow(self) -> bool:
+        return bool(self.repo.git.rev_parse("--is-shallow-repository") == "true")
+
+
 @dataclass
-class Workspace:
+class Workspace(_Repository):
     """A work tree on the branch being published, and the output folder inside it."""
 
     repo: git.Repo
@@ -94,9 +132,6 @@ class Workspace:
     @property
     def out(self) -> Path:
         return self.root / self.rel
-
-    def head(self) -> str | None:
-        return _head(self.repo)
 
     def fetch(self) -> str | None:
         """Fetch the branch; return the remote's head, or None if it has no such branch."""
@@ -122,15 +157,12 @@ class Workspace:
             if text:
                 _, commit, digest = text.split("\0")
                 return provenance.recorded(commit, digest)
-            if self.remote is None or not _is_shallow(self.repo):
+            if self.remote is None or not self.is_shallow():
                 return None
             try:
                 self.repo.git.fetch("--quiet", "--unshallow", self.remote, env=_SAFE_ENV)
             except git.GitCommandError as e:
                 raise UserError(f"git fetch --unshallow from {self.remote} failed (exit {e.status})") from None
-
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        return _is_ancestor(self.repo, older, newer)
 
     def move_to(self, sha: str) -> None:
         """Point the branch and the work tree at `sha` (callers check nothing is lost)."""
@@ -166,31 +198,12 @@ class Workspace:
             raise UserError(f"git push to {self.remote} failed (exit {e.status})") from None
 
 
-def _is_ancestor(repo: git.Repo, older: str, newer: str) -> bool:
-    try:
-        repo.git.merge_base("--is-ancestor", older, newer)
-        return True
-    except git.GitCommandError:
-        return False
-
-
-def _head(repo: git.Repo) -> str | None:
-    try:
-        return repo.head.commit.hexsha
-    except ValueError:  # unborn branch
-        return None
-
-
 def _changed_paths(repo: git.Repo, untracked: str, *pathspec: str) -> list[str]:
     text = repo.git.status("--porcelain", "-z", untracked, "--", *pathspec)
     return sorted({entry[3:] for entry in text.split("\0") if len(entry) > 3})
 
 
-def _is_shallow(repo: git.Repo) -> bool:
-    return bool(repo.git.rev_parse("--is-shallow-repository") == "true")
-
-
-class SourceCheckout:
+class SourceCheckout(_Repository):
     """The git work tree that holds the source: its commit, its uncommitted changes, its history."""
 
     def __init__(self, repo: git.Repo) -> None:
@@ -205,9 +218,6 @@ class SourceCheckout:
             return None
         return cls(repo) if repo.working_tree_dir is not None else None
 
-    def head(self) -> str | None:
-        return _head(self.repo)
-
     def changes(self, src: Path, out: Path) -> list[str]:
         """Paths below `src` (relative to it) with uncommitted changes, untracked ones too, except OUT."""
         rel = src.resolve().relative_to(self.root).as_posix()
@@ -218,9 +228,6 @@ class SourceCheckout:
         paths = _changed_paths(self.repo, "--untracked-files=all", *spec)
         return [p[len(prefix) :] for p in paths if p.startswith(prefix)]
 
-    def is_shallow(self) -> bool:
-        return _is_shallow(self.repo)
-
     def relation(self, ours: str, theirs: str) -> Relation:
         """How `ours` stands to `theirs`; a commit missing here is fetched from origin first."""
         if ours == theirs:
@@ -230,11 +237,11 @@ class SourceCheckout:
                 self.repo.git.fetch("--quiet", "--no-tags", "origin", theirs, env=_SAFE_ENV)
         if not self._has(theirs):
             return Relation.MISSING
-        if _is_ancestor(self.repo, theirs, ours):
+        if self.is_ancestor(theirs, ours):
             return Relation.NEWER
-        if _is_ancestor(self.repo, ours, theirs):
+        if self.is_ancestor(ours, theirs):
             return Relation.OLDER
-        return Relation.SHALLOW if _is_shallow(self.repo) else Relation.UNRELATED
+        return Relation.SHALLOW if self.is_shallow() else Relation.UNRELATED
 
     def _has(self, sha: str) -> bool:
         try:

@@ -1,7 +1,7 @@
 """Kubernetes API: write, list and delete the workspace Secrets of downstream delivery.
 
-The only module that imports the `kubernetes` client, and only once a SecretStore is built, so
-that commands and runs that never talk to a cluster do not load it.
+With kuberead.py (import's reads, through api_client and raw_call), the only module that imports
+the `kubernetes` client, only once a store is built: runs without a cluster never load it.
 
 Secret values arrive as `SecretValue` and are revealed only while the request body is built.
 Responses are read raw and never deserialised into client models (whose validation errors
@@ -12,9 +12,10 @@ server can echo the object it was sent) nor the request; API errors are raised w
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -73,7 +74,9 @@ class SecretStore:
     """Secrets on one cluster, written by server-side apply under one field manager."""
 
     def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
-        self._api: Any = _core_api(context, kubeconfig)
+        from kubernetes import client
+
+        self._api: Any = client.CoreV1Api(api_client(context, kubeconfig))
         self.host = _host_of(self._api)
 
     def apply(
@@ -184,25 +187,8 @@ class SecretStore:
 
     def _request(self, op: _Op, method: str, *args: Any, **kwargs: Any) -> bytes:
         """Call a CoreV1Api method and return the raw response body; failures become KubeError."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
-        failure: KubeError
-        try:
-            response = getattr(self._api, method)(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
-            data = getattr(response, "data", b"")  # reading it also frees the connection
-            return data if isinstance(data, bytes) else b""
-        except ApiException as e:
-            # Raised outside this block, so the exception (whose text holds the body) is not chained.
-            failure = self._api_failure(op, e.status, e.reason)
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise KubeError(
-                f"cannot {op.what}: cannot reach the Kubernetes API at {self.host} ({_transport(e)})"
-            ) from e
-        except (TypeError, ValueError) as e:
-            # The client checks arguments with pydantic, whose messages quote the input.
-            failure = KubeError(f"cannot {op.what}: the Kubernetes client refused the request ({type(e).__name__})")
-        raise failure
+        failure = functools.partial(self._api_failure, op)
+        return raw_call(self.host, op.what, getattr(self._api, method), failure, *args, **kwargs)
 
     def _api_failure(self, op: _Op, status: Any, reason: Any) -> KubeError:
         code, ns = (status if isinstance(status, int) else 0), op.namespace
@@ -234,7 +220,32 @@ class SecretStore:
         return document
 
 
-def _core_api(context: str | None, kubeconfig: str | None) -> Any:
+def raw_call(
+    host: str, what: str, method: Any, failure: Callable[[Any, Any], KubeError], *args: Any, **kwargs: Any
+) -> bytes:
+    """Call a client method and return the raw response body. An API error becomes
+    `failure(status, reason)`, raised without its cause (whose text holds the response body)."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    error: KubeError
+    try:
+        response = method(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
+        data = getattr(response, "data", b"")  # reading it also frees the connection
+        return data if isinstance(data, bytes) else b""
+    except ApiException as e:
+        # Raised outside this block, so the exception (whose text holds the body) is not chained.
+        error = failure(e.status, e.reason)
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise KubeError(f"cannot {what}: cannot reach the Kubernetes API at {host} ({_transport(e)})") from e
+    except (TypeError, ValueError) as e:
+        # The client checks arguments with pydantic, whose messages quote the input.
+        error = KubeError(f"cannot {what}: the Kubernetes client refused the request ({type(e).__name__})")
+    raise error
+
+
+def api_client(context: str | None, kubeconfig: str | None) -> Any:
+    """A `kubernetes` ApiClient for the context (KubeConfigError when there is none to load)."""
     import kubernetes
     import yaml
     from kubernetes import client, config
@@ -259,7 +270,7 @@ def _core_api(context: str | None, kubeconfig: str | None) -> Any:
     except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as e:
         where = source or "the in-cluster service account"
         raise KubeConfigError(f"cannot load the Kubernetes configuration from {where}: {_clip(str(e))}") from e
-    return client.CoreV1Api(client.ApiClient(configuration))
+    return client.ApiClient(configuration)
 
 
 def _kubeconfig_source(explicit: str | None) -> str | None:

@@ -15,10 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..adapters import github
+from ..core import statusreport
 from ..core.models import Status
-from ..errors import EXIT_FAILED, EXIT_OK, FleetHandshakeError, InvalidInputs, Problem, UsageError
-from ..modes import modes
+from ..errors import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_NOT_READY,
+    EXIT_OK,
+    FleetHandshakeError,
+    InvalidInputs,
+    Problem,
+    UsageError,
+)
+from ..modes import NAMES
 from . import source as source_loader
+from . import status
 
 if TYPE_CHECKING:  # the core's output module brings Jinja2, which validate does not need
     from ..core.output import Composition, HandshakeChange
@@ -32,7 +43,6 @@ PLAN_JSON = "fleet-handshake-plan.json"
 SUMMARY_LIMIT = 1024 * 1024 // 4
 SUMMARY_FULL_PLAN = ("The full plan is the JSON plan: the Action's `plan-json` output (the example workflow keeps "
                      "it as the `fleet-handshake-plan` artifact).")  # fmt: skip
-EXIT_CHANGES = 3
 SHALLOW_WARNING = (
     "the source checkout is shallow: publish may not be able to tell whether its commit is newer than the "
     "one the published output came from, and then refuses (exit 5). Check the source out with "
@@ -49,19 +59,24 @@ class ActionArgs:
     source: Path
     out: Path
     inventory: Path | None = None
-    mode: str = "plain"
+    mode: str | None = None  # None: the mode SOURCE's config names, as for the commands
     against: str | None = None
     repo_root: Path = Path()
     allow_removals: bool = False
     allow_unordered: bool = False
+    context: str | None = None  # downstream mode: the management cluster (generate, publish)
+    kubeconfig: str | None = None
+    branch: str | None = None  # publish: as `publish --branch`, `--remote` and `--message`
+    remote: str | None = "origin"
+    message: str | None = None
+    wait: float | None = None  # publish: seconds to wait for Fleet to report the pushed commit Ready
 
 
 def check_args(args: ActionArgs) -> None:
     if args.command not in COMMANDS:
         raise UsageError(f"--command {args.command!r} is not one of: {', '.join(COMMANDS)}")
-    supported = tuple(name for name, mode in modes().items() if mode.in_action)
-    if args.mode not in supported:
-        raise UsageError(f"--mode {args.mode!r} is not supported yet; supported modes: {', '.join(supported)}")
+    if args.mode is not None and args.mode not in NAMES:
+        raise UsageError(f"--mode {args.mode!r} is not one of: {', '.join(NAMES)}")
 
 
 def repo_path(file: str, base: Path, repo_root: Path) -> str:
@@ -163,7 +178,7 @@ class _Action:
         a = self.args
         try:
             plan = plan_app.compute(a.source, a.out, against=a.against or None, inventory=a.inventory, sops_binary=None,
-                                    allow_removals=a.allow_removals)  # fmt: skip
+                                    mode=a.mode, allow_removals=a.allow_removals)  # fmt: skip
         except InvalidInputs as e:  # problems in the inventory
             return self.fail_on_problems(e.problems)
         # The comment fits GitHub's limit whatever the plan's size (the renderer leaves detail out
@@ -202,11 +217,13 @@ class _Action:
                 "example workflow keeps it as the `fleet-handshake-plan` artifact).")  # fmt: skip
 
     def generate(self, loaded: source_loader.LoadedSource) -> int:
+        from . import downstream
         from . import generate as generate_app
 
-        result = generate_app.generate(
-            self.args.source, self.args.out, say=self.say, allow_removals=self.args.allow_removals
-        )
+        a = self.args
+        kube = downstream.KubeOptions(context=a.context, kubeconfig=a.kubeconfig)
+        result = generate_app.generate(a.source, a.out, say=self.say, mode=a.mode, kube=kube,
+                                       allow_removals=a.allow_removals)  # fmt: skip
         comp = result.composition
         changed = bool(result.changed_files)
         detail = f"wrote {len(result.changed_files)} changed file(s)" if changed else "no changes: up to date"
@@ -217,18 +234,26 @@ class _Action:
         from ..adapters import git as gitx
         from . import publish as publish_app
 
-        checkout = gitx.SourceCheckout.find(self.args.source)
+        a = self.args
+        checkout = gitx.SourceCheckout.find(a.source)
         if checkout is not None and checkout.is_shallow():
             self.echo(github.annotation("warning", SHALLOW_WARNING, title=TITLE))
-        result = publish_app.publish(
-            self.args.source,
-            self.args.out,
-            say=self.say,
-            allow_unordered=self.args.allow_unordered,
-            allow_removals=self.args.allow_removals,
-        )
+        fleet = None if a.wait is None else status.reader(a.context, a.kubeconfig)  # a bad kubeconfig fails first
+        result = publish_app.publish(a.source, a.out, branch=a.branch, remote=a.remote, message=a.message, say=self.say,
+                                     mode=a.mode, context=a.context, kubeconfig=a.kubeconfig,
+                                     allow_unordered=a.allow_unordered, allow_removals=a.allow_removals)  # fmt: skip
         self.finish("publish", result.composition, result.outcome(), bool(result.commits), loaded)
-        return result.exit_code
+        comp = result.composition
+        if fleet is None or self.args.wait is None or result.exit_code != EXIT_OK or comp is None:
+            return result.exit_code
+        report = status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), self.args.wait,
+                              status.DEFAULT_INTERVAL)  # fmt: skip
+        self.say(statusreport.to_text(report))
+        self.runner.append_summary(statusreport.to_markdown(report))
+        if report.ready:
+            return EXIT_OK
+        self.echo(github.annotation("error", status.timed_out(report, self.args.wait), title=TITLE))
+        return EXIT_NOT_READY
 
     def finish(
         self, command: str, comp: Composition | None, detail: str, changed: bool, loaded: source_loader.LoadedSource
@@ -263,5 +288,11 @@ def run(
     except FleetHandshakeError as e:
         # Error messages name files and paths only; surface them where the pull request shows them.
         echo(github.annotation("error", str(e), title=TITLE))
+        runner.set_outputs({"changed": "false"})
+        raise
+    except Exception as e:
+        # Not one of ours (exit 3; 1 for a full disk and the like): its text could hold anything,
+        # so only its type. A step that stopped on an error changed nothing to act on.
+        echo(github.annotation("error", f"stopped on an error ({type(e).__name__}); see the log", title=TITLE))
         runner.set_outputs({"changed": "false"})
         raise

@@ -1,9 +1,7 @@
-"""Downstream mode's other half: the Secrets on the management cluster that Fleet copies.
-
-Order matters: Secrets are applied before the bundles that reference them are written (or
-pushed), and owned Secrets that are no longer wanted are removed only after. Secrets of
-handshakes that are Missing or Error stay, like their bundles; Secrets this source does not own
-(core/ownership.py: another source's, or not fleet-handshake's) are never touched.
+"""Downstream mode's other half: the Secrets on the management cluster that Fleet copies, applied
+before the bundles that reference them are written (or pushed), and removed only after (README.md,
+"downstream mode"). Those of Missing or Error handshakes stay, like their bundles; those this
+source does not own (core/ownership.py) are never touched.
 
 A handshake whose Secret name is taken by something that is not this source's turns Error
 alone (`claim`, asked by build before the output is composed); the others go on.
@@ -17,7 +15,7 @@ from typing import Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
-from ..core.ownership import claim_secret, owner_of, ownership
+from ..core.ownership import Ownership, claim_secret, owner_of
 from ..modes import modes
 from .build import Build
 from .source import LoadedSource
@@ -36,7 +34,7 @@ class Sync:
 
     def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource) -> None:
         self.options = options or KubeOptions()
-        self.owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
+        self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
         markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         if had_downstream:  # only then is it worth reading which bundles are ours

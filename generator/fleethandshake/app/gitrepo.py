@@ -11,13 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core import names
+from ..core import giturl, names
 from ..core.render import to_yaml
 from ..errors import EXIT_OK, UsageError
 from . import source as source_loader
 
 
 def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_secret: str | None) -> int:
+    problem = giturl.repo_url_problem(repo)
+    if problem is not None:
+        raise UsageError(f"--repo {problem}: Fleet's GitRepo cannot clone from it. Give {giturl.EXAMPLES}")
     loaded = source_loader.load(src, None)
     workspaces = {h.workspace for h in loaded.source.handshakes}
     if not workspaces:

@@ -16,7 +16,7 @@ from ..adapters.sops import age
 from ..core import bundles, output, planreport, removals, render
 from ..core.models import Status
 from ..core.plan import Plan, Resolve, make_plan
-from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
+from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import generate
 from . import source as source_loader
 from .build import build, cached_sources, handshake_mode, read_out_and_source
@@ -24,7 +24,11 @@ from .build import build, cached_sources, handshake_mode, read_out_and_source
 if TYPE_CHECKING:
     from ..core.inventory import Inventory
 
-EXIT_CHANGES = 3
+MAP_NEEDS_INVENTORY = (
+    "--map needs --inventory FILE: the clusters come from Fleet's inventory, for example "
+    "`kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml > inventory.yaml` "
+    "on the management cluster"
+)
 
 
 def read_inventory(path: Path) -> Inventory:
@@ -85,7 +89,9 @@ def compute(
     sops_binary: str | None,
     mode: str | None = None,
     allow_removals: bool = False,
+    delivery_map: bool = False,
 ) -> Plan:
+    """The plan; with `delivery_map` (and an inventory) also what every cluster receives."""
     generate.check_paths(src, out)
 
     def load(cache: Mapping[str, tuple[str, Any]]) -> source_loader.LoadedSource:
@@ -105,11 +111,17 @@ def compute(
             old, loaded = read_out_and_source(out, load, identities)
         comp = build(src, old, sops_binary=sops_binary, say=lambda t: print(t, file=sys.stderr), loaded=loaded,
                      mode=mode, identities=identities).composition  # fmt: skip
-        resolve, display = (
-            resolver_for(pending.result(), inventory) if pending is not None and inventory is not None else (None, {})
-        )
-    plan = make_plan(old, comp.tree, comp.changes, resolve, display, known_fleet_files(loaded, comp, mode))
-    return replace(plan, removals=removals.check(old, comp, allow=allow_removals))
+        inv = pending.result() if pending is not None else None
+        resolve, display = resolver_for(inv, inventory) if inv is not None and inventory is not None else (None, {})
+    known = known_fleet_files(loaded, comp, mode)
+    plan = make_plan(old, comp.tree, comp.changes, resolve, display, known)
+    plan = replace(plan, removals=removals.check(old, comp, allow=allow_removals))
+    if delivery_map and inv is not None and resolve is not None:
+        from ..core import deliverymap
+        from ..core.bundleview import read_views
+
+        plan = replace(plan, delivery_map=deliverymap.build(read_views(comp.tree, memo=dict(known)), resolve, inv))
+    return plan
 
 
 def check_against(ref: str) -> None:
@@ -158,9 +170,18 @@ def run(
     sops_binary: str | None,
     mode: str | None = None,
     allow_removals: bool = False,
+    delivery_map: bool = False,
 ) -> int:
+    if delivery_map and inventory is None:
+        raise UsageError(MAP_NEEDS_INVENTORY)
     plan = compute(src, out, against=against, inventory=inventory, sops_binary=sops_binary, mode=mode,
-                   allow_removals=allow_removals)  # fmt: skip
+                   allow_removals=allow_removals, delivery_map=delivery_map)  # fmt: skip
+    if plan.delivery_map is not None:
+        from ..core import mapreport
+
+        show = {"json": mapreport.to_json, "markdown": mapreport.to_markdown, "text": mapreport.to_text}[fmt]
+        sys.stdout.write(show(plan.delivery_map, plan))
+        return exit_code(plan)
     render = {"json": planreport.to_json, "markdown": planreport.to_markdown, "text": planreport.to_text}[fmt]
     sys.stdout.write(render(plan))
     return exit_code(plan)

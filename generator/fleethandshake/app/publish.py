@@ -14,10 +14,10 @@ from ..adapters.fs.lock import output_lock
 from ..adapters.fs.tree import read_tree
 from ..core import output, plan, provenance, report
 from ..core.models import Status
-from ..core.ownership import ownership
+from ..core.ownership import Ownership
 from ..core.render import STATE_DIR
-from ..errors import EXIT_FAILED, EXIT_OK, UserError
-from . import downstream, generate, ordering
+from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
+from . import downstream, generate, ordering, status
 from . import source as source_loader
 from .build import build
 
@@ -32,6 +32,7 @@ class PublishResult:
     pushed: bool
     attempts: int
     composition: output.Composition | None
+    head: str | None = None  # the branch's commit when publish finished: what Fleet should deploy
 
     def outcome(self) -> str:
         if not self.commits:
@@ -76,7 +77,7 @@ def _check_start(
     # Changes in OUT are fine only if they are exactly what generate would write now.
     current = read_tree(ws.out)
     comp = build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode).composition
-    owner = ownership(loaded.identity, ((h.workspace, h.name) for h in loaded.source.handshakes))
+    owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
     managed = set().union(*output.owned_bundles(current, owner).values(),
                           *output.owned_bundles(comp.tree, owner).values())  # fmt: skip
 
@@ -161,7 +162,7 @@ def publish(
             ours = (pending[0],) if pending else ()
             if ws.remote is None or ws.head() is None or ws.head() == remote_head:
                 sync.prune()
-                return PublishResult(ours, False, attempt, comp)
+                return PublishResult(ours, False, attempt, comp, ws.head())
             if before_push is not None:
                 before_push()
             try:
@@ -170,18 +171,33 @@ def publish(
                 say(f"push rejected: {remote}/{ws.branch} moved on; regenerating on top (attempt {attempt})")
                 continue
             sync.prune()  # old Secrets go only once the bundles that no longer need them are published
-            return PublishResult(ours, True, attempt, comp)
+            return PublishResult(ours, True, attempt, comp, ws.head())
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
 
 
-def run(src: Path, out: Path, *, quiet: bool, **options: Any) -> int:
-    """The command: publish() with the command line's options, then what it did."""
+def run(
+    src: Path,
+    out: Path,
+    *,
+    quiet: bool,
+    wait: float | None = None,
+    wait_interval: float = status.DEFAULT_INTERVAL,
+    **options: Any,
+) -> int:
+    """The command: publish() with the command line's options, then what it did; with `wait`
+    (seconds), then Fleet's status of the pushed commit once Ready everywhere or at the timeout."""
 
     def say(text: str) -> None:
         if not quiet:
             print(text, file=sys.stderr)
 
+    fleet = None
+    if wait is not None:
+        if options.get("remote") is None:
+            raise UsageError("--wait waits for Fleet to deploy the pushed commit: it cannot be used with --no-push")
+        # A kubeconfig that cannot be loaded fails before the push.
+        fleet = status.reader(options.get("context"), options.get("kubeconfig"))
     result = publish(src, out, say=say, **options)
     comp = result.composition
     if comp is not None:
@@ -190,4 +206,8 @@ def run(src: Path, out: Path, *, quiet: bool, **options: Any) -> int:
         if warning is not None:
             say(warning)
     say(result.outcome())
-    return result.exit_code
+    if fleet is None or wait is None or result.exit_code != EXIT_OK or comp is None:
+        return result.exit_code
+    # After the push: Fleet's status of the pushed commit, once Ready everywhere or at the timeout.
+    return status.print_waited(status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), wait,
+                                            wait_interval), wait)  # fmt: skip

@@ -32,6 +32,7 @@ class BundleView:
     secret_labels: tuple[tuple[str, str], ...]
     secret_annotations: tuple[tuple[str, str], ...]
     values: tuple[tuple[str, SecretValue], ...]  # key -> canonical value (base64 of the bytes)
+    mode: str = ""  # the delivery mode whose file the folder holds
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -97,9 +98,10 @@ def read_views(
         earlier = fleet.get("targetCustomizations") or []
         # The first mode that finds its file in the folder says which Secret it delivers.
         found = (
-            m.read_back(files.get(f"{directory}/{m.file}"), fleet, load, directory in light) for m in modes().values()
+            (m.name, m.read_back(files.get(f"{directory}/{m.file}"), fleet, load, directory in light))
+            for m in modes().values()
         )
-        secret, readable = next((f for f in found if f is not None), ({}, False))
+        mode, (secret, readable) = next(((n, f) for n, f in found if f is not None), ("", ({}, False)))
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
         if readable:
             values = _values(secret)
@@ -120,5 +122,6 @@ def read_views(
             secret_labels=_pairs(meta.get("labels")),
             secret_annotations=_pairs(meta.get("annotations")),
             values=values,
+            mode=mode,
         )
     return views

@@ -1,20 +1,6 @@
-"""Two handshakes that deliver one Secret name into one namespace of a workspace: refused.
-
-Fleet (through Helm) would make the second delivery fail on every cluster both reach, or the two
-would overwrite each other. Without an inventory the clusters are unknown, so the pair is refused
-unless their targets are provably disjoint: every target of one and every target of the other
-can never select the same cluster. Provable here:
-
-- a target that selects nothing (no criteria, or a selector that contradicts itself);
-- two `clusterName`s that differ. A name also matches the cluster's Rancher display-name label,
-  so `c-m-2bn8v6xt` and `prod-frankfurt` may be one cluster: only `plan --inventory` can see that,
-  and it reports it;
-- two cluster selectors that no label set satisfies together: one key required with different
-  values (matchLabels or `In` sets that do not meet, or a value `NotIn` excludes), or required
-  present (`Exists`, matchLabels, `In`) by one and absent (`DoesNotExist`) by the other.
-
-Nothing else is: clusters may belong to any number of groups, so different `clusterGroup`s or
-group selectors prove nothing; a name and a selector prove nothing.
+"""Two handshakes that deliver one Secret name into one namespace of a workspace: refused unless
+their targets are provably disjoint. The rules, and why nothing else proves it, are in README.md
+("Deliveries that would fight").
 """
 
 from __future__ import annotations

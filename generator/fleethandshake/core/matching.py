@@ -40,9 +40,7 @@ def requirement_matches(requirement: Requirement, labels: Mapping[str, str]) -> 
         return key not in labels or labels[key] not in values
     if requirement.operator == "Exists":
         return key in labels
-    if requirement.operator == "DoesNotExist":
-        return key not in labels
-    raise ValueError(f"unknown label selector operator {requirement.operator!r}")
+    return key not in labels  # DoesNotExist: validation (_OPERATORS) lets no other operator through
 
 
 def selector_matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
@@ -131,10 +129,8 @@ class _WorkspaceIndex:
         for r in selector.match_expressions:
             if r.operator in ("In", "NotIn"):
                 hit = _EMPTY.union(*(self.equal(r.key, v) for v in r.values))
-            elif r.operator in ("Exists", "DoesNotExist"):
+            else:  # Exists, DoesNotExist
                 hit = self.by_key.get(r.key, _EMPTY)
-            else:
-                raise ValueError(f"unknown label selector operator {r.operator!r}")
             # NotIn and DoesNotExist also hold where the key is absent: subtract what fails them.
             (include if r.operator in ("In", "Exists") else exclude).append(hit)
         include.sort(key=len)

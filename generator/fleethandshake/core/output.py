@@ -18,7 +18,7 @@ import yaml
 
 from ..modes import modes
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
-from .ownership import Ownership, ownership
+from .ownership import Ownership
 from .render import FLEET_YAML, STATE_DIR, Tree
 from .yaml import reader
 
@@ -168,7 +168,7 @@ def compose(old: Mapping[str, bytes], outcomes: Iterable[Outcome], source: str =
     removed; `outcomes` holds one entry for every handshake of the source."""
     outcomes = list(outcomes)
     managed = managed_bundles(old)
-    owner = ownership(source, ((o.handshake.workspace, o.handshake.name) for o in outcomes))
+    owner = Ownership(source, frozenset((o.handshake.workspace, o.handshake.name) for o in outcomes))
     owned = _owned(managed, owner)
     owned_dirs: set[str] = set().union(*owned.values())
     old_by_dir = group_by_bundle(old)

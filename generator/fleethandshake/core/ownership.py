@@ -1,22 +1,13 @@
-"""Which bundle folders and management-cluster Secrets belong to this source and this output.
-
-Every object fleet-handshake writes (fleet.yaml labels, the marker ConfigMap, the SopsSecret, the
-Secret on the management cluster) carries the source identity as the label LABEL_SOURCE, and a
-run removes only what carries its own. Objects written before that label existed carry none:
-they belong to this source when their handshake (workspace and name) is one of this source's,
-and to nobody a run may remove otherwise.
-
-The default identity names the output as Fleet sees it: the repository (its remote URL, the same
-on every clone and CI run, whatever the protocol) and the output folder's path inside it. Two
-sources write two outputs, so they never share it; `source:` in the source's
-`.fleet-handshake.yaml` names it explicitly instead.
+"""Which bundle folders and management-cluster Secrets belong to this source and this output: those
+labelled LABEL_SOURCE with its identity, and unlabelled ones (written before the label existed)
+of one of its handshakes. README.md, "Ownership: each source removes only its own".
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,10 +65,6 @@ class Ownership:
         if source is not None:
             return bool(self.source) and source == self.source
         return (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) in self.handshakes
-
-
-def ownership(source: str, handshakes: Iterable[tuple[str, str]]) -> Ownership:
-    return Ownership(source, frozenset(handshakes))
 
 
 def owner_of(labels: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:

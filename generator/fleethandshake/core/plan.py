@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..modes import modes
 from .bundleview import BundleView, read_views
 from .describe import describe_criteria, describe_target
 from .output import HandshakeChange, group_by_bundle
 from .removals import Removals
+
+if TYPE_CHECKING:
+    from .deliverymap import DeliveryMap
 
 # (workspace, override target, earlier targets) -> cluster names the bundle reaches
 Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
@@ -110,6 +113,7 @@ class Plan:
     summary: dict[str, int] = field(default_factory=dict)
     display: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (workspace, cluster) -> display name
     removals: Removals | None = None  # the removal guard's decision, when the plan is for a run
+    delivery_map: DeliveryMap | None = None  # what every cluster receives (plan --map)
 
     def cluster_label(self, workspace: str, cluster: str) -> str:
         return cluster_label(self.display, workspace, cluster)

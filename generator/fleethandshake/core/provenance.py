@@ -1,10 +1,6 @@
-"""What a publish commit was generated from, and whether publishing would go back in time.
-
-Every publish commit carries two git trailers: the source commit (when the source is a clean git
-work tree) and a digest of the source files as read. Before committing, and again after every
-lost push race, publish compares its own source with the one recorded in the newest
-fleet-handshake commit of the output branch. Git answers the ancestry question (the adapter);
-this module only decides, and words the refusal.
+"""What a publish commit was generated from (its git trailers), and whether publishing would go
+back in time: the rules are README.md's "Order: what publish guarantees". Git answers the
+ancestry question (the adapter); this module only decides, and words the refusal.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""The removal guard: a run refuses to remove bundles it cannot account for.
-
-Removing a bundle folder makes Fleet uninstall its Secret from every cluster it reached. A
-handshake that is Missing or Error keeps its bundles (see output.compose), so what a run
-removes is the bundles of handshakes that are gone from the source, and of targets gone from
-a handshake. The second is an edit of a handshake still there; the first is what a wrong
-source folder, a misspelled kind or an unread file looks like. So a run refuses when:
-
-- the source has no handshake at all while OUT has bundles of fleet-handshake's; or
-- the bundles of gone handshakes are more than MAX_SHARE of OUT's bundles, and more than
-  HANDFUL of them (a small output may lose one of its two handshakes).
-
-`--allow-removals` lets the run remove them.
+"""The removal guard: a run refuses to remove bundles it cannot account for (README.md, "The
+removal guard"): the source has no handshake at all while OUT has bundles, or the bundles of gone
+handshakes are more than MAX_SHARE of OUT's bundles and more than HANDFUL of them.
 """
 
 from __future__ import annotations
@@ -19,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .output import Composition, owned_bundles
-from .ownership import ownership
+from .ownership import Ownership
 
 MAX_SHARE = 0.5  # more than half of OUT's bundles ...
-HANDFUL = 5  # ... and more than this many
+HANDFUL = 5  # ... and more than this many: a small output may lose one of its two handshakes
 ALLOW_OPTION = "--allow-removals"
 SHOWN = 5  # bundles named in a refusal
 
@@ -64,7 +54,7 @@ def check(old: Mapping[str, bytes], comp: Composition, *, allow: bool = False) -
     if not gone:
         return Removals((), 0)
     # The share is of this source's bundles: another source's folders in OUT are never removed here.
-    mine = ownership(comp.source, ((c.workspace, c.name) for c in comp.changes))
+    mine = Ownership(comp.source, frozenset((c.workspace, c.name) for c in comp.changes))
     owned = len(set().union(*owned_bundles(old, mine).values()))
     refusal = None
     if not comp.changes:

@@ -74,11 +74,8 @@ def sealed_digest(key: bytes, plaintext: bytes, recipients: tuple[str, ...], sea
 
 def value_digests(key: bytes, secret: PlainSecret) -> tuple[tuple[str, str], ...]:
     """Per data key, a keyed digest of the bytes it delivers."""
-    return tuple(sorted((name, _value_mac(key, base64.b64decode(value.reveal()))) for name, value in secret.data))
-
-
-def _value_mac(key: bytes, raw: bytes) -> str:
-    return hmac.new(key, b"value\0" + raw, hashlib.sha256).hexdigest()
+    raw = ((name, base64.b64decode(value.reveal())) for name, value in secret.data)
+    return tuple(sorted((name, hmac.new(key, b"value\0" + data, hashlib.sha256).hexdigest()) for name, data in raw))
 
 
 def value_digests_by_handshake(content: bytes | None) -> dict[tuple[str, str], dict[str, str]]:

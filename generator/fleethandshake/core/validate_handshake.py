@@ -21,7 +21,7 @@ from .yaml.reader import Document, join
 
 _TOP_KEYS = {"apiVersion", "kind", "metadata", "spec", "status"}
 # ObjectMeta fields a handshake exported from a cluster may carry; they change nothing here.
-_META_KEYS = {
+META_KEYS = {
     "name",
     "generateName",
     "namespace",
@@ -67,7 +67,7 @@ def handshake(c: Collector) -> Handshake | None:
     data = c.mapping(c.data, "", _TOP_KEYS)
     if data.get("apiVersion") != API_VERSION:
         c.add("apiVersion", f"must be {API_VERSION}")
-    meta = c.mapping(data.get("metadata"), "metadata", _META_KEYS)
+    meta = c.mapping(data.get("metadata"), "metadata", META_KEYS)
     name = c.string(meta, "name", "metadata", rule=lambda v: names.dns1123_subdomain_problem(v, max_len=63))
     workspace = c.string(meta, "namespace", "metadata", required=False) or DEFAULT_WORKSPACE
     annotations = meta.get("annotations")

@@ -23,7 +23,6 @@ Load = Callable[[bytes | None], Any]
 class Mode:
     name: ClassVar[str]
     file: ClassVar[str]  # the file each bundle holds beside fleet.yaml
-    in_action: ClassVar[bool] = False  # the GitHub Action offers it
     clear_text: ClassVar[bool] = False  # `file` holds the Secret's values readable: written private, warned about
     seals: ClassVar[bool] = False  # `file` is encrypted after rendering (Rendered.sealed), anew each time
     elsewhere: ClassVar[bool] = False  # writes Secrets on the management cluster (Rendered.management)

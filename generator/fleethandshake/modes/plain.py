@@ -28,7 +28,6 @@ def rendered_secret_name(content: bytes) -> str | None:
 class Plain(Mode):
     name = "plain"
     file = "secret.yaml"
-    in_action = True
     clear_text = True
 
     def prepare(self, env: Environment, handshake: Handshake, secret: PlainSecret, source: str) -> bytes:

@@ -13,14 +13,10 @@ from pathlib import Path
 def read_fd(fd: int, limit: int) -> bytes:
     """Up to `limit` bytes from a descriptor: raw reads, without a buffered file object's extra calls."""
     chunks = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, min(limit - size, 1 << 16))
-        if not chunk:
-            break
+    while limit > 0 and (chunk := os.read(fd, min(limit, 1 << 16))):
         chunks.append(chunk)
-        size += len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        limit -= len(chunk)
+    return b"".join(chunks)  # one chunk is returned as it is, not copied
 
 
 def is_real_dir(path: Path | str) -> bool:

@@ -34,28 +34,12 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     files: list[SourceFile] = []
     problems: list[Problem] = []
     for full, rel in _walk_files(str(root), skip):
-        if not rel.endswith(SOURCE_SUFFIXES):
-            continue
-        if os.path.islink(full):
-            try:
-                target = Path(full).resolve()
-            except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
-                problems.append(Problem(rel, None, "", "is a symbolic link that cannot be resolved (a loop?)"))
-                continue
-            if not target.is_relative_to(root):
-                problems.append(
-                    Problem(rel, None, "", "is a symbolic link that points outside the source; refusing to follow it")
-                )
-                continue
-        try:
-            content = _read_regular_file(full)
-        except OSError as e:
-            problems.append(Problem(rel, None, "", f"cannot be read ({e.strerror})"))
-            continue
-        if isinstance(content, str):
-            problems.append(Problem(rel, None, "", content))
-        else:
-            files.append(SourceFile(rel, content))
+        if rel.endswith(SOURCE_SUFFIXES):
+            found = _read_checked(root, rel, Path(full))
+            if isinstance(found, Problem):
+                problems.append(found)
+            else:
+                files.append(SourceFile(rel, found))
     return files, problems
 
 
@@ -96,22 +80,25 @@ def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None
     full = root / rel
     if not os.path.lexists(full):
         return None, None
+    found = _read_checked(root.resolve(), rel, full)
+    return (None, found) if isinstance(found, Problem) else (found, None)
+
+
+def _read_checked(root: Path, rel: str, full: Path) -> bytes | Problem:
+    """A source file's bytes, or why it is refused: a link to nothing or out of `root` (resolved),
+    not a regular file, over the size limit."""
     if full.is_symlink():
         try:
             target = full.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return None, Problem(rel, None, "", "cannot be read: it is a symbolic link to nothing (or a loop)")
-        if not target.is_relative_to(root.resolve()):
-            return None, Problem(
-                rel, None, "", "is a symbolic link that points outside the source; refusing to follow it"
-            )
+        except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+            return Problem(rel, None, "", "cannot be read: it is a symbolic link to nothing (or a loop)")
+        if not target.is_relative_to(root):
+            return Problem(rel, None, "", "is a symbolic link that points outside the source; refusing to follow it")
     try:
         content = _read_regular_file(full)
     except OSError as e:
-        return None, Problem(rel, None, "", f"cannot be read ({e.strerror})")
-    if isinstance(content, str):
-        return None, Problem(rel, None, "", content)
-    return content, None
+        return Problem(rel, None, "", f"cannot be read ({e.strerror})")
+    return Problem(rel, None, "", content) if isinstance(content, str) else content
 
 
 def _read_regular_file(path: Path | str) -> bytes | str:

@@ -1,12 +1,9 @@
-"""The spare tree: the output tree before last, kept beside OUT as hard links to OUT's files, in
-which the next write builds the new tree, touching only what changed.
+"""The spare tree, `.OUT.fh-spare/tree`: the output tree before last, kept beside OUT as hard links
+to OUT's files, in which the next write builds the new tree. What it holds: README.md, "The output".
 
-`.OUT.fh-spare/tree`, on OUT's file system. Creating and removing a folder per bundle is most of
-a one-change write's time on ext4 (the inode allocator passes over every inode freed in the last
-minute); keeping only the empty folders and linking every file again still made the write
-several times slower. The spare keeps both to what changed. It holds nothing of its own: what
-changed or went is unlinked from it after each swap, and a run that writes nothing unlinks what
-is no longer OUT's (see `tidy_spare`). Its `.gitignore` keeps git, and so Fleet, from seeing it.
+Why: creating and removing a folder per bundle is most of a one-change write's time on ext4 (the
+inode allocator passes over every inode freed in the last minute); keeping only the empty folders
+and linking every file again still made the write several times slower.
 """
 
 from __future__ import annotations

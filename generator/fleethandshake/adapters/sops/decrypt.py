@@ -1,10 +1,6 @@
-"""Decrypt SOPS files: in-process when an age identity opens them, else with the real `sops` binary.
-
-The `sops` binary is the reference. Each `sops` call costs about 25 ms, nearly all process
-start-up, so YAML files whose data key an age identity from the SOPS environment opens are
-decrypted in-process (adapters/sops/inprocess.py), with the same result and the same refusals;
-every file that path does not fully understand goes to the binary. `inprocess=False` or
-FLEET_HANDSHAKE_SOPS_INPROCESS=0 sends every file to the binary.
+"""Decrypt SOPS files: in-process (adapters/sops/inprocess.py) when an age identity opens them,
+else with the real `sops` binary, the reference (README.md, "Fast decryption": why, and which
+files). `inprocess=False` or FLEET_HANDSHAKE_SOPS_INPROCESS=0 sends every file to the binary.
 
 The decrypted text travels through a pipe into memory only: never a temp file. A failed
 call's output is never shown (for sops it could hold the secret); the exit code says why.
@@ -100,11 +96,6 @@ class SopsDecryptor:
         """Load the age identities now (before a fork, so that a child need not load them again)."""
         if self.inprocess:
             self._age_identities()
-
-    def decrypt_documents(self, path: Path) -> list[Any] | DecryptFailure:
-        """The decrypted YAML documents of one file, in order."""
-        result = self._decrypt_inprocess(path)
-        return self._decrypt_with_binary(path) if result is None else result
 
     def _age_identities(self) -> age.AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""

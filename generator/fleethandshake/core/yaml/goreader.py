@@ -2,11 +2,9 @@
 
 kubectl, the API server's clients and Fleet read YAML with `sigs.k8s.io/yaml`: its fork of
 go-yaml v2 (`goyaml.v2/resolve.go`) types the scalar, then the result is turned into JSON
-(`yaml.go`, `convertToJSONableObject`: mapping keys become strings). fleet-handshake reads with
-PyYAML (YAML 1.1). The two disagree: `y`, `n` are booleans to Go and strings to PyYAML; `0o17`,
-`0X1F`, `1e3`, `08`, `+.5` are numbers to Go and strings to PyYAML; `1:30` and dates are strings
-to Go and a number or a date to PyYAML. `tests/integration/test_goyaml_kubectl.py` checks this
-model against a real kubectl.
+(`yaml.go`, `convertToJSONableObject`: mapping keys become strings). Where that differs from
+PyYAML (YAML 1.1): README.md, "Read as Kubernetes reads it". `tests/integration/test_goyaml_kubectl.py`
+checks this model against a real kubectl.
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""Read objects from the management cluster: FleetHandshakes and the Secrets they reference
+(import), Fleet's Bundles, BundleDeployments, Clusters and ClusterGroups (status, fleetapi.py).
+
+Loads the kubeconfig and reports failures as adapters/kube.py does: errors name the operation,
+the object and the HTTP status, never a response body (a Secret's would be its values). Bodies
+are read raw and parsed as JSON, never into the client's models. The `kubernetes` client is
+imported only when a reader is built.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from . import kube
+from .kube import KubeError
+
+GROUP, VERSION, PLURAL = "riverpointtechnology.com", "v1alpha1", "fleethandshakes"
+_PAGE = 500
+
+
+class ApiReader:
+    """Paged, raw reads through the `kubernetes` client, with errors that name what failed."""
+
+    def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
+        from kubernetes import client
+
+        api = kube.api_client(context, kubeconfig)
+        self._core: Any = client.CoreV1Api(api)
+        self._custom: Any = client.CustomObjectsApi(api)
+        self.host = kube._host_of(self._core)
+
+    def list_custom(
+        self, what: str, group: str, version: str, plural: str, namespace: str | None, selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """Every object of a custom resource in `namespace` (every namespace when None), page by page."""
+        found: list[dict[str, Any]] = []
+        page: str | None = None
+        while True:
+            query = {"label_selector": selector or None, "limit": _PAGE, "_continue": page}
+            if namespace:
+                raw = self.call(what, self._custom.list_namespaced_custom_object,
+                                group, version, namespace, plural, **query)  # fmt: skip
+            else:
+                raw = self.call(what, self._custom.list_cluster_custom_object, group, version, plural, **query)
+            document = self.json(what, raw)
+            found += [item for item in document.get("items") or [] if isinstance(item, dict)]
+            page = (document.get("metadata") or {}).get("continue") or None
+            if page is None:
+                return found
+
+    def call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> bytes:
+        return kube.raw_call(self.host, what, method, lambda status, _: self.failure(what, status), *args, **kwargs)
+
+    def failure(self, what: str, status: Any) -> KubeError:
+        code = status if isinstance(status, int) else 0
+        if code == 0:
+            return KubeError(f"cannot {what}: cannot reach the Kubernetes API at {self.host} (connection or TLS error)")
+        detail = self.details(code) or (
+            f"the Kubernetes API at {self.host} failed; try again later"
+            if code >= 500 or code == 429
+            else "the API server refused the request"
+        )
+        return KubeError(f"cannot {what}: HTTP {code} {kube._PHRASES.get(code, 'error')}: {detail}", status=code)
+
+    def details(self, code: int) -> str | None:
+        """What an HTTP status means for this reader's requests (None: the general words)."""
+        if code == 401:
+            return (
+                f"unauthorized: the Kubernetes API at {self.host} rejected the credentials; check the kubeconfig user"
+            )
+        return None
+
+    def json(self, what: str, raw: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise KubeError(f"cannot {what}: the Kubernetes API at {self.host} did not answer with a JSON object")
+        return document
+
+
+class ClusterReader(ApiReader):
+    """The FleetHandshakes of a cluster and the Secrets they name (import)."""
+
+    def handshakes(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every FleetHandshake of `namespace`, or of every namespace when None."""
+        where = f"namespace {namespace}" if namespace else "every namespace"
+        return self.list_custom(f"list FleetHandshakes in {where}", GROUP, VERSION, PLURAL, namespace)
+
+    def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The whole Secret (values included: they go to sops only), None when it does not exist."""
+        what = f"read Secret {namespace}/{name}"
+        try:
+            raw = self.call(what, self._core.read_namespaced_secret, name, namespace)
+        except KubeError as e:
+            if e.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        return self.json(what, raw)
+
+    def details(self, code: int) -> str | None:
+        if code == 403:
+            return f"forbidden: import needs list on {PLURAL}.{GROUP} and get on the Secrets they name"
+        if code == 404:
+            return "not found (is the FleetHandshake CRD installed on this cluster?)"
+        return super().details(code)

@@ -1,0 +1,259 @@
+"""`status` against the loopback API server with the real kubernetes client: Fleet's Bundles,
+BundleDeployments and Clusters as Fleet writes them (tests/fleetsim.py), OUT in a real git
+repository, the real command line in a child process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fakekube
+from fakekube import FakeKube, write_kubeconfig
+from fhtest import SourceRepo, git, handshake, read_tree, run_cli, secret
+from fleetsim import STATES, bundles_of, put_bundle, put_cluster, put_deployment
+
+fake_kube = fakekube.fake_kube
+VALUE = "status-canary-51d"
+PROD = {"clusterSelector": {"matchLabels": {"env": "prod"}}}
+
+
+@pytest.fixture
+def kube_env(fake_kube: FakeKube, tmp_path: Path, key_env: dict[str, str]) -> dict[str, str]:
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"mgmt": fake_kube}, "mgmt")
+    return {**key_env, "KUBECONFIG": str(config)}
+
+
+def make_out(repo: SourceRepo, tmp_path: Path, env: dict[str, str], *handshakes: dict[str, Any]) -> tuple[Path, str]:
+    """Generate OUT from the handshakes inside a git repository and commit it: (OUT, the commit)."""
+    repo.handshakes("hs.yaml", *handshakes)
+    repo.encrypted("s.yaml", secret("registry-pull", stringData={"token": VALUE}),
+                   secret("orders-db", stringData={"password": VALUE}))  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    if not (work / ".git").exists():
+        git(work, "init", "--quiet", "--initial-branch=main")
+    out = work / "bundles"
+    result = run_cli("generate", repo.root, "--out", out, env=env)
+    assert result.code == 0, result.stderr
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", "bundles")
+    return out, git(work, "rev-parse", "HEAD")
+
+
+def fleet_reads(fake: FakeKube, out: Path, commit: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Fleet has read OUT at `commit`: one Bundle per bundle folder. By handshake name."""
+    found = {}
+    for workspace, fleet in bundles_of(read_tree(out)):
+        put_bundle(fake, workspace, fleet, commit)
+        found[fleet["labels"]["fleethandshake.riverpointtechnology.com/handshake"]] = (workspace, fleet)
+    return found
+
+
+def ready_on_eu_west(
+    repo: SourceRepo, tmp_path: Path, env: dict[str, str], fake: FakeKube, at: str | None = None
+) -> tuple[Path, str, dict[str, Any]]:
+    """Handshake `registry` in OUT, Fleet has read OUT, and the one prod cluster is Ready at `at`
+    (default: OUT's commit). (OUT, the workspace, the bundle's fleet.yaml)."""
+    out, commit = make_out(repo, tmp_path, env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, bundle = fleet_reads(fake, out, commit)["registry"]
+    put_deployment(fake, ws, bundle, "c-m-eu", "Ready", at or commit)
+    return out, ws, bundle
+
+
+def status(env: dict[str, str], *args: str | Path) -> tuple[int, str, str]:
+    result = run_cli("status", *args, env=env)
+    assert "Traceback" not in result.stderr
+    assert VALUE not in result.stdout + result.stderr
+    return result.code, result.stdout, result.stderr
+
+
+def test_every_fleet_state_with_its_message_and_exit_11(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    for state in (*STATES, "Pending"):
+        put_cluster(fake_kube, f"c-{state.lower()}", f"{state.lower()}-1", {"env": "prod"})
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    for state in STATES:
+        put_deployment(fake_kube, ws, bundle, f"c-{state.lower()}", state, commit)
+
+    code, stdout, _ = status(kube_env, "--out", out, "--format", "json")
+
+    assert code == 11
+    report = json.loads(stdout)
+    rows = {c["displayName"]: c for c in report["handshakes"][0]["clusters"]}
+    assert {name: row["state"] for name, row in rows.items()} == {f"{s.lower()}-1": s for s in (*STATES, "Pending")}
+    assert [name for name, row in rows.items() if row["ready"]] == ["ready-1"]
+    assert rows["errapplied-1"]["message"] == 'failed to install: namespaces "apps" is forbidden'
+    assert rows["notready-1"]["message"] == "secret.v1 apps/registry-pull not ready"
+    assert rows["modified-1"]["message"].startswith("secret.v1 apps/registry-pull modified")
+    assert rows["pending-1"]["commit"] is None and "no BundleDeployment" in rows["pending-1"]["message"]
+    assert rows["ready-1"]["commit"] == commit
+    assert report["commit"] == commit and report["ready"] is False
+    assert report["handshakes"][0]["secret"] == "apps/registry-pull"
+    assert set(report["summary"]["notReadyClusters"]) == {f"{s.lower()}-1" for s in (*STATES, "Pending")} - {"ready-1"}
+
+
+def test_all_ready_at_outs_commit_exits_0_in_every_format(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]),
+                           handshake("orders", "orders-db", [{"clusterName": "eu-west"}]))  # fmt: skip
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    put_cluster(fake_kube, "c-m-us", "us-east", {"env": "prod"})
+    put_cluster(fake_kube, "c-m-dev", "dev", {"env": "dev"})
+    for ws, bundle in fleet_reads(fake_kube, out, commit).values():
+        for cluster in ("c-m-eu", "c-m-us") if "registry" in bundle["name"] else ("c-m-eu",):
+            put_deployment(fake_kube, ws, bundle, cluster, "Ready", commit)
+
+    code, text, _ = status(kube_env, "--out", out)
+    assert code == 0, text
+    assert f"OUT is at commit {commit}." in text
+    assert "fleet-default/orders (Secret apps/orders-db)\n  eu-west  Ready" in text
+    assert f"  us-east  Ready        {commit[:12]}" in text
+    assert "dev" not in text.replace("fleet-default", ""), "a cluster no bundle targets is not listed"
+    assert text.rstrip().endswith(
+        f"Ready: every targeted cluster is Ready at OUT's commit {commit[:12]} (3 bundle deployment(s))."
+    )
+
+    code, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
+    assert code == 0
+    assert markdown.startswith("<!-- fleet-handshake-status -->\n### ✅ fleet-handshake status")
+    assert f"| eu-west | ✅ Ready | `{commit[:12]}` |  |" in markdown
+
+    code, raw, _ = status(kube_env, "--out", out, "--format", "json")
+    report = json.loads(raw)
+    assert code == 0 and report["ready"] is True and report["summary"] == {
+        "ready": 3, "deployments": 3, "notReadyClusters": []
+    }  # fmt: skip
+    assert [h["name"] for h in report["handshakes"]] == ["orders", "registry"]
+
+
+def test_a_cluster_at_an_older_commit_is_not_ready(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    out, old = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    put_cluster(fake_kube, "c-m-us", "us-east", {"env": "prod"})
+    ws, bundle = fleet_reads(fake_kube, out, old)["registry"]
+    # OUT moves on (a new commit); Fleet relabels the Bundle, one cluster follows, the other lags.
+    git(out.parent, "commit", "--quiet", "--allow-empty", "-m", "later")
+    new = git(out.parent, "rev-parse", "HEAD")
+    put_bundle(fake_kube, ws, bundle, new)
+    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", new)
+    put_deployment(fake_kube, ws, bundle, "c-m-us", "Ready", old)
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 11
+    assert f"  us-east  Ready        {old[:12]}  Ready at commit {old[:12]}, not yet at OUT's commit {new[:12]}" in text
+    assert f"  eu-west  Ready        {new[:12]}\n" in text
+    assert f"NOT READY: 1 of 2 bundle deployment(s) Ready at OUT's commit {new[:12]}; not Ready: us-east." in text
+
+
+def test_bundles_fleet_lacks_and_bundles_out_no_longer_has_are_called_out(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    out, first = make_out(repo, tmp_path, kube_env, handshake("gone", "orders-db", [{"clusterName": "eu-west"}]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, gone = fleet_reads(fake_kube, out, first)["gone"]
+    put_deployment(fake_kube, ws, gone, "c-m-eu", "Ready", first)
+    # The source replaces handshake "gone" by "registry"; Fleet has not read the new commit.
+    out, _ = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 11
+    registry = next(p.parent.name for p in out.glob("fleet-default/registry-*/fleet.yaml"))
+    assert "fleet-default/registry (Secret apps/registry-pull)\n  eu-west  Absent" in text
+    assert "Bundles OUT has that Fleet lacks (no GitRepo points at OUT, or it has not read OUT's commit yet):\n" \
+           f"  fleet-default/{registry}\n" in text  # fmt: skip
+    assert "fleet-handshake Bundles Fleet still has that OUT no longer has (their Secrets are still delivered):\n" \
+           f"  fleet-default/{gone['name']} (handshake fleet-default/gone) on eu-west\n" in text  # fmt: skip
+
+    code, raw, _ = status(kube_env, "--out", out, "--format", "json")
+    report = json.loads(raw)
+    assert report["absentBundles"] == [f"fleet-default/{registry}"]
+    assert report["extraBundles"] == [
+        {"namespace": "fleet-default", "name": gone["name"], "handshake": "gone", "clusters": ["eu-west"]}
+    ]
+
+
+def test_another_sources_bundles_are_not_called_out(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    out, ws, bundle = ready_on_eu_west(repo, tmp_path, kube_env, fake_kube)
+    theirs = {**bundle, "name": "theirs-0123456789abcdef"}
+    theirs["labels"] = {**bundle["labels"], "fleethandshake.riverpointtechnology.com/source": "another-source-1a2b"}
+    put_bundle(fake_kube, ws, theirs, "0" * 40)
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 0, text
+    assert "theirs" not in text
+
+    # One of this source's own, left over: Fleet has not removed it yet.
+    ours = {**bundle, "name": "ours-0123456789abcdef"}
+    put_bundle(fake_kube, ws, ours, "0" * 40)
+    code, text, _ = status(kube_env, "--out", out)
+    assert code == 11 and "  fleet-default/ours-0123456789abcdef (handshake fleet-default/registry)\n" in text
+
+
+def test_status_of_a_source_shows_commits_without_comparing(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    ready_on_eu_west(repo, tmp_path, kube_env, fake_kube, at="1" * 40)
+
+    code, text, _ = status(kube_env, repo.root)
+
+    assert code == 0, text
+    assert "commits are shown, not compared" in text
+    assert f"  eu-west  Ready        {'1' * 12}\n" in text
+
+
+@pytest.mark.parametrize(
+    ("fail", "code", "words"),
+    [
+        (403, 1, "forbidden: status needs list on bundles, clusters and clustergroups in each workspace"),
+        (404, 1, "is Fleet installed on the cluster at http://127.0.0.1:"),
+        (500, 1, "failed; try again later"),
+    ],
+)
+def test_api_failures_are_named_without_a_body(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube, fail: int, code: int, words: str
+) -> None:
+    out, _ = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    fake_kube.fail_next(fail, "Failed", method="GET", message="BODY-TEXT-NOT-SHOWN")
+
+    got, stdout, stderr = status(kube_env, "--out", out)
+
+    assert got == code and stdout == ""
+    assert "cannot list bundles.fleet.cattle.io in namespace fleet-default" in stderr and words in stderr
+    assert "BODY-TEXT-NOT-SHOWN" not in stderr
+
+
+def test_without_a_kubeconfig_or_with_both_inputs_it_is_a_usage_error(repo: SourceRepo, tmp_path: Path) -> None:
+    env = {"KUBECONFIG": "", "HOME": str(tmp_path)}
+    repo.handshakes("hs.yaml", handshake("registry", "registry-pull", [PROD]))
+    result = run_cli("status", repo.root, env=env)
+    assert result.code == 2 and "no Kubernetes configuration" in result.stderr
+    result = run_cli("status", repo.root, "--out", tmp_path, env=env)
+    assert result.code == 2 and "SOURCE or --out OUT, one of them" in result.stderr
+    result = run_cli("status", env=env)
+    assert result.code == 2
+
+
+def test_status_never_reads_a_secret(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    out, _ = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    fake_kube.allowed, fake_kube.allowed_verbs = {p: {"list"} for p in ("bundles", "bundledeployments", "clusters",
+                                                                          "clustergroups")}, set()  # fmt: skip
+    code, _, stderr = status(kube_env, "--out", out)
+    assert code == 11, stderr
+    assert {r.path.split("/")[-1] for r in fake_kube.requests} == {"bundles", "bundledeployments", "clusters",
+                                                                     "clustergroups"}  # fmt: skip

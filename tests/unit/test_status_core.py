@@ -1,0 +1,128 @@
+"""status's pure parts: Fleet's state of a BundleDeployment, the wait loop, the terminal progress;
+and that the Fleet objects the status tests store follow Fleet's own CRDs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from fhtest import DATA
+from fleethandshake.app.status import terminal_progress, until_ready
+from fleethandshake.core import fleetstate
+from fleethandshake.core.status import Delivery, Report
+from fleetsim import STATES, deployment
+
+BUNDLE = {"name": "registry-0123456789abcdef", "namespace": "apps",
+          "labels": {"app.kubernetes.io/managed-by": "fleet-handshake"}}  # fmt: skip
+COMMIT = "a" * 40
+
+
+def _schema(crd: str) -> dict[str, Any]:
+    doc = yaml.safe_load(Path(DATA / "fleet" / crd).read_text())
+    return dict(doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_fleets_state_of_each_deployment(state: str) -> None:
+    bd = deployment("fleet-default", BUNDLE, "c-1", state, COMMIT)
+    assert fleetstate.deployment_state(bd) == state
+    jsonschema.validate(bd, _schema("crd-bundledeployment.yaml"))
+
+
+def test_the_first_rule_of_fleets_that_holds_wins() -> None:
+    bd = deployment("fleet-default", BUNDLE, "c-1", "ErrApplied", COMMIT)
+    bd["status"].update(ready=False, nonModified=False)
+    bd["spec"]["stagedDeploymentID"] = "next:opts"
+    assert fleetstate.deployment_state(bd) == "ErrApplied"
+    bd["status"]["appliedDeploymentID"] = bd["spec"]["deploymentID"]
+    assert fleetstate.deployment_state(bd) == "NotReady"
+    bd["status"]["ready"] = True
+    assert fleetstate.deployment_state(bd) == "OutOfSync"
+    bd["spec"]["stagedDeploymentID"] = bd["spec"]["deploymentID"]
+    assert fleetstate.deployment_state(bd) == "Modified"
+
+
+def test_messages_follow_fleets_order_of_conditions() -> None:
+    bd = deployment("fleet-default", BUNDLE, "c-1", "ErrApplied", COMMIT)
+    assert fleetstate.deployment_message(bd) == 'failed to install: namespaces "apps" is forbidden'
+    # Installed's message counts only while it belongs to the applied deployment.
+    bd["status"]["conditions"] = [{"type": "Installed", "status": "False", "message": "old install error"}]
+    assert fleetstate.deployment_message(bd) == ""
+    bd["status"]["appliedDeploymentID"] = bd["spec"]["deploymentID"]
+    assert fleetstate.deployment_message(bd) == "old install error"
+    assert fleetstate.deployment_state({}) == fleetstate.NOT_READY, "an empty deployment is applied (ids equal)"
+
+
+def test_the_stored_bundles_and_clusters_follow_fleets_crds() -> None:
+    from fakekube import FakeKube
+    from fleetsim import put_bundle, put_cluster
+
+    fake = FakeKube()
+    put_cluster(fake, "c-1", "eu-west", {"env": "prod"})
+    put_bundle(fake, "fleet-default", {**BUNDLE, "overrideTargets": [{"clusterName": "eu-west"}]}, COMMIT)
+    jsonschema.validate(fake.objects_of("clusters")[0], _schema("crd-cluster.yaml"))
+    jsonschema.validate(fake.objects_of("bundles")[0], _schema("crd-bundle.yaml"))
+
+
+def _report(ready: bool) -> Report:
+    row = Delivery("ws", "hs", "b", "c-1", "eu-west", "Ready" if ready else "NotReady", "", COMMIT, ready)
+    return Report(COMMIT, (row,))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_wait_looks_until_ready() -> None:
+    clock, looks = _Clock(), []
+
+    def look() -> Report:
+        looks.append(clock.now)
+        return _report(len(looks) == 3)
+
+    report = until_ready(look, timeout=60, interval=5, sleep=clock.sleep, clock=clock)
+    assert report.ready and looks == [100.0, 105.0, 110.0] and clock.slept == [5, 5]
+
+
+def test_wait_gives_up_at_the_timeout_after_a_last_look() -> None:
+    clock = _Clock()
+    looks: list[float] = []
+    report = until_ready(lambda: looks.append(clock.now) or _report(False), timeout=12, interval=5,
+                         sleep=clock.sleep, clock=clock)  # fmt: skip
+    assert not report.ready
+    assert looks == [100.0, 105.0, 110.0, 112.0] and clock.slept == [5, 5, 2], "the last sleep ends at the timeout"
+    looks.clear()
+    until_ready(lambda: looks.append(clock.now) or _report(False), timeout=0, sleep=clock.sleep, clock=clock)
+    assert len(looks) == 1
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_only_on_a_terminal() -> None:
+    plain, tty = io.StringIO(), _Tty()
+    for stream in (plain, tty):
+        show = terminal_progress(stream)
+        show(_report(False), 3.2)
+        show(_report(True), 8.0)
+    assert plain.getvalue() == ""
+    assert tty.getvalue() == (
+        f"\rwaiting for Fleet: 0/1 Ready at {COMMIT[:12]} (3 s)\033[K"
+        f"\rwaiting for Fleet: 1/1 Ready at {COMMIT[:12]} (8 s)\033[K\n"
+    )
