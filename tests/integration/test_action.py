@@ -167,7 +167,7 @@ def in_process(repo: SourceRepo, key_env: dict[str, str], monkeypatch: pytest.Mo
     signal.signal(signal.SIGTERM, handler)
 
 
-def _fail(*args: object) -> str:
+def _fail(*args: object, **kwargs: object) -> str:
     raise RuntimeError(VALUE)  # what an unexpected error says could be anything, a value too
 
 

@@ -97,8 +97,8 @@ def test_plan_finds_the_conflict_validation_cannot_see_in_every_mode(
         found = json.loads(result.stdout)["conflicts"]
         return [(c["kind"], c.get("cluster"), tuple(c["handshakes"]), c["message"]) for c in found]
 
-    expected = [("duplicate-delivery", "c-m-aaa", ("cache-a", "cache-b"),
-                 "handshakes cache-a, cache-b all deliver Secret apps/cache to cluster c-m-aaa")]  # fmt: skip
+    message = "handshakes cache-a, cache-b all deliver Secret apps/cache to cluster prod-eu-1 (c-m-aaa)"
+    expected = [("duplicate-delivery", "c-m-aaa", ("cache-a", "cache-b"), message)]
     assert conflicts() == expected  # bundles this run would add
     assert run_cli("generate", repo.root, "--out", out, env=env).code == 0
     assert conflicts() == expected  # bundles already in OUT, read back

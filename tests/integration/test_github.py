@@ -91,6 +91,18 @@ def test_action_never_pastes_inputs_into_shell_text() -> None:
     assert "--repo-root=$GITHUB_WORKSPACE" in run["run"]
 
 
+@pytest.mark.parametrize("name", ["fleet-handshake-plan.yml", "fleet-handshake-private-output.yml"])
+def test_the_example_workflows_post_the_comment_as_the_action_wrote_it(name: str) -> None:
+    """The plan fits GitHub's comment limit and says what it left out: a workflow that cut it again
+    would cut inside a block and lose that note (issue 15). The whole plan is kept as an artifact."""
+    workflow = yaml.safe_load((REPO / "examples/github-workflows" / name).read_text())
+    steps = workflow["jobs"]["plan"]["steps"]
+    script = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))["with"]["script"]
+    assert not re.search(r"\.(slice|substring|substr)\(|length\s*>", script), script
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-json }}"
+
+
 def _uses_of_the_action(*jobs: dict[str, Any]) -> list[dict[str, Any]]:
     steps = [step for job in jobs for step in job.get("steps", [])]
     return [s for s in steps if "/.github/actions/fleet-handshake@" in s.get("uses", "")]
@@ -168,7 +180,7 @@ def test_action_plan_then_generate_end_to_end(repo: SourceRepo, key_env: dict[st
     result, outputs = runner.action(key_env, "--command", "plan", *common)
     assert result.code == 0, result.stderr  # changes: a pull request check still passes
     summary = runner.summary.read_text()
-    assert MARKER in summary and "**bundles: 2 added, 0 modified, 0 removed, 0 unchanged**" in summary
+    assert "### fleet-handshake plan\n\n**1 Secret changes in 2 bundles in fleet-default**: 🟢 2 added" in summary
     assert outputs["changed"] == "true"
     plan = json.loads(Path(outputs["plan-json"]).read_text())
     assert isinstance(plan["bundles"], list) and len(plan["bundles"]) == 2

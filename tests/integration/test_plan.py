@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 import fakekube
+import planscale
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import DATA, SourceRepo, handshake, read_tree, run_cli, secret, without_removals
+from fleethandshake.core import plancomment
 from fleethandshake.core.plan import RENAMED_WHY, REWRITTEN
 from fleethandshake.errors import EXIT_CHANGES
 
@@ -129,10 +131,10 @@ def test_changed_secret_is_one_modified_bundle_with_key_names_and_clusters(
     assert impacted["c-m-aaa"]["changes"] == ["orders/db-creds (db): keys added pool, keys changed password"]
     assert doc["summary"]["modified"] == 2 and doc["summary"]["changed"] is True
     assert doc["conflicts"] == []
-    for fmt in ("text", "markdown"):
+    for fmt, name in (("text", "prod-eu-1 (c-m-aaa)"), ("markdown", "prod-eu-1")):
         other = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", fmt)
         assert other.code == EXIT_CHANGES
-        assert "prod-eu-1 (c-m-aaa)" in other.stdout
+        assert name in other.stdout
         assert_no_values(other.stdout, other.stderr)
     assert_no_values(result.stdout, result.stderr)
 
@@ -146,13 +148,17 @@ def test_markdown_is_a_pull_request_comment(
     build(repo, value=NEW_VALUE)
     text = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "markdown").stdout
     lines = text.splitlines()
-    assert lines[0].startswith("### fleet-handshake plan")
-    assert lines[2].startswith("**bundles: 0 added, 2 modified, 0 removed, 1 unchanged")
-    header = next(i for i, line in enumerate(lines) if line.startswith("| |"))
-    assert lines[header + 1] == "|---|---|---|---|"
-    rows = [line for line in lines[header + 2 :] if line.startswith("|")]
-    assert len(rows) == 2 and all(row.count("|") == 5 for row in rows)
-    assert text.count("<details>") == text.count("</details>") == 2
+    assert lines[0] == "### fleet-handshake plan"
+    assert lines[2] == "**1 Secret changes in 2 bundles in fleet-default, on 2 clusters**: 🟡 2 modified · 1 unchanged"
+    assert lines[4:7] == [
+        "| Secret | Change | Clusters | Where |",
+        "|---|---|---|---|",
+        "| 🟡 `orders/db-creds` | changed `password` | 2 | env=prod, region=eu: 1 · group edge: 1 |",
+    ]
+    planscale.check_markdown(text, plancomment.COMMENT_LIMIT)
+    # Cluster names only in the collapsed blocks, by their display names.
+    assert "edge-7" not in text.split("<details>")[0] and "- group edge: **1**: edge-7" in text
+    assert text.count("<details>") == text.count("</details>") == 3
     assert "never a value" in text
 
 
@@ -204,11 +210,13 @@ def test_clusters_moving_between_bundles_of_a_handshake_are_flagged(
     assert (impact["gains"], impact["loses"]) == ([], [])
     assert impact["changes"] == [f"orders/db-creds (db): moves from bundle {edge} to {prod_eu}"]
     text = plan(repo, out, key_env, "--inventory", fleet_inventory).stdout
-    assert f"  MOVE cluster c-m-edge moves from bundle {edge} to {prod_eu} of handshake fleet-default/db" in text
+    assert (
+        f"  MOVE cluster edge-7 (c-m-edge) moves from bundle {edge} to {prod_eu} of handshake fleet-default/db" in text
+    )
     assert "1 cluster move(s) between bundles" in text.splitlines()[0]
     markdown = plan(repo, out, key_env, "--inventory", fleet_inventory, "--format", "markdown").stdout
     assert "Clusters that move between bundles of a handshake (1)" in markdown
-    assert f"- cluster c-m-edge moves from bundle {edge} to {prod_eu}" in markdown
+    assert f"- cluster edge-7 (c-m-edge) moves from bundle {edge} to {prod_eu}" in markdown
     assert markdown.count("<details>") == markdown.count("</details>")
     # Without an inventory there are no clusters, so no moves either.
     assert json.loads(plan(repo, out, key_env, "--format", "json").stdout)["moves"] == []
@@ -250,6 +258,8 @@ def test_conflicts_fail_the_plan(
     assert ("duplicate-delivery", "c-m-aaa", ("cache", "db-copy")) in kinds
     assert ("no-cluster", None, ("nowhere",)) in kinds
     assert len([k for k in kinds if k[0] == "duplicate-delivery"]) == 1, kinds
+    (duplicate,) = [c for c in conflicts if c["kind"] == "duplicate-delivery"]
+    assert duplicate["message"].endswith("to cluster prod-eu-1 (c-m-aaa)")  # its display name, as elsewhere
 
 
 def test_plan_against_a_git_ref(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:

@@ -83,13 +83,13 @@ def test_plan_shows_removals_first_and_the_guard(
     assert max(removed_rows) < lines.index("OTHER CHANGES:") < added_rows[0]
 
     markdown = run_cli("plan", repo.root, "--out", out, "--format", "markdown", env=key_env).stdout
+    assert "⛔ removals refused without `--allow-removals`" in markdown.splitlines()[2]  # the summary line
+    assert "🔴" not in markdown.split("| 🟢 `")[1].split("\n\n")[0], "removals come first"
     assert (
-        markdown.index("#### 🔴 Removals: 7 bundle(s)")
-        < markdown.index("🔴 removed")
-        < markdown.index("#### Other changes")
-        < markdown.index("🟢 added")
+        markdown.index("> ⛔ **generate and publish will refuse this")
+        < markdown.index("| 🔴 `")
+        < markdown.index("| 🟢 `")
     )
-    assert "> ⛔ **generate and publish will refuse this" in markdown
 
     doc = json.loads(run_cli("plan", repo.root, "--out", out, "--format", "json", env=key_env).stdout)
     assert doc["removalGuard"]["refused"] is True and len(doc["removalGuard"]["gone"]) == 7

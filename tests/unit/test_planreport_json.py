@@ -11,7 +11,7 @@ from fleethandshake.core.removals import Removals
 
 def plan(with_clusters: bool) -> Plan:
     diff = BundleDiff("ws", "hs", "t: cluster c1", "b-1", "ws/b-1", "modified", "s", "ns", ("data",), ("k2",), (),
-                      ("k1",), *((("c1",), ("c1",), ()) if with_clusters else ()))  # fmt: skip
+                      ("k1",), *((("c1",), ("c1",), ()) if with_clusters else ()), where="cluster c1")  # fmt: skip
     return Plan(
         bundles=(diff,),
         handshakes=(HandshakeChange("ws", "hs", Status.MISSING, "no Secret", (), (), ()),),
@@ -33,7 +33,7 @@ def test_json_plan_keys_and_their_order() -> None:
         expected = (
             '{"bundles": [{"workspace": "ws", "handshake": "hs", "target": "t: cluster c1", "bundle": "b-1", '
             '"path": "ws/b-1", "change": "modified", "secret": "s", "targetNamespace": "ns", "changes": ["data"], '
-            f'"keysAdded": ["k2"], "keysRemoved": [], "keysChanged": ["k1"]{clusters}}}], '
+            f'"keysAdded": ["k2"], "keysRemoved": [], "keysChanged": ["k1"]{clusters}, "where": "cluster c1"}}], '
             '"conflicts": [{"kind": "no-cluster", "workspace": "ws", "cluster": null, "handshakes": ["hs"], '
             '"message": "matches no cluster"}], '
             '"moves": [{"workspace": "ws", "cluster": "c1", "handshake": "hs", "secret": "ns/s", "from": "ws/b-0", '

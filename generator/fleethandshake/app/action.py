@@ -39,6 +39,10 @@ MARKER = "<!-- fleet-handshake-plan -->"  # finds the pull request comment to up
 TITLE = "fleet-handshake"
 PLAN_MARKDOWN = "fleet-handshake-plan.md"
 PLAN_JSON = "fleet-handshake-plan.json"
+# A step's job summary holds at most 1 MiB; a character is at most 4 bytes of UTF-8.
+SUMMARY_LIMIT = 1024 * 1024 // 4
+SUMMARY_FULL_PLAN = ("The full plan is the JSON plan: the Action's `plan-json` output (the example workflow keeps "
+                     "it as the `fleet-handshake-plan` artifact).")  # fmt: skip
 SHALLOW_WARNING = (
     "the source checkout is shallow: publish may not be able to tell whether its commit is newer than the "
     "one the published output came from, and then refuses (exit 5). Check the source out with "
@@ -168,7 +172,7 @@ class _Action:
         return self.publish(loaded)
 
     def plan(self, loaded: source_loader.LoadedSource) -> int:
-        from ..core import planreport
+        from ..core import plancomment, planreport
         from . import plan as plan_app
 
         a = self.args
@@ -177,12 +181,15 @@ class _Action:
                                     mode=a.mode, allow_removals=a.allow_removals)  # fmt: skip
         except InvalidInputs as e:  # problems in the inventory
             return self.fail_on_problems(e.problems)
-        markdown = f"{MARKER}\n{planreport.to_markdown(plan)}"
+        # The comment fits GitHub's limit whatever the plan's size (the renderer leaves detail out
+        # in a planned order and says so); the job summary holds more, the JSON plan everything.
+        limit = plancomment.COMMENT_LIMIT - len(MARKER) - 1
+        markdown = f"{MARKER}\n{planreport.to_markdown(plan, limit=limit, full_plan=self.full_plan())}"
         folder = self.temp_dir()
         md_path, json_path = folder / PLAN_MARKDOWN, folder / PLAN_JSON
         md_path.write_text(markdown, encoding="utf-8")
         json_path.write_text(planreport.to_json(plan), encoding="utf-8")
-        self.runner.append_summary(markdown)
+        self.runner.append_summary(planreport.to_markdown(plan, limit=SUMMARY_LIMIT, full_plan=SUMMARY_FULL_PLAN))
         self.runner.set_outputs(
             {
                 "changed": "true" if plan.has_changes else "false",
@@ -199,6 +206,15 @@ class _Action:
         code = plan_app.exit_code(plan)
         # A pull request check passes when there are changes: that is what pull requests are for.
         return EXIT_OK if code == EXIT_CHANGES else code
+
+    def full_plan(self) -> str:
+        """Where a shortened comment's reader finds the rest: this run's job summary, linked when known."""
+        env = self.environ
+        server, repo, run_id = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+        summary = f"[this run's job summary]({server}/{repo}/actions/runs/{run_id})" if server and repo and run_id \
+            else "this run's job summary"  # fmt: skip
+        return (f"The rest is in {summary}, all of it in the JSON plan (the Action's `plan-json` output; the "
+                "example workflow keeps it as the `fleet-handshake-plan` artifact).")  # fmt: skip
 
     def generate(self, loaded: source_loader.LoadedSource) -> int:
         from . import downstream

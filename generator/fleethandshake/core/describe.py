@@ -8,6 +8,12 @@ from typing import Any
 
 def describe_target(target: Mapping[str, Any]) -> str:
     """A short human description of a target, e.g. `prod-eu: clusters env=prod, region in (a, b)`."""
+    text = describe_criteria(target)
+    return f"{target['name']}: {text}" if target.get("name") else text
+
+
+def describe_criteria(target: Mapping[str, Any]) -> str:
+    """Which clusters a target chooses, without its name: `group edge`, `clusters env=prod`."""
     parts = []
     if target.get("clusterName"):
         parts.append(f"cluster {target['clusterName']}")
@@ -17,8 +23,7 @@ def describe_target(target: Mapping[str, Any]) -> str:
         parts.append(f"clusters {_describe_selector(target['clusterSelector'])}")
     if isinstance(target.get("clusterGroupSelector"), dict):
         parts.append(f"groups {_describe_selector(target['clusterGroupSelector'])}")
-    text = " and ".join(parts) or "no criteria"
-    return f"{target['name']}: {text}" if target.get("name") else text
+    return " and ".join(parts) or "no criteria"
 
 
 def _describe_selector(selector: Mapping[str, Any]) -> str:

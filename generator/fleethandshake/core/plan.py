@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..modes import modes
 from .bundleview import BundleView, read_views, resealed_reason
-from .describe import describe_target
+from .describe import describe_criteria, describe_target
 from .output import HandshakeChange, group_by_bundle
 from .removals import Removals
 
@@ -54,6 +54,7 @@ class BundleDiff:
     clusters: tuple[str, ...] | None = None  # reached after the change (before, if removed)
     clusters_gained: tuple[str, ...] = ()
     clusters_lost: tuple[str, ...] = ()
+    where: str = ""  # the target's criteria without its name: "group edge", "clusters env=prod"
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,12 @@ class Move:
 
     @property
     def message(self) -> str:
+        return self.says(self.cluster)
+
+    def says(self, cluster: str) -> str:
+        """The message, naming the cluster as given (plans for people give its display name too)."""
         return (
-            f"cluster {self.cluster} moves from bundle {self.before} to {self.after} of handshake "
+            f"cluster {cluster} moves from bundle {self.before} to {self.after} of handshake "
             f"{self.workspace}/{self.handshake} (Secret {self.secret}): the new bundle takes the Secret over"
         )
 
@@ -112,9 +117,7 @@ class Plan:
     delivery_map: DeliveryMap | None = None  # what every cluster receives (plan --map)
 
     def cluster_label(self, workspace: str, cluster: str) -> str:
-        """`prod-frankfurt (c-m-2bn8v6xt)`: Rancher's generated names mean nothing to a reviewer."""
-        shown = self.display.get((workspace, cluster))
-        return f"{shown} ({cluster})" if shown and shown != cluster else cluster
+        return cluster_label(self.display, workspace, cluster)
 
     @property
     def has_changes(self) -> bool:
@@ -126,6 +129,12 @@ class Plan:
 
 
 Words = tuple[str, ...]
+
+
+def cluster_label(display: Mapping[tuple[str, str], str], workspace: str, cluster: str) -> str:
+    """`prod-frankfurt (c-m-2bn8v6xt)`: Rancher's generated names mean nothing to a reviewer."""
+    shown = display.get((workspace, cluster))
+    return f"{shown} ({cluster})" if shown and shown != cluster else cluster
 
 
 def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words, Words]:
@@ -163,7 +172,7 @@ def _diff(
     diff = BundleDiff(
         workspace=view.workspace, handshake=view.handshake, target=describe_target(view.target),
         bundle=view.name, path=view.path, change=UNCHANGED, secret=view.secret_name,
-        target_namespace=view.target_namespace,
+        target_namespace=view.target_namespace, where=describe_criteria(view.target),
     )  # fmt: skip
     if resolve is not None:
         reach_old = resolve(old.workspace, old.target, old.earlier) if old else frozenset()
@@ -220,7 +229,7 @@ def make_plan(
     moves: tuple[Move, ...] = ()
     if resolve is not None:
         impacts, moves = _impacts(diffs, old, new, resolve)
-        conflicts = _conflicts(new, resolve)
+        conflicts = _conflicts(new, resolve, display or {})
     summary = {kind: sum(1 for d in diffs if d.change == kind) for kind in (ADDED, REMOVED, MODIFIED, UNCHANGED)}
     summary["conflicts"] = len(conflicts)
     if resolve is not None:
@@ -316,7 +325,7 @@ def _change_words(d: BundleDiff) -> list[str]:
     return words
 
 
-def _conflicts(new: dict[str, BundleView], resolve: Resolve) -> list[Conflict]:
+def _conflicts(new: dict[str, BundleView], resolve: Resolve, display: Mapping[tuple[str, str], str]) -> list[Conflict]:
     # Group first: only a Secret name that two handshakes deliver into one namespace can clash,
     # so clusters are intersected for those groups alone, not for every bundle and cluster.
     groups: dict[tuple[str, str | None, str | None], dict[str, set[str]]] = {}
@@ -337,7 +346,8 @@ def _conflicts(new: dict[str, BundleView], resolve: Resolve) -> list[Conflict]:
     for (ws, cluster, ns, secret), handshakes in sorted(found.items(), key=lambda kv: tuple(map(str, kv[0]))):
         if len(handshakes) > 1:
             names = tuple(sorted(handshakes))
-            message = f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster {cluster}"
+            message = f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster "
+            message += cluster_label(display, ws, cluster)
             out.append(Conflict("duplicate-delivery", ws, cluster, names, message))
     for (ws, hs), reach in sorted(reach_by_handshake.items()):
         if not reach:

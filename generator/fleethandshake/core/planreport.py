@@ -9,12 +9,14 @@ import json
 from dataclasses import fields
 from typing import Any
 
+from . import plancomment
 from .plan import ADDED, MODIFIED, REMOVED, UNCHANGED, BundleDiff, Move, Plan
+from .plancomment import COMMENT_LIMIT, FULL_PLAN_CLI
 from .removals import ALLOW_OPTION
 
-_ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}
 MAX_LIST = 10
-MAX_MOVES = 50  # a Markdown comment has a size limit; every move is in the JSON plan
+# A target that reaches no cluster: say why, where a bare "none" would leave the reader guessing.
+NO_CLUSTER = "none in the inventory (no cluster matches this target, or earlier targets of the handshake take them all)"
 
 
 def _camel(name: str) -> str:
@@ -98,7 +100,7 @@ def _clusters(plan: Plan, d: BundleDiff) -> str:
         extra.append(f"+{len(d.clusters_gained)}")
     if d.change == MODIFIED and d.clusters_lost:
         extra.append(f"-{len(d.clusters_lost)}")
-    return (text or "none") + (f" ({' '.join(extra)})" if extra else "")
+    return (text or NO_CLUSTER) + (f" ({' '.join(extra)})" if extra else "")
 
 
 def guard_text(plan: Plan) -> str | None:
@@ -143,76 +145,12 @@ def to_text(plan: Plan) -> str:
     for conflict in plan.conflicts:
         lines.append(f"  CONFLICT {conflict.kind}: {conflict.message}")
     for move in plan.moves:
-        lines.append(f"  MOVE {move.message}")
+        lines.append(f"  MOVE {move.says(plan.cluster_label(move.workspace, move.cluster))}")
     for h in plan.not_synced:
         lines.append(f"  {h.status.value}: {h.workspace}/{h.name}: {h.message}")
     return "\n".join(lines) + "\n"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _table(plan: Plan, diffs: list[BundleDiff]) -> list[str]:
-    with_clusters = plan.clusters is not None
-    rows = [
-        "| | Secret | Handshake / target | " + ("Clusters |" if with_clusters else "Details |"),
-        "|---|---|---|---|",
-    ]
-    for d in diffs:
-        last = _clusters(plan, d) if with_clusters else _details(d)
-        rows.append(
-            f"| {_ICON[d.change]} {d.change} | `{d.target_namespace}/{d.secret}` | "
-            f"{_cell(d.handshake)}: {_cell(d.target)} | {_cell(last)} |"
-        )
-    return rows
-
-
-def to_markdown(plan: Plan) -> str:
-    out = ["### fleet-handshake plan", "", f"**{headline(plan)}**", ""]
-    changed = [d for d in plan.bundles if d.change != UNCHANGED]
-    removed = [d for d in changed if d.change == REMOVED]
-    others = [d for d in changed if d.change != REMOVED]
-    if removed:  # first and loudly: a removed bundle is a Secret uninstalled from every cluster it reached
-        out.append(f"#### {_ICON[REMOVED]} Removals: {len(removed)} bundle(s)")
-        if guard := guard_text(plan):
-            mark = "⛔ " if plan.removals is not None and plan.removals.refused else ""
-            out += [f"> {mark}**{_cell(guard)}**", ""]
-        out += ["Fleet uninstalls these Secrets from every cluster the bundles reach.", ""]
-        out += [*_table(plan, removed), ""]
-    if plan.conflicts or plan.not_synced:
-        out.append("#### ⚠️ Needs attention")
-        out.extend(f"- **{c.kind}**: {_cell(c.message)}" for c in plan.conflicts)
-        out.extend(f"- **{h.status.value}** `{h.workspace}/{h.name}`: {_cell(h.message)}" for h in plan.not_synced)
-        out.append("")
-    if plan.moves:
-        out.append(f"<details><summary>↔️ Clusters that move between bundles of a handshake ({len(plan.moves)})"
-                   "</summary>\n")  # fmt: skip
-        out.extend(f"- {_cell(m.message)}" for m in plan.moves[:MAX_MOVES])
-        if len(plan.moves) > MAX_MOVES:
-            out.append(f"- ... and {len(plan.moves) - MAX_MOVES} more (see the JSON plan)")
-        out.append("\nThe new bundle's Helm release takes the Secret over (fleet.yaml `helm.takeOwnership`); when the "
-                   "old release is uninstalled and deletes it, drift correction (`correctDrift`) restores it: a "
-                   "short gap is possible. See the README, \"When a cluster moves between bundles\".")  # fmt: skip
-        out.append("\n</details>\n")
-    if others:
-        if removed:
-            out.append("#### Other changes")
-        out += [*_table(plan, others), ""]
-    if changed:
-        out.append("<details><summary>Bundle details</summary>\n")
-        for d in changed:
-            out.append(f"- `{d.path}` ({d.change}): {_cell(_details(d)) or 'no content change'}")
-        out.append("\n</details>\n")
-    else:
-        out.append("No bundle changes.\n")
-    if plan.clusters:
-        out.append(f"<details><summary>Per cluster ({len(plan.clusters)})</summary>\n")
-        for c in plan.clusters:
-            bits = [f"gains {', '.join(c.gains)}" if c.gains else "", f"loses {', '.join(c.loses)}" if c.loses else "",
-                    f"changes {', '.join(c.changes)}" if c.changes else ""]  # fmt: skip
-            label = plan.cluster_label(c.workspace, c.cluster)
-            out.append(f"- **{c.workspace}/{label}**: {_cell('; '.join(b for b in bits if b))}")
-        out.append("\n</details>\n")
-    out.append("<sub>Plans show names, key names and clusters only: never a value.</sub>")
-    return "\n".join(out) + "\n"
+def to_markdown(plan: Plan, limit: int | None = COMMENT_LIMIT, full_plan: str = FULL_PLAN_CLI) -> str:
+    """The pull-request comment (core/plancomment.py), within `limit` characters (None: all of it)."""
+    return plancomment.render(plan, guard=guard_text(plan), detail=_details, limit=limit, full_plan=full_plan)
