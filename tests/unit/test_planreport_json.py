@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fleethandshake.core import planreport
+from fleethandshake.core.conflicts import Conflict
 from fleethandshake.core.models import Status
 from fleethandshake.core.output import HandshakeChange
-from fleethandshake.core.plan import BundleDiff, ClusterImpact, Conflict, Move, Plan
+from fleethandshake.core.plan import BundleDiff, ClusterImpact, Move, Plan
 from fleethandshake.core.removals import Removals
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from ..adapters.background import Background
 from ..adapters.sops import age
 from ..core import bundles, output, planreport, removals, render
+from ..core.conflicts import Resolve
 from ..core.models import Status
-from ..core.plan import Plan, Resolve, make_plan
+from ..core.plan import Plan, make_plan
 from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import generate
 from . import source as source_loader

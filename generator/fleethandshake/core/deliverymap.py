@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .bundleview import BundleView
+from .conflicts import Resolve
 from .describe import describe_target
 from .inventory import Inventory
 from .matching import DISPLAY_NAME_LABEL
-from .plan import Resolve
 
 
 @dataclass(frozen=True, order=True)

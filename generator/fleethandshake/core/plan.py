@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..modes import modes
 from .bundleview import BundleView, read_views, resealed_reason
+from .conflicts import Conflict, Resolve, cluster_label, find_conflicts
 from .describe import describe_criteria, describe_target
 from .output import HandshakeChange, group_by_bundle
 from .removals import Removals
 
 if TYPE_CHECKING:
     from .deliverymap import DeliveryMap
-
-# (workspace, override target, earlier targets) -> cluster names the bundle reaches
-Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], frozenset[str]]
 
 ADDED, REMOVED, MODIFIED, UNCHANGED = "added", "removed", "modified", "unchanged"
 # The files are rewritten while what they deliver reads the same: written by an older version of
@@ -64,17 +62,6 @@ class ClusterImpact:
     gains: tuple[str, ...]  # "namespace/secret (handshake)"
     loses: tuple[str, ...]
     changes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """The JSON plan holds these fields in this order."""
-
-    kind: str  # "duplicate-delivery" | "no-cluster"
-    workspace: str
-    cluster: str | None
-    handshakes: tuple[str, ...]
-    message: str
 
 
 @dataclass(frozen=True)
@@ -129,12 +116,6 @@ class Plan:
 
 
 Words = tuple[str, ...]
-
-
-def cluster_label(display: Mapping[tuple[str, str], str], workspace: str, cluster: str) -> str:
-    """`prod-frankfurt (c-m-2bn8v6xt)`: Rancher's generated names mean nothing to a reviewer."""
-    shown = display.get((workspace, cluster))
-    return f"{shown} ({cluster})" if shown and shown != cluster else cluster
 
 
 def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words, Words]:
@@ -229,7 +210,7 @@ def make_plan(
     moves: tuple[Move, ...] = ()
     if resolve is not None:
         impacts, moves = _impacts(diffs, old, new, resolve)
-        conflicts = _conflicts(new, resolve, display or {})
+        conflicts = find_conflicts(new, resolve, display or {})
     summary = {kind: sum(1 for d in diffs if d.change == kind) for kind in (ADDED, REMOVED, MODIFIED, UNCHANGED)}
     summary["conflicts"] = len(conflicts)
     if resolve is not None:
@@ -323,35 +304,3 @@ def _change_words(d: BundleDiff) -> list[str]:
     if d.keys_changed:
         words.append("keys changed " + ", ".join(d.keys_changed))
     return words
-
-
-def _conflicts(new: dict[str, BundleView], resolve: Resolve, display: Mapping[tuple[str, str], str]) -> list[Conflict]:
-    # Group first: only a Secret name that two handshakes deliver into one namespace can clash,
-    # so clusters are intersected for those groups alone, not for every bundle and cluster.
-    groups: dict[tuple[str, str | None, str | None], dict[str, set[str]]] = {}
-    reach_by_handshake: dict[tuple[str, str], set[str]] = {}
-    for view in new.values():
-        clusters = resolve(view.workspace, view.target, view.earlier)
-        reach_by_handshake.setdefault((view.workspace, view.handshake), set()).update(clusters)
-        group = groups.setdefault((view.workspace, view.target_namespace, view.secret_name), {})
-        group.setdefault(view.handshake, set()).update(clusters)
-    found: dict[tuple[str, str, str | None, str | None], set[str]] = {}
-    for (ws, ns, secret), by_handshake in groups.items():
-        if len(by_handshake) < 2:
-            continue
-        for handshake, reached in by_handshake.items():
-            for cluster in reached:
-                found.setdefault((ws, cluster, ns, secret), set()).add(handshake)
-    out = []
-    for (ws, cluster, ns, secret), handshakes in sorted(found.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        if len(handshakes) > 1:
-            names = tuple(sorted(handshakes))
-            message = f"handshakes {', '.join(names)} all deliver Secret {ns}/{secret} to cluster "
-            message += cluster_label(display, ws, cluster)
-            out.append(Conflict("duplicate-delivery", ws, cluster, names, message))
-    for (ws, hs), reach in sorted(reach_by_handshake.items()):
-        if not reach:
-            out.append(
-                Conflict("no-cluster", ws, None, (hs,), f"handshake {ws}/{hs} matches no cluster in the inventory")
-            )
-    return out

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .plan import ADDED, MODIFIED, REMOVED, RENAMED_WHY, RESEALED, REWRITTEN, UNCHANGED, BundleDiff, Plan
+from .bundleview import RESEALED
+from .plan import ADDED, MODIFIED, REMOVED, RENAMED_WHY, REWRITTEN, UNCHANGED, BundleDiff, Plan
 from .removals import ALLOW_OPTION
 
 ICON = {ADDED: "🟢", REMOVED: "🔴", MODIFIED: "🟡", UNCHANGED: "⚪"}

@@ -15,9 +15,9 @@ from typing import Any
 
 from . import fleetstate as fleet
 from .bundleview import BundleView
+from .conflicts import Resolve
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, MANAGER
 from .ownership import Ownership
-from .plan import Resolve
 
 ABSENT = "Absent"  # not a Fleet state: Fleet has no Bundle of that name at all
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGER}"
