@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from test_render_properties import ENV
@@ -227,3 +228,15 @@ def test_markdown_stays_under_its_size_with_hundreds_of_workspaces() -> None:
     shown = text.count("#### Workspace ")
     assert 0 < shown < 600
     assert f"*{600 - shown} more workspaces, with {2 * (600 - shown):,} clusters, left out to keep this" in text
+
+
+def test_markdown_text_from_messages_or_labels_cannot_open_html() -> None:
+    from fleethandshake.core.models import Status
+    from fleethandshake.core.output import HandshakeChange
+
+    broken = HandshakeChange(WS, "db", Status.ERROR, "cannot read <details><summary>x", (), (), ())
+    clusters = (cluster("c-1", display="a`<details>", env="prod"),)
+    text = mapreport.to_markdown(the_map(Inventory(clusters), HANDSHAKES[:1]), replace(plan(), handshakes=(broken,)))
+    assert "<details><summary>x" not in text and "cannot read &lt;details>&lt;summary>x" in text
+    assert "a`&lt;details> (c-1)" in text
+    assert text.count("<details>") == text.count("</details>")
