@@ -127,9 +127,9 @@ def to_markdown(m: DeliveryMap, plan: Plan) -> str:
         if not clusters:
             block += ["No cluster of this workspace is in the inventory.", ""]
         if _size(block) + 2 * _NOTE_ROOM > left:  # not even its heading and a note: the rest are counted
-            rest = m.workspaces[i:]
-            held = _n(sum(len(m.clusters_in(w)) for w in rest), "cluster")
-            out += [f"*{_n(len(rest), 'more workspace')}, with {held}, left out to keep this under "
+            gone = m.workspaces[i:]
+            held = _n(sum(len(m.clusters_in(w)) for w in gone), "cluster")
+            out += [f"*{_n(len(gone), 'more workspace')}, with {held}, left out to keep this under "
                     f"{MAX_CHARS:,} characters: the text and JSON maps list every cluster.*", ""]  # fmt: skip
             break
         share = left // (len(m.workspaces) - i) - _NOTE_ROOM
