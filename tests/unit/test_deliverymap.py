@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from test_render_properties import ENV
@@ -214,3 +215,28 @@ def test_no_value_in_any_format() -> None:
         assert "password" in out
         for form in forms:
             assert form not in out
+
+
+def test_markdown_stays_under_its_size_with_hundreds_of_workspaces() -> None:
+    # 600 workspaces of 2 clusters: their headings alone would be twice the limit.
+    workspaces = [f"workspace-number-{i:04d}" for i in range(600)]
+    clusters = tuple(cluster(f"c-{i}", workspace=ws) for ws in workspaces for i in range(2))
+    handshakes = tuple(hs("h", "s", Target(cluster_name="c-0"), workspace=ws) for ws in workspaces)
+    text = mapreport.to_markdown(the_map(Inventory(clusters), handshakes), plan())
+    assert len(text) <= mapreport.MAX_CHARS
+    assert text.endswith("never a value.</sub>\n")
+    shown = text.count("#### Workspace ")
+    assert 0 < shown < 600
+    assert f"*{600 - shown} more workspaces, with {2 * (600 - shown):,} clusters, left out to keep this" in text
+
+
+def test_markdown_text_from_messages_or_labels_cannot_open_html() -> None:
+    from fleethandshake.core.models import Status
+    from fleethandshake.core.output import HandshakeChange
+
+    broken = HandshakeChange(WS, "db", Status.ERROR, "cannot read <details><summary>x", (), (), ())
+    clusters = (cluster("c-1", display="a`<details>", env="prod"),)
+    text = mapreport.to_markdown(the_map(Inventory(clusters), HANDSHAKES[:1]), replace(plan(), handshakes=(broken,)))
+    assert "<details><summary>x" not in text and "cannot read &lt;details>&lt;summary>x" in text
+    assert "a`&lt;details> (c-1)" in text
+    assert text.count("<details>") == text.count("</details>")

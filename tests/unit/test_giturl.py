@@ -41,6 +41,7 @@ OURS = [
     ("https://fleet-ci:foo@git.example.invalid:8080/repo", CREDENTIALS),
     ("https://ghp_token@github.com/org/bundles.git", CREDENTIALS),
     ("ssh://git:pw@github.com/org/bundles.git", CREDENTIALS),
+    ("fleet-ci:ghp_token@github.com:org/bundles.git", CREDENTIALS),  # scp-like with a password
 ]
 
 

@@ -17,6 +17,7 @@ _SCHEME_URL = re.compile(r"[^:]+://")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _SCP = re.compile(r"([a-zA-Z0-9._~-]+@)?([a-zA-Z0-9._-]+):([a-zA-Z0-9./_-]+)(.*)")
 MAX_SCP = 2048
+CREDENTIALS = "holds credentials; put them in a Secret on the management cluster and name it with --client-secret"
 EXAMPLES = "https://HOST/ORG/REPO.git, ssh://git@HOST/ORG/REPO.git or git@HOST:ORG/REPO.git"
 
 
@@ -37,11 +38,14 @@ def repo_url_problem(url: str) -> str | None:
             return "is not a valid URL (its host or port)"
         if parts.password is not None or (scheme.startswith("http") and parts.username is not None):
             # It would sit in the GitRepo for everyone who can read it, and in this command's output.
-            return "holds credentials; put them in a Secret on the management cluster and name it with --client-secret"
+            return CREDENTIALS
         return None if has_host else "names no host"
     scheme = url.split(":", 1)[0]
     if _SCHEME.fullmatch(scheme) and scheme.lower() in TRANSPORTS:
         return "names no host (a URL needs `//` after its scheme)"  # Fleet reads `https:x` as such a URL
-    if len(url) > MAX_SCP or not _SCP.fullmatch(url):
+    scp = _SCP.fullmatch(url) if len(url) <= MAX_SCP else None
+    if scp is None:
         return "is neither a URL nor an scp-like user@host:path"
+    if scp.group(1) is None and scp.group(4).startswith("@"):  # user:password@host:path, read as host:path
+        return CREDENTIALS
     return None

@@ -11,12 +11,14 @@ import json
 
 from .deliverymap import Delivery, DeliveryMap, Group
 from .plan import ADDED, MODIFIED, REMOVED, Plan
+from .plancomment import COMMENT_LIMIT
+from .planrows import cell
 
 FORMAT = "fleet-handshake-map/v1"
 # Markdown: a comment or a job summary, read in a browser. Groups are shown whole, largest first,
 # while they fit; each workspace gets an equal share of what is left (a share it does not use
 # passes on). What is left out is counted and pointed to: the text and JSON maps have it all.
-MAX_CHARS = 60_000  # under GitHub's comment limit (65,536)
+MAX_CHARS = COMMENT_LIMIT  # the plan comment's: under GitHub's limit (65,536)
 MAX_NAMES = 100  # cluster names per group
 MAX_ATTENTION = 50  # lines under "Needs attention"
 
@@ -85,12 +87,8 @@ def to_text(m: DeliveryMap, plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _code(text: str) -> str:
-    return f"`{text}`" if text and "`" not in text else _cell(text)
+    return f"`{text}`" if text and "`" not in text else cell(text)
 
 
 def _group_markdown(group: Group) -> list[str]:
@@ -100,7 +98,7 @@ def _group_markdown(group: Group) -> list[str]:
     if group.deliveries:
         out += ["| Secret | Handshake: target | Bundle | Mode | Keys |", "|---|---|---|---|---|"]
         out += [
-            f"| {_code(d.secret)} | {_cell(d.handshake)}: {_cell(d.target)} | {_code(d.bundle)} | {d.mode} | "
+            f"| {_code(d.secret)} | {cell(d.handshake)}: {cell(d.target)} | {_code(d.bundle)} | {d.mode} | "
             f"{', '.join(_code(k) for k in d.keys) or '(none)'} |"
             for d in group.deliveries
         ]
@@ -116,7 +114,7 @@ def _group_markdown(group: Group) -> list[str]:
 def to_markdown(m: DeliveryMap, plan: Plan) -> str:
     out = ["### fleet-handshake delivery map", "", f"**{headline(m)}**", "", changes_line(plan), ""]
     if attention := _attention(m, plan):
-        out += ["#### ⚠️ Needs attention", *(f"- {_cell(line)}" for line in attention[:MAX_ATTENTION])]
+        out += ["#### ⚠️ Needs attention", *(f"- {cell(line)}" for line in attention[:MAX_ATTENTION])]
         if len(attention) > MAX_ATTENTION:
             out.append(f"- ... and {len(attention) - MAX_ATTENTION:,} more: the text and JSON maps list them all")
         out.append("")
@@ -128,6 +126,12 @@ def to_markdown(m: DeliveryMap, plan: Plan) -> str:
         block = [f"#### Workspace `{ws}`: {_n(len(clusters), 'cluster')}{sets}", ""]
         if not clusters:
             block += ["No cluster of this workspace is in the inventory.", ""]
+        if _size(block) + 2 * _NOTE_ROOM > left:  # not even its heading and a note: the rest are counted
+            gone = m.workspaces[i:]
+            held = _n(sum(len(m.clusters_in(w)) for w in gone), "cluster")
+            out += [f"*{_n(len(gone), 'more workspace')}, with {held}, left out to keep this under "
+                    f"{MAX_CHARS:,} characters: the text and JSON maps list every cluster.*", ""]  # fmt: skip
+            break
         share = left // (len(m.workspaces) - i) - _NOTE_ROOM
         shown = 0
         for group in groups:

@@ -117,15 +117,15 @@ def row_line(plan: Plan, row: Row, workspaces: bool) -> str:
     return "| " + " | ".join(cell(c) for c in cells) + " |"
 
 
-def table(plan: Plan, all_rows: list[Row], count: int, rendered: list[str] | None = None) -> list[str]:
+def table(plan: Plan, all_rows: list[Row], count: int, rendered: list[str]) -> list[str]:
     """The first FIRST_ROWS rows, then the rest of the first `count` in a collapsed table of their own.
 
-    `rendered`: the rows as `_row` renders them, when the caller has them already."""
+    `rendered`: every row as `row_line` renders it."""
     workspaces = len({r.workspace for r in all_rows}) > 1
     head = (["Workspace"] if workspaces else []) + ["Secret", "Change"]
     head += (["Clusters"] if plan.clusters is not None else []) + ["Where"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    shown = rendered[:count] if rendered is not None else [row_line(plan, r, workspaces) for r in all_rows[:count]]
+    shown = rendered[:count]
     if count <= FIRST_ROWS:
         return [*lines, *shown]
     rest = [*lines, *shown[FIRST_ROWS:]]
