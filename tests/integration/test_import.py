@@ -4,6 +4,7 @@ delivers the same Secrets to the same clusters as the original operator's Bundle
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -180,6 +181,23 @@ def test_a_rule_that_encrypts_the_metadata_is_refused(tmp_path: Path, age_key: A
     assert run.code == 1
     assert "encrypted_regex: ^(data|stringData)$" in run.stderr and "nothing was written" in run.stderr
     assert sorted(read_tree(source)) == [".sops.yaml"]
+
+
+def test_a_rule_that_leaves_the_values_in_clear_text_is_refused(tmp_path: Path, age_key: AgeKey) -> None:
+    """sops follows the rule and encrypts nothing: what it wrote is checked before it is written."""
+    source = tmp_path / "source"
+    source.mkdir()
+    rule = f"  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^nothing$\n    age: {age_key.recipient}\n"
+    (source / ".sops.yaml").write_text(f"creation_rules:\n{rule}")
+    export = tmp_path / "export.yaml"
+    export.write_text(scene.export())
+    run = run_cli("import", source, "--from-file", export)
+    assert run.code == 1
+    assert "data.password: is not encrypted although the file has SOPS metadata" in run.stderr
+    assert "nothing was written" in run.stderr
+    assert sorted(read_tree(source)) == [".sops.yaml"]
+    shown = run.stdout + run.stderr
+    assert not any(v in shown or base64.b64encode(v.encode()).decode() in shown for v in scene.VALUES.values())
 
 
 def test_existing_files_and_definitions_are_kept(tmp_path: Path, age_key: AgeKey) -> None:
