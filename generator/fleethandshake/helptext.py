@@ -158,10 +158,14 @@ Run in (or against) the management cluster and reconcile every FleetHandshake ob
 original operator did: read the Secret secretNamespace/secretName from the cluster (no SOPS),
 render the same per-target bundles as `generate` and apply them as Fleet Bundle objects in the
 handshake's namespace (server-side apply, owned by the handshake: deleting it deletes them),
-delete the Bundles of dropped targets, and write status (Pending, Missing, Synced, Error, with a
-message and observedGeneration). Reacts to changes of handshakes and Secrets (watches), resyncs
-periodically, retries errors with backoff. A deleted Secret makes its handshake Missing and keeps
-its Bundles. One replica works at a time (a coordination.k8s.io Lease); SIGTERM stops it cleanly.
+delete the Bundles of dropped targets, and write status (Synced, Missing or Error, with a message
+and observedGeneration; the CRD's Pending until then). Reacts to changes of handshakes and Secrets
+(watches), resyncs periodically, retries errors with backoff. A deleted Secret makes its handshake
+Missing and keeps its Bundles. One replica works at a time (a coordination.k8s.io Lease); SIGTERM
+stops it cleanly.
 
 PLAIN MODE PUTS THE SECRET'S VALUES INTO THE BUNDLE OBJECTS (as the original operator did);
-downstream mode keeps them out (Fleet copies the Secret from the workspace namespace)."""
+downstream mode keeps them out (Fleet copies the Secret from the workspace namespace).
+
+exit codes: 0 stopped by SIGTERM or Ctrl-C (the Lease released); 1 the Lease was lost (another
+replica leads now: restart to take part again); 2 wrong command line or no usable kubeconfig."""

@@ -94,3 +94,4 @@ def test_the_rbac_is_enough_for_the_controller(fake_kube: FakeKube, tmp_path: Pa
             wait_for(lambda n=name: status(fake_kube, "fleet-default", n).get("status") == "Synced", name)
         fake_kube.put_object(handshake("plain", "db", [{"clusterName": "c1"}]))  # a target dropped: delete
         wait_for(lambda: len(bundles(fake_kube)) == 2, "the dropped target's Bundle deleted")
+    assert fake_kube.verbs_used == fake_kube.allowed_verbs, "every verb granted on Secrets is used: no more"

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +24,8 @@ import fakekube
 from controllertest import FAST, bundles, kubeconfig, put_handshake, running, status, wait_for
 from fakekube import FakeKube
 from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+from fleethandshake.adapters.kubeobjects import KubeObjects
+from fleethandshake.app.controller import Controller
 
 fake_kube = fakekube.fake_kube
 LEASE = ("leases", "fleet-handshake", "fleet-handshake-controller")
@@ -195,3 +198,53 @@ def test_downstream_mode_never_overwrites_a_secret_it_did_not_write(fake_kube: F
     assert local is not None and "ownerReferences" not in local["metadata"], "the handshake's own Secret is not taken"
     assert [b["metadata"]["labels"]["fleethandshake.riverpointtechnology.com/handshake"]
             for b in bundles(fake_kube).values()] == ["local"]  # fmt: skip
+
+
+def test_an_expired_watch_lists_again_and_sees_what_changed_meanwhile(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    put_handshake(fake_kube, "app", "db", [{"clusterName": "c1"}])
+
+    def while_not_watching(fake: FakeKube) -> None:
+        """Before the handshakes' next watch: a handshake is created, then the history is
+        compacted, so the watch from the informer's last version is 410 Gone and only a new
+        list can show the new handshake."""
+        if "/fleethandshakes" not in fake.requests[-1].path:
+            fake.before_next("GET", while_not_watching)  # another request: wait for the watch
+            return
+        put_handshake(fake, "meanwhile", "db", [{"clusterName": "c2"}])
+        fake.compact()
+
+    def handshake_lists() -> int:
+        gets = fake_kube.requests_of("GET")
+        return sum(r.path.endswith("/fleethandshakes") and r.query.get("watch") != "true" for r in gets)
+
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, "app"), "app Synced")
+        lists = handshake_lists()
+        fake_kube.before_next("GET", while_not_watching)
+        wait_for(lambda: synced(fake_kube, "meanwhile"), "the handshake created while not watching Synced")
+    assert handshake_lists() > lists, "listed again after the 410"
+
+
+def test_a_lost_lease_stops_the_controller_with_exit_code_1(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    put_handshake(fake_kube, "app", "db", [{"clusterName": "c1"}])
+    settings = dataclasses.replace(FAST, leader_election=True)
+    controller = Controller(KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path))), settings)
+    outcome: list[int] = []
+    thread = threading.Thread(target=lambda: outcome.append(controller.run()), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: synced(fake_kube, "app") and controller.ready(), "Synced by the leader")
+        lease = fake_kube.get_object(*LEASE)
+        assert lease is not None
+        lease["spec"]["holderIdentity"] = "another-replica"  # taken over: renewing it fails from now on
+        fake_kube.put_object(lease)
+        thread.join(timeout=60)
+        assert outcome == [1], "a lost Lease ends the run with 1: the pod restarts and takes part again"
+        assert not controller.ready() and controller.stopping.is_set()
+    finally:
+        controller.stop()
+        thread.join(timeout=60)
+    lease = fake_kube.get_object(*LEASE)
+    assert lease is not None and lease["spec"]["holderIdentity"] == "another-replica", "the other's Lease is kept"

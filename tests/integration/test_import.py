@@ -4,6 +4,9 @@ delivers the same Secrets to the same clusters as the original operator's Bundle
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import yaml
 import fakekube
 import importscene as scene
 from fakekube import FakeKube, write_kubeconfig
-from fhtest import SOPS, AgeKey, read_tree, run_cli
+from fhtest import DATA, REPO, SOPS, AgeKey, read_tree, run_cli
 from hostile.leaks import scan_tree
 from operatorbundle import operator_bundle, operator_deliveries, output_deliveries
 
@@ -180,6 +183,23 @@ def test_a_rule_that_encrypts_the_metadata_is_refused(tmp_path: Path, age_key: A
     assert sorted(read_tree(source)) == [".sops.yaml"]
 
 
+def test_a_rule_that_leaves_the_values_in_clear_text_is_refused(tmp_path: Path, age_key: AgeKey) -> None:
+    """sops follows the rule and encrypts nothing: what it wrote is checked before it is written."""
+    source = tmp_path / "source"
+    source.mkdir()
+    rule = f"  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^nothing$\n    age: {age_key.recipient}\n"
+    (source / ".sops.yaml").write_text(f"creation_rules:\n{rule}")
+    export = tmp_path / "export.yaml"
+    export.write_text(scene.export())
+    run = run_cli("import", source, "--from-file", export)
+    assert run.code == 1
+    assert "data.password: is not encrypted although the file has SOPS metadata" in run.stderr
+    assert "nothing was written" in run.stderr
+    assert sorted(read_tree(source)) == [".sops.yaml"]
+    shown = run.stdout + run.stderr
+    assert not any(v in shown or base64.b64encode(v.encode()).decode() in shown for v in scene.VALUES.values())
+
+
 def test_existing_files_and_definitions_are_kept(tmp_path: Path, age_key: AgeKey) -> None:
     source = tmp_path / "source"
     scene.sops_config(source, age_key.recipient)
@@ -259,3 +279,18 @@ def test_cluster_errors_are_clear(tmp_path: Path, age_key: AgeKey, fake_kube: Fa
     for run in (missing, down, forbidden):
         assert "Traceback" not in run.stderr
     assert sorted(read_tree(source)) == [".sops.yaml"]
+
+
+def test_the_migration_guide_keeps_the_secret_with_a_field_fleets_bundle_has() -> None:
+    """README "Moving from the original operator", step 5: the operator's Bundle is told to keep
+    its resources before it is deleted; the patch names a boolean field of Fleet's Bundle CRD."""
+    readme = (REPO / "README.md").read_text()
+    guide = readme[readme.index("## Moving from the original operator") : readme.index("## Is my Secret there?")]
+    patches = re.findall(r"kubectl patch bundle -n <workspace> <handshake-name> --type merge -p '([^']+)'", guide)
+    assert len(patches) == 1, "step 5 patches the operator's Bundle before it is deleted"
+    keep, delete = guide.index(patches[0]), guide.index("kubectl delete bundle -n <workspace> <handshake-name>")
+    assert keep < delete, "keepResources is set before the Bundle is deleted"
+    crd = yaml.safe_load((DATA / "fleet/crd-bundle.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for field, value in json.loads(patches[0])["spec"].items():
+        assert schema["properties"]["spec"]["properties"][field]["type"] == "boolean" and value is True, field

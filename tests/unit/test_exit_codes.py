@@ -49,3 +49,14 @@ def test_plan_says_changes_with_10_and_an_unexpected_error_with_3_everywhere() -
     changed = _flat(action["outputs"]["changed"]["description"])
     assert f"the command's exit {EXIT_CHANGES}, which the action turns into success" in changed
     assert f"{EXIT_UNEXPECTED} for an unexpected error" in changed
+
+
+def test_controller_help_says_its_exit_codes_as_the_readme_does() -> None:
+    text = _flat(helptext.CONTROLLER_HELP)
+    assert (
+        f"exit codes: {EXIT_OK} stopped by SIGTERM or Ctrl-C (the Lease released); {EXIT_FAILED} the Lease was lost"
+        in text
+    )
+    assert f"{EXIT_USAGE} wrong command line or no usable kubeconfig." in text
+    readme = _flat((REPO / "README.md").read_text())
+    assert f"the Lease is released, exit code {EXIT_OK}; a lost Lease ends it with {EXIT_FAILED}" in readme

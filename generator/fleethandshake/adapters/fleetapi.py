@@ -15,7 +15,6 @@ from typing import Any
 from .kuberead import ApiReader
 
 GROUP, VERSION = "fleet.cattle.io", "v1alpha1"
-_PAGE = 500
 # What `status` needs, for the error that says so.
 RBAC = "list on bundles, clusters and clustergroups in each workspace and on bundledeployments in all namespaces"
 

@@ -1,7 +1,7 @@
 """Kubernetes API: write, list and delete the workspace Secrets of downstream delivery.
 
-With kuberead.py (import's reads, through api_client and raw_call), the only module that imports
-the `kubernetes` client, only once a store is built: runs without a cluster never load it.
+With kuberead.py, kubeobjects.py and lease.py (which build on api_client and raw_call), the only
+modules that import the `kubernetes` client, only once used: runs without a cluster never load it.
 
 Secret values arrive as `SecretValue` and are revealed only while the request body is built.
 Responses are read raw and never deserialised into client models (whose validation errors

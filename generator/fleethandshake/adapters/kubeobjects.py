@@ -1,6 +1,6 @@
 """Kubernetes API for controller mode: read, list, watch, apply, delete and write the status of
-FleetHandshakes, Fleet Bundles and Secrets (with kube.py, the only modules that import the
-`kubernetes` client; loaded only by the `controller` command).
+FleetHandshakes, Fleet Bundles and Secrets (loaded only by the `controller` command; kube.py says
+which modules import the `kubernetes` client).
 
 As in kube.py, responses are read raw (never deserialised into client models, whose validation
 errors quote their input) and errors name the operation, the object and the HTTP status, never a
