@@ -47,9 +47,9 @@ target namespace, secret type, labels, the names of data keys added, removed or 
 Never a value, nor a hash of one. With --inventory, each bundle is resolved to the clusters it
 reaches, with Fleet's own matching rules, and the plan shows what each cluster gains, loses or
 sees change, and flags conflicts: two handshakes delivering one Secret name into the same
-namespace of a cluster, and handshakes that match no cluster. Removed bundles come first, under
-their own heading, with what the removal guard of generate and publish says of them. Writes
-nothing.
+namespace of a cluster, and handshakes that match no cluster. Removed bundles come first (in
+text under their own heading, in markdown as the first rows), with what the removal guard of
+generate and publish says of them. Writes nothing.
 
 --map (needs --inventory) shows the delivery map instead of the changes: per workspace and
 cluster, every Secret it receives from the source as rendered now (namespace/name, handshake,

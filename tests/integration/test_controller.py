@@ -152,3 +152,30 @@ def test_an_invalid_handshake_is_error_with_the_path(fake_kube: FakeKube, tmp_pa
     assert "spec.targets[1]: repeats spec.targets[0]" in status(fake_kube, "fleet-default", "app")["message"]
     assert "sops is not available" in status(fake_kube, "fleet-default", "sealed")["message"]
     assert bundles(fake_kube) == {}
+
+
+def test_an_unexpected_error_is_logged_without_its_message_and_retried(
+    fake_kube: FakeKube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in reconciling (here: a reconciler that raises) must not stop the worker, and its log
+    line names the exception's type and where it was raised, never its message, which may quote
+    a value."""
+    from fleethandshake.adapters.kubeobjects import KubeObjects
+    from fleethandshake.app.controller import Controller
+
+    canary = "fh-canary-controller-log-4be1"
+    calls: list[str] = []
+
+    class Failing:
+        def reconcile(self, obj: object) -> None:
+            calls.append("reconcile")
+            raise RuntimeError(f"the value was {canary}")
+
+    controller = Controller(KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path))))
+    controller.reconciler = Failing()  # type: ignore[assignment]
+    with caplog.at_level(logging.DEBUG, logger="fleet-handshake"):
+        controller._reconcile(("fleet-default", "db"), {})
+    assert calls == ["reconcile"]
+    assert "unexpected RuntimeError; retrying" in caplog.text and "test_controller.py" in caplog.text
+    assert canary not in caplog.text
+    assert controller._failures[("fleet-default", "db")] == 1, "it is retried with backoff"

@@ -13,7 +13,7 @@ import yaml
 
 from fhtest import DATA
 from fleethandshake.app.status import terminal_progress, until_ready
-from fleethandshake.core import fleetstate
+from fleethandshake.core import fleetstate, statusreport
 from fleethandshake.core.status import Delivery, Report
 from fleetsim import STATES, deployment
 
@@ -126,3 +126,13 @@ def test_progress_only_on_a_terminal() -> None:
         f"\rwaiting for Fleet: 0/1 Ready at {COMMIT[:12]} (3 s)\033[K"
         f"\rwaiting for Fleet: 1/1 Ready at {COMMIT[:12]} (8 s)\033[K\n"
     )
+
+
+def test_markdown_cells_cannot_open_an_html_tag() -> None:
+    """Fleet's messages quote Go values (`<nil>`): GitHub would take them for a tag and hide them."""
+    message = "ErrApplied(1) [Cluster c-1: error: <nil> | <script>]"
+    row = Delivery("ws", "hs", "b", "c-1", "<eu-west>", "ErrApplied", message, COMMIT, False)
+    shown = statusreport.to_markdown(Report(COMMIT, (row,)))
+    assert "&lt;nil>" in shown and "&lt;script>" in shown and "&lt;eu-west>" in shown
+    assert "<nil>" not in shown and "<script>" not in shown
+    assert "error: &lt;nil> \\| &lt;script>" in shown, "the pipe is escaped too: the row keeps its columns"

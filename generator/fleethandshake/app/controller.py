@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import threading
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -210,8 +211,10 @@ class Controller:
         name = "/".join(key)
         try:
             result = self.reconciler.reconcile(obj)
-        except Exception as e:  # a bug must not stop the worker; the type only, never a value
-            log.exception("FleetHandshake %s: unexpected %s; retrying", name, type(e).__name__)
+        except Exception as e:  # a bug must not stop the worker. Its type and where, never its
+            # message: that may quote what the code held (logging.exception would print it).
+            where = "".join(traceback.format_tb(e.__traceback__)).rstrip()
+            log.error("FleetHandshake %s: unexpected %s; retrying\n%s", name, type(e).__name__, where)
             result = None
         if result is not None and not result.retry:
             self._failures.pop(key, None)

@@ -75,7 +75,9 @@ def to_text(report: Report) -> str:
 
 
 def _cell(text: str) -> str:
-    return _clip(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+    """One table cell: Fleet's messages quote Go values such as `<nil>`, which GitHub would read as
+    an HTML tag and hide."""
+    return _clip(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("<", "&lt;")
 
 
 def to_markdown(report: Report) -> str:
