@@ -113,6 +113,7 @@ class FakeKube:
     # a set of verbs applies to secrets (what the tool's Secret writes are checked against), and
     # `allowed` maps a plural to its verbs for the other resources.
     allowed_verbs: set[str] | None = None
+    max_page: int | None = None  # at most this many items in one page of a list (None: as asked)
     allowed: dict[str, set[str]] | None = None
     verbs_used: set[str] = field(default_factory=set)  # every verb a request was authorised for
     _failures: list[tuple[str | None, int, str, str]] = field(default_factory=list)
@@ -326,12 +327,21 @@ class FakeKube:
             for (plural, ns, _), obj in sorted(self.objects.items())
             if plural == resource.plural and namespace in (None, ns) and match(obj["metadata"].get("labels") or {})
         ]
+        # Pages: `limit` asks for at most that many items, and the server may send fewer (here:
+        # `max_page`); `metadata.continue` then names where the next page starts, and the last
+        # page has none (apimachinery ListMeta.Continue).
+        start = int(base64.b64decode(request.query["continue"]).decode()) if request.query.get("continue") else 0
+        size = min(int(request.query.get("limit") or 0) or len(items), self.max_page or len(items))
+        page, rest = items[start : start + size], items[start + size :]
+        listed = {"resourceVersion": str(self._latest)}
+        if rest:
+            listed["continue"] = _b64(str(start + size))
         if _wants(request.accept, "PartialObjectMetadataList"):
-            view = [{"metadata": obj["metadata"]} for obj in items]
+            view = [{"metadata": obj["metadata"]} for obj in page]
             kind, api = "PartialObjectMetadataList", "meta.k8s.io/v1"
         else:
-            view, kind, api = items, f"{resource.kind}List", resource.api_version
-        return {"kind": kind, "apiVersion": api, "metadata": {"resourceVersion": str(self._latest)}, "items": view}
+            view, kind, api = page, f"{resource.kind}List", resource.api_version
+        return {"kind": kind, "apiVersion": api, "metadata": listed, "items": view}
 
     def _create(self, resource: Resource, namespace: str, request: Request) -> tuple[int, dict[str, Any]]:
         obj = _typed(request.json(), resource)

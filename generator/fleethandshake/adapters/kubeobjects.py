@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-from .kube import _LIST_PAGE as _PAGE
 from .kube import _METADATA, _METADATA_LIST, _TIMEOUT, FIELD_MANAGER, KubeError, _transport
 from .kube import APPLY_PATCH as _APPLY
 from .kuberead import ApiReader
@@ -64,25 +63,14 @@ class KubeObjects(ApiReader):
         """Every object (across namespaces when `namespace` is None) matching the label
         `selector`, and the list's resourceVersion to watch from. Secrets: metadata only."""
         what = f"list {res.plural}" + (f" in {namespace}" if namespace else "") + (f" ({selector})" if selector else "")
-        items: list[dict[str, Any]] = []
-        page: str | None = None
-        while True:
-            query: dict[str, Any] = {"label_selector": selector or None, "limit": _PAGE, "_continue": page}
-            call: Any
-            args: tuple[Any, ...]
-            if res == SECRETS:
-                call, args = self._core.list_secret_for_all_namespaces, ()
-                query["_headers"] = {"Accept": _METADATA_LIST}
-            elif namespace is None:
-                call, args = self._custom.list_cluster_custom_object, (*res[:2], res.plural)
-            else:
-                call, args = self._custom.list_namespaced_custom_object, (*res[:2], namespace, res.plural)
-            document = self._json(what, call, *args, **query)
-            items.extend(document.get("items") or [])
-            meta = document.get("metadata") or {}
-            page = meta.get("continue") or None
-            if page is None:
-                return items, str(meta.get("resourceVersion") or "")
+        query: dict[str, Any] = {"label_selector": selector or None}
+        if res == SECRETS:
+            return self.pages(
+                what, self._core.list_secret_for_all_namespaces, _headers={"Accept": _METADATA_LIST}, **query
+            )
+        if namespace is None:
+            return self.pages(what, self._custom.list_cluster_custom_object, *res[:2], res.plural, **query)
+        return self.pages(what, self._custom.list_namespaced_custom_object, *res[:2], namespace, res.plural, **query)
 
     def watch(self, res: Resource, resource_version: str, timeout: int) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, object) from `resource_version` on, until the server ends the watch after

@@ -16,7 +16,6 @@ from . import kube
 from .kube import KubeError
 
 GROUP, VERSION, PLURAL = "riverpointtechnology.com", "v1alpha1", "fleethandshakes"
-_PAGE = 500
 
 
 class ApiReader:
@@ -33,21 +32,27 @@ class ApiReader:
     def list_custom(
         self, what: str, group: str, version: str, plural: str, namespace: str | None, selector: str = ""
     ) -> list[dict[str, Any]]:
-        """Every object of a custom resource in `namespace` (every namespace when None), page by page."""
-        found: list[dict[str, Any]] = []
+        """Every object of a custom resource in `namespace` (every namespace when None)."""
+        if namespace:
+            found = self.pages(what, self._custom.list_namespaced_custom_object, group, version, namespace, plural,
+                               label_selector=selector or None)  # fmt: skip
+        else:
+            found = self.pages(what, self._custom.list_cluster_custom_object, group, version, plural,
+                               label_selector=selector or None)  # fmt: skip
+        return found[0]
+
+    def pages(self, what: str, call: Any, *args: Any, **query: Any) -> tuple[list[dict[str, Any]], str]:
+        """Every item of a list call, page by page (`limit`, then `continue` until the server gives
+        none), and the list's resourceVersion (to watch from)."""
+        items: list[dict[str, Any]] = []
         page: str | None = None
         while True:
-            query = {"label_selector": selector or None, "limit": _PAGE, "_continue": page}
-            if namespace:
-                raw = self.call(what, self._custom.list_namespaced_custom_object,
-                                group, version, namespace, plural, **query)  # fmt: skip
-            else:
-                raw = self.call(what, self._custom.list_cluster_custom_object, group, version, plural, **query)
-            document = self.json(what, raw)
-            found += [item for item in document.get("items") or [] if isinstance(item, dict)]
-            page = (document.get("metadata") or {}).get("continue") or None
+            document = self.json(what, self.call(what, call, *args, limit=kube._LIST_PAGE, _continue=page, **query))
+            items += [item for item in document.get("items") or [] if isinstance(item, dict)]
+            meta = document.get("metadata") or {}
+            page = meta.get("continue") or None
             if page is None:
-                return found
+                return items, str(meta.get("resourceVersion") or "")
 
     def call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> bytes:
         return kube.raw_call(self.host, what, method, lambda status, _: self.failure(what, status), *args, **kwargs)
