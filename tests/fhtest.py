@@ -122,6 +122,14 @@ class SourceRepo:
     def encrypted(self, rel: str, *docs: dict[str, Any], recipients: tuple[str, ...] = ()) -> Path:
         return self.write(rel, sops_encrypt(dump(*docs), *(recipients or (self.key.recipient,))))
 
+    def sops_mode(self, cluster: AgeKey, name: str = "c1") -> Path:
+        """A config that says sops mode, sealing for cluster `name` with `cluster`'s public key."""
+        return self.write(
+            ".fleet-handshake.yaml",
+            "apiVersion: fleet-handshake/v1alpha1\nkind: Config\nmode: sops\n"
+            f"sops:\n  recipients:\n    - clusterName: {name}\n      age: [{cluster.recipient}]\n",
+        )
+
 
 @dataclass(frozen=True)
 class Run:

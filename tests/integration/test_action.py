@@ -35,11 +35,7 @@ def cluster_key(tmp_path_factory: pytest.TempPathFactory) -> AgeKey:
 
 def sops_source(repo: SourceRepo, cluster: AgeKey) -> None:
     """A source whose config says sops mode, with the recipients that mode needs."""
-    repo.write(
-        ".fleet-handshake.yaml",
-        "apiVersion: fleet-handshake/v1alpha1\nkind: Config\nmode: sops\n"
-        f"sops:\n  recipients:\n    - clusterName: c1\n      age: [{cluster.recipient}]\n",
-    )
+    repo.sops_mode(cluster)
     repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
     repo.encrypted("db.yaml", secret("db-creds", stringData={"password": VALUE}))
 

@@ -31,11 +31,7 @@ def cluster_key(tmp_path_factory: pytest.TempPathFactory) -> AgeKey:
 
 
 def source(repo: SourceRepo, cluster: AgeKey) -> None:
-    repo.write(
-        ".fleet-handshake.yaml",
-        "apiVersion: fleet-handshake/v1alpha1\nkind: Config\nmode: sops\n"
-        f"sops:\n  recipients:\n    - clusterName: c1\n      age: [{cluster.recipient}]\n",
-    )
+    repo.sops_mode(cluster)
     repo.handshakes(
         "hs.yaml",
         handshake("one", "creds", [{"clusterName": "c1"}]),
