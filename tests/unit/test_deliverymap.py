@@ -240,3 +240,14 @@ def test_markdown_text_from_messages_or_labels_cannot_open_html() -> None:
     assert "<details><summary>x" not in text and "cannot read &lt;details>&lt;summary>x" in text
     assert "a`&lt;details> (c-1)" in text
     assert text.count("<details>") == text.count("</details>")
+
+
+def test_markdown_stays_under_its_size_when_handshakes_with_many_targets_reach_nothing() -> None:
+    # 50 handshakes of 150 targets each reach no cluster: each "Needs attention" line would name
+    # 150 bundles (about 6,000 characters), 300,000 in all.
+    targets = tuple(Target(cluster_name=f"nowhere-{i:03d}") for i in range(150))
+    handshakes = tuple(hs(f"handshake-{i:02d}", f"s-{i}", *targets) for i in range(50))
+    text = mapreport.to_markdown(the_map(Inventory((cluster("c-1"),)), handshakes), plan())
+    assert len(text) <= mapreport.MAX_CHARS
+    assert text.endswith("never a value.</sub>\n")
+    assert text.count("reaches no cluster") == 50, "every unreached handshake is still named"
