@@ -173,3 +173,19 @@ def test_two_concurrent_runs_both_complete_one_after_the_other(
     assert run_cli("generate", repo.root, "--out", reference, env=key_env).code == 0
     assert read_tree(out) == read_tree(reference)
     assert staging(out) == []
+
+
+def test_an_output_set_aside_by_a_killed_swap_is_put_back_not_removed(tmp_path: Path) -> None:
+    """Where the atomic exchange is missing, a swap renames OUT aside, then the new tree in: a run
+    killed between the two leaves OUT only as `.OUT.fh-staging-<random>-old`. The next run's
+    clean-up of staging folders must put that back, not delete the only copy of the bundles."""
+    out = tmp_path / "out"
+    aside = tmp_path / ".out.fh-staging-k1ll3d-old"
+    (aside / "fleet-default" / "db-0123").mkdir(parents=True)
+    (aside / "fleet-default" / "db-0123" / "fleet.yaml").write_text("kept\n")
+    unfinished = tmp_path / ".out.fh-staging-k1ll3d"
+    unfinished.mkdir()
+    with output_lock(out, timeout=1):
+        pass
+    assert (out / "fleet-default" / "db-0123" / "fleet.yaml").read_text() == "kept\n"
+    assert not aside.exists() and not unfinished.exists()

@@ -31,6 +31,7 @@ from ..core.models import Status
 from .reconcile import MODES, Reconciler
 from .workqueue import WorkQueue
 
+_WORKER_GRACE = 70.0  # seconds: longer than one API call may take (kube._TIMEOUT)
 log = logging.getLogger("fleet-handshake.controller")
 Key = tuple[str, str]  # (namespace, name) of a handshake
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -65,6 +66,7 @@ class Controller:
         self._by_secret: dict[Key, set[Key]] = {}
         self._failures: dict[Key, int] = {}
         self._election: Any = None
+        self._workers: list[threading.Thread] = []
 
     def stop(self) -> None:
         self.stopping.set()
@@ -84,7 +86,7 @@ class Controller:
             )
             self._start("secrets informer", lambda: self._inform(SECRETS, self._secrets_listed, self._secret_event))
             for n in range(self.settings.workers):
-                self._start(f"worker-{n}", self._work)
+                self._workers.append(self._start(f"worker-{n}", self._work))
             self._start("resync", self._resync)
             lost = self._election.lost if self._election is not None else threading.Event()
             while not self.stopping.wait(0.5):
@@ -95,6 +97,10 @@ class Controller:
         finally:
             self.stopping.set()
             self.queue.shutdown()
+            # A worker still reconciling acts on its copy of a handshake: were the Lease released
+            # first, it could delete a Bundle that the next leader has just applied for it.
+            for worker in self._workers:
+                worker.join(timeout=_WORKER_GRACE)
             if self._election is not None:
                 self._election.stop()
             if self.health is not None:
@@ -121,8 +127,10 @@ class Controller:
         log.info("leading: holds the Lease %s/%s", s.lease_namespace, s.lease_name)
         return True
 
-    def _start(self, name: str, target: Callable[[], None]) -> None:
-        threading.Thread(target=target, name=name, daemon=True).start()
+    def _start(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def _inform(self, res: Resource, listed: Callable[[list[dict[str, Any]], bool], None],
                 changed: Callable[[str, dict[str, Any]], None]) -> None:  # fmt: skip
@@ -153,9 +161,7 @@ class Controller:
             self._by_secret.clear()
             for obj in items:
                 self._remember(obj)
-            keys = list(self._cache)
-        for key in keys:
-            self.queue.add(key)
+        self._enqueue_all()
         self.synced.set()
 
     def _handshake_event(self, kind: str, obj: dict[str, Any]) -> None:
@@ -172,10 +178,7 @@ class Controller:
 
     def _secrets_listed(self, items: list[dict[str, Any]], first: bool) -> None:
         if not first:  # listed again after a gap: any Secret may have changed meanwhile
-            with self._lock:
-                keys = list(self._cache)
-            for key in keys:
-                self.queue.add(key)
+            self._enqueue_all()
 
     def _secret_event(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
@@ -185,16 +188,19 @@ class Controller:
             self.queue.add(key)
 
     def _remember(self, obj: dict[str, Any]) -> None:
-        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         self._cache[key] = obj
-        if isinstance(spec, dict):
-            self._by_secret.setdefault((str(spec.get("secretNamespace")), str(spec.get("secretName"))), set()).add(key)
+        if (secret := _secret_of(obj)) is not None:
+            self._by_secret.setdefault(secret, set()).add(key)
 
     def _forget(self, key: Key) -> dict[str, Any] | None:
         old = self._cache.pop(key, None)
-        for keys in self._by_secret.values():
+        secret = _secret_of(old) if old is not None else None
+        if secret is not None and (keys := self._by_secret.get(secret)) is not None:
             keys.discard(key)
+            if not keys:
+                del self._by_secret[secret]
         return old
 
     def _work(self) -> None:
@@ -233,10 +239,19 @@ class Controller:
 
     def _resync(self) -> None:
         while not self.stopping.wait(self.settings.resync):
-            with self._lock:
-                keys = list(self._cache)
-            for key in keys:
-                self.queue.add(key)
+            self._enqueue_all()
+
+    def _enqueue_all(self) -> None:
+        with self._lock:
+            keys = list(self._cache)
+        for key in keys:
+            self.queue.add(key)
+
+
+def _secret_of(obj: dict[str, Any]) -> Key | None:
+    """(secretNamespace, secretName) of a handshake object, the index its Secret's events use."""
+    spec = obj.get("spec") or {}
+    return (str(spec.get("secretNamespace")), str(spec.get("secretName"))) if isinstance(spec, dict) else None
 
 
 def _meta(obj: dict[str, Any], field: str) -> Any:

@@ -16,6 +16,7 @@ from ..settings import env_seconds
 LOCK_TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 600.0
 STAGING = ".fh-staging-"  # `.OUT.fh-staging-<random>`: where swap builds a new tree
+ASIDE = "-old"  # `.OUT.fh-staging-<random>-old`: OUT itself, while a swap falls back to two renames
 
 
 @contextlib.contextmanager
@@ -53,8 +54,12 @@ def _remove_stale_staging(out: Path) -> None:
     """Staging folders left behind by a killed run; safe to remove while we hold the lock.
 
     Not kept as the spare tree: one may hold files written for a tree that never became OUT.
+    The one exception is OUT itself, set aside by a swap that was killed halfway.
     Named after the folder OUT resolves to, as `swap.write_tree` names them: OUT may be a link.
     """
     real = out.resolve()
     for stale in real.parent.glob(f".{real.name}{STAGING}*"):
+        if stale.name.endswith(ASIDE) and not os.path.lexists(real):
+            os.rename(stale, real)  # a run killed between a swap's two renames: OUT, put back
+            continue
         shutil.rmtree(stale, ignore_errors=True)

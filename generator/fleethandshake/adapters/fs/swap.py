@@ -14,7 +14,7 @@ from pathlib import Path
 from ...errors import UserError
 from ..background import Background, stop_all
 from . import foreign, is_real_dir, spare
-from .lock import STAGING
+from .lock import ASIDE, STAGING
 from .tree import OutputTree
 
 SECRET_FILE_MODE = 0o600
@@ -174,9 +174,15 @@ def _exchange(a: Path, b: Path) -> None:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(err, os.strerror(err), str(b))
-    aside = a.with_name(a.name + "-old")
+    # Two renames leave a moment with no `b`: a failure then puts it back, and a run killed then
+    # finds it beside the staging folders (lock.py puts it back before clearing those).
+    aside = a.with_name(a.name + ASIDE)
     os.rename(b, aside)
-    os.rename(a, b)
+    try:
+        os.rename(a, b)
+    except OSError:
+        os.rename(aside, b)
+        raise
     os.rename(aside, a)
 
 
