@@ -53,3 +53,14 @@ def test_repo_url_problem(url: str, problem: str | None) -> None:
 def test_no_problem_repeats_the_url() -> None:
     for url, problem in FLEETS_CASES + OURS:
         assert problem is None or not url or url not in problem
+
+
+def test_a_scheme_that_is_not_one_is_not_repeated() -> None:
+    """Everything before `://` is quoted as the scheme only when it is one: `token@host://...`
+    would otherwise put the token into the error."""
+    problem = repo_url_problem("ghp_SECRETTOKEN@github.com://org/repo.git")
+    assert problem is not None and "SECRETTOKEN".lower() not in problem.lower()
+    assert (
+        repo_url_problem("ftp://host/repo.git")
+        == "is a ftp:// URL; Fleet clones over ssh, git, git+ssh, http, https only"
+    )

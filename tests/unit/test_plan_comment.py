@@ -133,3 +133,20 @@ def test_names_from_the_inventory_cannot_open_html_in_the_comment() -> None:
     text = planreport.to_markdown(replace(plan, display=hostile))
     planscale.check_markdown(text, LIMIT)
     assert "&lt;details>&lt;summary>prod-eu-0000" in text
+
+
+def test_long_conflict_messages_are_cut_to_fit() -> None:
+    """One conflict may name hundreds of handshakes: 20 such messages would be 140,000 characters
+    under "Needs attention", which no level of detail shortens; each line is cut instead."""
+    from dataclasses import replace
+
+    from fleethandshake.core.conflicts import Conflict
+
+    plan = scaled(3, 10)
+    names = tuple(f"handshake-number-{i:03d}" for i in range(300))
+    message = f"handshakes {', '.join(names)} all deliver Secret apps/db to cluster c-1"
+    crowded = replace(plan, conflicts=tuple(Conflict("duplicate-delivery", "ws", f"c-{i}", names, message)
+                                           for i in range(20)))  # fmt: skip
+    text = planreport.to_markdown(crowded)
+    planscale.check_markdown(text, LIMIT)
+    assert text.count("(cut: the full plan has it all)") == 20

@@ -30,7 +30,8 @@ def repo_url_problem(url: str) -> str | None:
     if _SCHEME_URL.match(url):
         scheme = url.split(":", 1)[0].lower()
         if scheme not in TRANSPORTS:
-            return f"is a {scheme}:// URL; Fleet clones over {', '.join(TRANSPORTS)} only"
+            named = f"a {scheme}://" if _SCHEME.fullmatch(scheme) else "not a"  # never echo `token@host`
+            return f"is {named} URL; Fleet clones over {', '.join(TRANSPORTS)} only"
         try:
             parts = urlsplit(url)
             has_host = bool(parts.hostname) and (parts.port is None or parts.port >= 0)

@@ -12,7 +12,7 @@ import json
 from .deliverymap import Delivery, DeliveryMap, Group
 from .plan import ADDED, MODIFIED, REMOVED, Plan
 from .plancomment import COMMENT_LIMIT
-from .planrows import cell
+from .planrows import cell, clip
 
 FORMAT = "fleet-handshake-map/v1"
 # Markdown: a comment or a job summary, read in a browser. Groups are shown whole, largest first,
@@ -21,7 +21,6 @@ FORMAT = "fleet-handshake-map/v1"
 MAX_CHARS = COMMENT_LIMIT  # the plan comment's: under GitHub's limit (65,536)
 MAX_NAMES = 100  # cluster names per group
 MAX_ATTENTION = 50  # lines under "Needs attention"
-ATTENTION_CHARS = 400  # of each such line: one handshake may name hundreds of bundles
 
 
 def _n(count: int, word: str, plural: str | None = None) -> str:
@@ -62,12 +61,6 @@ def _attention(m: DeliveryMap, plan: Plan) -> list[str]:
     lines += [f"{h.status.value}: {h.workspace}/{h.name}: {h.message} (its bundles are kept as they were)"
               for h in plan.not_synced]  # fmt: skip
     return lines
-
-
-def _shorter(line: str) -> str:
-    if len(line) <= ATTENTION_CHARS:
-        return line
-    return line[: ATTENTION_CHARS - 40].rsplit(" ", 1)[0] + " … (cut: the text map has it all)"
 
 
 def _delivery_text(d: Delivery) -> str:
@@ -121,7 +114,10 @@ def _group_markdown(group: Group) -> list[str]:
 def to_markdown(m: DeliveryMap, plan: Plan) -> str:
     out = ["### fleet-handshake delivery map", "", f"**{headline(m)}**", "", changes_line(plan), ""]
     if attention := _attention(m, plan):
-        out += ["#### ⚠️ Needs attention", *(f"- {cell(_shorter(line))}" for line in attention[:MAX_ATTENTION])]
+        out += [
+            "#### ⚠️ Needs attention",
+            *(f"- {cell(clip(line, 'the text map'))}" for line in attention[:MAX_ATTENTION]),
+        ]
         if len(attention) > MAX_ATTENTION:
             out.append(f"- ... and {len(attention) - MAX_ATTENTION:,} more: the text and JSON maps list them all")
         out.append("")

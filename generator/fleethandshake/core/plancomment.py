@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .plan import MODIFIED, REMOVED, UNCHANGED, BundleDiff, Plan
-from .planrows import ICON, ORDER, Row, cell, details, place, plural, row_line, rows, summary, table, where
+from .planrows import ICON, ORDER, Row, cell, clip, details, place, plural, row_line, rows, summary, table, where
 
 # GitHub refuses an issue or pull-request comment longer than 65,536 characters; the rest is room
 # for the marker the Action puts in front and for anything a workflow adds.
@@ -60,13 +60,16 @@ def _levels() -> tuple[_Level, ...]:
 
 
 _LEVELS = _levels()
+FULL = "the full plan"
 
 
 def attention(plan: Plan) -> list[str]:
     if not (plan.conflicts or plan.not_synced):
         return []
-    items = [f"- **{c.kind}**: {cell(c.message)}" for c in plan.conflicts]
-    items += [f"- **{h.status.value}** `{h.workspace}/{h.name}`: {cell(h.message)}" for h in plan.not_synced]
+    items = [f"- **{c.kind}**: {cell(clip(c.message, FULL))}" for c in plan.conflicts]
+    items += [
+        f"- **{h.status.value}** `{h.workspace}/{h.name}`: {cell(clip(h.message, FULL))}" for h in plan.not_synced
+    ]
     more = [f"- … and {len(items) - MAX_ATTENTION} more (in the full plan)"] if len(items) > MAX_ATTENTION else []
     return ["#### ⚠️ Needs attention", "", *items[:MAX_ATTENTION], *more, ""]
 

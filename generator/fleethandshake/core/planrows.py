@@ -80,6 +80,16 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
+LINE_CHARS = 400  # of a line under "Needs attention": one message may name hundreds of handshakes
+
+
+def clip(line: str, whole: str) -> str:
+    """`line` cut at a word to at most LINE_CHARS, saying where it stands whole."""
+    if len(line) <= LINE_CHARS:
+        return line
+    return line[: LINE_CHARS - 40].rsplit(" ", 1)[0] + f" … (cut: {whole} has it all)"
+
+
 def where(plan: Plan, row: Row) -> list[tuple[str, set[str] | None]]:
     """The row's targets in words (cluster group, selector labels, cluster name) and their clusters."""
     by: dict[str, set[str] | None] = {}
