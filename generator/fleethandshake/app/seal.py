@@ -7,9 +7,10 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..adapters.sops.encrypt import EncryptFailure, EncryptRequest, SopsEncryptor
+from ..adapters.sops.encrypt import EncryptFailure, SopsEncryptor
 from ..core import output, state
 from ..core.models import Status
+from ..core.render import Sealed
 
 if TYPE_CHECKING:
     from .build import _Work
@@ -26,7 +27,7 @@ def seal(
     when they are the very bytes an earlier run sealed from it (checked with the state's digest).
     Returns the digest of every file sealed or kept, for the next run's state."""
     digests: dict[str, str] = {}
-    requests: list[tuple[_Work, str, EncryptRequest]] = []
+    requests: list[tuple[_Work, Sealed]] = []
     for item in work:
         assert item.rendered is not None and item.outcome is not None
         ref = (item.hs.workspace, item.hs.name)
@@ -38,9 +39,10 @@ def seal(
                     item.outcome.files[s.path] = old[s.path]
                     digests[s.path] = digest
                     continue
-            requests.append((item, s.path, EncryptRequest(s.plaintext, s.recipients, s.encrypted_suffix)))
-    results = SopsEncryptor(binary).encrypt_all([r for *_, r in requests])
-    for (item, path, request), result in zip(requests, results, strict=True):
+            requests.append((item, s))
+    results = SopsEncryptor(binary).encrypt_all([s for _, s in requests])
+    for (item, request), result in zip(requests, results, strict=True):
+        path = request.path
         assert item.outcome is not None
         if isinstance(result, EncryptFailure):
             item.outcome = output.Outcome(item.hs, Status.ERROR, f"{path}: {result.reason}")

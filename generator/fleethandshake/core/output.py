@@ -38,7 +38,7 @@ class Outcome:
     handshake: Handshake
     status: Status
     message: str
-    files: Tree = field(default_factory=dict)
+    files: Tree = field(default_factory=dict, repr=False)  # plain mode: Secrets in clear text
 
 
 @dataclass(frozen=True)

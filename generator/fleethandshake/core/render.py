@@ -142,7 +142,7 @@ class Sealed:
 
 @dataclass(frozen=True)
 class Rendered:
-    files: Tree
+    files: Tree = field(repr=False)  # plain mode: Secrets in clear text
     sealed: tuple[Sealed, ...] = ()
     management: tuple[dict[str, Any], ...] = ()  # Secrets to write on the management cluster
 

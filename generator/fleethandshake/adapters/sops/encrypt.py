@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ...core.render import Sealed
 from ..settings import env_seconds
 from .decrypt import DEFAULT_TIMEOUT, TIMEOUT_VARIABLE
 
@@ -32,13 +33,6 @@ def encryption_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class EncryptRequest:
-    plaintext: bytes
-    recipients: tuple[str, ...]
-    encrypted_suffix: str
-
-
-@dataclass(frozen=True)
 class EncryptFailure:
     reason: str  # never sops's output: it could echo the input
 
@@ -49,7 +43,7 @@ class SopsEncryptor:
         self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
         self.workers = os.cpu_count() or 1
 
-    def encrypt(self, request: EncryptRequest) -> bytes | EncryptFailure:
+    def encrypt(self, request: Sealed) -> bytes | EncryptFailure:
         env = encryption_env(os.environ)
         command = [
             self.binary, "--disable-version-check", "--config", "/dev/null", "encrypt",
@@ -68,7 +62,7 @@ class SopsEncryptor:
             return EncryptFailure(f"sops failed to encrypt (exit code {proc.returncode}); check the age recipients")
         return proc.stdout
 
-    def encrypt_all(self, requests: Sequence[EncryptRequest]) -> list[bytes | EncryptFailure]:
+    def encrypt_all(self, requests: Sequence[Sealed]) -> list[bytes | EncryptFailure]:
         if len(requests) <= 1:
             return [self.encrypt(r) for r in requests]
         from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
