@@ -141,7 +141,7 @@ def test_a_hanging_sops_is_given_up_after_its_timeout(
 ) -> None:
     """sops that never returns: Error for that handshake after the timeout, the others Synced.
 
-    There is no option or environment variable for the timeout (adapters/sops/decrypt.py DEFAULT_TIMEOUT,
+    There is no option or environment variable for the timeout (adapters/settings.py DEFAULT_SOPS_TIMEOUT,
     60 s), so this runs in-process with a decryptor whose timeout is 1 s.
     """
     from fleethandshake.adapters.sops import decrypt as sops

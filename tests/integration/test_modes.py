@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fhtest import DATA, SOPS, AgeKey, SourceRepo, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
+from fhtest import DATA, SOPS, AgeKey, SourceRepo, git, handshake, load_yaml, make_age_key, read_tree, run_cli, secret
 from fleethandshake.errors import EXIT_CHANGES
 
 VALUE = "modes-canary-Hq4"
@@ -272,3 +272,12 @@ def test_a_key_command_runs_once_per_run(
         result = run_cli(*command, repo.root, "--out", out, env=env)
         assert result.code == 0, result.stderr
         assert calls.read_text() == "run\n", command
+    # publish builds twice (the clean-work-tree check, then the commit): still one run of the command.
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "start")
+    calls.write_text("")
+    published = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", "--allow-unordered", env=env)
+    assert published.code == 0, published.stderr
+    assert calls.read_text() == "run\n", "publish"

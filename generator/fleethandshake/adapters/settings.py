@@ -19,3 +19,12 @@ def env_seconds(variable: str, default: float) -> float:
     if not 0 < value < float("inf"):
         raise UsageError(f"{variable} must be a number of seconds above 0, not {text!r}")
     return value
+
+
+SOPS_TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_SOPS_TIMEOUT"
+DEFAULT_SOPS_TIMEOUT = 60.0
+
+
+def sops_timeout() -> float:
+    """How long one call of sops, or of the age key command, may take."""
+    return env_seconds(SOPS_TIMEOUT_VARIABLE, DEFAULT_SOPS_TIMEOUT)

@@ -227,7 +227,6 @@ def _decrypt_and_render(
         return
     from ..adapters.background import Background
 
-    decryptor.load_keys()  # once, before the fork: the child inherits them
     with Background(_decrypt_and_render_here, env, decryptor, child_items, loaded, key) as child:
         _decrypt_and_render_here(env, decryptor, mine, loaded, key)
         results = child.result()

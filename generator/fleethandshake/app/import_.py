@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.fs.newfile import write_new
-from ..adapters.settings import env_seconds
-from ..adapters.sops.decrypt import DEFAULT_TIMEOUT, TIMEOUT_VARIABLE, find_binary
+from ..adapters.settings import sops_timeout
+from ..adapters.sops.decrypt import find_binary
 from ..adapters.sops.rules import SOPS_CONFIG_FILE, encrypt_as
 from ..core.importing import SecretRef, found_objects, pair
 from ..core.importplan import ImportPlan, check_all, plan_import, yaml_bytes
@@ -58,7 +58,7 @@ def run(
     entries, refused = pair(handshakes, secrets)
     taken = {p for e in entries for p in (e.path, e.secret_path) if (root / p).exists() or (root / p).is_symlink()}
     plan = plan_import(entries, refused, existing, taken, allow_missing=allow_missing)
-    timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+    timeout = sops_timeout()
     encrypted = {path: encrypt_as(binary, config, root / path, yaml_bytes(doc), timeout)
                  for path, doc in plan.secrets.items()}  # fmt: skip
     problems = check_all(existing, plan, encrypted)

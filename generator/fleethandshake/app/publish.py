@@ -12,6 +12,7 @@ from typing import Any
 from ..adapters import git as gitx
 from ..adapters.fs.lock import output_lock
 from ..adapters.fs.tree import read_tree
+from ..adapters.sops import age
 from ..core import output, plan, provenance, report
 from ..core.models import Status
 from ..core.ownership import Ownership
@@ -65,7 +66,12 @@ def commit_message(
 
 
 def _check_start(
-    ws: gitx.Workspace, src: Path, loaded: source_loader.LoadedSource, sops_binary: str | None, mode: str | None
+    ws: gitx.Workspace,
+    src: Path,
+    loaded: source_loader.LoadedSource,
+    sops_binary: str | None,
+    mode: str | None,
+    identities: age.AgeIdentities,
 ) -> None:
     outside = ws.dirty(inside=False)
     if outside:
@@ -76,7 +82,9 @@ def _check_start(
         return
     # Changes in OUT are fine only if they are exactly what generate would write now.
     current = read_tree(ws.out)
-    comp = build(src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode).composition
+    comp = build(
+        src, current, sops_binary=sops_binary, say=lambda _: None, loaded=loaded, mode=mode, identities=identities
+    ).composition
     owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
     managed = set().union(*output.owned_bundles(current, owner).values(),
                           *output.owned_bundles(comp.tree, owner).values())  # fmt: skip
@@ -118,7 +126,8 @@ def publish(
     generate.check_paths(src, out)
     with gitx.workspace(out, branch, remote) as ws:
         loaded = source_loader.load(src, ws.out)
-        _check_start(ws, src, loaded, sops_binary, mode)
+        identities = age.load_identities(os.environ)  # once per run: a SOPS_AGE_KEY_CMD runs once
+        _check_start(ws, src, loaded, sops_binary, mode, identities)
         guard = ordering.Guard(src, out, ws, loaded, allow_unordered=allow_unordered, say=say)
         pending: tuple[str, str | None] | None = None  # our commit not yet on the remote, and its parent
         comp: output.Composition | None = None
@@ -150,7 +159,7 @@ def publish(
                 old = read_tree(ws.out)
                 sync = downstream.Sync(old, kube, loaded)
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
-                               reuse_downstream=False, claim=sync.claim)  # fmt: skip
+                               reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)
                 sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
                 comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json

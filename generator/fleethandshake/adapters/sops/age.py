@@ -24,6 +24,7 @@ from typing import Any
 
 import pyrage
 
+from ..settings import sops_timeout
 from .outcome import NO_KEY, NotHandled, Rejected
 
 _X25519_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")
@@ -56,9 +57,10 @@ class KeyGroup:
     only_x25519: bool  # every master key is a plain age X25519 recipient
 
 
-def load_identities(env: Mapping[str, str], timeout: float = 60.0) -> AgeIdentities:
+def load_identities(env: Mapping[str, str], timeout: float | None = None) -> AgeIdentities:
+    """The identities sops would use; a key command may take `timeout` (default: the sops timeout)."""
     try:
-        return _load(env, timeout)
+        return _load(env, sops_timeout() if timeout is None else timeout)
     except NotHandled as e:
         return AgeIdentities(problem=str(e))
 

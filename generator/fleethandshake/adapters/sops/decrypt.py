@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import threading
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 
 from ...core.yaml.reader import load_all
 from ...errors import UsageError
-from ..settings import env_seconds
+from ..settings import sops_timeout
 from . import age
 from .outcome import NotHandled, Rejected
 
@@ -38,8 +37,6 @@ _REASONS = {
     128: "none of the available keys can open it (wrong or missing key: check "
     "SOPS_AGE_KEY_FILE / SOPS_AGE_KEY or your PGP/KMS credentials)",
 }
-DEFAULT_TIMEOUT = 60.0
-TIMEOUT_VARIABLE = "FLEET_HANDSHAKE_SOPS_TIMEOUT"
 INPROCESS_ENV = "FLEET_HANDSHAKE_SOPS_INPROCESS"
 
 
@@ -82,20 +79,14 @@ class SopsDecryptor:
 
     def __init__(self, binary: str, inprocess: bool = True, identities: age.AgeIdentities | None = None) -> None:
         self.binary = binary
-        self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+        self.timeout = sops_timeout()
         self.workers = os.cpu_count() or 1
         self.inprocess = inprocess and inprocess_enabled()
         self.inprocess_files = 0
         self.binary_files = 0
         # Why files went to the binary: fixed phrases, never file content.
-        self.fallback_reasons: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._identities = identities  # the run's, when its caller loaded them already
-
-    def load_keys(self) -> None:
-        """Load the age identities now (before a fork, so that a child need not load them again)."""
-        if self.inprocess:
-            self._age_identities()
 
     def _age_identities(self) -> age.AgeIdentities:
         """Loaded once per decryptor (one run), as sops would load them for every call."""
@@ -115,20 +106,13 @@ class SopsDecryptor:
             result = decrypt_yaml(path.read_bytes(), self._age_identities())
         except Rejected as e:
             result = DecryptFailure(_REASONS[e.code])
-        except NotHandled as e:
-            self._fall_back(str(e))
+        except NotHandled:
             return None
-        except Exception as e:  # anything surprising is the binary's to judge
-            # The type only: a message may quote file content.
-            self._fall_back(f"unexpected {type(e).__name__}")
+        except Exception:  # anything surprising is the binary's to judge
             return None
         with self._lock:
             self.inprocess_files += 1
         return result
-
-    def _fall_back(self, reason: str) -> None:
-        with self._lock:
-            self.fallback_reasons[reason] += 1
 
     def _decrypt_with_binary(self, path: Path) -> list[Any] | DecryptFailure:
         with self._lock:

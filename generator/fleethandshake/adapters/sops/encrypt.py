@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...core.render import Sealed
-from ..settings import env_seconds
-from .decrypt import DEFAULT_TIMEOUT, TIMEOUT_VARIABLE
+from ..settings import sops_timeout
 
 # What a sops binary chosen by the user may need to start (a wrapper script finds its interpreter
 # on PATH). Age encryption needs nothing else: no key, no home folder, no cloud credentials.
@@ -40,7 +39,7 @@ class EncryptFailure:
 class SopsEncryptor:
     def __init__(self, binary: str) -> None:
         self.binary = binary
-        self.timeout = env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+        self.timeout = sops_timeout()
         self.workers = os.cpu_count() or 1
 
     def encrypt(self, request: Sealed) -> bytes | EncryptFailure:
