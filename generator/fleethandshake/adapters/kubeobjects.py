@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
+from . import kuberead
 from .kube import _METADATA, _METADATA_LIST, _TIMEOUT, FIELD_MANAGER, KubeError, _transport
 from .kube import APPLY_PATCH as _APPLY
 from .kuberead import ApiReader
@@ -32,7 +33,7 @@ class Resource(NamedTuple):
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
-HANDSHAKES = Resource("riverpointtechnology.com", "v1alpha1", "fleethandshakes")
+HANDSHAKES = Resource(kuberead.GROUP, kuberead.VERSION, kuberead.PLURAL)
 BUNDLES = Resource("fleet.cattle.io", "v1alpha1", "bundles")
 SECRETS = Resource("", "v1", "secrets")
 

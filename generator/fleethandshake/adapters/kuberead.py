@@ -12,10 +12,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from ..core.models import API_VERSION
 from . import kube
 from .kube import KubeError
 
-GROUP, VERSION, PLURAL = "riverpointtechnology.com", "v1alpha1", "fleethandshakes"
+GROUP, VERSION = API_VERSION.split("/")
+PLURAL = "fleethandshakes"
 
 
 class ApiReader:

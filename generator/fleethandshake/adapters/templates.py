@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -19,14 +20,20 @@ def template_dir() -> Path:
     raise UsageError("the fleet-handshake templates are missing from this installation")
 
 
+@functools.cache
+def _files() -> dict[str, bytes]:
+    """Every template's bytes by file name, read once per run."""
+    return {path.name: path.read_bytes() for path in sorted(template_dir().glob("*.j2"))}
+
+
 def digest() -> str:
     """Changes whenever a template changes, so bundles made with older templates are redone."""
     h = hashlib.sha256()
-    for path in sorted(template_dir().glob("*.j2")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, data in _files().items():
+        h.update(name.encode() + b"\0" + data + b"\0")
     return h.hexdigest()[:16]
 
 
 def sources() -> dict[str, str]:
     """Every template, by file name (what `core.render.make_environment` takes)."""
-    return {path.name: path.read_text(encoding="utf-8") for path in sorted(template_dir().glob("*.j2"))}
+    return {name: data.decode("utf-8") for name, data in _files().items()}

@@ -9,6 +9,7 @@ that need them, each file atomically and never over an existing one.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from ..adapters.sops.decrypt import find_binary
 from ..adapters.sops.rules import SOPS_CONFIG_FILE, encrypt_as
 from ..core.importing import SecretRef, found_objects, pair
 from ..core.importplan import ImportPlan, check_all, plan_import, yaml_bytes
-from ..core.models import API_VERSION, KIND
+from ..core.models import API_VERSION, DEFAULT_WORKSPACE, KIND
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import source as source_loader
@@ -56,7 +57,7 @@ def run(
     else:
         handshakes, secrets, origin = _from_cluster(namespace, context, kubeconfig)
     entries, refused = pair(handshakes, secrets)
-    taken = {p for e in entries for p in (e.path, e.secret_path) if (root / p).exists() or (root / p).is_symlink()}
+    taken = {p for e in entries for p in (e.path, e.secret_path) if os.path.lexists(root / p)}
     plan = plan_import(entries, refused, existing, taken, allow_missing=allow_missing)
     timeout = sops_timeout()
     encrypted = {path: encrypt_as(binary, config, root / path, yaml_bytes(doc), timeout)
@@ -102,7 +103,7 @@ def _from_cluster(
 def _in_namespace(handshakes: list[dict[str, Any]], namespace: str | None) -> list[dict[str, Any]]:
     if namespace is None:
         return handshakes
-    return [h for h in handshakes if ((h.get("metadata") or {}).get("namespace") or "fleet-default") == namespace]
+    return [h for h in handshakes if ((h.get("metadata") or {}).get("namespace") or DEFAULT_WORKSPACE) == namespace]
 
 
 def _write(root: Path, plan: ImportPlan, encrypted: dict[str, bytes]) -> list[tuple[str, str]]:

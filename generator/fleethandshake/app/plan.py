@@ -121,7 +121,7 @@ def compute(
         from ..core import deliverymap
         from ..core.bundleview import read_views
 
-        plan = replace(plan, delivery_map=deliverymap.build(read_views(comp.tree, memo=dict(known)), resolve, inv))
+        plan = replace(plan, delivery_map=deliverymap.build(read_views(comp.tree, memo=known), resolve, inv))
     return plan
 
 

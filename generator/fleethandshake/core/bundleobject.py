@@ -28,12 +28,12 @@ import yaml
 from ..errors import Problem
 from . import validate_handshake
 from .collector import Collector
+from .inventory import FLEET_API_VERSION
 from .models import Handshake, Status
 from .output import group_by_bundle
 from .render import FLEET_YAML, Tree
 from .yaml.reader import Document
 
-FLEET_API_VERSION = "fleet.cattle.io/v1alpha1"
 # The source identity (LABEL_SOURCE) of what the controller writes: a generate run's removals
 # (core/ownership.py) never take the controller's objects for its own, nor the reverse.
 CONTROLLER_SOURCE = "fleet-handshake-controller"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import names
-from .models import API_VERSION, KIND, SecretValue
+from .models import API_VERSION, DEFAULT_WORKSPACE, KIND, SecretValue
 from .validate import is_handshake, is_secret, list_items
 from .validate_handshake import META_KEYS
 from .validate_secret import LAST_APPLIED
@@ -131,7 +131,7 @@ def pair(
     refused: list[Refused] = []
     for obj in handshakes:
         meta, spec = _metadata(obj), obj.get("spec")
-        workspace, name = meta.get("namespace") or "fleet-default", meta.get("name")
+        workspace, name = meta.get("namespace") or DEFAULT_WORKSPACE, meta.get("name")
         spec = spec if isinstance(spec, Mapping) else {}
         secret_ns, secret_name = spec.get("secretNamespace"), spec.get("secretName")
         ref = f"{workspace}/{name}"

@@ -181,17 +181,18 @@ def make_plan(
     handshakes: Iterable[HandshakeChange],
     resolve: Resolve | None = None,
     display: Mapping[tuple[str, str], str] | None = None,
-    known: Mapping[bytes, Any] | None = None,
+    known: dict[bytes, Any] | None = None,
 ) -> Plan:
     """The plan from `old_tree` to `new_tree`.
 
     `known` maps file contents to the document they hold, when the caller knows it without
     parsing (the fleet.yaml files this run rendered or verified): a plan over thousands of
-    unchanged bundles then parses only what it must.
+    unchanged bundles then parses only what it must. What the plan parses is added to it, for
+    the caller's further reading of the same trees.
     """
     old_dirs, new_dirs = group_by_bundle(old_tree), group_by_bundle(new_tree)
     same = {d for d in old_dirs.keys() & new_dirs.keys() if old_dirs[d] == new_dirs[d]}
-    memo: dict[bytes, Any] = dict(known or {})
+    memo: dict[bytes, Any] = known if known is not None else {}
     old, new = read_views(old_tree, same, memo), read_views(new_tree, same, memo)
     sealed = [m.file for m in modes().values() if m.seals]
     resealed = {

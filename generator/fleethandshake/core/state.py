@@ -141,6 +141,7 @@ def _parsed(body: bytes) -> Any:
         return None
 
 
+@functools.lru_cache(maxsize=1)  # parse_sources and parse_state check the same file in one run
 def _ours(content: bytes | None, context: str, key: bytes) -> Any:
     """The state document, if it is one this run may use: made with this key (its MAC checks),
     for the same tool and templates. Anything else, edited or foreign, is not used at all."""
