@@ -603,3 +603,14 @@ def test_random_documents_match_binary(keys: dict[str, AgeKey], folder: Path, mo
             handled += 1
             assert_same(path)
     assert handled >= 20
+
+
+def test_decrypt_all_decrypts_the_bytes_it_is_given(corpus: list[Path], tmp_path: Path) -> None:
+    """generate hashes each file as it read it, and decrypts those bytes: not the file read again
+    (which may have changed in between)."""
+    path = tmp_path / "moved.yaml"
+    path.write_text("not what was read\n")
+    decryptor = SopsDecryptor(SOPS)
+    given = decryptor.decrypt_all([path], {path: corpus[0].read_bytes()})[path]
+    assert given == decryptor.decrypt_all([corpus[0]])[corpus[0]]
+    assert decryptor.inprocess_files == 2 and decryptor.binary_files == 0

@@ -244,7 +244,10 @@ def _decrypt_and_render_here(
     loaded: source_loader.LoadedSource,
     key: bytes | None,
 ) -> list[_Result]:
-    decrypted = decryptor.decrypt_all(loaded.root / f for f in sorted({s.file for _, s in todo}))
+    files = sorted({s.file for _, s in todo})
+    decrypted = decryptor.decrypt_all(
+        [loaded.root / f for f in files], {loaded.root / f: loaded.contents[f] for f in files}
+    )
     results: list[_Result] = []
     for item, secret in todo:
         _render(env, item, secret, decrypted[loaded.root / secret.file], loaded, key)

@@ -95,15 +95,13 @@ class SopsDecryptor:
                 self._identities = age.load_identities(os.environ, self.timeout)
             return self._identities
 
-    def _decrypt_inprocess(self, path: Path) -> list[Any] | DecryptFailure | None:
+    def _decrypt_inprocess(self, data: bytes) -> list[Any] | DecryptFailure | None:
         """The in-process result, or None when the binary has to decide."""
-        if not self.inprocess:
-            return None
         from .inprocess import decrypt_yaml
 
         result: list[Any] | DecryptFailure
         try:
-            result = decrypt_yaml(path.read_bytes(), self._age_identities())
+            result = decrypt_yaml(data, self._age_identities())
         except Rejected as e:
             result = DecryptFailure(_REASONS[e.code])
         except NotHandled:
@@ -143,13 +141,19 @@ class SopsDecryptor:
         reason = _REASONS.get(proc.returncode, f"sops failed with exit code {proc.returncode}")
         return DecryptFailure(reason)
 
-    def decrypt_all(self, paths: Iterable[Path]) -> Mapping[Path, list[Any] | DecryptFailure]:
-        """Decrypt files: in-process first, the rest with the binary in parallel (mostly start-up)."""
+    def decrypt_all(
+        self, paths: Iterable[Path], contents: Mapping[Path, bytes] | None = None
+    ) -> Mapping[Path, list[Any] | DecryptFailure]:
+        """Decrypt files: in-process first, the rest with the binary in parallel (mostly start-up).
+        `contents`: the files' bytes as the caller read (and hashed) them, not read again here."""
         unique = sorted(set(paths))
         done: dict[Path, list[Any] | DecryptFailure] = {}
         pending: list[Path] = []
         for path in unique:
-            result = self._decrypt_inprocess(path)
+            result = None
+            if self.inprocess:
+                data = contents.get(path) if contents is not None else None
+                result = self._decrypt_inprocess(path.read_bytes() if data is None else data)
             if result is None:
                 pending.append(path)
             else:
