@@ -243,16 +243,14 @@ class _Action:
                                      mode=a.mode, context=a.context, kubeconfig=a.kubeconfig,
                                      allow_unordered=a.allow_unordered, allow_removals=a.allow_removals)  # fmt: skip
         self.finish("publish", result.composition, result.outcome(), bool(result.commits), loaded)
-        comp = result.composition
-        if fleet is None or self.args.wait is None or result.exit_code != EXIT_OK or comp is None:
+        report = publish_app.watch_pushed(fleet, result, a.wait, status.DEFAULT_INTERVAL)
+        if report is None or a.wait is None:
             return result.exit_code
-        report = status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), self.args.wait,
-                              status.DEFAULT_INTERVAL)  # fmt: skip
         self.say(statusreport.to_text(report))
         self.runner.append_summary(statusreport.to_markdown(report))
         if report.ready:
             return EXIT_OK
-        self.echo(github.annotation("error", status.timed_out(report, self.args.wait), title=TITLE))
+        self.echo(github.annotation("error", status.timed_out(report, a.wait), title=TITLE))
         return EXIT_NOT_READY
 
     def finish(

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..adapters import git as gitx
 from ..adapters.fs.lock import output_lock
@@ -21,6 +21,10 @@ from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
 from . import downstream, generate, ordering, status
 from . import source as source_loader
 from .build import build
+
+if TYPE_CHECKING:
+    from ..adapters.fleetapi import FleetReader
+    from ..core.status import Report as StatusReport
 
 DEFAULT_IDENTITY = "fleet-handshake <fleet-handshake@users.noreply.github.com>"
 DEFAULT_RETRIES = 5
@@ -215,8 +219,17 @@ def run(
         if warning is not None:
             say(warning)
     say(result.outcome())
+    waited = watch_pushed(fleet, result, wait, wait_interval)
+    return result.exit_code if waited is None or wait is None else status.print_waited(waited, wait)
+
+
+def watch_pushed(
+    fleet: FleetReader | None, result: PublishResult, wait: float | None, interval: float
+) -> StatusReport | None:
+    """After the push: Fleet's status of the pushed commit, once Ready
+    everywhere or at the `wait` timeout; None when there is nothing to wait for (no --wait, or
+    publish did not get that far)."""
+    comp = result.composition
     if fleet is None or wait is None or result.exit_code != EXIT_OK or comp is None:
-        return result.exit_code
-    # After the push: Fleet's status of the pushed commit, once Ready everywhere or at the timeout.
-    return status.print_waited(status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), wait,
-                                            wait_interval), wait)  # fmt: skip
+        return None
+    return status.watch(fleet, status.from_tree(comp.tree, result.head, comp.source), wait, interval)

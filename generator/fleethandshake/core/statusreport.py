@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
 
+from .planrows import cell
 from .status import Delivery, Report
 
 SHORT = 12  # a commit as shown; JSON has it whole
@@ -77,7 +78,7 @@ def to_text(report: Report) -> str:
 def _cell(text: str) -> str:
     """One table cell: Fleet's messages quote Go values such as `<nil>`, which GitHub would read as
     an HTML tag and hide."""
-    return _clip(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("<", "&lt;")
+    return cell(_clip(text).replace("\\", "\\\\").replace("`", "'"))
 
 
 def to_markdown(report: Report) -> str:
