@@ -89,7 +89,7 @@ def named(plan: Plan, all_rows: list[Row]) -> Named:
     """Each row's places (targets, and clusters gaining or losing it) with their display names, sorted."""
     out: Named = []
     for r in all_rows:
-        places = [(place(where), _display(plan, r.workspace, clusters or ())) for where, clusters in where(plan, r)]
+        places = [(place(where), _display(plan, r.workspace, clusters or ())) for where, clusters in where(r)]
         for attr, word in (("clusters_gained", "gains"), ("clusters_lost", "loses")):
             if r.change == MODIFIED and (moved := _display(plan, r.workspace, r.clusters(attr))):
                 places.append((f"{word} the Secret", moved))
@@ -191,7 +191,7 @@ def render(
             out += [*table(plan, all_rows, count, rendered), ""]
             if plan.clusters is None:
                 out += ["Cluster counts need an inventory: `--inventory` (the Action's `inventory` input).", ""]
-            elif any(not n for r in all_rows[:count] for _, n in where(plan, r)):
+            elif any(not n for r in all_rows[:count] for _, n in where(r)):
                 out += [ZERO_CLUSTERS, ""]
         return out
 

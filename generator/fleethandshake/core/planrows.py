@@ -90,7 +90,7 @@ def clip(line: str, whole: str) -> str:
     return line[: LINE_CHARS - 40].rsplit(" ", 1)[0] + f" … (cut: {whole} has it all)"
 
 
-def where(plan: Plan, row: Row) -> list[tuple[str, set[str] | None]]:
+def where(row: Row) -> list[tuple[str, set[str] | None]]:
     """The row's targets in words (cluster group, selector labels, cluster name) and their clusters."""
     by: dict[str, set[str] | None] = {}
     for d in row.bundles:
@@ -113,7 +113,7 @@ def row_line(plan: Plan, row: Row, workspaces: bool) -> str:
     what = [f"**{row.change}**"] if row.change != MODIFIED else []
     what += [row.what] if row.what else []
     what += [row.keys] if row.keys != "none" else []
-    places = where(plan, row)
+    places = where(row)
     shown = [place(w) if n is None else f"{place(w)}: {len(n)}" for w, n in places[:MAX_WHERE]]
     if len(places) > MAX_WHERE:
         shown.append(f"+{plural(len(places) - MAX_WHERE, 'more target')}")
