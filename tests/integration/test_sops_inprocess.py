@@ -538,7 +538,9 @@ def test_env_turns_the_inprocess_path_off(corpus: list[Path], monkeypatch: pytes
     assert (decryptor.inprocess_files, decryptor.binary_files) == (0, len(corpus))
 
 
-def test_identities_load_once_and_nothing_touches_disk(corpus: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identities_load_once_and_nothing_touches_disk(
+    corpus: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     real = sops_age.load_identities
 
@@ -547,9 +549,14 @@ def test_identities_load_once_and_nothing_touches_disk(corpus: list[Path], monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sops_age, "load_identities", counting)
-    before = listing(Path(tempfile.gettempdir()))
+    # A temp folder of this test's own (this process and any sops it starts): the shared /tmp
+    # changes under other processes, which made the comparison fail now and then.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     results = SopsDecryptor(SOPS).decrypt_all(corpus)
-    assert listing(Path(tempfile.gettempdir())) == before
+    assert listing(private) == set()
     assert len(results) == len(corpus) and len(calls) == 1
 
 
