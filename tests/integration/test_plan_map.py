@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_plan import cluster, group, inventory
@@ -58,11 +59,14 @@ def map_of(repo: SourceRepo, out: Path, env: dict[str, str], inv: Path, fmt: str
     return result.code, result.stdout
 
 
-def secrets_by_cluster(doc: dict[str, object]) -> dict[tuple[str, str], list[tuple[str, str, str, list[str]]]]:
-    clusters = doc["clusters"]
-    assert isinstance(clusters, list)
-    return {(c["workspace"], c["cluster"]): [(s["namespace"] + "/" + s["name"], s["handshake"], s["target"], s["keys"])
-                                             for s in c["secrets"]] for c in clusters}  # fmt: skip
+def received(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Each cluster's Secrets, as a script reads them: its indexes into the map's `bundles`."""
+    return {(c["workspace"], c["cluster"]): [doc["bundles"][i] for i in c["bundles"]] for c in doc["clusters"]}
+
+
+def secrets_by_cluster(doc: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, str, str, list[str]]]]:
+    return {cluster: [(s["namespace"] + "/" + s["name"], s["handshake"], s["target"], s["keys"]) for s in secrets]
+            for cluster, secrets in received(doc).items()}  # fmt: skip
 
 
 def test_map_shows_what_every_cluster_receives_in_every_format(
@@ -89,8 +93,8 @@ def test_map_shows_what_every_cluster_receives_in_every_format(
         ("fleet-other", "c-m-lone"): [],
     }  # fmt: skip
     assert [c["displayName"] for c in doc["clusters"]] == ["dev-1", "edge-7", "prod-eu-1", None, None]
-    assert {s["mode"] for c in doc["clusters"] for s in c["secrets"]} == {"plain"}
-    assert all((out / s["path"] / "fleet.yaml").is_file() for c in doc["clusters"] for s in c["secrets"])
+    assert {s["mode"] for s in doc["bundles"]} == {"plain"}
+    assert all((out / s["path"] / "fleet.yaml").is_file() for s in doc["bundles"])
     assert [(u["workspace"], u["handshake"], u["secrets"]) for u in doc["unreached"]] == [
         ("fleet-default", "nowhere", ["elsewhere/pull"])
     ]
@@ -125,7 +129,7 @@ def test_map_exits_as_the_plan_does_and_shows_the_source_as_rendered_now(
     assert code == changes
     doc = json.loads(stdout)
     assert doc["summary"]["changed"] is True
-    keys = {(c["cluster"], s["handshake"]): s["keys"] for c in doc["clusters"] for s in c["secrets"]}
+    keys = {(cluster, s["handshake"]): s["keys"] for (_, cluster), secrets in received(doc).items() for s in secrets}
     assert keys[("c-m-aaa", "db")] == ["password", "pool", "user"]
     code, text = map_of(repo, out, key_env, map_inventory, "text")
     assert code == changes
@@ -139,7 +143,7 @@ def test_key_names_in_a_mode_that_keeps_no_secret_in_the_bundle(
     code, stdout = map_of(repo, tmp_path / "out", key_env, map_inventory, "json", "--mode", "downstream")
     assert code not in (0, 1, 2), "every bundle is added"
     doc = json.loads(stdout)
-    secrets = [s for c in doc["clusters"] for s in c["secrets"]]
+    secrets = [s for got in received(doc).values() for s in got]
     assert {s["mode"] for s in secrets} == {"downstream"}
     assert {s["handshake"]: s["keys"] for s in secrets} == {"db": ["password", "user"], "pull": ["token"],
                                                             "other": ["token"]}  # fmt: skip

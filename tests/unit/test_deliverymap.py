@@ -16,8 +16,9 @@ from test_render_properties import ENV
 
 from fleethandshake.app.plan import resolver_for
 from fleethandshake.core import deliverymap, mapreport
-from fleethandshake.core.bundleview import read_views
-from fleethandshake.core.deliverymap import DeliveryMap
+from fleethandshake.core.bundleview import BundleView, read_views
+from fleethandshake.core.conflicts import Conflict, find_conflicts
+from fleethandshake.core.deliverymap import ClusterDeliveries, Delivery, DeliveryMap, Unreached
 from fleethandshake.core.inventory import Cluster, ClusterGroup, Inventory
 from fleethandshake.core.matching import DISPLAY_NAME_LABEL
 from fleethandshake.core.models import Handshake, LabelSelector, PlainSecret, SecretValue, Target
@@ -71,12 +72,16 @@ def secret_for(h: Handshake) -> PlainSecret:
     return PlainSecret(h.secret_name, "Opaque", (("password", value), ("user", value)))
 
 
-def the_map(inventory: Inventory = INVENTORY, handshakes: tuple[Handshake, ...] = HANDSHAKES) -> DeliveryMap:
+def views_of(handshakes: tuple[Handshake, ...]) -> dict[str, BundleView]:
     tree: dict[str, bytes] = {}
     for h in handshakes:
         tree.update(modes()["plain"].render(ENV, h, secret_for(h)).files)
+    return read_views(tree)
+
+
+def the_map(inventory: Inventory = INVENTORY, handshakes: tuple[Handshake, ...] = HANDSHAKES) -> DeliveryMap:
     resolve, _ = resolver_for(inventory, Path("inventory.yaml"))
-    return deliverymap.build(read_views(tree), resolve, inventory)
+    return deliverymap.build(views_of(handshakes), resolve, inventory)
 
 
 def received(m: DeliveryMap, workspace: str, name: str) -> list[tuple[str, str, str]]:
@@ -153,16 +158,48 @@ def test_text_lists_every_cluster_and_what_needs_attention() -> None:
     assert "NEEDS ATTENTION:\n  handshake fleet-default/nowhere reaches no cluster (Secret apps/pull;" in text
 
 
-def test_json_holds_every_cluster_with_its_secrets() -> None:
+def test_json_holds_every_cluster_with_indexes_of_its_bundles() -> None:
     doc = json.loads(mapreport.to_json(the_map(), plan()))
-    assert doc["format"] == "fleet-handshake-map/v1"
+    assert doc["format"] == "fleet-handshake-map/v2"
     assert doc["summary"] == {"workspaces": 2, "clusters": 5, "receiving": 3, "receivingNothing": 2,
                               "deliveries": 5, "unreached": 1, "changed": False}  # fmt: skip
+    # apps/pull of `pull` reaches two clusters, through one bundle: written once.
+    assert [(b["namespace"], b["name"], b["handshake"]) for b in doc["bundles"]] == [
+        ("apps", "pull", "pull"), ("orders", "db-creds", "db"), ("orders", "db-creds", "db"),
+        ("orders", "db-creds", "other-db"),
+    ]  # fmt: skip
     first = doc["clusters"][1]
     assert (first["workspace"], first["cluster"], first["displayName"]) == (WS, "c-2", "edge-7")
-    assert set(first["secrets"][0]) == {"namespace", "name", "handshake", "target", "bundle", "path", "keys", "mode"}
-    assert doc["clusters"][0]["secrets"] == []
+    assert set(doc["bundles"][0]) == {"namespace", "name", "handshake", "target", "bundle", "path", "keys", "mode"}
+    assert [c["bundles"] for c in doc["clusters"]] == [[], [0, 1], [0, 2], [3], []]
     assert doc["unreached"][0]["handshake"] == "nowhere"
+
+
+def test_json_gives_each_cluster_exactly_the_secrets_of_the_map() -> None:
+    # Three workspaces (fleet-empty has no cluster in the inventory), clusters that receive
+    # nothing, handshakes that reach no cluster, and a conflict: edge-7 gets apps/pull from two
+    # handshakes.
+    handshakes = (*HANDSHAKES, hs("pull-edge", "pull", Target(cluster_group="edge")),
+                  hs("lost", "lost", Target(cluster_selector=LabelSelector()), workspace="fleet-empty"))  # fmt: skip
+    views = views_of(handshakes)
+    resolve, display = resolver_for(INVENTORY, Path("inventory.yaml"))
+    m = deliverymap.build(views, resolve, INVENTORY)
+    conflicts = tuple(find_conflicts(views, resolve, display))
+    assert len(m.workspaces) == 3 and m.receiving < len(m.clusters)
+    assert [u.handshake for u in m.unreached] == ["nowhere", "lost"]
+    assert [c.kind for c in conflicts].count("duplicate-delivery") == 1
+
+    doc = json.loads(mapreport.to_json(m, replace(plan(), conflicts=conflicts)))
+    bundles = [Delivery(**(b | {"keys": tuple(b["keys"])})) for b in doc["bundles"]]
+    assert len(bundles) == len(set(bundles)) == len({d for c in m.clusters for d in c.deliveries})
+    rebuilt = tuple(ClusterDeliveries(c["workspace"], c["cluster"], c["displayName"],
+                                      tuple(bundles[i] for i in c["bundles"])) for c in doc["clusters"])  # fmt: skip
+    assert rebuilt == m.clusters
+    assert tuple(Unreached(u["workspace"], u["handshake"], tuple(u["secrets"]), tuple(u["bundles"]))
+                 for u in doc["unreached"]) == m.unreached  # fmt: skip
+    assert tuple(Conflict(**(c | {"handshakes": tuple(c["handshakes"])})) for c in doc["conflicts"]) == tuple(
+        c for c in conflicts if c.kind != "no-cluster"
+    )
 
 
 def test_markdown_groups_counts_and_caps_at_thousands_of_clusters() -> None:

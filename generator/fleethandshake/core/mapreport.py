@@ -14,7 +14,7 @@ from .plan import ADDED, MODIFIED, REMOVED, Plan
 from .plancomment import COMMENT_LIMIT
 from .planrows import cell, clip
 
-FORMAT = "fleet-handshake-map/v1"
+FORMAT = "fleet-handshake-map/v2"
 # Markdown: a comment or a job summary, read in a browser. Groups are shown whole, largest first,
 # while they fit; each workspace gets an equal share of what is left (a share it does not use
 # passes on). What is left out is counted and pointed to: the text and JSON maps have it all.
@@ -163,8 +163,15 @@ def _size(lines: list[str]) -> int:
 
 
 def to_json(m: DeliveryMap, plan: Plan) -> str:
-    """The schema is in the README ("plan --map")."""
+    """The schema is in the README ("plan --map").
 
+    Each bundle a cluster receives is written once, in `bundles`; a cluster lists the indexes of
+    its own. Under every cluster that receives it (v1), one record was written thousands of times:
+    97 MB for 1,000 handshakes over 5,000 clusters. In Delivery's order, so a cluster's indexes
+    ascend and give its Secrets in the order the text map lists them.
+    """
+    bundles = sorted({d for c in m.clusters for d in c.deliveries})
+    index = {d: i for i, d in enumerate(bundles)}
     doc = {
         "format": FORMAT,
         "summary": {
@@ -172,9 +179,10 @@ def to_json(m: DeliveryMap, plan: Plan) -> str:
             "receivingNothing": len(m.clusters) - m.receiving, "deliveries": m.deliveries,
             "unreached": len(m.unreached), "changed": plan.has_changes,
         },
+        "bundles": [vars(d) for d in bundles],
         "clusters": [
             {"workspace": c.workspace, "cluster": c.cluster, "displayName": c.display_name,
-             "secrets": [vars(d) for d in c.deliveries]}
+             "bundles": [index[d] for d in c.deliveries]}
             for c in m.clusters
         ],
         "unreached": [{"workspace": u.workspace, "handshake": u.handshake, "secrets": list(u.secrets),
