@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import importscene as scene
-from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+from fhtest import SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
 
 # The characters of an age recipient, so the config accepts it, but a checksum sops refuses.
 BAD_RECIPIENT = "age1" + "q" * 58
@@ -51,3 +51,20 @@ def test_a_refusing_sops_reads_the_same_from_import_and_sops_mode(
     shown = imported.stdout + imported.stderr + generated.stdout + generated.stderr + status["message"]
     assert BAD_RECIPIENT not in shown, "sops's own message (which names what it read) is never passed on"
     assert VALUE not in shown and not any(v in shown for v in scene.VALUES.values())
+
+
+def test_an_empty_answer_is_no_ciphertext(tmp_path: Path, repo: SourceRepo, key_env: dict[str, str]) -> None:
+    """A sops (chosen with --sops) that reads the clear text and exits 0 without writing anything:
+    the bundle must not get an empty SopsSecret."""
+    silent = tmp_path / "sops-that-says-nothing"
+    silent.write_text("#!/bin/sh\ncat >/dev/null\nexit 0\n")
+    silent.chmod(0o755)
+    repo.sops_mode(make_age_key(tmp_path, "c1"))
+    repo.handshakes("hs.yaml", handshake("one", "creds", [{"clusterName": "c1"}]))
+    repo.encrypted("creds.yaml", secret("creds", stringData={"password": VALUE}))
+    out = tmp_path / "out"
+    generated = run_cli("generate", repo.root, "--out", out, "--sops", str(silent), env=key_env)
+    assert generated.code == 1, generated.stderr
+    [status] = json.loads((out / ".fleet-handshake" / "status.json").read_text())["handshakes"]
+    assert status["status"] == "Error" and "sops exited without writing a ciphertext" in status["message"]
+    assert not [p for p in read_tree(out) if p.endswith("/sopssecret.yaml")]

@@ -64,8 +64,8 @@ def run_encrypt(
         return EncryptFailure(f"sops did not finish encrypting within {timeout:g} s")
     except OSError as e:
         return EncryptFailure(f"sops could not be run ({e.strerror})", not_run=True)
-    if proc.returncode == 0 and proc.stdout:
-        return proc.stdout
+    if proc.returncode == 0:
+        return proc.stdout or EncryptFailure("sops exited without writing a ciphertext (exit code 0)")
     if proc.returncode < 0:
         return EncryptFailure(f"sops was killed by signal {-proc.returncode}")
     if _NO_RULE in proc.stderr:  # read, never shown
