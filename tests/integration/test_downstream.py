@@ -94,6 +94,25 @@ def test_secrets_are_applied_before_bundles_and_pruned_after(
     assert ("fleet-default", "hand-made") in fake_kube.secrets
 
 
+def test_pruning_reads_every_page_of_the_workspace_secrets(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """The API server may page a list however small the `limit`: the Secret to prune is on page two."""
+    fake_kube.max_page = 1
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    repo.handshakes("hs.yaml", handshake("api", "api-token", [{"clusterName": "c2"}]))  # db goes
+    lists = len([r for r in fake_kube.requests_of("GET") if r.path.endswith("/secrets")])
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    pages = [r for r in fake_kube.requests_of("GET") if r.path.endswith("/secrets")][lists:]
+    assert any(r.query.get("continue") for r in pages), "the listing went past its first page"
+    assert ("fleet-default", "db-creds") not in fake_kube.secrets, "api-token sorts first: db-creds is on page two"
+    assert ("fleet-default", "api-token") in fake_kube.secrets
+
+
 def test_missing_secret_keeps_its_management_secret(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 import fakekube
 from fakekube import APPLY_PATCH, FakeKube, closed_port_url, write_kubeconfig
-from fleethandshake.adapters.kube import KubeConfigError, KubeError, KubeOwnershipError, OwnedSecret, SecretStore
+from fleethandshake.adapters.kube import KubeOwnershipError, OwnedSecret, SecretStore
+from fleethandshake.adapters.kubeclient import KubeConfigError, KubeError
 from fleethandshake.core.models import SecretValue
 from fleethandshake.errors import EXIT_USAGE, UserError
 

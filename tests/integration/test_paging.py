@@ -47,6 +47,8 @@ def test_downstream_secret_lists_read_every_page(fake_kube: FakeKube, kubeconfig
     store = SecretStore(kubeconfig=kubeconfig)
     assert [s.name for s in store.list_owned("fleet-default", "app.kubernetes.io/managed-by")] == NAMES
     assert [s.name for s in store.list_names("fleet-default")] == NAMES
+    lists = [r for r in fake_kube.requests_of("GET") if r.path.endswith("/secrets")]
+    assert [bool(r.query.get("continue")) for r in lists] == [False, True, True] * 2, "two lists of three pages"
 
 
 def test_import_reads_every_handshake(fake_kube: FakeKube, kubeconfig: str) -> None:

@@ -1,7 +1,7 @@
 """Kubernetes API: read Fleet's Bundles, BundleDeployments, Clusters and ClusterGroups (for `status`).
 
 Reads only: no Secret is ever asked for. The configuration is loaded as for downstream delivery
-(adapters/kube.py: --kubeconfig, --context, $KUBECONFIG, ~/.kube/config, the in-cluster service
+(adapters/kubeclient.py: --kubeconfig, --context, $KUBECONFIG, ~/.kube/config, the in-cluster service
 account), and failures are reported the same way: the operation, the object and the HTTP status,
 never a response body. Responses are read raw (JSON), never deserialised into client models.
 """

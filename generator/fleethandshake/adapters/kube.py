@@ -1,54 +1,27 @@
-"""Kubernetes API: write, list and delete the workspace Secrets of downstream delivery.
-
-With kuberead.py, kubeobjects.py and lease.py (which build on api_client and raw_call), the only
-modules that import the `kubernetes` client, only once used: runs without a cluster never load it.
+"""Kubernetes API: write, list and delete the workspace Secrets of downstream delivery, through
+kubeclient.py (client, raw calls, paged lists, errors that never hold a body).
 
 Secret values arrive as `SecretValue` and are revealed only while the request body is built.
-Responses are read raw and never deserialised into client models (whose validation errors
-quote their input); reads ask for metadata only, so listing and ownership checks never fetch a
-value. Errors name the operation, the object and the HTTP status, never a response body (the
-server can echo the object it was sent) nor the request; API errors are raised without a cause.
+Reads ask for metadata only, so listing and ownership checks never fetch a value.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 from ..core.models import SecretValue
-from ..errors import EXIT_USAGE, UserError
+from .kubeclient import KubeError, api_client, api_failure, host_of, json_object, list_pages, raw_call
 
 FIELD_MANAGER = "fleet-handshake"
 APPLY_PATCH = "application/apply-patch+yaml"
 # Metadata only (PartialObjectMetadata); a server that cannot do that sends the whole object.
 _METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-_TIMEOUT = (10.0, 60.0)  # connect, read
 _DELETE_ATTEMPTS = 3
-_LIST_PAGE = 500
-_MIN_CLIENT_MAJOR = 36  # first client whose generated methods take `_content_type` (apply patches)
-_PHRASES = {status.value: status.phrase for status in HTTPStatus}
-
-
-class KubeError(UserError):
-    """A Kubernetes API call failed. Carries the HTTP status (None: no answer), never a payload."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class KubeConfigError(KubeError):
-    """No usable kubeconfig, context or in-cluster service account: a usage problem."""
-
-    exit_code = EXIT_USAGE
 
 
 class KubeOwnershipError(KubeError):
@@ -77,7 +50,7 @@ class SecretStore:
         from kubernetes import client
 
         self._api: Any = client.CoreV1Api(api_client(context, kubeconfig))
-        self.host = _host_of(self._api)
+        self.host = host_of(self._api)
 
     def apply(
         self,
@@ -124,19 +97,14 @@ class SecretStore:
     def _list(self, namespace: str, selector: str) -> list[OwnedSecret]:
         shown = f" (selector {selector})" if selector else ""
         op = _Op(f"list Secrets in namespace {namespace}{shown}", "list", namespace)
+        fetch = functools.partial(self._request, op, "list_namespaced_secret", namespace,
+                                  _headers={"Accept": _METADATA_LIST}, label_selector=selector or None)  # fmt: skip
         found: list[OwnedSecret] = []
-        page: str | None = None
-        while True:
-            query = {"label_selector": selector or None, "limit": _LIST_PAGE, "_continue": page}
-            raw = self._request(op, "list_namespaced_secret", namespace, _headers={"Accept": _METADATA_LIST}, **query)
-            document = json_object(op.what, self.host, raw)
-            for item in document.get("items") or []:
-                meta = item.get("metadata") or {}
-                labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-                found.append(OwnedSecret(str(meta.get("namespace") or namespace), str(meta["name"]), labels))
-            page = (document.get("metadata") or {}).get("continue") or None
-            if page is None:
-                return sorted(found, key=lambda s: (s.namespace, s.name))
+        for item in list_pages(op.what, self.host, fetch)[0]:
+            meta = item.get("metadata") or {}
+            labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+            found.append(OwnedSecret(str(meta.get("namespace") or namespace), str(meta["name"]), labels))
+        return sorted(found, key=lambda s: (s.namespace, s.name))
 
     def delete_owned(
         self, namespace: str, name: str, owner_labels: Mapping[str, str], *, absent: tuple[str, ...] = ()
@@ -191,108 +159,15 @@ class SecretStore:
         return raw_call(self.host, op.what, getattr(self._api, method), failure, *args, **kwargs)
 
     def _api_failure(self, op: _Op, status: Any, reason: Any) -> KubeError:
-        code, ns = (status if isinstance(status, int) else 0), op.namespace
-        if code == 0:
-            return KubeError(
-                f"cannot {op.what}: cannot reach the Kubernetes API at {self.host} (connection or TLS error)"
-            )
+        ns = op.namespace
         details = {
-            401: f"unauthorized: the Kubernetes API at {self.host} rejected the credentials; check the kubeconfig user",
             403: f"forbidden: the credentials lack permission to {op.verb} secrets in namespace {ns}"
             f" (needs get, list, create, patch and delete on secrets in {ns})",
             404: f"not found: namespace {ns} or the object does not exist",
             409: "conflict: another field manager owns its fields, or it changed since it was read; not changed",
             422: "invalid: the API server rejected the object (check its name, keys and type)",
         }
-        failed = f"the Kubernetes API at {self.host} failed; try again later"
-        detail = details.get(code) or (failed if code >= 500 or code == 429 else "the API server refused the request")
-        return KubeError(
-            f"cannot {op.what}: HTTP {code} {_PHRASES.get(code) or _clip(str(reason), 40)}: {detail}", status=code
-        )
-
-
-def json_object(what: str, host: str, raw: bytes) -> dict[str, Any]:
-    """A response body that must be one JSON object; KubeError naming `what` otherwise."""
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise KubeError(f"cannot {what}: the Kubernetes API at {host} did not answer with a JSON object")
-    return document
-
-
-def raw_call(
-    host: str, what: str, method: Any, failure: Callable[[Any, Any], KubeError], *args: Any, **kwargs: Any
-) -> bytes:
-    """Call a client method and return the raw response body. An API error becomes
-    `failure(status, reason)`, raised without its cause (whose text holds the response body)."""
-    import urllib3
-    from kubernetes.client.exceptions import ApiException
-
-    error: KubeError
-    try:
-        response = method(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
-        data = getattr(response, "data", b"")  # reading it also frees the connection
-        return data if isinstance(data, bytes) else b""
-    except ApiException as e:
-        # Raised outside this block, so the exception (whose text holds the body) is not chained.
-        error = failure(e.status, e.reason)
-    except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise KubeError(f"cannot {what}: cannot reach the Kubernetes API at {host} ({_transport(e)})") from e
-    except (TypeError, ValueError) as e:
-        # The client checks arguments with pydantic, whose messages quote the input.
-        error = KubeError(f"cannot {what}: the Kubernetes client refused the request ({type(e).__name__})")
-    raise error
-
-
-def api_client(context: str | None, kubeconfig: str | None) -> Any:
-    """A `kubernetes` ApiClient for the context (KubeConfigError when there is none to load)."""
-    import kubernetes
-    import yaml
-    from kubernetes import client, config
-
-    if int(kubernetes.__version__.split(".")[0]) < _MIN_CLIENT_MAJOR:
-        raise KubeError(
-            f"the installed kubernetes Python client {kubernetes.__version__} cannot send server-side apply"
-            f" requests; fleet-handshake needs kubernetes>={_MIN_CLIENT_MAJOR}"
-        )
-    configuration = client.Configuration()
-    source = _kubeconfig_source(kubeconfig)
-    loaders: Any = config  # untyped functions
-    try:
-        if source is None:
-            if context:
-                raise KubeConfigError(f"context {context!r} was asked for, but there is no kubeconfig")
-            loaders.load_incluster_config(client_configuration=configuration)
-        else:
-            loaders.load_kube_config(
-                config_file=source, context=context, client_configuration=configuration, persist_config=False
-            )
-    except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as e:
-        where = source or "the in-cluster service account"
-        raise KubeConfigError(f"cannot load the Kubernetes configuration from {where}: {_clip(str(e))}") from e
-    return client.ApiClient(configuration)
-
-
-def _kubeconfig_source(explicit: str | None) -> str | None:
-    """The kubeconfig to load: the explicit path, $KUBECONFIG, ~/.kube/config; None: in-cluster."""
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise KubeConfigError(f"kubeconfig file not found: {explicit}")
-        return str(path)
-    if os.environ.get("KUBECONFIG"):
-        return os.environ["KUBECONFIG"]  # may list several files, merged by the client
-    default = Path("~/.kube/config").expanduser()
-    if default.is_file():
-        return str(default)
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return None
-    raise KubeConfigError(
-        "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config"
-        " (inside a pod, its service account is used)"
-    )
+        return api_failure(op.what, self.host, status, reason, details.get)
 
 
 def _request_body(manifest: Mapping[str, Any], owner_labels: Mapping[str, str] | None) -> Any:
@@ -321,30 +196,3 @@ def _revealed(value: Any) -> Any:
 def _owned(metadata: Mapping[str, Any], owner_labels: Mapping[str, str], absent: tuple[str, ...] = ()) -> bool:
     labels = metadata.get("labels") or {}
     return all(labels.get(key) == value for key, value in owner_labels.items()) and not any(k in labels for k in absent)
-
-
-def _host_of(api: Any) -> str:
-    """The API server's URL without any credentials, for messages."""
-    raw = str(getattr(getattr(getattr(api, "api_client", None), "configuration", None), "host", "") or "")
-    parts = urlsplit(raw)
-    if not parts.hostname:
-        return raw or "(unknown host)"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}".rstrip("/")
-
-
-def _transport(error: BaseException) -> str:
-    reason = getattr(error, "reason", None)  # MaxRetryError wraps the last underlying error
-    name = type(reason if isinstance(reason, BaseException) else error).__name__
-    if "Timeout" in name:
-        return "timed out"
-    if "SSL" in name:
-        return "TLS handshake failed"
-    if name in ("NewConnectionError", "NameResolutionError", "ConnectionRefusedError"):
-        return "connection refused or host unreachable"
-    return f"connection failed: {name}"
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,8 +1,8 @@
 """Kubernetes API for controller mode: read, list, watch, apply, delete and write the status of
-FleetHandshakes, Fleet Bundles and Secrets (loaded only by the `controller` command; kube.py says
-which modules import the `kubernetes` client).
+FleetHandshakes, Fleet Bundles and Secrets (loaded only by the `controller` command; kubeclient.py
+says which modules import the `kubernetes` client).
 
-As in kube.py, responses are read raw (never deserialised into client models, whose validation
+As in kubeclient.py, responses are read raw (never deserialised into client models, whose validation
 errors quote their input) and errors name the operation, the object and the HTTP status, never a
 body. Secrets are watched as metadata only (PartialObjectMetadata): the controller holds a
 Secret's values only while it renders the one a handshake names.
@@ -15,8 +15,9 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 
 from . import kuberead
-from .kube import _METADATA, _METADATA_LIST, _TIMEOUT, FIELD_MANAGER, KubeError, _transport
+from .kube import _METADATA, _METADATA_LIST, FIELD_MANAGER
 from .kube import APPLY_PATCH as _APPLY
+from .kubeclient import TIMEOUT, KubeError, transport
 from .kuberead import ApiReader
 
 CONTROLLER_MANAGER = f"{FIELD_MANAGER}-controller"  # the field manager of what the controller applies
@@ -89,7 +90,7 @@ class KubeObjects(ApiReader):
         watcher: Any = watch.Watch
         stream = watcher().stream(
             call, *args, resource_version=resource_version, timeout_seconds=timeout, allow_watch_bookmarks=True,
-            _request_timeout=(_TIMEOUT[0], timeout + 30.0), **extra,
+            _request_timeout=(TIMEOUT[0], timeout + 30.0), **extra,
         )  # fmt: skip
         failure: KubeError
         try:
@@ -97,9 +98,9 @@ class KubeObjects(ApiReader):
                 yield str(event["type"]), dict(event["raw_object"])
             return
         except ApiException as e:
-            failure = self.failure(what, e.status)
+            failure = self.failure(what, e.status, e.reason)
         except (OSError, ValueError) as e:
-            raise KubeError(f"cannot {what}: {_transport(e)} ({self.host})") from None
+            raise KubeError(f"cannot {what}: {transport(e)} ({self.host})") from None
         except Exception as e:  # urllib3's errors, when the server goes away mid-stream
             raise KubeError(f"cannot {what}: connection failed: {type(e).__name__} ({self.host})") from None
         raise KubeGone(str(failure), status=failure.status) if failure.status == HTTPStatus.GONE else failure

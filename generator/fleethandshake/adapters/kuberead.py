@@ -1,20 +1,21 @@
 """Read objects from the management cluster: FleetHandshakes and the Secrets they reference
 (import), Fleet's Bundles, BundleDeployments, Clusters and ClusterGroups (status, fleetapi.py).
 
-Loads the kubeconfig and reports failures as adapters/kube.py does: errors name the operation,
-the object and the HTTP status, never a response body (a Secret's would be its values). Bodies
-are read raw and parsed as JSON, never into the client's models. The `kubernetes` client is
-imported only when a reader is built.
+Through kubeclient.py, as adapters/kube.py: errors name the operation, the object and the HTTP
+status, never a response body (a Secret's would be its values). Bodies are read raw and parsed
+as JSON, never into the client's models. The `kubernetes` client is imported only when a reader
+is built.
 """
 
 from __future__ import annotations
 
+import functools
 from http import HTTPStatus
 from typing import Any
 
 from ..core.models import API_VERSION
-from . import kube
-from .kube import KubeError
+from . import kubeclient
+from .kubeclient import KubeError
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "fleethandshakes"
@@ -26,10 +27,10 @@ class ApiReader:
     def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
         from kubernetes import client
 
-        self.api_client: Any = kube.api_client(context, kubeconfig)
+        self.api_client: Any = kubeclient.api_client(context, kubeconfig)
         self._core: Any = client.CoreV1Api(self.api_client)
         self._custom: Any = client.CustomObjectsApi(self.api_client)
-        self.host = kube._host_of(self._core)
+        self.host = kubeclient.host_of(self._core)
 
     def list_custom(
         self, what: str, group: str, version: str, plural: str, namespace: str | None, selector: str = ""
@@ -46,40 +47,20 @@ class ApiReader:
     def pages(self, what: str, call: Any, *args: Any, **query: Any) -> tuple[list[dict[str, Any]], str]:
         """Every item of a list call, page by page (`limit`, then `continue` until the server gives
         none), and the list's resourceVersion (to watch from)."""
-        items: list[dict[str, Any]] = []
-        page: str | None = None
-        while True:
-            document = self.json(what, self.call(what, call, *args, limit=kube._LIST_PAGE, _continue=page, **query))
-            items += [item for item in document.get("items") or [] if isinstance(item, dict)]
-            meta = document.get("metadata") or {}
-            page = meta.get("continue") or None
-            if page is None:
-                return items, str(meta.get("resourceVersion") or "")
+        return kubeclient.list_pages(what, self.host, functools.partial(self.call, what, call, *args, **query))
 
     def call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> bytes:
-        return kube.raw_call(self.host, what, method, lambda status, _: self.failure(what, status), *args, **kwargs)
+        return kubeclient.raw_call(self.host, what, method, functools.partial(self.failure, what), *args, **kwargs)
 
-    def failure(self, what: str, status: Any) -> KubeError:
-        code = status if isinstance(status, int) else 0
-        if code == 0:
-            return KubeError(f"cannot {what}: cannot reach the Kubernetes API at {self.host} (connection or TLS error)")
-        detail = self.details(code) or (
-            f"the Kubernetes API at {self.host} failed; try again later"
-            if code >= 500 or code == 429
-            else "the API server refused the request"
-        )
-        return KubeError(f"cannot {what}: HTTP {code} {kube._PHRASES.get(code, 'error')}: {detail}", status=code)
+    def failure(self, what: str, status: Any, reason: Any = None) -> KubeError:
+        return kubeclient.api_failure(what, self.host, status, reason, self.details)
 
     def details(self, code: int) -> str | None:
         """What an HTTP status means for this reader's requests (None: the general words)."""
-        if code == 401:
-            return (
-                f"unauthorized: the Kubernetes API at {self.host} rejected the credentials; check the kubeconfig user"
-            )
         return None
 
     def json(self, what: str, raw: bytes) -> dict[str, Any]:
-        return kube.json_object(what, self.host, raw)
+        return kubeclient.json_object(what, self.host, raw)
 
 
 class ClusterReader(ApiReader):

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.health import HealthServer
-from ..adapters.kube import KubeError
+from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import HANDSHAKES, SECRETS, KubeGone, KubeObjects, Resource
 from ..core.models import Status
 from .reconcile import MODES, Reconciler
 from .workqueue import WorkQueue
 
-_WORKER_GRACE = 70.0  # seconds: longer than one API call may take (kube._TIMEOUT)
+_WORKER_GRACE = 70.0  # seconds: longer than one API call may take (kubeclient.TIMEOUT)
 log = logging.getLogger("fleet-handshake.controller")
 Key = tuple[str, str]  # (namespace, name) of a handshake
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

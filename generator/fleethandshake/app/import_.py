@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.fs.newfile import write_new
-from ..adapters.settings import sops_timeout
 from ..adapters.sops.decrypt import find_binary
 from ..adapters.sops.rules import SOPS_CONFIG_FILE, encrypt_as
 from ..core.importing import SecretRef, found_objects, pair
@@ -59,9 +58,7 @@ def run(
     entries, refused = pair(handshakes, secrets)
     taken = {p for e in entries for p in (e.path, e.secret_path) if os.path.lexists(root / p)}
     plan = plan_import(entries, refused, existing, taken, allow_missing=allow_missing)
-    timeout = sops_timeout()
-    encrypted = {path: encrypt_as(binary, config, root / path, yaml_bytes(doc), timeout)
-                 for path, doc in plan.secrets.items()}  # fmt: skip
+    encrypted = {path: encrypt_as(binary, config, root / path, yaml_bytes(doc)) for path, doc in plan.secrets.items()}
     problems = check_all(existing, plan, encrypted)
     if problems:
         raise InvalidInputs(problems)  # nothing written yet

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import templates
-from ..adapters.kube import KubeError, _revealed
+from ..adapters.kube import _revealed
+from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import BUNDLES, HANDSHAKES, SECRETS, KubeObjects
 from ..core import render
 from ..core.bundleobject import (

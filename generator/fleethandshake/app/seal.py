@@ -45,7 +45,7 @@ def seal(
         path = request.path
         assert item.outcome is not None
         if isinstance(result, EncryptFailure):
-            item.outcome = output.Outcome(item.hs, Status.ERROR, f"{path}: {result.reason}")
+            item.outcome = output.Outcome(item.hs, Status.ERROR, result.message(path, "check the age recipients"))
         elif item.outcome.status is Status.SYNCED:
             item.outcome.files[path] = result
             if key is not None:
