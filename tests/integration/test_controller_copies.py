@@ -6,6 +6,7 @@ owner reference to its uid), never the handshake's own Secret, and nothing while
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import fakekube
@@ -44,7 +45,7 @@ def copies(fake: FakeKube) -> set[str]:
 
 
 def test_a_changed_secret_name_removes_the_old_copy_after_the_new_copy_and_bundles(
-    fake_kube: FakeKube, tmp_path: Any
+    fake_kube: FakeKube, tmp_path: Path
 ) -> None:
     fake_kube.put_secret("default", "db", {"password": "old"})
     fake_kube.put_secret("default", "db2", {"password": "new"})
@@ -78,7 +79,7 @@ def test_a_changed_secret_name_removes_the_old_copy_after_the_new_copy_and_bundl
     assert deleted == ["/api/v1/namespaces/fleet-default/secrets/db"]
 
 
-def test_missing_keeps_the_old_copy_until_the_new_secret_is_there(fake_kube: FakeKube, tmp_path: Any) -> None:
+def test_missing_keeps_the_old_copy_until_the_new_secret_is_there(fake_kube: FakeKube, tmp_path: Path) -> None:
     fake_kube.put_secret("default", "db", {"password": "old"})
     owner = fake_kube.put_object(downstream("db"))
     with running(fake_kube, tmp_path):
@@ -93,7 +94,7 @@ def test_missing_keeps_the_old_copy_until_the_new_secret_is_there(fake_kube: Fak
     assert synced(fake_kube, 2)
 
 
-def test_a_user_secret_that_took_the_old_copys_place_is_not_removed(fake_kube: FakeKube, tmp_path: Any) -> None:
+def test_a_user_secret_that_took_the_old_copys_place_is_not_removed(fake_kube: FakeKube, tmp_path: Path) -> None:
     """The copy is deleted only as it was listed: one a user changed (here: relabelled as their
     own) between the list and the delete stays."""
     fake_kube.put_secret("default", "db", {"password": "old"})
@@ -118,7 +119,7 @@ def test_a_user_secret_that_took_the_old_copys_place_is_not_removed(fake_kube: F
 
 
 def test_leaving_downstream_mode_removes_the_copy_but_never_the_handshakes_own_secret(
-    fake_kube: FakeKube, tmp_path: Any
+    fake_kube: FakeKube, tmp_path: Path
 ) -> None:
     fake_kube.put_secret("default", "db", {"password": "x"})
     fake_kube.put_secret("default", "api", {"token": "y"})
