@@ -12,6 +12,7 @@ collection of the objects it owned (ownerReferences), metadata-only reads
 resourceVersion, from a given resourceVersion or from the current state, bookmarks on request,
 410 Gone before the oldest kept event) and coordination.k8s.io/v1 Leases, replaced (PUT) under
 resourceVersion conflicts, for leader election. Plain HTTP on 127.0.0.1, an ephemeral port.
+Tests can fail the next request, run a hook before it, or hold it until they release it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,17 @@ class Request:
         return json.loads(self.body)
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A request kept waiting (see FakeKube.hold_next): `arrived` is set when it is, and it is
+    handled once `release` is set."""
+
+    method: str
+    path_part: str
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
 class ApiError(Exception):
     """Answered as a `Status` object with this code, reason and message."""
 
@@ -118,6 +130,7 @@ class FakeKube:
     verbs_used: set[str] = field(default_factory=set)  # every verb a request was authorised for
     _failures: list[tuple[str | None, int, str, str]] = field(default_factory=list)
     _hooks: list[tuple[str, Callable[[FakeKube], None]]] = field(default_factory=list)
+    _holds: list[Hold] = field(default_factory=list)
     _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _server: ThreadingHTTPServer | None = None
@@ -178,6 +191,16 @@ class FakeKube:
         """Run `hook(self)` just before the next request of `method` is handled."""
         with self._lock:
             self._hooks.append((method, hook))
+
+    def hold_next(self, method: str, path_part: str) -> Hold:
+        """Keep the next request of `method` whose path contains `path_part` waiting until the
+        test sets `release`; it waits before the server's lock (every other request is answered
+        meanwhile) and is recorded and handled after. A client blocked inside a request, without
+        timing."""
+        hold = Hold(method, path_part)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
 
     @property
     def secrets(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -245,6 +268,13 @@ class FakeKube:
         if request.method == "GET" and request.query.get("watch") in ("true", "1"):
             self._serve_watch(handler, request)
             return
+        with self._lock:
+            hold = next((h for h in self._holds if h.method == request.method and h.path_part in request.path), None)
+            if hold is not None:
+                self._holds.remove(hold)
+        if hold is not None:
+            hold.arrived.set()
+            hold.release.wait()
         with self._lock:
             self.requests.append(request)
             try:

@@ -80,10 +80,11 @@ def granted() -> dict[str, set[str]]:
 
 def test_the_rbac_is_enough_for_the_controller(fake_kube: FakeKube, tmp_path: Path) -> None:
     rights = granted()
-    assert rights["secrets"] == {"get", "list", "watch", "create", "patch"}
+    assert rights["secrets"] == {"get", "list", "watch", "create", "patch", "delete"}
     fake_kube.allowed_verbs = rights.pop("secrets")
     fake_kube.allowed = rights
     fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("default", "db2", {"password": "y"})
     fake_kube.put_object(handshake("plain", "db", [{"clusterName": "c1"}, {"clusterName": "c2"}]))
     downstream = handshake("copied", "db", [{"clusterName": "c1"}])
     downstream["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
@@ -94,4 +95,8 @@ def test_the_rbac_is_enough_for_the_controller(fake_kube: FakeKube, tmp_path: Pa
             wait_for(lambda n=name: status(fake_kube, "fleet-default", n).get("status") == "Synced", name)
         fake_kube.put_object(handshake("plain", "db", [{"clusterName": "c1"}]))  # a target dropped: delete
         wait_for(lambda: len(bundles(fake_kube)) == 2, "the dropped target's Bundle deleted")
+        downstream["spec"]["secretName"] = "db2"  # the old copy is deleted
+        fake_kube.put_object(downstream)
+        wait_for(lambda: ("fleet-default", "db") not in fake_kube.secrets, "the old copy deleted")
+        assert ("fleet-default", "db2") in fake_kube.secrets
     assert fake_kube.verbs_used == fake_kube.allowed_verbs, "every verb granted on Secrets is used: no more"

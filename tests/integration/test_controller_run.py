@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import fakekube
@@ -248,3 +250,44 @@ def test_a_lost_lease_stops_the_controller_with_exit_code_1(fake_kube: FakeKube,
         thread.join(timeout=60)
     lease = fake_kube.get_object(*LEASE)
     assert lease is not None and lease["spec"]["holderIdentity"] == "another-replica", "the other's Lease is kept"
+
+
+def test_a_stopping_controller_releases_the_lease_only_after_its_workers_finished(
+    fake_kube: FakeKube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asked to stop while a worker reconciles, the leader keeps the Lease until that worker has
+    finished: released earlier, the next leader could apply a Bundle that this worker, acting on
+    its old copy of the handshake, then deletes. The loopback server keeps the worker inside its
+    Bundle apply until the test lets it go; nothing here waits on the clock."""
+    caplog.set_level(logging.INFO, logger="fleet-handshake")
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    put_handshake(fake_kube, "app", "db", [{"clusterName": "c1"}])
+    held = fake_kube.hold_next("PATCH", "/bundles/")
+    settings = dataclasses.replace(FAST, leader_election=True, workers=1)
+    controller = Controller(KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path))), settings)
+    thread = threading.Thread(target=controller.run, daemon=True)
+
+    def holder() -> str | None:
+        lease = fake_kube.get_object(*LEASE)
+        return lease["spec"].get("holderIdentity") if lease is not None else None
+
+    def waiting() -> bool:
+        return any(r.getMessage().startswith("stopping: waiting for") for r in caplog.records)
+
+    thread.start()
+    try:
+        wait_for(held.arrived.is_set, "the worker inside its Bundle apply")
+        assert holder() == controller.identity
+        controller.stop()
+        wait_for(lambda: waiting() or not thread.is_alive(), "the controller waiting for its worker, or ended")
+        assert thread.is_alive(), "the controller waits for the worker"
+        assert holder() == controller.identity, "the Lease is kept while a worker reconciles"
+    finally:
+        held.release.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive() and holder() is None, "released once the worker finished"
+    requests = fake_kube.requests
+    applied = [i for i, r in enumerate(requests) if r.method == "PATCH" and "/bundles/" in r.path]
+    leases = [(i, r.json()["spec"]) for i, r in enumerate(requests) if r.method == "PUT" and "/leases/" in r.path]
+    released = [i for i, spec in leases if not spec.get("holderIdentity")]
+    assert applied and released and applied[0] < released[0], "the Bundle applied, then the Lease released"

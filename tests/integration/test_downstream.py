@@ -272,3 +272,25 @@ def test_a_handshake_leaving_downstream_mode_that_is_missing_keeps_its_managemen
     assert result.code == 1
     assert {p: c for p, c in read_tree(out).items() if "/db-" in p} == before
     assert ("fleet-default", "db-creds") in fake_kube.secrets, "the kept bundles' Secret was deleted"
+
+
+def test_a_changed_secret_name_removes_the_old_management_secret(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """The copy under the old secretName is this source's and no longer wanted: pruned after the
+    bundles that named it are replaced."""
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert ("fleet-default", "db-creds") in fake_kube.secrets
+    repo.handshakes("hs.yaml", handshake("db", "db-creds-v2", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]),
+                    handshake("api", "api-token", [{"clusterName": "c2"}]))  # fmt: skip
+    repo.encrypted("db.yaml", secret("db-creds-v2", type="Opaque", stringData={"password": VALUE}))
+
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    assert ("fleet-default", "db-creds") not in fake_kube.secrets
+    assert fake_kube.secret_values("fleet-default", "db-creds-v2") == {"password": VALUE}
+    assert ("fleet-default", "api-token") in fake_kube.secrets
+    assert VALUE not in result.stdout + result.stderr

@@ -67,9 +67,10 @@ class KubeObjects(ApiReader):
         what = f"list {res.plural}" + (f" in {namespace}" if namespace else "") + (f" ({selector})" if selector else "")
         query: dict[str, Any] = {"label_selector": selector or None}
         if res == SECRETS:
-            return self.pages(
-                what, self._core.list_secret_for_all_namespaces, _headers={"Accept": _METADATA_LIST}, **query
-            )
+            metadata = {"_headers": {"Accept": _METADATA_LIST}, **query}
+            if namespace is None:
+                return self.pages(what, self._core.list_secret_for_all_namespaces, **metadata)
+            return self.pages(what, self._core.list_namespaced_secret, namespace, **metadata)
         if namespace is None:
             return self.pages(what, self._custom.list_cluster_custom_object, *res[:2], res.plural, **query)
         return self.pages(what, self._custom.list_namespaced_custom_object, *res[:2], namespace, res.plural, **query)
@@ -122,11 +123,12 @@ class KubeObjects(ApiReader):
         what = f"write the status of {res.plural} {namespace}/{name}"
         self.call(what, call, *res[:2], namespace, res.plural, name, {"status": dict(status)}, _content_type=_MERGE)
 
-    def delete(self, res: Resource, namespace: str, name: str, uid: str) -> bool:
-        """Delete the object if it is still the one with `uid`; False when it is gone or replaced."""
+    def delete(self, res: Resource, namespace: str, name: str, uid: str, resource_version: str | None = None) -> bool:
+        """Delete the object if it is still the one with `uid` (and, when given, still at
+        `resource_version`: unchanged since it was read); False when it is gone or changed."""
         from kubernetes.client import V1DeleteOptions, V1Preconditions
 
-        body = V1DeleteOptions(preconditions=V1Preconditions(uid=uid))
+        body = V1DeleteOptions(preconditions=V1Preconditions(uid=uid, resource_version=resource_version))
         what = f"delete {res.plural} {namespace}/{name}"
         try:
             if res == SECRETS:

@@ -97,15 +97,21 @@ class Controller:
         finally:
             self.stopping.set()
             self.queue.shutdown()
-            # A worker still reconciling acts on its copy of a handshake: were the Lease released
-            # first, it could delete a Bundle that the next leader has just applied for it.
-            for worker in self._workers:
-                worker.join(timeout=_WORKER_GRACE)
+            self._wait_for_workers()
             if self._election is not None:
                 self._election.stop()
             if self.health is not None:
                 self.health.stop()
             log.info("stopped")
+
+    def _wait_for_workers(self) -> None:
+        """A worker still reconciling acts on its copy of a handshake: were the Lease released
+        first, it could delete a Bundle that the next leader has just applied for it."""
+        busy = [worker for worker in self._workers if worker.is_alive()]
+        if busy:
+            log.info("stopping: waiting for %d worker(s) to finish their reconcile", len(busy))
+        for worker in busy:
+            worker.join(timeout=_WORKER_GRACE)
 
     def ready(self) -> bool:
         leading = self._election is None or self._election.leading.is_set()

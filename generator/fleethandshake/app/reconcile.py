@@ -5,7 +5,10 @@ turned into the deliverable one by `render.plain_secret`, the delivery mode rend
 folders, and each folder becomes the Bundle Fleet would make of it (core/bundleobject.py). The
 Bundles are applied (server-side apply) with the handshake as their owner, so Kubernetes deletes
 them with it; Bundles of targets that were dropped are deleted, but only those this controller
-made for this handshake (its labels and an owner reference to this handshake's uid).
+made for this handshake (its labels and an owner reference to this handshake's uid). So are the
+downstream copies in the workspace it no longer delivers (secretName changed, or the handshake
+left downstream mode), after the new copy and the Bundles are applied and the dropped Bundles
+deleted, so that no Bundle names a Secret that is gone; never the handshake's own Secret.
 
 Missing and Error keep every Bundle as it is (nothing lost): only a rendered handshake changes
 its Bundles. Messages name objects, keys and YAML paths, never a value.
@@ -95,6 +98,8 @@ class Reconciler:
                 bundle["metadata"]["ownerReferences"] = [owner]
                 self.api.apply(BUNDLES, bundle)
             removed = self._remove_dropped(hs, owner["uid"], {b["metadata"]["name"] for b in bundles})
+            copies = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered.management}
+            removed += [f"Secret {name}" for name in self._remove_copies(hs, owner["uid"], copies)]
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
         message = f"{len(bundles)} Bundle(s) applied ({mode_name} mode)"
@@ -109,9 +114,7 @@ class Reconciler:
         if (namespace, name) == (hs.secret_namespace, hs.secret_name):
             return None
         current = self.api.get(SECRETS, namespace, name, metadata_only=True)
-        labels = (current or {}).get("metadata", {}).get("labels") or {}
-        mine = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: hs.workspace, LABEL_HANDSHAKE: hs.name}
-        if current is not None and any(labels.get(k) != v for k, v in mine.items()):
+        if current is not None and not _labelled(current, hs):
             return (f"downstream mode: Secret {namespace}/{name} exists and was not written by fleet-handshake "
                     "for this handshake; left untouched (rename the Secret or remove the other one)")  # fmt: skip
         body = _revealed(manifest)  # values revealed here, only into the request
@@ -120,8 +123,7 @@ class Reconciler:
         return None
 
     def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str]) -> list[str]:
-        selector = f"{LABEL_MANAGED_BY}={MANAGER},{LABEL_WORKSPACE}={hs.workspace},{LABEL_HANDSHAKE}={hs.name}"
-        found, _ = self.api.list(BUNDLES, hs.workspace, selector)
+        found, _ = self.api.list(BUNDLES, hs.workspace, _selector(hs))
         removed = []
         for bundle in found:
             meta = bundle.get("metadata") or {}
@@ -129,3 +131,33 @@ class Reconciler:
             if dropped and self.api.delete(BUNDLES, hs.workspace, meta["name"], meta["uid"]):
                 removed.append(str(meta["name"]))
         return sorted(removed)
+
+    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]]) -> list[str]:
+        """Delete the workspace Secrets written for this handshake (its labels and an owner
+        reference to its uid) that are not `wanted` and not its own Secret; each only if it is
+        unchanged since it was listed."""
+        found, _ = self.api.list(SECRETS, hs.workspace, _selector(hs))
+        keep = wanted | {(hs.secret_namespace, hs.secret_name)}
+        removed = []
+        for secret in found:
+            meta = secret.get("metadata") or {}
+            where = (str(meta.get("namespace")), str(meta.get("name")))
+            if where in keep or not owned_by(secret, uid):
+                continue
+            if self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
+                removed.append("/".join(where))
+        return sorted(removed)
+
+
+def _mine(hs: Handshake) -> dict[str, str]:
+    """The labels of what the controller writes for a handshake."""
+    return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: hs.workspace, LABEL_HANDSHAKE: hs.name}
+
+
+def _selector(hs: Handshake) -> str:
+    return ",".join(f"{k}={v}" for k, v in _mine(hs).items())
+
+
+def _labelled(obj: Mapping[str, Any], hs: Handshake) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in _mine(hs).items())

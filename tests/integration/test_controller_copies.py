@@ -1,0 +1,146 @@
+"""The controller's downstream copies in the workspace: the copy of a Secret the handshake no
+longer delivers (its secretName changed, or it left downstream mode) is deleted, after the new
+copy and the Bundles are applied; only a Secret with both marks (the handshake's labels and an
+owner reference to its uid), never the handshake's own Secret, and nothing while it is Missing."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import fakekube
+from controllertest import bundles, running, status, wait_for
+from fakekube import FakeKube
+from fhtest import handshake
+from fleethandshake.core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
+
+fake_kube = fakekube.fake_kube
+MODE = "fleethandshake.riverpointtechnology.com/mode"
+TARGETS = [{"name": "one", "clusterName": "c1"}, {"name": "two", "clusterName": "c2"}]
+LABELS = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: "fleet-default", LABEL_HANDSHAKE: "app"}
+
+
+def downstream(secret: str, targets: list[dict[str, Any]] = TARGETS, name: str = "app") -> dict[str, Any]:
+    hs = handshake(name, secret, targets)
+    hs["metadata"]["annotations"] = {MODE: "downstream"}
+    return hs
+
+
+def change(fake: FakeKube, hs: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """The handshake as `kubectl apply` would leave it with `spec` changed (a new generation)."""
+    changed = copy.deepcopy(fake.get_object("fleethandshakes", "fleet-default", "app") or hs)
+    changed["spec"].update(spec)
+    changed.pop("status", None)
+    return fake.put_object(changed)
+
+
+def synced(fake: FakeKube, generation: int) -> bool:
+    now = status(fake, "fleet-default", "app")
+    return now.get("status") == "Synced" and now.get("observedGeneration") == generation
+
+
+def copies(fake: FakeKube) -> set[str]:
+    return {name for (ns, name) in fake.secrets if ns == "fleet-default"}
+
+
+def test_a_changed_secret_name_removes_the_old_copy_after_the_new_copy_and_bundles(
+    fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    fake_kube.put_secret("default", "db", {"password": "old"})
+    fake_kube.put_secret("default", "db2", {"password": "new"})
+    owner = fake_kube.put_object(downstream("db"))
+    uid = owner["metadata"]["uid"]
+    ref = {"apiVersion": owner["apiVersion"], "kind": "FleetHandshake", "name": "app", "uid": uid}
+    # Each with one mark only: not what this controller wrote for this handshake, so they stay.
+    fake_kube.put_secret("fleet-default", "lookalike", {"k": "v"}, labels=LABELS)  # the labels, no owner
+    adopted = fake_kube.put_secret("fleet-default", "adopted", {"k": "v"})  # an owner, not the labels
+    adopted["metadata"]["ownerReferences"] = [ref]
+    fake_kube.put_object(adopted)
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
+        assert copies(fake_kube) == {"db", "lookalike", "adopted"}
+        first = len(fake_kube.requests)
+        change(fake_kube, owner, secretName="db2", targets=TARGETS[:1])  # and a target dropped
+        wait_for(lambda: synced(fake_kube, 2), "Synced with the copy db2")
+    assert copies(fake_kube) == {"db2", "lookalike", "adopted"}, "the old copy goes, the others stay"
+    assert fake_kube.secret_values("fleet-default", "db2") == {"password": "new"}
+    assert status(fake_kube, "fleet-default", "app")["message"].endswith(", Secret fleet-default/db")
+    (bundle,) = bundles(fake_kube).values()
+    assert bundle["spec"]["downstreamResources"] == [{"kind": "Secret", "name": "db2"}]
+    order = [(r.method, r.path.rsplit("/", 2)[-2]) for r in fake_kube.requests[first:]
+             if r.method in ("PATCH", "DELETE") and not r.path.endswith("/status")]  # fmt: skip
+    # Fleet never sees a Bundle naming a Secret that is gone: the new copy, the new Bundle, the
+    # two old ones (a bundle's name changes with the Secret's; both name the old copy), and only
+    # then the old copy.
+    deletes = [("DELETE", "bundles")] * 2
+    assert order == [("PATCH", "secrets"), ("PATCH", "bundles"), *deletes, ("DELETE", "secrets")], order
+    deleted = [r.path for r in fake_kube.requests_of("DELETE") if "/secrets/" in r.path]
+    assert deleted == ["/api/v1/namespaces/fleet-default/secrets/db"]
+
+
+def test_missing_keeps_the_old_copy_until_the_new_secret_is_there(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "old"})
+    owner = fake_kube.put_object(downstream("db"))
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
+        before = bundles(fake_kube)
+        change(fake_kube, owner, secretName="db2")
+        wait_for(lambda: status(fake_kube, "fleet-default", "app").get("observedGeneration") == 2, "generation 2")
+        assert status(fake_kube, "fleet-default", "app")["status"] == "Missing"
+        assert copies(fake_kube) == {"db"} and bundles(fake_kube) == before, "Missing keeps everything"
+        fake_kube.put_secret("default", "db2", {"password": "new"})
+        wait_for(lambda: copies(fake_kube) == {"db2"}, "the old copy removed once db2 is delivered")
+    assert synced(fake_kube, 2)
+
+
+def test_a_user_secret_that_took_the_old_copys_place_is_not_removed(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """The copy is deleted only as it was listed: one a user changed (here: relabelled as their
+    own) between the list and the delete stays."""
+    fake_kube.put_secret("default", "db", {"password": "old"})
+    fake_kube.put_secret("default", "db2", {"password": "new"})
+    owner = fake_kube.put_object(downstream("db"))
+
+    def taken_over(fake: FakeKube) -> None:
+        """Just before the old copy's delete (after it was listed), it becomes the user's."""
+        if "/secrets/" not in fake.requests[-1].path:  # an old Bundle's delete: wait for the Secret's
+            fake.before_next("DELETE", taken_over)
+            return
+        fake.put_secret("fleet-default", "db", {"password": "the user's own"})
+
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
+        fake_kube.before_next("DELETE", taken_over)
+        change(fake_kube, owner, secretName="db2")
+        wait_for(lambda: synced(fake_kube, 2), "Synced with the copy db2")
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "the user's own"}
+    assert [r.path.rsplit("/", 1)[-1] for r in fake_kube.requests_of("DELETE")][-1] == "db", "it was tried"
+    assert "Secret" not in status(fake_kube, "fleet-default", "app")["message"]
+
+
+def test_leaving_downstream_mode_removes_the_copy_but_never_the_handshakes_own_secret(
+    fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("default", "api", {"token": "y"})
+    owner = fake_kube.put_object(downstream("db"))
+    api = fake_kube.put_object(downstream("api", name="api"))
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
+        wait_for(lambda: status(fake_kube, "fleet-default", "api").get("status") == "Synced", "api Synced")
+        assert copies(fake_kube) == {"db", "api"}
+        # app now delivers the copy itself, in plain mode: that Secret has both marks but is its own.
+        plain = copy.deepcopy(fake_kube.get_object("fleethandshakes", "fleet-default", "app") or owner)
+        plain["metadata"]["annotations"] = {MODE: "plain"}
+        plain["spec"]["secretNamespace"] = "fleet-default"
+        plain.pop("status")
+        fake_kube.put_object(plain)
+        wait_for(lambda: synced(fake_kube, 2), "Synced in plain mode")
+        api = fake_kube.get_object("fleethandshakes", "fleet-default", "api") or api
+        api["metadata"]["annotations"] = {MODE: "plain"}
+        api.pop("status")
+        fake_kube.put_object(api)
+        wait_for(lambda: "api" not in copies(fake_kube), "api's copy removed when it left downstream mode")
+    assert copies(fake_kube) == {"db"}, "app's own Secret stays"
+    assert "Secret" not in status(fake_kube, "fleet-default", "app")["message"]
+    assert status(fake_kube, "fleet-default", "api")["message"].endswith(", Secret fleet-default/api")
