@@ -37,15 +37,7 @@ from ..core.bundleobject import (
     problems_message,
     status_of,
 )
-from ..core.models import (
-    LABEL_HANDSHAKE,
-    LABEL_MANAGED_BY,
-    LABEL_SOURCE,
-    LABEL_WORKSPACE,
-    MANAGER,
-    Handshake,
-    Status,
-)
+from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from ..modes import IN_CLUSTER, modes
 
 MODES = IN_CLUSTER
