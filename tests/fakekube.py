@@ -3,16 +3,17 @@
 It serves core/v1 Secrets, Fleet's Bundles, BundleDeployments, Clusters, ClusterGroups and
 GitRepos (fleet.cattle.io/v1alpha1) and FleetHandshakes (riverpointtechnology.com/v1alpha1),
 each in a namespace or listed across all of them. Enough of the REST protocol for the tool's
-adapters: GET/LIST with equality and existence label selectors, POST (create), server-side
-apply (PATCH application/apply-patch+yaml) with field ownership, JSON merge patches, the
-`status` subresource, DELETE with uid and resourceVersion preconditions and background garbage
-collection of the objects it owned (ownerReferences), metadata-only reads
-(PartialObjectMetadata), bearer-token authentication and RBAC verbs, `Status` error bodies and
-`/version`. Watch streams (`?watch=true`: ADDED, MODIFIED and DELETED events, each with its
-resourceVersion, from a given resourceVersion or from the current state, bookmarks on request,
-410 Gone before the oldest kept event) and coordination.k8s.io/v1 Leases, replaced (PUT) under
-resourceVersion conflicts, for leader election. Plain HTTP on 127.0.0.1, an ephemeral port.
-Tests can fail the next request, run a hook before it, or hold it until they release it.
+adapters: GET/LIST with equality and existence label selectors, POST (create), server-side apply
+(PATCH application/apply-patch+yaml) with field ownership, JSON merge patches (conditional on a
+metadata.resourceVersion they carry), the `status` subresource, DELETE with uid and
+resourceVersion preconditions and background garbage collection of the objects it owned
+(ownerReferences), metadata-only reads (PartialObjectMetadata), bearer-token authentication and
+RBAC verbs, `Status` error bodies and `/version`. Watch streams (`?watch=true`: ADDED, MODIFIED
+and DELETED events, each with its resourceVersion, from a given resourceVersion or from the
+current state, bookmarks on request, 410 Gone before the oldest kept event) and
+coordination.k8s.io/v1 Leases, replaced (PUT) under resourceVersion conflicts, for leader
+election. Plain HTTP on 127.0.0.1, an ephemeral port. Tests can fail the next request, run a
+hook before it, or hold it until they release it.
 """
 
 from __future__ import annotations
@@ -395,6 +396,10 @@ class FakeKube:
             obj = copy.deepcopy(self._existing(key))
             patch = request.json()
             patch.pop("status", None)
+            wanted = (patch.get("metadata") or {}).get("resourceVersion")
+            if wanted and wanted != obj["metadata"]["resourceVersion"]:  # a precondition, as the API server's
+                message = "the object has been modified; please apply your changes to the latest version"
+                raise ApiError(409, "Conflict", message, key[2], key[0])
             _merge_patch(obj, patch)
             return 200, self._store(key, obj, spec_changed=True)
         if content_type != APPLY_PATCH:

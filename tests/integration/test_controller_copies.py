@@ -6,13 +6,18 @@ owner reference to its uid), never the handshake's own Secret, and nothing while
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
+from kubernetes import client, config
+
 import fakekube
-from controllertest import bundles, running, status, wait_for
+from controllertest import bundles, kubeconfig, running, status, wait_for
 from fakekube import FakeKube
 from fhtest import handshake
+from fleethandshake.adapters.kubeobjects import HANDSHAKES
 from fleethandshake.core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
 
 fake_kube = fakekube.fake_kube
@@ -142,5 +147,68 @@ def test_leaving_downstream_mode_removes_the_copy_but_never_the_handshakes_own_s
         fake_kube.put_object(api)
         wait_for(lambda: "api" not in copies(fake_kube), "api's copy removed when it left downstream mode")
     assert copies(fake_kube) == {"db"}, "app's own Secret stays"
-    assert "Secret" not in status(fake_kube, "fleet-default", "app")["message"]
+    assert "Secret" not in status(fake_kube, "fleet-default", "app")["message"].split("; released")[0]
     assert status(fake_kube, "fleet-default", "api")["message"].endswith(", Secret fleet-default/api")
+
+
+def test_a_handshake_pointed_at_its_copy_releases_it_so_the_copy_outlives_the_handshake(
+    fake_kube: FakeKube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The user points the handshake at its copy in the workspace (the first Secret is then
+    redundant): the copy is now the user's Secret. It keeps neither the owner reference (the
+    garbage collector would delete it with the handshake) nor the marks (a later change of
+    secretName would delete it as a copy no longer delivered)."""
+    caplog.set_level(logging.INFO, logger="fleet-handshake.controller")
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    owner = fake_kube.put_object(downstream("db"))
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
+        change(fake_kube, owner, secretNamespace="fleet-default")
+        wait_for(lambda: synced(fake_kube, 2), "Synced from its former copy")
+        released = fake_kube.secrets[("fleet-default", "db")]["metadata"]
+        assert not released.get("ownerReferences"), "no owner: the garbage collector leaves it"
+        assert not set(LABELS) & set(released.get("labels") or {}), "no marks: not taken for a copy"
+        # Logged (after the status write): the release is an event of the Secret, whose
+        # reconcile may rewrite the status.
+        wait_for(lambda: "; released Secret fleet-default/db (" in caplog.text, "the release logged")
+        fake_kube.put_secret("default", "db2", {"password": "y"})
+        change(fake_kube, owner, secretNamespace="default", secretName="db2")
+        wait_for(lambda: synced(fake_kube, 3), "Synced with the copy db2")
+        assert copies(fake_kube) == {"db", "db2"}, "the user's Secret db is not a copy to remove"
+        custom = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig(fake_kube, tmp_path))))
+        custom.delete_namespaced_custom_object(*HANDSHAKES[:2], "fleet-default", "fleethandshakes", "app")
+        wait_for(lambda: "db2" not in copies(fake_kube), "the copy db2 collected with the handshake")
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "x"}, "the user's Secret stays"
+
+
+def test_a_copy_another_handshake_reads_is_released_not_removed(
+    fake_kube: FakeKube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another handshake names the copy as its Secret: when this one stops delivering it, the
+    copy is kept and released (no owner, no marks), so that neither this change nor deleting
+    this handshake takes the other's Secret; the status message says so."""
+    caplog.set_level(logging.INFO, logger="fleet-handshake.controller")
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("default", "db2", {"password": "y"})
+    owner = fake_kube.put_object(downstream("db"))
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
+        reader = handshake("reader", "db", TARGETS[:1])
+        reader["spec"]["secretNamespace"] = "fleet-default"  # the copy itself
+        fake_kube.put_object(reader)
+        wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
+        change(fake_kube, owner, secretName="db2")
+        wait_for(lambda: synced(fake_kube, 2), "Synced with the copy db2")
+
+        def released_logged() -> list[str]:  # after the status write
+            logged = [r.getMessage() for r in caplog.records]
+            return [m for m in logged if m.startswith("FleetHandshake fleet-default/app: Synced") and "released" in m]
+
+        (message,) = wait_for(released_logged, "the release logged")
+        removed, released = message.split("; released ")
+        assert "Secret" not in removed and released.startswith("Secret fleet-default/db "), message
+        custom = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig(fake_kube, tmp_path))))
+        custom.delete_namespaced_custom_object(*HANDSHAKES[:2], "fleet-default", "fleethandshakes", "app")
+        wait_for(lambda: "db2" not in copies(fake_kube), "the copy db2 collected with the handshake")
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "x"}, "reader's Secret stays"
+    assert status(fake_kube, "fleet-default", "reader")["status"] == "Synced"

@@ -123,6 +123,23 @@ class KubeObjects(ApiReader):
         what = f"write the status of {res.plural} {namespace}/{name}"
         self.call(what, call, *res[:2], namespace, res.plural, name, {"status": dict(status)}, _content_type=_MERGE)
 
+    def patch_metadata(self, res: Resource, namespace: str, name: str, metadata: Mapping[str, Any]) -> bool:
+        """Merge-patch the object's metadata (a null removes a key) if it is still at the
+        `resourceVersion` that `metadata` holds; False when it is gone or changed."""
+        what = f"patch the metadata of {res.plural} {namespace}/{name}"
+        body = {"metadata": dict(metadata)}
+        try:
+            if res == SECRETS:
+                self.call(what, self._core.patch_namespaced_secret, name, namespace, body, _content_type=_MERGE)
+            else:
+                call = self._custom.patch_namespaced_custom_object
+                self.call(what, call, *res[:2], namespace, res.plural, name, body, _content_type=_MERGE)
+            return True
+        except KubeError as e:
+            if e.status in (HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT):
+                return False
+            raise
+
     def delete(self, res: Resource, namespace: str, name: str, uid: str, resource_version: str | None = None) -> bool:
         """Delete the object if it is still the one with `uid` (and, when given, still at
         `resource_version`: unchanged since it was read); False when it is gone or changed."""

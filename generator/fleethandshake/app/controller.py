@@ -55,7 +55,7 @@ class Settings:
 class Controller:
     def __init__(self, api: KubeObjects, settings: Settings | None = None) -> None:
         self.api, self.settings = api, settings or Settings()
-        self.reconciler = Reconciler(api, self.settings.mode)
+        self.reconciler = Reconciler(api, self.settings.mode, self._is_read)
         self.queue: WorkQueue[Key] = WorkQueue()
         self.stopping = threading.Event()
         self.synced = threading.Event()  # the handshakes were listed once
@@ -192,6 +192,11 @@ class Controller:
             keys = list(self._by_secret.get((str(meta.get("namespace")), str(meta.get("name"))), ()))
         for key in keys:
             self.queue.add(key)
+
+    def _is_read(self, namespace: str, name: str) -> bool:
+        """Some handshake names the Secret as its own (a copy that is one is never deleted)."""
+        with self._lock:
+            return (namespace, name) in self._by_secret
 
     def _remember(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}

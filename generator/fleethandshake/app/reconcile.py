@@ -8,7 +8,10 @@ them with it; Bundles of targets that were dropped are deleted, but only those t
 made for this handshake (its labels and an owner reference to this handshake's uid). So are the
 downstream copies in the workspace it no longer delivers (secretName changed, or the handshake
 left downstream mode), after the new copy and the Bundles are applied and the dropped Bundles
-deleted, so that no Bundle names a Secret that is gone; never the handshake's own Secret.
+deleted, so that no Bundle names a Secret that is gone. A copy that is a handshake's own Secret
+(the user pointed this handshake or another at it) is released instead: its owner reference and
+marks removed, it is the user's Secret from then on, which neither the garbage collector (when
+the handshake is deleted) nor a later removal takes.
 
 Missing and Error keep every Bundle as it is (nothing lost): only a rendered handshake changes
 its Bundles. Messages name objects, keys and YAML paths, never a value.
@@ -16,7 +19,7 @@ its Bundles. Messages name objects, keys and YAML paths, never a value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +37,7 @@ from ..core.bundleobject import (
     problems_message,
     status_of,
 )
-from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from ..modes import IN_CLUSTER, modes
 
 MODES = IN_CLUSTER
@@ -48,8 +51,10 @@ class Result:
 
 
 class Reconciler:
-    def __init__(self, api: KubeObjects, default_mode: str = "plain") -> None:
-        self.api, self.default_mode = api, default_mode
+    def __init__(self, api: KubeObjects, default_mode: str = "plain",
+                 is_read: Callable[[str, str], bool] = lambda namespace, name: False) -> None:  # fmt: skip
+        """`is_read(namespace, name)`: some handshake names that Secret as its own."""
+        self.api, self.default_mode, self.is_read = api, default_mode, is_read
         self.env = render.make_environment(templates.sources())
 
     def reconcile(self, obj: Mapping[str, Any]) -> Result:
@@ -99,11 +104,17 @@ class Reconciler:
                 self.api.apply(BUNDLES, bundle)
             removed = self._remove_dropped(hs, owner["uid"], {b["metadata"]["name"] for b in bundles})
             copies = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered.management}
-            removed += [f"Secret {name}" for name in self._remove_copies(hs, owner["uid"], copies)]
+            gone, released = self._remove_copies(hs, owner["uid"], copies)
+            removed += [f"Secret {name}" for name in gone]
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
         message = f"{len(bundles)} Bundle(s) applied ({mode_name} mode)"
-        return Result(Status.SYNCED, message + (f"; removed {', '.join(removed)}" if removed else ""))
+        if removed:
+            message += f"; removed {', '.join(removed)}"
+        if released:
+            message += "; released " + ", ".join(f"Secret {name}" for name in released)
+            message += " (a handshake's own Secret: kept, no longer owned by this handshake)"
+        return Result(Status.SYNCED, message)
 
     def _apply_management(self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any]) -> str | None:
         """Downstream mode: the Secret Fleet copies, in the workspace under secretName. When the
@@ -132,21 +143,24 @@ class Reconciler:
                 removed.append(str(meta["name"]))
         return sorted(removed)
 
-    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]]) -> list[str]:
-        """Delete the workspace Secrets written for this handshake (its labels and an owner
-        reference to its uid) that are not `wanted` and not its own Secret; each only if it is
-        unchanged since it was listed."""
+    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        """Of the workspace Secrets written for this handshake (its labels and an owner reference
+        to its uid): release its own Secret, and those not `wanted` that another handshake names
+        as its own; delete the other ones not `wanted`. Each only if it is unchanged since it was
+        listed. Returns the deleted and the released."""
         found, _ = self.api.list(SECRETS, hs.workspace, _selector(hs))
-        keep = wanted | {(hs.secret_namespace, hs.secret_name)}
-        removed = []
+        removed, released = [], []
         for secret in found:
             meta = secret.get("metadata") or {}
             where = (str(meta.get("namespace")), str(meta.get("name")))
-            if where in keep or not owned_by(secret, uid):
+            if not owned_by(secret, uid):
                 continue
-            if self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
+            if where == (hs.secret_namespace, hs.secret_name) or (where not in wanted and self.is_read(*where)):
+                if self.api.patch_metadata(SECRETS, *where, _released(meta, uid)):
+                    released.append("/".join(where))
+            elif where not in wanted and self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
                 removed.append("/".join(where))
-        return sorted(removed)
+        return sorted(removed), sorted(released)
 
 
 def _mine(hs: Handshake) -> dict[str, str]:
@@ -156,6 +170,16 @@ def _mine(hs: Handshake) -> dict[str, str]:
 
 def _selector(hs: Handshake) -> str:
     return ",".join(f"{k}={v}" for k, v in _mine(hs).items())
+
+
+def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
+    """The metadata patch that makes a copy a Secret of the user's: no owner reference to the
+    handshake (the garbage collector would delete it with it), none of the marks of a copy;
+    conditional on its resourceVersion."""
+    owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid]
+    marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE)
+    labels = {key: None for key in marks if key in (meta.get("labels") or {})}
+    return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None, "labels": labels}
 
 
 def _labelled(obj: Mapping[str, Any], hs: Handshake) -> bool:
