@@ -64,17 +64,9 @@ def read_tree_at(path: Path, ref: str) -> dict[str, bytes]:
 def committed(path: Path) -> tuple[str, dict[str, bytes]] | None:
     """The commit HEAD of the repository holding folder `path`, and the files under `path` in
     that commit; None when `path` is not in a git work tree or the branch has no commit yet."""
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
-    if repo.working_tree_dir is None:
-        return None
-    try:
-        head = repo.head.commit.hexsha
-    except ValueError:  # unborn branch
-        return None
-    return head, read_tree_at(path, head)
+    checkout = SourceCheckout.find(path)  # the work tree holding `path`, found as the source's is
+    head = checkout.head() if checkout is not None else None
+    return (head, read_tree_at(path, head)) if head is not None else None
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,11 @@ class Conflict:
 
 
 def cluster_label(display: Mapping[tuple[str, str], str], workspace: str, cluster: str) -> str:
+    return labelled(cluster, display.get((workspace, cluster)))
+
+
+def labelled(cluster: str, shown: str | None) -> str:
     """`prod-frankfurt (c-m-2bn8v6xt)`: Rancher's generated names mean nothing to a reviewer."""
-    shown = display.get((workspace, cluster))
     return f"{shown} ({cluster})" if shown and shown != cluster else cluster
 
 

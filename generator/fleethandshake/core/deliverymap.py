@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .bundleview import BundleView
-from .conflicts import Resolve
+from .conflicts import Resolve, labelled
 from .describe import describe_target
 from .inventory import Inventory
 from .matching import DISPLAY_NAME_LABEL
@@ -47,8 +47,7 @@ class ClusterDeliveries:
     @property
     def label(self) -> str:
         """As the plan shows a cluster: `prod-frankfurt (c-m-2bn8v6xt)`."""
-        shown = self.display_name
-        return f"{shown} ({self.cluster})" if shown and shown != self.cluster else self.cluster
+        return labelled(self.cluster, self.display_name)
 
 
 @dataclass(frozen=True)
