@@ -230,3 +230,10 @@ def test_paths_stop_at_a_secret_key_inside_a_list_item_too(value: str) -> None:
     with pytest.raises(YamlError) as caught:
         parse_documents(text.encode())
     assert "hunter2" not in caught.value.message
+
+
+def test_a_document_never_shows_its_values() -> None:
+    """check-secrets and import read clear-text Secrets into Documents: their repr (a traceback,
+    a test failure, a debug print) must not carry a value."""
+    doc = parse_documents("kind: Secret\nstringData:\n  password: hunter2-Kx81\n")[0]
+    assert "hunter2-Kx81" not in repr(doc) and "hunter2-Kx81" not in str(doc)

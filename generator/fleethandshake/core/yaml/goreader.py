@@ -13,7 +13,6 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 
@@ -147,6 +146,8 @@ def format_go_float(value: float, fmt: str) -> str:
     sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0:
         return sign + "0"
+    from decimal import Decimal  # not at the top: every validate imports this module, few need it
+
     _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
     assert isinstance(exponent, int)

@@ -113,7 +113,7 @@ class YamlError(Exception):
         self.line = line
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # `data` may be a clear-text Secret (check-secrets, import): never shown
 class Document:
     """One YAML document: its data, the plain scalars Kubernetes reads otherwise, and the line of
     every YAML path in it (computed on demand: most documents never have a problem)."""
