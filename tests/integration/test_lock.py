@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,32 @@ def test_an_output_set_aside_by_a_killed_swap_is_put_back_not_removed(tmp_path: 
         pass
     assert (out / "fleet-default" / "db-0123" / "fleet.yaml").read_text() == "kept\n"
     assert not aside.exists() and not unfinished.exists()
+
+
+def test_an_interrupt_during_the_two_rename_swap_waits_until_out_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the atomic exchange is missing, a Ctrl-C arriving between the two renames must not
+    end the run with no OUT (a `git add -A` would commit it as deleted): it waits for both."""
+    import ctypes
+    import signal
+    import types
+
+    from fleethandshake.adapters.fs import swap
+
+    out, staging = tmp_path / "out", tmp_path / ".out.fh-staging-abc"
+    (out / "old").mkdir(parents=True)
+    (staging / "new").mkdir(parents=True)
+    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: types.SimpleNamespace())  # no renameat2
+    real_rename = os.rename
+
+    def rename_then_interrupt(src: Any, dst: Any) -> None:
+        real_rename(src, dst)
+        if Path(src) == out:  # OUT just went aside
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "rename", rename_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        swap._exchange(staging, out)
+    assert (out / "new").is_dir()
+    assert (staging / "old").is_dir()

@@ -174,16 +174,22 @@ def _exchange(a: Path, b: Path) -> None:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(err, os.strerror(err), str(b))
-    # Two renames leave a moment with no `b`: a failure then puts it back, and a run killed then
-    # finds it beside the staging folders (lock.py puts it back before clearing those).
+    # Two renames leave a moment with no `b`: a failure then puts it back, interrupts wait until
+    # both are done (a Ctrl-C between them would end the run with no OUT, which a `git add -A`
+    # would then commit as deleted), and a run killed then finds it beside the staging folders
+    # (lock.py puts it back before clearing those).
     aside = a.with_name(a.name + ASIDE)
-    os.rename(b, aside)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        os.rename(a, b)
-    except OSError:
-        os.rename(aside, b)
-        raise
-    os.rename(aside, a)
+        os.rename(b, aside)
+        try:
+            os.rename(a, b)
+        except OSError:
+            os.rename(aside, b)
+            raise
+        os.rename(aside, a)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _fsync_dir(path: Path) -> None:
