@@ -184,19 +184,20 @@ def _request_body(manifest: Mapping[str, Any], owner_labels: Mapping[str, str] |
     meta = manifest.get("metadata")
     if not (isinstance(meta, Mapping) and all(isinstance(meta.get(k), str) and meta[k] for k in ("name", "namespace"))):
         raise ValueError("SecretStore.apply needs metadata.name and metadata.namespace")
-    body = _revealed(manifest)
+    body = revealed(manifest)
     if owner_labels:
         body["metadata"]["labels"] = {**(body["metadata"].get("labels") or {}), **owner_labels}
     return body
 
 
-def _revealed(value: Any) -> Any:
+def revealed(value: Any) -> Any:
+    """A copy of `value` with every SecretValue in it revealed: for a request body only."""
     if isinstance(value, SecretValue):
         return value.reveal()
     if isinstance(value, Mapping):
-        return {str(k): _revealed(v) for k, v in value.items()}
+        return {str(k): revealed(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_revealed(v) for v in value]
+        return [revealed(v) for v in value]
     return value
 
 

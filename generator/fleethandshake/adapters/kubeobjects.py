@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from . import kuberead
 from .kube import APPLY_PATCH as _APPLY
-from .kube import FIELD_MANAGER
+from .kube import FIELD_MANAGER, revealed
 from .kubeclient import METADATA, METADATA_LIST, TIMEOUT, KubeError, transport
 from .kuberead import ApiReader
 
@@ -107,12 +107,14 @@ class KubeObjects(ApiReader):
         raise KubeGone(str(failure), status=failure.status) if failure.status == HTTPStatus.GONE else failure
 
     def apply(self, res: Resource, obj: Mapping[str, Any]) -> None:
-        """Server-side apply under the controller's field manager, forcing its fields."""
+        """Server-side apply under the controller's field manager, forcing its fields. A Secret's
+        values (SecretValue) are revealed here, only into the request."""
         meta = obj["metadata"]
         what = f"apply {res.plural} {meta['namespace']}/{meta['name']}"
         options = {"field_manager": CONTROLLER_MANAGER, "force": True, "_content_type": _APPLY}
         if res == SECRETS:
-            self.call(what, self._core.patch_namespaced_secret, meta["name"], meta["namespace"], obj, **options)
+            body = revealed(obj)
+            self.call(what, self._core.patch_namespaced_secret, meta["name"], meta["namespace"], body, **options)
             return
         call = self._custom.patch_namespaced_custom_object
         self.call(what, call, *res[:2], meta["namespace"], res.plural, meta["name"], obj, **options)
