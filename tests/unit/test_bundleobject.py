@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from fleethandshake.app.workqueue import WorkQueue
-from fleethandshake.core.bundleobject import COMPRESS_AT, bundle_object, resource_text
+from fleethandshake.core.bundleobject import COMPRESS_AT, bundle_object
 
 FLEET = {
     "name": "b",
@@ -15,6 +19,14 @@ FLEET = {
     "overrideTargets": [{"name": "t", "clusterSelector": {}}],
     "targetCustomizations": [{"clusterName": "c1", "doNotDeploy": True}, {"name": "n", "clusterGroup": "g"}],
 }
+
+
+def resource_text(resource: Mapping[str, Any]) -> str:
+    """A Bundle resource's content as text, whatever its encoding (Fleet's content.go)."""
+    content = str(resource.get("content") or "")
+    if resource.get("encoding") == "base64+gz":
+        return gzip.decompress(base64.b64decode(content)).decode()
+    return content
 
 
 def test_fleet_yaml_fields_become_the_bundle_as_read_go_makes_it() -> None:

@@ -14,13 +14,20 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 
 from ..core.models import SecretValue
-from .kubeclient import KubeError, api_client, api_failure, host_of, json_object, list_pages, raw_call
+from .kubeclient import (
+    METADATA,
+    METADATA_LIST,
+    KubeError,
+    api_client,
+    api_failure,
+    host_of,
+    json_object,
+    list_pages,
+    raw_call,
+)
 
 FIELD_MANAGER = "fleet-handshake"
 APPLY_PATCH = "application/apply-patch+yaml"
-# Metadata only (PartialObjectMetadata); a server that cannot do that sends the whole object.
-_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _DELETE_ATTEMPTS = 3
 
 
@@ -98,7 +105,7 @@ class SecretStore:
         shown = f" (selector {selector})" if selector else ""
         op = _Op(f"list Secrets in namespace {namespace}{shown}", "list", namespace)
         fetch = functools.partial(self._request, op, "list_namespaced_secret", namespace,
-                                  _headers={"Accept": _METADATA_LIST}, label_selector=selector or None)  # fmt: skip
+                                  _headers={"Accept": METADATA_LIST}, label_selector=selector or None)  # fmt: skip
         found: list[OwnedSecret] = []
         for item in list_pages(op.what, self.host, fetch)[0]:
             meta = item.get("metadata") or {}
@@ -145,7 +152,7 @@ class SecretStore:
         """The Secret's metadata, None if it does not exist."""
         op = _Op(f"read Secret {namespace}/{name}", "get", namespace)
         try:
-            raw = self._request(op, "read_namespaced_secret", name, namespace, _headers={"Accept": _METADATA})
+            raw = self._request(op, "read_namespaced_secret", name, namespace, _headers={"Accept": METADATA})
         except KubeError as e:
             if e.status == HTTPStatus.NOT_FOUND:
                 return None
@@ -177,19 +184,20 @@ def _request_body(manifest: Mapping[str, Any], owner_labels: Mapping[str, str] |
     meta = manifest.get("metadata")
     if not (isinstance(meta, Mapping) and all(isinstance(meta.get(k), str) and meta[k] for k in ("name", "namespace"))):
         raise ValueError("SecretStore.apply needs metadata.name and metadata.namespace")
-    body = _revealed(manifest)
+    body = revealed(manifest)
     if owner_labels:
         body["metadata"]["labels"] = {**(body["metadata"].get("labels") or {}), **owner_labels}
     return body
 
 
-def _revealed(value: Any) -> Any:
+def revealed(value: Any) -> Any:
+    """A copy of `value` with every SecretValue in it revealed: for a request body only."""
     if isinstance(value, SecretValue):
         return value.reveal()
     if isinstance(value, Mapping):
-        return {str(k): _revealed(v) for k, v in value.items()}
+        return {str(k): revealed(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_revealed(v) for v in value]
+        return [revealed(v) for v in value]
     return value
 
 

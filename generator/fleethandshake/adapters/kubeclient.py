@@ -25,6 +25,10 @@ from ..errors import EXIT_USAGE, UserError
 
 TIMEOUT = (10.0, 60.0)  # connect, read
 LIST_PAGE = 500
+# Accept headers for metadata only (PartialObjectMetadata): a Secret's values are never fetched;
+# a server that cannot do that sends the whole object.
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _MIN_CLIENT_MAJOR = 36  # first client whose generated methods take `_content_type` (apply patches)
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 

@@ -15,9 +15,9 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 
 from . import kuberead
-from .kube import _METADATA, _METADATA_LIST, FIELD_MANAGER
 from .kube import APPLY_PATCH as _APPLY
-from .kubeclient import TIMEOUT, KubeError, transport
+from .kube import FIELD_MANAGER, revealed
+from .kubeclient import METADATA, METADATA_LIST, TIMEOUT, KubeError, transport
 from .kuberead import ApiReader
 
 CONTROLLER_MANAGER = f"{FIELD_MANAGER}-controller"  # the field manager of what the controller applies
@@ -51,7 +51,7 @@ class KubeObjects(ApiReader):
         """The object, None if it does not exist (a Secret: with its values, to render at once,
         unless `metadata_only`)."""
         what = f"read {res.plural} {namespace}/{name}"
-        headers = {"_headers": {"Accept": _METADATA}} if metadata_only else {}
+        headers = {"_headers": {"Accept": METADATA}} if metadata_only else {}
         try:
             if res == SECRETS:
                 return self._json(what, self._core.read_namespaced_secret, name, namespace, **headers)
@@ -67,7 +67,7 @@ class KubeObjects(ApiReader):
         what = f"list {res.plural}" + (f" in {namespace}" if namespace else "") + (f" ({selector})" if selector else "")
         query: dict[str, Any] = {"label_selector": selector or None}
         if res == SECRETS:
-            metadata = {"_headers": {"Accept": _METADATA_LIST}, **query}
+            metadata = {"_headers": {"Accept": METADATA_LIST}, **query}
             if namespace is None:
                 return self.pages(what, self._core.list_secret_for_all_namespaces, **metadata)
             return self.pages(what, self._core.list_namespaced_secret, namespace, **metadata)
@@ -85,7 +85,7 @@ class KubeObjects(ApiReader):
         call: Any
         args: tuple[Any, ...]
         if res == SECRETS:
-            call, args, extra = self._core.list_secret_for_all_namespaces, (), {"_headers": {"Accept": _METADATA}}
+            call, args, extra = self._core.list_secret_for_all_namespaces, (), {"_headers": {"Accept": METADATA}}
         else:
             call, args, extra = self._custom.list_cluster_custom_object, (*res[:2], res.plural), {}
         watcher: Any = watch.Watch
@@ -107,12 +107,14 @@ class KubeObjects(ApiReader):
         raise KubeGone(str(failure), status=failure.status) if failure.status == HTTPStatus.GONE else failure
 
     def apply(self, res: Resource, obj: Mapping[str, Any]) -> None:
-        """Server-side apply under the controller's field manager, forcing its fields."""
+        """Server-side apply under the controller's field manager, forcing its fields. A Secret's
+        values (SecretValue) are revealed here, only into the request."""
         meta = obj["metadata"]
         what = f"apply {res.plural} {meta['namespace']}/{meta['name']}"
         options = {"field_manager": CONTROLLER_MANAGER, "force": True, "_content_type": _APPLY}
         if res == SECRETS:
-            self.call(what, self._core.patch_namespaced_secret, meta["name"], meta["namespace"], obj, **options)
+            body = revealed(obj)
+            self.call(what, self._core.patch_namespaced_secret, meta["name"], meta["namespace"], body, **options)
             return
         call = self._custom.patch_namespaced_custom_object
         self.call(what, call, *res[:2], meta["namespace"], res.plural, meta["name"], obj, **options)

@@ -53,19 +53,17 @@ class _Lock(_LeaseLock):  # type: ignore[misc]
             return False, _NoAnswer()
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
-        if self._stopped.is_set():
-            return False
-        try:
-            return bool(super().create(name, namespace, election_record))
-        except Exception:
-            return False
+        return self._write(super().create, name, namespace, election_record)
 
     def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+        return self._write(super().update, name, namespace, updated_record)
+
+    def _write(self, call: Any, name: str, namespace: str, record: Any) -> bool:
         if self._stopped.is_set():
             return False
         try:
-            return bool(super().update(name, namespace, updated_record))
-        except Exception:
+            return bool(call(name, namespace, record))
+        except Exception:  # urllib3 errors: the API is unreachable for now
             return False
 
 

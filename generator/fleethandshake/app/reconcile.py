@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import templates
-from ..adapters.kube import _revealed
 from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import BUNDLES, HANDSHAKES, SECRETS, KubeObjects
 from ..core import render
@@ -128,9 +127,7 @@ class Reconciler:
         if current is not None and not _labelled(current, hs):
             return (f"downstream mode: Secret {namespace}/{name} exists and was not written by fleet-handshake "
                     "for this handshake; left untouched (rename the Secret or remove the other one)")  # fmt: skip
-        body = _revealed(manifest)  # values revealed here, only into the request
-        body["metadata"]["ownerReferences"] = [dict(owner)]
-        self.api.apply(SECRETS, body)
+        self.api.apply(SECRETS, {**manifest, "metadata": {**meta, "ownerReferences": [dict(owner)]}})
         return None
 
     def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str]) -> list[str]:

@@ -136,7 +136,7 @@ def terminal_progress(stream: TextIO) -> Callable[[core.Report, float], None]:
         if not stream.isatty():
             return
         ready, total = report.counts()
-        line = f"waiting for Fleet: {ready}/{total} Ready at {statusreport._short(report.commit)} ({elapsed:.0f} s)"
+        line = f"waiting for Fleet: {ready}/{total} Ready at {statusreport.short(report.commit)} ({elapsed:.0f} s)"
         stream.write(f"\r{line}\033[K" + ("\n" if report.ready else ""))
         stream.flush()
 
@@ -145,7 +145,7 @@ def terminal_progress(stream: TextIO) -> Callable[[core.Report, float], None]:
 
 def timed_out(report: core.Report, timeout: float) -> str:
     clusters = ", ".join(report.not_ready()) or "none (see the bundles listed above)"
-    return f"not Ready after {timeout:g} s at commit {statusreport._short(report.commit)}; not Ready: {clusters}"
+    return f"not Ready after {timeout:g} s at commit {statusreport.short(report.commit)}; not Ready: {clusters}"
 
 
 def print_report(report: core.Report, fmt: str, stream: TextIO | None = None) -> int:

@@ -83,14 +83,6 @@ def bundle_object(fleet: Mapping[str, Any], files: Mapping[str, bytes], namespac
     return bundle
 
 
-def resource_text(resource: Mapping[str, Any]) -> str:
-    """A Bundle resource's content as text, whatever its encoding (Fleet's content.go)."""
-    content = str(resource.get("content") or "")
-    if resource.get("encoding") == "base64+gz":
-        return gzip.decompress(base64.b64decode(content)).decode()
-    return content
-
-
 def bundle_objects(tree: Tree) -> list[dict[str, Any]]:
     """Every bundle folder of a rendered tree (`ws/bundle/file`) as its Bundle, by name."""
     bundles = []

@@ -18,7 +18,8 @@ SHORT = 12  # a commit as shown; JSON has it whole
 MAX_MESSAGE = 300
 
 
-def _short(commit: str | None) -> str:
+def short(commit: str | None) -> str:
+    """A commit as the reports show it ("-" when unknown)."""
     return commit[:SHORT] if commit else "-"
 
 
@@ -39,7 +40,7 @@ def _secret(report: Report, key: tuple[str, str]) -> str:
 
 def _verdict(report: Report) -> str:
     ready, total = report.counts()
-    at = f"at OUT's commit {_short(report.commit)}" if report.commit else "(OUT's commit not compared)"
+    at = f"at OUT's commit {short(report.commit)}" if report.commit else "(OUT's commit not compared)"
     if report.ready:
         return f"Ready: every targeted cluster is Ready {at} ({total} bundle deployment(s))."
     clusters = ", ".join(report.not_ready())
@@ -66,7 +67,7 @@ def to_text(report: Report) -> str:
         lines += ["", f"{key[0]}/{key[1]}{_secret(report, key)}"]
         for d in rows:
             message = f"  {_clip(d.message)}" if d.message else ""
-            lines.append(f"  {d.display:<{width}}  {d.state:<11}  {_short(d.commit):<{SHORT}}{message}".rstrip())
+            lines.append(f"  {d.display:<{width}}  {d.state:<11}  {short(d.commit):<{SHORT}}{message}".rstrip())
     for title, items in _sections(report):
         if items:
             lines += ["", f"{title}:", *(f"  {item}" for item in items)]
@@ -90,7 +91,7 @@ def to_markdown(report: Report) -> str:
                   "| cluster | state | commit | message |", "| --- | --- | --- | --- |"]  # fmt: skip
         for d in rows:
             mark = "✅ " if d.ready else ""
-            lines.append(f"| {_cell(d.display)} | {mark}{d.state} | `{_short(d.commit)}` | {_cell(d.message)} |")
+            lines.append(f"| {_cell(d.display)} | {mark}{d.state} | `{short(d.commit)}` | {_cell(d.message)} |")
     for title, items in _sections(report):
         if items:
             lines += ["", f"**{title}:**", "", *(f"- `{_cell(item)}`" for item in items)]
