@@ -22,6 +22,8 @@ from controllertest import FAST, bundles, running, status, wait_for
 from fakekube import FakeKube
 from fhtest import DATA, REPO, handshake
 from fleethandshake import cli
+from fleethandshake.adapters import lease
+from fleethandshake.app import controller as controller_app
 
 fake_kube = fakekube.fake_kube
 FOLDER = REPO / "examples/controller"
@@ -66,6 +68,14 @@ def test_the_deployment_runs_the_controller_with_options_it_has() -> None:
     options = vars(cli.parser().parse_args(container["args"]))
     assert options["subcommand"] == "controller" and options["health_port"] == 8080
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_the_pod_is_given_the_time_a_clean_stop_takes() -> None:
+    """The kubelet kills the pod terminationGracePeriodSeconds after SIGTERM: a stopping controller
+    waits for its workers, then releases the Lease with two API calls."""
+    (deployment,) = [d for d in documents() if d["kind"] == "Deployment"]
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > controller_app.WORKER_GRACE + 2 * sum(lease.RELEASE_TIMEOUT)
 
 
 def granted() -> dict[str, set[str]]:

@@ -21,6 +21,7 @@ from kubernetes.leaderelection.resourcelock import leaselock
 _LeaseLock: Any = leaselock.LeaseLock  # untyped library classes
 _election: Any = leaderelection
 _config: Any = electionconfig
+RELEASE_TIMEOUT = (5.0, 5.0)  # connect, read: per call of the release; the Lease expires anyway
 
 # The election logs every failed try with the API's answer (a Lease, or a Status): not a secret,
 # but noise at INFO every retry period.
@@ -104,10 +105,10 @@ class Election:
             return
         self.leading.clear()
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace)
+            lease = self._api.read_namespaced_lease(self.name, self.namespace, _request_timeout=RELEASE_TIMEOUT)
             if lease.spec is not None and lease.spec.holder_identity == self.identity:
                 lease.spec.holder_identity = None
-                self._api.replace_namespaced_lease(self.name, self.namespace, lease)
+                self._api.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=RELEASE_TIMEOUT)
         except Exception as e:  # best effort: the Lease then expires after its duration
             message = e.status if isinstance(e, ApiException) else type(e).__name__
             logging.getLogger(__name__).warning(

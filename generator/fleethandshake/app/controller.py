@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from ..core.models import Status
 from .reconcile import MODES, Reconciler
 from .workqueue import WorkQueue
 
-_WORKER_GRACE = 70.0  # seconds: longer than one API call may take (kubeclient.TIMEOUT)
+WORKER_GRACE = 70.0  # seconds a stop waits for its workers: longer than one API call may take (kubeclient.TIMEOUT)
 log = logging.getLogger("fleet-handshake.controller")
 Key = tuple[str, str]  # (namespace, name) of a handshake
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -110,8 +111,9 @@ class Controller:
         busy = [worker for worker in self._workers if worker.is_alive()]
         if busy:
             log.info("stopping: waiting for %d worker(s) to finish their reconcile", len(busy))
+        deadline = time.monotonic() + WORKER_GRACE  # for all of them, not each in turn
         for worker in busy:
-            worker.join(timeout=_WORKER_GRACE)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def ready(self) -> bool:
         leading = self._election is None or self._election.leading.is_set()
