@@ -8,7 +8,7 @@ Reads ask for metadata only, so listing and ownership checks never fetch a value
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, NamedTuple
@@ -65,6 +65,7 @@ class SecretStore:
         *,
         owner_labels: Mapping[str, str] | None = None,
         replaces: tuple[Mapping[str, str], tuple[str, ...]] | None = None,
+        check: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         """Create or update a v1 Secret by server-side apply, forcing this tool's fields.
 
@@ -72,6 +73,8 @@ class SecretStore:
         (`replaces`: labels it must carry, label keys it must lack) the previous owner's
         (KubeOwnershipError otherwise); they are added to the object's labels, and the write is
         conditional on the resourceVersion that was checked (HTTP 409 if it changed meanwhile).
+        `check(metadata)` is called with an existing Secret's metadata before the write, under the
+        same condition; it raises to refuse the write.
         """
         body = _request_body(manifest, owner_labels)  # values revealed from here on, in memory only
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
@@ -86,6 +89,8 @@ class SecretStore:
                     " not managed by fleet-handshake and was left untouched; rename the handshake's secret"
                     " or remove the existing Secret"
                 )
+            if current is not None and check is not None:
+                check(current)
             if current is not None and current.get("resourceVersion"):
                 body["metadata"]["resourceVersion"] = str(current["resourceVersion"])
         apply = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}

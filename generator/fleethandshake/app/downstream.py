@@ -9,9 +9,9 @@ alone (`claim`, asked by build before the output is composed); the others go on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
@@ -19,6 +19,9 @@ from ..core.ownership import Ownership, claim_secret, owner_of
 from ..modes import modes
 from .build import Build
 from .source import LoadedSource
+
+if TYPE_CHECKING:
+    from .ordering import Guard
 
 OWNED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGER}"
 
@@ -32,8 +35,12 @@ class KubeOptions:
 class Sync:
     """The management Secrets of this source's identity and handshakes."""
 
-    def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource) -> None:
+    def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource,
+                 guard: Guard | None = None) -> None:  # fmt: skip
+        """`guard`: publish's order of sources. Each Secret then records the source it came from,
+        and one recorded by a newer source is never written over (StaleSource, UnorderedSource)."""
         self.options = options or KubeOptions()
+        self.loaded, self.guard = loaded, guard
         self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
         markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
@@ -70,11 +77,32 @@ class Sync:
 
     def apply(self, result: Build) -> None:
         # owner_labels: a same-named Secret that this source does not own is refused, not overwritten.
+        record: dict[str, str] = {}
+        if self.guard is not None:
+            from ..core import provenance
+
+            record = provenance.as_annotations(self.guard.record(self.loaded))
         for manifest in result.management:
             meta = manifest["metadata"]
             existing = self._existing.get((meta["namespace"], meta["name"]))
             replaces = owner_of(existing) if existing is not None else None
-            self._client().apply(manifest, owner_labels=owner_of(meta["labels"])[0], replaces=replaces)
+            if record:
+                annotations = {**(meta.get("annotations") or {}), **record}
+                manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
+            self._client().apply(manifest, owner_labels=owner_of(meta["labels"])[0], replaces=replaces,
+                                 check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
+
+    def _check_order(self, namespace: str, name: str) -> Callable[[Mapping[str, Any]], None] | None:
+        guard = self.guard
+        if guard is None:
+            return None
+
+        def check(metadata: Mapping[str, Any]) -> None:
+            refusal = guard.check_secret(namespace, name, metadata.get("annotations") or {})
+            if refusal is not None:
+                raise refusal
+
+        return check
 
     def plan_prune(self, result: Build, old: Mapping[str, bytes]) -> output.Composition:
         """Find the owned Secrets that are no longer wanted (deleted by `prune`, once the bundles are

@@ -8,7 +8,7 @@ fleet-handshake commit of the output branch records. See core/provenance.py for 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..adapters import git as gitx
@@ -57,18 +57,28 @@ class Guard:
     def check(self, remote_head: str | None) -> UserError | None:
         """The refusal to raise (once the caller has dropped its own unpushed commit), or None."""
         ws = self.ws
-        theirs = ws.recorded(remote_head or ws.head())
+        where = f"{ws.remote}/{ws.branch}" if ws.remote else f"branch {ws.branch}"
+        return self._refusal(ws.recorded(remote_head or ws.head()), where, say=True)
+
+    def check_secret(self, namespace: str, name: str, annotations: Mapping[str, str]) -> UserError | None:
+        """The same rule for a management Secret about to be applied (downstream mode), from what
+        its annotations record: a run that lost the race to a newer one never writes its values
+        over the newer run's, even before the branch tells it apart."""
+        where = f"Secret {namespace}/{name} on the management cluster"
+        return self._refusal(prov.from_annotations(annotations), where, say=False)
+
+    def _refusal(self, theirs: prov.Provenance | None, where: str, *, say: bool) -> UserError | None:
         relation = None
         if self.checkout and theirs and theirs.commit and self.ours.commit and theirs.digest != self.ours.digest:
             relation = self.checkout.relation(self.ours.commit, theirs.commit)
-        where = f"{ws.remote}/{ws.branch}" if ws.remote else f"branch {ws.branch}"
         decision = prov.decide(self.ours, theirs, relation, where=where, changed=self.changed)
         if decision.verdict is prov.Verdict.STALE:
             return StaleSource(decision.message)
         if decision.verdict is prov.Verdict.UNORDERED:
             if not self.allow_unordered:
                 return UnorderedSource(decision.message)
-            self.say(f"publishing although the order of the sources cannot be told ({prov.ALLOW_OPTION})")
+            if say:
+                self.say(f"publishing although the order of the sources cannot be told ({prov.ALLOW_OPTION})")
         return None
 
     def record(self, loaded: LoadedSource) -> prov.Provenance:

@@ -17,7 +17,7 @@ from ..core import output, plan, provenance, report
 from ..core.models import Status
 from ..core.ownership import Ownership
 from ..core.render import STATE_DIR
-from ..errors import EXIT_FAILED, EXIT_OK, UsageError, UserError
+from ..errors import EXIT_FAILED, EXIT_OK, StaleSource, UnorderedSource, UsageError, UserError
 from . import downstream, generate, ordering, status
 from . import source as source_loader
 from .build import build
@@ -139,9 +139,7 @@ def publish(
             remote_head = ws.fetch()
             refusal = guard.check(remote_head)  # before committing, and again after every lost race
             if refusal is not None:
-                back = (pending[1] or remote_head) if pending is not None else None
-                if back is not None:
-                    ws.move_to(back)  # our own commit never reached the remote: it goes too
+                _drop(ws, pending, remote_head)
                 raise refusal
             head = ws.head()
             if remote_head is not None and remote_head != head:
@@ -161,11 +159,15 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with output_lock(ws.out):
                 old = read_tree(ws.out)
-                sync = downstream.Sync(old, kube, loaded)
+                sync = downstream.Sync(old, kube, loaded, guard)
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)
-                sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
+                try:
+                    sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
+                except (StaleSource, UnorderedSource):  # a Secret a newer source wrote: see Guard.check_secret
+                    _drop(ws, pending, remote_head)
+                    raise
                 comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json
                 generate.write(ws.out, comp, old)
             parent = ws.head()
@@ -187,6 +189,13 @@ def publish(
             return PublishResult(ours, True, attempt, comp, ws.head())
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
+
+
+def _drop(ws: gitx.Workspace, pending: tuple[str, str | None] | None, remote_head: str | None) -> None:
+    """Before a refusal: our own commit never reached the remote, so it goes too."""
+    back = (pending[1] or remote_head) if pending is not None else None
+    if back is not None:
+        ws.move_to(back)
 
 
 def run(

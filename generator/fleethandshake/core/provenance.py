@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+from .models import LABEL_PREFIX
 
 COMMIT_TRAILER = "Fleet-Handshake-Source-Commit"
 DIGEST_TRAILER = "Fleet-Handshake-Source-Digest"
 ALLOW_OPTION = "--allow-unordered"
+# The same record on each management Secret publish applies in downstream mode (README, "Order").
+COMMIT_ANNOTATION = f"{LABEL_PREFIX}/source-commit"
+DIGEST_ANNOTATION = f"{LABEL_PREFIX}/source-digest"
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -56,6 +61,16 @@ def recorded(commit: str, digest: str) -> Provenance:
     the value later reaches `git fetch` as an argument."""
     values = commit.split()
     return Provenance(digest.strip(), values[-1] if values and _SHA.fullmatch(values[-1]) else None)
+
+
+def as_annotations(p: Provenance) -> dict[str, str]:
+    return {**({COMMIT_ANNOTATION: p.commit} if p.commit else {}), DIGEST_ANNOTATION: p.digest}
+
+
+def from_annotations(found: Mapping[str, str]) -> Provenance | None:
+    """What a management Secret's annotations record, or None (written before this, or by generate)."""
+    digest = found.get(DIGEST_ANNOTATION)
+    return recorded(found.get(COMMIT_ANNOTATION) or "", digest) if digest else None
 
 
 def trailers(p: Provenance) -> str:

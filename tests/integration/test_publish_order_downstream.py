@@ -1,0 +1,130 @@
+"""Downstream mode: a publish from an older source never writes its values over a newer one's
+Secret on the management cluster, even in the window where the output branch cannot tell yet.
+
+Real git (a source repository with c1 = OLD and c2 = NEW, a clone per CI job, a bare output remote)
+and the real kubernetes client against the loopback API server (tests/fakekube.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fakekube
+from fakekube import FakeKube, write_kubeconfig
+from fhtest import GIT_ENV, AgeKey, SourceRepo, clone, git, handshake, run_cli, secret
+from fleethandshake.core import provenance
+from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED
+
+fake_kube = fakekube.fake_kube
+OLD, NEW = "rotate-me-OLD-7d3", "rotate-me-NEW-1f8"
+WORKSPACE, NAME = "fleet-default", "db-creds"
+
+
+def commit_source(src: SourceRepo, value: str, message: str) -> str:
+    src.write(".fleet-handshake.yaml", "mode: downstream\n")
+    src.handshakes("hs.yaml", handshake("db", NAME, [{"clusterName": "c-db"}]))
+    src.encrypted("db.yaml", secret(NAME, stringData={"password": value}))
+    git(src.root, "add", "-A")
+    git(src.root, "commit", "--quiet", "-m", message)
+    return git(src.root, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def jobs(tmp_path: Path, age_key: AgeKey) -> tuple[str, str, Path, Path]:
+    """c1, c2 (c2 rotates the password), and a source clone checked out at each (jobs A and B)."""
+    work = tmp_path / "src-work"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    src = SourceRepo(work, age_key)
+    c1, c2 = commit_source(src, OLD, "c1"), commit_source(src, NEW, "c2: rotate")
+    origin = tmp_path / "src.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    src_a, src_b = clone(origin, tmp_path / "srcA"), clone(origin, tmp_path / "srcB")
+    git(src_a, "checkout", "--quiet", c1)
+    git(src_b, "checkout", "--quiet", c2)
+    return c1, c2, src_a, src_b
+
+
+@pytest.fixture
+def env(fake_kube: FakeKube, tmp_path: Path, key_env: dict[str, str]) -> dict[str, str]:
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"mgmt": fake_kube}, "mgmt")
+    return {**key_env, **GIT_ENV, "KUBECONFIG": str(config)}
+
+
+def publish_command(src: Path, out_repo: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "fleethandshake", "publish", str(src), "--out", str(out_repo / "bundles"), *args]
+
+
+def test_a_publish_records_its_source_on_the_management_secret(
+    jobs: tuple[str, str, Path, Path], remote: Path, tmp_path: Path, env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    _, c2, _, src_b = jobs
+    result = run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", env=env)
+
+    assert result.code == 0, result.stderr
+    annotations = fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"]
+    assert annotations[provenance.COMMIT_ANNOTATION] == c2
+    trailer = f"--format=%(trailers:key={provenance.DIGEST_TRAILER},valueonly)"
+    assert annotations[provenance.DIGEST_ANNOTATION] == git(remote, "log", "-1", trailer, "main")
+
+
+def test_an_older_job_that_checked_the_branch_before_the_newer_one_published_keeps_its_values_off(
+    jobs: tuple[str, str, Path, Path], remote: Path, tmp_path: Path, env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Job A (c1) fetched the output branch while it still held nothing newer; job B (c2) then
+    published completely (Secret NEW, branch pushed) before A reached the cluster. A must not write
+    OLD over NEW: Fleet would copy OLD to every cluster, and B's run is over."""
+    c1, c2, src_a, src_b = jobs
+    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
+    hold = fake_kube.hold_next("GET", f"/namespaces/{WORKSPACE}/secrets")  # A's first look at the cluster
+    job_a = subprocess.Popen(publish_command(src_a, out_a), env=env_for_child(env), text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert hold.arrived.wait(60), "job A never reached the cluster"
+        newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env)
+        assert newer.code == 0, newer.stderr
+        assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}
+    finally:
+        hold.release.set()
+        stdout, stderr = job_a.communicate(timeout=120)
+
+    assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}, "job A rolled the rotation back"
+    assert job_a.returncode == EXIT_STALE, stderr
+    assert c1 in stderr and c2 in stderr and f"Secret {WORKSPACE}/{NAME}" in stderr and "Traceback" not in stderr
+    assert OLD not in stdout + stderr and NEW not in stdout + stderr
+    assert fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"][provenance.COMMIT_ANNOTATION] == c2
+    assert git(out_a, "status", "--porcelain") == "", "job A left nothing behind in its output clone"
+
+
+def test_a_secret_from_a_source_git_cannot_order_is_refused_unless_allowed(
+    jobs: tuple[str, str, Path, Path], remote: Path, tmp_path: Path, env: dict[str, str], fake_kube: FakeKube,
+    age_key: AgeKey,
+) -> None:  # fmt: skip
+    """Two output branches feed one management cluster; the other one's source is unrelated."""
+    _, c2, _, src_b = jobs
+    assert run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", env=env).code == 0
+    other = tmp_path / "other"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(other))
+    commit_source(SourceRepo(other, age_key), OLD, "unrelated history")
+    out_other = clone(remote, tmp_path / "oO")
+    args = ("publish", other, "--out", out_other / "bundles", "--branch", "other")
+
+    refused = run_cli(*args, env=env)
+
+    assert refused.code == EXIT_UNORDERED, refused.stderr
+    assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}
+
+    allowed = run_cli(*args, "--allow-unordered", env=env)
+
+    assert allowed.code == 0, allowed.stderr
+    assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": OLD}
+    assert fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"][provenance.COMMIT_ANNOTATION] != c2
+
+
+def env_for_child(env: dict[str, str]) -> dict[str, str]:
+    """As run_cli builds it: this process's environment without SOPS_*, then `env`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}, **env}
