@@ -242,6 +242,28 @@ def test_action_reports_each_problem_as_an_annotation(
     _assert_no_canary(runner.everything_written())
 
 
+def test_a_source_with_hundreds_of_problems_gives_a_comment_github_accepts(
+    repo: SourceRepo, key_env: dict[str, str], tmp_path: Path
+) -> None:
+    """GitHub refuses a comment over 65,536 characters: the example workflow's update would fail
+    and leave the last plan standing on the pull request. The problems are counted, not cut."""
+    bad = [handshake(f"Bad_{i}", "s", [{"clusterName": "c1"}]) for i in range(600)]  # not DNS-1123 names
+    repo.handshakes("handshakes/all.yaml", *bad)
+    runner = Runner(tmp_path / "runner")
+    result, outputs = runner.action(key_env, "--command", "plan", "--source", repo.root, "--out", tmp_path / "out",
+                                    "--repo-root", tmp_path)  # fmt: skip
+
+    assert result.code == 1
+    assert result.stdout.count("::error file=source/handshakes/all.yaml,") == 600  # every one annotated
+    comment = Path(outputs["plan-markdown"]).read_text()
+    assert comment.startswith(MARKER) and len(comment) <= 60_000
+    assert "600 problems in the source" in comment
+    listed = comment.count("- `source/handshakes/all.yaml:")
+    assert 0 < listed < 600 and f"... and {600 - listed} more" in comment and "fleet-handshake validate" in comment
+    summary = runner.summary.read_text()
+    assert summary.count("- `source/handshakes/all.yaml:") == 600  # the job summary holds 1 MiB: all of them
+
+
 def test_action_refuses_a_mode_that_does_not_exist(repo: SourceRepo, tmp_path: Path) -> None:
     result = run_cli(
         "action", "--command", "validate", "--source", repo.root, "--out", tmp_path / "o", "--mode", "sealed"

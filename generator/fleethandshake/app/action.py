@@ -43,6 +43,8 @@ PLAN_JSON = "fleet-handshake-plan.json"
 SUMMARY_LIMIT = 1024 * 1024 // 4
 SUMMARY_FULL_PLAN = ("The full plan is the JSON plan: the Action's `plan-json` output (the example workflow keeps "
                      "it as the `fleet-handshake-plan` artifact).")  # fmt: skip
+PROBLEMS_LEFT_OUT = ("- ... and {count:,} more, left out to keep this within GitHub's size limit: "
+                     "`fleet-handshake validate` lists every problem")  # fmt: skip
 SHALLOW_WARNING = (
     "the source checkout is shallow: publish may not be able to tell whether its commit is newer than the "
     "one the published output came from, and then refuses (exit 5). Check the source out with "
@@ -97,15 +99,23 @@ def _code(text: str) -> str:
     return "`" + _md(text).replace("`", "'") + "`"
 
 
-def problems_markdown(problems: Sequence[Problem], base: Base, repo_root: Path) -> str:
+def problems_markdown(problems: Sequence[Problem], base: Base, repo_root: Path, limit: int = SUMMARY_LIMIT) -> str:
+    """The problems as a list, within `limit` characters: those left out are counted (a source
+    with hundreds of broken files would make a comment GitHub refuses, leaving the last plan up)."""
     count = len(problems)
     lines = [MARKER, f"### {TITLE}: {count} problem{'s' if count != 1 else ''} in the source", ""]
     lines.append("Nothing was planned, generated or published. Fix these and push again:")
     lines.append("")
-    for p in problems:
+    used = sum(len(line) + 1 for line in lines) + len(PROBLEMS_LEFT_OUT.format(count=count)) + 1
+    for shown, p in enumerate(problems):
         where = repo_path(p.file, base(p), repo_root) + (f":{p.line}" if p.line is not None else "")
         path = f" {_code(p.path)}" if p.path else ""
-        lines.append(f"- {_code(where)}{path}: {_md(p.message)}")
+        item = f"- {_code(where)}{path}: {_md(p.message)}"
+        used += len(item) + 1
+        if used > limit:
+            lines.append(PROBLEMS_LEFT_OUT.format(count=count - shown))
+            break
+        lines.append(item)
     return "\n".join(lines) + "\n"
 
 
@@ -131,11 +141,14 @@ class _Action:
             message = f"{p.path}: {p.message}" if p.path else p.message
             file = repo_path(p.file, self.base(p), self.args.repo_root)
             self.echo(github.annotation("error", message, file=file, line=p.line, title=TITLE))
-        markdown = problems_markdown(problems, self.base, self.args.repo_root)
-        self.runner.append_summary(markdown)
+        self.runner.append_summary(problems_markdown(problems, self.base, self.args.repo_root))
         outputs = {"changed": "false"}
         if self.args.command == "plan":  # so the pull request comment says why there is no plan
+            from ..core.plancomment import COMMENT_LIMIT
+
             path = self.temp_dir() / PLAN_MARKDOWN
+            limit = COMMENT_LIMIT - len(MARKER) - 1  # as the plan's: a workflow may add the marker
+            markdown = problems_markdown(problems, self.base, self.args.repo_root, limit=limit)
             path.write_text(markdown, encoding="utf-8")
             (path.parent / PLAN_JSON).unlink(missing_ok=True)  # no plan: no stale one either
             outputs["plan-markdown"] = str(path)
