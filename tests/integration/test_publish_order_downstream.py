@@ -17,6 +17,8 @@ import pytest
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import GIT_ENV, AgeKey, SourceRepo, clone, git, handshake, run_cli, secret
+from fleethandshake.adapters import git as gitx
+from fleethandshake.app.publish import publish
 from fleethandshake.core import provenance
 from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED
 
@@ -27,8 +29,10 @@ WORKSPACE, NAME = "fleet-default", "db-creds"
 
 def commit_source(src: SourceRepo, value: str, message: str) -> str:
     src.write(".fleet-handshake.yaml", "mode: downstream\n")
-    src.handshakes("hs.yaml", handshake("db", NAME, [{"clusterName": "c-db"}]))
+    src.handshakes("hs.yaml", handshake("db", NAME, [{"clusterName": "c-db"}]),
+                   handshake("api", "api-token", [{"clusterName": "c-api"}]))  # fmt: skip
     src.encrypted("db.yaml", secret(NAME, stringData={"password": value}))
+    src.encrypted("api.yaml", secret("api-token", stringData={"token": "api-token-unchanged"}))
     git(src.root, "add", "-A")
     git(src.root, "commit", "--quiet", "-m", message)
     return git(src.root, "rev-parse", "HEAD")
@@ -94,7 +98,7 @@ def test_an_older_job_that_checked_the_branch_before_the_newer_one_published_kee
 
     assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}, "job A rolled the rotation back"
     assert job_a.returncode == EXIT_STALE, stderr
-    assert c1 in stderr and c2 in stderr and f"Secret {WORKSPACE}/{NAME}" in stderr and "Traceback" not in stderr
+    assert c1 in stderr and c2 in stderr and f"Secret {WORKSPACE}/" in stderr and "Traceback" not in stderr
     assert OLD not in stdout + stderr and NEW not in stdout + stderr
     assert fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"][provenance.COMMIT_ANNOTATION] == c2
     assert git(out_a, "status", "--porcelain") == "", "job A left nothing behind in its output clone"
@@ -128,3 +132,30 @@ def test_a_secret_from_a_source_git_cannot_order_is_refused_unless_allowed(
 def env_for_child(env: dict[str, str]) -> dict[str, str]:
     """As run_cli builds it: this process's environment without SOPS_*, then `env`."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}, **env}
+
+
+def test_git_is_asked_once_per_recorded_commit_not_once_per_secret(
+    jobs: tuple[str, str, Path, Path], remote: Path, tmp_path: Path, env: dict[str, str], fake_kube: FakeKube,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    c1, c2, src_a, src_b = jobs
+    assert run_cli("publish", src_a, "--out", clone(remote, tmp_path / "oA") / "bundles", env=env).code == 0
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    asked: list[tuple[str, str]] = []
+    relation = gitx.SourceCheckout.relation
+
+    def counted(self: gitx.SourceCheckout, ours: str, theirs: str) -> provenance.Relation:
+        asked.append((ours, theirs))
+        return relation(self, ours, theirs)
+
+    monkeypatch.setattr(gitx.SourceCheckout, "relation", counted)
+
+    publish(src_b, clone(remote, tmp_path / "oB") / "bundles", say=lambda _: None)
+
+    assert (
+        len([s for s in fake_kube.secrets.values() if provenance.COMMIT_ANNOTATION in s["metadata"]["annotations"]])
+        == 2
+    )
+    assert asked == [(c2, c1)], "the branch and both Secrets record c1: one question to git"
+    assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}

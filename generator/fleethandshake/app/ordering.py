@@ -53,6 +53,7 @@ class Guard:
         self.changed = tuple(p for p in changes if _read_by_publish(p))
         head = self.checkout.head() if self.checkout is not None and not self.changed else None
         self.ours = prov.Provenance(source_digest(loaded), head)
+        self._relations: dict[str, prov.Relation] = {}
 
     def check(self, remote_head: str | None) -> UserError | None:
         """The refusal to raise (once the caller has dropped its own unpushed commit), or None."""
@@ -70,7 +71,9 @@ class Guard:
     def _refusal(self, theirs: prov.Provenance | None, where: str, *, say: bool) -> UserError | None:
         relation = None
         if self.checkout and theirs and theirs.commit and self.ours.commit and theirs.digest != self.ours.digest:
-            relation = self.checkout.relation(self.ours.commit, theirs.commit)
+            relation = self._relations.get(theirs.commit) or self.checkout.relation(self.ours.commit, theirs.commit)
+            if relation not in (prov.Relation.SHALLOW, prov.Relation.MISSING):  # a fetch may still tell
+                self._relations[theirs.commit] = relation  # git asked once per commit, not once per Secret
         decision = prov.decide(self.ours, theirs, relation, where=where, changed=self.changed)
         if decision.verdict is prov.Verdict.STALE:
             return StaleSource(decision.message)
