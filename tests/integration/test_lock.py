@@ -192,6 +192,21 @@ def test_an_output_set_aside_by_a_killed_swap_is_put_back_not_removed(tmp_path: 
     assert not aside.exists() and not unfinished.exists()
 
 
+def test_the_clean_up_takes_the_output_name_literally_not_as_a_pattern(tmp_path: Path) -> None:
+    """OUT `o[ut]`: its staging folders are found by its own name. As a glob pattern the name also
+    matched the staging folders of a neighbour `ou` (and took `ou`'s tree, set aside by a killed
+    swap, for its own) and missed its own, leaving a killed run's files beside it."""
+    out = tmp_path / "o[ut]"
+    own = tmp_path / ".o[ut].fh-staging-k1ll3d"
+    (own / "fleet-default").mkdir(parents=True)
+    neighbour = tmp_path / ".ou.fh-staging-k1ll3d-old"  # `ou`, set aside by a swap killed halfway
+    (neighbour / "fleet-default").mkdir(parents=True)
+    with output_lock(out, timeout=1):
+        pass
+    assert not own.exists()
+    assert neighbour.is_dir() and not out.exists()
+
+
 def test_an_interrupt_during_the_two_rename_swap_waits_until_out_is_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

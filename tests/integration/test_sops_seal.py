@@ -170,3 +170,31 @@ def test_no_sops_variable_reaches_the_encrypting_sops() -> None:
     environ = {name: "set" for name in (*listed, *others)} | {"PATH": "/usr/bin:/bin"}
 
     assert encryption_env(environ) == {"PATH": "/usr/bin:/bin", "SOPS_DISABLE_VERSION_CHECK": "1"}
+
+
+def test_a_failed_run_does_not_make_the_next_one_seal_everything_again(
+    repo: SourceRepo, cluster_key: AgeKey, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """A run whose handshakes are Error keeps their bundles byte for byte, and their state too: the
+    next run with the same inputs reuses the SopsSecrets instead of sealing them anew (new bytes:
+    a commit touching every bundle, and Fleet deploying each again). Two ways a run fails: one
+    Secret file broken for a while, and the key missing from the environment (a CI secret unset)."""
+    source(repo, cluster_key)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+    before = sealed_files(out)
+    good = (repo.root / "creds.yaml").read_text()
+    (repo.root / "creds.yaml").write_text(good.replace("ENC[AES256_GCM,data:", "ENC[AES256_GCM,data:x", 1))
+    broken = run_cli("generate", repo.root, "--out", out, env=key_env)
+    assert broken.code == 1 and "Error    fleet-default/one" in broken.stderr
+    (repo.root / "creds.yaml").write_text(good)
+    again = run_cli("generate", repo.root, "--out", out, env=key_env)
+    assert again.code == 0, again.stderr
+    assert sealed_files(out) == before
+    no_key = run_cli("generate", repo.root, "--out", out)
+    assert no_key.code == 1 and "none of the available keys can open it" in no_key.stderr
+    assert sealed_files(out) == before
+    back = run_cli("generate", repo.root, "--out", out, env=key_env)
+    assert back.code == 0, back.stderr
+    assert "reused 2 unchanged handshake(s)" in back.stderr
+    assert sealed_files(out) == before

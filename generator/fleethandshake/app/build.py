@@ -119,6 +119,10 @@ def build(
     if key is not None:
         entries = _entries(comp, work, sealed, previous, key)
         comp.tree[state.STATE_FILE] = state.state_json(entries, context, key, loaded.records)
+    elif state.STATE_FILE in old and output.group_by_bundle(comp.tree) == output.group_by_bundle(old):
+        # No age identity this run (a missing key, say): the state it cannot sign still describes
+        # every bundle, so it stays for the next run that has the key (else every SopsSecret is sealed anew).
+        comp.tree[state.STATE_FILE] = old[state.STATE_FILE]
     synced = {(c.workspace, c.name) for c in comp.changes if c.status is Status.SYNCED}
     management = tuple(
         doc for w in work if w.rendered and (w.hs.workspace, w.hs.name) in synced for doc in w.rendered.management
@@ -314,4 +318,11 @@ def _entries(
                 values = previous[ref].keys if ref in previous else ()
             mac = w.verified or state.output_mac(key, files)  # reused files: the MAC just checked
             entries[ref] = state.Entry(w.digest, mac, change.bundles, seals, values)
+        elif change.status is not Status.SYNCED and ref in previous:
+            # Kept bundles (Missing, Error) keep their entry while it still describes them: once the
+            # handshake is back with the same inputs, its files are reused, not sealed anew.
+            entry = previous[ref]
+            files = {p: c for d in change.bundles for p, c in by_dir.get(d, {}).items()}
+            if set(entry.bundles) == set(change.bundles) and state.output_mac(key, files) == entry.output:
+                entries[ref] = entry
     return entries

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import shutil
 import time
@@ -58,7 +59,7 @@ def _remove_stale_staging(out: Path) -> None:
     Named after the folder OUT resolves to, as `swap.write_tree` names them: OUT may be a link.
     """
     real = out.resolve()
-    for stale in real.parent.glob(f".{real.name}{STAGING}*"):
+    for stale in real.parent.glob(f".{glob.escape(real.name)}{STAGING}*"):  # the name, not a pattern
         if stale.name.endswith(ASIDE) and not os.path.lexists(real):
             os.rename(stale, real)  # a run killed between a swap's two renames: OUT, put back
             continue

@@ -33,7 +33,7 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     skip = str(exclude.resolve()) if exclude is not None else None
     files: list[SourceFile] = []
     problems: list[Problem] = []
-    for full, rel in _walk_files(str(root), skip):
+    for full, rel in _walk_files(str(root), skip, problems):
         if rel.endswith(SOURCE_SUFFIXES):
             found = _read_checked(root, rel, Path(full))
             if isinstance(found, Problem):
@@ -43,10 +43,16 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     return files, problems
 
 
-def _walk_files(top: str, skip: str | None) -> Iterator[tuple[str, str]]:
+def _walk_files(top: str, skip: str | None, problems: list[Problem]) -> Iterator[tuple[str, str]]:
     """(full path, relative path) of every non-hidden file, a folder's files by name and then its
-    folders by name, without following links to folders."""
-    for folder, dirs, names in os.walk(top):
+    folders by name, without following links to folders. A folder that cannot be listed is a
+    problem in `problems`, never skipped in silence: its handshakes would be taken for removed."""
+
+    def unreadable(error: OSError) -> None:
+        rel = os.path.relpath(error.filename, top) if error.filename else "."
+        problems.append(Problem(f"{rel}/", None, "", f"is a folder that cannot be read ({error.strerror})"))
+
+    for folder, dirs, names in os.walk(top, onerror=unreadable):
         rel = os.path.relpath(folder, top) + "/" if folder != top else ""
         if rel and OUTPUT_STATE_DIR in dirs and is_output(folder):
             dirs.clear()  # generated bundles (clear text in plain mode) are not source
