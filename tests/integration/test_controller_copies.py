@@ -1,7 +1,9 @@
 """The controller's downstream copies in the workspace: the copy of a Secret the handshake no
 longer delivers (its secretName changed, or it left downstream mode) is deleted, after the new
 copy and the Bundles are applied; only a Secret with both marks (the handshake's labels and an
-owner reference to its uid), never the handshake's own Secret, and nothing while it is Missing."""
+owner reference to its uid), never the handshake's own Secret, and nothing while it is Missing.
+A copy another handshake reads has no owner reference (LABEL_COPY_OF instead), so it outlives
+its handshake and is then released."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import fakekube
 from controllertest import bundles, kubeconfig, running, status, wait_for
 from fakekube import FakeKube
 from fhtest import handshake
-from fleethandshake.adapters.kubeobjects import HANDSHAKES
-from fleethandshake.core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
+from fleethandshake.adapters.kubeobjects import HANDSHAKES, KubeObjects
+from fleethandshake.app.reconcile import Reconciler
+from fleethandshake.core.models import LABEL_COPY_OF, LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
 
 fake_kube = fakekube.fake_kube
 MODE = "fleethandshake.riverpointtechnology.com/mode"
@@ -47,6 +50,24 @@ def synced(fake: FakeKube, generation: int) -> bool:
 
 def copies(fake: FakeKube) -> set[str]:
     return {name for (ns, name) in fake.secrets if ns == "fleet-default"}
+
+
+def marks(fake: FakeKube, name: str) -> tuple[list[str], str | None, bool]:
+    """The copy's owner uids, its LABEL_COPY_OF and whether it has the copy labels at all."""
+    meta = fake.secrets[("fleet-default", name)]["metadata"]
+    labels = meta.get("labels") or {}
+    owners = [ref["uid"] for ref in meta.get("ownerReferences") or []]
+    return owners, labels.get(LABEL_COPY_OF), bool(set(LABELS) & set(labels))
+
+
+def delete_handshake(fake: FakeKube, tmp_path: Path, name: str = "app") -> None:
+    custom = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig(fake, tmp_path))))
+    custom.delete_namespaced_custom_object(*HANDSHAKES[:2], "fleet-default", "fleethandshakes", name)
+
+
+def reader(name: str, secret: str, namespace: str = "fleet-default") -> dict[str, Any]:
+    """A plain-mode handshake that reads `namespace/secret`."""
+    return handshake(name, secret, TARGETS[:1], secret_namespace=namespace)
 
 
 def test_a_changed_secret_name_removes_the_old_copy_after_the_new_copy_and_bundles(
@@ -212,3 +233,131 @@ def test_a_copy_another_handshake_reads_is_released_not_removed(
         wait_for(lambda: "db2" not in copies(fake_kube), "the copy db2 collected with the handshake")
     assert fake_kube.secret_values("fleet-default", "db") == {"password": "x"}, "reader's Secret stays"
     assert status(fake_kube, "fleet-default", "reader")["status"] == "Synced"
+
+
+def test_a_copy_another_handshake_reads_outlives_its_handshake_and_is_released(
+    fake_kube: FakeKube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The copy is applied without the owner reference as soon as another handshake reads it, so
+    the garbage collector leaves it when its handshake is deleted; it is then released (the
+    reader's Secret from then on) and the reader stays Synced."""
+    caplog.set_level(logging.INFO, logger="fleet-handshake.controller")
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    uid = fake_kube.put_object(downstream("db"))["metadata"]["uid"]
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: synced(fake_kube, 1) and marks(fake_kube, "db")[0] == [uid], "the copy, owned")
+        fake_kube.put_object(reader("reader", "db"))
+        wait_for(lambda: marks(fake_kube, "db") == ([], uid, True), "the copy kept without its owner reference")
+        wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
+        wait_for(lambda: "read by another handshake" in status(fake_kube, "fleet-default", "app")["message"], "said")
+        delete_handshake(fake_kube, tmp_path)
+        wait_for(lambda: marks(fake_kube, "db") == ([], None, False), "the copy released")
+        assert all(name.startswith("reader-") for name in bundles(fake_kube)), "app's Bundles go with it"
+        logged = "FleetHandshake fleet-default/app (deleted): released Secret fleet-default/db ("
+        wait_for(lambda: logged in caplog.text, "the release logged")
+        wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "x"}
+    assert status(fake_kube, "fleet-default", "reader")["status"] == "Synced"
+
+
+def test_a_copy_nobody_reads_any_more_gets_its_owner_reference_back(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """The reader turns to another Secret while the handshake exists: the copy is owned again, and
+    deleting the handshake deletes it (garbage collection), as for a copy nobody ever read."""
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("default", "other", {"password": "y"})
+    uid = fake_kube.put_object(downstream("db"))["metadata"]["uid"]
+    with running(fake_kube, tmp_path):
+        fake_kube.put_object(reader("reader", "db"))
+        wait_for(lambda: "db" in copies(fake_kube) and marks(fake_kube, "db") == ([], uid, True), "kept")
+        fake_kube.put_object(reader("reader", "other", namespace="default"))
+        wait_for(lambda: marks(fake_kube, "db") == ([uid], None, True), "owned again, LABEL_COPY_OF gone")
+        delete_handshake(fake_kube, tmp_path)
+        wait_for(lambda: "db" not in copies(fake_kube), "the copy collected with the handshake")
+        wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
+
+
+def test_what_an_earlier_handshake_kept_is_released_or_removed_but_only_its_copies(
+    fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    """Copies kept (LABEL_COPY_OF, no owner) for handshakes deleted while no controller ran: the
+    one a handshake reads is released, the others deleted, both for a handshake that is gone and
+    for one recreated under the same name (another uid); a Secret with the labels alone stays."""
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_object(downstream("db"))  # app, recreated: its earlier self kept app-old
+    fake_kube.put_object(reader("reader", "gone-read"))
+    gone = {**LABELS, LABEL_HANDSHAKE: "gone", LABEL_COPY_OF: "uid-of-gone"}
+    fake_kube.put_secret("fleet-default", "gone-read", {"k": "v"}, labels=gone)
+    fake_kube.put_secret("fleet-default", "gone-unread", {"k": "v"}, labels=gone)
+    fake_kube.put_secret("fleet-default", "gone-lookalike", {"k": "v"}, labels={**LABELS, LABEL_HANDSHAKE: "gone"})
+    fake_kube.put_secret("fleet-default", "app-old", {"k": "v"}, labels={**LABELS, LABEL_COPY_OF: "uid-of-old-app"})
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: copies(fake_kube) == {"db", "gone-read", "gone-lookalike"}, "the unread ones removed")
+        wait_for(lambda: marks(fake_kube, "gone-read") == ([], None, False), "the one read released")
+        wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
+        wait_for(lambda: "Secret fleet-default/app-old" in status(fake_kube, "fleet-default", "app")["message"], "said")
+    assert marks(fake_kube, "gone-lookalike")[1:] == (None, True), "one mark only: not a copy, left alone"
+
+
+def test_a_release_that_meets_a_changed_copy_is_tried_again(
+    fake_kube: FakeKube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The copy changes between the list and the release (a conditional patch, 409): the
+    handshake is queued again, and says so meanwhile, rather than leave the copy owned."""
+    caplog.set_level(logging.INFO, logger="fleet-handshake.controller")
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("default", "db2", {"password": "y"})
+    owner = fake_kube.put_object(downstream("db"))
+    uid = owner["metadata"]["uid"]
+
+    def touched(fake: FakeKube) -> None:
+        """Just before the release's merge patch, someone annotates the copy."""
+        last = fake.requests[-1]
+        if not (last.path.endswith("/secrets/db") and (last.content_type or "").startswith("application/merge")):
+            fake.before_next("PATCH", touched)
+            return
+        copy_ = fake.get_object("secrets", "fleet-default", "db") or {}
+        copy_["metadata"]["annotations"] = {"touched": "by a user"}
+        fake.put_object(copy_)
+
+    with running(fake_kube, tmp_path):
+        fake_kube.put_object(reader("reader", "db"))
+        wait_for(lambda: synced(fake_kube, 1) and marks(fake_kube, "db") == ([], uid, True), "kept for the reader")
+        fake_kube.before_next("PATCH", touched)
+        change(fake_kube, owner, secretName="db2")
+        wait_for(
+            lambda: "not released yet, changed since it was listed: Secret fleet-default/db" in caplog.text, "said"
+        )
+        wait_for(lambda: marks(fake_kube, "db") == ([], None, False), "released on the retry", deadline=20)
+        wait_for(lambda: synced(fake_kube, 2), "Synced with the copy db2")
+    assert fake_kube.secrets[("fleet-default", "db")]["metadata"]["annotations"] == {"touched": "by a user"}
+
+
+def test_a_copy_name_freed_by_another_handshakes_copy_is_taken_at_once(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """`other` is Error while app's copy holds the name of its own copy; app's copy removed (app
+    delivers another one now), `other` is reconciled at once, not at the next resync."""
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    fake_kube.put_secret("default", "db2", {"password": "y"})
+    fake_kube.put_secret("elsewhere", "db", {"password": "z"})
+    owner = fake_kube.put_object(downstream("db"))
+    other = downstream("db", TARGETS[1:], name="other")
+    other["spec"]["secretNamespace"] = "elsewhere"
+    with running(fake_kube, tmp_path):  # FAST: resync only every hour
+        wait_for(lambda: synced(fake_kube, 1), "app Synced with the copy db")
+        fake_kube.put_object(other)
+        wait_for(lambda: status(fake_kube, "fleet-default", "other").get("status") == "Error", "other Error")
+        change(fake_kube, owner, secretName="db2")
+        wait_for(lambda: synced(fake_kube, 2), "app Synced with the copy db2")
+        wait_for(lambda: status(fake_kube, "fleet-default", "other").get("status") == "Synced", "other", deadline=20)
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "z"}
+
+
+def test_clean_up_leaves_what_a_handshake_of_that_name_holds_again(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """A clean-up queued for a deleted handshake runs after one of the same name was created
+    again (the controller's cache not yet told): the API says it exists, so nothing is touched;
+    its own reconcile takes over what is labelled for it."""
+    uid = fake_kube.put_object(downstream("db"))["metadata"]["uid"]
+    fake_kube.put_secret("fleet-default", "db", {"k": "v"}, labels={**LABELS, LABEL_COPY_OF: uid})
+    api = KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path)))
+    assert Reconciler(api).clean_up("fleet-default", "app") is None
+    assert marks(fake_kube, "db") == ([], uid, True)
+    assert not fake_kube.requests_of("DELETE") and not fake_kube.requests_of("PATCH")

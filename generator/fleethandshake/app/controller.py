@@ -4,7 +4,9 @@ original operator did, from the same core as `generate` (app/reconcile.py).
 Built on the kubernetes client's own `watch.Watch` and `leaderelection` (README: "Controller
 mode" says why not kopf). Two informers (list, then watch from the list's resourceVersion, list
 again on 410 Gone or a failure): FleetHandshakes, kept in a cache, and Secrets as metadata only,
-mapped to the handshakes that name them. Changes, a periodic resync and retries with exponential
+mapped to the handshakes that read them or whose downstream copy they are (app/secretindex.py).
+A deleted handshake is queued once more, to release or delete the copies it kept for other
+handshakes (Reconciler.clean_up). Changes, a periodic resync and retries with exponential
 backoff go through one work queue that hands a handshake to one worker at a time. Only the
 replica that holds the Lease works; /healthz answers while the process runs its loops, /readyz
 once it leads and has listed the handshakes. SIGTERM stops it cleanly (Lease released).
@@ -30,6 +32,7 @@ from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import HANDSHAKES, SECRETS, KubeGone, KubeObjects, Resource
 from ..core.models import Status
 from .reconcile import MODES, Reconciler
+from .secretindex import COPIES, READS, SecretIndex, kept_for, read_by
 from .workqueue import WorkQueue
 
 WORKER_GRACE = 70.0  # seconds a stop waits for its workers: longer than one API call may take (kubeclient.TIMEOUT)
@@ -64,7 +67,7 @@ class Controller:
         self.health: HealthServer | None = None
         self._lock = threading.Lock()
         self._cache: dict[Key, dict[str, Any]] = {}
-        self._by_secret: dict[Key, set[Key]] = {}
+        self._by_secret = SecretIndex(self.settings.mode)
         self._failures: dict[Key, int] = {}
         self._election: Any = None
         self._workers: list[threading.Thread] = []
@@ -165,10 +168,14 @@ class Controller:
 
     def _handshakes_listed(self, items: list[dict[str, Any]], first: bool) -> None:
         with self._lock:
+            gone = set(self._cache)
             self._cache.clear()
             self._by_secret.clear()
             for obj in items:
                 self._remember(obj)
+            gone -= set(self._cache)
+        for key in gone:  # deleted while the watch was down: its kept copies (Reconciler.clean_up)
+            self.queue.add(key)
         self._enqueue_all()
         self.synced.set()
 
@@ -177,43 +184,61 @@ class Controller:
         key = (str(meta.get("namespace")), str(meta.get("name")))
         with self._lock:
             old = self._forget(key)
-            if kind == "DELETED":
-                return  # its Bundles go with it: Kubernetes' garbage collector follows their owner reference
-            self._remember(obj)
+            new = None if kind == "DELETED" else obj
+            if new is not None:
+                self._remember(new)
+            # It starts or stops reading a Secret: the handshake whose copy that is applies it
+            # again, without its owner reference or with it.
+            before, after = (read_by(o) if o is not None else None for o in (old, new))
+            changed = [s for s in (before, after) if s is not None] if before != after else []
+            copiers = [k for s in changed for k in self._by_secret.holding(s, COPIES)]
+        for copier in copiers:
+            self.queue.add(copier)
+        # Deleted, it is queued once more for Reconciler.clean_up: its Bundles and copies go with it
+        # (the garbage collector follows their owner reference), not the copies it kept for others.
         # A write of its status alone (this controller's own) changes no generation and no annotation.
-        if old is None or any(_meta(old, f) != _meta(obj, f) for f in ("uid", "generation", "annotations")):
+        fields = ("uid", "generation", "annotations")
+        if new is None or old is None or any(_meta(old, f) != _meta(new, f) for f in fields):
             self.queue.add(key)
 
     def _secrets_listed(self, items: list[dict[str, Any]], first: bool) -> None:
+        # Copies kept for other handshakes by a handshake deleted while no controller watched:
+        # cleaned up, once the handshakes are known (clean_up also reads the handshake itself).
+        while not self.synced.wait(0.1):
+            if self.stopping.is_set():
+                return
+        with self._lock:
+            orphans = {key for item in items if (key := kept_for(item)) is not None and key not in self._cache}
+        for key in orphans:
+            self.queue.add(key)
         if not first:  # listed again after a gap: any Secret may have changed meanwhile
             self._enqueue_all()
 
     def _secret_event(self, kind: str, obj: dict[str, Any]) -> None:
+        """Its readers reconcile; the handshake whose copy it is (or would be) only when it is
+        deleted: the copy recreated, or its name free for a handshake that found it taken."""
         meta = obj.get("metadata") or {}
+        secret = (str(meta.get("namespace")), str(meta.get("name")))
         with self._lock:
-            keys = list(self._by_secret.get((str(meta.get("namespace")), str(meta.get("name"))), ()))
+            keys = self._by_secret.holding(secret, READS, COPIES if kind == "DELETED" else READS)
         for key in keys:
             self.queue.add(key)
 
     def _is_read(self, namespace: str, name: str) -> bool:
         """Some handshake names the Secret as its own (a copy that is one is never deleted)."""
         with self._lock:
-            return (namespace, name) in self._by_secret
+            return bool(self._by_secret.holding((namespace, name), READS))
 
     def _remember(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         self._cache[key] = obj
-        if (secret := _secret_of(obj)) is not None:
-            self._by_secret.setdefault(secret, set()).add(key)
+        self._by_secret.add(key, obj)
 
     def _forget(self, key: Key) -> dict[str, Any] | None:
         old = self._cache.pop(key, None)
-        secret = _secret_of(old) if old is not None else None
-        if secret is not None and (keys := self._by_secret.get(secret)) is not None:
-            keys.discard(key)
-            if not keys:
-                del self._by_secret[secret]
+        if old is not None:
+            self._by_secret.discard(key, old)
         return old
 
     def _work(self) -> None:
@@ -221,29 +246,36 @@ class Controller:
             try:
                 with self._lock:
                     obj = self._cache.get(key)
-                if obj is not None:
-                    self._reconcile(key, obj)
+                self._reconcile(key, obj)
             finally:
                 self.queue.done(key)
 
-    def _reconcile(self, key: Key, obj: dict[str, Any]) -> None:
-        name = "/".join(key)
+    def _reconcile(self, key: Key, obj: dict[str, Any] | None) -> None:
+        """Reconcile the handshake, or clean up after it when it is gone."""
+        name = "/".join(key) + (" (deleted)" if obj is None else "")
         try:
-            result = self.reconciler.reconcile(obj)
+            result = self.reconciler.reconcile(obj) if obj is not None else self.reconciler.clean_up(*key)
+            if result is None:  # gone, and nothing of it to clean up
+                self._failures.pop(key, None)
+                return
         except Exception as e:  # a bug must not stop the worker. Its type and where, never its
             # message: that may quote what the code held (logging.exception would print it).
             where = "".join(traceback.format_tb(e.__traceback__)).rstrip()
             log.error("FleetHandshake %s: unexpected %s; retrying\n%s", name, type(e).__name__, where)
             result = None
+        # A clean-up's outcome is no status of a handshake: its message alone.
+        said = result and (
+            result.message if obj is None and result.status is Status.SYNCED else f"{result.status}: {result.message}"
+        )
         if result is not None and not result.retry:
             self._failures.pop(key, None)
             level = logging.INFO if result.status in (Status.SYNCED, Status.MISSING) else logging.WARNING
-            log.log(level, "FleetHandshake %s: %s: %s", name, result.status, result.message)
+            log.log(level, "FleetHandshake %s: %s", name, said)
             return
         self._failures[key] = failures = self._failures.get(key, 0) + 1
         delay = self._delay(failures)
         if result is not None:
-            log.warning("FleetHandshake %s: %s: %s; retrying in %.0fs", name, result.status, result.message, delay)
+            log.warning("FleetHandshake %s: %s; retrying in %.0fs", name, said, delay)
         self.queue.add_after(key, delay)
 
     def _delay(self, failures: int) -> float:
@@ -259,12 +291,6 @@ class Controller:
             keys = list(self._cache)
         for key in keys:
             self.queue.add(key)
-
-
-def _secret_of(obj: dict[str, Any]) -> Key | None:
-    """(secretNamespace, secretName) of a handshake object, the index its Secret's events use."""
-    spec = obj.get("spec") or {}
-    return (str(spec.get("secretNamespace")), str(spec.get("secretName"))) if isinstance(spec, dict) else None
 
 
 def _meta(obj: dict[str, Any], field: str) -> Any:

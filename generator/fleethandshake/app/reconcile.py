@@ -13,6 +13,11 @@ deleted, so that no Bundle names a Secret that is gone. A copy that is a handsha
 marks removed, it is the user's Secret from then on, which neither the garbage collector (when
 the handshake is deleted) nor a later removal takes.
 
+A copy that another handshake names as its own Secret is applied without the owner reference
+(marked with LABEL_COPY_OF and this handshake's uid instead), so that deleting this handshake
+does not let the garbage collector take the other's Secret; once the handshake is gone,
+`clean_up` releases such copies (or deletes those that nobody reads any more).
+
 Missing and Error keep every Bundle as it is (nothing lost): only a rendered handshake changes
 its Bundles. Messages name objects, keys and YAML paths, never a value.
 """
@@ -20,7 +25,7 @@ its Bundles. Messages name objects, keys and YAML paths, never a value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters import templates
@@ -36,7 +41,16 @@ from ..core.bundleobject import (
     problems_message,
     status_of,
 )
-from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from ..core.models import (
+    LABEL_COPY_OF,
+    LABEL_HANDSHAKE,
+    LABEL_MANAGED_BY,
+    LABEL_SOURCE,
+    LABEL_WORKSPACE,
+    MANAGER,
+    Handshake,
+    Status,
+)
 from ..modes import IN_CLUSTER, modes
 
 MODES = IN_CLUSTER
@@ -46,7 +60,28 @@ MODES = IN_CLUSTER
 class Result:
     status: Status
     message: str
-    retry: bool = False  # an API failure: try again after a backoff (invalid input waits for a change)
+    retry: bool = False  # an API failure or a copy changed under us: try again after a backoff
+    # (invalid input waits for a change)
+
+
+@dataclass
+class Dropped:
+    """What became of the copies a handshake no longer delivers: deleted, released (a handshake
+    reads them), or changed (or gone) between the list and the release: to try again."""
+
+    removed: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        text = ""
+        if self.released:
+            text += "; released " + ", ".join(f"Secret {name}" for name in sorted(self.released))
+            text += " (a handshake's own Secret: kept, no longer owned by this handshake)"
+        if self.changed:
+            text += "; not released yet, changed since it was listed: "
+            text += ", ".join(f"Secret {name}" for name in sorted(self.changed)) + " (trying again)"
+        return text
 
 
 class Reconciler:
@@ -93,45 +128,77 @@ class Reconciler:
             except render.RenderError as e:
                 return Result(Status.ERROR, f"{where}: {e}")
             owner = owner_reference(obj)
+            kept = []
             for manifest in rendered.management:
-                problem = self._apply_management(hs, manifest, owner)
+                problem, read = self._apply_management(hs, manifest, owner)
                 if problem:
                     return Result(Status.ERROR, problem)
+                kept += [f"Secret {manifest['metadata']['namespace']}/{manifest['metadata']['name']}"] if read else []
             bundles = bundle_objects(rendered.files)
             for bundle in bundles:
                 bundle["metadata"]["ownerReferences"] = [owner]
                 self.api.apply(BUNDLES, bundle)
             removed = self._remove_dropped(hs, owner["uid"], {b["metadata"]["name"] for b in bundles})
             copies = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered.management}
-            gone, released = self._remove_copies(hs, owner["uid"], copies)
-            removed += [f"Secret {name}" for name in gone]
+            dropped = self._remove_copies(hs, owner["uid"], copies)
+            removed += [f"Secret {name}" for name in sorted(dropped.removed)]
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
         message = f"{len(bundles)} Bundle(s) applied ({mode_name} mode)"
+        if kept:
+            message += f"; {', '.join(kept)} read by another handshake: no owner reference, it outlives this one"
         if removed:
             message += f"; removed {', '.join(removed)}"
-        if released:
-            message += "; released " + ", ".join(f"Secret {name}" for name in released)
-            message += " (a handshake's own Secret: kept, no longer owned by this handshake)"
-        return Result(Status.SYNCED, message)
+        return Result(Status.SYNCED, message + dropped.message(), retry=bool(dropped.changed))
 
-    def _apply_management(self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any]) -> str | None:
+    def clean_up(self, namespace: str, name: str) -> Result | None:
+        """The handshake `namespace/name` is gone: of its copies kept without an owner reference
+        (LABEL_COPY_OF; the garbage collector took the others), release those a handshake reads
+        and delete the rest, each only if unchanged since listed. None: nothing to do, or a
+        handshake of that name exists again (its reconcile takes over what is labelled for it)."""
+        dropped = Dropped()
+        try:
+            if self.api.get(HANDSHAKES, namespace, name) is not None:
+                return None
+            found, _ = self.api.list(SECRETS, namespace, f"{_selector(namespace, name)},{LABEL_COPY_OF}")
+            for secret in found:
+                meta = secret.get("metadata") or {}
+                if not meta.get("ownerReferences"):
+                    self._drop(meta, "", dropped, release=False)
+        except KubeError as e:
+            return Result(Status.ERROR, str(e), retry=True)
+        if not (dropped.removed or dropped.released or dropped.changed):
+            return None
+        removed = "; removed " + ", ".join(f"Secret {name}" for name in sorted(dropped.removed))
+        message = (removed if dropped.removed else "") + dropped.message()
+        return Result(Status.SYNCED, message.removeprefix("; "), retry=bool(dropped.changed))
+
+    def _apply_management(
+        self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any]
+    ) -> tuple[str | None, bool]:
         """Downstream mode: the Secret Fleet copies, in the workspace under secretName. When the
         handshake's Secret is already that one, there is nothing to write; a Secret of that name
-        that fleet-handshake did not write for this handshake is never overwritten."""
+        that fleet-handshake did not write for this handshake is never overwritten. (problem,
+        whether another handshake reads the copy: then it has no owner reference but
+        LABEL_COPY_OF; server-side apply drops whichever of the two it no longer sends.)"""
         meta = manifest["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         if (namespace, name) == (hs.secret_namespace, hs.secret_name):
-            return None
+            return None, False
         current = self.api.get(SECRETS, namespace, name, metadata_only=True)
         if current is not None and not _labelled(current, hs):
-            return (f"downstream mode: Secret {namespace}/{name} exists and was not written by fleet-handshake "
-                    "for this handshake; left untouched (rename the Secret or remove the other one)")  # fmt: skip
-        self.api.apply(SECRETS, {**manifest, "metadata": {**meta, "ownerReferences": [dict(owner)]}})
-        return None
+            problem = f"downstream mode: Secret {namespace}/{name} exists and was not written by fleet-handshake"
+            return problem + " for this handshake; left untouched (rename the Secret or remove the other one)", False
+        mark: dict[str, Any]
+        if read := self.is_read(namespace, name):
+            mark = {"labels": {**meta.get("labels", {}), LABEL_COPY_OF: owner["uid"]}}
+        else:
+            mark = {"ownerReferences": [dict(owner)]}
+        self.api.apply(SECRETS, {**manifest, "metadata": {**meta, **mark}})
+        return None, read
 
     def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str]) -> list[str]:
-        found, _ = self.api.list(BUNDLES, hs.workspace, _selector(hs))
+        found, _ = self.api.list(BUNDLES, hs.workspace, _selector(hs.workspace, hs.name))
         removed = []
         for bundle in found:
             meta = bundle.get("metadata") or {}
@@ -140,33 +207,43 @@ class Reconciler:
                 removed.append(str(meta["name"]))
         return sorted(removed)
 
-    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
-        """Of the workspace Secrets written for this handshake (its labels and an owner reference
-        to its uid): release its own Secret, and those not `wanted` that another handshake names
-        as its own; delete the other ones not `wanted`. Each only if it is unchanged since it was
-        listed. Returns the deleted and the released."""
-        found, _ = self.api.list(SECRETS, hs.workspace, _selector(hs))
-        removed, released = [], []
+    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]]) -> Dropped:
+        """Of the workspace Secrets written for this handshake (its labels, and an owner reference
+        to its uid or LABEL_COPY_OF: then it may be the copy of an earlier handshake of this name),
+        release its own Secret; of those not `wanted`, release those another handshake reads and
+        delete the others."""
+        found, _ = self.api.list(SECRETS, hs.workspace, _selector(hs.workspace, hs.name))
+        dropped = Dropped()
         for secret in found:
             meta = secret.get("metadata") or {}
             where = (str(meta.get("namespace")), str(meta.get("name")))
-            if not owned_by(secret, uid):
+            kept = LABEL_COPY_OF in (meta.get("labels") or {}) and not meta.get("ownerReferences")
+            if not (owned_by(secret, uid) or kept):
                 continue
-            if where == (hs.secret_namespace, hs.secret_name) or (where not in wanted and self.is_read(*where)):
-                if self.api.patch_metadata(SECRETS, *where, _released(meta, uid)):
-                    released.append("/".join(where))
-            elif where not in wanted and self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
-                removed.append("/".join(where))
-        return sorted(removed), sorted(released)
+            own = where == (hs.secret_namespace, hs.secret_name)
+            if own or where not in wanted:
+                self._drop(meta, uid, dropped, release=own)
+        return dropped
+
+    def _drop(self, meta: Mapping[str, Any], uid: str, dropped: Dropped, *, release: bool) -> None:
+        """A copy no longer delivered: released when `release` or a handshake reads it, else
+        deleted; either only if it is unchanged since it was listed (a deletion skipped so is
+        the user's change winning; a release skipped so is tried again)."""
+        where = (str(meta.get("namespace")), str(meta.get("name")))
+        if release or self.is_read(*where):
+            done = self.api.patch_metadata(SECRETS, *where, _released(meta, uid))
+            (dropped.released if done else dropped.changed).append("/".join(where))
+        elif self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
+            dropped.removed.append("/".join(where))
 
 
-def _mine(hs: Handshake) -> dict[str, str]:
+def _mine(workspace: str, name: str) -> dict[str, str]:
     """The labels of what the controller writes for a handshake."""
-    return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: hs.workspace, LABEL_HANDSHAKE: hs.name}
+    return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: workspace, LABEL_HANDSHAKE: name}
 
 
-def _selector(hs: Handshake) -> str:
-    return ",".join(f"{k}={v}" for k, v in _mine(hs).items())
+def _selector(workspace: str, name: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in _mine(workspace, name).items())
 
 
 def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
@@ -174,11 +251,11 @@ def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
     handshake (the garbage collector would delete it with it), none of the marks of a copy;
     conditional on its resourceVersion."""
     owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid]
-    marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE)
+    marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE, LABEL_COPY_OF)
     labels = {key: None for key in marks if key in (meta.get("labels") or {})}
     return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None, "labels": labels}
 
 
 def _labelled(obj: Mapping[str, Any], hs: Handshake) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in _mine(hs).items())
+    return all(labels.get(k) == v for k, v in _mine(hs.workspace, hs.name).items())

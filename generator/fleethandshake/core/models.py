@@ -14,6 +14,9 @@ LABEL_PREFIX = "fleethandshake.riverpointtechnology.com"
 LABEL_HANDSHAKE = f"{LABEL_PREFIX}/handshake"
 LABEL_WORKSPACE = f"{LABEL_PREFIX}/workspace"
 LABEL_SOURCE = f"{LABEL_PREFIX}/source"  # which source (and output) wrote it: see core/ownership.py
+# Controller mode: a downstream copy that another handshake reads, applied without an owner
+# reference (the garbage collector would delete it with its handshake); the value is that uid.
+LABEL_COPY_OF = f"{LABEL_PREFIX}/copy-of"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "fleet-handshake"
 ANNOTATION_MODE = f"{LABEL_PREFIX}/mode"  # per-handshake override of the source's delivery mode
