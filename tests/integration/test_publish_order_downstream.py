@@ -125,6 +125,7 @@ def test_a_secret_from_a_source_git_cannot_order_is_refused_unless_allowed(
     allowed = run_cli(*args, "--allow-unordered", env=env)
 
     assert allowed.code == 0, allowed.stderr
+    assert allowed.stderr.count("order of the sources cannot be told") == 1  # the branch recorded nothing
     assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": OLD}
     assert fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"][provenance.COMMIT_ANNOTATION] != c2
 

@@ -54,21 +54,22 @@ class Guard:
         head = self.checkout.head() if self.checkout is not None and not self.changed else None
         self.ours = prov.Provenance(source_digest(loaded), head)
         self._relations: dict[str, prov.Relation] = {}
+        self._warned = False
 
     def check(self, remote_head: str | None) -> UserError | None:
         """The refusal to raise (once the caller has dropped its own unpushed commit), or None."""
         ws = self.ws
         where = f"{ws.remote}/{ws.branch}" if ws.remote else f"branch {ws.branch}"
-        return self._refusal(ws.recorded(remote_head or ws.head()), where, say=True)
+        return self._refusal(ws.recorded(remote_head or ws.head()), where)
 
     def check_secret(self, namespace: str, name: str, annotations: Mapping[str, str]) -> UserError | None:
         """The same rule for a management Secret about to be applied (downstream mode), from what
         its annotations record: a run that lost the race to a newer one never writes its values
         over the newer run's, even before the branch tells it apart."""
         where = f"Secret {namespace}/{name} on the management cluster"
-        return self._refusal(prov.from_annotations(annotations), where, say=False)
+        return self._refusal(prov.from_annotations(annotations), where)
 
-    def _refusal(self, theirs: prov.Provenance | None, where: str, *, say: bool) -> UserError | None:
+    def _refusal(self, theirs: prov.Provenance | None, where: str) -> UserError | None:
         relation = None
         if self.checkout and theirs and theirs.commit and self.ours.commit and theirs.digest != self.ours.digest:
             relation = self._relations.get(theirs.commit) or self.checkout.relation(self.ours.commit, theirs.commit)
@@ -80,7 +81,8 @@ class Guard:
         if decision.verdict is prov.Verdict.UNORDERED:
             if not self.allow_unordered:
                 return UnorderedSource(decision.message)
-            if say:
+            if not self._warned:  # once per run, whether the branch or a Secret could not tell
+                self._warned = True
                 self.say(f"publishing although the order of the sources cannot be told ({prov.ALLOW_OPTION})")
         return None
 
