@@ -163,7 +163,7 @@ class Reconciler:
             found, _ = self.api.list(SECRETS, namespace, f"{_selector(namespace, name)},{LABEL_COPY_OF}")
             for secret in found:
                 meta = secret.get("metadata") or {}
-                if not meta.get("ownerReferences"):
+                if _kept(meta):
                     self._drop(meta, "", dropped, release=False)
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
@@ -217,8 +217,7 @@ class Reconciler:
         for secret in found:
             meta = secret.get("metadata") or {}
             where = (str(meta.get("namespace")), str(meta.get("name")))
-            kept = LABEL_COPY_OF in (meta.get("labels") or {}) and not meta.get("ownerReferences")
-            if not (owned_by(secret, uid) or kept):
+            if not (owned_by(secret, uid) or _kept(meta)):
                 continue
             own = where == (hs.secret_namespace, hs.secret_name)
             if own or where not in wanted:
@@ -254,6 +253,11 @@ def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
     marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE, LABEL_COPY_OF)
     labels = {key: None for key in marks if key in (meta.get("labels") or {})}
     return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None, "labels": labels}
+
+
+def _kept(meta: Mapping[str, Any]) -> bool:
+    """A copy applied for a reader: LABEL_COPY_OF instead of an owner reference."""
+    return LABEL_COPY_OF in (meta.get("labels") or {}) and not meta.get("ownerReferences")
 
 
 def _labelled(obj: Mapping[str, Any], hs: Handshake) -> bool:
