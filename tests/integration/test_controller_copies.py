@@ -249,7 +249,7 @@ def test_a_copy_another_handshake_reads_outlives_its_handshake_and_is_released(
         fake_kube.put_object(reader("reader", "db"))
         wait_for(lambda: marks(fake_kube, "db") == ([], uid, True), "the copy kept without its owner reference")
         wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
-        wait_for(lambda: "read by another handshake" in status(fake_kube, "fleet-default", "app")["message"], "said")
+        wait_for(lambda: "read by another handshake" in app_message(fake_kube), "said")
         delete_handshake(fake_kube, tmp_path)
         wait_for(lambda: marks(fake_kube, "db") == ([], None, False), "the copy released")
         assert all(name.startswith("reader-") for name in bundles(fake_kube)), "app's Bundles go with it"
@@ -294,7 +294,7 @@ def test_what_an_earlier_handshake_kept_is_released_or_removed_but_only_its_copi
         wait_for(lambda: copies(fake_kube) == {"db", "gone-read", "gone-lookalike"}, "the unread ones removed")
         wait_for(lambda: marks(fake_kube, "gone-read") == ([], None, False), "the one read released")
         wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")
-        wait_for(lambda: "Secret fleet-default/app-old" in status(fake_kube, "fleet-default", "app")["message"], "said")
+        wait_for(lambda: "Secret fleet-default/app-old" in app_message(fake_kube), "said")
     assert marks(fake_kube, "gone-lookalike")[1:] == (None, True), "one mark only: not a copy, left alone"
 
 
@@ -361,3 +361,8 @@ def test_clean_up_leaves_what_a_handshake_of_that_name_holds_again(fake_kube: Fa
     assert Reconciler(api).clean_up("fleet-default", "app") is None
     assert marks(fake_kube, "db") == ([], uid, True)
     assert not fake_kube.requests_of("DELETE") and not fake_kube.requests_of("PATCH")
+
+
+def app_message(fake: FakeKube) -> str:
+    """The status message of the handshake `app` ("" until the controller has written one)."""
+    return str(status(fake, "fleet-default", "app").get("message", ""))
