@@ -47,3 +47,23 @@ def test_an_unreadable_folder_of_the_source_writes_nothing(
     assert "team-b/: is a folder that cannot be read (Permission denied)" in result.stderr
     assert "nothing was written" in result.stderr
     assert read_tree(out) == before
+
+
+def test_a_folder_moved_behind_a_link_writes_nothing(repo: SourceRepo, tmp_path: Path, key_env: dict[str, str]) -> None:
+    """Links to folders are not followed (nothing outside the source is read through them), and
+    not skipped in silence either: the handshakes behind one would look removed."""
+    repo.handshakes("team-a/hs.yaml", handshake("a", "a", [{"clusterName": "c1"}]))
+    repo.encrypted("team-a/a.yaml", secret("a", stringData={"p": "x"}))
+    repo.handshakes("team-b/hs.yaml", handshake("b", "b", [{"clusterName": "c1"}]))
+    repo.encrypted("team-b/b.yaml", secret("b", stringData={"p": "y"}))
+    out = tmp_path / "out"
+    assert generate(repo.root, out, key_env).returncode == 0
+    before = read_tree(out)
+    (repo.root / "team-b").rename(tmp_path / "shared-team-b")
+    (repo.root / "team-b").symlink_to(tmp_path / "shared-team-b", target_is_directory=True)
+
+    result = generate(repo.root, out, key_env)
+
+    assert result.returncode == 1, result.stderr
+    assert "team-b/: is a symbolic link to a folder, which fleet-handshake does not follow" in result.stderr
+    assert read_tree(out) == before

@@ -43,10 +43,17 @@ def read_source(root: Path, exclude: Path | None) -> tuple[list[SourceFile], lis
     return files, problems
 
 
+LINKED_FOLDER = (
+    "is a symbolic link to a folder, which fleet-handshake does not follow: the handshakes behind "
+    "it would look removed. Move its files into the source, or start its name with '.' to skip it"
+)
+
+
 def _walk_files(top: str, skip: str | None, problems: list[Problem]) -> Iterator[tuple[str, str]]:
     """(full path, relative path) of every non-hidden file, a folder's files by name and then its
-    folders by name, without following links to folders. A folder that cannot be listed is a
-    problem in `problems`, never skipped in silence: its handshakes would be taken for removed."""
+    folders by name, without following links to folders. A folder that cannot be listed, and a
+    link to a folder, is a problem in `problems`, never skipped in silence: its handshakes would
+    be taken for removed."""
 
     def unreadable(error: OSError) -> None:
         rel = os.path.relpath(error.filename, top) if error.filename else "."
@@ -58,6 +65,9 @@ def _walk_files(top: str, skip: str | None, problems: list[Problem]) -> Iterator
             dirs.clear()  # generated bundles (clear text in plain mode) are not source
             continue
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(folder, d) != skip)
+        for linked in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            dirs.remove(linked)  # never followed; and never skipped in silence either
+            problems.append(Problem(f"{rel}{linked}/", None, "", LINKED_FOLDER))
         for name in sorted(names):
             if not name.startswith("."):
                 yield f"{folder}/{name}", rel + name
