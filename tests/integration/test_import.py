@@ -245,6 +245,32 @@ def test_names_that_are_not_kubernetes_names_never_become_paths(tmp_path: Path, 
         "export.yaml", "source/.sops.yaml"]  # fmt: skip
 
 
+@pytest.mark.parametrize(("written", "why"), [
+    ("017", "a number"), ("true", "a boolean"), ("~", "null"), ("!!binary aGVsbG8=", "bytes"), ("1_000", "a number"),
+])  # fmt: skip
+def test_a_value_that_is_not_a_string_is_refused_not_rewritten(
+    tmp_path: Path, age_key: AgeKey, written: str, why: str
+) -> None:
+    """Kubernetes takes only strings as a Secret's values; a hand-made export's `pin: 017` was
+    imported as "15" (Python's reading), `true` as "True", `~` as "None", exit 0."""
+    source = tmp_path / "source"
+    scene.sops_config(source, age_key.recipient)
+    hs = scene.handshakes()[0]
+    export = tmp_path / "export.yaml"
+    secret = "{apiVersion: v1, kind: Secret, metadata: {name: fleethandshake-sample, namespace: default},"
+    export.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [hs]}).replace(
+        "items:\n", f"items:\n- {secret} stringData: {{user: admin, pin: {written}}}}}\n"))  # fmt: skip
+    run = run_cli("import", source, "--from-file", export)
+    assert run.code == 1, run.stderr
+    assert (
+        "skipped  fleet-default/fleethandshake-sample: Secret default/fleethandshake-sample: the value of"
+        f" stringData['pin'] is {why}, not a string (quote it in the export); not imported"
+    ) in run.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "export.yaml", "source/.sops.yaml"]  # fmt: skip
+    assert "admin" not in run.stderr + run.stdout
+
+
 def test_the_creation_rules_choose_the_keys_not_the_environment(
     tmp_path: Path, age_key: AgeKey, other_key: AgeKey
 ) -> None:

@@ -100,3 +100,26 @@ def test_validate_and_check_secrets_read_lists(tmp_path: Path, age_key: AgeKey) 
         assert result.code == 1, result.stderr
         assert "leak.yaml" in result.stderr and "items[0]" in result.stderr
         assert canary not in result.stderr + result.stdout
+
+
+def test_a_clear_secret_in_the_items_of_any_kind_is_found(tmp_path: Path, age_key: AgeKey) -> None:
+    """kubectl, Helm and Fleet read any object with `items` as a list of objects, whatever its
+    kind: a clear-text Secret there is applied, so validate and check-secrets refuse it alike."""
+    canary = "items-clear-Tq61Zr"
+    leak = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "leak", "namespace": "default"},
+            "stringData": {"k": canary}}  # fmt: skip
+    repo = SourceRepo(tmp_path / "src", age_key)
+    for name, kind in (("foo", "Foo"), ("secret", "Secret")):
+        path = repo.write(f"{name}.yaml", yaml.safe_dump({"apiVersion": "v1", "kind": kind, "items": [leak]}))
+        kubectl = Path(sys.executable).parent / "kubectl"
+        proc = subprocess.run([str(kubectl), "label", "--local", "-f", str(path), "fh=x", "-o", "json"],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["stringData"] == {"k": canary}  # what kubectl would apply
+    validated = run_cli("validate", repo.root)
+    checked = run_cli("check-secrets", repo.root / "foo.yaml", repo.root / "secret.yaml")
+    assert validated.code == checked.code == 1
+    for result in (validated, checked):
+        assert "foo.yaml:9 (document 0) items[0].stringData: is in clear text" in result.stderr
+        assert "secret.yaml:9 (document 0) items[0].stringData: is in clear text" in result.stderr
+        assert canary not in result.stdout + result.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..adapters.fs import source as fs
 from ..core.collector import below
 from ..core.models import item_path
-from ..core.validate import is_secret, objects, validate_source
+from ..core.validate import is_secret, kubectl_items, objects, validate_source
 from ..core.validate_secret import DATA_SECTIONS, LAST_APPLIED_PATH
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
@@ -38,7 +38,7 @@ def check_file(display: str, content: bytes) -> list[Problem]:
     # document -> where each Secret in it is: the document itself (item None) or List items
     secrets: dict[int, list[int | None]] = {}
     for d in docs:
-        for item, data in objects(d):
+        for item, data in [*objects(d), *kubectl_items(d)]:
             if is_secret(data):
                 secrets.setdefault(d.index, []).append(item)
     if not secrets:

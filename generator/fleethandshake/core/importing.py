@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import names
+from .collector import kind_of
 from .models import API_VERSION, DEFAULT_WORKSPACE, KIND, SecretValue
 from .validate import is_handshake, is_secret, list_items
 from .validate_handshake import META_KEYS
@@ -84,8 +85,26 @@ def clean_secret(obj: Mapping[str, Any]) -> dict[str, Any]:
     for section in ("data", "stringData"):
         values = obj.get(section)
         if isinstance(values, Mapping) and values:
-            cleaned[section] = {str(k): SecretValue(v if isinstance(v, str) else str(v)) for k, v in values.items()}
+            cleaned[section] = {str(k): SecretValue(str(v)) for k, v in values.items()}
     return cleaned
+
+
+def secret_problem(obj: Mapping[str, Any]) -> str | None:
+    """Why the Secret's values cannot be imported as they are, or None. Kubernetes takes only
+    strings there: a number, boolean, null or binary value of a hand-made export (`017`, `true`,
+    `~`) would come out as Python writes it (`15`, `True`, `None`), a value nobody had."""
+    for section in ("data", "stringData"):
+        values = obj.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            return f"{section} must be a mapping, not {kind_of(values)}"
+        for key, value in values.items():
+            if not isinstance(key, str):
+                return f"a key of {section} is {kind_of(key)}, not a string"
+            if not isinstance(value, str):
+                return f"the value of {section}[{key!r}] is {kind_of(value)}, not a string (quote it in the export)"
+    return None
 
 
 def handshake_file(workspace: str, name: str) -> str:
@@ -107,6 +126,7 @@ class Entry:
     secret_ref: SecretRef
     secret_path: str
     secret: dict[str, Any] | None
+    secret_problem: str | None = None  # why the Secret found cannot be imported
 
     @property
     def ref(self) -> str:
@@ -163,6 +183,7 @@ def pair(
                 secret_ref=(secret_ns, secret_name),
                 secret_path=secret_file(secret_ns, secret_name),
                 secret=None if found is None else clean_secret(found),
+                secret_problem=None if found is None else secret_problem(found),
             )
         )
     return sorted(entries, key=lambda e: (e.workspace, e.name)), refused

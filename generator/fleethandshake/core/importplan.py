@@ -78,6 +78,10 @@ def plan_import(
             plan.not_imported += 1
             continue
         secret_known = e.secret_ref in have_secrets or e.secret_path in plan.secrets
+        if e.secret_problem is not None and not secret_known:
+            plan.report.append(("skipped", f"{e.ref}: {_secret(e)}: {e.secret_problem}; not imported"))
+            plan.not_imported += 1
+            continue
         if e.secret is None and not secret_known:
             secret = f"Secret {e.secret_ref[0]}/{e.secret_ref[1]}"
             if not allow_missing:
@@ -91,10 +95,18 @@ def plan_import(
     return plan
 
 
+def _secret(e: Entry) -> str:
+    return f"Secret {e.secret_ref[0]}/{e.secret_ref[1]}"
+
+
 def _add_secret(plan: ImportPlan, e: Entry, have: Mapping[SecretRef, str], taken: set[str]) -> None:
     if e.secret is None or e.secret_path in plan.secrets:
         return
     ref = f"{e.secret_ref[0]}/{e.secret_ref[1]}"
+    if e.secret_problem is not None and e.secret_ref not in have:
+        plan.report.append(("skipped", f"{_secret(e)}: {e.secret_problem}; not imported"))
+        plan.not_imported += 1
+        return
     if e.secret_ref in have:
         plan.report.append(("kept", f"Secret {ref}: SOURCE defines it already in {have[e.secret_ref]}; left as it is"))
     elif e.secret_path in taken:

@@ -60,6 +60,21 @@ def objects(doc: Document) -> Iterator[tuple[int | None, Any]]:
         yield i, item
 
 
+def kubectl_items(doc: Document) -> Iterator[tuple[int, Any]]:
+    """(item index, object) of a document fleet-handshake does not read as a List but kubectl, Helm
+    and Fleet do: their decoder takes any object with `items` for a list of objects, whatever its
+    kind, and gives an item with neither kind nor apiVersion the list's kind without `List`
+    (k8s.io/apimachinery, unstructured.unstructuredJSONScheme decode and decodeToList)."""
+    data = doc.data
+    if not isinstance(data, dict) or list_items(data) is not None or not isinstance(data.get("items"), list):
+        return
+    kind, api = data.get("kind"), data.get("apiVersion")
+    for i, item in enumerate(data["items"]):
+        if isinstance(item, dict) and "kind" not in item and "apiVersion" not in item and isinstance(kind, str):
+            item = {"kind": kind.removesuffix("List"), "apiVersion": api, **item}
+        yield i, item
+
+
 def is_secret(data: Any) -> bool:
     return isinstance(data, dict) and data.get("kind") == "Secret" and data.get("apiVersion") == "v1"
 
@@ -123,6 +138,11 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
                 if secret is not None and not c.problems:
                     secrets.append(secret)
             problems.extend(c.problems)
+        for item, data in kubectl_items(doc):  # not read, but applied: a clear-text Secret there leaks all the same
+            if is_secret(data):
+                c = Collector(file, doc, item=item, data=data)
+                validate_secret.secret(c)
+                problems.extend(c.problems)
     return handshakes, secrets, problems
 
 
