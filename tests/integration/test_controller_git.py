@@ -41,6 +41,14 @@ def reconcile(fake: FakeKube, tmp_path: Path, name: str = "app") -> Result:
     return Reconciler(KubeObjects(kubeconfig=str(kubeconfig(fake, tmp_path)))).reconcile(obj)
 
 
+def synced(fake: FakeKube, tmp_path: Path, targets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The handshake `app` with these targets, reconciled once by the controller: Synced."""
+    fake.put_secret("default", "db", {"password": "x"})
+    hs = fake.put_object(handshake("app", "db", targets))
+    assert reconcile(fake, tmp_path).status == Status.SYNCED
+    return hs
+
+
 def of_target(fake: FakeKube, target: str) -> str:
     """The name of the Bundle of the handshake target named `target`."""
     (name,) = [n for n, b in bundles(fake).items() if b["spec"]["targetRestrictions"][0]["name"] == target]
@@ -84,9 +92,7 @@ def applied_to(fake: FakeKube, name: str, since: int) -> list[str]:
 def test_a_bundle_fleet_apply_took_over_is_released_and_outlives_the_handshake(
     fake_kube: FakeKube, tmp_path: Path
 ) -> None:
-    fake_kube.put_secret("default", "db", {"password": "x"})
-    hs = fake_kube.put_object(handshake("app", "db", TARGETS))
-    assert reconcile(fake_kube, tmp_path).status == Status.SYNCED
+    hs = synced(fake_kube, tmp_path, TARGETS)
     shared, alone = of_target(fake_kube, "one"), of_target(fake_kube, "two")
     before = fleet_apply(fake_kube, tmp_path, shared, hs)
     since = len(fake_kube.requests)
@@ -133,9 +139,7 @@ def test_a_bundle_a_gitrepo_wrote_first_is_never_overwritten(fake_kube: FakeKube
 def test_a_dropped_targets_bundle_that_git_writes_too_is_released_not_deleted(
     fake_kube: FakeKube, tmp_path: Path
 ) -> None:
-    fake_kube.put_secret("default", "db", {"password": "x"})
-    hs = fake_kube.put_object(handshake("app", "db", TARGETS))
-    assert reconcile(fake_kube, tmp_path).status == Status.SYNCED
+    hs = synced(fake_kube, tmp_path, TARGETS)
     kept, shared = of_target(fake_kube, "one"), of_target(fake_kube, "two")
     fleet_apply(fake_kube, tmp_path, shared, hs)
     changed = copy.deepcopy(fake_kube.get_object("fleethandshakes", "fleet-default", "app"))
@@ -156,9 +160,7 @@ def test_a_dropped_targets_bundle_that_git_writes_too_is_released_not_deleted(
 def test_a_release_that_meets_a_changed_bundle_is_tried_again(fake_kube: FakeKube, tmp_path: Path) -> None:
     """Fleet writes the Bundle between the list and the release (a conditional patch, 409): the
     owner reference stays for now and the handshake is retried, never released blind."""
-    fake_kube.put_secret("default", "db", {"password": "x"})
-    hs = fake_kube.put_object(handshake("app", "db", TARGETS[:1]))
-    assert reconcile(fake_kube, tmp_path).status == Status.SYNCED
+    hs = synced(fake_kube, tmp_path, TARGETS[:1])
     (shared,) = bundles(fake_kube)
     fleet_apply(fake_kube, tmp_path, shared, hs)
 
