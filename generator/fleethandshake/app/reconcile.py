@@ -18,6 +18,13 @@ A copy that another handshake names as its own Secret is applied without the own
 does not let the garbage collector take the other's Secret; once the handshake is gone,
 `clean_up` releases such copies (or deletes those that nobody reads any more).
 
+A Bundle that a Fleet GitRepo writes too (the label REPO_LABEL: the same handshake delivered from
+git under the same name, after a move to git) is never applied nor deleted: `fleet apply` replaces
+only its spec, labels and annotations, so the owner reference stays and the garbage collector would
+delete it with the handshake, although git still delivers it. The controller releases it (removes
+its owner reference) and, when it is one this handshake renders, turns Error and says to delete the
+FleetHandshake object.
+
 Missing and Error keep every Bundle as it is (nothing lost): only a rendered handshake changes
 its Bundles. Messages name objects, keys and YAML paths, never a value.
 """
@@ -54,6 +61,9 @@ from ..core.models import (
 from ..modes import IN_CLUSTER, modes
 
 MODES = IN_CLUSTER
+# Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
+# apply`); its prune deletes the Bundles with it that git no longer holds.
+REPO_LABEL = "fleet.cattle.io/repo-name"
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,24 @@ class Dropped:
         if self.changed:
             text += "; not released yet, changed since it was listed: "
             text += ", ".join(f"Secret {name}" for name in sorted(self.changed)) + " (trying again)"
+        return text
+
+
+@dataclass
+class SharedWithGit:
+    """The handshake's Bundles a GitRepo writes too: released (no owner reference to it any more),
+    changed since listed (to try again), and the clash, when it renders one of them."""
+
+    released: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    clash: str = ""
+
+    def message(self) -> str:
+        text = ""
+        if self.released:
+            text += f"; released {', '.join(sorted(self.released))}: kept, no longer owned by this handshake"
+        if self.changed:
+            text += f"; not released yet, changed since it was listed: {', '.join(sorted(self.changed))} (trying again)"
         return text
 
 
@@ -128,17 +156,22 @@ class Reconciler:
             except render.RenderError as e:
                 return Result(Status.ERROR, f"{where}: {e}")
             owner = owner_reference(obj)
+            bundles = bundle_objects(rendered.files)
+            wanted = {b["metadata"]["name"] for b in bundles}
+            found, _ = self.api.list(BUNDLES, hs.workspace, _selector(hs.workspace, hs.name))
+            git = self._release_git(hs, owner["uid"], found, wanted)
+            if git.clash:
+                return Result(Status.ERROR, git.clash + git.message(), retry=bool(git.changed))
             kept = []
             for manifest in rendered.management:
                 problem, read = self._apply_management(hs, manifest, owner)
                 if problem:
                     return Result(Status.ERROR, problem)
                 kept += [f"Secret {manifest['metadata']['namespace']}/{manifest['metadata']['name']}"] if read else []
-            bundles = bundle_objects(rendered.files)
             for bundle in bundles:
                 bundle["metadata"]["ownerReferences"] = [owner]
                 self.api.apply(BUNDLES, bundle)
-            removed = self._remove_dropped(hs, owner["uid"], {b["metadata"]["name"] for b in bundles})
+            removed = self._remove_dropped(hs, owner["uid"], wanted, found)
             copies = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered.management}
             dropped = self._remove_copies(hs, owner["uid"], copies)
             removed += [f"Secret {name}" for name in sorted(dropped.removed)]
@@ -149,7 +182,8 @@ class Reconciler:
             message += f"; {', '.join(kept)} read by another handshake: no owner reference, it outlives this one"
         if removed:
             message += f"; removed {', '.join(removed)}"
-        return Result(Status.SYNCED, message + dropped.message(), retry=bool(dropped.changed))
+        changed = bool(dropped.changed or git.changed)
+        return Result(Status.SYNCED, message + git.message() + dropped.message(), retry=changed)
 
     def clean_up(self, namespace: str, name: str) -> Result | None:
         """The handshake `namespace/name` is gone: of its copies kept without an owner reference
@@ -197,12 +231,37 @@ class Reconciler:
         self.api.apply(SECRETS, {**manifest, "metadata": {**meta, **mark}})
         return None, read
 
-    def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str]) -> list[str]:
-        found, _ = self.api.list(BUNDLES, hs.workspace, _selector(hs.workspace, hs.name))
+    def _release_git(self, hs: Handshake, uid: str, found: list[dict[str, Any]], wanted: set[str]) -> SharedWithGit:
+        """Of the handshake's Bundles `found`, those a GitRepo writes too: each released (its
+        owner reference to `uid` removed, if unchanged since listed); a clash when this
+        handshake renders one of them (then nothing of it is applied)."""
+        git = SharedWithGit()
+        clashes = []
+        for bundle in found:
+            meta = bundle.get("metadata") or {}
+            repo = (meta.get("labels") or {}).get(REPO_LABEL)
+            if repo is None:
+                continue
+            where = f"Bundle {hs.workspace}/{meta.get('name')} (GitRepo {hs.workspace}/{repo})"
+            if owned_by(bundle, uid):
+                done = self.api.patch_metadata(BUNDLES, hs.workspace, meta["name"], _disowned(meta, uid))
+                (git.released if done else git.changed).append(where)
+            if meta.get("name") in wanted:
+                clashes.append(where)
+        if clashes:
+            git.clash = (f"{', '.join(sorted(clashes))} written by a Fleet GitRepo too: not applied. Once git "
+                         f"delivers this handshake, delete the FleetHandshake object {hs.workspace}/{hs.name} "
+                         "(or rename it); until then the GitRepo's Bundle is what Fleet delivers")  # fmt: skip
+        return git
+
+    def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str], found: list[dict[str, Any]]) -> list[str]:
+        """Delete the Bundles of `found` this handshake owns and no longer renders, except those a
+        GitRepo writes too (released instead, by _release_git)."""
         removed = []
         for bundle in found:
             meta = bundle.get("metadata") or {}
-            dropped = meta.get("name") not in wanted and owned_by(bundle, uid)
+            git = REPO_LABEL in (meta.get("labels") or {})
+            dropped = meta.get("name") not in wanted and owned_by(bundle, uid) and not git
             if dropped and self.api.delete(BUNDLES, hs.workspace, meta["name"], meta["uid"]):
                 removed.append(str(meta["name"]))
         return sorted(removed)
@@ -245,14 +304,19 @@ def _selector(workspace: str, name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in _mine(workspace, name).items())
 
 
-def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
-    """The metadata patch that makes a copy a Secret of the user's: no owner reference to the
-    handshake (the garbage collector would delete it with it), none of the marks of a copy;
-    conditional on its resourceVersion."""
+def _disowned(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
+    """The metadata patch that removes the owner reference to the handshake `uid` (the garbage
+    collector would delete the object with it), conditional on its resourceVersion."""
     owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid]
+    return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None}
+
+
+def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
+    """The metadata patch that makes a copy a Secret of the user's: disowned, and none of the
+    marks of a copy."""
     marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE, LABEL_COPY_OF)
     labels = {key: None for key in marks if key in (meta.get("labels") or {})}
-    return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None, "labels": labels}
+    return {**_disowned(meta, uid), "labels": labels}
 
 
 def _kept(meta: Mapping[str, Any]) -> bool:

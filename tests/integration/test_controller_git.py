@@ -1,0 +1,179 @@
+"""Controller mode beside a Fleet GitRepo: the same handshake rendered by the controller and by
+`generate` gives the same Bundle name, so after a move to git both write one Bundle. Fleet's
+`fleet apply` (rancher/fleet internal/cmd/cli/apply/apply.go `save`) then replaces the Bundle's
+spec, labels and annotations only: the controller's owner reference stays. The controller must
+release such a Bundle (so deleting the handshake does not make the garbage collector delete what
+git delivers), never apply over it and never delete it. Against the loopback API server with the
+real client; each reconcile is called directly, so nothing waits on the clock."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+import fakekube
+from controllertest import bundles, kubeconfig, status
+from fakekube import APPLY_PATCH, FakeKube
+from fhtest import handshake
+from fleethandshake.adapters.kubeobjects import BUNDLES, HANDSHAKES, KubeObjects
+from fleethandshake.app.reconcile import REPO_LABEL, Reconciler, Result
+from fleethandshake.core.bundleobject import handshake_of
+from fleethandshake.core.bundles import bundles_for
+from fleethandshake.core.models import Status
+from fleethandshake.core.render import owner_labels
+
+fake_kube = fakekube.fake_kube
+TARGETS = [{"name": "one", "clusterName": "c1"}, {"name": "two", "clusterName": "c2"}]
+GIT_SOURCE = "platform-secrets-0123456789"  # the source identity generate's fleet.yaml carries
+
+
+def custom(fake: FakeKube, tmp_path: Path) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig(fake, tmp_path))))
+
+
+def reconcile(fake: FakeKube, tmp_path: Path, name: str = "app") -> Result:
+    """One reconcile of the handshake as it is stored now."""
+    obj = fake.get_object("fleethandshakes", "fleet-default", name)
+    assert obj is not None
+    return Reconciler(KubeObjects(kubeconfig=str(kubeconfig(fake, tmp_path)))).reconcile(obj)
+
+
+def synced(fake: FakeKube, tmp_path: Path, targets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The handshake `app` with these targets, reconciled once by the controller: Synced."""
+    fake.put_secret("default", "db", {"password": "x"})
+    hs = fake.put_object(handshake("app", "db", targets))
+    assert reconcile(fake, tmp_path).status == Status.SYNCED
+    return hs
+
+
+def of_target(fake: FakeKube, target: str) -> str:
+    """The name of the Bundle of the handshake target named `target`."""
+    (name,) = [n for n, b in bundles(fake).items() if b["spec"]["targetRestrictions"][0]["name"] == target]
+    return name
+
+
+def git_labels(hs: dict[str, Any]) -> dict[str, str]:
+    """The labels of the Bundle a GitRepo `secrets` writes from generate's folder of `hs`: its
+    fleet.yaml's labels (generate's source identity) and Fleet's repo label."""
+    parsed, _ = handshake_of(hs)
+    assert parsed is not None
+    return {**owner_labels(parsed, GIT_SOURCE), REPO_LABEL: "secrets"}
+
+
+def fleet_apply(fake: FakeKube, tmp_path: Path, name: str, hs: dict[str, Any]) -> dict[str, Any]:
+    """What `fleet apply` does to an existing Bundle (controllerutil.CreateOrUpdate): read it,
+    replace spec, labels and annotations, update it (PUT); the owner reference stays."""
+    api = custom(fake, tmp_path)
+    current = api.get_namespaced_custom_object(*BUNDLES[:2], "fleet-default", "bundles", name)
+    current["metadata"]["labels"] = git_labels(hs)
+    current["metadata"]["annotations"] = {"objectset.rio.cattle.io/id": "fleet-apply"}
+    api.replace_namespaced_custom_object(*BUNDLES[:2], "fleet-default", "bundles", name, current)
+    stored = fake.get_object("bundles", "fleet-default", name)
+    assert stored is not None and stored["metadata"].get("ownerReferences"), "Fleet's update keeps the owner"
+    return stored
+
+
+def delete_handshake(fake: FakeKube, tmp_path: Path) -> None:
+    custom(fake, tmp_path).delete_namespaced_custom_object(*HANDSHAKES[:2], "fleet-default", "fleethandshakes", "app")
+
+
+def applied_to(fake: FakeKube, name: str, since: int) -> list[str]:
+    """The server-side applies of Bundle `name` after request number `since`."""
+    return [
+        r.path
+        for r in fake.requests[since:]
+        if r.method == "PATCH" and (r.content_type or "").startswith(APPLY_PATCH) and r.path.endswith(f"/{name}")
+    ]
+
+
+def test_a_bundle_fleet_apply_took_over_is_released_and_outlives_the_handshake(
+    fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    hs = synced(fake_kube, tmp_path, TARGETS)
+    shared, alone = of_target(fake_kube, "one"), of_target(fake_kube, "two")
+    before = fleet_apply(fake_kube, tmp_path, shared, hs)
+    since = len(fake_kube.requests)
+
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.ERROR and not result.retry
+    said = status(fake_kube, "fleet-default", "app")
+    assert said["status"] == "Error" and said["message"] == result.message
+    where = f"Bundle fleet-default/{shared} (GitRepo fleet-default/secrets)"
+    assert said["message"].startswith(f"{where} written by a Fleet GitRepo too: not applied"), said["message"]
+    assert "delete the FleetHandshake object fleet-default/app" in said["message"]
+    assert "released" in said["message"]
+    assert applied_to(fake_kube, shared, since) == [] and applied_to(fake_kube, alone, since) == []
+    now = fake_kube.get_object("bundles", "fleet-default", shared)
+    assert now is not None and "ownerReferences" not in now["metadata"], "released: no owner reference"
+    assert now["spec"] == before["spec"] and now["metadata"]["labels"] == before["metadata"]["labels"]
+    assert reconcile(fake_kube, tmp_path).status == Status.ERROR, "and stays so"
+
+    delete_handshake(fake_kube, tmp_path)
+    assert set(bundles(fake_kube)) == {shared}, "git's Bundle stays; the controller's own one is collected"
+
+
+def test_a_bundle_a_gitrepo_wrote_first_is_never_overwritten(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    hs = fake_kube.put_object(handshake("app", "db", TARGETS[:1]))
+    parsed, _ = handshake_of(hs)
+    assert parsed is not None
+    (bundle,) = bundles_for(parsed, "plain")
+    git = {"apiVersion": "fleet.cattle.io/v1alpha1", "kind": "Bundle",
+           "metadata": {"name": bundle.name, "namespace": "fleet-default", "labels": git_labels(hs)},
+           "spec": {"namespace": "apps", "resources": [{"name": "secret.yaml", "content": "from git"}]}}  # fmt: skip
+    before = fake_kube.put_object(git)
+
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.ERROR
+    assert f"Bundle fleet-default/{bundle.name} (GitRepo fleet-default/secrets)" in result.message
+    assert "released" not in result.message, "it never was this handshake's"
+    assert bundles(fake_kube) == {bundle.name: before}, "not applied over, not changed at all"
+    assert not [r for r in fake_kube.requests if r.method in ("PATCH", "DELETE") and "/bundles/" in r.path]
+
+
+def test_a_dropped_targets_bundle_that_git_writes_too_is_released_not_deleted(
+    fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    hs = synced(fake_kube, tmp_path, TARGETS)
+    kept, shared = of_target(fake_kube, "one"), of_target(fake_kube, "two")
+    fleet_apply(fake_kube, tmp_path, shared, hs)
+    changed = copy.deepcopy(fake_kube.get_object("fleethandshakes", "fleet-default", "app"))
+    assert changed is not None
+    changed["spec"]["targets"] = TARGETS[:1]
+    fake_kube.put_object(changed)
+
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.SYNCED, result.message
+    assert f"released Bundle fleet-default/{shared} (GitRepo fleet-default/secrets)" in result.message
+    assert set(bundles(fake_kube)) == {kept, shared}, "the dropped target's Bundle is git's too: not deleted"
+    assert not [r for r in fake_kube.requests_of("DELETE") if "/bundles/" in r.path]
+    delete_handshake(fake_kube, tmp_path)
+    assert set(bundles(fake_kube)) == {shared}
+
+
+def test_a_release_that_meets_a_changed_bundle_is_tried_again(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """Fleet writes the Bundle between the list and the release (a conditional patch, 409): the
+    owner reference stays for now and the handshake is retried, never released blind."""
+    hs = synced(fake_kube, tmp_path, TARGETS[:1])
+    (shared,) = bundles(fake_kube)
+    fleet_apply(fake_kube, tmp_path, shared, hs)
+
+    def touched(fake: FakeKube) -> None:
+        bundle = fake.get_object("bundles", "fleet-default", shared) or {}
+        bundle["metadata"]["annotations"] = {"touched": "by Fleet"}
+        fake.put_object(bundle)
+
+    fake_kube.before_next("PATCH", touched)  # the first PATCH of the reconcile: the release
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.ERROR and result.retry
+    assert f"not released yet, changed since it was listed: Bundle fleet-default/{shared}" in result.message
+    assert (fake_kube.get_object("bundles", "fleet-default", shared) or {})["metadata"].get("ownerReferences")
+    assert reconcile(fake_kube, tmp_path).status == Status.ERROR
+    assert "ownerReferences" not in (fake_kube.get_object("bundles", "fleet-default", shared) or {})["metadata"]
