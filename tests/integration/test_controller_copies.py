@@ -21,7 +21,6 @@ from fakekube import FakeKube
 from fhtest import handshake
 from fleethandshake.adapters.kubeobjects import HANDSHAKES, KubeObjects
 from fleethandshake.app.reconcile import Reconciler
-from fleethandshake.core.bundleobject import CONTROLLER_SOURCE
 from fleethandshake.core.models import (
     LABEL_COPY_OF,
     LABEL_HANDSHAKE,
@@ -30,6 +29,7 @@ from fleethandshake.core.models import (
     LABEL_WORKSPACE,
     MANAGER,
 )
+from fleethandshake.core.ownership import CONTROLLER_SOURCE
 
 fake_kube = fakekube.fake_kube
 MODE = "fleethandshake.riverpointtechnology.com/mode"

@@ -39,7 +39,6 @@ from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import BUNDLES, HANDSHAKES, SECRETS, KubeObjects, Resource
 from ..core import render
 from ..core.bundleobject import (
-    CONTROLLER_SOURCE,
     bundle_objects,
     handshake_of,
     owned_by,
@@ -57,6 +56,7 @@ from ..core.models import (
     Handshake,
     Status,
 )
+from ..core.ownership import CONTROLLER_SOURCE
 from ..modes import IN_CLUSTER, modes
 from .releases import Dropped, SharedWithGit, once_git
 
