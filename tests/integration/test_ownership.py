@@ -272,7 +272,7 @@ def test_the_controllers_copies_are_never_taken_nor_pruned_by_generate(
     handshakes = by_name(out)
     assert handshakes["db"]["status"] == "Error"
     said = handshakes["db"]["message"]
-    assert f"is the copy `fleet-handshake controller` writes for the FleetHandshake object {WS}/db" in said, said
+    assert f"is the copy controller mode writes for the FleetHandshake object {WS}/db" in said, said
     assert said.endswith(f"kubectl delete fleethandshake -n {WS} db")
     assert handshakes["api"]["status"] == "Synced"
     assert {name: fake_kube.secrets[(WS, name)]["metadata"] for name in before} == before, "untouched"

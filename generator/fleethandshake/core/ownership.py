@@ -97,7 +97,7 @@ def claim_secret(
     other = f"{existing.get(LABEL_WORKSPACE, '?')}/{existing.get(LABEL_HANDSHAKE, '?')}"
     source = existing.get(LABEL_SOURCE)
     if source == CONTROLLER_SOURCE:
-        return (f"{where} is the copy `fleet-handshake controller` writes for the FleetHandshake object {other}; to"
+        return (f"{where} is the copy controller mode writes for the FleetHandshake object {other}; to"
                 f" deliver this handshake from git, delete that object (its copy and Bundles go with it): kubectl"
                 f" delete fleethandshake -n {other.replace('/', ' ')}")  # fmt: skip
     if source is not None:
