@@ -21,12 +21,26 @@ from fakekube import FakeKube
 from fhtest import handshake
 from fleethandshake.adapters.kubeobjects import HANDSHAKES, KubeObjects
 from fleethandshake.app.reconcile import Reconciler
-from fleethandshake.core.models import LABEL_COPY_OF, LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
+from fleethandshake.core.models import (
+    LABEL_COPY_OF,
+    LABEL_HANDSHAKE,
+    LABEL_MANAGED_BY,
+    LABEL_SOURCE,
+    LABEL_WORKSPACE,
+    MANAGER,
+)
+from fleethandshake.core.ownership import CONTROLLER_SOURCE
 
 fake_kube = fakekube.fake_kube
 MODE = "fleethandshake.riverpointtechnology.com/mode"
 TARGETS = [{"name": "one", "clusterName": "c1"}, {"name": "two", "clusterName": "c2"}]
-LABELS = {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: "fleet-default", LABEL_HANDSHAKE: "app"}
+# What the controller labels a copy with (it always records its source identity).
+LABELS = {
+    LABEL_MANAGED_BY: MANAGER,
+    LABEL_WORKSPACE: "fleet-default",
+    LABEL_HANDSHAKE: "app",
+    LABEL_SOURCE: CONTROLLER_SOURCE,
+}
 
 
 def downstream(secret: str, targets: list[dict[str, Any]] = TARGETS, name: str = "app") -> dict[str, Any]:

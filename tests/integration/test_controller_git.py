@@ -20,9 +20,9 @@ from fakekube import APPLY_PATCH, FakeKube
 from fhtest import handshake
 from fleethandshake.adapters.kubeobjects import BUNDLES, HANDSHAKES, KubeObjects
 from fleethandshake.app.reconcile import REPO_LABEL, Reconciler, Result
-from fleethandshake.core.bundleobject import handshake_of
+from fleethandshake.core.bundleobject import handshake_of, owner_reference
 from fleethandshake.core.bundles import bundles_for
-from fleethandshake.core.models import Status
+from fleethandshake.core.models import LABEL_COPY_OF, Status
 from fleethandshake.core.render import owner_labels
 
 fake_kube = fakekube.fake_kube
@@ -177,3 +177,101 @@ def test_a_release_that_meets_a_changed_bundle_is_tried_again(fake_kube: FakeKub
     assert (fake_kube.get_object("bundles", "fleet-default", shared) or {})["metadata"].get("ownerReferences")
     assert reconcile(fake_kube, tmp_path).status == Status.ERROR
     assert "ownerReferences" not in (fake_kube.get_object("bundles", "fleet-default", shared) or {})["metadata"]
+
+
+# Downstream mode: the copy in the workspace that a Bundle's downstreamResources names is written
+# by the controller and by generate/publish alike (same name, same handshake labels); the source
+# label tells them apart. The controller never writes over, owns or deletes a copy git wrote.
+MODE = "fleethandshake.riverpointtechnology.com/mode"
+
+
+def downstream(secret: str) -> dict[str, Any]:
+    hs = handshake("app", secret, TARGETS[:1])
+    hs["metadata"]["annotations"] = {MODE: "downstream"}
+    return hs
+
+
+def git_copy(fake: FakeKube, hs: dict[str, Any], name: str, owned: bool = False) -> dict[str, Any]:
+    """The copy `generate` wrote for `hs` (its labels with generate's source identity); `owned`:
+    with an owner reference to `hs` too (however it got one: the controller must not keep it)."""
+    parsed, _ = handshake_of(hs)
+    assert parsed is not None
+    fake.put_secret("fleet-default", name, {"password": "from git"}, labels=owner_labels(parsed, GIT_SOURCE))
+    stored = copy.deepcopy(fake.secrets[("fleet-default", name)])
+    if owned:
+        stored["metadata"]["ownerReferences"] = [owner_reference(hs)]
+        stored = fake.put_object(stored)
+    return stored
+
+
+def secret_writes(fake: FakeKube, since: int = 0) -> list[tuple[str, str]]:
+    return [
+        (r.method, r.path) for r in fake.requests[since:] if r.method in ("PATCH", "DELETE") and "/secrets/" in r.path
+    ]
+
+
+def test_a_copy_generate_wrote_is_never_taken_over(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    hs = fake_kube.put_object(downstream("db"))
+    before = git_copy(fake_kube, hs, "db")
+
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.ERROR and not result.retry
+    assert result.message.startswith(f"Secret fleet-default/db (source {GIT_SOURCE}) written by"), result.message
+    assert "delete the FleetHandshake object fleet-default/app" in result.message
+    assert "released" not in result.message, "it never was this handshake's"
+    assert fake_kube.secrets[("fleet-default", "db")] == before, "not applied over, not owned"
+    assert secret_writes(fake_kube) == [] and bundles(fake_kube) == {}, "nothing of the handshake applied"
+    delete_handshake(fake_kube, tmp_path)
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "from git"}
+
+
+def test_a_copy_generate_wrote_that_the_handshake_owns_is_released(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": "x"})
+    hs = fake_kube.put_object(downstream("db"))
+    before = git_copy(fake_kube, hs, "db", owned=True)
+
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.ERROR and not result.retry
+    said = status(fake_kube, "fleet-default", "app")
+    assert said["status"] == "Error" and said["message"] == result.message
+    assert f"released Secret fleet-default/db (source {GIT_SOURCE})" in result.message, result.message
+    now = fake_kube.secrets[("fleet-default", "db")]
+    assert "ownerReferences" not in now["metadata"], "released: no owner reference"
+    assert now["metadata"]["labels"] == before["metadata"]["labels"], "still git's: its labels kept"
+    assert fake_kube.secret_values("fleet-default", "db") == {"password": "from git"}
+    delete_handshake(fake_kube, tmp_path)
+    assert ("fleet-default", "db") in fake_kube.secrets, "the garbage collector has no reason to take it"
+
+
+def test_a_dropped_copy_generate_wrote_is_released_not_deleted(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """The handshake delivers db2 now; the copy db it owned is git's (source label): released,
+    its labels kept, never deleted nor stripped."""
+    fake_kube.put_secret("default", "db2", {"password": "x"})
+    hs = fake_kube.put_object(downstream("db2"))
+    before = git_copy(fake_kube, hs, "db", owned=True)
+
+    result = reconcile(fake_kube, tmp_path)
+
+    assert result.status == Status.SYNCED, result.message
+    assert f"released Secret fleet-default/db (source {GIT_SOURCE})" in result.message, result.message
+    now = fake_kube.secrets[("fleet-default", "db")]
+    assert "ownerReferences" not in now["metadata"] and now["metadata"]["labels"] == before["metadata"]["labels"]
+    assert not [path for method, path in secret_writes(fake_kube) if method == "DELETE"]
+    delete_handshake(fake_kube, tmp_path)
+    assert set(copies := {n for (ns, n) in fake_kube.secrets if ns == "fleet-default"}) == {"db"}, copies
+
+
+def test_a_copy_generate_wrote_is_not_cleaned_up_after_a_gone_handshake(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """clean_up deletes what a deleted handshake kept for a reader (LABEL_COPY_OF, no owner
+    reference); a copy with generate's source label is never the controller's to delete."""
+    parsed, _ = handshake_of(downstream("db"))  # never stored: the handshake is gone
+    assert parsed is not None
+    labels = {**owner_labels(parsed, GIT_SOURCE), LABEL_COPY_OF: "uid-of-the-gone-handshake"}
+    before = fake_kube.put_secret("fleet-default", "db", {"password": "from git"}, labels=labels)
+    api = KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path)))
+
+    assert Reconciler(api).clean_up("fleet-default", "app") is None
+    assert fake_kube.secrets[("fleet-default", "db")]["metadata"] == before["metadata"]

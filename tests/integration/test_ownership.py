@@ -5,6 +5,7 @@ Downstream mode through the real kubernetes client against tests/fakekube.py; bu
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,9 @@ import yaml
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import GIT_ENV, AgeKey, SourceRepo, git, handshake, read_tree, run_cli, secret
+from fleethandshake.adapters.kubeobjects import KubeObjects
+from fleethandshake.app.reconcile import Reconciler
+from fleethandshake.core.ownership import CONTROLLER_SOURCE
 
 fake_kube = fakekube.fake_kube
 WS = "fleet-default"
@@ -233,3 +237,63 @@ def test_an_output_outside_git_is_local_wherever_it_lies(
     (tmp_path / "preview").rename(tmp_path / "moved")
     result = run_cli("generate", repo.root, "--out", tmp_path / "moved", env=key_env)
     assert result.code == 0 and "no changes" in result.stderr, result.stderr
+
+
+def controller_copies(fake: FakeKube, env: dict[str, str], *handshakes: tuple[str, str]) -> dict[str, Any]:
+    """What `fleet-handshake controller` wrote for downstream-mode FleetHandshake objects (name,
+    secret) in WS: each copy labelled with the controller's source identity and owned by its
+    handshake. Returns the copies' metadata by name."""
+    api = KubeObjects(kubeconfig=env["KUBECONFIG"])
+    for name, secret_name in handshakes:
+        fake.put_secret("default", secret_name, {"value": "from the cluster"})
+        obj = handshake(name, secret_name, [{"clusterName": "c1"}])
+        obj["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
+        assert Reconciler(api).reconcile(fake.put_object(obj)).status.value == "Synced"
+    copies = {name: copy.deepcopy(fake.secrets[(WS, name)]["metadata"]) for _, name in handshakes}
+    assert all(
+        meta["labels"][SOURCE_LABEL] == CONTROLLER_SOURCE and meta["ownerReferences"] for meta in copies.values()
+    )
+    return copies
+
+
+def test_the_controllers_copies_are_never_taken_nor_pruned_by_generate(
+    tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """The reverse of the controller's rule: generate refuses a copy the controller wrote for a
+    handshake it has too (the move to git: that handshake Error until the FleetHandshake object
+    is deleted) and never prunes one of a handshake it lacks."""
+    before = controller_copies(fake_kube, kube_env, ("db", "db-creds"), ("ctl", "ctl-creds"))
+    repo = downstream_source(tmp_path / "src", age_key, ("db", "db-creds"), ("api", "api-token"))
+    out = tmp_path / "out"
+
+    result = generate(repo, out, kube_env)
+
+    assert result.code == 1
+    handshakes = by_name(out)
+    assert handshakes["db"]["status"] == "Error"
+    said = handshakes["db"]["message"]
+    assert f"is the copy controller mode writes for the FleetHandshake object {WS}/db" in said, said
+    assert said.endswith(f"kubectl delete fleethandshake -n {WS} db")
+    assert handshakes["api"]["status"] == "Synced"
+    assert {name: fake_kube.secrets[(WS, name)]["metadata"] for name in before} == before, "untouched"
+    assert fake_kube.secret_values(WS, "db-creds") == {"value": "from the cluster"}
+    repo.write(".fleet-handshake.yaml", "mode: downstream\n")
+    write_handshakes(repo, ("api", "api-token"))  # db gone from the source: nothing of its to prune
+    assert generate(repo, out, kube_env).code == 0
+    assert {name: fake_kube.secrets[(WS, name)]["metadata"] for name in before} == before, "not pruned"
+
+
+def test_a_source_cannot_take_the_controllers_identity(
+    tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """With the controller's source identity, a source would own (rewrite, prune) its copies."""
+    before = controller_copies(fake_kube, kube_env, ("ctl", "ctl-creds"))
+    repo = downstream_source(tmp_path / "src", age_key, ("api", "api-token"), source=CONTROLLER_SOURCE)
+
+    result = generate(repo, tmp_path / "out", kube_env)
+
+    assert result.code != 0
+    assert f"source: {CONTROLLER_SOURCE} is the identity of `fleet-handshake controller`" in result.stderr, (
+        result.stderr
+    )
+    assert fake_kube.secrets[(WS, "ctl-creds")]["metadata"] == before["ctl-creds"]

@@ -18,12 +18,11 @@ A copy that another handshake names as its own Secret is applied without the own
 does not let the garbage collector take the other's Secret; once the handshake is gone,
 `clean_up` releases such copies (or deletes those that nobody reads any more).
 
-A Bundle that a Fleet GitRepo writes too (the label REPO_LABEL: the same handshake delivered from
-git under the same name, after a move to git) is never applied nor deleted: `fleet apply` replaces
-only its spec, labels and annotations, so the owner reference stays and the garbage collector would
-delete it with the handshake, although git still delivers it. The controller releases it (removes
-its owner reference) and, when it is one this handshake renders, turns Error and says to delete the
-FleetHandshake object.
+What git delivers too is never applied over, owned nor deleted (README, "Moving from controller
+mode to git"): a Bundle with REPO_LABEL (a GitRepo writes it; `fleet apply` keeps the owner
+reference, so the garbage collector would take it with the handshake) and a downstream copy whose
+LABEL_SOURCE is not CONTROLLER_SOURCE (generate/publish wrote it). The controller releases it (its
+owner reference removed) and, when this handshake renders one, turns Error.
 
 Missing and Error keep every Bundle as it is (nothing lost): only a rendered handshake changes
 its Bundles. Messages name objects, keys and YAML paths, never a value.
@@ -32,15 +31,14 @@ its Bundles. Messages name objects, keys and YAML paths, never a value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import templates
 from ..adapters.kubeclient import KubeError
-from ..adapters.kubeobjects import BUNDLES, HANDSHAKES, SECRETS, KubeObjects
+from ..adapters.kubeobjects import BUNDLES, HANDSHAKES, SECRETS, KubeObjects, Resource
 from ..core import render
 from ..core.bundleobject import (
-    CONTROLLER_SOURCE,
     bundle_objects,
     handshake_of,
     owned_by,
@@ -58,7 +56,9 @@ from ..core.models import (
     Handshake,
     Status,
 )
+from ..core.ownership import CONTROLLER_SOURCE
 from ..modes import IN_CLUSTER, modes
+from .releases import Dropped, SharedWithGit, once_git
 
 MODES = IN_CLUSTER
 # Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
@@ -72,44 +72,6 @@ class Result:
     message: str
     retry: bool = False  # an API failure or a copy changed under us: try again after a backoff
     # (invalid input waits for a change)
-
-
-@dataclass
-class Dropped:
-    """What became of the copies a handshake no longer delivers: deleted, released (a handshake
-    reads them), or changed (or gone) between the list and the release: to try again."""
-
-    removed: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-
-    def message(self) -> str:
-        text = ""
-        if self.released:
-            text += "; released " + ", ".join(f"Secret {name}" for name in sorted(self.released))
-            text += " (a handshake's own Secret: kept, no longer owned by this handshake)"
-        if self.changed:
-            text += "; not released yet, changed since it was listed: "
-            text += ", ".join(f"Secret {name}" for name in sorted(self.changed)) + " (trying again)"
-        return text
-
-
-@dataclass
-class SharedWithGit:
-    """The handshake's Bundles a GitRepo writes too: released (no owner reference to it any more),
-    changed since listed (to try again), and the clash, when it renders one of them."""
-
-    released: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    clash: str = ""
-
-    def message(self) -> str:
-        text = ""
-        if self.released:
-            text += f"; released {', '.join(sorted(self.released))}: kept, no longer owned by this handshake"
-        if self.changed:
-            text += f"; not released yet, changed since it was listed: {', '.join(sorted(self.changed))} (trying again)"
-        return text
 
 
 class Reconciler:
@@ -164,16 +126,16 @@ class Reconciler:
                 return Result(Status.ERROR, git.clash + git.message(), retry=bool(git.changed))
             kept = []
             for manifest in rendered.management:
-                problem, read = self._apply_management(hs, manifest, owner)
+                problem, read = self._apply_management(hs, manifest, owner, git)
                 if problem:
-                    return Result(Status.ERROR, problem)
+                    return Result(Status.ERROR, problem + git.message(), retry=bool(git.changed))
                 kept += [f"Secret {manifest['metadata']['namespace']}/{manifest['metadata']['name']}"] if read else []
             for bundle in bundles:
                 bundle["metadata"]["ownerReferences"] = [owner]
                 self.api.apply(BUNDLES, bundle)
             removed = self._remove_dropped(hs, owner["uid"], wanted, found)
             copies = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered.management}
-            dropped = self._remove_copies(hs, owner["uid"], copies)
+            dropped = self._remove_copies(hs, owner["uid"], copies, git)
             removed += [f"Secret {name}" for name in sorted(dropped.removed)]
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
@@ -208,11 +170,12 @@ class Reconciler:
         return Result(Status.SYNCED, message.removeprefix("; "), retry=bool(dropped.changed))
 
     def _apply_management(
-        self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any]
+        self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any], git: SharedWithGit
     ) -> tuple[str | None, bool]:
         """Downstream mode: the Secret Fleet copies, in the workspace under secretName. When the
         handshake's Secret is already that one, there is nothing to write; a Secret of that name
-        that fleet-handshake did not write for this handshake is never overwritten. (problem,
+        that the controller did not write for this handshake is never overwritten (one generate
+        wrote for it is released into `git` if this handshake owns it). (problem,
         whether another handshake reads the copy: then it has no owner reference but
         LABEL_COPY_OF; server-side apply drops whichever of the two it no longer sends.)"""
         meta = manifest["metadata"]
@@ -223,6 +186,10 @@ class Reconciler:
         if current is not None and not _labelled(current, hs):
             problem = f"downstream mode: Secret {namespace}/{name} exists and was not written by fleet-handshake"
             return problem + " for this handshake; left untouched (rename the Secret or remove the other one)", False
+        if current is not None and (source := _git_source(current["metadata"])) is not None:
+            where = f"Secret {namespace}/{name} (source {source})"
+            self._release_shared(SECRETS, current, owner["uid"], where, git)
+            return f"{where} written by generate or publish too: not applied. " + once_git(hs, "git's copy"), False
         mark: dict[str, Any]
         if read := self.is_read(namespace, name):
             mark = {"labels": {**meta.get("labels", {}), LABEL_COPY_OF: owner["uid"]}}
@@ -243,16 +210,20 @@ class Reconciler:
             if repo is None:
                 continue
             where = f"Bundle {hs.workspace}/{meta.get('name')} (GitRepo {hs.workspace}/{repo})"
-            if owned_by(bundle, uid):
-                done = self.api.patch_metadata(BUNDLES, hs.workspace, meta["name"], _disowned(meta, uid))
-                (git.released if done else git.changed).append(where)
+            self._release_shared(BUNDLES, bundle, uid, where, git)
             if meta.get("name") in wanted:
                 clashes.append(where)
         if clashes:
-            git.clash = (f"{', '.join(sorted(clashes))} written by a Fleet GitRepo too: not applied. Once git "
-                         f"delivers this handshake, delete the FleetHandshake object {hs.workspace}/{hs.name} "
-                         "(or rename it); until then the GitRepo's Bundle is what Fleet delivers")  # fmt: skip
+            git.clash = f"{', '.join(sorted(clashes))} written by a Fleet GitRepo too: not applied. "
+            git.clash += once_git(hs, "the GitRepo's Bundle")
         return git
+
+    def _release_shared(self, res: Resource, obj: Mapping[str, Any], uid: str, where: str, git: SharedWithGit) -> None:
+        """Disown `obj`, which git delivers too, if `uid` owns it and it is unchanged since read."""
+        meta = obj.get("metadata") or {}
+        if owned_by(obj, uid):
+            done = self.api.patch_metadata(res, meta["namespace"], meta["name"], _disowned(meta, uid))
+            (git.released if done else git.changed).append(where)
 
     def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str], found: list[dict[str, Any]]) -> list[str]:
         """Delete the Bundles of `found` this handshake owns and no longer renders, except those a
@@ -266,16 +237,19 @@ class Reconciler:
                 removed.append(str(meta["name"]))
         return sorted(removed)
 
-    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]]) -> Dropped:
+    def _remove_copies(self, hs: Handshake, uid: str, wanted: set[tuple[str, str]], git: SharedWithGit) -> Dropped:
         """Of the workspace Secrets written for this handshake (its labels, and an owner reference
         to its uid or LABEL_COPY_OF: then it may be the copy of an earlier handshake of this name),
         release its own Secret; of those not `wanted`, release those another handshake reads and
-        delete the others."""
+        delete the others. Those generate wrote are only released into `git` (if owned)."""
         found, _ = self.api.list(SECRETS, hs.workspace, _selector(hs.workspace, hs.name))
         dropped = Dropped()
         for secret in found:
             meta = secret.get("metadata") or {}
             where = (str(meta.get("namespace")), str(meta.get("name")))
+            if (source := _git_source(meta)) is not None:
+                self._release_shared(SECRETS, secret, uid, f"Secret {'/'.join(where)} (source {source})", git)
+                continue
             if not (owned_by(secret, uid) or _kept(meta)):
                 continue
             own = where == (hs.secret_namespace, hs.secret_name)
@@ -320,8 +294,14 @@ def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
 
 
 def _kept(meta: Mapping[str, Any]) -> bool:
-    """A copy applied for a reader: LABEL_COPY_OF instead of an owner reference."""
-    return LABEL_COPY_OF in (meta.get("labels") or {}) and not meta.get("ownerReferences")
+    """A copy the controller applied for a reader: LABEL_COPY_OF instead of an owner reference."""
+    return LABEL_COPY_OF in (meta.get("labels") or {}) and not meta.get("ownerReferences") and not _git_source(meta)
+
+
+def _git_source(meta: Mapping[str, Any]) -> str | None:
+    """LABEL_SOURCE of a copy generate/publish wrote (the controller always sets it); None: the controller's."""
+    source = (meta.get("labels") or {}).get(LABEL_SOURCE)
+    return None if source == CONTROLLER_SOURCE else source or "not recorded"
 
 
 def _labelled(obj: Mapping[str, Any], hs: Handshake) -> bool:

@@ -34,9 +34,6 @@ from .output import group_by_bundle
 from .render import FLEET_YAML, Tree
 from .yaml.reader import Document
 
-# The source identity (LABEL_SOURCE) of what the controller writes: a generate run's removals
-# (core/ownership.py) never take the controller's objects for its own, nor the reverse.
-CONTROLLER_SOURCE = "fleet-handshake-controller"
 COMPRESS_AT = 1_000_000  # read.go loadBundle: a Bundle whose JSON is this size or more is compressed
 _TARGET_FIELDS = ("name", "clusterName", "clusterSelector", "clusterGroup", "clusterGroupSelector")
 _NOT_SPEC = ("name", "labels", "targetCustomizations", "overrideTargets", "imageScans")

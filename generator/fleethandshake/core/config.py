@@ -84,7 +84,7 @@ def parse_config(doc: Document | None, file: str = CONFIG_FILE) -> tuple[Config,
     if source is not None:
         problem = source_name_problem(source) if isinstance(source, str) else "must be a string"
         if problem is not None:
-            add("source", f"{problem} (the source identity is written as a label value)")
+            add("source", problem)
             source = None
     scopes: list[RecipientScope] = []
     sops = data.get("sops") or {}

@@ -15,14 +15,18 @@ from . import names
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER
 
 _DIGEST_LEN = 10
+# The source identity (LABEL_SOURCE) of what the controller writes: a generate run's removals
+# never take the controller's objects for its own, nor the reverse; no source may take it.
+CONTROLLER_SOURCE = "fleet-handshake-controller"
 _SCP_LIKE = re.compile(r"(?:[^@/]+@)?([^:/]+):(?!//)(.*)")  # git@host:path, as git reads it
 
 
 def source_name_problem(value: str) -> str | None:
-    """Why `value` cannot be a source identity (it is a label value), or None."""
-    if not value:
-        return "must not be empty"
-    return names.label_value_problem(value)
+    """Why `value` cannot be a source identity (it is a label value, not the controller's), or None."""
+    if value == CONTROLLER_SOURCE:
+        return f"{value} is the identity of `fleet-handshake controller` (what it writes carries it): choose another"
+    problem = "must not be empty" if not value else names.label_value_problem(value)
+    return problem and f"{problem} (the source identity is written as a label value)"
 
 
 def normalise_remote(url: str) -> str:
@@ -92,6 +96,10 @@ def claim_secret(
                 " is not delivered; rename the handshake's secret or remove that Secret")  # fmt: skip
     other = f"{existing.get(LABEL_WORKSPACE, '?')}/{existing.get(LABEL_HANDSHAKE, '?')}"
     source = existing.get(LABEL_SOURCE)
+    if source == CONTROLLER_SOURCE:
+        return (f"{where} is the copy controller mode writes for the FleetHandshake object {other}; to"
+                f" deliver this handshake from git, delete that object (its copy and Bundles go with it): kubectl"
+                f" delete fleethandshake -n {other.replace('/', ' ')}")  # fmt: skip
     if source is not None:
         return (f"{where} is delivered by handshake {other} of another source ({source}); one Secret name in one"
                 " workspace can have one handshake only: rename the Secret of one of them")  # fmt: skip

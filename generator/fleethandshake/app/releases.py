@@ -1,0 +1,53 @@
+"""What the controller released, left or could not release yet of a handshake's objects, and
+what its status message says about them (app/reconcile.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.models import Handshake
+
+
+@dataclass
+class Dropped:
+    """What became of the copies a handshake no longer delivers: deleted, released (a handshake
+    reads them), or changed (or gone) between the list and the release: to try again."""
+
+    removed: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        text = ""
+        if self.released:
+            text += "; released " + ", ".join(f"Secret {name}" for name in sorted(self.released))
+            text += " (a handshake's own Secret: kept, no longer owned by this handshake)"
+        if self.changed:
+            text += "; not released yet, changed since it was listed: "
+            text += ", ".join(f"Secret {name}" for name in sorted(self.changed)) + " (trying again)"
+        return text
+
+
+@dataclass
+class SharedWithGit:
+    """What git delivers too (Bundles a GitRepo writes, copies generate wrote): released (no owner
+    reference to the handshake any more), changed since listed (to try again), and the clash, when
+    the handshake renders one of them."""
+
+    released: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    clash: str = ""
+
+    def message(self) -> str:
+        text = ""
+        if self.released:
+            text += f"; released {', '.join(sorted(self.released))}: kept, no longer owned by this handshake"
+        if self.changed:
+            text += f"; not released yet, changed since it was listed: {', '.join(sorted(self.changed))} (trying again)"
+        return text
+
+
+def once_git(hs: Handshake, theirs: str) -> str:
+    """What to do when git delivers `hs` too; `theirs`: git's object, which Fleet delivers meanwhile."""
+    what = f"delete the FleetHandshake object {hs.workspace}/{hs.name} (or rename it)"
+    return f"Once git delivers this handshake, {what}; until then {theirs} is what Fleet delivers"
