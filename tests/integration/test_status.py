@@ -120,7 +120,7 @@ def test_all_ready_at_outs_commit_exits_0_in_every_format(
         f"Ready: every targeted cluster is Ready at OUT's commit {commit[:12]} (3 bundle deployment(s))."
     )
 
-    code, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
+    _, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
     assert code == 0
     assert markdown.startswith("<!-- fleet-handshake-status -->\n### ✅ fleet-handshake status")
     assert f"| eu-west | ✅ Ready | `{commit[:12]}` |  |" in markdown
@@ -257,3 +257,26 @@ def test_status_never_reads_a_secret(
     assert code == 11, stderr
     assert {r.path.split("/")[-1] for r in fake_kube.requests} == {"bundles", "bundledeployments", "clusters",
                                                                      "clustergroups"}  # fmt: skip
+
+
+def test_a_bundle_that_targets_no_cluster_is_not_called_delivered(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """A handshake naming a cluster Fleet does not have (a typo, not registered yet): its Secret
+    goes nowhere. The report said "No fleet-handshake bundle to report: OUT has none" and an
+    unqualified "Ready: every targeted cluster is Ready"."""
+    out, commit = make_out(
+        repo, tmp_path, kube_env, handshake("registry", "registry-pull", [{"clusterName": "eu-west-2"}])
+    )
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    fleet_reads(fake_kube, out, commit)
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 0, "no delivery is missing: the exit code stays (README)"
+    registry = next(p.parent.name for p in out.glob("fleet-default/registry-*/fleet.yaml"))
+    assert f"Bundles of OUT that target no cluster:\n  fleet-default/{registry}\n" in text
+    assert "OUT has none" not in text
+    assert text.rstrip().endswith("; 1 bundle(s) target no cluster: no Secret from them.")
+    _, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
+    assert "1 bundle(s) target no cluster: no Secret from them." in markdown

@@ -42,7 +42,11 @@ def _verdict(report: Report) -> str:
     ready, total = report.counts()
     at = f"at OUT's commit {short(report.commit)}" if report.commit else "(OUT's commit not compared)"
     if report.ready:
-        return f"Ready: every targeted cluster is Ready {at} ({total} bundle deployment(s))."
+        # A bundle that targets no cluster delivers its Secret nowhere: not "every cluster" of it.
+        nowhere = (
+            f"; {len(report.unmatched)} bundle(s) target no cluster: no Secret from them" if report.unmatched else ""
+        )
+        return f"Ready: every targeted cluster is Ready {at} ({total} bundle deployment(s)){nowhere}."
     clusters = ", ".join(report.not_ready())
     lagging = f"; not Ready: {clusters}" if clusters else ""
     return f"NOT READY: {ready} of {total} bundle deployment(s) Ready {at}{lagging}."
@@ -71,7 +75,7 @@ def to_text(report: Report) -> str:
     for title, items in _sections(report):
         if items:
             lines += ["", f"{title}:", *(f"  {item}" for item in items)]
-    if not report.deliveries and not report.absent and not report.extra:
+    if not report.deliveries and not report.absent and not report.extra and not report.unmatched:
         lines += ["", "No fleet-handshake bundle to report: OUT has none, and Fleet has none of this source's."]
     return "\n".join([*lines, "", _verdict(report)]) + "\n"
 
