@@ -280,3 +280,33 @@ def test_a_bundle_that_targets_no_cluster_is_not_called_delivered(
     assert text.rstrip().endswith("; 1 bundle(s) target no cluster: no Secret from them.")
     _, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
     assert "1 bundle(s) target no cluster: no Secret from them." in markdown
+
+
+def test_a_handshake_out_records_as_not_synced_is_not_ready(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube, other_key: Any
+) -> None:
+    """A Secret rotated in the source that this run cannot decrypt: OUT keeps the previous bundle
+    (Error in status.json), Fleet delivers it Ready at OUT's commit. status said "Ready" (exit 0)
+    though the rotated Secret reached no cluster."""
+    out, _ = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    repo.encrypted("s.yaml", secret("registry-pull", stringData={"token": VALUE + "-rotated"}),
+                   secret("orders-db", stringData={"password": VALUE}), recipients=(other_key.recipient,))  # fmt: skip
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 1
+    git(out.parent, "add", "-A")
+    git(out.parent, "commit", "--quiet", "-m", "registry Error, previous bundle kept")
+    commit = git(out.parent, "rev-parse", "HEAD")
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", commit)
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 11, text
+    assert "  eu-west  Ready" in text
+    assert "Handshakes OUT records as not Synced (their previous bundles are kept: the source's Secret as it is " \
+           "now is not delivered):\n  fleet-default/registry: Error: cannot decrypt s.yaml" in text  # fmt: skip
+    assert text.rstrip().endswith("; not Synced in OUT: fleet-default/registry.")
+    code, raw, _ = status(kube_env, "--out", out, "--format", "json")
+    report = json.loads(raw)
+    assert code == 11 and report["ready"] is False
+    assert [(n["name"], n["status"]) for n in report["notSynced"]] == [("registry", "Error")]
