@@ -4,6 +4,7 @@ repository, the real command line in a child process."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import SourceRepo, git, handshake, read_tree, run_cli, secret
-from fleetsim import STATES, bundles_of, put_bundle, put_cluster, put_deployment
+from fleetsim import STATES, bundles_of, deployment, put_bundle, put_cluster, put_deployment
 
 fake_kube = fakekube.fake_kube
 VALUE = "status-canary-51d"
@@ -310,3 +311,32 @@ def test_a_handshake_out_records_as_not_synced_is_not_ready(
     report = json.loads(raw)
     assert code == 11 and report["ready"] is False
     assert [(n["name"], n["status"]) for n in report["notSynced"]] == [("registry", "Error")]
+
+
+def test_a_secret_changed_on_the_cluster_is_modified_and_its_values_stay_hidden(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Fleet's Modified message ends with the JSON merge patch back to what it deploys
+    (ModifiedStatus.String): for a Secret someone changed on the cluster, its `data` holds the
+    delivered value (base64). status printed it, into job summaries and pull-request comments."""
+    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    encoded = base64.b64encode(VALUE.encode()).decode()
+    patch = json.dumps({"data": {"token": encoded, "added-by-hand": None}, "metadata": {"labels": {"x": "y"}}})
+    modified = deployment(ws, bundle, "c-m-eu", "Modified", commit)
+    modified["status"]["modifiedStatus"][0]["patch"] = patch
+    monitored = next(c for c in modified["status"]["conditions"] if c["type"] == "Monitored")
+    monitored["message"] = f"secret.v1 apps/registry-pull modified {patch}"
+    fake_kube.put_object(modified)
+
+    for fmt in ("text", "markdown", "json"):
+        code, shown, err = status(kube_env, "--out", out, "--format", fmt)
+        assert code == 11
+        assert encoded not in shown + err and encoded[:12] not in shown + err
+        assert "Modified" in shown
+    report = json.loads(shown)
+    assert report["handshakes"][0]["clusters"][0]["message"] == (
+        'secret.v1 apps/registry-pull modified {"data":{"token":"(hidden)","added-by-hand":null},'
+        '"metadata":{"labels":{"x":"y"}}}'
+    )
