@@ -4,6 +4,7 @@ repository, the real command line in a child process."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import SourceRepo, git, handshake, read_tree, run_cli, secret
-from fleetsim import STATES, bundles_of, put_bundle, put_cluster, put_deployment
+from fleetsim import STATES, bundles_of, deployment, put_bundle, put_cluster, put_deployment
 
 fake_kube = fakekube.fake_kube
 VALUE = "status-canary-51d"
@@ -120,7 +121,7 @@ def test_all_ready_at_outs_commit_exits_0_in_every_format(
         f"Ready: every targeted cluster is Ready at OUT's commit {commit[:12]} (3 bundle deployment(s))."
     )
 
-    code, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
+    _, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
     assert code == 0
     assert markdown.startswith("<!-- fleet-handshake-status -->\n### ✅ fleet-handshake status")
     assert f"| eu-west | ✅ Ready | `{commit[:12]}` |  |" in markdown
@@ -257,3 +258,85 @@ def test_status_never_reads_a_secret(
     assert code == 11, stderr
     assert {r.path.split("/")[-1] for r in fake_kube.requests} == {"bundles", "bundledeployments", "clusters",
                                                                      "clustergroups"}  # fmt: skip
+
+
+def test_a_bundle_that_targets_no_cluster_is_not_called_delivered(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """A handshake naming a cluster Fleet does not have (a typo, not registered yet): its Secret
+    goes nowhere. The report said "No fleet-handshake bundle to report: OUT has none" and an
+    unqualified "Ready: every targeted cluster is Ready"."""
+    out, commit = make_out(
+        repo, tmp_path, kube_env, handshake("registry", "registry-pull", [{"clusterName": "eu-west-2"}])
+    )
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    fleet_reads(fake_kube, out, commit)
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 0, "no delivery is missing: the exit code stays (README)"
+    registry = next(p.parent.name for p in out.glob("fleet-default/registry-*/fleet.yaml"))
+    assert f"Bundles of OUT that target no cluster:\n  fleet-default/{registry}\n" in text
+    assert "OUT has none" not in text
+    assert text.rstrip().endswith("; 1 bundle(s) target no cluster: no Secret from them.")
+    _, markdown, _ = status(kube_env, "--out", out, "--format", "markdown")
+    assert "1 bundle(s) target no cluster: no Secret from them." in markdown
+
+
+def test_a_handshake_out_records_as_not_synced_is_not_ready(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube, other_key: Any
+) -> None:
+    """A Secret rotated in the source that this run cannot decrypt: OUT keeps the previous bundle
+    (Error in status.json), Fleet delivers it Ready at OUT's commit. status said "Ready" (exit 0)
+    though the rotated Secret reached no cluster."""
+    out, _ = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    repo.encrypted("s.yaml", secret("registry-pull", stringData={"token": VALUE + "-rotated"}),
+                   secret("orders-db", stringData={"password": VALUE}), recipients=(other_key.recipient,))  # fmt: skip
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 1
+    git(out.parent, "add", "-A")
+    git(out.parent, "commit", "--quiet", "-m", "registry Error, previous bundle kept")
+    commit = git(out.parent, "rev-parse", "HEAD")
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", commit)
+
+    code, text, _ = status(kube_env, "--out", out)
+
+    assert code == 11, text
+    assert "  eu-west  Ready" in text
+    assert "Handshakes OUT records as not Synced (their previous bundles are kept: the source's Secret as it is " \
+           "now is not delivered):\n  fleet-default/registry: Error: cannot decrypt s.yaml" in text  # fmt: skip
+    assert text.rstrip().endswith("; not Synced in OUT: fleet-default/registry.")
+    code, raw, _ = status(kube_env, "--out", out, "--format", "json")
+    report = json.loads(raw)
+    assert code == 11 and report["ready"] is False
+    assert [(n["name"], n["status"]) for n in report["notSynced"]] == [("registry", "Error")]
+
+
+def test_a_secret_changed_on_the_cluster_is_modified_and_its_values_stay_hidden(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Fleet's Modified message ends with the JSON merge patch back to what it deploys
+    (ModifiedStatus.String): for a Secret someone changed on the cluster, its `data` holds the
+    delivered value (base64). status printed it, into job summaries and pull-request comments."""
+    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    encoded = base64.b64encode(VALUE.encode()).decode()
+    patch = json.dumps({"data": {"token": encoded, "added-by-hand": None}, "metadata": {"labels": {"x": "y"}}})
+    modified = deployment(ws, bundle, "c-m-eu", "Modified", commit)
+    modified["status"]["modifiedStatus"][0]["patch"] = patch
+    monitored = next(c for c in modified["status"]["conditions"] if c["type"] == "Monitored")
+    monitored["message"] = f"secret.v1 apps/registry-pull modified {patch}"
+    fake_kube.put_object(modified)
+
+    for fmt in ("text", "markdown", "json"):
+        code, shown, err = status(kube_env, "--out", out, "--format", fmt)
+        assert code == 11
+        assert encoded not in shown + err and encoded[:12] not in shown + err
+        assert "Modified" in shown
+    report = json.loads(shown)
+    assert report["handshakes"][0]["clusters"][0]["message"] == (
+        'secret.v1 apps/registry-pull modified {"data":{"token":"(hidden)","added-by-hand":null},'
+        '"metadata":{"labels":{"x":"y"}}}'
+    )

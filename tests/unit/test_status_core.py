@@ -136,3 +136,15 @@ def test_markdown_cells_cannot_open_an_html_tag() -> None:
     assert "&lt;nil>" in shown and "&lt;script>" in shown and "&lt;eu-west>" in shown
     assert "<nil>" not in shown and "<script>" not in shown
     assert "error: &lt;nil> \\| &lt;script>" in shown, "the pipe is escaped too: the row keeps its columns"
+
+
+def test_fleets_patch_of_a_modified_secret_shows_no_value() -> None:
+    shown = fleetstate.without_values('secret.v1 apps/x modified {"data":{"k":"c2VjcmV0"},"stringData":{"s":"secret"}}')
+    assert shown == 'secret.v1 apps/x modified {"data":{"k":"(hidden)"},"stringData":{"s":"(hidden)"}}'
+    # A patch that cannot be read (cut, or followed by more text) is left out whole.
+    assert fleetstate.without_values('secret.v1 apps/x modified {"data":{"k":"c2VjcmV0"}') == (
+        "secret.v1 apps/x modified (patch not shown: it may hold Secret values)"
+    )
+    assert fleetstate.without_values('secret.v1 apps/x modified {"data":"c2VjcmV0"}').endswith('{"data":"(hidden)"}')
+    for message in ("secret.v1 apps/x missing", 'failed to install: namespaces "apps" is forbidden', ""):
+        assert fleetstate.without_values(message) == message

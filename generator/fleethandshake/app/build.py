@@ -47,6 +47,7 @@ class _Work:
     rendered: render.Rendered | None = None
     verified: str | None = None  # the output MAC checked when the handshake was reused as it was
     values: tuple[tuple[str, str], ...] | None = None  # keyed value digests of what was rendered
+    meta: tuple[tuple[str, str], ...] | None = None  # keyed digests of its type, labels, annotations
     undecrypted: bool = False  # sops could not decrypt its Secret's file
 
 
@@ -199,8 +200,9 @@ def _synced_message(hs: Handshake) -> str:
 
 _SHARE = 64  # below this many files to decrypt, a second process costs more than it saves
 
-# What a child sends back: status, message, files, value digests, and whether decryption failed.
-_Result = tuple[Status, str, dict[str, bytes], tuple[tuple[str, str], ...] | None, bool]
+# What a child sends back: status, message, files, value and metadata digests, and whether decryption failed.
+_Digests = tuple[tuple[str, str], ...] | None
+_Result = tuple[Status, str, dict[str, bytes], _Digests, _Digests, bool]
 
 
 def _decrypt_and_render(
@@ -234,10 +236,10 @@ def _decrypt_and_render(
     with Background(_decrypt_and_render_here, env, decryptor, child_items, loaded, key) as child:
         _decrypt_and_render_here(env, decryptor, mine, loaded, key)
         results = child.result()
-    for (item, _), (status, message, files, values, undecrypted) in zip(child_items, results, strict=True):
+    for (item, _), (status, message, files, values, meta, undecrypted) in zip(child_items, results, strict=True):
         item.outcome = output.Outcome(item.hs, status, message, files)
         item.rendered = render.Rendered(files) if status is Status.SYNCED else None
-        item.values = values
+        item.values, item.meta = values, meta
         item.undecrypted = undecrypted
 
 
@@ -255,10 +257,9 @@ def _decrypt_and_render_here(
     results: list[_Result] = []
     for item, secret in todo:
         _render(env, item, secret, decrypted[loaded.root / secret.file], loaded, key)
-        assert item.outcome is not None
-        results.append(
-            (item.outcome.status, item.outcome.message, dict(item.outcome.files), item.values, item.undecrypted)
-        )
+        done = item.outcome
+        assert done is not None
+        results.append((done.status, done.message, dict(done.files), item.values, item.meta, item.undecrypted))
     return results
 
 
@@ -289,6 +290,7 @@ def _render(
         revision = hashlib.sha256(loaded.contents[secret.file]).hexdigest()[:16]  # of ciphertext: reveals nothing
         item.rendered = item.mode.render(env, hs, plain, loaded.config.recipients_for, revision, loaded.identity)
         item.values = state.value_digests(key, plain) if key is not None else None  # for the state
+        item.meta = state.meta_digests(key, plain) if key is not None else None
     except render.RenderError as e:
         item.outcome = output.Outcome(hs, Status.ERROR, f"Secret {secret.ref} in {secret.file}: {e}")
         return
@@ -313,11 +315,11 @@ def _entries(
             # A handshake reused as a whole keeps the sealed digests of the run that made its files.
             before = dict(previous[ref].sealed) if ref in previous else {}
             seals = tuple(sorted((p, sealed.get(p) or before[p]) for p in files if p in sealed or p in before))
-            values = w.values  # None when reused as it was: then the digests of the run that made it
-            if values is None:
-                values = previous[ref].keys if ref in previous else ()
+            # None when reused as it was: then the digests of the run that made it
+            values = w.values if w.values is not None else previous[ref].keys if ref in previous else ()
+            meta = w.meta if w.meta is not None else previous[ref].meta if ref in previous else ()
             mac = w.verified or state.output_mac(key, files)  # reused files: the MAC just checked
-            entries[ref] = state.Entry(w.digest, mac, change.bundles, seals, values)
+            entries[ref] = state.Entry(w.digest, mac, change.bundles, seals, values, meta)
         elif change.status is not Status.SYNCED and ref in previous:
             # Kept bundles (Missing, Error) keep their entry while it still describes them: once the
             # handshake is back with the same inputs, its files are reused, not sealed anew.

@@ -34,6 +34,7 @@ class Wanted:
     owner: Ownership
     workspaces: tuple[str, ...]
     commit: str | None
+    not_synced: tuple[core.NotSynced, ...] = ()  # as OUT's status.json records them
 
 
 def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None = None) -> Wanted:
@@ -48,13 +49,18 @@ def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None 
         recorded = json.loads(tree.get(STATUS_FILE) or b"{}")
     recorded = recorded if isinstance(recorded, dict) else {}
     handshakes = {(e.workspace, e.handshake) for e in expected}
+    not_synced = []
     for row in _rows(recorded.get("handshakes")):
         handshakes.add((str(row.get("namespace")), str(row.get("name"))))
+        if row.get("status") != "Synced":  # its previous bundles kept: not the source's Secret as it is now
+            not_synced.append(core.NotSynced(str(row.get("namespace")), str(row.get("name")),
+                                             str(row.get("status")), str(row.get("message") or "")))  # fmt: skip
     workspaces = {ws for ws, _ in handshakes}
     for row in _rows(recorded.get("removed")):  # their Bundles may still be on the cluster
         workspaces.add(str(row.get("handshake", "")).split("/")[0])
     identity = source if source is not None else str(recorded.get("source") or "")
-    return Wanted(expected, Ownership(identity, frozenset(handshakes)), tuple(sorted(workspaces - {""})), commit)
+    owner = Ownership(identity, frozenset(handshakes))
+    return Wanted(expected, owner, tuple(sorted(workspaces - {""})), commit, tuple(not_synced))
 
 
 def _rows(value: Any) -> list[Mapping[str, Any]]:
@@ -105,7 +111,7 @@ def observe(reader: FleetReader, wanted: Wanted) -> core.Report:
     inventory, _ = parse_inventory(found.clusters, "<Fleet clusters>")  # an object Fleet cannot use matches nothing
     resolve, display = resolver_for(inventory, Path("<Fleet clusters>"))
     live = core.Live(found.bundles, found.deployments, display, resolve)
-    return core.report(wanted.expected, live, wanted.commit, wanted.owner)
+    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced)
 
 
 def until_ready(

@@ -43,6 +43,9 @@ class BundleView:
     # "" when `values` are read from the Secret; else the id of the key whose digests they are
     # (the state file's): digests made with different keys cannot be compared.
     values_key: str = ""
+    # Where the Secret is not readable: keyed digests of its type, labels and annotations from the
+    # state file (None: the state file does not record them); () where they are read from the Secret.
+    meta: tuple[tuple[str, str], ...] | None = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -97,6 +100,7 @@ def read_views(
 
     digests = value_digests_by_handshake(tree.get(STATE_FILE))
     digests_key = digests_key_id(tree.get(STATE_FILE))
+    metas = value_digests_by_handshake(tree.get(STATE_FILE), "meta")
     views: dict[str, BundleView] = {}
     for directory, files in group_by_bundle(tree).items():
         fleet = load(files.get(f"{directory}/{FLEET_YAML}"))
@@ -114,11 +118,13 @@ def read_views(
         )
         mode, (secret, readable) = next(((n, f) for n, f in found if f is not None), ("", ({}, False)))
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
+        described: tuple[tuple[str, str], ...] | None = ()
         if readable:
             values = _values(secret)
         else:  # its keys and value digests, from the state file
-            keyed = digests.get((str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE))), {})
-            values = tuple((k, SecretValue(d)) for k, d in sorted(keyed.items()))
+            ref = (str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE)))
+            values = tuple((k, SecretValue(d)) for k, d in sorted(digests.get(ref, {}).items()))
+            described = tuple(sorted(metas[ref].items())) if ref in metas else None
         workspace, name = directory.split("/", 1)
         views[directory] = BundleView(
             path=directory,
@@ -135,6 +141,7 @@ def read_views(
             values=values,
             mode=mode,
             values_key="" if readable else digests_key,
+            meta=described,
         )
     return views
 

@@ -17,6 +17,8 @@ and `kubectl get bundledeployments` say:
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,9 +68,37 @@ def deployment_state(deployment: Mapping[str, Any]) -> str:
     return READY
 
 
+# ModifiedStatus.String() (bundledeployment_types.go): `<kind>.<group> <namespace>/<name> modified
+# <patch>`, the JSON merge patch from the object on the cluster to the one Fleet deploys
+# (desiredset_compare.go): for a Secret changed on the cluster, its `data` holds the delivered values.
+_MODIFIED = re.compile(r"(?P<what>\S+ \S+ modified) (?P<patch>\{.*)", re.DOTALL)
+HIDDEN = "(hidden)"
+
+
+def without_values(message: str) -> str:
+    """Fleet's message with the values of every `data` and `stringData` of a patch hidden (a key
+    the cluster has and should not keeps its null); a patch that cannot be read is left out."""
+    found = _MODIFIED.search(message)
+    if found is None:
+        return message
+    try:
+        patch = json.loads(found["patch"])
+    except ValueError:
+        patch = None
+    if not isinstance(patch, dict):
+        return f"{message[: found.start('patch')]}(patch not shown: it may hold Secret values)"
+    for section in ("data", "stringData"):
+        values = patch.get(section)
+        if isinstance(values, dict):
+            patch[section] = {key: None if value is None else HIDDEN for key, value in values.items()}
+        elif section in patch:
+            patch[section] = HIDDEN
+    return message[: found.start("patch")] + json.dumps(patch, separators=(",", ":"))
+
+
 def deployment_message(deployment: Mapping[str, Any]) -> str:
     """MessageFromDeployment: the Deployed condition's message, else Installed's (only while it
-    belongs to the applied deployment), else Monitored's."""
+    belongs to the applied deployment), else Monitored's; Secret values in it hidden."""
     spec, status = _mapping(deployment.get("spec")), _mapping(deployment.get("status"))
     kinds = ["Deployed"]
     if (status.get("appliedDeploymentID") or "") == (spec.get("deploymentID") or ""):
@@ -77,7 +107,7 @@ def deployment_message(deployment: Mapping[str, Any]) -> str:
     for kind in kinds:
         message = str(_mapping(_condition(deployment, kind)).get("message") or "")
         if message:
-            return message
+            return without_values(message)
     return ""
 
 

@@ -31,6 +31,13 @@ VALUES_UNCOMPARED = (
     "values not compared: this run's age identities did not make the output's state file "
     "(a rotated source key?); only key names are compared"
 )
+# sops and downstream modes: the output's state file (of an earlier version) does not record the
+# Secret's type, labels and annotations, so a change to them cannot be told from none.
+META_UNCOMPARED = (
+    "files changed; the Secret's type, labels and annotations are not compared: the output's state "
+    "file, written by an earlier version, does not record them"
+)
+META_WORDS = {"type": "secret type", "labels": "labels", "annotations": "annotations"}
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,10 @@ def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words
         changed = tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k]))
     if added or removed or changed:
         changes.append("data")
+    if old.meta and new.meta and old.values_key == new.values_key:  # not readable: the state's digests
+        before_meta, after_meta = dict(old.meta), dict(new.meta)
+        changes += [word for name, word in META_WORDS.items()
+                    if before_meta.get(name) != after_meta.get(name) and word not in changes]  # fmt: skip
     return tuple(changes), added, removed, changed
 
 
@@ -171,7 +182,8 @@ def _diff(
     if same:
         return diff  # byte-identical folders: unchanged, whatever their content
     changes, added, removed, changed = _what_changed(old, new)
-    return replace(diff, change=MODIFIED, changes=changes or (resealed or REWRITTEN,),
+    unexplained = resealed or (META_UNCOMPARED if old.meta is None or new.meta is None else REWRITTEN)
+    return replace(diff, change=MODIFIED, changes=changes or (unexplained,),
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
 
 

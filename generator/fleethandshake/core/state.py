@@ -32,6 +32,9 @@ class Entry:
     bundles: tuple[str, ...]
     sealed: tuple[tuple[str, str], ...] = ()  # sops mode: path -> sealed_digest of the file written
     keys: tuple[tuple[str, str], ...] = ()  # data key -> keyed digest of its value, so plans can name changed keys
+    # "type", "labels", "annotations" -> keyed digest: so plans of modes whose bundles do not hold
+    # the Secret readable (sops, downstream) see those change too
+    meta: tuple[tuple[str, str], ...] = ()
 
 
 _SORTED = json.JSONEncoder(sort_keys=True)
@@ -78,8 +81,19 @@ def value_digests(key: bytes, secret: PlainSecret) -> tuple[tuple[str, str], ...
     return tuple(sorted((name, hmac.new(key, b"value\0" + data, hashlib.sha256).hexdigest()) for name, data in raw))
 
 
-def value_digests_by_handshake(content: bytes | None) -> dict[tuple[str, str], dict[str, str]]:
-    """Per handshake, the keyed value digests of a state file, whatever its context.
+def meta_digests(key: bytes, secret: PlainSecret) -> tuple[tuple[str, str], ...]:
+    """Keyed digests of the Secret's type, labels and annotations (which the source may hold
+    encrypted): so a plan can say which of them changed, never what they are."""
+    fields = {"type": secret.type, "labels": dict(secret.labels), "annotations": dict(secret.annotations)}
+    return tuple(
+        (name, hmac.new(key, b"meta\0" + _SORTED.encode([name, value]).encode(), hashlib.sha256).hexdigest())
+        for name, value in sorted(fields.items())
+    )
+
+
+def value_digests_by_handshake(content: bytes | None, field: str = "keys") -> dict[tuple[str, str], dict[str, str]]:
+    """Per handshake, the keyed value digests (`field` "meta": the type, labels and annotations
+    digests) of a state file, whatever its context; a handshake without them is left out.
 
     Plans compare two trees made with the same key; digests made with different keys simply
     differ, which reads as "changed": never as "unchanged" by mistake.
@@ -89,8 +103,8 @@ def value_digests_by_handshake(content: bytes | None) -> dict[tuple[str, str], d
         return {}
     try:
         doc = json.loads(parts[1])
-        return {(str(e["namespace"]), str(e["name"])): {str(k): str(d) for k, d in e.get("keys", {}).items()}
-                for e in doc["handshakes"]}  # fmt: skip
+        return {(str(e["namespace"]), str(e["name"])): {str(k): str(d) for k, d in e.get(field, {}).items()}
+                for e in doc["handshakes"] if field == "keys" or field in e}  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError):
         return {}
 
@@ -165,6 +179,7 @@ def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[s
                 str(e["inputs"]), str(e["output"]), tuple(str(b) for b in e["bundles"]),
                 tuple((str(p), str(d)) for p, d in sorted(e.get("sealed", {}).items())),
                 tuple((str(k), str(d)) for k, d in sorted(e.get("keys", {}).items())),
+                tuple((str(k), str(d)) for k, d in sorted(e.get("meta", {}).items())),
             )
             for e in doc["handshakes"]
         }  # fmt: skip
@@ -197,6 +212,7 @@ def state_json(
             {"namespace": ws, "name": name, "inputs": e.inputs, "output": e.output, "bundles": list(e.bundles)}
             | ({"sealed": dict(e.sealed)} if e.sealed else {})
             | ({"keys": dict(e.keys)} if e.keys else {})
+            | ({"meta": dict(e.meta)} if e.meta else {})
             for (ws, name), e in sorted(entries.items())
         ],
     }

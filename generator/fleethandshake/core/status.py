@@ -67,6 +67,17 @@ class Extra:
 
 
 @dataclass(frozen=True)
+class NotSynced:
+    """A handshake OUT records as not Synced (status.json): its previous bundles are kept, so what
+    Fleet delivers for it is not the source's Secret as it is now."""
+
+    workspace: str
+    name: str
+    status: str  # Missing, Error, ...
+    message: str
+
+
+@dataclass(frozen=True)
 class Report:
     commit: str | None  # the commit OUT is at; None: not known (status of a source)
     deliveries: tuple[Delivery, ...]
@@ -74,10 +85,11 @@ class Report:
     extra: tuple[Extra, ...] = ()
     unmatched: tuple[str, ...] = ()  # ws/bundle of OUT that targets no cluster
     secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (ws, handshake) -> "ns/secret"
+    not_synced: tuple[NotSynced, ...] = ()
 
     @property
     def ready(self) -> bool:
-        return all(d.ready for d in self.deliveries) and not self.absent and not self.extra
+        return all(d.ready for d in self.deliveries) and not self.absent and not self.extra and not self.not_synced
 
     def not_ready(self) -> tuple[str, ...]:
         """The clusters (display names) where some delivery is not Ready at OUT's commit."""
@@ -132,9 +144,11 @@ def _delivery(bundle: Expected, cluster: str, display: str, bd: Mapping[str, Any
                     state == fleet.READY and current)  # fmt: skip
 
 
-def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: Ownership) -> Report:
+def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: Ownership,
+           not_synced: Iterable[NotSynced] = ()) -> Report:  # fmt: skip
     """Every (bundle, cluster) OUT targets or Fleet deployed it to; OUT's bundles Fleet lacks; this
-    source's Bundles that Fleet has and OUT no longer has (`owner` says which are this source's)."""
+    source's Bundles that Fleet has and OUT no longer has (`owner` says which are this source's);
+    OUT's handshakes not Synced, as given."""
     expected = sorted(expected, key=lambda e: (e.workspace, e.handshake, e.name))
     by_bundle = _deployments(live)
     present = {fleet.name_of(b) for b in live.bundles}
@@ -162,5 +176,6 @@ def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: 
         extra.append(Extra(key[0], key[1], labels.get(LABEL_HANDSHAKE, ""), tuple(on)))
     secrets = {(e.workspace, e.handshake): f"{e.namespace}/{e.secret}" for e in expected if e.secret}
     deliveries.sort(key=lambda d: (d.workspace, d.handshake, d.display, d.cluster, d.bundle))
+    stale = tuple(sorted(not_synced, key=lambda n: (n.workspace, n.name)))
     return Report(commit, tuple(deliveries), tuple(absent), tuple(sorted(extra, key=lambda x: (x.workspace, x.name))),
-                  tuple(unmatched), secrets)  # fmt: skip
+                  tuple(unmatched), secrets, stale)  # fmt: skip

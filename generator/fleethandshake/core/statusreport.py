@@ -42,16 +42,25 @@ def _verdict(report: Report) -> str:
     ready, total = report.counts()
     at = f"at OUT's commit {short(report.commit)}" if report.commit else "(OUT's commit not compared)"
     if report.ready:
-        return f"Ready: every targeted cluster is Ready {at} ({total} bundle deployment(s))."
+        # A bundle that targets no cluster delivers its Secret nowhere: not "every cluster" of it.
+        nowhere = (
+            f"; {len(report.unmatched)} bundle(s) target no cluster: no Secret from them" if report.unmatched else ""
+        )
+        return f"Ready: every targeted cluster is Ready {at} ({total} bundle deployment(s)){nowhere}."
     clusters = ", ".join(report.not_ready())
     lagging = f"; not Ready: {clusters}" if clusters else ""
+    if report.not_synced:
+        lagging += f"; not Synced in OUT: {', '.join(f'{n.workspace}/{n.name}' for n in report.not_synced)}"
     return f"NOT READY: {ready} of {total} bundle deployment(s) Ready {at}{lagging}."
 
 
 def _sections(report: Report) -> list[tuple[str, list[str]]]:
     extra = [f"{x.workspace}/{x.name} (handshake {x.workspace}/{x.handshake or '?'})"
              + (f" on {', '.join(x.clusters)}" if x.clusters else "") for x in report.extra]  # fmt: skip
+    stale = [f"{n.workspace}/{n.name}: {n.status}: {_clip(n.message)}" for n in report.not_synced]
     return [
+        ("Handshakes OUT records as not Synced (their previous bundles are kept: the source's Secret as it is "
+         "now is not delivered)", stale),
         ("Bundles OUT has that Fleet lacks (no GitRepo points at OUT, or it has not read OUT's commit yet)",
          list(report.absent)),
         ("fleet-handshake Bundles Fleet still has that OUT no longer has (their Secrets are still delivered)", extra),
@@ -71,7 +80,7 @@ def to_text(report: Report) -> str:
     for title, items in _sections(report):
         if items:
             lines += ["", f"{title}:", *(f"  {item}" for item in items)]
-    if not report.deliveries and not report.absent and not report.extra:
+    if not (report.deliveries or report.absent or report.extra or report.unmatched or report.not_synced):
         lines += ["", "No fleet-handshake bundle to report: OUT has none, and Fleet has none of this source's."]
     return "\n".join([*lines, "", _verdict(report)]) + "\n"
 
@@ -123,6 +132,10 @@ def to_json(report: Report) -> str:
             for x in report.extra
         ],
         "unmatchedBundles": list(report.unmatched),
+        "notSynced": [
+            {"namespace": n.workspace, "name": n.name, "status": n.status, "message": _clip(n.message)}
+            for n in report.not_synced
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"
 

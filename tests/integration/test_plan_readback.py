@@ -1,0 +1,88 @@
+"""`plan` reads back what sops- and downstream-mode bundles deliver although they do not hold the
+Secret readable: the Secret's type, labels and annotations, compared through the state file's
+keyed digests (real sops, the loopback API server for downstream mode)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fakekube
+from fakekube import FakeKube, write_kubeconfig
+from fhtest import AgeKey, SourceRepo, handshake, make_age_key, run_cli, secret
+from fleethandshake.core.plan import META_UNCOMPARED, REWRITTEN
+from fleethandshake.errors import EXIT_CHANGES
+
+fake_kube = fakekube.fake_kube
+
+VALUE = "readback-canary-Jq47"
+LABEL = "readback-label-Pv21"
+
+
+def pull(**metadata: Any) -> dict[str, Any]:
+    doc = secret("pull", stringData={"token": VALUE})
+    doc["metadata"].update(metadata)
+    return doc
+
+
+def other(value: str) -> dict[str, Any]:
+    return secret("unrelated", stringData={"k": value})
+
+
+@pytest.fixture
+def setup(tmp_path: Path, age_key: AgeKey, key_env: dict[str, str], fake_kube: FakeKube, request: Any) -> Any:
+    mode = request.param
+    repo = SourceRepo(tmp_path / "source", age_key)
+    if mode == "sops":
+        repo.sops_mode(make_age_key(tmp_path, "cluster"))
+    hs = handshake("down", "pull", [{"clusterName": "c1"}], target_namespace="pulled")
+    hs["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": mode}
+    repo.handshakes("hs.yaml", hs)
+    repo.encrypted("secrets/pull.yaml", pull(), other("one"))
+    env = {**key_env, "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", {"mgmt": fake_kube}, "mgmt"))}
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=env).code == 0
+    return repo, out, env
+
+
+def changes(repo: SourceRepo, out: Path, env: dict[str, str], *docs: dict[str, Any]) -> list[str]:
+    repo.encrypted("secrets/pull.yaml", *docs)
+    result = run_cli("plan", repo.root, "--out", out, "--format", "json", env=env)
+    assert result.code == EXIT_CHANGES, result.stderr
+    for text in (result.stdout, result.stderr):
+        assert VALUE not in text and LABEL not in text
+    (bundle,) = json.loads(result.stdout)["bundles"]
+    assert bundle["change"] == "modified" and not (bundle["keysAdded"] or bundle["keysRemoved"])
+    assert not bundle["keysChanged"]
+    return list(bundle["changes"])
+
+
+@pytest.mark.parametrize("setup", ["sops", "downstream"], indirect=True)
+def test_type_labels_and_annotations_of_an_unreadable_secret_are_named(setup: Any) -> None:
+    """Once said "same delivery" (downstream) or "sealed again: ... replaced, edited" (sops) for a
+    Secret whose type or labels changed: a type change Kubernetes refuses on the clusters."""
+    repo, out, env = setup
+    assert changes(repo, out, env, pull() | {"type": "kubernetes.io/dockerconfigjson"}, other("one")) == ["secret type"]
+    assert changes(repo, out, env, pull(labels={"app": LABEL}), other("one")) == ["labels"]
+    assert changes(repo, out, env, pull(annotations={"note": LABEL}), other("one")) == ["annotations"]
+
+
+@pytest.mark.parametrize("setup", ["downstream"], indirect=True)
+def test_a_change_elsewhere_in_the_source_file_is_the_same_delivery(setup: Any) -> None:
+    repo, out, env = setup
+    assert changes(repo, out, env, pull(), other("two")) == [REWRITTEN]
+
+
+@pytest.mark.parametrize("setup", ["downstream"], indirect=True)
+def test_output_of_an_earlier_version_does_not_claim_the_same_delivery(setup: Any) -> None:
+    """A state file without the metadata digests (written before them): nothing to compare with."""
+    repo, out, env = setup
+    state = out / ".fleet-handshake" / "state.json"
+    state.write_text(re.sub(r',"meta":\{[^}]*\}', "", state.read_text()))
+    assert changes(repo, out, env, pull() | {"type": "kubernetes.io/dockerconfigjson"}, other("one")) == [
+        META_UNCOMPARED
+    ]
