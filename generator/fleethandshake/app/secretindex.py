@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.models import ANNOTATION_MODE, LABEL_COPY_OF, LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER
+from ..modes import modes
 
 Key = tuple[str, str]  # (namespace, name)
 READS, COPIES = "reads", "copies"
@@ -46,7 +47,8 @@ class SecretIndex:
     def _entries(self, obj: dict[str, Any]) -> list[tuple[Key, str]]:
         meta = obj.get("metadata") or {}
         entries = [(read_by(obj), READS)]
-        if ((meta.get("annotations") or {}).get(ANNOTATION_MODE) or self.default_mode) == "downstream":
+        mode = modes().get((meta.get("annotations") or {}).get(ANNOTATION_MODE) or self.default_mode)
+        if mode is not None and mode.elsewhere:  # the mode that writes a copy into the workspace
             entries.append(((str(meta.get("namespace")), read_by(obj)[1]), COPIES))
         return entries
 
