@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..core import status as core
 from ..core import statusreport
+from ..core.models import Status
 from ..core.ownership import Ownership
 from ..errors import EXIT_NOT_READY, EXIT_OK, UsageError, UserError
 
@@ -52,7 +53,7 @@ def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None 
     not_synced = []
     for row in _rows(recorded.get("handshakes")):
         handshakes.add((str(row.get("namespace")), str(row.get("name"))))
-        if row.get("status") != "Synced":  # its previous bundles kept: not the source's Secret as it is now
+        if row.get("status") != Status.SYNCED:  # its previous bundles kept: not the source's Secret as it is now
             not_synced.append(core.NotSynced(str(row.get("namespace")), str(row.get("name")),
                                              str(row.get("status")), str(row.get("message") or "")))  # fmt: skip
     workspaces = {ws for ws, _ in handshakes}
