@@ -83,7 +83,7 @@ def plan_import(
             plan.not_imported += 1
             continue
         if e.secret is None and not secret_known:
-            secret = f"Secret {e.secret_ref[0]}/{e.secret_ref[1]}"
+            secret = _secret(e)
             if not allow_missing:
                 plan.report.append(("missing", f"{e.ref}: {secret} was not found; handshake not imported"))
                 plan.not_imported += 1
@@ -102,15 +102,14 @@ def _secret(e: Entry) -> str:
 def _add_secret(plan: ImportPlan, e: Entry, have: Mapping[SecretRef, str], taken: set[str]) -> None:
     if e.secret is None or e.secret_path in plan.secrets:
         return
-    ref = f"{e.secret_ref[0]}/{e.secret_ref[1]}"
     if e.secret_problem is not None and e.secret_ref not in have:
         plan.report.append(("skipped", f"{_secret(e)}: {e.secret_problem}; not imported"))
         plan.not_imported += 1
         return
     if e.secret_ref in have:
-        plan.report.append(("kept", f"Secret {ref}: SOURCE defines it already in {have[e.secret_ref]}; left as it is"))
+        plan.report.append(("kept", f"{_secret(e)}: SOURCE defines it already in {have[e.secret_ref]}; left as it is"))
     elif e.secret_path in taken:
-        plan.report.append(("kept", f"{e.secret_path}: the file exists; Secret {ref} left as it is (not compared)"))
+        plan.report.append(("kept", f"{e.secret_path}: the file exists; {_secret(e)} left as it is (not compared)"))
     else:
         plan.secrets[e.secret_path] = e.secret
 

@@ -102,7 +102,7 @@ def value_digests_by_handshake(content: bytes | None, field: str = "keys") -> di
     if parts is None:
         return {}
     try:
-        doc = json.loads(parts[1])
+        doc = _parsed(parts[1])  # read_views asks for "keys" and "meta" of the same file: parsed once
         return {(str(e["namespace"]), str(e["name"])): {str(k): str(d) for k, d in e.get(field, {}).items()}
                 for e in doc["handshakes"] if field == "keys" or field in e}  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -84,7 +84,6 @@ class SopsDecryptor:
         self.inprocess = inprocess and inprocess_enabled()
         self.inprocess_files = 0
         self.binary_files = 0
-        # Why files went to the binary: fixed phrases, never file content.
         self._lock = threading.Lock()
         self._identities = identities  # the run's, when its caller loaded them already
 
