@@ -96,8 +96,9 @@ def _plan(commands: Commands[argparse.ArgumentParser]) -> None:
         "--inventory",
         type=Path,
         metavar="FILE",
-        help="Fleet Cluster and ClusterGroup objects (kubectl get clusters.fleet.cattle.io,"
-        "clustergroups.fleet.cattle.io -A -o yaml) to resolve bundles to clusters",
+        help="Fleet's Clusters, ClusterGroups and BundleNamespaceMappings and the Namespaces (kubectl get"
+        " clusters.fleet.cattle.io,clustergroups.fleet.cattle.io,bundlenamespacemappings.fleet.cattle.io,"
+        "namespaces -A -o yaml) to resolve bundles to clusters",
     )
     plan.add_argument(
         "--format", dest="fmt", choices=("text", "markdown", "json"), default="text", help="default: text"

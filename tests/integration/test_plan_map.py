@@ -11,6 +11,7 @@ import pytest
 from test_plan import cluster, group, inventory
 
 from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+from fleethandshake.core.inventory import EXPORT_COMMAND
 
 CANARY = "map-canary-Hk27"
 FORMATS = ("text", "markdown", "json")
@@ -155,4 +156,4 @@ def test_map_without_inventory_is_a_usage_error_with_a_hint(repo: SourceRepo, tm
     assert result.code == 2
     assert result.stdout == ""
     assert "--map needs --inventory FILE" in result.stderr
-    assert "kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml" in result.stderr
+    assert EXPORT_COMMAND in result.stderr

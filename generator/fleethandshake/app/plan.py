@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..adapters.background import Background
 from ..adapters.sops import age
 from ..core import bundles, output, planreport, removals, render
 from ..core.conflicts import Resolve
+from ..core.inventory import EXPORT_COMMAND, Inventory
 from ..core.models import Status
 from ..core.plan import Plan, make_plan
 from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
@@ -22,12 +23,9 @@ from . import generate
 from . import source as source_loader
 from .build import build, cached_sources, handshake_mode, read_out_and_source
 
-if TYPE_CHECKING:
-    from ..core.inventory import Inventory
-
 MAP_NEEDS_INVENTORY = (
     "--map needs --inventory FILE: the clusters come from Fleet's inventory, for example "
-    "`kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml > inventory.yaml` "
+    f"`{EXPORT_COMMAND} > inventory.yaml` "
     "on the management cluster"
 )
 
@@ -115,7 +113,7 @@ def compute(
         inv = pending.result() if pending is not None else None
         resolve, display = resolver_for(inv, inventory) if inv is not None and inventory is not None else (None, {})
     known = known_fleet_files(loaded, comp, mode)
-    plan = make_plan(old, comp.tree, comp.changes, resolve, display, known)
+    plan = make_plan(old, comp.tree, comp.changes, resolve, display, known, inv)
     plan = replace(plan, removals=removals.check(old, comp, allow=allow_removals))
     if delivery_map and inv is not None and resolve is not None:
         from ..core import deliverymap

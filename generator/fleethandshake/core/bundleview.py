@@ -46,6 +46,7 @@ class BundleView:
     # Where the Secret is not readable: keyed digests of its type, labels and annotations from the
     # state file (None: the state file does not record them); () where they are read from the Secret.
     meta: tuple[tuple[str, str], ...] | None = ()
+    bundle_labels: tuple[tuple[str, str], ...] = ()  # what its fleet.yaml sets on the Bundle
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -142,6 +143,7 @@ def read_views(
             mode=mode,
             values_key="" if readable else digests_key,
             meta=described,
+            bundle_labels=_pairs(labels),
         )
     return views
 

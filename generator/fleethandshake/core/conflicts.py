@@ -17,7 +17,7 @@ Resolve = Callable[[str, Mapping[str, Any], tuple[Mapping[str, Any], ...]], froz
 class Conflict:
     """The JSON plan holds these fields in this order."""
 
-    kind: str  # "duplicate-delivery" | "no-cluster"
+    kind: str  # "duplicate-delivery" | "no-cluster" | "mapped-delivery" (namespacemaps.py)
     workspace: str
     cluster: str | None
     handshakes: tuple[str, ...]

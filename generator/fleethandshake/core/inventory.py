@@ -1,10 +1,12 @@
-"""The Fleet inventory: the Clusters and ClusterGroups of each workspace on the management cluster.
+"""The Fleet inventory: the Clusters and ClusterGroups of each workspace on the management cluster,
+and the BundleNamespaceMappings and Namespaces that let a workspace's bundles reach clusters of
+other namespaces.
 
-Parsed from what `kubectl get clusters.fleet.cattle.io,clustergroups.fleet.cattle.io -A -o yaml`
-prints (one `kind: List` document), from a multi-document stream of Cluster and ClusterGroup
-objects, or from a mix of both. Pure: documents come in already parsed. Field names follow Fleet's
-Cluster and ClusterGroup CRDs: the workspace is `metadata.namespace`, a group's members are chosen
-by `spec.selector`.
+Parsed from what `kubectl get INVENTORY_KINDS -A -o yaml` prints (one `kind: List` document), from
+a multi-document stream of such objects, or from a mix of both. Pure: documents come in already
+parsed. Field names follow Fleet's CRDs: the workspace is `metadata.namespace`, a group's members
+are chosen by `spec.selector`, a mapping's selectors sit at its top level (`bundleSelector`,
+`namespaceSelector`: pkg/apis/fleet.cattle.io/v1alpha1/bundlenamespacemapping_types.go).
 """
 
 from __future__ import annotations
@@ -24,8 +26,15 @@ from .yaml.reader import Document, join
 FLEET_API_VERSION = "fleet.cattle.io/v1alpha1"
 CLUSTER = "Cluster"
 CLUSTER_GROUP = "ClusterGroup"
+MAPPING = "BundleNamespaceMapping"
+NAMESPACE = "Namespace"
+# The resources to export, as `kubectl get` names them (README, --help and error messages).
+INVENTORY_KINDS = (
+    "clusters.fleet.cattle.io,clustergroups.fleet.cattle.io,bundlenamespacemappings.fleet.cattle.io,namespaces"
+)
+EXPORT_COMMAND = f"kubectl get {INVENTORY_KINDS} -A -o yaml"
 # Typed lists (what the API server returns) may leave apiVersion and kind off their items.
-_TYPED_LISTS = {"ClusterList": CLUSTER, "ClusterGroupList": CLUSTER_GROUP}
+_TYPED_LISTS = {"ClusterList": CLUSTER, "ClusterGroupList": CLUSTER_GROUP, "BundleNamespaceMappingList": MAPPING}
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -55,9 +64,37 @@ class ClusterGroup(_Labelled):
 
 
 @dataclass(frozen=True)
+class NamespaceMapping:
+    """A Fleet BundleNamespaceMapping: the bundles of its namespace (`workspace`) that
+    `bundle_selector` selects may also deploy to the clusters of every namespace that
+    `namespace_selector` selects (target/builder.go getNamespacesForBundle). None is Go's nil: a
+    mapping with either selector nil maps nothing (target/mapping.go newBundleMapping)."""
+
+    workspace: str
+    name: str
+    bundle_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A Namespace of the management cluster: its labels are what a mapping's namespaceSelector
+    matches."""
+
+    name: str
+    labels: Labels = ()
+
+    @cached_property
+    def label_map(self) -> Mapping[str, str]:
+        return MappingProxyType(dict(self.labels))
+
+
+@dataclass(frozen=True)
 class Inventory:
     clusters: tuple[Cluster, ...] = ()
     groups: tuple[ClusterGroup, ...] = ()
+    mappings: tuple[NamespaceMapping, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
 
     @property
     def workspaces(self) -> tuple[str, ...]:
@@ -83,7 +120,9 @@ def parse_inventory(documents: Iterable[Document | Any], file: str = "<inventory
         reader.document(doc if isinstance(doc, Document) else Document(index=index, data=doc))
     clusters = sorted(reader.clusters.values(), key=lambda c: (c.workspace, c.name))
     groups = sorted(reader.groups.values(), key=lambda g: (g.workspace, g.name))
-    return Inventory(tuple(clusters), tuple(groups)), reader.problems
+    mappings = sorted(reader.mappings.values(), key=lambda m: (m.workspace, m.name))
+    namespaces = sorted(reader.namespaces.values(), key=lambda n: n.name)
+    return Inventory(tuple(clusters), tuple(groups), tuple(mappings), tuple(namespaces)), reader.problems
 
 
 @dataclass
@@ -92,6 +131,8 @@ class _Reader:
     problems: list[Problem] = field(default_factory=list)
     clusters: dict[tuple[str, str], Cluster] = field(default_factory=dict)
     groups: dict[tuple[str, str], ClusterGroup] = field(default_factory=dict)
+    mappings: dict[tuple[str, str], NamespaceMapping] = field(default_factory=dict)
+    namespaces: dict[str, Namespace] = field(default_factory=dict)
     # Where each object was first seen, to name it when it comes again.
     seen: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
@@ -111,7 +152,11 @@ class _Reader:
         api = data.get("apiVersion", FLEET_API_VERSION if item_kind else None)
         if kind == "List" or (kind in _TYPED_LISTS and api == FLEET_API_VERSION):
             self.items(doc, data.get("items"), join(path, "items"), _TYPED_LISTS.get(kind))
-        elif kind not in (CLUSTER, CLUSTER_GROUP):
+        elif kind == "NamespaceList" and api == "v1":
+            self.items(doc, data.get("items"), join(path, "items"), None)
+        elif kind == NAMESPACE and api == "v1":
+            self.namespace(doc, data, path)
+        elif kind not in (CLUSTER, CLUSTER_GROUP, MAPPING):
             return
         elif api == FLEET_API_VERSION:
             self.object(doc, data, path, kind)
@@ -141,8 +186,13 @@ class _Reader:
         workspace = self.name(doc, meta.get("namespace"), join(meta_path, "namespace"), names.dns1123_label_problem)
         labels = self.labels(doc, meta.get("labels"), join(meta_path, "labels"))
         selector: LabelSelector | None = None
+        bundles: LabelSelector | None = None
+        namespaces: LabelSelector | None = None
         if kind == CLUSTER_GROUP:
             selector = self.selector(doc, data.get("spec"), join(path, "spec"))
+        elif kind == MAPPING:
+            bundles = self.selector(doc, data, path, "bundleSelector")
+            namespaces = self.selector(doc, data, path, "namespaceSelector")
         self.plain_scalars(doc, path)
         if name is None or workspace is None or len(self.problems) != before:
             return
@@ -154,8 +204,21 @@ class _Reader:
         self.seen[key] = where
         if kind == CLUSTER:
             self.clusters[workspace, name] = Cluster(workspace, name, labels)
+        elif kind == MAPPING:
+            self.mappings[workspace, name] = NamespaceMapping(workspace, name, bundles, namespaces)
         else:
             self.groups[workspace, name] = ClusterGroup(workspace, name, labels, selector)
+
+    def namespace(self, doc: Document, data: dict[str, Any], path: str) -> None:
+        before = len(self.problems)
+        meta = data.get("metadata")
+        if not isinstance(meta, dict):
+            self.add(doc, join(path, "metadata"), "is required and must be a mapping")
+            return
+        name = self.name(doc, meta.get("name"), join(path, "metadata.name"), names.dns1123_label_problem)
+        labels = self.labels(doc, meta.get("labels"), join(path, "metadata.labels"))
+        if name is not None and len(self.problems) == before:
+            self.namespaces[name] = Namespace(name, labels)
 
     def plain_scalars(self, doc: Document, path: str) -> None:
         """Unquoted scalars Fleet reads differently (`gpu: y` is a boolean to Go): a hand-written
@@ -196,12 +259,12 @@ class _Reader:
                 out.append((key, val))
         return tuple(sorted(out))
 
-    def selector(self, doc: Document, spec: Any, path: str) -> LabelSelector | None:
+    def selector(self, doc: Document, spec: Any, path: str, key: str = "selector") -> LabelSelector | None:
         if spec is None:
             return None
         if not isinstance(spec, dict):
             self.add(doc, path, "must be a mapping")
             return None
-        selector, problems = parse_selector(spec.get("selector"), join(path, "selector"), file=self.file, doc=doc)
+        selector, problems = parse_selector(spec.get(key), join(path, key), file=self.file, doc=doc)
         self.problems.extend(problems)
         return selector

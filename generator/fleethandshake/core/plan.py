@@ -11,6 +11,8 @@ from ..modes import modes
 from .bundleview import BundleView, read_views, resealed_reason
 from .conflicts import Conflict, Resolve, cluster_label, find_conflicts
 from .describe import describe_criteria, describe_target
+from .inventory import Inventory
+from .namespacemaps import mapped_deliveries
 from .output import HandshakeChange, group_by_bundle
 from .removals import Removals
 
@@ -194,6 +196,7 @@ def make_plan(
     resolve: Resolve | None = None,
     display: Mapping[tuple[str, str], str] | None = None,
     known: dict[bytes, Any] | None = None,
+    inventory: Inventory | None = None,
 ) -> Plan:
     """The plan from `old_tree` to `new_tree`.
 
@@ -224,6 +227,8 @@ def make_plan(
     if resolve is not None:
         impacts, moves = _impacts(diffs, old, new, resolve)
         conflicts = find_conflicts(new, resolve, display or {})
+        if inventory is not None:
+            conflicts += mapped_deliveries(new.values(), inventory, resolve, display or {})
     summary = {kind: sum(1 for d in diffs if d.change == kind) for kind in (ADDED, REMOVED, MODIFIED, UNCHANGED)}
     summary["conflicts"] = len(conflicts)
     if resolve is not None:
