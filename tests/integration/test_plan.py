@@ -313,6 +313,22 @@ def test_gitrepo_manifests_validate_against_fleets_crd(repo: SourceRepo) -> None
     assert all(d["spec"]["clientSecretName"] == "git-creds" for d in docs)
 
 
+@pytest.mark.parametrize(
+    ("out_path", "paths"), [("./out/", "out/fleet-default"), ("a//b", "a/b/fleet-default"), ("/", "fleet-default"),
+                            ("../x", None), ("a/../../x", None)]
+)  # fmt: skip
+def test_gitrepo_paths_stay_inside_the_repository(repo: SourceRepo, out_path: str, paths: str | None) -> None:
+    repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))
+    result = run_cli("gitrepo", repo.root, "--repo", "https://git.example.invalid/b.git", "--branch", "main",
+                     "--out-path", out_path)  # fmt: skip
+    if paths is None:
+        assert result.code == 2 and result.stdout == ""
+        assert "leaves the repository" in result.stderr
+    else:
+        assert result.code == 0, result.stderr
+        assert yaml.safe_load(result.stdout)["spec"]["paths"] == [paths]
+
+
 @pytest.mark.parametrize("url", ["x", "/srv/git/bundles.git", "https://token@github.com/org/bundles.git"])
 def test_gitrepo_refuses_a_repository_fleet_cannot_clone(repo: SourceRepo, url: str) -> None:
     repo.handshakes("hs.yaml", handshake("a", "s", [{"clusterName": "c1"}]))

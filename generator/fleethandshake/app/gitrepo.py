@@ -7,6 +7,7 @@ override each bundle's namespace.
 
 from __future__ import annotations
 
+import posixpath
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,10 @@ def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_s
     problem = names.dns1123_label_problem(name)
     if problem is not None:
         raise UsageError(f"GitRepo name {name!r} {problem}")
-    prefix = out_path.strip("/")
+    prefix = posixpath.normpath(out_path.strip("/") or ".")  # as Fleet joins it to its checkout
+    if prefix == ".." or prefix.startswith("../"):
+        raise UsageError(f"--out-path {out_path!r} leaves the repository: give the output folder's path inside it")
+    prefix = "" if prefix == "." else prefix
     for ws in sorted(workspaces):
         spec: dict[str, Any] = {"repo": repo, "branch": branch, "paths": [f"{prefix}/{ws}" if prefix else ws]}
         if client_secret:
