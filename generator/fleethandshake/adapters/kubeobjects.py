@@ -10,7 +10,7 @@ Secret's values only while it renders the one a handshake names.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
@@ -43,9 +43,18 @@ class KubeGone(KubeError):
     """A watch's resourceVersion is too old (HTTP 410): list again."""
 
 
+class KubeLeaseLost(KubeError):
+    """A write refused before it was sent: this replica no longer holds the Lease."""
+
+
 class KubeObjects(ApiReader):
     """The objects of one cluster, as the controller reads and writes them (`api_client` is
-    shared with the Lease election)."""
+    shared with the Lease election). `may_write()` is asked before every write (the controller
+    sets it to whether it still holds the Lease): another replica may lead once it is False."""
+
+    def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
+        super().__init__(context, kubeconfig)
+        self.may_write: Callable[[], bool] = lambda: True
 
     def get(self, res: Resource, namespace: str, name: str, *, metadata_only: bool = False) -> dict[str, Any] | None:
         """The object, None if it does not exist (a Secret: with its values, to render at once,
@@ -111,6 +120,7 @@ class KubeObjects(ApiReader):
         values (SecretValue) are revealed here, only into the request."""
         meta = obj["metadata"]
         what = f"apply {res.plural} {meta['namespace']}/{meta['name']}"
+        self._fence(what)
         options = {"field_manager": CONTROLLER_MANAGER, "force": True, "_content_type": _APPLY}
         if res == SECRETS:
             body = revealed(obj)
@@ -123,12 +133,14 @@ class KubeObjects(ApiReader):
         """Replace the fields of `status` through the status subresource (a merge patch)."""
         call = self._custom.patch_namespaced_custom_object_status
         what = f"write the status of {res.plural} {namespace}/{name}"
+        self._fence(what)
         self.call(what, call, *res[:2], namespace, res.plural, name, {"status": dict(status)}, _content_type=_MERGE)
 
     def patch_metadata(self, res: Resource, namespace: str, name: str, metadata: Mapping[str, Any]) -> bool:
         """Merge-patch the object's metadata (a null removes a key) if it is still at the
         `resourceVersion` that `metadata` holds; False when it is gone or changed."""
         what = f"patch the metadata of {res.plural} {namespace}/{name}"
+        self._fence(what)
         body = {"metadata": dict(metadata)}
         try:
             if res == SECRETS:
@@ -149,6 +161,7 @@ class KubeObjects(ApiReader):
 
         body = V1DeleteOptions(preconditions=V1Preconditions(uid=uid, resource_version=resource_version))
         what = f"delete {res.plural} {namespace}/{name}"
+        self._fence(what)
         try:
             if res == SECRETS:
                 self.call(what, self._core.delete_namespaced_secret, name, namespace, body=body)
@@ -160,6 +173,10 @@ class KubeObjects(ApiReader):
             if e.status in (HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT):
                 return False
             raise
+
+    def _fence(self, what: str) -> None:
+        if not self.may_write():
+            raise KubeLeaseLost(f"cannot {what}: this replica no longer holds the Lease; not sent")
 
     def _json(self, what: str, call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return self.json(what, self.call(what, call, *args, **kwargs))

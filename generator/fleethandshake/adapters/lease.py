@@ -5,12 +5,18 @@ The client's election loop runs in a daemon thread and cannot be stopped from ou
 `stop()` is called its lock answers every call as failed without touching the API (so the loop
 idles until the process ends), and the Lease is released (holder cleared) so that another
 replica takes over at its next try instead of waiting for the lease to expire.
+
+The election itself notices a lost Lease only when its renewals fail for the renew deadline, and
+not at all while a renewal hangs (a call without an answer) or the process is paused: `holds()`
+also asks that the last successful renewal began less than the renew deadline ago, by this
+process's monotonic clock (another replica takes over only after the longer lease duration).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from kubernetes import client
@@ -43,6 +49,7 @@ class _Lock(_LeaseLock):  # type: ignore[misc]
         super().__init__(name, namespace, identity)
         self.api_instance = client.CoordinationV1Api(api_client)
         self._stopped = stopped
+        self.renewed: float | None = None  # monotonic time the last successful write began
 
     def get(self, name: str, namespace: str) -> tuple[bool, Any]:
         if self._stopped.is_set():
@@ -62,14 +69,19 @@ class _Lock(_LeaseLock):  # type: ignore[misc]
     def _write(self, call: Any, name: str, namespace: str, record: Any) -> bool:
         if self._stopped.is_set():
             return False
+        began = time.monotonic()
         try:
-            return bool(call(name, namespace, record))
+            done = bool(call(name, namespace, record))
         except Exception:  # urllib3 errors: the API is unreachable for now
             return False
+        if done:  # the record written is always this replica's (create, acquire or renew)
+            self.renewed = began
+        return done
 
 
 class Election:
-    """`leading` is set while this replica holds the Lease; `lost` once it held it and could not renew it."""
+    """`leading` is set from when this replica acquires the Lease until the election gives it up;
+    `holds()` says whether it may still act on it."""
 
     def __init__(
         self,
@@ -82,10 +94,11 @@ class Election:
         renew_deadline: int = 10,
         retry_period: int = 2,
     ) -> None:
-        self.leading, self.lost, self._stopped = threading.Event(), threading.Event(), threading.Event()
+        self.leading, self._stopped = threading.Event(), threading.Event()
         self.namespace, self.name, self.identity = namespace, name, identity
         self._api = client.CoordinationV1Api(api_client)
-        lock = _Lock(name, namespace, identity, api_client, self._stopped)
+        self._renew_deadline = float(renew_deadline)
+        self._lock = lock = _Lock(name, namespace, identity, api_client, self._stopped)
         config = _config.Config(lock, lease_duration, renew_deadline, retry_period,
                                        self.leading.set, self._stopped_leading)  # fmt: skip
         self._election = _election.LeaderElection(config)
@@ -93,10 +106,14 @@ class Election:
     def start(self) -> None:
         threading.Thread(target=self._election.run, name="lease-election", daemon=True).start()
 
+    def holds(self) -> bool:
+        """This replica leads and renewed the Lease less than the renew deadline ago: safe to write."""
+        renewed = self._lock.renewed
+        fresh = renewed is not None and time.monotonic() - renewed < self._renew_deadline
+        return fresh and self.leading.is_set() and not self._stopped.is_set()
+
     def _stopped_leading(self) -> None:
-        if self.leading.is_set():
-            self.leading.clear()
-            self.lost.set()
+        self.leading.clear()
 
     def stop(self) -> None:
         """Stop taking part; release the Lease if this replica holds it."""

@@ -60,6 +60,7 @@ class Controller:
     def __init__(self, api: KubeObjects, settings: Settings | None = None) -> None:
         self.api, self.settings = api, settings or Settings()
         self.reconciler = Reconciler(api, self.settings.mode, self._is_read)
+        api.may_write = self.leads  # a replica that lost the Lease sends no write, not even the rest of a reconcile
         self.queue: WorkQueue[Key] = WorkQueue()
         self.stopping = threading.Event()
         self.synced = threading.Event()  # the handshakes were listed once
@@ -92,9 +93,8 @@ class Controller:
             for n in range(self.settings.workers):
                 self._workers.append(self._start(f"worker-{n}", self._work))
             self._start("resync", self._resync)
-            lost = self._election.lost if self._election is not None else threading.Event()
             while not self.stopping.wait(0.5):
-                if lost.is_set():
+                if not self.leads():
                     log.error("lost the Lease %s/%s: stopping", self.settings.lease_namespace, self.settings.lease_name)
                     return 1
             return 0
@@ -119,8 +119,11 @@ class Controller:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def ready(self) -> bool:
-        leading = self._election is None or self._election.leading.is_set()
-        return leading and self.synced.is_set() and not self.stopping.is_set()
+        return self.leads() and self.synced.is_set() and not self.stopping.is_set()
+
+    def leads(self) -> bool:
+        """Holds the Lease, renewed within its renew deadline (always, without leader election)."""
+        return self._election is None or self._election.holds()
 
     def _lead(self) -> bool:
         """Wait until this replica holds the Lease (True) or is stopped (False)."""

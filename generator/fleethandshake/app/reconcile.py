@@ -80,17 +80,25 @@ class Reconciler:
         """`is_read(namespace, name)`: some handshake names that Secret as its own."""
         self.api, self.default_mode, self.is_read = api, default_mode, is_read
         self.env = render.make_environment(templates.sources())
+        # The status last written per handshake (namespace, name) with its uid: the cached object
+        # may not show it yet (its watch event still on the way), and may then show an older one
+        # that equals the new status while the server holds another.
+        self._written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
     def reconcile(self, obj: Mapping[str, Any]) -> Result:
         """Sync one handshake object and write its status (when it changed)."""
         result = self._sync(obj)
         meta = obj["metadata"]
         status = status_of(result.status, result.message, meta.get("generation"))
-        if obj.get("status") != status:
+        key, uid = (meta["namespace"], meta["name"]), meta.get("uid")
+        uid_written, written = self._written.get(key, (None, None))
+        if obj.get("status") != status or (uid_written == uid and written != status):
+            self._written.pop(key, None)  # unknown, should the write fail
             try:
                 self.api.write_status(HANDSHAKES, meta["namespace"], meta["name"], status)
             except KubeError as e:
                 return Result(Status.ERROR, str(e), retry=True)
+            self._written[key] = (uid, status)
         return result
 
     def _sync(self, obj: Mapping[str, Any]) -> Result:
@@ -153,6 +161,7 @@ class Reconciler:
         and delete the rest, each only if unchanged since listed. None: nothing to do, or a
         handshake of that name exists again (its reconcile takes over what is labelled for it)."""
         dropped = Dropped()
+        self._written.pop((namespace, name), None)
         try:
             if self.api.get(HANDSHAKES, namespace, name) is not None:
                 return None
