@@ -14,7 +14,7 @@ import pytest
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import AgeKey, SourceRepo, handshake, make_age_key, run_cli, secret
-from fleethandshake.core.plan import META_UNCOMPARED, REWRITTEN
+from fleethandshake.core.plan import META_UNCOMPARED, REWRITTEN, VALUES_UNRECORDED
 from fleethandshake.errors import EXIT_CHANGES
 
 fake_kube = fakekube.fake_kube
@@ -86,3 +86,27 @@ def test_output_of_an_earlier_version_does_not_claim_the_same_delivery(setup: An
     assert changes(repo, out, env, pull() | {"type": "kubernetes.io/dockerconfigjson"}, other("one")) == [
         META_UNCOMPARED
     ]
+
+
+def plan_without_state(repo: SourceRepo, out: Path, env: dict[str, str], *docs: dict[str, Any]) -> dict[str, Any]:
+    repo.encrypted("secrets/pull.yaml", *docs)
+    (out / ".fleet-handshake" / "state.json").unlink(missing_ok=True)
+    result = run_cli("plan", repo.root, "--out", out, "--format", "json", env=env)
+    assert result.code == EXIT_CHANGES, result.stderr
+    (bundle,) = json.loads(result.stdout)["bundles"]
+    assert bundle["change"] == "modified" and not bundle["keysChanged"]
+    return dict(bundle)
+
+
+@pytest.mark.parametrize("setup", ["sops", "downstream"], indirect=True)
+def test_without_the_state_file_no_key_is_called_added(setup: Any) -> None:
+    """The state file deleted (or from another repository, or of a version before value digests):
+    the plan once said every key was added (`+keys token`, "data"). sops mode reads the key names
+    from the SopsSecret, where sops leaves them in clear; downstream mode has none to read."""
+    repo, out, env = setup
+    bundle = plan_without_state(repo, out, env, secret("pull", stringData={"token": "other"}), other("one"))
+    assert (bundle["keysAdded"], bundle["keysRemoved"], bundle["changes"]) == ([], [], [VALUES_UNRECORDED])
+    if (repo.root / ".fleet-handshake.yaml").exists():  # sops mode: a key added is named
+        bundle = plan_without_state(repo, out, env, secret("pull", stringData={"token": VALUE, "new": "x"}))
+        assert (bundle["keysAdded"], bundle["keysRemoved"]) == (["new"], [])
+        assert bundle["changes"] == [VALUES_UNRECORDED, "data"]

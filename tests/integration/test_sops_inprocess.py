@@ -502,9 +502,24 @@ def test_ssh_keys_in_home(keys: dict[str, AgeKey], folder: Path, monkeypatch: py
     assert isinstance(assert_same(path), list)
     use_keys(monkeypatch, keys["other"])  # sops might derive an age key from the SSH key: it decides
     assert assert_same(path, handled=False) == 128
-    ssh_key(home, "passphrase")  # sops would have to ask for it: not handled
+    # A passphrase-protected SSH key: sops asks for the passphrase only for a file sealed for that
+    # key, so the age key opens this one as in-process does (once: every file went to the binary,
+    # and with no state key every sops-mode run sealed every SopsSecret anew).
+    ssh_key(home, "passphrase")
     use_keys(monkeypatch, keys["a"])
-    assert_same(path, handled=False)
+    assert isinstance(assert_same(path), list)
+    with_locked_ssh = load_identities(os.environ)
+    assert with_locked_ssh.problem is None and not with_locked_ssh.exhaustive
+    (home / ".ssh" / "id_ed25519").rename(home / "moved")
+    assert with_locked_ssh.state_key() == load_identities(os.environ).state_key()  # same with or without it
+    (home / "moved").rename(home / ".ssh" / "id_ed25519")
+    use_keys(monkeypatch, keys["other"])  # none opens it: the binary decides
+    assert assert_same(path, handled=False) == 128
+    monkeypatch.delenv("SOPS_AGE_KEY")  # the locked SSH key alone: nothing to decrypt or key the state with
+    assert load_identities(os.environ).problem is not None
+    (home / ".ssh" / "id_ed25519").write_text("not a key\n")  # not understood: as before
+    use_keys(monkeypatch, keys["a"])
+    assert load_identities(os.environ).problem is not None
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +199,26 @@ def test_a_failed_run_does_not_make_the_next_one_seal_everything_again(
     assert back.code == 0, back.stderr
     assert "reused 2 unchanged handshake(s)" in back.stderr
     assert sealed_files(out) == before
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
+def test_a_passphrase_protected_ssh_key_does_not_make_every_run_seal_again(
+    repo: SourceRepo, cluster_key: AgeKey, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """~/.ssh/id_ed25519 with a passphrase (common on a workstation) beside the age key: sops
+    decrypts without asking for it, but fleet-handshake had no state key, so every run sealed
+    every SopsSecret anew (a change in every bundle, `plan` never clean)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(home / ".ssh" / "id_ed25519")],
+                   check=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    env = {**key_env, "HOME": str(home)}
+    source(repo, cluster_key)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=env).code == 0
+    before = read_tree(out)
+    again = run_cli("generate", repo.root, "--out", out, env=env)
+    assert again.code == 0 and "no changes" in again.stderr, again.stderr
+    assert read_tree(out) == before
+    assert run_cli("plan", repo.root, "--out", out, env=env).code == 0
+    assert run_cli("plan", repo.root, "--out", out, env=key_env).code == 0  # the same state key without it

@@ -23,6 +23,12 @@ RESEALED = (
     "sealed again: the SopsSecret in the output is not the one fleet-handshake sealed "
     "(replaced, edited, or written by an older version); what it delivered cannot be read here"
 )
+# `values_key` of a bundle whose Secret is not readable and whose handshake the tree's state file
+# does not record (deleted, foreign, of an earlier version): its key names as read from the
+# bundle (sops leaves them in clear), or none at all (downstream). Never compared as values.
+NAMES_ONLY = "names-only"
+NO_KEYS = "no-keys"
+UNRECORDED = frozenset({NAMES_ONLY, NO_KEYS})
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ def read_views(
             for m in modes().values()
         )
         mode, (secret, readable) = next(((n, f) for n, f in found if f is not None), ("", ({}, False)))
+        unrecorded = ""
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
         described: tuple[tuple[str, str], ...] | None = ()
         if readable:
@@ -126,6 +133,10 @@ def read_views(
             ref = (str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE)))
             values = tuple((k, SecretValue(d)) for k, d in sorted(digests.get(ref, {}).items()))
             described = tuple(sorted(metas[ref].items())) if ref in metas else None
+            if ref not in digests:
+                names = secret.get("data")
+                values = tuple((str(k), SecretValue("")) for k in sorted(names)) if isinstance(names, dict) else ()
+                unrecorded = NAMES_ONLY if isinstance(names, dict) else NO_KEYS
         workspace, name = directory.split("/", 1)
         views[directory] = BundleView(
             path=directory,
@@ -141,7 +152,7 @@ def read_views(
             secret_annotations=_pairs(meta.get("annotations")),
             values=values,
             mode=mode,
-            values_key="" if readable else digests_key,
+            values_key="" if readable else unrecorded or digests_key,
             meta=described,
             bundle_labels=_pairs(labels),
         )

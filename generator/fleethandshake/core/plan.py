@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..modes import modes
-from .bundleview import BundleView, read_views, resealed_reason
+from .bundleview import NO_KEYS, UNRECORDED, BundleView, read_views, resealed_reason
 from .conflicts import Conflict, Resolve, cluster_label, find_conflicts
 from .describe import describe_criteria, describe_target
 from .inventory import Inventory
@@ -32,6 +32,13 @@ RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, ta
 VALUES_UNCOMPARED = (
     "values not compared: this run's age identities did not make the output's state file "
     "(a rotated source key?); only key names are compared"
+)
+# sops and downstream modes: the output's state file does not record the handshake, so the
+# bundle's values (and, in downstream mode, its key names) are unknown: no key is called added,
+# removed or changed for want of a record.
+VALUES_UNRECORDED = (
+    "values not compared: the output's state file does not record them (deleted, from another "
+    "repository, or written by an earlier version); only key names the bundle shows are compared"
 )
 # sops and downstream modes: the output's state file (of an earlier version) does not record the
 # Secret's type, labels and annotations, so a change to them cannot be told from none.
@@ -145,7 +152,11 @@ def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words
     added = tuple(sorted(set(after) - set(before)))
     removed = tuple(sorted(set(before) - set(after)))
     changed: Words = ()
-    if old.values_key != new.values_key:
+    if UNRECORDED & {old.values_key, new.values_key}:
+        changes.append(VALUES_UNRECORDED)
+        if NO_KEYS in (old.values_key, new.values_key):
+            added = removed = ()
+    elif old.values_key != new.values_key:
         changes.append(VALUES_UNCOMPARED)
     else:
         changed = tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k]))

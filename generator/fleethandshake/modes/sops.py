@@ -4,13 +4,14 @@ downstream. No clear text in git; each cluster holds one key."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.bundles import Bundle
 from ..core.describe import describe_target
 from ..core.models import Handshake, PlainSecret
 from ..core.render import RenderError, Sealed, owner_labels, present
-from .base import Mode, Recipients
+from .base import Load, Mode, Recipients
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -42,6 +43,21 @@ class Sops(Mode):
                               "add a scope for it under sops.recipients in .fleet-handshake.yaml")  # fmt: skip
         # The sops-secrets-operator's convention: encrypt spec.secretTemplates.
         return Sealed(f"{bundle.path}/{self.file}", shared, to, "Templates")
+
+    def read_back(
+        self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool
+    ) -> tuple[dict[str, Any], bool] | None:
+        """The SopsSecret's metadata, and the key names of its Secret: sops encrypts values only,
+        so plan can name keys when the state file does not record them."""
+        found = load(content)
+        if not isinstance(found, dict):
+            return None
+        spec = found.get("spec")
+        templates = spec.get("secretTemplates") if isinstance(spec, dict) else None
+        template = templates[0] if isinstance(templates, list) and templates else None
+        data = template.get("data") if isinstance(template, dict) else None
+        names = {str(k): "" for k in data} if isinstance(data, dict) else {}
+        return {"metadata": found.get("metadata") or {}, "data": names}, False
 
 
 MODE = Sops()

@@ -28,6 +28,7 @@ from ..settings import sops_timeout
 from .outcome import NO_KEY, NotHandled, Rejected
 
 _X25519_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")
+_LOCKED_SSH_KEY = "must be decrypted first"  # pyrage's IdentityError for an encrypted SSH key
 _X25519_RECIPIENT = re.compile(r"age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}")
 KEY_TYPES = frozenset({"age", "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"})
 DATA_KEY_SIZE = 32
@@ -69,12 +70,18 @@ def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:
     identities: list[Any] = []
     ssh_bytes = b""
     ssh_key = _ssh_key_path(env)
+    locked_ssh = False  # a passphrase-protected SSH key: see below
     if ssh_key is not None:
         ssh_bytes = _read(ssh_key)
         try:
             identities.append(pyrage.ssh.Identity.from_buffer(ssh_bytes))
-        except pyrage.IdentityError:
-            raise NotHandled("SSH key needs a passphrase or is not understood") from None
+        except pyrage.IdentityError as e:
+            if _LOCKED_SSH_KEY not in str(e):
+                raise NotHandled("SSH key not understood") from None
+            # sops loads it as an encrypted identity and asks for the passphrase only for a file
+            # sealed for that SSH key (age matches the stanza first): the other identities still
+            # count, and a file none of them opens goes to the binary (not exhaustive, below).
+            locked_ssh, ssh_bytes = True, b""
     texts: list[str] = []
     if "SOPS_AGE_KEY" in env:
         texts.append(env["SOPS_AGE_KEY"])
@@ -93,6 +100,8 @@ def _load(env: Mapping[str, str], timeout: float) -> AgeIdentities:
     elif not texts and not identities:
         raise NotHandled("no age identities configured")
     x25519 = [identity for text in texts for identity in _parse_identities(text)]
+    if locked_ssh and not x25519:
+        raise NotHandled("SSH key needs a passphrase")
     identities.extend(x25519)
     material = "\n".join(sorted({str(identity) for identity in x25519})).encode()
     if ssh_bytes:
