@@ -15,7 +15,7 @@ from .. import __version__
 from ..adapters import templates
 from ..adapters.fs import tree as fs
 from ..adapters.sops import age, decrypt
-from ..core import bundles, output, render, state
+from ..core import bundles, output, render, report, state
 from ..core.models import Handshake, SourceSecret, Status
 from ..errors import InvalidInputs
 from ..modes import modes
@@ -113,6 +113,11 @@ def build(
     if claim is not None:
         _claim(claim, work)
     outcomes = [w.outcome for w in work if w.outcome is not None]
+    warning = report.undelivered_warning([(w.hs.ref, w.mode.name, w.rendered.undelivered) for w in work
+                                          if w.rendered and w.rendered.undelivered and w.outcome
+                                          and w.outcome.status is Status.SYNCED])  # fmt: skip
+    if warning is not None:
+        say(warning)  # written this run: the Secrets reused as they were were warned about when written
     reused = len(work) - len(todo) - sum(1 for w in work if w.outcome and w.outcome.status is Status.MISSING)
     failed = len({s.file for w, s in todo if w.undecrypted})
     comp = replace(output.compose(old, outcomes, loaded.identity), decrypted_files=len(files_needed) - failed,

@@ -145,6 +145,7 @@ class Rendered:
     files: Tree = field(repr=False)  # plain mode: Secrets in clear text
     sealed: tuple[Sealed, ...] = ()
     management: tuple[dict[str, Any], ...] = ()  # Secrets to write on the management cluster
+    undelivered: tuple[str, ...] = ()  # parts of the Secret the mode cannot deliver ("labels", ...)
 
 
 def owner_labels(handshake: Handshake, source: str = "") -> dict[str, str]:

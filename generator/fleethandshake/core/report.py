@@ -22,6 +22,21 @@ def plain_warning(tree: Iterable[str]) -> str | None:
     return None
 
 
+def undelivered_warning(undelivered: Sequence[tuple[str, str, tuple[str, ...]]], shown: int = 10) -> str | None:
+    """The warning for Secrets written this run that their delivery mode delivers only in part:
+    their data reaches the clusters, these parts of them do not."""
+    if not undelivered:
+        return None
+    named = [f"{ref} ({mode}: {', '.join(parts)})" for ref, mode, parts in sorted(undelivered)]
+    more = f" and {len(named) - shown} more" if len(named) > shown else ""
+    return (
+        f"warning: {len(named)} Secret(s) reach the clusters without part of what the source gives them:"
+        f" {', '.join(named[:shown])}{more}. Downstream mode delivers a Secret's data and type only (Fleet"
+        " copies nothing else), and the SopsSecret of sops mode has no `immutable`; use plain mode for"
+        " these, or remove those parts from the Secret"
+    )
+
+
 def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) -> str:
     lines = []
     width = max((len(f"{c.workspace}/{c.name}") for c in comp.changes), default=0)

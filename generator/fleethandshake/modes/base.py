@@ -45,6 +45,10 @@ class Mode:
         """The Secrets to write on the management cluster."""
         return ()
 
+    def undelivered(self, secret: PlainSecret) -> tuple[str, ...]:
+        """What `secret` holds that this mode cannot deliver to the clusters (said as a warning)."""
+        return ()
+
     def render(
         self,
         env: Environment,
@@ -70,7 +74,7 @@ class Mode:
             files[f"{bundle.path}/{FLEET_YAML}"] = fleet_template.render(
                 handshake=handshake, bundle=bundle, fleet=fleet
             ).encode()
-        return Rendered(files, tuple(sealed), self.management(handshake, secret, source))
+        return Rendered(files, tuple(sealed), self.management(handshake, secret, source), self.undelivered(secret))
 
     def read_back(
         self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.bundles import Bundle
 from ..core.models import Handshake, PlainSecret, item_path
-from ..core.render import owner_labels, secret_document
+from ..core.render import RenderError, owner_labels, secret_document
 from ..errors import Problem
 from .base import Load, Mode, Recipients
 
 if TYPE_CHECKING:
     from jinja2 import Environment
+
+
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 (a Secret type, not a password)
 
 
 class Downstream(Mode):
@@ -53,11 +56,27 @@ class Downstream(Mode):
         }
         return env.get_template("marker.yaml.j2").render(handshake=handshake, marker=marker).encode()
 
+    def undelivered(self, secret: PlainSecret) -> tuple[str, ...]:
+        """Fleet clones a downstream Secret's data and type only into the cluster's namespace
+        (internal/cmd/controller/reconciler/bundle_controller.go cloneSecret): its labels,
+        annotations and `immutable` never reach a cluster."""
+        parts = (("labels", secret.labels), ("annotations", secret.annotations), ("immutable", secret.immutable))
+        return tuple(name for name, value in parts if value)
+
     def management(self, handshake: Handshake, secret: PlainSecret, source: str) -> tuple[dict[str, Any], ...]:
         """The Secret in the workspace namespace that Fleet copies. Fleet copies it under the same
         name at both hops (bundle_controller.go cloneSecret, then the agent's
         copyResourcesFromUpstream), so it must be secretName itself. Collisions are refused by
-        `clashes` and by ownership labels, not avoided by renaming."""
+        `clashes` and by ownership labels, not avoided by renaming.
+
+        A service-account token Secret cannot go this way: the copy arrives without the
+        `kubernetes.io/service-account.name` annotation the API server requires of that type."""
+        if secret.type == SERVICE_ACCOUNT_TOKEN:
+            raise RenderError(
+                f"a {SERVICE_ACCOUNT_TOKEN} Secret cannot be delivered in downstream mode: Fleet copies a"
+                " Secret's data and type only, and the API server refuses that type without its"
+                " kubernetes.io/service-account.name annotation; use plain or sops mode for it"
+            )
         doc = secret_document(handshake, secret)
         doc["metadata"]["name"] = handshake.secret_name
         doc["metadata"]["namespace"] = handshake.workspace

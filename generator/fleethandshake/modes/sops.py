@@ -35,6 +35,11 @@ class Sops(Mode):
         }
         return env.get_template("sopssecret.yaml.j2").render(sopssecret=document).encode()
 
+    def undelivered(self, secret: PlainSecret) -> tuple[str, ...]:
+        """The operator's SopsSecret template has no `immutable` (isindir/sops-secrets-operator
+        api/v1alpha3 SopsSecretTemplate: name, annotations, labels, type, data, stringData)."""
+        return ("immutable",) if secret.immutable else ()
+
     def bundle_file(self, env: Environment, handshake: Handshake, bundle: Bundle, shared: Any,
                     recipients: Recipients | None, revision: str, source: str) -> Sealed:  # fmt: skip
         to = recipients(bundle.target) if recipients is not None else ()
