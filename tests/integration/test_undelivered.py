@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import fakekube
+from controllertest import running, status, wait_for
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import AgeKey, SourceRepo, handshake, make_age_key, run_cli, secret
 
@@ -94,3 +95,14 @@ def test_a_service_account_token_is_refused_in_downstream_mode(
     assert "Error" in result.stderr and "cannot be delivered in downstream mode" in result.stderr
     assert ("fleet-default", "sa-token") not in fake_kube.secrets
     assert VALUE not in result.stdout + result.stderr
+
+
+def test_the_controller_says_it_in_the_handshakes_status(fake_kube: FakeKube, tmp_path: Path) -> None:
+    fake_kube.put_secret("default", "db", {"password": VALUE}, labels={"team": "orders"})
+    hs = handshake("app", "db", [{"clusterName": "c1"}])
+    hs["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
+    fake_kube.put_object(hs)
+    with running(fake_kube, tmp_path):
+        wait_for(lambda: status(fake_kube, "fleet-default", "app").get("status") == "Synced", "Synced")
+    message = status(fake_kube, "fleet-default", "app")["message"]
+    assert message.endswith("; its labels do not reach the clusters in downstream mode"), message

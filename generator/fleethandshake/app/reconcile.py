@@ -148,6 +148,8 @@ class Reconciler:
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
         message = f"{len(bundles)} Bundle(s) applied ({mode_name} mode)"
+        if rendered.undelivered:  # downstream: Fleet copies data and type only
+            message += f"; its {', '.join(rendered.undelivered)} do not reach the clusters in {mode_name} mode"
         if kept:
             message += f"; {', '.join(kept)} read by another handshake: no owner reference, it outlives this one"
         if removed:
