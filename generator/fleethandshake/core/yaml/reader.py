@@ -95,6 +95,30 @@ for _tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
     Loader.add_constructor(_tag, yaml.constructor.SafeConstructor.construct_yaml_str)  # type: ignore[type-var]
 
 
+def _or_go_string(construct: Any) -> Any:
+    """PyYAML's constructor, except for a plain scalar that only looks like its type to YAML 1.1
+    (`0b_`, `0x_`, the date `2001-02-30`): PyYAML cannot build it, Go's readers read the text. sops
+    writes such a Secret key or metadata value plain whatever the user wrote, so refusing it would
+    refuse a Secret that Kubernetes and sops accept."""
+
+    def constructor(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except ValueError:
+            if type(node.tag) is PlainTag and goreader.read_plain(node.value) == node.value:
+                return node.value
+            raise
+
+    return constructor
+
+
+for _tag, _construct in (
+    ("tag:yaml.org,2002:int", yaml.constructor.SafeConstructor.construct_yaml_int),
+    ("tag:yaml.org,2002:timestamp", yaml.constructor.SafeConstructor.construct_yaml_timestamp),
+):
+    Loader.add_constructor(_tag, _or_go_string(_construct))
+
+
 def load(text: str | bytes) -> Any:
     """The one document of `text`, as PyYAML's safe loader reads it (and `=`, `!!merge <<` as strings)."""
     return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
