@@ -119,6 +119,27 @@ for _tag, _construct in (
     Loader.add_constructor(_tag, _or_go_string(_construct))
 
 
+_GO_PLAIN = "tag:fleet-handshake,2026:go-plain"
+
+
+class KubernetesLoader(Loader):
+    """Reads every plain scalar as Kubernetes does (sigs.k8s.io/yaml, `goreader.read_plain`), for
+    YAML that a Go program wrote for Kubernetes to read: `sops decrypt`'s output. yaml.v3 writes
+    a value sops decrypted as a float in Go's form (`1e+06`), which is a number to Kubernetes
+    and a string to YAML 1.1; Kubernetes' reading is the one that counts."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        tag = super().resolve(kind, value, implicit)
+        return _GO_PLAIN if type(tag) is PlainTag and goreader.may_differ(value) else tag
+
+
+KubernetesLoader.add_constructor(_GO_PLAIN, lambda _loader, node: goreader.read_plain(node.value))
+
+
+def load_all_as_kubernetes(text: str | bytes) -> list[Any]:
+    return list(yaml.load_all(text, Loader=KubernetesLoader))
+
+
 def load(text: str | bytes) -> Any:
     """The one document of `text`, as PyYAML's safe loader reads it (and `=`, `!!merge <<` as strings)."""
     return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
