@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ PIECES = [
     "\x0b", "\x0c", "caf\u00e9", "\u65e5\u672c", "\U0001f600", "\u200b", "\ud7ff", "\ue000", "\ufffd", "\U0010ffff",
     '"', "'", ":", "#", "-", "---\n", "...\n", "{", "}", "[", "]", ",", "&", "*", "!", "|", ">", "%", "@", "`",
 ]  # fmt: skip
+LABEL_VALUE = re.compile(r"(?:(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")  # and at most 63 characters
+QUALIFIED = re.compile(r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
 KEY_CHARS = "-._abcxyzABCXYZ0189"
 LABEL_VALUES = [
     "",
@@ -73,6 +77,9 @@ LABEL_VALUES = [
     "2001-02-30",
     "2001-12-14",
     "0b1_",
+    "bad value!",
+    "-x",
+    "x" * 64,
 ]
 TYPES = ["Opaque", "y", "0o17", "1e3", "~", "example.com/odd type", "kubernetes.io/basic-auth", "t\u00e9", " x "]
 
@@ -170,7 +177,9 @@ def random_secret(rng: random.Random, index: int) -> Case:
         }
     if rng.random() < 0.7:
         meta["annotations"] = {
-            rng.choice(["note", "n", "1e3", "example.com/a", "yes", "kubectl.io/x"]): text(rng)
+            rng.choice(
+                ["note", "n", "1e3", "example.com/a", "Example.COM/a", "yes", "kubectl.io/x", "bad key!", "a/b/c"]
+            ): (text(rng) if rng.random() < 0.98 else "x" * 262_100)
             for _ in range(rng.randint(1, 3))
         }
     doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
@@ -322,14 +331,29 @@ def api_server_reads(obj: dict[str, Any] | str) -> Delivered | str:
         if value is not None and not isinstance(value, str):
             return f"stringData.{key} is not a string"
         data[key] = (value or "").encode()
+    meta = obj["metadata"]
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    if not all(_qualified(k) and len(v) <= 63 and LABEL_VALUE.fullmatch(v) for k, v in labels.items()):
+        return "metadata.labels: invalid"
+    if not all(_qualified(k.lower()) for k in annotations):
+        return "metadata.annotations: an invalid key"
+    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > 256 * 1024:
+        return "metadata.annotations: over 256 KiB"
     kind = obj.get("type")
     if kind is not None and not isinstance(kind, str):
         return "type is not a string"
     immutable = obj.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         return "immutable is not a boolean"
-    meta = obj["metadata"]
-    return Delivered(kind or "Opaque", data, meta.get("labels") or {}, meta.get("annotations") or {}, immutable)
+    return Delivered(kind or "Opaque", data, labels, annotations, immutable)
+
+
+def _qualified(key: str) -> bool:
+    """apimachinery IsQualifiedName: `[DNS-1123 subdomain/]name`."""
+    prefix, slash, name = key.rpartition("/")
+    return (not slash or (len(prefix) <= 253 and DNS_SUBDOMAIN.fullmatch(prefix) is not None)) and (
+        len(name) <= 63 and QUALIFIED.fullmatch(name) is not None
+    )
 
 
 @dataclass
