@@ -253,22 +253,27 @@ def sops_encrypt(plain: str, recipient: str) -> str | None:
     return proc.stdout.decode() if proc.returncode == 0 else None
 
 
-def sops_decrypt(path: Path, key: AgeKey) -> bytes:
+def sops_decrypt(path: Path, key: AgeKey, output: str = "json") -> bytes:
     """What sops holds, as JSON: exact, where its YAML output is not (yaml.v3 writes U+2028 and
-    U+2029 raw in a block scalar, and a Go reader then reads one more line break there)."""
+    U+2029 raw in a block scalar, where a Go reader then reads one more line break, and writes
+    some multi-line text that starts with a tab as `null`)."""
     env = {"SOPS_AGE_KEY_FILE": str(key.key_file), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([SOPS, "--disable-version-check", "decrypt", "--output-type", "json", str(path)], env=env,
+    proc = subprocess.run([SOPS, "--disable-version-check", "decrypt", "--output-type", output, str(path)], env=env,
                           capture_output=True, check=False)  # fmt: skip
     assert proc.returncode == 0, f"sops could not decrypt {path.name}"
     return proc.stdout
 
 
 def kubectl_reads(texts: list[bytes]) -> list[dict[str, Any] | str]:
-    """What kubectl sends the API server for each file (a JSON object), or why it refuses it."""
+    """What kubectl sends the API server for each file (a JSON object), or why it refuses it. JSON
+    goes as a JSON stream: after `---` it would be read as YAML 1.1, where NEL is a line break."""
     out: list[dict[str, Any] | str] = []
     for chunk in range(0, len(texts), 64):
         batch = texts[chunk : chunk + 64]
-        stream = b"".join(b"---\n" + t + b"\n" for t in batch)
+        if all(t.lstrip().startswith(b"{") for t in batch):
+            stream = b"\n".join(batch)
+        else:
+            stream = b"".join(b"---\n" + t + b"\n" for t in batch)
         proc = subprocess.run([str(KUBECTL), "label", "--local", "-f", "-", "fh-read=go", "-o", "json"],
                               input=stream, capture_output=True, check=False)  # fmt: skip
         if proc.returncode == 0:
@@ -360,6 +365,7 @@ def _qualified(key: str) -> bool:
 class Scene:
     cases: list[Case]
     truth: dict[str, Delivered | str]  # by Secret name
+    lossy: set[str]  # Secrets that sops' YAML output (`sops decrypt | kubectl apply`) reads otherwise
     repo: SourceRepo
     key: AgeKey
     cluster: AgeKey
@@ -389,7 +395,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     ))  # fmt: skip
     opened = [sops_decrypt(repo.root / f"{c.name}.yaml", key) for c in cases]
     truth = {c.name: api_server_reads(obj) for c, obj in zip(cases, kubectl_reads(opened), strict=True)}
-    return Scene(cases, truth, repo, key, cluster)
+    as_yaml = kubectl_reads([sops_decrypt(repo.root / f"{c.name}.yaml", key, "yaml") for c in cases])
+    lossy = {c.name for c, obj in zip(cases, as_yaml, strict=True) if api_server_reads(obj) != truth[c.name]}
+    return Scene(cases, truth, lossy, repo, key, cluster)
 
 
 def generate(scene: Scene, out: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -415,7 +423,8 @@ def check(scene: Scene, mode: str, statuses: dict[str, str], got: dict[str, Deli
                 problems.append(f"{where}: Synced, but Kubernetes refuses the source ({truth})")
             continue
         if status != "Synced":
-            problems.append(f"{where}: {status}, but Kubernetes accepts the source")
+            if case.name not in scene.lossy:  # else refusing is right: sops' own YAML output misreads it
+                problems.append(f"{where}: {status}, but Kubernetes accepts the source")
             continue
         delivered = got[case.name]
         if isinstance(delivered, str):
