@@ -1,7 +1,8 @@
 """In-process SOPS decryption against the real `sops` binary, which is the reference.
 
 Every file is encrypted by the binary; the in-process result must equal
-`yaml.safe_load_all(<sops decrypt output>)`, and every refusal must give the binary's reason.
+`load_all_as_kubernetes(<sops decrypt output>)` (its plain scalars typed as Kubernetes types
+them), and every refusal must give the binary's reason.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from fleethandshake.adapters.sops.age import load_identities
 from fleethandshake.adapters.sops.decrypt import DecryptFailure, SopsDecryptor
 from fleethandshake.adapters.sops.inprocess import decrypt_yaml
 from fleethandshake.adapters.sops.outcome import NotHandled, Rejected
-from fleethandshake.core.yaml.reader import compose, load_all, parse_documents
+from fleethandshake.core.yaml.reader import compose, load_all_as_kubernetes, parse_documents
 
 K8S_SECRET = """\
 apiVersion: v1
@@ -141,14 +142,14 @@ def run_sops(*args: str, input: bytes | None = None, env: dict[str, str] | None 
 
 
 def reference(path: Path) -> list[Any] | int | str:
-    """What the binary says: the decrypted documents as the project's loader reads them (PyYAML's safe
-    loader, with a plain `=` and `!!merge <<` as the strings Go reads), or the exit code."""
+    """What the binary says: the decrypted documents as Kubernetes reads them (the project's loader,
+    plain scalars typed as sigs.k8s.io/yaml types them), or the exit code."""
     cmd = [SOPS, "--disable-version-check", "decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path)]
     proc = subprocess.run(cmd, capture_output=True, env=dict(os.environ), check=False)
     if proc.returncode != 0:
         return proc.returncode
     try:
-        return load_all(proc.stdout)
+        return load_all_as_kubernetes(proc.stdout)
     except (yaml.YAMLError, ValueError):
         return NOT_YAML
 

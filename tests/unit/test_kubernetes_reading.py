@@ -13,7 +13,7 @@ from test_validate import ENC, handshake_text, line_of, secret_text, validate
 from fleethandshake.core import sourcecache
 from fleethandshake.core.inventory import parse_inventory
 from fleethandshake.core.models import LabelSelector, Requirement
-from fleethandshake.core.yaml.reader import Loader, parse_documents
+from fleethandshake.core.yaml.reader import Loader, YamlError, parse_documents
 
 
 def _selector_targets(labels: str = "", values: str = "") -> str:
@@ -195,3 +195,26 @@ def test_parse_cache_records_of_older_rules_are_not_used() -> None:
     assert sourcecache.decode("hs.yaml", record) == (list(source.handshakes), [])
     older = {k: v for k, v in record.items() if k != "r"}
     assert sourcecache.decode("hs.yaml", older) is None
+
+
+def test_a_plain_scalar_yaml_1_1_cannot_build_is_the_string_go_reads() -> None:
+    # `0b_`, `0x_` match YAML 1.1's int pattern and `2001-02-30` its date pattern, but are no
+    # number or date: Go's readers (kubectl, sops) read the text, and sops writes a Secret's keys
+    # and metadata plain whatever the user wrote. Such a Secret is valid, not "does not fit !!int".
+    string_data = {"0b_": ENC, "0x_": ENC, "-0b__": ENC, "2001-13-45": ENC}
+    text = secret_text(string_data=string_data).replace(
+        "metadata:\n", "metadata:\n  labels:\n    day: 2001-02-30\n  annotations:\n    at: 2001-12-14 25:00:00\n"
+    )
+    source, problems = validate(("db.enc.yaml", text))
+    assert problems == []
+    (doc,) = parse_documents(text)
+    assert sorted(doc.data["stringData"]) == sorted(string_data)
+    assert doc.data["metadata"]["labels"] == {"day": "2001-02-30"}
+    assert doc.data["metadata"]["annotations"] == {"at": "2001-12-14 25:00:00"}
+    assert len(source.secrets) == 1
+
+
+def test_a_tagged_scalar_that_does_not_fit_its_tag_is_still_refused() -> None:
+    text = secret_text().replace("metadata:\n", "metadata:\n  labels:\n    day: !!timestamp 2001-02-30\n")
+    with pytest.raises(YamlError, match=r"^metadata\.labels\.day: a value does not fit its tag !!timestamp$"):
+        parse_documents(text)

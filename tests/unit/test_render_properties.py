@@ -460,3 +460,28 @@ def test_a_plain_bundle_that_would_not_fit_fleet_is_refused_and_names_no_value()
     assert base64.b64encode(noise[:32]).decode()[:40] not in str(caught.value)
     downstream = modes()["downstream"].render(ENV, HANDSHAKE, secret)  # the bundle holds no value there
     assert downstream.management
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"labels": {"tier": "bad value!"}}, "metadata.labels.tier: label value must be"),
+        ({"labels": {"tier": "x" * 64}}, "metadata.labels.tier: label value must be"),
+        ({"labels": {"bad key!": "x"}}, "metadata.labels: a key is not a valid label key"),
+        ({"annotations": {"a/b/c": "x"}}, "metadata.annotations: a key is not a valid annotation key"),
+        ({"annotations": {"note": "x" * (256 * 1024)}}, "metadata.annotations: 262148 bytes, over"),
+    ],
+)
+def test_metadata_the_api_server_refuses_is_a_render_error(meta: dict[str, Any], message: str) -> None:
+    # Written, it would be Synced here and refused by every cluster's API server.
+    doc = {"metadata": {"name": "s", **meta}, "stringData": {"k": "v"}}
+    with pytest.raises(render.RenderError) as e:
+        render.plain_secret(doc, "s")
+    assert str(e.value).startswith(message)
+    assert "bad value!" not in str(e.value)
+
+
+def test_metadata_the_api_server_accepts_is_delivered() -> None:
+    meta = {"labels": {"example.com/tier": "", "a.b": "0o17"}, "annotations": {"Example.COM/Note": "any text: ok"}}
+    secret = render.plain_secret({"metadata": {"name": "s", **meta}}, "s")
+    assert dict(secret.labels) == meta["labels"] and dict(secret.annotations) == meta["annotations"]

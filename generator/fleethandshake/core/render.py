@@ -22,9 +22,11 @@ from .models import (
     PlainSecret,
     SecretValue,
 )
+from .names import label_key_problem, label_value_problem
 from .yaml import emitter as yamlemit
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together
+MAX_ANNOTATION_BYTES = 256 * 1024  # the API server's limit on an object's annotations, keys and values together
 MAX_BUNDLE_GZIP = 1_000_000  # Fleet stores a bundle's content gzipped in one object, under etcd's limit
 FLEET_YAML = "fleet.yaml"
 STATE_DIR = ".fleet-handshake"
@@ -172,14 +174,35 @@ def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:
     immutable = doc.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         raise RenderError("immutable must be true or false")
+    labels = _strings(meta.get("labels"), "metadata.labels")
+    annotations = _strings(meta.get("annotations"), "metadata.annotations")
+    _check_metadata(labels, annotations)
     return PlainSecret(
         name=name,
         type=secret_type,
         data=tuple((key, SecretValue(base64.b64encode(value).decode())) for key, value in sorted(raw.items())),
-        labels=_strings(meta.get("labels"), "metadata.labels"),
-        annotations=_strings(meta.get("annotations"), "metadata.annotations"),
+        labels=labels,
+        annotations=annotations,
         immutable=immutable,
     )
+
+
+def _check_metadata(labels: tuple[tuple[str, str], ...], annotations: tuple[tuple[str, str], ...]) -> None:
+    """The API server's rules for labels and annotations (apimachinery ValidateLabels and
+    ValidateAnnotations): a Secret that breaks them is refused on every cluster. Names keys only."""
+    for key, value in labels:
+        problem = label_key_problem(key)
+        if problem is not None:
+            raise RenderError(f"metadata.labels: a key is not a valid label key ({problem})")
+        problem = label_value_problem(value)
+        if problem is not None:
+            raise RenderError(f"metadata.labels.{key}: {problem}")
+    for key, _ in annotations:
+        if label_key_problem(key.lower()) is not None:  # a qualified name; the prefix in any case
+            raise RenderError("metadata.annotations: a key is not a valid annotation key ([prefix/]name)")
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations)
+    if size > MAX_ANNOTATION_BYTES:
+        raise RenderError(f"metadata.annotations: {size} bytes, over the API server's limit of 256 KiB")
 
 
 def go_base64_decode(text: str) -> bytes:

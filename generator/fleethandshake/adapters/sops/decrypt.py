@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ...core.yaml.reader import load_all
+from ...core.yaml.reader import load_all_as_kubernetes
 from ...errors import UsageError
 from ..settings import sops_timeout
 from . import age
@@ -118,7 +118,7 @@ class SopsDecryptor:
         if isinstance(result, DecryptFailure):
             return result
         try:
-            return load_all(result)
+            return load_all_as_kubernetes(result)  # as `sops decrypt | kubectl apply` would read it
         except (yaml.YAMLError, ValueError, OverflowError):  # a bad date is a ValueError
             return DecryptFailure("sops decrypted it, but the result is not YAML")
 

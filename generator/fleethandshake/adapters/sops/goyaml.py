@@ -1,11 +1,13 @@
 """The YAML side of in-process SOPS decryption, as the `sops` binary (Go, yaml.v3) sees it.
 
-Two questions decide whether the in-process result equals `yaml.safe_load_all(<sops decrypt>)`:
+Two questions decide whether the in-process result equals `reader.load_all_as_kubernetes(<sops
+decrypt>)`, the output as Kubernetes reads it:
 
 - how yaml.v3 types a plain scalar of the encrypted file (keys, unencrypted values): that type
   feeds the MAC and the output;
-- how yaml.v3 writes a decrypted value and how PyYAML (YAML 1.1) reads it back: `yes` stays a
-  string because yaml.v3 quotes it, a float 3.0 comes back as the int 3, 1e6 as the string "1e+06".
+- how yaml.v3 writes a decrypted value and how Kubernetes reads it back: `yes` stays a string
+  because yaml.v3 quotes it, a float 3.0 comes back as the int 3, 1e6 as the number 1e+06 (a
+  string to YAML 1.1).
 
 Only the cases understood with certainty are answered; every other one raises NotHandled so the
 binary decides: directives, tags, aliases and complex keys among them. The nodes are PyYAML's, as
@@ -22,7 +24,7 @@ from typing import Any
 import yaml
 
 from ...core.yaml.goreader import GO_INT, INT64, NUMERIC, WORDS, format_go_float, read_plain
-from ...core.yaml.reader import STR, ImplicitTag, PlainTag, YamlError, compose, load, plain_tag
+from ...core.yaml.reader import STR, ImplicitTag, PlainTag, YamlError, compose, plain_tag
 from .outcome import NotHandled
 
 GoValue = str | int | float | bool | None
@@ -108,11 +110,11 @@ def go_key(scalar: yaml.ScalarNode) -> str:
 
 
 def emitted(value: GoValue) -> Any:
-    """What PyYAML reads back from yaml.v3's rendering of a Go value (encode.go)."""
+    """What Kubernetes reads back from yaml.v3's rendering of a Go value (encode.go)."""
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
-        return load(go_float(value, "g"))
+        return read_plain(go_float(value, "g"))
     return emitted_str(value)
 
 

@@ -3,7 +3,7 @@
 The `sops` binary is the reference. This module follows its source (sops.go `Tree.Decrypt`,
 aes/cipher.go, stores/yaml/store.go, cmd/sops/common `DecryptTree`) for the files it fully
 understands: YAML, age recipients, AES256_GCM values of type str, int, float or bool. The result
-equals `yaml.safe_load_all(<output of sops decrypt>)`; a refusal carries sops' exit code. Anything
+equals `reader.load_all_as_kubernetes(<output of sops decrypt>)`; a refusal carries sops' exit code. Anything
 else raises NotHandled and the caller asks the binary.
 
 Walk and MAC, as in `Tree.Decrypt`: every document in order, depth first, map keys in file order.

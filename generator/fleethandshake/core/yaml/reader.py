@@ -95,6 +95,51 @@ for _tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
     Loader.add_constructor(_tag, yaml.constructor.SafeConstructor.construct_yaml_str)  # type: ignore[type-var]
 
 
+def _or_go_string(construct: Any) -> Any:
+    """PyYAML's constructor, except for a plain scalar that only looks like its type to YAML 1.1
+    (`0b_`, `0x_`, the date `2001-02-30`): PyYAML cannot build it, Go's readers read the text. sops
+    writes such a Secret key or metadata value plain whatever the user wrote, so refusing it would
+    refuse a Secret that Kubernetes and sops accept."""
+
+    def constructor(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except ValueError:
+            if type(node.tag) is PlainTag and goreader.read_plain(node.value) == node.value:
+                return node.value
+            raise
+
+    return constructor
+
+
+for _tag, _construct in (
+    ("tag:yaml.org,2002:int", yaml.constructor.SafeConstructor.construct_yaml_int),
+    ("tag:yaml.org,2002:timestamp", yaml.constructor.SafeConstructor.construct_yaml_timestamp),
+):
+    Loader.add_constructor(_tag, _or_go_string(_construct))
+
+
+_GO_PLAIN = "tag:fleet-handshake,2026:go-plain"
+
+
+class KubernetesLoader(Loader):
+    """Reads every plain scalar as Kubernetes does (sigs.k8s.io/yaml, `goreader.read_plain`), for
+    YAML that a Go program wrote for Kubernetes to read: `sops decrypt`'s output. yaml.v3 writes
+    a value sops decrypted as a float in Go's form (`1e+06`), which is a number to Kubernetes
+    and a string to YAML 1.1; Kubernetes' reading is the one that counts."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        tag = super().resolve(kind, value, implicit)
+        return _GO_PLAIN if type(tag) is PlainTag and goreader.may_differ(value) else tag
+
+
+KubernetesLoader.add_constructor(_GO_PLAIN, lambda _loader, node: goreader.read_plain(node.value))
+
+
+def load_all_as_kubernetes(text: str | bytes) -> list[Any]:
+    return list(yaml.load_all(text, Loader=KubernetesLoader))
+
+
 def load(text: str | bytes) -> Any:
     """The one document of `text`, as PyYAML's safe loader reads it (and `=`, `!!merge <<` as strings)."""
     return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
