@@ -23,6 +23,7 @@ from .models import (
     SecretValue,
 )
 from .names import label_key_problem, label_value_problem
+from .secrettypes import type_problem
 from .yaml import emitter as yamlemit
 
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on one Secret: the bytes of its data values together
@@ -160,9 +161,9 @@ def owner_labels(handshake: Handshake, source: str = "") -> dict[str, str]:
 def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:
     """Build the deliverable Secret from a decrypted manifest; errors name keys only."""
     meta = doc.get("metadata") or {}
-    secret_type = doc.get("type", "Opaque")
-    if not isinstance(secret_type, str) or not secret_type:
-        raise RenderError("type must be a non-empty string")
+    secret_type = doc.get("type") or "Opaque"  # the API server's default, for "" and null too
+    if not isinstance(secret_type, str):
+        raise RenderError("type must be a string")
     # Written as `data` only, as the API server stores it (stringData wins over data for a key):
     # a key later removed from stringData would otherwise stay on every cluster, because Helm's
     # three-way merge and server-side apply remove only fields they set (kubernetes#108008).
@@ -177,6 +178,9 @@ def plain_secret(doc: Mapping[str, Any], name: str) -> PlainSecret:
     labels = _strings(meta.get("labels"), "metadata.labels")
     annotations = _strings(meta.get("annotations"), "metadata.annotations")
     _check_metadata(labels, annotations)
+    problem = type_problem(secret_type, raw, dict(annotations))
+    if problem is not None:
+        raise RenderError(problem)
     return PlainSecret(
         name=name,
         type=secret_type,
@@ -223,6 +227,9 @@ def _values(section: Any, where: str, *, base64_encoded: bool) -> dict[str, byte
         value = section[key]
         if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
             raise RenderError(f"{where}: a key is not a valid Secret key")
+        if value is None:  # `key:` with no value: the API server stores it empty
+            out[key] = b""
+            continue
         if not isinstance(value, str):
             raise RenderError(f"{where}.{key} must be a string after decryption")
         if not base64_encoded:

@@ -57,7 +57,7 @@ def secret(c: Collector) -> SourceSecret | None:
                     join(section, str(key)),
                     "is not a valid Secret key (letters, digits, '-', '_', '.')",
                 )
-            elif val != "" and not is_encrypted_value(val):  # sops leaves an empty value as it is
+            elif val not in ("", None) and not is_encrypted_value(val):  # sops leaves an empty value as it is
                 c.add(
                     join(section, str(key)),
                     "is not encrypted although the file has SOPS metadata (check encrypted_regex / unencrypted_suffix)",
