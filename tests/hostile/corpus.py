@@ -50,7 +50,8 @@ def alpha_secret(password: str = CANARY_ALPHA, **extra: Any) -> dict[str, Any]:
 
 
 def bravo_secret() -> dict[str, Any]:
-    return secret("bravo-secret", type="kubernetes.io/basic-auth", data={"token": b64(CANARY_BRAVO)})
+    # A type of its own, not Opaque: one the API server has no rules for (basic-auth would want a username or password).
+    return secret("bravo-secret", type="example.com/token", data={"token": b64(CANARY_BRAVO)})
 
 
 def b64(text: str) -> str:

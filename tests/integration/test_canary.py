@@ -270,6 +270,8 @@ def test_import_writes_no_value_in_clear(tmp_path: Path, age_key: AgeKey) -> Non
     from fakekube import FakeKube, write_kubeconfig
 
     values = {name: f"canary-import-{name}-Rt{i}8" for i, name in enumerate(scene.VALUES)}
+    registry = values["registry"]  # a docker config must hold a JSON object: the canary goes inside one
+    values["registry"] = f'{{"auths":{{"r":"{registry}"}}}}'
     s = Session(tmp_path, age_key)
     export = tmp_path / "elsewhere" / "export.yaml"  # the user's export: clear text, outside SOURCE
     export.parent.mkdir()
@@ -287,7 +289,7 @@ def test_import_writes_no_value_in_clear(tmp_path: Path, age_key: AgeKey) -> Non
         assert s.run("validate", source).returncode == 0
         assert s.run("generate", source, "--out", tmp_path / f"out-{source.name}").returncode == 0
 
-    canaries = list(values.values())
+    canaries = [*values.values(), registry]
     leaks = [leak for where, text in s.printed for leak in find_leaks(where, text, canaries)]
     leaks += scan_tree(from_file, canaries) + scan_tree(from_api, canaries) + scan_tree(s.tmpdir, canaries)
     assert not leaks, "\n".join(leaks)

@@ -66,7 +66,7 @@ def test_type_labels_and_annotations_of_an_unreadable_secret_are_named(setup: An
     """Once said "same delivery" (downstream) or "sealed again: ... replaced, edited" (sops) for a
     Secret whose type or labels changed: a type change Kubernetes refuses on the clusters."""
     repo, out, env = setup
-    assert changes(repo, out, env, pull() | {"type": "kubernetes.io/dockerconfigjson"}, other("one")) == ["secret type"]
+    assert changes(repo, out, env, pull() | {"type": "example.com/pull-token"}, other("one")) == ["secret type"]
     assert changes(repo, out, env, pull(labels={"app": LABEL}), other("one")) == ["labels"]
     assert changes(repo, out, env, pull(annotations={"note": LABEL}), other("one")) == ["annotations"]
 
@@ -83,9 +83,7 @@ def test_output_of_an_earlier_version_does_not_claim_the_same_delivery(setup: An
     repo, out, env = setup
     state = out / ".fleet-handshake" / "state.json"
     state.write_text(re.sub(r',"meta":\{[^}]*\}', "", state.read_text()))
-    assert changes(repo, out, env, pull() | {"type": "kubernetes.io/dockerconfigjson"}, other("one")) == [
-        META_UNCOMPARED
-    ]
+    assert changes(repo, out, env, pull() | {"type": "example.com/pull-token"}, other("one")) == [META_UNCOMPARED]
 
 
 def plan_without_state(repo: SourceRepo, out: Path, env: dict[str, str], *docs: dict[str, Any]) -> dict[str, Any]:

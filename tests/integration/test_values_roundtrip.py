@@ -350,6 +350,9 @@ def api_server_reads(obj: dict[str, Any] | str) -> Delivered | str:
     immutable = obj.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         return "immutable is not a boolean"
+    # ValidateSecret's rule for the one built-in type TYPES holds (either key, possibly empty).
+    if kind == "kubernetes.io/basic-auth" and not ({"username", "password"} & data.keys()):
+        return "a kubernetes.io/basic-auth Secret needs username or password"
     return Delivered(kind or "Opaque", data, labels, annotations, immutable)
 
 
