@@ -100,7 +100,7 @@ class Election:
         self._renew_deadline = float(renew_deadline)
         self._lock = lock = _Lock(name, namespace, identity, api_client, self._stopped)
         config = _config.Config(lock, lease_duration, renew_deadline, retry_period,
-                                       self.leading.set, self._stopped_leading)  # fmt: skip
+                                       self.leading.set, self.leading.clear)  # fmt: skip
         self._election = _election.LeaderElection(config)
 
     def start(self) -> None:
@@ -111,9 +111,6 @@ class Election:
         renewed = self._lock.renewed
         fresh = renewed is not None and time.monotonic() - renewed < self._renew_deadline
         return fresh and self.leading.is_set() and not self._stopped.is_set()
-
-    def _stopped_leading(self) -> None:
-        self.leading.clear()
 
     def stop(self) -> None:
         """Stop taking part; release the Lease if this replica holds it."""

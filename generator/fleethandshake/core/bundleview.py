@@ -131,9 +131,10 @@ def read_views(
             values = _values(secret)
         else:  # its keys and value digests, from the state file
             ref = (str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE)))
-            values = tuple((k, SecretValue(d)) for k, d in sorted(digests.get(ref, {}).items()))
             described = tuple(sorted(metas[ref].items())) if ref in metas else None
-            if ref not in digests:
+            if ref in digests:
+                values = tuple((k, SecretValue(d)) for k, d in sorted(digests[ref].items()))
+            else:  # not recorded: the key names the bundle shows, if any
                 names = secret.get("data")
                 values = tuple((str(k), SecretValue("")) for k in sorted(names)) if isinstance(names, dict) else ()
                 unrecorded = NAMES_ONLY if isinstance(names, dict) else NO_KEYS

@@ -57,8 +57,7 @@ def mapped_deliveries(
         for mapping in by_workspace.get(view.workspace, ()):
             if mapping.namespace_selector is None or not may_select(mapping.bundle_selector, known):
                 continue
-            key = (view.workspace, mapping.name, known.get(LABEL_HANDSHAKE, view.handshake),
-                   f"{view.target_namespace}/{view.secret_name}")  # fmt: skip
+            key = (view.workspace, mapping.name, view.handshake, f"{view.target_namespace}/{view.secret_name}")
             for namespace in with_clusters:
                 ns_labels = labels.get(namespace)
                 if namespace == view.workspace or (

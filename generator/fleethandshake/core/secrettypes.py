@@ -18,6 +18,7 @@ _REQUIRED = {
     "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
 }
 _JSON = {"kubernetes.io/dockercfg": ".dockercfg", "kubernetes.io/dockerconfigjson": ".dockerconfigjson"}
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 (a Secret type, not a password)
 SERVICE_ACCOUNT_NAME = "kubernetes.io/service-account.name"
 
 
@@ -33,7 +34,7 @@ def type_problem(kind: str, data: Mapping[str, bytes], annotations: Mapping[str,
     key = _JSON.get(kind)
     if key is not None and not _is_json_object(data[key]):
         return f"data.{key} of a {kind} Secret must hold a JSON object"
-    if kind == "kubernetes.io/service-account-token" and not annotations.get(SERVICE_ACCOUNT_NAME):
+    if kind == SERVICE_ACCOUNT_TOKEN and not annotations.get(SERVICE_ACCOUNT_NAME):
         return f"a {kind} Secret needs the annotation {SERVICE_ACCOUNT_NAME}"
     return None
 

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 from ..core.bundles import Bundle
 from ..core.models import Handshake, PlainSecret, item_path
 from ..core.render import RenderError, owner_labels, secret_document
+from ..core.secrettypes import SERVICE_ACCOUNT_NAME, SERVICE_ACCOUNT_TOKEN
 from ..errors import Problem
 from .base import Load, Mode, Recipients
 
 if TYPE_CHECKING:
     from jinja2 import Environment
-
-
-SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 (a Secret type, not a password)
 
 
 class Downstream(Mode):
@@ -75,7 +73,7 @@ class Downstream(Mode):
             raise RenderError(
                 f"a {SERVICE_ACCOUNT_TOKEN} Secret cannot be delivered in downstream mode: Fleet copies a"
                 " Secret's data and type only, and the API server refuses that type without its"
-                " kubernetes.io/service-account.name annotation; use plain or sops mode for it"
+                f" {SERVICE_ACCOUNT_NAME} annotation; use plain or sops mode for it"
             )
         doc = secret_document(handshake, secret)
         doc["metadata"]["name"] = handshake.secret_name
