@@ -36,8 +36,8 @@ def test_the_inventory_reads_mappings_and_namespaces_as_kubectl_lists_them() -> 
              "bundleSelector": {}, "namespaceSelector": {"matchLabels": {"share": "yes"}}},
             {"metadata": {"name": "nil", "namespace": "fleet-default"}, "bundleSelector": None},
         ]},
-        {"apiVersion": "v1", "kind": "NamespaceList", "items": [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b", "labels": {"share": "yes"}}},
+        {"apiVersion": "v1", "kind": "NamespaceList", "items": [  # as the API server lists them: no kind
+            {"metadata": {"name": "team-b", "labels": {"share": "yes"}}},
         ]},
     ]  # fmt: skip
     inv, problems = parse_inventory(documents)

@@ -149,11 +149,12 @@ class _Reader:
         kind = data.get("kind", item_kind)
         if not isinstance(kind, str):
             return
-        api = data.get("apiVersion", FLEET_API_VERSION if item_kind else None)
+        # An item of a typed list may leave apiVersion off: its list's.
+        api = data.get("apiVersion", ("v1" if item_kind == NAMESPACE else FLEET_API_VERSION) if item_kind else None)
         if kind == "List" or (kind in _TYPED_LISTS and api == FLEET_API_VERSION):
             self.items(doc, data.get("items"), join(path, "items"), _TYPED_LISTS.get(kind))
         elif kind == "NamespaceList" and api == "v1":
-            self.items(doc, data.get("items"), join(path, "items"), None)
+            self.items(doc, data.get("items"), join(path, "items"), NAMESPACE)
         elif kind == NAMESPACE and api == "v1":
             self.namespace(doc, data, path)
         elif kind not in (CLUSTER, CLUSTER_GROUP, MAPPING):
