@@ -238,6 +238,23 @@ FIXED = [
         },
         '"',
     ),
+    # Metadata sops writes plain whatever the user's quotes, a timestamp to YAML 1.1 and a string to
+    # Go: the whole source was refused with "write it quoted" (seed 404).
+    Case(
+        "fixed-plain-meta",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "fixed-plain-meta",
+                "namespace": "default",
+                "annotations": {"at": "2001-12-14 21:59:43.10 -5"},
+            },
+            "type": "2001-12-14 21:59:43.10 -5",
+            "stringData": {"k": "v"},
+        },
+        '"',
+    ),
     # Text that yaml.v3 writes plain and YAML 1.1 reads as a date: the Secret was refused.
     Case(
         "fixed-date",
