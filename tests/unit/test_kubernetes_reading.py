@@ -218,3 +218,21 @@ def test_a_tagged_scalar_that_does_not_fit_its_tag_is_still_refused() -> None:
     text = secret_text().replace("metadata:\n", "metadata:\n  labels:\n    day: !!timestamp 2001-02-30\n")
     with pytest.raises(YamlError, match=r"^metadata\.labels\.day: a value does not fit its tag !!timestamp$"):
         parse_documents(text)
+
+
+# Strings to Go, other types (or unbuildable) to YAML 1.1; sops writes the timestamps and 0b_ plain whatever the quotes.
+SOPS_PLAIN = ["2001-12-14 21:59:43.10 -5", "2001-12-14t21:59:43.10-05:00", "1:30", "190:20:30", "2001-02-30", "0b_"]
+
+
+@pytest.mark.parametrize("text", SOPS_PLAIN)
+def test_a_plain_string_sops_wrote_is_read_as_kubernetes_reads_it(text: str) -> None:
+    """In a file sops wrote, "write it quoted" cannot be followed: sops drops the quotes again."""
+    secret = secret_text().replace("metadata:\n", f"metadata:\n  annotations:\n    at: {text}\n")
+    secret = secret.replace("type: Opaque", f"type: {text}")
+    (doc,) = parse_documents(secret)
+    assert doc.plain_problems == []
+    assert doc.data["metadata"]["annotations"] == {"at": text} and doc.data["type"] == text
+    # Hand-written (no sops metadata), the same text is refused as ambiguous, as before.
+    (hand,) = parse_documents(secret[: secret.index("sops:")])
+    if text == SOPS_PLAIN[0]:  # a timestamp to YAML 1.1
+        assert [path for path, _ in hand.plain_problems] == ["metadata.annotations.at", "type"]

@@ -4,10 +4,16 @@ files). `inprocess=False` or FLEET_HANDSHAKE_SOPS_INPROCESS=0 sends every file t
 
 The decrypted text travels through a pipe into memory only: never a temp file. A failed
 call's output is never shown (for sops it could hold the secret); the exit code says why.
+
+The binary writes a file of one document as JSON: exact, where yaml.v3's YAML output is not
+(it writes some multi-line text that starts with a tab as `null`, and U+2028 and U+2029 raw in
+a block, where a reader sees one more line break). JSON output holds the first document only, so
+a multi-document file is written as YAML, and refused when that lost or may have changed a value.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ...core.yaml.reader import load_all_as_kubernetes
+from ...core.yaml.reader import YamlError, compose, load_all_as_kubernetes
 from ...errors import UsageError
 from ..settings import sops_timeout
 from . import age
@@ -111,19 +117,38 @@ class SopsDecryptor:
             self.inprocess_files += 1
         return result
 
-    def _decrypt_with_binary(self, path: Path) -> list[Any] | DecryptFailure:
+    def _decrypt_with_binary(self, path: Path, data: bytes | None) -> list[Any] | DecryptFailure:
         with self._lock:
             self.binary_files += 1
-        result = self.decrypt(path)
+        try:
+            nodes: tuple[yaml.Node, ...] | None = compose(path.read_bytes() if data is None else data)
+        except (OSError, YamlError):
+            nodes = None  # sops says why
+        as_json = nodes is not None and len(nodes) == 1
+        result = self.decrypt(path, "json" if as_json else "yaml")
         if isinstance(result, DecryptFailure):
             return result
+        if as_json:
+            try:
+                return [json.loads(result)]
+            except ValueError:
+                return DecryptFailure("sops decrypted it, but the result is not JSON")
         try:
-            return load_all_as_kubernetes(result)  # as `sops decrypt | kubectl apply` would read it
+            documents = load_all_as_kubernetes(result)  # as `sops decrypt | kubectl apply` would read it
         except (yaml.YAMLError, ValueError, OverflowError):  # a bad date is a ValueError
             return DecryptFailure("sops decrypted it, but the result is not YAML")
+        if nodes is not None and _yaml_output_lost_a_value(nodes, result, documents):
+            return DecryptFailure(
+                "sops writes a multi-document file as YAML, which cannot hold one of its values exactly "
+                "(multi-line text that starts with a tab, or the characters U+2028, U+2029): "
+                "put this Secret in a file of its own"
+            )
+        return documents
 
-    def decrypt(self, path: Path) -> bytes | DecryptFailure:
-        command = [self.binary, "--disable-version-check", "decrypt", "--input-type", "yaml", "--output-type", "yaml"]
+    def decrypt(self, path: Path, output_type: str = "json") -> bytes | DecryptFailure:
+        """The output of `sops decrypt`: JSON (the first document only) or YAML."""
+        command = [self.binary, "--disable-version-check", "decrypt", "--input-type", "yaml"]
+        command += ["--output-type", output_type]
         env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
         try:
             proc = subprocess.run(
@@ -161,5 +186,32 @@ class SopsDecryptor:
             from concurrent.futures import ThreadPoolExecutor  # imports logging: only runs that need it
 
             with ThreadPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
-                done.update(zip(pending, pool.map(self._decrypt_with_binary, pending), strict=True))
+                given = [contents.get(p) if contents is not None else None for p in pending]
+                done.update(zip(pending, pool.map(self._decrypt_with_binary, pending, given), strict=True))
         return {p: done[p] for p in unique}
+
+
+def _yaml_output_lost_a_value(nodes: tuple[yaml.Node, ...], output: bytes, documents: list[Any]) -> bool:
+    """True when sops' YAML output holds U+2028 or U+2029 (yaml.v3 writes them raw, where a
+    reader may see a line break), or more nulls than the encrypted file: a value became `null`."""
+    if "\u2028".encode() in output or "\u2029".encode() in output:
+        return True
+    return _nulls(list(documents)) > sum(_source_nulls(node, top=True) for node in nodes)
+
+
+def _nulls(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_nulls(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_nulls(v) for v in value)
+    return 1 if value is None else 0
+
+
+def _source_nulls(node: yaml.Node, top: bool = False) -> int:
+    """The null values of an encrypted document (its `sops` metadata aside), plain as any YAML reader reads them."""
+    if isinstance(node, yaml.MappingNode):
+        return sum(_source_nulls(value) for key, value in node.value if not (top and key.value == "sops"))
+    if isinstance(node, yaml.SequenceNode):
+        return sum(_source_nulls(item) for item in node.value)
+    plain = isinstance(node, yaml.ScalarNode) and not node.style
+    return 1 if plain and node.value in ("", "~", "null", "Null", "NULL") else 0

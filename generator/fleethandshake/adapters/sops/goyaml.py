@@ -109,13 +109,23 @@ def go_key(scalar: yaml.ScalarNode) -> str:
     return key
 
 
-def emitted(value: GoValue) -> Any:
-    """What Kubernetes reads back from yaml.v3's rendering of a Go value (encode.go)."""
+def emitted(value: GoValue, *, as_json: bool = False) -> Any:
+    """What Kubernetes reads back from sops' rendering of a Go value: `as_json`, its JSON output
+    (encoding/json: exact), else yaml.v3's (encode.go), which is not exact for every string."""
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
-        return read_plain(go_float(value, "g"))
-    return emitted_str(value)
+        return json_number(value) if as_json else read_plain(go_float(value, "g"))
+    return value if as_json else emitted_str(value)
+
+
+def json_number(value: float) -> int | float:
+    """What Python's json reads from encoding/json's float64: without a point or exponent (an
+    integral value from 1e-6 up to 1e21, written 'f') it is an int."""
+    go_float(value, "f")  # refuses infinities and NaN, as encoding/json does
+    if value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
 
 
 def emitted_str(text: str) -> str:

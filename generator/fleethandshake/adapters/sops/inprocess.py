@@ -102,7 +102,8 @@ def decrypt_yaml(data: bytes, identities: AgeIdentities) -> list[Any]:
     if not isinstance(lastmodified, str) or not _LASTMODIFIED.fullmatch(lastmodified) or not isinstance(mac, str):
         raise NotHandled("malformed lastmodified or mac")
     key = data_key(key_groups(meta), identities)
-    walker = _Walker(AESGCM(key), rules)
+    # The binary writes a file of one document as JSON (exact), of several as YAML (decrypt.py).
+    walker = _Walker(AESGCM(key), rules, as_json=len(docs) == 1)
     documents = [walker.document(d) for d in docs]
     walker.check_mac(mac, lastmodified)
     return documents
@@ -175,9 +176,10 @@ def _regex(pattern: str) -> re.Pattern[str] | None:
 class _Walker:
     """One pass over all documents: decrypts values and feeds the MAC in sops' order."""
 
-    def __init__(self, aead: AESGCM, rules: _Rules) -> None:
+    def __init__(self, aead: AESGCM, rules: _Rules, as_json: bool) -> None:
         self._aead = aead
         self._rules = rules
+        self._as_json = as_json
         self._mac = hashlib.sha512()
         if rules.mac_only_encrypted:
             self._mac.update(_MAC_ONLY_ENCRYPTED_INIT)
@@ -195,7 +197,7 @@ class _Walker:
             seen.add(key)
             if top and key == "sops":
                 continue  # store.go erases the metadata from every document before the walk
-            out[emitted(key)] = self._value(child, (*path, key))
+            out[emitted(key, as_json=self._as_json)] = self._value(child, (*path, key))
         return out
 
     def _value(self, node: Node, path: tuple[str, ...]) -> Any:
@@ -214,7 +216,7 @@ class _Walker:
                 value = self._decrypt(value, ":".join(path) + ":")
         if encrypted or not self._rules.mac_only_encrypted:
             self._mac.update(_mac_bytes(value))
-        return emitted(value)
+        return emitted(value, as_json=self._as_json)
 
     def _open(self, value: str, additional_data: str) -> tuple[bytes, str]:
         match = _ENC.fullmatch(value)

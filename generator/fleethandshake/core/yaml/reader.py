@@ -233,7 +233,7 @@ def parse_documents(text: str | bytes) -> list[Document]:
     """Parse every document of a YAML stream. Raises YamlError on anything off."""
     docs = []
     for index, node in enumerate(compose(text)):
-        builder = _Builder()
+        builder = _Builder(by_sops=written_by_sops(node))
         data = builder.build(node, (), 0)
         docs.append(Document(index, data, node, builder.plain))
     return docs
@@ -278,8 +278,18 @@ def _path(parts: tuple[str | int, ...]) -> str:
     return path
 
 
+def written_by_sops(node: yaml.Node) -> bool:
+    """A document with a top-level `sops` mapping: sops wrote it, dropping the user's quotes."""
+    return isinstance(node, yaml.MappingNode) and any(k.value == "sops" and v.tag == MAP for k, v in node.value)
+
+
 class _Builder:
-    def __init__(self) -> None:
+    """In a document sops wrote, a plain scalar that Kubernetes reads as a string is that string,
+    not refused as ambiguous: sops writes such a string plain whatever the user's quotes. One
+    Kubernetes reads as another type is refused as in any file: sops keeps the quotes of that."""
+
+    def __init__(self, by_sops: bool = False) -> None:
+        self.by_sops = by_sops
         self.seen: set[int] = set()
         self.aliased = 0
         self._constructor = Loader.__new__(Loader)
@@ -299,9 +309,12 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        checked = type(node.tag) is PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED)
+        if checked and self.by_sops and type(goreader.read_plain(node.value)) is str:
+            return node.value
         # A str tag is the common case: its value without the constructor's machinery.
         value = node.value if node.tag == STR else self._scalar(node, path)
-        if type(node.tag) is PlainTag and goreader.may_differ(node.value) and not (path and path[0] in UNCHECKED):
+        if checked:
             message = goreader.problem(node.value, value, key=key)
             if message is not None:
                 self.plain.append((_path((*path, node.value) if key else path), message))
