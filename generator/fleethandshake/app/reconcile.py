@@ -64,6 +64,7 @@ MODES = IN_CLUSTER
 # Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
 # apply`); its prune deletes the Bundles with it that git no longer holds.
 REPO_LABEL = "fleet.cattle.io/repo-name"
+REPLACED = "the object was deleted or replaced while it was reconciled: nothing written for it"
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,21 @@ class Reconciler:
         self._written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
     def reconcile(self, obj: Mapping[str, Any]) -> Result:
-        """Sync one handshake object and write its status (when it changed)."""
-        result = self._sync(obj)
+        """Sync one handshake object and write its status (when it changed).
+
+        Nothing is written for an object that is no longer the one of its name: deleted, or
+        deleted and created again (`kubectl replace --force`) while the cache still held it. Its
+        Bundles would carry an owner reference to a uid that is gone, and the garbage collector
+        would delete them, and the Secret with them on every cluster, until the next resync."""
         meta = obj["metadata"]
+        try:
+            if self._replaced(meta):
+                return Result(Status.ERROR, REPLACED, retry=True)  # the cache holds it no more, or the new one
+            result = self._sync(obj)
+            if self._replaced(meta):  # meanwhile: the new object's reconcile puts its own owner back
+                return Result(Status.ERROR, REPLACED, retry=True)
+        except KubeError as e:
+            return Result(Status.ERROR, str(e), retry=True)
         status = status_of(result.status, result.message, meta.get("generation"))
         key, uid = (meta["namespace"], meta["name"]), meta.get("uid")
         uid_written, written = self._written.get(key, (None, None))
@@ -100,6 +113,10 @@ class Reconciler:
                 return Result(Status.ERROR, str(e), retry=True)
             self._written[key] = (uid, status)
         return result
+
+    def _replaced(self, meta: Mapping[str, Any]) -> bool:
+        current = self.api.get(HANDSHAKES, meta["namespace"], meta["name"], metadata_only=True)
+        return current is None or (current.get("metadata") or {}).get("uid") != meta.get("uid")
 
     def _sync(self, obj: Mapping[str, Any]) -> Result:
         hs, problems = handshake_of(obj)
