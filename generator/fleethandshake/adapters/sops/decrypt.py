@@ -145,7 +145,7 @@ class SopsDecryptor:
             )
         return documents
 
-    def decrypt(self, path: Path, output_type: str = "json") -> bytes | DecryptFailure:
+    def decrypt(self, path: Path, output_type: str) -> bytes | DecryptFailure:
         """The output of `sops decrypt`: JSON (the first document only) or YAML."""
         command = [self.binary, "--disable-version-check", "decrypt", "--input-type", "yaml"]
         command += ["--output-type", output_type]

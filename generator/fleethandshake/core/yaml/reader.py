@@ -145,10 +145,6 @@ def load(text: str | bytes) -> Any:
     return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
 
 
-def load_all(text: str | bytes) -> list[Any]:
-    return list(yaml.load_all(text, Loader=Loader))
-
-
 class YamlError(Exception):
     """The bytes are not YAML we accept. `line` is 1-based when known."""
 
