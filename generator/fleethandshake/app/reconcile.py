@@ -115,7 +115,7 @@ class Reconciler:
         return result
 
     def _replaced(self, meta: Mapping[str, Any]) -> bool:
-        current = self.api.get(HANDSHAKES, meta["namespace"], meta["name"], metadata_only=True)
+        current = self.api.get(HANDSHAKES, meta["namespace"], meta["name"])
         return current is None or (current.get("metadata") or {}).get("uid") != meta.get("uid")
 
     def _sync(self, obj: Mapping[str, Any]) -> Result:
