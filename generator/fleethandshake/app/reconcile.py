@@ -65,6 +65,7 @@ MODES = IN_CLUSTER
 # apply`); its prune deletes the Bundles with it that git no longer holds.
 REPO_LABEL = "fleet.cattle.io/repo-name"
 REPLACED = "the object was deleted or replaced while it was reconciled: nothing written for it"
+DELETING = "being deleted: nothing written for it (its Bundles go with it, or stay with --cascade=orphan)"
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,15 @@ class Reconciler:
         Nothing is written for an object that is no longer the one of its name: deleted, or
         deleted and created again (`kubectl replace --force`) while the cache still held it. Its
         Bundles would carry an owner reference to a uid that is gone, and the garbage collector
-        would delete them, and the Secret with them on every cluster, until the next resync."""
+        would delete them, and the Secret with them on every cluster, until the next resync.
+        Nor for one being deleted (deletionTimestamp set, a finalizer holds it: `_gone`)."""
         meta = obj["metadata"]
         try:
-            if self._replaced(meta):
-                return Result(Status.ERROR, REPLACED, retry=True)  # the cache holds it no more, or the new one
+            if (gone := self._gone(meta)) is not None:  # the cache holds it no more, or the new one
+                return gone
             result = self._sync(obj)
-            if self._replaced(meta):  # meanwhile: the new object's reconcile puts its own owner back
-                return Result(Status.ERROR, REPLACED, retry=True)
+            if (gone := self._gone(meta)) is not None:  # meanwhile: the new object's reconcile puts its own owner back
+                return gone
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
         status = status_of(result.status, result.message, meta.get("generation"))
@@ -114,9 +116,19 @@ class Reconciler:
             self._written[key] = (uid, status)
         return result
 
-    def _replaced(self, meta: Mapping[str, Any]) -> bool:
+    def _gone(self, meta: Mapping[str, Any]) -> Result | None:
+        """Why nothing may be written for the object (None: it may). Replaced: the retry
+        reconciles the new one. Being deleted (deletionTimestamp): with `--cascade=orphan` the
+        garbage collector removes the owner reference from its Bundles, and applying them again
+        would put it back, and the Bundles would go with the handshake; foreground deletion
+        deletes them first, and would find them created again. Its deletion queues it anyway."""
         current = self.api.get(HANDSHAKES, meta["namespace"], meta["name"])
-        return current is None or (current.get("metadata") or {}).get("uid") != meta.get("uid")
+        now = (current or {}).get("metadata") or {}
+        if current is None or now.get("uid") != meta.get("uid"):
+            return Result(Status.ERROR, REPLACED, retry=True)
+        if now.get("deletionTimestamp"):
+            return Result(Status.PENDING, DELETING)
+        return None
 
     def _sync(self, obj: Mapping[str, Any]) -> Result:
         hs, problems = handshake_of(obj)
