@@ -183,7 +183,7 @@ class Reconciler:
             message += f"; {', '.join(kept)} read by another handshake: no owner reference, it outlives this one"
         if removed:
             message += f"; removed {', '.join(removed)}"
-        changed = bool(dropped.changed or git.changed)
+        changed = bool(dropped.retry or git.changed)
         return Result(Status.SYNCED, message + git.message() + dropped.message(), retry=changed)
 
     def clean_up(self, namespace: str, name: str) -> Result | None:
@@ -203,11 +203,11 @@ class Reconciler:
                     self._drop(meta, "", dropped, release=False)
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
-        if not (dropped.removed or dropped.released or dropped.changed):
+        if not (dropped.removed or dropped.released or dropped.retry):
             return None
         removed = "; removed " + ", ".join(f"Secret {name}" for name in sorted(dropped.removed))
         message = (removed if dropped.removed else "") + dropped.message()
-        return Result(Status.SYNCED, message.removeprefix("; "), retry=bool(dropped.changed))
+        return Result(Status.SYNCED, message.removeprefix("; "), retry=dropped.retry)
 
     def _apply_management(
         self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any], git: SharedWithGit
@@ -299,14 +299,16 @@ class Reconciler:
 
     def _drop(self, meta: Mapping[str, Any], uid: str, dropped: Dropped, *, release: bool) -> None:
         """A copy no longer delivered: released when `release` or a handshake reads it, else
-        deleted; either only if it is unchanged since it was listed (a deletion skipped so is
-        the user's change winning; a release skipped so is tried again)."""
+        deleted; either only if it is unchanged since it was listed, else tried again from a new
+        list (a copy its user took over, its marks removed, is then not found: left alone)."""
         where = (str(meta.get("namespace")), str(meta.get("name")))
         if release or self.is_read(*where):
             done = self.api.patch_metadata(SECRETS, *where, _released(meta, uid))
             (dropped.released if done else dropped.changed).append("/".join(where))
         elif self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
             dropped.removed.append("/".join(where))
+        else:
+            dropped.unremoved.append("/".join(where))
 
 
 def _mine(workspace: str, name: str) -> dict[str, str]:

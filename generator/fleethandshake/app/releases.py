@@ -11,20 +11,27 @@ from ..core.models import Handshake
 @dataclass
 class Dropped:
     """What became of the copies a handshake no longer delivers: deleted, released (a handshake
-    reads them), or changed (or gone) between the list and the release: to try again."""
+    reads them), or changed (or gone) between the list and the release (`changed`) or the delete
+    (`unremoved`): to try again, from a new list (a copy its user unmarked is then not found)."""
 
     removed: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    unremoved: list[str] = field(default_factory=list)
+
+    @property
+    def retry(self) -> bool:
+        return bool(self.changed or self.unremoved)
 
     def message(self) -> str:
         text = ""
         if self.released:
             text += "; released " + ", ".join(f"Secret {name}" for name in sorted(self.released))
             text += " (a handshake's own Secret: kept, no longer owned by this handshake)"
-        if self.changed:
-            text += "; not released yet, changed since it was listed: "
-            text += ", ".join(f"Secret {name}" for name in sorted(self.changed)) + " (trying again)"
+        for names, what in ((self.changed, "released"), (self.unremoved, "removed")):
+            if names:
+                text += f"; not {what} yet, changed since it was listed: "
+                text += ", ".join(f"Secret {name}" for name in sorted(names)) + " (trying again)"
         return text
 
 
