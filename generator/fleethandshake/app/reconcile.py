@@ -57,8 +57,9 @@ from ..core.models import (
     Status,
 )
 from ..core.ownership import CONTROLLER_SOURCE
+from ..core.validate_secret import LAST_APPLIED
 from ..modes import IN_CLUSTER, modes
-from .releases import Dropped, SharedWithGit, once_git
+from .releases import Dropped, SharedWithGit, disowned, once_git, released
 
 MODES = IN_CLUSTER
 # Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
@@ -144,7 +145,7 @@ class Reconciler:
             if secret is None:
                 return Result(Status.MISSING, f"{where} not found; the handshake's Bundles are kept as they are")
             try:
-                plain = render.plain_secret(secret, hs.secret_name)
+                plain = render.plain_secret(_without_last_applied(secret), hs.secret_name)
             except render.RenderError as e:
                 return Result(Status.ERROR, f"{where}: {e}")
             # The marker's revision in downstream mode: changes with the Secret, reveals nothing.
@@ -262,7 +263,7 @@ class Reconciler:
         """Disown `obj`, which git delivers too, if `uid` owns it and it is unchanged since read."""
         meta = obj.get("metadata") or {}
         if owned_by(obj, uid):
-            done = self.api.patch_metadata(res, meta["namespace"], meta["name"], _disowned(meta, uid))
+            done = self.api.patch_metadata(res, meta["namespace"], meta["name"], disowned(meta, uid))
             (git.released if done else git.changed).append(where)
 
     def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str], found: list[dict[str, Any]]) -> list[str]:
@@ -303,7 +304,7 @@ class Reconciler:
         list (a copy its user took over, its marks removed, is then not found: left alone)."""
         where = (str(meta.get("namespace")), str(meta.get("name")))
         if release or self.is_read(*where):
-            done = self.api.patch_metadata(SECRETS, *where, _released(meta, uid))
+            done = self.api.patch_metadata(SECRETS, *where, released(meta, uid))
             (dropped.released if done else dropped.changed).append("/".join(where))
         elif self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
             dropped.removed.append("/".join(where))
@@ -320,19 +321,13 @@ def _selector(workspace: str, name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in _mine(workspace, name).items())
 
 
-def _disowned(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
-    """The metadata patch that removes the owner reference to the handshake `uid` (the garbage
-    collector would delete the object with it), conditional on its resourceVersion."""
-    owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid]
-    return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None}
-
-
-def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
-    """The metadata patch that makes a copy a Secret of the user's: disowned, and none of the
-    marks of a copy."""
-    marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE, LABEL_COPY_OF)
-    labels = {key: None for key in marks if key in (meta.get("labels") or {})}
-    return {**_disowned(meta, uid), "labels": labels}
+def _without_last_applied(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """The Secret without `kubectl apply`'s record of it: its values in clear text, keys since
+    removed too (generate refuses it in a source, import strips it)."""
+    meta = dict(secret.get("metadata") or {})
+    if isinstance(annotations := meta.get("annotations"), dict):
+        meta["annotations"] = {key: value for key, value in annotations.items() if key != LAST_APPLIED}
+    return {**secret, "metadata": meta}
 
 
 def _kept(meta: Mapping[str, Any]) -> bool:

@@ -3,9 +3,11 @@ what its status message says about them (app/reconcile.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..core.models import Handshake
+from ..core.models import LABEL_COPY_OF, LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, Handshake
 
 
 @dataclass
@@ -58,3 +60,18 @@ def once_git(hs: Handshake, theirs: str) -> str:
     """What to do when git delivers `hs` too; `theirs`: git's object, which Fleet delivers meanwhile."""
     what = f"delete the FleetHandshake object {hs.workspace}/{hs.name} (or rename it)"
     return f"Once git delivers this handshake, {what}; until then {theirs} is what Fleet delivers"
+
+
+def disowned(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
+    """The metadata patch that removes the owner reference to the handshake `uid` (the garbage
+    collector would delete the object with it), conditional on its resourceVersion."""
+    owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid]
+    return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None}
+
+
+def released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
+    """The metadata patch that makes a copy a Secret of the user's: disowned, and none of the
+    marks of a copy."""
+    marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE, LABEL_COPY_OF)
+    labels = {key: None for key in marks if key in (meta.get("labels") or {})}
+    return {**disowned(meta, uid), "labels": labels}
