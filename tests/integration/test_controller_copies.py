@@ -136,7 +136,7 @@ def test_missing_keeps_the_old_copy_until_the_new_secret_is_there(fake_kube: Fak
 
 def test_a_user_secret_that_took_the_old_copys_place_is_not_removed(fake_kube: FakeKube, tmp_path: Path) -> None:
     """The copy is deleted only as it was listed: one a user changed (here: relabelled as their
-    own) between the list and the delete stays."""
+    own) between the list and the delete stays (the retry's list no longer finds it)."""
     fake_kube.put_secret("default", "db", {"password": "old"})
     fake_kube.put_secret("default", "db2", {"password": "new"})
     owner = fake_kube.put_object(downstream("db"))
@@ -153,9 +153,10 @@ def test_a_user_secret_that_took_the_old_copys_place_is_not_removed(fake_kube: F
         fake_kube.before_next("DELETE", taken_over)
         change(fake_kube, owner, secretName="db2")
         wait_for(lambda: synced(fake_kube, 2), "Synced with the copy db2")
+        # Tried again from a new list, which no longer holds the user's Secret (no marks left).
+        wait_for(lambda: "Secret" not in status(fake_kube, "fleet-default", "app")["message"], "retried")
     assert fake_kube.secret_values("fleet-default", "db") == {"password": "the user's own"}
     assert [r.path.rsplit("/", 1)[-1] for r in fake_kube.requests_of("DELETE")][-1] == "db", "it was tried"
-    assert "Secret" not in status(fake_kube, "fleet-default", "app")["message"]
 
 
 def test_leaving_downstream_mode_removes_the_copy_but_never_the_handshakes_own_secret(
@@ -380,3 +381,29 @@ def test_clean_up_leaves_what_a_handshake_of_that_name_holds_again(fake_kube: Fa
 def app_message(fake: FakeKube) -> str:
     """The status message of the handshake `app` ("" until the controller has written one)."""
     return str(status(fake, "fleet-default", "app").get("message", ""))
+
+
+def test_a_clean_up_whose_delete_meets_a_changed_copy_is_tried_again(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """The kept copy of a deleted handshake changes between the list and its delete (a
+    conditional delete, 409): the clean-up is retried, not dropped. Nothing else queues a
+    deleted handshake again (the resync queues the handshakes that exist), so the copy, the
+    clear-text Secret nobody delivers, stayed until the controller restarted."""
+    kept = {**LABELS, LABEL_COPY_OF: "uid-of-deleted-app"}
+    fake_kube.put_secret("fleet-default", "db", {"k": "v"}, labels=kept)
+
+    def touched(fake: FakeKube) -> None:
+        copy_ = fake.get_object("secrets", "fleet-default", "db") or {}
+        copy_["metadata"]["annotations"] = {"touched": "by a tool"}
+        fake.put_object(copy_)
+
+    fake_kube.before_next("DELETE", touched)
+    reconciler = Reconciler(KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path))))
+
+    first = reconciler.clean_up("fleet-default", "app")
+
+    assert first is not None and first.retry, "the skipped delete is tried again"
+    assert "not removed yet, changed since it was listed: Secret fleet-default/db" in first.message
+    assert copies(fake_kube) == {"db"}
+    second = reconciler.clean_up("fleet-default", "app")
+    assert second is not None and (second.message, second.retry) == ("removed Secret fleet-default/db", False)
+    assert copies(fake_kube) == set()

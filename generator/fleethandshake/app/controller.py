@@ -272,7 +272,8 @@ class Controller:
         )
         if result is not None and not result.retry:
             self._failures.pop(key, None)
-            level = logging.INFO if result.status in (Status.SYNCED, Status.MISSING) else logging.WARNING
+            calm = (Status.SYNCED, Status.MISSING, Status.PENDING)  # Pending: being deleted (reconcile.DELETING)
+            level = logging.INFO if result.status in calm else logging.WARNING
             log.log(level, "FleetHandshake %s: %s", name, said)
             return
         self._failures[key] = failures = self._failures.get(key, 0) + 1

@@ -57,14 +57,16 @@ from ..core.models import (
     Status,
 )
 from ..core.ownership import CONTROLLER_SOURCE
+from ..core.validate_secret import LAST_APPLIED
 from ..modes import IN_CLUSTER, modes
-from .releases import Dropped, SharedWithGit, once_git
+from .releases import Dropped, SharedWithGit, disowned, once_git, released
 
 MODES = IN_CLUSTER
 # Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
 # apply`); its prune deletes the Bundles with it that git no longer holds.
 REPO_LABEL = "fleet.cattle.io/repo-name"
 REPLACED = "the object was deleted or replaced while it was reconciled: nothing written for it"
+DELETING = "being deleted: nothing written for it (its Bundles go with it, or stay with --cascade=orphan)"
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,15 @@ class Reconciler:
         Nothing is written for an object that is no longer the one of its name: deleted, or
         deleted and created again (`kubectl replace --force`) while the cache still held it. Its
         Bundles would carry an owner reference to a uid that is gone, and the garbage collector
-        would delete them, and the Secret with them on every cluster, until the next resync."""
+        would delete them, and the Secret with them on every cluster, until the next resync.
+        Nor for one being deleted (deletionTimestamp set, a finalizer holds it: `_gone`)."""
         meta = obj["metadata"]
         try:
-            if self._replaced(meta):
-                return Result(Status.ERROR, REPLACED, retry=True)  # the cache holds it no more, or the new one
+            if (gone := self._gone(meta)) is not None:  # the cache holds it no more, or the new one
+                return gone
             result = self._sync(obj)
-            if self._replaced(meta):  # meanwhile: the new object's reconcile puts its own owner back
-                return Result(Status.ERROR, REPLACED, retry=True)
+            if (gone := self._gone(meta)) is not None:  # meanwhile: the new object's reconcile puts its own owner back
+                return gone
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
         status = status_of(result.status, result.message, meta.get("generation"))
@@ -114,9 +117,19 @@ class Reconciler:
             self._written[key] = (uid, status)
         return result
 
-    def _replaced(self, meta: Mapping[str, Any]) -> bool:
+    def _gone(self, meta: Mapping[str, Any]) -> Result | None:
+        """Why nothing may be written for the object (None: it may). Replaced: the retry
+        reconciles the new one. Being deleted (deletionTimestamp): with `--cascade=orphan` the
+        garbage collector removes the owner reference from its Bundles, and applying them again
+        would put it back, and the Bundles would go with the handshake; foreground deletion
+        deletes them first, and would find them created again. Its deletion queues it anyway."""
         current = self.api.get(HANDSHAKES, meta["namespace"], meta["name"])
-        return current is None or (current.get("metadata") or {}).get("uid") != meta.get("uid")
+        now = (current or {}).get("metadata") or {}
+        if current is None or now.get("uid") != meta.get("uid"):
+            return Result(Status.ERROR, REPLACED, retry=True)
+        if now.get("deletionTimestamp"):
+            return Result(Status.PENDING, DELETING)
+        return None
 
     def _sync(self, obj: Mapping[str, Any]) -> Result:
         hs, problems = handshake_of(obj)
@@ -132,7 +145,7 @@ class Reconciler:
             if secret is None:
                 return Result(Status.MISSING, f"{where} not found; the handshake's Bundles are kept as they are")
             try:
-                plain = render.plain_secret(secret, hs.secret_name)
+                plain = render.plain_secret(_without_last_applied(secret), hs.secret_name)
             except render.RenderError as e:
                 return Result(Status.ERROR, f"{where}: {e}")
             # The marker's revision in downstream mode: changes with the Secret, reveals nothing.
@@ -171,7 +184,7 @@ class Reconciler:
             message += f"; {', '.join(kept)} read by another handshake: no owner reference, it outlives this one"
         if removed:
             message += f"; removed {', '.join(removed)}"
-        changed = bool(dropped.changed or git.changed)
+        changed = bool(dropped.retry or git.changed)
         return Result(Status.SYNCED, message + git.message() + dropped.message(), retry=changed)
 
     def clean_up(self, namespace: str, name: str) -> Result | None:
@@ -191,11 +204,11 @@ class Reconciler:
                     self._drop(meta, "", dropped, release=False)
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
-        if not (dropped.removed or dropped.released or dropped.changed):
+        if not (dropped.removed or dropped.released or dropped.retry):
             return None
         removed = "; removed " + ", ".join(f"Secret {name}" for name in sorted(dropped.removed))
         message = (removed if dropped.removed else "") + dropped.message()
-        return Result(Status.SYNCED, message.removeprefix("; "), retry=bool(dropped.changed))
+        return Result(Status.SYNCED, message.removeprefix("; "), retry=dropped.retry)
 
     def _apply_management(
         self, hs: Handshake, manifest: Mapping[str, Any], owner: Mapping[str, Any], git: SharedWithGit
@@ -250,7 +263,7 @@ class Reconciler:
         """Disown `obj`, which git delivers too, if `uid` owns it and it is unchanged since read."""
         meta = obj.get("metadata") or {}
         if owned_by(obj, uid):
-            done = self.api.patch_metadata(res, meta["namespace"], meta["name"], _disowned(meta, uid))
+            done = self.api.patch_metadata(res, meta["namespace"], meta["name"], disowned(meta, uid))
             (git.released if done else git.changed).append(where)
 
     def _remove_dropped(self, hs: Handshake, uid: str, wanted: set[str], found: list[dict[str, Any]]) -> list[str]:
@@ -287,14 +300,16 @@ class Reconciler:
 
     def _drop(self, meta: Mapping[str, Any], uid: str, dropped: Dropped, *, release: bool) -> None:
         """A copy no longer delivered: released when `release` or a handshake reads it, else
-        deleted; either only if it is unchanged since it was listed (a deletion skipped so is
-        the user's change winning; a release skipped so is tried again)."""
+        deleted; either only if it is unchanged since it was listed, else tried again from a new
+        list (a copy its user took over, its marks removed, is then not found: left alone)."""
         where = (str(meta.get("namespace")), str(meta.get("name")))
         if release or self.is_read(*where):
-            done = self.api.patch_metadata(SECRETS, *where, _released(meta, uid))
+            done = self.api.patch_metadata(SECRETS, *where, released(meta, uid))
             (dropped.released if done else dropped.changed).append("/".join(where))
         elif self.api.delete(SECRETS, *where, meta["uid"], meta.get("resourceVersion")):
             dropped.removed.append("/".join(where))
+        else:
+            dropped.unremoved.append("/".join(where))
 
 
 def _mine(workspace: str, name: str) -> dict[str, str]:
@@ -306,19 +321,13 @@ def _selector(workspace: str, name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in _mine(workspace, name).items())
 
 
-def _disowned(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
-    """The metadata patch that removes the owner reference to the handshake `uid` (the garbage
-    collector would delete the object with it), conditional on its resourceVersion."""
-    owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid]
-    return {"resourceVersion": meta.get("resourceVersion"), "ownerReferences": owners or None}
-
-
-def _released(meta: Mapping[str, Any], uid: str) -> dict[str, Any]:
-    """The metadata patch that makes a copy a Secret of the user's: disowned, and none of the
-    marks of a copy."""
-    marks = (LABEL_MANAGED_BY, LABEL_WORKSPACE, LABEL_HANDSHAKE, LABEL_SOURCE, LABEL_COPY_OF)
-    labels = {key: None for key in marks if key in (meta.get("labels") or {})}
-    return {**_disowned(meta, uid), "labels": labels}
+def _without_last_applied(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """The Secret without `kubectl apply`'s record of it: its values in clear text, keys since
+    removed too (generate refuses it in a source, import strips it)."""
+    meta = dict(secret.get("metadata") or {})
+    if isinstance(annotations := meta.get("annotations"), dict):
+        meta["annotations"] = {key: value for key, value in annotations.items() if key != LAST_APPLIED}
+    return {**secret, "metadata": meta}
 
 
 def _kept(meta: Mapping[str, Any]) -> bool:
