@@ -281,3 +281,26 @@ def test_a_key_command_runs_once_per_run(
     published = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", "--allow-unordered", env=env)
     assert published.code == 0, published.stderr
     assert calls.read_text() == "run\n", "publish"
+
+
+def test_a_mode_switch_renames_every_bundle_and_the_plan_says_it_is_the_mode(
+    repo: SourceRepo, tmp_path: Path, key_env: dict[str, str], cluster_keys: dict[str, AgeKey]
+) -> None:
+    """The delivery mode is part of a bundle's name: switching it removes every bundle and adds
+    its new one, and the plan gives that reason, not the upgrade's (32-bit names of earlier versions)."""
+    from fleethandshake.core.plan import RENAMED_WHY
+
+    config(repo, cluster_keys, mode="plain")
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=key_env).code == 0
+
+    result = run_cli("plan", repo.root, "--out", out, "--mode", "sops", "--format", "json", env=key_env)
+
+    assert result.code == EXIT_CHANGES, result.stderr
+    bundles = json.loads(result.stdout)["bundles"]
+    assert {b["change"] for b in bundles} == {"added", "removed"}
+    for b in bundles:
+        (why,) = b["changes"]
+        assert why.endswith("its delivery mode changed from plain to sops, and the mode is part of a bundle's identity")
+        assert RENAMED_WHY not in why

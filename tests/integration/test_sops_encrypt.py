@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import importscene as scene
-from fhtest import SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
+from fhtest import SOPS, SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
 
 # The characters of an age recipient, so the config accepts it, but a checksum sops refuses.
 BAD_RECIPIENT = "age1" + "q" * 58
@@ -68,3 +70,30 @@ def test_an_empty_answer_is_no_ciphertext(tmp_path: Path, repo: SourceRepo, key_
     [status] = json.loads((out / ".fleet-handshake" / "status.json").read_text())["handshakes"]
     assert status["status"] == "Error" and "sops exited without writing a ciphertext" in status["message"]
     assert not [p for p in read_tree(out) if p.endswith("/sopssecret.yaml")]
+
+
+def test_a_relative_sops_path_encrypts_as_it_decrypts(
+    tmp_path: Path, repo: SourceRepo, key_env: dict[str, str]
+) -> None:
+    """`--sops bin/sops`, relative to where the command runs: the encrypting sops runs in another
+    folder ("/" for sops mode, SOURCE for import), so the path must not be resolved from there."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    shutil.copy(SOPS, tools / "sops")
+    cluster = make_age_key(tmp_path, "c1")
+    repo.sops_mode(cluster)
+    repo.handshakes("hs.yaml", handshake("one", "creds", [{"clusterName": "c1"}]))
+    repo.encrypted("creds.yaml", secret("creds", stringData={"password": VALUE}))
+    out = tmp_path / "out"
+    generated = run_cli("generate", repo.root, "--out", out, "--sops", "bin/sops", env=key_env, cwd=tmp_path)
+    assert generated.code == 0, generated.stdout + generated.stderr
+    [sealed] = [p for p in read_tree(out) if p.endswith("/sopssecret.yaml")]
+    opened = subprocess.run([SOPS, "--disable-version-check", "decrypt", str(out / sealed)], capture_output=True,
+                            env={"SOPS_AGE_KEY_FILE": str(cluster.key_file)}, check=True)  # fmt: skip
+    assert VALUE.encode() not in (out / sealed).read_bytes() and opened.returncode == 0
+
+    source = tmp_path / "import-source"
+    scene.sops_config(source, make_age_key(tmp_path, "source").recipient)
+    (tmp_path / "export.yaml").write_text(scene.export())
+    imported = run_cli("import", source, "--from-file", "export.yaml", "--sops", "bin/sops", cwd=tmp_path)
+    assert imported.code == 0, imported.stdout + imported.stderr

@@ -26,6 +26,8 @@ REWRITTEN = "files rewritten in fleet-handshake's format (every string quoted, S
 # A removed and an added bundle of the same handshake target: the folder got a new name.
 RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, target, target namespace, "
                "Secret name, delivery mode) in 64 bits; earlier versions used 32 bits of fewer")  # fmt: skip
+# The same, when the delivery mode changed: the mode is part of the name, and that is the reason.
+MODE_CHANGED = "its delivery mode changed from {before} to {after}, and the mode is part of a bundle's identity"
 # The value digests of the two trees were made with different keys (the age identities the runs
 # decrypted with), or the output has none: whether a value changed cannot be told, so no key is
 # called changed.
@@ -265,12 +267,19 @@ def _renames(
     added = {what(new[d.path]): d for d in diffs if d.change == ADDED}
     pairs = {d.path: added[what(old[d.path])] for d in diffs if d.change == REMOVED and what(old[d.path]) in added}
     renamed_to = {a.path: r for r, a in pairs.items()}
+
+    def why(before: BundleView, after: BundleView) -> str:
+        if before.mode and after.mode and before.mode != after.mode:
+            return MODE_CHANGED.format(before=before.mode, after=after.mode)
+        return RENAMED_WHY
+
     out = []
     for d in diffs:
         if d.path in pairs:
-            d = replace(d, changes=(f"renamed to {pairs[d.path].bundle}: {RENAMED_WHY}",))
+            d = replace(d, changes=(f"renamed to {pairs[d.path].bundle}: {why(old[d.path], new[pairs[d.path].path])}",))
         elif d.path in renamed_to:
-            d = replace(d, changes=(f"renamed from {old[renamed_to[d.path]].name}: {RENAMED_WHY}",))
+            before = old[renamed_to[d.path]]
+            d = replace(d, changes=(f"renamed from {before.name}: {why(before, new[d.path])}",))
         out.append(d)
     return tuple(out)
 

