@@ -3,9 +3,12 @@ the branch it follows, the folders its `paths` globs match, the Secret it clones
 
 from __future__ import annotations
 
+import glob
 import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from fhtest import SourceRepo, handshake, run_cli
 from fleethandshake.core.giturl import branch_problem
@@ -34,3 +37,20 @@ def test_a_branch_fleet_would_not_follow_as_given_is_refused(repo: SourceRepo, b
     code, out, err = gitrepo(repo, f"--branch={branch}")
     assert (code, out) == (2, "")
     assert "fleet-handshake: error: --branch " in err and "Traceback" not in err
+
+
+def test_glob_characters_in_the_out_path_match_only_that_folder(repo: SourceRepo, tmp_path: Path) -> None:
+    # Fleet globs each path (internal/cmd/cli/apply/apply.go, globDirs: filepath.Glob).
+    checkout = tmp_path / "checkout"
+    for folder in ("out[1]", "out1", "out*", "outX", "out?"):
+        (checkout / folder / "fleet-default").mkdir(parents=True)
+    for out_path, expected in (("out[1]", "out[1]"), ("out*", "out*"), ("out?", "out?")):
+        code, out, err = gitrepo(repo, "--branch", "main", "--out-path", out_path)
+        assert code == 0, err
+        (path,) = yaml.safe_load(out)["spec"]["paths"]
+        assert sorted(glob.glob(path, root_dir=checkout)) == [f"{expected}/fleet-default"]
+
+
+def test_a_backslash_in_the_out_path_is_refused(repo: SourceRepo) -> None:
+    code, out, err = gitrepo(repo, "--branch", "main", "--out-path", "bundles\\prod")
+    assert (code, out) == (2, "") and "holds a backslash" in err

@@ -2,12 +2,15 @@
 per workspace.
 
 No `targets`: every bundle carries its own overrideTargets. No `targetNamespace`: it would
-override each bundle's namespace.
+override each bundle's namespace. Fleet reads each of `paths` as a glob (`filepath.Glob` in
+`fleet apply`, internal/cmd/cli/apply/apply.go globDirs): `*`, `?` and `[` in the output folder's
+path are written as one-character classes (`[*]`), which match only themselves there.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,13 @@ from ..core import giturl, names
 from ..core.render import to_yaml
 from ..errors import EXIT_OK, UsageError
 from . import source as source_loader
+
+_GLOB = re.compile(r"([*?\[])")
+
+
+def _literal(path: str) -> str:
+    """`path` as a glob that matches only itself, in Go's filepath.Match and in Python's fnmatch."""
+    return _GLOB.sub(r"[\1]", path)
 
 
 def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_secret: str | None) -> int:
@@ -35,7 +45,9 @@ def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_s
     prefix = posixpath.normpath(out_path.strip("/") or ".")  # as Fleet joins it to its checkout
     if prefix == ".." or prefix.startswith("../"):
         raise UsageError(f"--out-path {out_path!r} leaves the repository: give the output folder's path inside it")
-    prefix = "" if prefix == "." else prefix
+    if "\\" in prefix:  # Go's glob reads it as an escape, git as part of a name: never a separator
+        raise UsageError(f"--out-path {out_path!r} holds a backslash: separate folders with '/'")
+    prefix = "" if prefix == "." else _literal(prefix)
     for ws in sorted(workspaces):
         spec: dict[str, Any] = {"repo": repo, "branch": branch, "paths": [f"{prefix}/{ws}" if prefix else ws]}
         if client_secret:
