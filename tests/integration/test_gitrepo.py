@@ -54,3 +54,14 @@ def test_glob_characters_in_the_out_path_match_only_that_folder(repo: SourceRepo
 def test_a_backslash_in_the_out_path_is_refused(repo: SourceRepo) -> None:
     code, out, err = gitrepo(repo, "--branch", "main", "--out-path", "bundles\\prod")
     assert (code, out) == (2, "") and "holds a backslash" in err
+
+
+@pytest.mark.parametrize(("secret", "ok"), [("git-creds", True), ("git.creds", True), ("Git_Creds", False),
+                                            ("git creds", False)])  # fmt: skip
+def test_the_client_secret_must_be_a_secret_name(repo: SourceRepo, secret: str, ok: bool) -> None:
+    code, out, err = gitrepo(repo, "--branch", "main", "--client-secret", secret)
+    if ok:
+        assert code == 0, err
+        assert yaml.safe_load(out)["spec"]["clientSecretName"] == secret
+    else:
+        assert (code, out) == (2, "") and "--client-secret" in err

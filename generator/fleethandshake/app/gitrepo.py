@@ -42,6 +42,9 @@ def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_s
     problem = names.dns1123_label_problem(name)
     if problem is not None:
         raise UsageError(f"GitRepo name {name!r} {problem}")
+    problem = names.dns1123_subdomain_problem(client_secret) if client_secret else None
+    if problem is not None:  # Fleet would look for a Secret that cannot exist, and fail at the clone
+        raise UsageError(f"--client-secret {client_secret!r} {problem}")
     prefix = posixpath.normpath(out_path.strip("/") or ".")  # as Fleet joins it to its checkout
     if prefix == ".." or prefix.startswith("../"):
         raise UsageError(f"--out-path {out_path!r} leaves the repository: give the output folder's path inside it")
