@@ -32,7 +32,9 @@ def run(src: Path, *, repo: str, branch: str, out_path: str, name: str, client_s
     problem = giturl.repo_url_problem(repo)
     if problem is not None:
         raise UsageError(f"--repo {problem}: Fleet's GitRepo cannot clone from it. Give {giturl.EXAMPLES}")
-    problem = giturl.branch_problem(branch)
+    # Fleet follows `master` when spec.branch is empty (gitcloner/cloner.go, defaultBranch): an
+    # empty `--branch "$VAR"` would deliver whatever that other branch holds.
+    problem = "is empty: Fleet would follow `master` instead" if not branch else giturl.branch_problem(branch)
     if problem is not None:
         raise UsageError(f"--branch {branch!r} {problem}: give the branch that holds the output")
     loaded = source_loader.load(src, None)

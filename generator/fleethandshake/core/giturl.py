@@ -57,13 +57,10 @@ _BRANCH_CHARACTERS = frozenset(" ~^:?*[\\")
 
 
 def branch_problem(branch: str) -> str | None:
-    """Why `branch` is no branch a GitRepo can follow (`spec.branch`), or None.
-
-    Fleet follows `master` when `branch` is empty (gitcloner/cloner.go, defaultBranch): a GitRepo
-    printed from an empty `--branch "$VAR"` would deliver whatever that other branch holds. A name
-    git refuses (`git check-ref-format --branch`) fails only at the clone, in the cluster."""
+    """Why `branch` is no branch name git accepts (`git check-ref-format --branch`, and not
+    `HEAD`), or None: checked before git or Fleet sees it, so it fails with a clear message."""
     if not branch:
-        return "is empty: Fleet would follow its default branch `master` instead"
+        return "is empty"
     if any(ord(c) < 0x20 or c == "\x7f" or c in _BRANCH_CHARACTERS for c in branch):
         return "holds a character git refuses in a branch name (white space, control characters or ~^:?*[\\)"
     parts = branch.split("/")
