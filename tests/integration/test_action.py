@@ -208,3 +208,25 @@ def test_the_action_maps_changes_to_success_and_an_unexpected_error_to_3(
     printed = capsys.readouterr()
     assert "::error title=fleet-handshake::stopped on an error (RuntimeError); see the log" in printed.out
     assert VALUE not in printed.out + printed.err
+
+
+@pytest.mark.parametrize("branch", ["-f", "HEAD", "my branch", "main:other"])
+def test_a_branch_input_git_would_refuse_fails_the_step_with_a_clear_error(
+    branch: str, age_key: AgeKey, remote: Path, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    workspace = tmp_path / "workspace"
+    source = SourceRepo(workspace, age_key)
+    source.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
+    source.encrypted("secrets/db.yaml", secret("db-creds", stringData={"password": VALUE}))
+    clone(remote, workspace / ".fleet-bundles")
+    runner = Runner(tmp_path / "runner")
+    inputs = {"source": ".", "out": ".fleet-bundles/bundles", "command": "publish", "branch": branch}
+
+    result, outputs = runner.step("run", inputs, workspace, {**key_env, **GIT_ENV})
+
+    # Before: `git checkout --orphan -f` failed half-way, an unexpected error (3), or a fetch of
+    # `refs/heads/my branch` failed with a message about the remote.
+    assert result.code == 2, result.stderr
+    assert f"::error title=fleet-handshake::--branch {branch!r} " in result.stdout
+    assert "unexpected error" not in result.stderr and outputs["changed"] == "false"
+    assert git(remote, "branch", "--format=%(refname:short)").split() == ["main"]
