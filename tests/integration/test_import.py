@@ -320,3 +320,25 @@ def test_the_migration_guide_keeps_the_secret_with_a_field_fleets_bundle_has() -
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for field, value in json.loads(patches[0])["spec"].items():
         assert schema["properties"]["spec"]["properties"][field]["type"] == "boolean" and value is True, field
+
+
+def test_a_data_value_that_is_not_base64_is_refused_not_imported(tmp_path: Path, age_key: AgeKey) -> None:
+    """A hand-made export with clear text under `data` (the API server would refuse it) was
+    imported, exit 0, as a Secret that generate then reports as Error on every run."""
+    source = tmp_path / "source"
+    scene.sops_config(source, age_key.recipient)
+    hs = scene.handshakes()[0]
+    export = tmp_path / "export.yaml"
+    secret = "{apiVersion: v1, kind: Secret, metadata: {name: fleethandshake-sample, namespace: default},"
+    data = '{ok: YWRtaW4=, wrapped: "YWRt\\naW4=", pin: hunter-2!}'  # a line break inside base64 is valid
+    export.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [hs]}).replace(
+        "items:\n", f"items:\n- {secret} data: {data}}}\n"))  # fmt: skip
+    run = run_cli("import", source, "--from-file", export)
+    assert run.code == 1, run.stderr
+    assert (
+        "skipped  fleet-default/fleethandshake-sample: Secret default/fleethandshake-sample: the value of"
+        " data['pin'] is not base64 (clear text belongs under stringData); not imported"
+    ) in run.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "export.yaml", "source/.sops.yaml"]  # fmt: skip
+    assert "hunter-2" not in run.stderr + run.stdout
