@@ -204,7 +204,60 @@ def test_the_action_maps_changes_to_success_and_an_unexpected_error_to_3(
     runner.output.write_text("")
     monkeypatch.setattr(planreport, "to_markdown", _fail)
     assert cli.main(argv) == EXIT_UNEXPECTED
-    assert step_outputs(runner.output) == {"changed": "false"}
+    outputs = step_outputs(runner.output)
+    assert set(outputs) == {"changed", "plan-markdown"} and outputs["changed"] == "false"
+    comment = Path(outputs["plan-markdown"]).read_text()  # in place of the last plan: why there is none
+    assert "stopped on an error (RuntimeError); see the log" in comment and VALUE not in comment
     printed = capsys.readouterr()
     assert "::error title=fleet-handshake::stopped on an error (RuntimeError); see the log" in printed.out
     assert VALUE not in printed.out + printed.err
+
+
+@pytest.mark.parametrize("branch", ["-f", "HEAD", "my branch", "main:other"])
+def test_a_branch_input_git_would_refuse_fails_the_step_with_a_clear_error(
+    branch: str, age_key: AgeKey, remote: Path, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    workspace = tmp_path / "workspace"
+    source = SourceRepo(workspace, age_key)
+    source.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
+    source.encrypted("secrets/db.yaml", secret("db-creds", stringData={"password": VALUE}))
+    clone(remote, workspace / ".fleet-bundles")
+    runner = Runner(tmp_path / "runner")
+    inputs = {"source": ".", "out": ".fleet-bundles/bundles", "command": "publish", "branch": branch}
+
+    result, outputs = runner.step("run", inputs, workspace, {**key_env, **GIT_ENV})
+
+    # Before: `git checkout --orphan -f` failed half-way, an unexpected error (3), or a fetch of
+    # `refs/heads/my branch` failed with a message about the remote.
+    assert result.code == 2, result.stderr
+    assert f"::error title=fleet-handshake::--branch {branch!r} " in result.stdout
+    assert "unexpected error" not in result.stderr and outputs["changed"] == "false"
+    assert git(remote, "branch", "--format=%(refname:short)").split() == ["main"]
+
+
+def test_a_plan_that_stops_on_an_error_replaces_the_comment_with_why(
+    age_key: AgeKey, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    """Not only invalid inputs: a plan that fails later (here a base ref the shallow checkout lacks)
+    still gives a comment, so the last plan does not stay up for a commit it does not describe."""
+    workspace = tmp_path / "workspace"
+    source = SourceRepo(workspace, age_key)
+    source.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}]))
+    source.encrypted("secrets/db.yaml", secret("db-creds", stringData={"password": VALUE}))
+    git(workspace, "init", "--quiet", "--initial-branch=main")
+    git(workspace, "add", ".")
+    git(workspace, "commit", "--quiet", "-m", "source")
+    runner = Runner(tmp_path / "runner")
+    inputs = {"source": ".", "out": "bundles", "command": "plan"}
+    result, outputs = runner.step("run", inputs, workspace, {**key_env, **GIT_ENV})
+    assert result.code == 0, result.stderr
+    assert Path(outputs["plan-json"]).is_file()
+
+    result, outputs = runner.step("run", {**inputs, "against": "origin/main"}, workspace, {**key_env, **GIT_ENV})
+
+    assert result.code == 1 and "git ref not found: origin/main" in result.stderr
+    comment = Path(outputs["plan-markdown"]).read_text()
+    assert comment.startswith("<!-- fleet-handshake-plan -->\n")
+    assert "the plan failed" in comment and "git ref not found: origin/main" in comment
+    assert "plan-json" not in outputs and not (runner.temp / "fleet-handshake-plan.json").exists()
+    assert outputs["changed"] == "false" and VALUE not in runner.everything_written()

@@ -15,7 +15,7 @@ import yaml
 import fakekube
 import importscene as scene
 from fakekube import FakeKube, write_kubeconfig
-from fhtest import DATA, REPO, SOPS, AgeKey, read_tree, run_cli
+from fhtest import DATA, REPO, SOPS, AgeKey, Run, read_tree, run_cli
 from hostile.leaks import scan_tree
 from operatorbundle import operator_bundle, operator_deliveries, output_deliveries
 
@@ -245,6 +245,23 @@ def test_names_that_are_not_kubernetes_names_never_become_paths(tmp_path: Path, 
         "export.yaml", "source/.sops.yaml"]  # fmt: skip
 
 
+def import_hand_made_secret(tmp_path: Path, age_key: AgeKey, fields: str) -> Run:
+    """Import a hand-made export: the first handshake and its Secret with `fields` (flow YAML);
+    it must be refused (exit 1) with nothing written."""
+    source = tmp_path / "source"
+    scene.sops_config(source, age_key.recipient)
+    hs = scene.handshakes()[0]
+    export = tmp_path / "export.yaml"
+    secret = "{apiVersion: v1, kind: Secret, metadata: {name: fleethandshake-sample, namespace: default},"
+    export.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [hs]}).replace(
+        "items:\n", f"items:\n- {secret} {fields}}}\n"))  # fmt: skip
+    run = run_cli("import", source, "--from-file", export)
+    assert run.code == 1, run.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "export.yaml", "source/.sops.yaml"]  # fmt: skip
+    return run
+
+
 @pytest.mark.parametrize(("written", "why"), [
     ("017", "a number"), ("true", "a boolean"), ("~", "null"), ("!!binary aGVsbG8=", "bytes"), ("1_000", "a number"),
 ])  # fmt: skip
@@ -253,21 +270,11 @@ def test_a_value_that_is_not_a_string_is_refused_not_rewritten(
 ) -> None:
     """Kubernetes takes only strings as a Secret's values; a hand-made export's `pin: 017` was
     imported as "15" (Python's reading), `true` as "True", `~` as "None", exit 0."""
-    source = tmp_path / "source"
-    scene.sops_config(source, age_key.recipient)
-    hs = scene.handshakes()[0]
-    export = tmp_path / "export.yaml"
-    secret = "{apiVersion: v1, kind: Secret, metadata: {name: fleethandshake-sample, namespace: default},"
-    export.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [hs]}).replace(
-        "items:\n", f"items:\n- {secret} stringData: {{user: admin, pin: {written}}}}}\n"))  # fmt: skip
-    run = run_cli("import", source, "--from-file", export)
-    assert run.code == 1, run.stderr
+    run = import_hand_made_secret(tmp_path, age_key, f"stringData: {{user: admin, pin: {written}}}")
     assert (
         "skipped  fleet-default/fleethandshake-sample: Secret default/fleethandshake-sample: the value of"
         f" stringData['pin'] is {why}, not a string (quote it in the export); not imported"
     ) in run.stderr
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
-        "export.yaml", "source/.sops.yaml"]  # fmt: skip
     assert "admin" not in run.stderr + run.stdout
 
 
@@ -320,3 +327,15 @@ def test_the_migration_guide_keeps_the_secret_with_a_field_fleets_bundle_has() -
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for field, value in json.loads(patches[0])["spec"].items():
         assert schema["properties"]["spec"]["properties"][field]["type"] == "boolean" and value is True, field
+
+
+def test_a_data_value_that_is_not_base64_is_refused_not_imported(tmp_path: Path, age_key: AgeKey) -> None:
+    """A hand-made export with clear text under `data` (the API server would refuse it) was
+    imported, exit 0, as a Secret that generate then reports as Error on every run."""
+    data = '{ok: YWRtaW4=, wrapped: "YWRt\\naW4=", pin: hunter-2!}'  # a line break inside base64 is valid
+    run = import_hand_made_secret(tmp_path, age_key, f"data: {data}")
+    assert (
+        "skipped  fleet-default/fleethandshake-sample: Secret default/fleethandshake-sample: the value of"
+        " data['pin'] is not base64 (clear text belongs under stringData); not imported"
+    ) in run.stderr
+    assert "hunter-2" not in run.stderr + run.stdout

@@ -155,6 +155,20 @@ class _Action:
         self.runner.set_outputs(outputs)
         return EXIT_FAILED
 
+    def plan_failed(self, reason: str) -> dict[str, str]:
+        """The comment for a plan that stopped on an error: why, not the last plan left standing
+        for a commit it does not describe. Error messages name files and paths, never a value."""
+        from ..core.plancomment import COMMENT_LIMIT
+
+        text = f"{MARKER}\n### {TITLE}: the plan failed\n\nNothing was planned: {_md(reason)}\n"
+        try:
+            path = self.temp_dir() / PLAN_MARKDOWN
+            path.write_text(text[:COMMENT_LIMIT], encoding="utf-8")
+            (path.parent / PLAN_JSON).unlink(missing_ok=True)
+        except OSError:  # a full disk: the step fails all the same, on the first error
+            return {}
+        return {"plan-markdown": str(path)}
+
     def not_synced(self, changes: Iterable[HandshakeChange], loaded: source_loader.LoadedSource) -> None:
         files = {(h.workspace, h.name): h.file for h in loaded.source.handshakes}
         for c in changes:
@@ -294,16 +308,18 @@ def run(
     check_args(args)
     env = os.environ if environ is None else environ
     runner = github.Runner.from_env(env)
+    action = _Action(args, runner, env, echo)
     try:
-        return _Action(args, runner, env, echo).run()
+        return action.run()
     except FleetHandshakeError as e:
         # Error messages name files and paths only; surface them where the pull request shows them.
         echo(github.annotation("error", str(e), title=TITLE))
-        runner.set_outputs({"changed": "false"})
+        runner.set_outputs({"changed": "false", **(action.plan_failed(str(e)) if args.command == "plan" else {})})
         raise
     except Exception as e:
         # Not one of ours (exit 3; 1 for a full disk and the like): its text could hold anything,
         # so only its type. A step that stopped on an error changed nothing to act on.
-        echo(github.annotation("error", f"stopped on an error ({type(e).__name__}); see the log", title=TITLE))
-        runner.set_outputs({"changed": "false"})
+        stopped = f"stopped on an error ({type(e).__name__}); see the log"
+        echo(github.annotation("error", stopped, title=TITLE))
+        runner.set_outputs({"changed": "false", **(action.plan_failed(stopped) if args.command == "plan" else {})})
         raise

@@ -13,7 +13,7 @@ from ..adapters import git as gitx
 from ..adapters.fs.lock import output_lock
 from ..adapters.fs.tree import read_tree
 from ..adapters.sops import age
-from ..core import output, plan, provenance, report
+from ..core import giturl, output, plan, provenance, report
 from ..core.models import Status
 from ..core.ownership import Ownership
 from ..core.render import STATE_DIR
@@ -128,6 +128,9 @@ def publish(
     committer_id = gitx.Identity.parse(committer) if committer else author_id
     kube = downstream.KubeOptions(context=context, kubeconfig=kubeconfig)
     generate.check_paths(src, out)
+    problem = None if branch is None else giturl.branch_problem(branch)
+    if problem is not None:  # else git fails on it half-way (`checkout --orphan -f`), or fetches nothing
+        raise UsageError(f"--branch {branch!r} {problem}: give the branch to publish to")
     with gitx.workspace(out, branch, remote) as ws:
         loaded = source_loader.load(src, ws.out)
         identities = age.load_identities(os.environ)  # once per run: a SOPS_AGE_KEY_CMD runs once

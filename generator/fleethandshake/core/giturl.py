@@ -50,3 +50,27 @@ def repo_url_problem(url: str) -> str | None:
     if scp.group(1) is None and scp.group(4).startswith("@"):  # user:password@host:path, read as host:path
         return CREDENTIALS
     return None
+
+
+# What `git check-ref-format --branch` refuses in a name (besides control characters).
+_BRANCH_CHARACTERS = frozenset(" ~^:?*[\\")
+
+
+def branch_problem(branch: str) -> str | None:
+    """Why `branch` is no branch name git accepts (`git check-ref-format --branch`, and not
+    `HEAD`), or None: checked before git or Fleet sees it, so it fails with a clear message."""
+    if not branch:
+        return "is empty"
+    if any(ord(c) < 0x20 or c == "\x7f" or c in _BRANCH_CHARACTERS for c in branch):
+        return "holds a character git refuses in a branch name (white space, control characters or ~^:?*[\\)"
+    parts = branch.split("/")
+    if (
+        branch == "HEAD"
+        or branch.startswith("-")
+        or ".." in branch
+        or "@{" in branch
+        or branch.endswith(".")
+        or any(not p or p.startswith(".") or p.endswith(".lock") for p in parts)
+    ):
+        return "is not a branch name git accepts (see `git check-ref-format --branch`)"
+    return None

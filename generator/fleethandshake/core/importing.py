@@ -11,6 +11,7 @@ namespace, which is how a handshake finds it): no labels, no annotations. Above 
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from . import names
 from .collector import kind_of
 from .models import API_VERSION, DEFAULT_WORKSPACE, KIND, SecretValue
+from .render import go_base64_decode
 from .validate import is_handshake, is_secret, list_items
 from .validate_handshake import META_KEYS
 from .validate_secret import LAST_APPLIED
@@ -104,7 +106,17 @@ def secret_problem(obj: Mapping[str, Any]) -> str | None:
                 return f"a key of {section} is {kind_of(key)}, not a string"
             if not isinstance(value, str):
                 return f"the value of {section}[{key!r}] is {kind_of(value)}, not a string (quote it in the export)"
+            if section == "data" and not _is_base64(value):  # the API server refuses it; generate would too
+                return f"the value of data[{key!r}] is not base64 (clear text belongs under stringData)"
     return None
+
+
+def _is_base64(value: str) -> bool:
+    try:
+        go_base64_decode(value)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def handshake_file(workspace: str, name: str) -> str:
