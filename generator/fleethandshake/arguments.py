@@ -180,7 +180,12 @@ def _gitrepo(commands: Commands[argparse.ArgumentParser]) -> None:
         metavar="PATH",
         help="where the output folder sits in that repository (default: its root)",
     )
-    gr.add_argument("--name", default="fleet-handshake-bundles", help="GitRepo name (default: %(default)s)")
+    gr.add_argument(
+        "--name",
+        default="fleet-handshake-bundles",
+        help="GitRepo name (default: %(default)s); give each source its own:"
+        " one applied under an existing name replaces it",
+    )
     gr.add_argument("--client-secret", metavar="NAME", help="Secret with the git credentials (clientSecretName)")
 
 
