@@ -56,6 +56,7 @@ class Sync:
         self._named = _named_secrets(old, owned) if loaded.identity == LOCAL_IDENTITY else None
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
+        self.created: list[tuple[str, str, dict[str, str], tuple[str, str]]] = []  # and uid, resourceVersion
         self._store: Any = None
 
     def _client(self) -> Any:
@@ -98,8 +99,19 @@ class Sync:
             if record:
                 annotations = {**(meta.get("annotations") or {}), **record}
                 manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
-            self._client().apply(manifest, owner_labels=owner_of(meta["labels"])[0], replaces=replaces,
-                                 check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
+            labels = owner_of(meta["labels"])[0]
+            created = self._client().apply(manifest, owner_labels=labels, replaces=replaces,
+                                           check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
+            if created is not None:
+                self.created.append((meta["namespace"], meta["name"], labels, created))
+
+    def withdraw(self) -> list[str]:
+        """Delete the Secrets `apply` created, each only if unchanged since: what a run refused as
+        stale (publish) created is referenced by no output, and may be what a newer run removed."""
+        removed = [f"{ws}/{name}" for ws, name, labels, version in self.created
+                   if self._client().delete_owned(ws, name, labels, unchanged=version)]  # fmt: skip
+        self.created = []
+        return removed
 
     def _check_order(self, namespace: str, name: str) -> Callable[[Mapping[str, Any]], None] | None:
         guard = self.guard
