@@ -203,6 +203,12 @@ class SecretStore:
             409: "conflict: another field manager owns its fields, or it changed since it was read; not changed",
             422: "invalid: the API server rejected the object (check its name, keys and type)",
         }
+        if op.verb == "patch":  # an apply: the update rules are the likelier cause
+            details[422] = (
+                "invalid: the API server rejected the object (check its name and keys; a Secret's type cannot"
+                " change, nor the data of an immutable one, as earlier versions of fleet-handshake wrote it: to"
+                f" replace it, delete it and run again: kubectl delete secret -n {ns} {op.what.rsplit('/', 1)[-1]})"
+            )
         return api_failure(op.what, self.host, status, reason, details.get)
 
 
