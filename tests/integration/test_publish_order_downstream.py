@@ -83,25 +83,34 @@ def test_an_older_job_that_checked_the_branch_before_the_newer_one_published_kee
     published completely (Secret NEW, branch pushed) before A reached the cluster. A must not write
     OLD over NEW: Fleet would copy OLD to every cluster, and B's run is over."""
     c1, c2, src_a, src_b = jobs
-    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
-    hold = fake_kube.hold_next("GET", f"/namespaces/{WORKSPACE}/secrets")  # A's first look at the cluster
-    job_a = subprocess.Popen(publish_command(src_a, out_a), env=env_for_child(env), text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        assert hold.arrived.wait(60), "job A never reached the cluster"
-        newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env)
-        assert newer.code == 0, newer.stderr
-        assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}
-    finally:
-        hold.release.set()
-        stdout, stderr = job_a.communicate(timeout=120)
+    out_a = clone(remote, tmp_path / "oA")
+    code, stdout, stderr = job_a_meets_the_cluster_after_job_b(fake_kube, env, src_a, out_a, src_b, remote, tmp_path)
 
     assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}, "job A rolled the rotation back"
-    assert job_a.returncode == EXIT_STALE, stderr
+    assert code == EXIT_STALE, stderr
     assert c1 in stderr and c2 in stderr and f"Secret {WORKSPACE}/" in stderr and "Traceback" not in stderr
     assert OLD not in stdout + stderr and NEW not in stdout + stderr
     assert fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"][provenance.COMMIT_ANNOTATION] == c2
     assert git(out_a, "status", "--porcelain") == "", "job A left nothing behind in its output clone"
+
+
+def job_a_meets_the_cluster_after_job_b(
+    fake_kube: FakeKube, env: dict[str, str], src_a: Path, out_a: Path, src_b: Path, remote: Path, tmp_path: Path,
+    *b_args: str,
+) -> tuple[int, str, str]:  # fmt: skip
+    """Job A (publish src_a to out_a) fetches the output branch and is held at its first look at
+    the cluster while job B (src_b) publishes completely; A's exit code, stdout and stderr."""
+    hold = fake_kube.hold_next("GET", f"/namespaces/{WORKSPACE}/secrets")
+    job_a = subprocess.Popen(publish_command(src_a, out_a), env=env_for_child(env), text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert hold.arrived.wait(60), "job A never reached the cluster"
+        newer = run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", *b_args, env=env)
+        assert newer.code == 0, newer.stderr
+    finally:
+        hold.release.set()
+        stdout, stderr = job_a.communicate(timeout=120)
+    return job_a.returncode, stdout, stderr
 
 
 def commit_handshakes(src: SourceRepo, message: str, value: str, *, db: bool, web: bool) -> str:
@@ -143,21 +152,12 @@ def test_an_older_job_never_recreates_a_secret_the_newer_one_removed(
     git(src_b, "checkout", "--quiet", c2)
     assert run_cli("publish", src_a, "--out", clone(remote, tmp_path / "o0") / "bundles", env=env).code == 0
     git(src_a, "checkout", "--quiet", commits[job_a_at])
-    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
-    hold = fake_kube.hold_next("GET", f"/namespaces/{WORKSPACE}/secrets")  # A's first look at the cluster
-    job_a = subprocess.Popen(publish_command(src_a, out_a), env=env_for_child(env), text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        assert hold.arrived.wait(60), "job A never reached the cluster"
-        newer = run_cli("publish", src_b, "--out", out_b / "bundles", "--allow-removals", env=env)
-        assert newer.code == 0, newer.stderr
-        assert (WORKSPACE, NAME) not in fake_kube.secrets
-    finally:
-        hold.release.set()
-        stdout, stderr = job_a.communicate(timeout=120)
+    out_a = clone(remote, tmp_path / "oA")
+    code, stdout, stderr = job_a_meets_the_cluster_after_job_b(fake_kube, env, src_a, out_a, src_b, remote, tmp_path,
+                                                               "--allow-removals")  # fmt: skip
 
     assert (WORKSPACE, NAME) not in fake_kube.secrets, "job A left the Secret job B removed"
-    assert job_a.returncode == EXIT_STALE, stderr
+    assert code == EXIT_STALE, stderr
     assert f"deleted Secret {WORKSPACE}/{NAME} on the management cluster again" in stderr
     assert "Traceback" not in stderr and OLD not in stdout + stderr and NEW not in stdout + stderr
     if web:
