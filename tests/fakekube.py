@@ -8,9 +8,10 @@ adapters: GET/LIST with equality and existence label selectors, POST (create), s
 metadata.resourceVersion they carry), the `status` subresource, DELETE with uid and
 resourceVersion preconditions and background garbage collection of the objects it owned
 (ownerReferences), metadata-only reads (PartialObjectMetadata), bearer-token authentication and
-RBAC verbs, `Status` error bodies and `/version`. Watch streams (`?watch=true`: ADDED, MODIFIED
-and DELETED events, each with its resourceVersion, from a given resourceVersion or from the
-current state, bookmarks on request, 410 Gone before the oldest kept event) and
+RBAC verbs, `Status` error bodies and `/version`. A Secret's update is refused (422) as the API
+server refuses it: its type changed, or its data or `immutable` once it is immutable. Watch
+streams (`?watch=true`: ADDED, MODIFIED and DELETED events, each with its resourceVersion, from
+a given resourceVersion or from the current state, bookmarks on request, 410 Gone before the oldest kept event) and
 coordination.k8s.io/v1 Leases, replaced (PUT) under resourceVersion conflicts, for leader
 election. Plain HTTP on 127.0.0.1, an ephemeral port. Tests can fail the next request, run a
 hook before it, or hold it until they release it.
@@ -401,6 +402,7 @@ class FakeKube:
                 message = "the object has been modified; please apply your changes to the latest version"
                 raise ApiError(409, "Conflict", message, key[2], key[0])
             _merge_patch(obj, patch)
+            _validate_update(key, self._existing(key), obj)
             return 200, self._store(key, obj, spec_changed=True)
         if content_type != APPLY_PATCH:
             raise ApiError(415, "UnsupportedMediaType", f"the fake accepts {APPLY_PATCH} and {MERGE_PATCH} patches")
@@ -455,6 +457,7 @@ class FakeKube:
         changed = existing is None or {k: v for k, v in obj.items() if k not in ("metadata", "status")} != {
             k: v for k, v in existing.items() if k not in ("metadata", "status")
         }
+        _validate_update(key, existing, obj)
         return (201 if existing is None else 200), self._store(key, obj, spec_changed=changed)
 
     def _status(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
@@ -537,6 +540,7 @@ class FakeKube:
         changed = {k: v for k, v in obj.items() if k not in ("metadata", "status")} != {
             k: v for k, v in existing.items() if k not in ("metadata", "status")
         }
+        _validate_update(key, existing, obj)
         return 200, self._store(key, obj, spec_changed=changed)
 
     def compact(self) -> None:
@@ -668,6 +672,23 @@ class FakeKube:
             meta["creationTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta["resourceVersion"] = str(next(self._versions))
         return obj
+
+
+def _validate_update(key: Key, existing: dict[str, Any] | None, obj: dict[str, Any]) -> None:
+    """The API server's ValidateSecretUpdate (pkg/apis/core/validation): a Secret's type never
+    changes, and an immutable Secret keeps its data and stays immutable. 422 otherwise."""
+    if key[0] != "secrets" or existing is None:
+        return
+    problems = []
+    if (obj.get("type") or existing.get("type")) != existing.get("type"):
+        problems.append("type: Invalid value: field is immutable")
+    if existing.get("immutable") is True:
+        if obj.get("immutable") is not True:
+            problems.append("immutable: Forbidden: field is immutable when `immutable` is set")
+        if (obj.get("data") or {}) != (existing.get("data") or {}):
+            problems.append("data: Forbidden: field is immutable when `immutable` is set")
+    if problems:
+        raise ApiError(422, "Invalid", f'Secret "{key[2]}" is invalid: ' + ", ".join(problems), key[2], key[0])
 
 
 def _typed(obj: dict[str, Any], resource: Resource) -> dict[str, Any]:

@@ -294,3 +294,43 @@ def test_a_changed_secret_name_removes_the_old_management_secret(
     assert fake_kube.secret_values("fleet-default", "db-creds-v2") == {"password": VALUE}
     assert ("fleet-default", "api-token") in fake_kube.secrets
     assert VALUE not in result.stdout + result.stderr
+
+
+def test_an_immutable_secret_is_rotated_on_the_management_cluster(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Fleet copies data and type only: `immutable` never reaches a cluster. Written on the
+    management Secret, it would only make the API server refuse the next rotation (422), and with
+    it the whole run, every other handshake included."""
+    build(repo)
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": VALUE}, immutable=True))
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert "immutable" not in fake_kube.secrets[("fleet-default", "db-creds")]
+
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": "rotated"}, immutable=True))
+    repo.encrypted("api.yaml", secret("api-token", stringData={"token": "rotated-api"}))
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": "rotated"}
+    assert fake_kube.secret_values("fleet-default", "api-token") == {"token": "rotated-api"}
+    assert "immutable" in result.stderr, "the warning still says immutable does not reach the clusters"
+
+
+def test_a_changed_type_says_how_to_replace_the_management_secret(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """The API server never changes a Secret's type (nor the data of an immutable Secret, as
+    earlier versions wrote it): the error says how to replace it."""
+    build(repo)
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    repo.encrypted("db.yaml", secret("db-creds", type="kubernetes.io/basic-auth", stringData={"password": VALUE}))
+
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 1
+    assert "type cannot change" in result.stderr and "kubectl delete secret -n fleet-default db-creds" in result.stderr
+    assert "Traceback" not in result.stderr and VALUE not in result.stdout + result.stderr
+    assert fake_kube.secrets[("fleet-default", "db-creds")]["type"] == "Opaque"

@@ -141,6 +141,36 @@ def test_a_secret_name_taken_by_another_source_fails_that_handshake_alone(
     assert "Traceback" not in result.stderr
 
 
+def test_two_outputs_outside_git_keep_each_others_secrets(
+    tmp_path: Path, age_key: AgeKey, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Every output outside git has the identity `local`: on the management cluster they share,
+    one never deletes nor overwrites the Secrets of another."""
+    a = downstream_source(tmp_path / "a", age_key, ("db", "db-creds"))
+    b = downstream_source(tmp_path / "b", age_key, ("api", "api-token"))
+    assert generate(a, tmp_path / "out-a", kube_env).code == 0
+
+    result = generate(b, tmp_path / "out-b", kube_env)
+
+    assert result.code == 0, result.stderr
+    assert ("fleet-default", "db-creds") in fake_kube.secrets, "output b deleted output a's Secret"
+    assert status(tmp_path / "out-b")["removed"] == []
+    write_handshakes(b, ("api", "api-token"), ("theirs", "db-creds"))  # b now wants a's Secret name too
+    b.encrypted("db-creds.yaml", secret("db-creds", stringData={"value": "b's value"}))
+    result = generate(b, tmp_path / "out-b", kube_env)
+    assert result.code == 1
+    message = by_name(tmp_path / "out-b")["theirs"]["message"]
+    assert "outside git" in message and f"{WS}/db" in message and "source:" in message, message
+    assert fake_kube.secret_values(WS, "db-creds") == {"value": "db-creds-value"}, "b overwrote a's Secret"
+    assert fake_kube.secrets[(WS, "db-creds")]["metadata"]["labels"][HANDSHAKE_LABEL] == "db"
+    assert "Traceback" not in result.stderr
+
+    write_handshakes(a)  # a still removes its own (on purpose: the removal guard is told)
+    result = generate(a, tmp_path / "out-a", kube_env, "--allow-removals")
+    assert result.code == 0, result.stderr
+    assert (WS, "db-creds") not in fake_kube.secrets and (WS, "api-token") in fake_kube.secrets
+
+
 def _as_an_earlier_version_wrote_it(out: Path, fake: FakeKube) -> None:
     """Drop the source label everywhere, as versions before it wrote bundles and Secrets."""
     for path in out.rglob("*.yaml"):

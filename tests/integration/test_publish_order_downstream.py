@@ -83,25 +83,88 @@ def test_an_older_job_that_checked_the_branch_before_the_newer_one_published_kee
     published completely (Secret NEW, branch pushed) before A reached the cluster. A must not write
     OLD over NEW: Fleet would copy OLD to every cluster, and B's run is over."""
     c1, c2, src_a, src_b = jobs
-    out_a, out_b = clone(remote, tmp_path / "oA"), clone(remote, tmp_path / "oB")
-    hold = fake_kube.hold_next("GET", f"/namespaces/{WORKSPACE}/secrets")  # A's first look at the cluster
-    job_a = subprocess.Popen(publish_command(src_a, out_a), env=env_for_child(env), text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        assert hold.arrived.wait(60), "job A never reached the cluster"
-        newer = run_cli("publish", src_b, "--out", out_b / "bundles", env=env)
-        assert newer.code == 0, newer.stderr
-        assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}
-    finally:
-        hold.release.set()
-        stdout, stderr = job_a.communicate(timeout=120)
+    out_a = clone(remote, tmp_path / "oA")
+    code, stdout, stderr = job_a_meets_the_cluster_after_job_b(fake_kube, env, src_a, out_a, src_b, remote, tmp_path)
 
     assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}, "job A rolled the rotation back"
-    assert job_a.returncode == EXIT_STALE, stderr
+    assert code == EXIT_STALE, stderr
     assert c1 in stderr and c2 in stderr and f"Secret {WORKSPACE}/" in stderr and "Traceback" not in stderr
     assert OLD not in stdout + stderr and NEW not in stdout + stderr
     assert fake_kube.secrets[(WORKSPACE, NAME)]["metadata"]["annotations"][provenance.COMMIT_ANNOTATION] == c2
     assert git(out_a, "status", "--porcelain") == "", "job A left nothing behind in its output clone"
+
+
+def job_a_meets_the_cluster_after_job_b(
+    fake_kube: FakeKube, env: dict[str, str], src_a: Path, out_a: Path, src_b: Path, remote: Path, tmp_path: Path,
+    *b_args: str,
+) -> tuple[int, str, str]:  # fmt: skip
+    """Job A (publish src_a to out_a) fetches the output branch and is held at its first look at
+    the cluster while job B (src_b) publishes completely; A's exit code, stdout and stderr."""
+    hold = fake_kube.hold_next("GET", f"/namespaces/{WORKSPACE}/secrets")
+    job_a = subprocess.Popen(publish_command(src_a, out_a), env=env_for_child(env), text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert hold.arrived.wait(60), "job A never reached the cluster"
+        newer = run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", *b_args, env=env)
+        assert newer.code == 0, newer.stderr
+    finally:
+        hold.release.set()
+        stdout, stderr = job_a.communicate(timeout=120)
+    return job_a.returncode, stdout, stderr
+
+
+def commit_handshakes(src: SourceRepo, message: str, value: str, *, db: bool, web: bool) -> str:
+    """Handshake db (Secret NAME, `value`) and web (Secret web-token, written after db's)."""
+    src.write(".fleet-handshake.yaml", "mode: downstream\n")
+    kept = [("db", NAME, {"password": value})] if db else []
+    kept += [("web", "web-token", {"token": "web-unchanged"})] if web else []
+    src.handshakes("hs.yaml", *(handshake(h, name, [{"clusterName": "c1"}]) for h, name, _ in kept))
+    for path in src.root.glob("*-secret.yaml"):
+        path.unlink()
+    for _, name, data in kept:
+        src.encrypted(f"{name}-secret.yaml", secret(name, stringData=data))
+    git(src.root, "add", "-A")
+    git(src.root, "commit", "--quiet", "--allow-empty", "-m", message)
+    return git(src.root, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("web", [True, False], ids=["refused at a newer Secret", "refused by the branch"])
+@pytest.mark.parametrize("job_a_at", ["c0", "c1"], ids=["re-run of the published commit", "commit in between"])
+def test_an_older_job_never_recreates_a_secret_the_newer_one_removed(
+    job_a_at: str, web: bool, tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """c0 is published; job A (c0 again, or c1, which rotates the password) fetches the branch; job B
+    (c2, which drops handshake db) then publishes and deletes db's Secret; A reaches the cluster
+    after. The Secret does not exist for A, so no record on it can tell A is older: A must not
+    leave it behind (no output names it any more, and it holds a value the newer source removed).
+    With web, A is refused at web's Secret (B's record), after it created db's; without, by the
+    branch, which it fetches again once it created a Secret."""
+    work = tmp_path / "src-work"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    src = SourceRepo(work, age_key)
+    commits = {"c0": commit_handshakes(src, "c0", OLD, db=True, web=web),
+               "c1": commit_handshakes(src, "c1: rotate", NEW, db=True, web=web)}  # fmt: skip
+    c2 = commit_handshakes(src, "c2: drop db", NEW, db=False, web=web)
+    origin = tmp_path / "src.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    src_a, src_b = clone(origin, tmp_path / "srcA"), clone(origin, tmp_path / "srcB")
+    git(src_a, "checkout", "--quiet", commits["c0"])
+    git(src_b, "checkout", "--quiet", c2)
+    assert run_cli("publish", src_a, "--out", clone(remote, tmp_path / "o0") / "bundles", env=env).code == 0
+    git(src_a, "checkout", "--quiet", commits[job_a_at])
+    out_a = clone(remote, tmp_path / "oA")
+    code, stdout, stderr = job_a_meets_the_cluster_after_job_b(fake_kube, env, src_a, out_a, src_b, remote, tmp_path,
+                                                               "--allow-removals")  # fmt: skip
+
+    assert (WORKSPACE, NAME) not in fake_kube.secrets, "job A left the Secret job B removed"
+    assert code == EXIT_STALE, stderr
+    assert f"deleted Secret {WORKSPACE}/{NAME} on the management cluster again" in stderr
+    assert "Traceback" not in stderr and OLD not in stdout + stderr and NEW not in stdout + stderr
+    if web:
+        annotations = fake_kube.secrets[(WORKSPACE, "web-token")]["metadata"]["annotations"]
+        assert annotations[provenance.COMMIT_ANNOTATION] == c2, "A wrote nothing over B's Secret"
+    assert git(out_a, "status", "--porcelain") == ""
+    assert git(remote, "log", "-1", "--format=%(trailers:key=Fleet-Handshake-Source-Commit,valueonly)", "main") == c2
 
 
 def test_a_secret_from_a_source_git_cannot_order_is_refused_unless_allowed(

@@ -66,8 +66,10 @@ class SecretStore:
         owner_labels: Mapping[str, str] | None = None,
         replaces: tuple[Mapping[str, str], tuple[str, ...]] | None = None,
         check: Callable[[Mapping[str, Any]], None] | None = None,
-    ) -> None:
-        """Create or update a v1 Secret by server-side apply, forcing this tool's fields.
+    ) -> tuple[str, str] | None:
+        """Create or update a v1 Secret by server-side apply, forcing this tool's fields. Returns
+        the uid and resourceVersion of the Secret when this call created it (HTTP 201: none
+        existed when the apply was made), None when it updated one.
 
         With `owner_labels`, an existing Secret is taken over only if it carries all of them, or
         (`replaces`: labels it must carry, label keys it must lack) the previous owner's
@@ -94,7 +96,20 @@ class SecretStore:
             if current is not None and current.get("resourceVersion"):
                 body["metadata"]["resourceVersion"] = str(current["resourceVersion"])
         apply = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY_PATCH}
-        self._request(op, "patch_namespaced_secret", name, namespace, body, **apply)
+        statuses: list[int] = []
+
+        def patch(*args: Any, **kwargs: Any) -> Any:
+            response = self._api.patch_namespaced_secret(*args, **kwargs)
+            statuses.append(getattr(response, "status", 0))
+            return response
+
+        raw = raw_call(self.host, op.what, patch, functools.partial(self._api_failure, op), name, namespace, body,
+                       **apply)  # fmt: skip
+        if statuses != [HTTPStatus.CREATED]:
+            return None
+        written = json_object(op.what, self.host, raw).get("metadata")  # the body holds the values: kept no longer
+        written = written if isinstance(written, Mapping) else {}
+        return str(written.get("uid") or ""), str(written.get("resourceVersion") or "")
 
     def list_owned(self, namespace: str, selector: str) -> list[OwnedSecret]:
         """The Secrets in `namespace` matching the label `selector`, sorted, metadata only."""
@@ -119,10 +134,17 @@ class SecretStore:
         return sorted(found, key=lambda s: (s.namespace, s.name))
 
     def delete_owned(
-        self, namespace: str, name: str, owner_labels: Mapping[str, str], *, absent: tuple[str, ...] = ()
+        self,
+        namespace: str,
+        name: str,
+        owner_labels: Mapping[str, str],
+        *,
+        absent: tuple[str, ...] = (),
+        unchanged: tuple[str, str] | None = None,
     ) -> bool:
-        """Delete the Secret if it carries every owner label and none of the `absent` label keys;
-        False when absent or not owned.
+        """Delete the Secret if it carries every owner label and none of the `absent` label keys
+        (and, with `unchanged`, still has that uid and resourceVersion); False when absent, not
+        owned or changed.
 
         The delete is conditional on the uid and resourceVersion that were checked, so a Secret
         replaced in between is never deleted; on a conflict it is read and checked again.
@@ -135,6 +157,8 @@ class SecretStore:
         for _ in range(_DELETE_ATTEMPTS):
             current = self._metadata(namespace, name)
             if current is None or not _owned(current, owner_labels, absent):
+                return False
+            if unchanged is not None and unchanged != (current.get("uid"), current.get("resourceVersion")):
                 return False
             checked = V1Preconditions(uid=current.get("uid"), resource_version=current.get("resourceVersion"))
             try:
@@ -179,6 +203,12 @@ class SecretStore:
             409: "conflict: another field manager owns its fields, or it changed since it was read; not changed",
             422: "invalid: the API server rejected the object (check its name, keys and type)",
         }
+        if op.verb == "patch":  # an apply: the update rules are the likelier cause
+            details[422] = (
+                "invalid: the API server rejected the object (check its name and keys; a Secret's type cannot"
+                " change, nor the data of an immutable one, as earlier versions of fleet-handshake wrote it: to"
+                f" replace it, delete it and run again: kubectl delete secret -n {ns} {op.what.rsplit('/', 1)[-1]})"
+            )
         return api_failure(op.what, self.host, status, reason, details.get)
 
 

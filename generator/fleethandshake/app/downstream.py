@@ -5,6 +5,11 @@ source does not own (core/ownership.py) are never touched.
 
 A handshake whose Secret name is taken by something that is not this source's turns Error
 alone (`claim`, asked by build before the output is composed); the others go on.
+
+Every output outside git has the one identity `local` (app/source.py): for the management
+cluster, which such outputs may share, a Secret labelled `local` is this output's only when its
+own bundles name it (`downstreamResources`), or when it is taken over by the very handshake it is
+labelled with; another output's is never pruned or overwritten.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MA
 from ..core.ownership import Ownership, claim_secret, owner_of
 from ..modes import modes
 from .build import Build
-from .source import LoadedSource
+from .source import LOCAL_IDENTITY, LoadedSource
 
 if TYPE_CHECKING:
     from .ordering import Guard
@@ -44,11 +49,14 @@ class Sync:
         self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
         markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
-        if had_downstream:  # only then is it worth reading which bundles are ours
-            had_downstream &= {ws for (ws, _name), dirs in output.owned_bundles(old, self.owner).items() if dirs}
+        owned = output.owned_bundles(old, self.owner) if had_downstream else {}  # only then worth reading
+        had_downstream &= {ws for (ws, _name), dirs in owned.items() if dirs}
         self._had_downstream = had_downstream
+        # (workspace, Secret) pairs this output's bundles name; None: the identity is this output's own
+        self._named = _named_secrets(old, owned) if loaded.identity == LOCAL_IDENTITY else None
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
+        self.created: list[tuple[str, str, dict[str, str], tuple[str, str]]] = []  # and uid, resourceVersion
         self._store: Any = None
 
     def _client(self) -> Any:
@@ -69,6 +77,8 @@ class Sync:
                 found[ws] = {s.name: dict(s.labels) for s in self._client().list_names(ws)}
             existing = found[ws].get(name)
             problem = claim_secret(existing, ws, name, hs.name, self.owner)
+            if problem is None and existing is not None and not self._ours(ws, name, existing, hs.name):
+                problem = _another_local_output(ws, name, existing)
             if problem is not None:
                 refused[(hs.workspace, hs.name)] = problem
             elif existing is not None:
@@ -89,8 +99,19 @@ class Sync:
             if record:
                 annotations = {**(meta.get("annotations") or {}), **record}
                 manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
-            self._client().apply(manifest, owner_labels=owner_of(meta["labels"])[0], replaces=replaces,
-                                 check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
+            labels = owner_of(meta["labels"])[0]
+            created = self._client().apply(manifest, owner_labels=labels, replaces=replaces,
+                                           check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
+            if created is not None:
+                self.created.append((meta["namespace"], meta["name"], labels, created))
+
+    def withdraw(self) -> list[str]:
+        """Delete the Secrets `apply` created, each only if unchanged since: what a run refused as
+        stale (publish) created is referenced by no output, and may be what a newer run removed."""
+        removed = [f"{ws}/{name}" for ws, name, labels, version in self.created
+                   if self._client().delete_owned(ws, name, labels, unchanged=version)]  # fmt: skip
+        self.created = []
+        return removed
 
     def _check_order(self, namespace: str, name: str) -> Callable[[Mapping[str, Any]], None] | None:
         guard = self.guard
@@ -118,7 +139,11 @@ class Sync:
         for ws in workspaces:
             for found in self._client().list_owned(ws, OWNED_SELECTOR):
                 handshake = found.labels.get(LABEL_HANDSHAKE, "")
-                if (ws, found.name) in wanted or (ws, handshake) in kept or not self.owner.owns(found.labels):
+                if (
+                    (ws, found.name) in wanted
+                    or (ws, handshake) in kept
+                    or not self._ours(ws, found.name, found.labels)
+                ):
                     continue
                 if found.labels.get(LABEL_WORKSPACE) != ws:
                     continue  # labelled for another workspace: not what this run wrote here
@@ -129,6 +154,15 @@ class Sync:
             return comp
         return output.with_status(replace(comp, removed=comp.removed + removals), old)
 
+    def _ours(self, ws: str, name: str, labels: Mapping[str, str], handshake: str | None = None) -> bool:
+        """Whether the management Secret `ws/name` with these labels is this output's to write over
+        (`handshake`: the handshake that would) or, without `handshake`, to delete."""
+        if not self.owner.owns(labels):
+            return False
+        if self._named is None or (ws, name) in self._named:
+            return True
+        return handshake is not None and (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) == (ws, handshake)
+
     def prune(self) -> list[str]:
         """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had."""
         removed = []
@@ -138,3 +172,35 @@ class Sync:
                 removed.append(f"{ws}/{name}")
         self._doomed = []
         return removed
+
+
+def _named_secrets(old: Mapping[str, bytes], owned: Mapping[tuple[str, str], set[str]]) -> frozenset[tuple[str, str]]:
+    """(workspace, Secret name) of every Secret the bundle folders `owned` have Fleet copy."""
+    import yaml
+
+    from ..core.yaml import reader
+
+    named = set()
+    for (ws, _name), dirs in owned.items():
+        for directory in dirs:
+            try:
+                fleet = reader.load(old.get(f"{directory}/fleet.yaml", b""))
+            except yaml.YAMLError:  # an unreadable fleet.yaml names nothing
+                continue
+            resources = fleet.get("downstreamResources") if isinstance(fleet, dict) else None
+            for resource in resources if isinstance(resources, list) else ():
+                if (
+                    isinstance(resource, dict)
+                    and resource.get("kind") == "Secret"
+                    and isinstance(resource.get("name"), str)
+                ):
+                    named.add((ws, resource["name"]))
+    return frozenset(named)
+
+
+def _another_local_output(ws: str, name: str, labels: Mapping[str, str]) -> str:
+    other = f"{labels.get(LABEL_WORKSPACE, '?')}/{labels.get(LABEL_HANDSHAKE, '?')}"
+    return (f"Secret {ws}/{name} on the management cluster is delivered by handshake {other} of an output outside"
+            f" git (source identity {LOCAL_IDENTITY}) that is not this one, so it was left untouched and this"
+            " handshake is not delivered; outputs outside git share that identity: set `source:` in"
+            " .fleet-handshake.yaml, or rename the Secret of one of them")  # fmt: skip

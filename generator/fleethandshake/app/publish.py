@@ -168,7 +168,9 @@ def publish(
                 generate.guard_removals(old, result.composition, allow_removals)
                 try:
                     sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
+                    _check_created(sync, guard, ws)
                 except (StaleSource, UnorderedSource):  # a Secret a newer source wrote: see Guard.check_secret
+                    _withdraw(sync, say)
                     _drop(ws, pending, remote_head)
                     raise
                 comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json
@@ -192,6 +194,21 @@ def publish(
             return PublishResult(ours, True, attempt, comp, ws.head())
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
+
+
+def _check_created(sync: downstream.Sync, guard: ordering.Guard, ws: gitx.Workspace) -> None:
+    """A Secret that did not exist has no record to check (Guard.check_secret): a newer source may
+    have removed it since this run fetched, and that source's push precedes its removal. Fetch
+    again and refuse (its own new Secrets withdrawn by the caller) if a newer source published."""
+    if sync.created and ws.remote is not None:
+        refusal = guard.check(ws.fetch())
+        if refusal is not None:
+            raise refusal
+
+
+def _withdraw(sync: downstream.Sync, say: Callable[[str], None]) -> None:
+    for name in sync.withdraw():
+        say(f"deleted Secret {name} on the management cluster again: this run created it and is refused")
 
 
 def _drop(ws: gitx.Workspace, pending: tuple[str, str | None] | None, remote_head: str | None) -> None:

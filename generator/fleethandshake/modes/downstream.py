@@ -67,8 +67,9 @@ class Downstream(Mode):
         copyResourcesFromUpstream), so it must be secretName itself. Collisions are refused by
         `clashes` and by ownership labels, not avoided by renaming.
 
-        A service-account token Secret cannot go this way: the copy arrives without the
-        `kubernetes.io/service-account.name` annotation the API server requires of that type."""
+        Without `immutable` (below). A service-account token Secret cannot go this way: the copy
+        arrives without the `kubernetes.io/service-account.name` annotation the API server
+        requires of that type."""
         if secret.type == SERVICE_ACCOUNT_TOKEN:
             raise RenderError(
                 f"a {SERVICE_ACCOUNT_TOKEN} Secret cannot be delivered in downstream mode: Fleet copies a"
@@ -76,6 +77,9 @@ class Downstream(Mode):
                 f" {SERVICE_ACCOUNT_NAME} annotation; use plain or sops mode for it"
             )
         doc = secret_document(handshake, secret)
+        # `immutable` never reaches a cluster (`undelivered`); here it would only make the API
+        # server refuse the next rotation (data of an immutable Secret cannot change), and the run.
+        doc.pop("immutable", None)
         doc["metadata"]["name"] = handshake.secret_name
         doc["metadata"]["namespace"] = handshake.workspace
         doc["metadata"]["labels"] = {**doc["metadata"].get("labels", {}), **owner_labels(handshake, source)}
