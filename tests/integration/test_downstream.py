@@ -15,6 +15,7 @@ import yaml
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import SourceRepo, handshake, read_tree, run_cli, secret
+from fleethandshake.adapters.kube import FIELD_MANAGER
 from fleethandshake.errors import EXIT_CHANGES
 
 fake_kube = fakekube.fake_kube
@@ -316,6 +317,38 @@ def test_an_immutable_secret_is_rotated_on_the_management_cluster(
     assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": "rotated"}
     assert fake_kube.secret_values("fleet-default", "api-token") == {"token": "rotated-api"}
     assert "immutable" in result.stderr, "the warning still says immutable does not reach the clusters"
+
+
+def test_a_secret_an_earlier_version_wrote_immutable_keeps_working_until_its_values_change(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Earlier versions wrote `immutable` on the management Secret, and the API server never lets
+    it go: a run that leaves its values as they are still succeeds (its labels and annotations
+    are updated, it stays immutable); only a rotation stops, saying how to replace it."""
+    build(repo)
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": VALUE}, immutable=True))
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    stored = fake_kube.secrets[("fleet-default", "db-creds")]
+    stored["immutable"] = True  # as an earlier version wrote it: by its own apply, so the field is the tool's
+    (ours,) = [e for e in stored["metadata"]["managedFields"] if e["manager"] == FIELD_MANAGER]
+    ours["fieldsV1"]["f:immutable"] = {}
+    repo.encrypted("api.yaml", secret("api-token", stringData={"token": "rotated-api"}))
+
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 0, result.stderr
+    assert fake_kube.secrets[("fleet-default", "db-creds")]["immutable"] is True
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": VALUE}
+    assert fake_kube.secret_values("fleet-default", "api-token") == {"token": "rotated-api"}
+
+    repo.encrypted("db.yaml", secret("db-creds", type="Opaque", stringData={"password": "rotated"}, immutable=True))
+    result = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert result.code == 1
+    assert "kubectl delete secret -n fleet-default db-creds" in result.stderr
+    assert "Traceback" not in result.stderr and VALUE not in result.stdout + result.stderr
+    assert fake_kube.secret_values("fleet-default", "db-creds") == {"password": VALUE}
 
 
 def test_a_changed_type_says_how_to_replace_the_management_secret(

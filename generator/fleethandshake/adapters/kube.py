@@ -103,8 +103,15 @@ class SecretStore:
             statuses.append(getattr(response, "status", 0))
             return response
 
-        raw = raw_call(self.host, op.what, patch, functools.partial(self._api_failure, op), name, namespace, body,
-                       **apply)  # fmt: skip
+        failure = functools.partial(self._api_failure, op)
+        try:
+            raw = raw_call(self.host, op.what, patch, failure, name, namespace, body, **apply)
+        except KubeError as e:
+            if e.status != HTTPStatus.UNPROCESSABLE_ENTITY or current is None or not self._kept_immutable(body):
+                raise
+            # Written immutable by an earlier version, with these very values: it stays so (the API
+            # server never lets `immutable` go), and its labels and annotations are still updated.
+            raw = raw_call(self.host, op.what, patch, failure, name, namespace, {**body, "immutable": True}, **apply)
         if statuses != [HTTPStatus.CREATED]:
             return None
         written = json_object(op.what, self.host, raw).get("metadata")  # the body holds the values: kept no longer
@@ -175,6 +182,17 @@ class SecretStore:
             f"cannot {op.what}: HTTP 409 Conflict: it changed {_DELETE_ATTEMPTS} times while being deleted"
             " (resourceVersion precondition failed); it was not deleted, run again",
             status=HTTPStatus.CONFLICT,
+        )
+
+    def _kept_immutable(self, body: Mapping[str, Any]) -> bool:
+        """Whether the Secret `body` names is immutable and already holds `body`'s type and data."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        op = _Op(f"read Secret {namespace}/{name}", "get", namespace)
+        live = json_object(op.what, self.host, self._request(op, "read_namespaced_secret", name, namespace))
+        return (
+            live.get("immutable") is True
+            and live.get("type", "Opaque") == body.get("type", "Opaque")
+            and (live.get("data") or {}) == (body.get("data") or {})
         )
 
     def _metadata(self, namespace: str, name: str) -> dict[str, Any] | None:
