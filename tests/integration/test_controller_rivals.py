@@ -110,6 +110,7 @@ def test_deleting_the_older_delivers_the_newer_at_once(fake_kube: FakeKube, tmp_
     put(fake_kube, "payments", C1)
     with running(fake_kube, tmp_path):
         wait_for(lambda: now(fake_kube, "payments") == ("Error", 1), "the newer Error")
+        wait_for(lambda: now(fake_kube, "orders") == ("Synced", 1), "the older Synced: its reconcile done")
         assert not bundles_of(fake_kube, "payments")
         delete(fake_kube, tmp_path, "orders")
         wait_for(lambda: now(fake_kube, "payments") == ("Synced", 1), "the newer Synced once the older is gone")
