@@ -116,7 +116,7 @@ def test_a_dropped_target_loses_its_bundle_and_only_that_one(fake_kube: FakeKube
 def test_deleting_the_handshake_deletes_its_bundles(fake_kube: FakeKube, tmp_path: Path) -> None:
     fake_kube.put_secret("default", "db", {"password": "x"})
     put_handshake(fake_kube, "app", "db", TARGETS)
-    put_handshake(fake_kube, "other", "db", TARGETS[:1])
+    put_handshake(fake_kube, "other", "db", TARGETS[:1], target_namespace="others")  # app's would fight: app/rivals.py
     with running(fake_kube, tmp_path):
         wait_for(lambda: synced(fake_kube, "app") and synced(fake_kube, "other"), "both Synced")
         assert len(bundles(fake_kube)) == 3
@@ -167,7 +167,7 @@ def test_an_unexpected_error_is_logged_without_its_message_and_retried(
     calls: list[str] = []
 
     class Failing:
-        def reconcile(self, obj: object) -> None:
+        def reconcile(self, obj: object, others: object) -> None:
             calls.append("reconcile")
             raise RuntimeError(f"the value was {canary}")
 

@@ -80,8 +80,9 @@ def delete_handshake(fake: FakeKube, tmp_path: Path, name: str = "app") -> None:
 
 
 def reader(name: str, secret: str, namespace: str = "fleet-default") -> dict[str, Any]:
-    """A plain-mode handshake that reads `namespace/secret`."""
-    return handshake(name, secret, TARGETS[:1], secret_namespace=namespace)
+    """A plain-mode handshake that reads `namespace/secret`, into another namespace than app's
+    (two Secrets of one name in one namespace of c1 would fight: app/rivals.py)."""
+    return handshake(name, secret, TARGETS[:1], secret_namespace=namespace, target_namespace="readers")
 
 
 def test_a_changed_secret_name_removes_the_old_copy_after_the_new_copy_and_bundles(
@@ -229,7 +230,7 @@ def test_a_copy_another_handshake_reads_is_released_not_removed(
     owner = fake_kube.put_object(downstream("db"))
     with running(fake_kube, tmp_path):
         wait_for(lambda: synced(fake_kube, 1), "Synced with the copy db")
-        reader = handshake("reader", "db", TARGETS[:1])
+        reader = handshake("reader", "db", TARGETS[:1], target_namespace="readers")  # not app's: app/rivals.py
         reader["spec"]["secretNamespace"] = "fleet-default"  # the copy itself
         fake_kube.put_object(reader)
         wait_for(lambda: status(fake_kube, "fleet-default", "reader").get("status") == "Synced", "reader Synced")

@@ -100,7 +100,8 @@ def test_the_rbac_is_enough_for_the_controller(fake_kube: FakeKube, tmp_path: Pa
     fake_kube.put_secret("default", "db", {"password": "x"})
     fake_kube.put_secret("default", "db2", {"password": "y"})
     fake_kube.put_object(handshake("plain", "db", [{"clusterName": "c1"}, {"clusterName": "c2"}]))
-    downstream = handshake("copied", "db", [{"clusterName": "c1"}])
+    # Into another namespace: two Secrets `db` in one namespace of c1 would fight (app/rivals.py).
+    downstream = handshake("copied", "db", [{"clusterName": "c1"}], target_namespace="copied")
     downstream["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
     fake_kube.put_object(downstream)
     with running(fake_kube, tmp_path, dataclasses.replace(FAST, leader_election=True)) as controller:

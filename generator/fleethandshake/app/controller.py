@@ -5,6 +5,8 @@ Built on the kubernetes client's own `watch.Watch` and `leaderelection` (README:
 mode" says why not kopf). Two informers (list, then watch from the list's resourceVersion, list
 again on 410 Gone or a failure): FleetHandshakes, kept in a cache, and Secrets as metadata only,
 mapped to the handshakes that read them or whose downstream copy they are (app/secretindex.py).
+Handshakes are indexed by what they deliver too: of two that may fight over one Secret on a
+cluster, the newer is Error until the older one is gone or changed (app/rivals.py).
 A deleted handshake is queued once more, to release or delete the copies it kept for other
 handshakes (Reconciler.clean_up). Changes, a periodic resync and retries with exponential
 backoff go through one work queue that hands a handshake to one worker at a time. Only the
@@ -32,6 +34,7 @@ from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import HANDSHAKES, SECRETS, KubeGone, KubeObjects, Resource
 from ..core.models import Status
 from .reconcile import MODES, Reconciler
+from .rivals import DeliveryIndex, delivery_of
 from .secretindex import COPIES, READS, SecretIndex, kept_for, read_by
 from .workqueue import WorkQueue
 
@@ -69,6 +72,7 @@ class Controller:
         self._lock = threading.Lock()
         self._cache: dict[Key, dict[str, Any]] = {}
         self._by_secret = SecretIndex(self.settings.mode)
+        self._by_delivery = DeliveryIndex()  # the others a handshake is checked against (app/rivals.py)
         self._failures: dict[Key, int] = {}
         self._election: Any = None
         self._workers: list[threading.Thread] = []
@@ -174,6 +178,7 @@ class Controller:
             gone = set(self._cache)
             self._cache.clear()
             self._by_secret.clear()
+            self._by_delivery.clear()
             for obj in items:
                 self._remember(obj)
             gone -= set(self._cache)
@@ -195,6 +200,8 @@ class Controller:
             before, after = (read_by(o) if o is not None else None for o in (old, new))
             changed = [s for s in (before, after) if s is not None] if before != after else []
             copiers = [k for s in changed for k in self._by_secret.holding(s, COPIES)]
+            # Those delivering what it delivered or delivers: one it refused may deliver now.
+            rivals = {k for o in (old, new) if o is not None for k in self._by_delivery.holding(delivery_of(o))}
         for copier in copiers:
             self.queue.add(copier)
         # Deleted, it is queued once more for Reconciler.clean_up: its Bundles and copies go with it
@@ -202,7 +209,8 @@ class Controller:
         # A write of its status alone (this controller's own) changes no generation and no annotation.
         fields = ("uid", "generation", "annotations")
         if new is None or old is None or any(_meta(old, f) != _meta(new, f) for f in fields):
-            self.queue.add(key)
+            for other in [key, *sorted(rivals - {key})]:
+                self.queue.add(other)
 
     def _secrets_listed(self, items: list[dict[str, Any]], first: bool) -> None:
         # Copies kept for other handshakes by a handshake deleted while no controller watched:
@@ -232,16 +240,23 @@ class Controller:
         with self._lock:
             return bool(self._by_secret.holding((namespace, name), READS))
 
+    def _others(self, key: Key, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        """The other handshakes that deliver its Secret name into its namespace, as cached."""
+        with self._lock:
+            return [self._cache[k] for k in self._by_delivery.holding(delivery_of(obj)) if k != key]
+
     def _remember(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         self._cache[key] = obj
         self._by_secret.add(key, obj)
+        self._by_delivery.add(key, obj)
 
     def _forget(self, key: Key) -> dict[str, Any] | None:
         old = self._cache.pop(key, None)
         if old is not None:
             self._by_secret.discard(key, old)
+            self._by_delivery.discard(key, old)
         return old
 
     def _work(self) -> None:
@@ -257,7 +272,8 @@ class Controller:
         """Reconcile the handshake, or clean up after it when it is gone."""
         name = "/".join(key) + (" (deleted)" if obj is None else "")
         try:
-            result = self.reconciler.reconcile(obj) if obj is not None else self.reconciler.clean_up(*key)
+            others = self._others(key, obj) if obj is not None else []
+            result = self.reconciler.reconcile(obj, others) if obj is not None else self.reconciler.clean_up(*key)
             if result is None:  # gone, and nothing of it to clean up
                 self._failures.pop(key, None)
                 return

@@ -30,7 +30,7 @@ its Bundles. Messages name objects, keys and YAML paths, never a value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,7 @@ from ..core.ownership import CONTROLLER_SOURCE
 from ..core.validate_secret import LAST_APPLIED
 from ..modes import IN_CLUSTER, modes
 from .releases import Dropped, SharedWithGit, disowned, once_git, released
+from .rivals import refusal
 
 MODES = IN_CLUSTER
 # Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
@@ -88,8 +89,8 @@ class Reconciler:
         # that equals the new status while the server holds another.
         self._written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
-    def reconcile(self, obj: Mapping[str, Any]) -> Result:
-        """Sync one handshake object and write its status (when it changed).
+    def reconcile(self, obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]] = ()) -> Result:
+        """Sync one handshake object and write its status (when it changed); `others`: app/rivals.py.
 
         Nothing is written for an object that is no longer the one of its name: deleted, or
         deleted and created again (`kubectl replace --force`) while the cache still held it. Its
@@ -100,7 +101,7 @@ class Reconciler:
         try:
             if (gone := self._gone(meta)) is not None:  # the cache holds it no more, or the new one
                 return gone
-            result = self._sync(obj)
+            result = self._sync(obj, others)
             if (gone := self._gone(meta)) is not None:  # meanwhile: the new object's reconcile puts its own owner back
                 return gone
         except KubeError as e:
@@ -131,10 +132,12 @@ class Reconciler:
             return Result(Status.PENDING, DELETING)
         return None
 
-    def _sync(self, obj: Mapping[str, Any]) -> Result:
+    def _sync(self, obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> Result:
         hs, problems = handshake_of(obj)
         if hs is None:
             return Result(Status.ERROR, problems_message(problems))
+        if (refused := refusal(obj, hs, others)) is not None:  # another delivers its Secret name there
+            return Result(Status.ERROR, refused)
         mode_name = hs.mode or self.default_mode
         if mode_name not in MODES:
             return Result(Status.ERROR, f"delivery mode {mode_name} is not available in controller mode "
