@@ -254,6 +254,16 @@ def test_an_apply_that_finds_the_secret_created_since_its_check_did_not_create_i
     assert store.apply(secret("db", {"password": "ours"}), owner_labels=OWNER) is None
 
 
+def test_an_apply_the_api_server_refuses_without_owner_labels_is_a_kube_error(
+    store: SecretStore, fake_kube: FakeKube
+) -> None:
+    store.apply(secret("db", {"password": "one"}))
+    changed_type = {**secret("db", {"password": "one"}), "type": "kubernetes.io/basic-auth"}
+    with pytest.raises(KubeError) as raised:  # not a NameError from the immutable re-apply's check
+        store.apply(changed_type)
+    assert raised.value.status == 422 and "kubectl delete secret -n fleet-default db" in str(raised.value)
+
+
 def test_misuse_is_a_value_error_that_shows_no_value(store: SecretStore, fake_kube: FakeKube) -> None:
     manifest = secret("db", {"password": CANARY})
     del manifest["metadata"]["namespace"]

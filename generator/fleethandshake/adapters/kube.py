@@ -81,6 +81,7 @@ class SecretStore:
         body = _request_body(manifest, owner_labels)  # values revealed from here on, in memory only
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         op = _Op(f"apply Secret {namespace}/{name}", "patch", namespace)
+        current = None  # not read without `owner_labels`: no immutable re-apply then
         if owner_labels:
             current = self._metadata(namespace, name)
             taken = replaces is not None and _owned(current or {}, replaces[0], replaces[1])

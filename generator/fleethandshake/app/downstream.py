@@ -179,22 +179,17 @@ def _named_secrets(old: Mapping[str, bytes], owned: Mapping[tuple[str, str], set
     import yaml
 
     from ..core.yaml import reader
+    from ..modes.downstream import copied_secrets
 
-    named = set()
+    named: set[tuple[str, str]] = set()
     for (ws, _name), dirs in owned.items():
         for directory in dirs:
             try:
                 fleet = reader.load(old.get(f"{directory}/fleet.yaml", b""))
             except yaml.YAMLError:  # an unreadable fleet.yaml names nothing
                 continue
-            resources = fleet.get("downstreamResources") if isinstance(fleet, dict) else None
-            for resource in resources if isinstance(resources, list) else ():
-                if (
-                    isinstance(resource, dict)
-                    and resource.get("kind") == "Secret"
-                    and isinstance(resource.get("name"), str)
-                ):
-                    named.add((ws, resource["name"]))
+            if isinstance(fleet, dict):
+                named.update((ws, name) for name in copied_secrets(fleet))
     return frozenset(named)
 
 

@@ -88,15 +88,8 @@ class Downstream(Mode):
     def read_back(
         self, content: bytes | None, fleet: Mapping[str, Any], load: Load, light: bool
     ) -> tuple[dict[str, Any], bool] | None:
-        resources = fleet.get("downstreamResources")
-        for resource in resources if isinstance(resources, list) else ():
-            if (
-                isinstance(resource, dict)
-                and resource.get("kind") == "Secret"
-                and isinstance(resource.get("name"), str)
-            ):
-                return {"metadata": {"name": resource["name"]}}, False
-        return None
+        names = copied_secrets(fleet)
+        return ({"metadata": {"name": names[0]}}, False) if names else None
 
     def clashes(self, handshakes: list[Handshake], bundle_names: set[tuple[str, str]]) -> list[Problem]:
         """Fleet copies Secret `secretName` from the workspace namespace under that name: two
@@ -114,6 +107,16 @@ class Downstream(Mode):
                 problems.append(Problem(hs.file, hs.document, item_path(hs.item, "spec.secretName"),
                     "downstream mode: equals a bundle name in the workspace; Fleet would delete the copy"))  # fmt: skip
         return problems
+
+
+def copied_secrets(fleet: Mapping[str, Any]) -> list[str]:
+    """The names of the Secrets a bundle's fleet.yaml has Fleet copy (`downstreamResources`)."""
+    resources = fleet.get("downstreamResources")
+    return [
+        resource["name"]
+        for resource in (resources if isinstance(resources, list) else ())
+        if isinstance(resource, dict) and resource.get("kind") == "Secret" and isinstance(resource.get("name"), str)
+    ]
 
 
 MODE = Downstream()
