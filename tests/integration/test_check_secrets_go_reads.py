@@ -28,9 +28,14 @@ CASES = {
         f"---#:\n  apiVersion: v1\n  kind: Secret\n{INDENTED_BODY}"
     ),
     # A list item whose kind and apiVersion Go takes for unset gets the list's (Secret, v1).
-    "list-item-empty-kind.yaml": f'apiVersion: v1\nkind: SecretList\nitems:\n- kind: ""\n  apiVersion: ""\n{INDENTED_BODY}',
+    "list-item-empty-kind.yaml": (
+        f'apiVersion: v1\nkind: SecretList\nitems:\n- kind: ""\n  apiVersion: ""\n{INDENTED_BODY}'
+    ),
     "list-item-null-kind.yaml": f"apiVersion: v1\nkind: SecretList\nitems:\n- kind: null\n{INDENTED_BODY}",
-    "typed-list-item-null.yaml": f"apiVersion: v1\nkind: ConfigMap\nitems: []\n---\napiVersion: v1\nkind: Secret\nitems:\n- kind: ~\n  apiVersion: ~\n{INDENTED_BODY}",
+    # Any object with items is a list to Go; its items' kind is its own without `List`.
+    "object-with-items-null-kind.yaml": (
+        f"apiVersion: v1\nkind: Secret\nitems:\n- kind: ~\n  apiVersion: ~\n{INDENTED_BODY}"
+    ),
     # "/v1" is the core group's v1 to Go (schema.ParseGroupVersion).
     "api-version-slash.yaml": f"apiVersion: /v1\nkind: Secret\n{SECRET_BODY}",
     "secret.json": json.dumps(
