@@ -8,6 +8,7 @@ may be a clear-text Secret. Other valid YAML is not this hook's job.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,11 @@ from ..core.validate_secret import DATA_SECTIONS, LAST_APPLIED_PATH
 from ..core.yaml.reader import YamlError, parse_documents
 from ..errors import EXIT_FAILED, EXIT_OK, Problem
 
+# kubectl (apimachinery's YAMLReader) starts a new document at a line `---` followed by a comment
+# or by Go white space (a no-break space too), Helm (releaseutil.SplitManifests) at any line that
+# starts with `---`; YAML only where `---` is followed by a space, a tab or the end of the line.
+# Where they differ, a Secret that YAML reads as text inside another document is one to Go.
+_GO_ONLY_SEPARATOR = re.compile(rb"(?:^|\A\xef\xbb\xbf)---(?![ \t\r\n]|\Z)", re.MULTILINE)
 UNREADABLE = "any document of it may be a clear-text Secret: fix the file, or exclude it from this hook if not YAML"
 
 
@@ -31,6 +37,19 @@ def check_file(display: str, content: bytes) -> list[Problem]:
     """Clear-text problems of the Secrets in one file (items of a List too), or why it cannot be read."""
     if b"\0" in content:
         return [Problem(display, None, "", f"is a binary file, not YAML; {UNREADABLE}")]
+    separator = _GO_ONLY_SEPARATOR.search(content)
+    if separator is not None:
+        line = content.count(b"\n", 0, separator.start()) + 1
+        return [
+            Problem(
+                display,
+                None,
+                "",
+                "a line starts with `---` that YAML does not take for a document start, but kubectl and "
+                f"Helm do: put `---` alone on its line, or indent that line; {UNREADABLE}",
+                line,
+            )
+        ]
     try:
         docs = parse_documents(content)
     except YamlError as e:  # the message names a line and a YAML path, never the text

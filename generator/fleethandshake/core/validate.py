@@ -56,8 +56,17 @@ def objects(doc: Document) -> Iterator[tuple[int | None, Any]]:
     items, default = found
     for i, item in enumerate(items if isinstance(items, list) else ()):
         if default is not None and isinstance(item, dict):
-            item = {"kind": default[0], "apiVersion": default[1], **item}
+            if _go_unset(item.get("kind")) and _go_unset(item.get("apiVersion")):
+                item = {**item, "kind": default[0], "apiVersion": default[1]}  # as kubectl does, below
+            else:
+                item = {"kind": default[0], "apiVersion": default[1], **item}
         yield i, item
+
+
+def _go_unset(value: Any) -> bool:
+    """A kind or apiVersion Go's decoder takes for unset (`GetKind() == ""`): missing, null, empty
+    or not a string. An item of a list whose kind and apiVersion are both unset gets the list's."""
+    return not isinstance(value, str) or not value
 
 
 def kubectl_items(doc: Document) -> Iterator[tuple[int, Any]]:
@@ -70,13 +79,17 @@ def kubectl_items(doc: Document) -> Iterator[tuple[int, Any]]:
         return
     kind, api = data.get("kind"), data.get("apiVersion")
     for i, item in enumerate(data["items"]):
-        if isinstance(item, dict) and "kind" not in item and "apiVersion" not in item and isinstance(kind, str):
-            item = {"kind": kind.removesuffix("List"), "apiVersion": api, **item}
+        if isinstance(item, dict) and _go_unset(item.get("kind")) and _go_unset(item.get("apiVersion")):
+            item = {**item, "kind": kind.removesuffix("List") if isinstance(kind, str) else "", "apiVersion": api}
         yield i, item
 
 
+# What Go reads as the core group's v1 (schema.ParseGroupVersion: "/v1" is group "", version "v1").
+CORE_V1 = ("v1", "/v1")
+
+
 def is_secret(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("kind") == "Secret" and data.get("apiVersion") == "v1"
+    return isinstance(data, dict) and data.get("kind") == "Secret" and data.get("apiVersion") in CORE_V1
 
 
 def validate_source(files: Iterable[tuple[str, list[Document]]]) -> tuple[Source, list[Problem]]:
