@@ -90,3 +90,21 @@ def test_the_hook_runs_on_json_files() -> None:
     pattern = hooks["fleet-handshake-no-plaintext-secrets"]["files"]
     for name in ("secrets/db.json", "secrets/db.yaml", "secrets/db.yml", "secrets/DB.YAML"):
         assert re.search(pattern, name), name
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"ENC[{CANARY}]", f"ENC[AES256_GCM,data:{CANARY}]", f"ENC[AES256_GCM,{CANARY},iv:x,tag:y,type:str]"],
+)
+def test_a_value_that_only_looks_encrypted_is_clear_text(tmp_path: Path, value: str) -> None:
+    """sops decrypts only what matches its own pattern (`encre`, aes/cipher.go); Go delivers any
+    other value as it stands, so `ENC[...]` around clear text is clear text, sops metadata or not."""
+    path = tmp_path / "fake.yaml"
+    sops = "sops:\n  mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]\n  version: 3.9.0\n"
+    body = f"metadata: {{name: s, namespace: default}}\nstringData:\n  password: {value}\n"
+    path.write_text(f"apiVersion: v1\nkind: Secret\n{body}{sops}", encoding="utf-8")
+    assert ("Secret", value) in go_reads(path)
+    result = run_cli("check-secrets", path)
+    assert result.code == 1, result.stderr
+    assert "stringData.password" in result.stderr
+    assert CANARY not in result.stderr + result.stdout

@@ -12,7 +12,7 @@ from .collector import Collector, kind_of, plain_scalars
 from .deliveries import conflicting_deliveries
 from .models import API_VERSION, KIND, Handshake, Source, SourceSecret, item_path
 from .validate_handshake import handshake
-from .validate_secret import is_encrypted_value
+from .validate_secret import looks_encrypted
 from .yaml.reader import Document
 
 _GROUP = API_VERSION.split("/")[0] + "/"
@@ -138,7 +138,7 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
                 if (
                     not isinstance(data, dict)
                     or not isinstance(data.get("kind"), str)
-                    or is_encrypted_value(data.get("kind"))
+                    or looks_encrypted(data.get("kind"))
                 ):
                     c.add(
                         "kind",

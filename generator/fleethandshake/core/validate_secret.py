@@ -18,7 +18,17 @@ _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it with sops before committing"
 
 
+# sops' own test of an encrypted value (`encre` in its aes/cipher.go): `ENC[hunter2]`, or any
+# other value that only starts with `ENC[`, is clear text that sops would not decrypt.
+_SOPS_VALUE = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+
+
 def is_encrypted_value(value: Any) -> bool:
+    return isinstance(value, str) and _SOPS_VALUE.fullmatch(value) is not None
+
+
+def looks_encrypted(value: Any) -> bool:
+    """Meant to be encrypted (metadata that should stay clear), though not necessarily by sops."""
     return isinstance(value, str) and value.startswith("ENC[") and value.endswith("]")
 
 
@@ -27,7 +37,7 @@ def secret(c: Collector) -> SourceSecret | None:
     meta = c.mapping(data.get("metadata"), "metadata")
     encrypted = c.encrypted
     for key in ("name", "namespace"):
-        if is_encrypted_value(meta.get(key)):
+        if looks_encrypted(meta.get(key)):
             c.add(
                 f"metadata.{key}",
                 "is encrypted; keep metadata in clear text and encrypt only "
@@ -72,5 +82,9 @@ def secret(c: Collector) -> SourceSecret | None:
 
 
 def _last_applied(c: Collector, annotations: Any) -> None:
-    if isinstance(annotations, dict) and not is_encrypted_value(annotations.get(LAST_APPLIED, "ENC[]")):
+    if (
+        isinstance(annotations, dict)
+        and LAST_APPLIED in annotations
+        and not is_encrypted_value(annotations[LAST_APPLIED])
+    ):
         c.add(LAST_APPLIED_PATH, "holds the Secret as `kubectl apply` last wrote it, values in clear text; remove it")
