@@ -130,8 +130,10 @@ CHECK_SECRETS_HELP = """\
 Report every v1 Secret in the given files (items of a List too) whose data or stringData is not
 SOPS-encrypted, with file, line and YAML path, and exit 1; exit 0 when there is none. A file that
 cannot be read as YAML fails too (any document of it could be a clear-text Secret); other valid
-YAML passes. Files inside a folder holding fleet-handshake's output (a .fleet-handshake/status.json
-inside) are skipped. This is the pre-commit hook `fleet-handshake-no-plaintext-secrets`."""
+YAML passes. Skipped: only what fleet-handshake wrote in clear text, plain mode's secret.yaml in
+OUT/<workspace>/<bundle>/ when OUT/.fleet-handshake/status.json is a status record generate wrote
+that lists that bundle folder; any other file in OUT is checked. This is the pre-commit hook
+`fleet-handshake-no-plaintext-secrets`."""
 
 IMPORT_HELP = """\
 Write the FleetHandshakes of a cluster running the original operator (every namespace, or

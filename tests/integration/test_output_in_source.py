@@ -1,8 +1,9 @@
 """The output inside the source repository (the shipped publish workflow's default, `bundles/`).
 
 Any folder holding fleet-handshake's output (its `.fleet-handshake/status.json`) is not source:
-validate, generate and check-secrets skip it, so the pre-commit hooks pass on a repository that
-holds its own generated (clear-text) bundles, and still fail on a clear-text Secret elsewhere.
+validate and generate skip it, check-secrets the clear-text files generate wrote in it
+(test_check_secrets_own_files.py), so the pre-commit hooks pass on a repository that holds its
+own generated (clear-text) bundles, and still fail on a clear-text Secret elsewhere.
 The hooks are run by pre-commit itself (`pre-commit try-repo`), as a user would.
 """
 

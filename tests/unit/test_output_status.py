@@ -63,3 +63,26 @@ def test_status_json_is_what_json_dumps_writes(
     document = json.loads(written)
     assert [h["name"] for h in document["handshakes"]] == [c.name for c in changes]
     assert (document["source"], document["removed"]) == (source, [r.to_dict() for r in removed])
+    # What status.json's readers (status, check-secrets) take from it.
+    record = output.read_status(written)
+    assert record is not None and record["source"] == source
+    assert output.recorded_bundles(record) == {b for c in changes for b in c.bundles}
+
+
+def test_only_a_status_record_is_read_as_one() -> None:
+    for content in (
+        None,
+        b"",
+        b"{}",
+        b"[]",
+        b"\xff",
+        b"not json",
+        b'{"apiVersion": "fleet-handshake/v2", "handshakes": []}',
+        b'{"apiVersion": "fleet-handshake/v1"}',
+        b'{"apiVersion": "fleet-handshake/v1", "handshakes": {}}',
+    ):
+        assert output.read_status(content) is None, content
+    record = output.read_status(
+        b'{"apiVersion": "fleet-handshake/v1", "handshakes": [1, {"bundles": "ws/b"}, {"bundles": ["ws/c", 2]}]}'
+    )
+    assert record is not None and output.recorded_bundles(record) == {"ws/c"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..adapters.fs import source as fs
@@ -73,11 +74,65 @@ def check_file(display: str, content: bytes) -> list[Problem]:
     return sorted(found, key=lambda p: (p.document or 0, p.line or 0, p.path))
 
 
+@dataclass(frozen=True)
+class _Output:
+    """A folder with fleet-handshake's status file at its root (`fs.is_output`), read once per run."""
+
+    folder: Path
+    bundles: frozenset[str] | None  # the bundle folders its status record lists; None: not a status record
+
+
+class _Outputs:
+    """Which given files are fleet-handshake's own clear-text files: plain mode's Secret file in a
+    bundle folder OUT/ws/bundle that OUT's status record lists. Nothing else in OUT is skipped."""
+
+    def __init__(self) -> None:
+        from ..core import output
+
+        self._clear_text = frozenset(output.clear_text_files())
+        self._known: dict[Path, _Output | None] = {}
+
+    def _at(self, folder: Path) -> _Output | None:
+        if folder not in self._known:
+            found = None
+            if fs.is_output(folder):
+                from ..core import output
+
+                record = output.read_status(fs.output_status(folder))
+                found = _Output(folder, None if record is None else output.recorded_bundles(record))
+            self._known[folder] = found
+        return self._known[folder]
+
+    @staticmethod
+    def _above(path: Path) -> list[Path]:
+        return list(path.parents)[:-1]  # as given: not the current folder, nor `/`
+
+    def skipped(self, path: Path) -> bool:
+        above = self._above(path)
+        if path.name not in self._clear_text or len(above) < 3:
+            return False
+        found = self._at(above[2])
+        return found is not None and found.bundles is not None and f"{above[1].name}/{above[0].name}" in found.bundles
+
+    def around(self, path: Path) -> list[_Output]:
+        """The outputs `path` is inside: to say why a file there was checked."""
+        return [found for folder in self._above(path) if (found := self._at(folder)) is not None]
+
+
+def _why_checked(found: _Output) -> str:
+    status = f"{found.folder}/{fs.OUTPUT_STATE_DIR}/{fs.OUTPUT_STATUS}"
+    if found.bundles is None:
+        return f"note: {status} is not a status record fleet-handshake wrote: the files in {found.folder} are checked"
+    return (f"note: in fleet-handshake's output {found.folder}, only the clear-text Secret files it wrote in the "
+            f"bundle folders {status} lists are skipped; any other file there is checked")  # fmt: skip
+
+
 def run(files: Sequence[Path]) -> int:
     problems: list[Problem] = []
-    outputs: dict[Path, bool] = {}
+    outputs = _Outputs()
+    notes: dict[Path, str] = {}  # per output folder a refused file is in, why it was checked
     for file in files:
-        if fs.in_output(file, outputs):
+        if outputs.skipped(file):
             continue  # fleet-handshake's own output: plain mode writes Secrets there in clear text
         try:
             content = file.read_bytes()
@@ -86,9 +141,14 @@ def run(files: Sequence[Path]) -> int:
         except OSError as e:
             problems.append(Problem(str(file), None, "", f"cannot be read ({e.strerror})"))
             continue
-        problems.extend(check_file(str(file), content))
+        found = check_file(str(file), content)
+        problems.extend(found)
+        for out in outputs.around(file) if found else ():
+            notes.setdefault(out.folder, _why_checked(out))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
+    for note in notes.values():
+        print(note, file=sys.stderr)
     if problems:
         count = len(problems)
         print(

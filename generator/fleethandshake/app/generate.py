@@ -54,11 +54,10 @@ def guard_removals(old: Mapping[str, bytes], comp: output.Composition, allow: bo
 def write(out: Path, comp: output.Composition, old: OutputTree) -> tuple[str, ...]:
     from ..adapters.fs import swap
     from ..core import output
-    from ..modes import modes
 
     changed = tuple(output.changed_paths(old, comp.tree))
     if changed:
-        clear = tuple("/" + m.file for m in modes().values() if m.clear_text)
+        clear = tuple("/" + name for name in output.clear_text_files())
         secret_paths = {p for p in comp.tree if p.endswith(clear)}
         swap.write_tree(out, comp.tree, old, secret_paths)
     elif old:

@@ -6,8 +6,6 @@ management cluster, and joins them (core/status.py). Reads no Secret.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -41,31 +39,24 @@ class Wanted:
 def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None = None) -> Wanted:
     """OUT's bundles as written in `tree`; `source`: the source identity (default: status.json's)."""
     from ..core.bundleview import read_views
-    from ..core.output import STATUS_FILE, group_by_bundle
+    from ..core.output import STATUS_FILE, group_by_bundle, read_status, status_rows
 
     views = read_views(tree, light=frozenset(group_by_bundle(tree)))  # no Secret value is read
     expected = tuple(core.Expected.from_view(v) for v in views.values())
-    recorded: Mapping[str, Any] = {}
-    with contextlib.suppress(ValueError):
-        recorded = json.loads(tree.get(STATUS_FILE) or b"{}")
-    recorded = recorded if isinstance(recorded, dict) else {}
+    recorded: Mapping[str, Any] = read_status(tree.get(STATUS_FILE)) or {}
     handshakes = {(e.workspace, e.handshake) for e in expected}
     not_synced = []
-    for row in _rows(recorded.get("handshakes")):
+    for row in status_rows(recorded.get("handshakes")):
         handshakes.add((str(row.get("namespace")), str(row.get("name"))))
         if row.get("status") != Status.SYNCED:  # its previous bundles kept: not the source's Secret as it is now
             not_synced.append(core.NotSynced(str(row.get("namespace")), str(row.get("name")),
                                              str(row.get("status")), str(row.get("message") or "")))  # fmt: skip
     workspaces = {ws for ws, _ in handshakes}
-    for row in _rows(recorded.get("removed")):  # their Bundles may still be on the cluster
+    for row in status_rows(recorded.get("removed")):  # their Bundles may still be on the cluster
         workspaces.add(str(row.get("handshake", "")).split("/")[0])
     identity = source if source is not None else str(recorded.get("source") or "")
     owner = Ownership(identity, frozenset(handshakes))
     return Wanted(expected, owner, tuple(sorted(workspaces - {""})), commit, tuple(not_synced))
-
-
-def _rows(value: Any) -> list[Mapping[str, Any]]:
-    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
 
 
 def from_out(out: Path) -> Wanted:

@@ -23,6 +23,7 @@ from .render import FLEET_YAML, STATE_DIR, Tree
 from .yaml import reader
 
 STATUS_FILE = f"{STATE_DIR}/status.json"
+STATUS_API_VERSION = "fleet-handshake/v1"  # of status.json (status_json, read_status)
 _OUR_LABELS = re.compile(  # fleet.yaml's labels as render writes them, up to the next top-level key
     rf'\n"labels":\n  "{re.escape(LABEL_MANAGED_BY)}": "{re.escape(MANAGER)}"'
     rf'\n  "{re.escape(LABEL_WORKSPACE)}": "([a-z0-9][a-z0-9-]*)"'
@@ -229,10 +230,7 @@ def with_status(comp: Composition, old: Mapping[str, bytes]) -> Composition:
     status = status_json(comp.changes, comp.source, removed)
     previous = old.get(STATUS_FILE)
     if not removed and previous is not None and previous != status and b'\n  "removed": []\n' not in previous:
-        try:
-            earlier = json.loads(previous).get("removed")
-        except (ValueError, AttributeError):
-            earlier = None
+        earlier = (read_status(previous) or {}).get("removed")
         if isinstance(earlier, list) and status_json(comp.changes, comp.source, earlier) == previous:
             outside = f"{STATE_DIR}/"
             paths = (p for p in set(old) | set(comp.tree) if not p.startswith(outside))
@@ -262,8 +260,36 @@ def status_json(changes: Iterable[HandshakeChange], source: str = "", removed: I
     )  # fmt: skip
     gone = ",\n    ".join(json.dumps(r) for r in removed)
     gone = f"[\n    {gone}\n  ]" if gone else "[]"
-    return (f'{{\n  "apiVersion": "fleet-handshake/v1",\n  "source": {json.dumps(source)},\n  "handshakes": [\n'
+    return (f'{{\n  "apiVersion": "{STATUS_API_VERSION}",\n  "source": {json.dumps(source)},\n  "handshakes": [\n'
             f'    {rows}\n  ],\n  "removed": {gone}\n}}\n').encode()  # fmt: skip
+
+
+def read_status(content: bytes | None) -> dict[str, Any] | None:
+    """status.json as `status_json` writes it: a JSON object of this apiVersion with a list of
+    handshakes; None for anything else (absent, empty, not JSON, another format)."""
+    try:
+        doc = json.loads(content or b"")
+    except ValueError:  # not JSON, or not UTF-8 text
+        return None
+    if not isinstance(doc, dict) or doc.get("apiVersion") != STATUS_API_VERSION:
+        return None
+    return doc if isinstance(doc.get("handshakes"), list) else None
+
+
+def status_rows(value: Any) -> list[Mapping[str, Any]]:
+    """The rows of a status record's `handshakes` or `removed`: its objects, whatever else it holds."""
+    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
+
+
+def recorded_bundles(record: Mapping[str, Any]) -> frozenset[str]:
+    """The bundle folders (`ws/bundle`) a status record lists for its handshakes."""
+    found = (row.get("bundles") for row in status_rows(record.get("handshakes")))
+    return frozenset(b for bundles in found if isinstance(bundles, list) for b in bundles if isinstance(b, str))
+
+
+def clear_text_files() -> tuple[str, ...]:
+    """The names of the files a bundle folder holds a Secret in clear text in (plain mode's)."""
+    return tuple(m.file for m in modes().values() if m.clear_text)
 
 
 def changed_paths(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[str]:

@@ -78,16 +78,17 @@ def is_output(folder: str | os.PathLike[str]) -> bool:
     return os.path.isfile(os.path.join(folder, OUTPUT_STATE_DIR, OUTPUT_STATUS))
 
 
-def in_output(path: Path, known: dict[Path, bool]) -> bool:
-    """Whether a folder above `path`, as given (not the current folder, nor `/`), holds
-    fleet-handshake's output. `known` remembers folders already looked at."""
-    for folder in list(path.parents)[:-1]:
-        found = known.get(folder)
-        if found is None:
-            found = known[folder] = is_output(folder)
-        if found:
-            return True
-    return False
+MAX_STATUS_FILE = 64 * 1024 * 1024
+
+
+def output_status(folder: Path) -> bytes | None:
+    """The status file at `folder`'s root (see `is_output`), or None when there is none or it cannot
+    be read as a regular file (a pipe never hangs the read) of at most MAX_STATUS_FILE bytes."""
+    try:
+        content = _read_regular_file(folder / OUTPUT_STATE_DIR / OUTPUT_STATUS, MAX_STATUS_FILE)
+    except OSError:
+        return None
+    return content if isinstance(content, bytes) else None
 
 
 def read_source_file(root: Path, rel: str) -> tuple[bytes | None, Problem | None]:
@@ -117,7 +118,7 @@ def _read_checked(root: Path, rel: str, full: Path) -> bytes | Problem:
     return Problem(rel, None, "", content) if isinstance(content, str) else content
 
 
-def _read_regular_file(path: Path | str) -> bytes | str:
+def _read_regular_file(path: Path | str, limit: int = MAX_SOURCE_FILE) -> bytes | str:
     """The file's bytes, or why it is refused.
 
     Opened without blocking and checked on the open descriptor: a named pipe (or a device)
@@ -128,10 +129,10 @@ def _read_regular_file(path: Path | str) -> bytes | str:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return "is not a regular file (a named pipe, device or socket); refusing to read it"
-        content = read_fd(fd, MAX_SOURCE_FILE + 1)
+        content = read_fd(fd, limit + 1)
     finally:
         os.close(fd)
-    if info.st_size > MAX_SOURCE_FILE or len(content) > MAX_SOURCE_FILE:
+    if info.st_size > limit or len(content) > limit:
         size = max(info.st_size, len(content))
-        return f"is {size} bytes, over the {MAX_SOURCE_FILE} byte limit for source files"
+        return f"is {size} bytes, over the {limit} byte limit for source files"
     return content
