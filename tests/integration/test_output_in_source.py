@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fhtest import GIT_ENV, REPO, AgeKey, SourceRepo, git, handshake, run_cli, secret
@@ -63,6 +64,30 @@ def test_validate_and_generate_skip_any_output_folder_in_the_source(tmp_path: Pa
     assert result.code == 1
     assert "not-an-output/plain.yaml" in result.stderr and "bundles/" not in result.stderr
     assert CANARY not in result.stderr and CANARY_B64 not in result.stderr
+
+
+@pytest.mark.parametrize("status", [b"", b"{}", b"not json", b'{"apiVersion": "other/v1", "handshakes": []}'])
+def test_a_status_file_that_is_no_record_keeps_its_folder_in_the_source(
+    tmp_path: Path, age_key: AgeKey, status: bytes
+) -> None:
+    """A stray status file (empty, or not one generate wrote) in a folder of handshakes must not
+    make the walk leave them out: their bundles would be removed, and Fleet would take the Secret
+    off every cluster."""
+    repo = make_source(tmp_path / "src", age_key)
+    repo.handshakes("handshakes/team/db.yaml", handshake("db", "app-secret", [{"clusterName": "c2"}]))
+    out = tmp_path / "out"
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+    assert run_cli("generate", repo.root, "--out", out, env=env).code == 0
+    bundles = sorted(p.parent.name for p in out.rglob("fleet.yaml"))
+    stray = repo.root / "handshakes" / "team" / output.STATUS_FILE
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(status)
+
+    assert "ok: 2 handshake(s)" in run_cli("validate", repo.root).stderr
+    again = run_cli("generate", repo.root, "--out", out, env=env)
+    assert again.code == 0, again.stderr
+    assert "removed" not in again.stderr
+    assert sorted(p.parent.name for p in out.rglob("fleet.yaml")) == bundles
 
 
 def test_check_secrets_skips_output_folders(tmp_path: Path, age_key: AgeKey) -> None:

@@ -76,7 +76,7 @@ def check_file(display: str, content: bytes) -> list[Problem]:
 
 @dataclass(frozen=True)
 class _Output:
-    """A folder with fleet-handshake's status file at its root (`fs.is_output`), read once per run."""
+    """A folder with fleet-handshake's status file at its root (`fs.has_status_file`), read once per run."""
 
     folder: Path
     bundles: frozenset[str] | None  # the bundle folders its status record lists; None: not a status record
@@ -95,7 +95,7 @@ class _Outputs:
     def _at(self, folder: Path) -> _Output | None:
         if folder not in self._known:
             found = None
-            if fs.is_output(folder):
+            if fs.has_status_file(folder):
                 from ..core import output
 
                 record = output.read_status(fs.output_status(folder))

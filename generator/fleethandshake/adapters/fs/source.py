@@ -73,9 +73,20 @@ def _walk_files(top: str, skip: str | None, problems: list[Problem]) -> Iterator
                 yield f"{folder}/{name}", rel + name
 
 
-def is_output(folder: str | os.PathLike[str]) -> bool:
-    """Whether `folder` holds fleet-handshake's output: the state folder generate writes at OUT's root."""
+def has_status_file(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` has a status file where generate writes one at OUT's root (see `is_output`)."""
     return os.path.isfile(os.path.join(folder, OUTPUT_STATE_DIR, OUTPUT_STATUS))
+
+
+def is_output(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` holds fleet-handshake's output: a status record generate wrote at its root.
+    A status file that is not one (empty, copied from elsewhere in part) does not make a folder of
+    the source an output, whose handshakes the walk would then leave out."""
+    if not has_status_file(folder):
+        return False
+    from ...core.output import read_status
+
+    return read_status(output_status(Path(folder))) is not None
 
 
 MAX_STATUS_FILE = 64 * 1024 * 1024
