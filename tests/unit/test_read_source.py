@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fleethandshake.adapters.fs.source import LINKED_FOLDER, read_source
+from fleethandshake.core.output import STATUS_API_VERSION
 
 
 def test_reads_yaml_files_by_folder_skipping_hidden_entries_and_the_output(tmp_path: Path) -> None:
@@ -15,6 +17,9 @@ def test_reads_yaml_files_by_folder_skipping_hidden_entries_and_the_output(tmp_p
         path = src / rel if not rel.startswith("other/") else tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"name: {rel}\n")
+    # An output folder (old/) is one with the status record generate writes, not any file of that name.
+    (src / "old" / ".fleet-handshake" / "status.json").write_text(json.dumps({"apiVersion": STATUS_API_VERSION,
+                                                                             "handshakes": []}))  # fmt: skip
     (src / "a" / "to-other").symlink_to(tmp_path / "other")  # a link to a folder is not followed: a problem
     (src / "a" / ".to-other").symlink_to(tmp_path / "other")  # unless hidden
     (src / "a" / "link.yaml").symlink_to(src / "z.yaml")  # a link to a file inside is read
