@@ -62,6 +62,8 @@ def test_a_deployment_behind_the_bundles_newest_content_waits_to_be_applied_as_f
     bd["status"]["conditions"][1] = {"type": "Deployed", "status": "False", "message": "failed"}
     assert fleetstate.deployment_state(fleetstate.effective(bd)) == "ErrApplied"
     assert bd["spec"]["deploymentID"] == f"s-{COMMIT[:10]}:opts", "the deployment read is left as it is"
+    bd["spec"]["stagedDeploymentID"] = "s-newer:opts"  # staged, not deployed (a paused bundle): Fleet's words
+    assert fleetstate.effective(bd) is bd and fleetstate.deployment_state(bd) == "OutOfSync"
 
 
 def test_messages_follow_fleets_order_of_conditions() -> None:

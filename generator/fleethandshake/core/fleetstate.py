@@ -75,11 +75,12 @@ def effective(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
     commit) and its manifest's ID (`fleet.cattle.io/content-name`, for content kept in etcd) onto
     every deployment of the Bundle, also onto those of a rollout partition it does not stage yet
     (partition.go UpdatePartitions): their deploymentID, `<manifest ID>:<options hash>`, is still
-    an earlier manifest's. Such a deployment wants a deploymentID it has not got."""
+    an earlier manifest's. Such a deployment wants a deploymentID it has not got. One with the
+    manifest staged (paused, out of schedule) is left as it is: OutOfSync says so."""
     spec = _mapping(deployment.get("spec"))
     content = labels_of(deployment).get(CONTENT_LABEL, "")
-    deployment_id = str(spec.get("deploymentID") or "")
-    if not content or deployment_id.startswith(f"{content}:"):
+    ids = (str(spec.get("deploymentID") or ""), str(spec.get("stagedDeploymentID") or ""))
+    if not content or any(i.startswith(f"{content}:") for i in ids):
         return deployment
     return {**deployment, "spec": {**spec, "deploymentID": f"{content}:(not rolled out)"}}
 
