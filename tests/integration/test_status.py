@@ -134,18 +134,26 @@ def test_all_ready_at_outs_commit_exits_0_in_every_format(
     assert [h["name"] for h in report["handshakes"]] == ["orders", "registry"]
 
 
+def moved_on(
+    repo: SourceRepo, tmp_path: Path, env: dict[str, str], fake: FakeKube
+) -> tuple[Path, str, dict[str, Any], str, str]:
+    """Two prod clusters Ready at OUT's first commit; OUT moves on (a new commit), Fleet relabels
+    the Bundle and eu-west follows. (OUT, workspace, the bundle's fleet.yaml, old commit, new commit)."""
+    out, old = make_out(repo, tmp_path, env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake, "c-m-eu", "eu-west", {"env": "prod"})
+    put_cluster(fake, "c-m-us", "us-east", {"env": "prod"})
+    ws, bundle = fleet_reads(fake, out, old)["registry"]
+    git(out.parent, "commit", "--quiet", "--allow-empty", "-m", "later")
+    new = git(out.parent, "rev-parse", "HEAD")
+    put_bundle(fake, ws, bundle, new)
+    put_deployment(fake, ws, bundle, "c-m-eu", "Ready", new)
+    return out, ws, bundle, old, new
+
+
 def test_a_cluster_at_an_older_commit_is_not_ready(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out, old = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
-    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
-    put_cluster(fake_kube, "c-m-us", "us-east", {"env": "prod"})
-    ws, bundle = fleet_reads(fake_kube, out, old)["registry"]
-    # OUT moves on (a new commit); Fleet relabels the Bundle, one cluster follows, the other lags.
-    git(out.parent, "commit", "--quiet", "--allow-empty", "-m", "later")
-    new = git(out.parent, "rev-parse", "HEAD")
-    put_bundle(fake_kube, ws, bundle, new)
-    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", new)
+    out, ws, bundle, old, new = moved_on(repo, tmp_path, kube_env, fake_kube)
     put_deployment(fake_kube, ws, bundle, "c-m-us", "Ready", old)
 
     code, text, _ = status(kube_env, "--out", out)
@@ -165,14 +173,7 @@ def test_a_deployment_relabelled_with_outs_commit_but_not_rolled_out_is_not_read
     unavailable partition; maxUnavailablePartitions defaults to 0): their deploymentID is still the
     earlier manifest's, applied and ready. Fleet counts such a cluster WaitApplied (target.go
     effectiveDeployment); the Secret there is the earlier one."""
-    out, old = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
-    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
-    put_cluster(fake_kube, "c-m-us", "us-east", {"env": "prod"})
-    ws, bundle = fleet_reads(fake_kube, out, old)["registry"]
-    git(out.parent, "commit", "--quiet", "--allow-empty", "-m", "later")
-    new = git(out.parent, "rev-parse", "HEAD")
-    put_bundle(fake_kube, ws, bundle, new)
-    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", new)
+    out, ws, bundle, old, new = moved_on(repo, tmp_path, kube_env, fake_kube)
     held = deployment(ws, bundle, "c-m-us", "Ready", old)  # applied and ready at the earlier manifest
     held["metadata"]["labels"].update({COMMIT: new, CONTENT: f"s-{new[:10]}"})  # relabelled, not staged
     fake_kube.put_object(held)
