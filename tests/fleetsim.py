@@ -25,6 +25,7 @@ from fakekube import FakeKube
 API = "fleet.cattle.io/v1alpha1"
 DISPLAY = "management.cattle.io/cluster-display-name"
 COMMIT = "fleet.cattle.io/commit"
+CONTENT = "fleet.cattle.io/content-name"
 REPO = "fleet-handshake-bundles"
 STATES = ("Ready", "NotReady", "WaitApplied", "ErrApplied", "OutOfSync", "Modified")  # Pending: no deployment
 
@@ -83,6 +84,9 @@ def deployment(workspace: str, bundle: Mapping[str, Any], cluster: str, state: s
               "fleet.cattle.io/bundle-name": bundle["name"], "fleet.cattle.io/bundle-namespace": workspace,
               "fleet.cattle.io/managed": "true", "fleet.cattle.io/cluster-namespace": workspace,
               "fleet.cattle.io/cluster": cluster}  # fmt: skip
+    # The manifest's ID, which the Bundle controller writes on each deployment with the Bundle's labels
+    # (bundle_controller.go handleMatchedTarget); the deployment ID is `<manifest ID>:<options hash>`.
+    labels[CONTENT] = f"s-{commit[:10]}"
     new, old = f"s-{commit[:10]}:opts", "s-0000000000:opts"
     spec = {"deploymentID": new, "stagedDeploymentID": new, "options": {"namespace": bundle.get("namespace")}}
     status: dict[str, Any] = {"appliedDeploymentID": new, "ready": True, "nonModified": True, "release": "x",

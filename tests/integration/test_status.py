@@ -14,7 +14,7 @@ import pytest
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import SourceRepo, git, handshake, read_tree, run_cli, secret
-from fleetsim import STATES, bundles_of, deployment, put_bundle, put_cluster, put_deployment
+from fleetsim import COMMIT, CONTENT, STATES, bundles_of, deployment, put_bundle, put_cluster, put_deployment
 
 fake_kube = fakekube.fake_kube
 VALUE = "status-canary-51d"
@@ -134,18 +134,26 @@ def test_all_ready_at_outs_commit_exits_0_in_every_format(
     assert [h["name"] for h in report["handshakes"]] == ["orders", "registry"]
 
 
+def moved_on(
+    repo: SourceRepo, tmp_path: Path, env: dict[str, str], fake: FakeKube
+) -> tuple[Path, str, dict[str, Any], str, str]:
+    """Two prod clusters Ready at OUT's first commit; OUT moves on (a new commit), Fleet relabels
+    the Bundle and eu-west follows. (OUT, workspace, the bundle's fleet.yaml, old commit, new commit)."""
+    out, old = make_out(repo, tmp_path, env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake, "c-m-eu", "eu-west", {"env": "prod"})
+    put_cluster(fake, "c-m-us", "us-east", {"env": "prod"})
+    ws, bundle = fleet_reads(fake, out, old)["registry"]
+    git(out.parent, "commit", "--quiet", "--allow-empty", "-m", "later")
+    new = git(out.parent, "rev-parse", "HEAD")
+    put_bundle(fake, ws, bundle, new)
+    put_deployment(fake, ws, bundle, "c-m-eu", "Ready", new)
+    return out, ws, bundle, old, new
+
+
 def test_a_cluster_at_an_older_commit_is_not_ready(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out, old = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
-    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
-    put_cluster(fake_kube, "c-m-us", "us-east", {"env": "prod"})
-    ws, bundle = fleet_reads(fake_kube, out, old)["registry"]
-    # OUT moves on (a new commit); Fleet relabels the Bundle, one cluster follows, the other lags.
-    git(out.parent, "commit", "--quiet", "--allow-empty", "-m", "later")
-    new = git(out.parent, "rev-parse", "HEAD")
-    put_bundle(fake_kube, ws, bundle, new)
-    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", new)
+    out, ws, bundle, old, new = moved_on(repo, tmp_path, kube_env, fake_kube)
     put_deployment(fake_kube, ws, bundle, "c-m-us", "Ready", old)
 
     code, text, _ = status(kube_env, "--out", out)
@@ -154,6 +162,29 @@ def test_a_cluster_at_an_older_commit_is_not_ready(
     assert f"  us-east  Ready        {old[:12]}  Ready at commit {old[:12]}, not yet at OUT's commit {new[:12]}" in text
     assert f"  eu-west  Ready        {new[:12]}\n" in text
     assert f"NOT READY: 1 of 2 bundle deployment(s) Ready at OUT's commit {new[:12]}; not Ready: us-east." in text
+
+
+def test_a_deployment_relabelled_with_outs_commit_but_not_rolled_out_is_not_ready(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Fleet's Bundle controller writes the Bundle's labels (OUT's commit) and the new manifest's ID
+    (`fleet.cattle.io/content-name`) onto every deployment of the Bundle, also onto those of a
+    rollout partition it does not stage yet (target/partition.go UpdatePartitions stops at the first
+    unavailable partition; maxUnavailablePartitions defaults to 0): their deploymentID is still the
+    earlier manifest's, applied and ready. Fleet counts such a cluster WaitApplied (target.go
+    effectiveDeployment); the Secret there is the earlier one."""
+    out, ws, bundle, old, new = moved_on(repo, tmp_path, kube_env, fake_kube)
+    held = deployment(ws, bundle, "c-m-us", "Ready", old)  # applied and ready at the earlier manifest
+    held["metadata"]["labels"].update({COMMIT: new, CONTENT: f"s-{new[:10]}"})  # relabelled, not staged
+    fake_kube.put_object(held)
+
+    code, raw, _ = status(kube_env, "--out", out, "--format", "json")
+
+    assert code == 11
+    rows = {c["displayName"]: c for c in json.loads(raw)["handshakes"][0]["clusters"]}
+    assert rows["us-east"]["state"] == "WaitApplied" and rows["us-east"]["ready"] is False
+    assert "not rolled out" in rows["us-east"]["message"]
+    assert rows["eu-west"]["state"] == "Ready" and rows["eu-west"]["ready"] is True
 
 
 def test_bundles_fleet_lacks_and_bundles_out_no_longer_has_are_called_out(

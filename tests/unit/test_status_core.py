@@ -47,6 +47,25 @@ def test_the_first_rule_of_fleets_that_holds_wins() -> None:
     assert fleetstate.deployment_state(bd) == "Modified"
 
 
+@pytest.mark.parametrize("state", STATES)
+def test_a_deployment_of_the_bundles_newest_content_is_judged_as_it_is(state: str) -> None:
+    bd = deployment("fleet-default", BUNDLE, "c-1", state, COMMIT)
+    assert fleetstate.effective(bd) is bd
+    del bd["metadata"]["labels"][fleetstate.CONTENT_LABEL]  # content in OCI or a Helm chart: no label
+    assert fleetstate.effective(bd) is bd
+
+
+def test_a_deployment_behind_the_bundles_newest_content_waits_to_be_applied_as_fleet_says() -> None:
+    bd = deployment("fleet-default", BUNDLE, "c-1", "Ready", COMMIT)
+    bd["metadata"]["labels"][fleetstate.CONTENT_LABEL] = "s-newer"
+    assert fleetstate.deployment_state(fleetstate.effective(bd)) == "WaitApplied"
+    bd["status"]["conditions"][1] = {"type": "Deployed", "status": "False", "message": "failed"}
+    assert fleetstate.deployment_state(fleetstate.effective(bd)) == "ErrApplied"
+    assert bd["spec"]["deploymentID"] == f"s-{COMMIT[:10]}:opts", "the deployment read is left as it is"
+    bd["spec"]["stagedDeploymentID"] = "s-newer:opts"  # staged, not deployed (a paused bundle): Fleet's words
+    assert fleetstate.effective(bd) is bd and fleetstate.deployment_state(bd) == "OutOfSync"
+
+
 def test_messages_follow_fleets_order_of_conditions() -> None:
     bd = deployment("fleet-default", BUNDLE, "c-1", "ErrApplied", COMMIT)
     assert fleetstate.deployment_message(bd) == 'failed to install: namespaces "apps" is forbidden'

@@ -28,6 +28,7 @@ BUNDLE_LABEL = "fleet.cattle.io/bundle-name"
 BUNDLE_NAMESPACE_LABEL = "fleet.cattle.io/bundle-namespace"
 CLUSTER_LABEL = "fleet.cattle.io/cluster"
 CLUSTER_NAMESPACE_LABEL = "fleet.cattle.io/cluster-namespace"
+CONTENT_LABEL = "fleet.cattle.io/content-name"
 
 READY = "Ready"
 NOT_READY = "NotReady"
@@ -66,6 +67,22 @@ def deployment_state(deployment: Mapping[str, Any]) -> str:
     if not status.get("nonModified"):
         return MODIFIED
     return READY
+
+
+def effective(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The deployment as Fleet's Bundle status judges it (target.go effectiveDeployment: the
+    deploymentID the Bundle wants now). The Bundle controller writes the Bundle's labels (its
+    commit) and its manifest's ID (`fleet.cattle.io/content-name`, for content kept in etcd) onto
+    every deployment of the Bundle, also onto those of a rollout partition it does not stage yet
+    (partition.go UpdatePartitions): their deploymentID, `<manifest ID>:<options hash>`, is still
+    an earlier manifest's. Such a deployment wants a deploymentID it has not got. One with the
+    manifest staged (paused, out of schedule) is left as it is: OutOfSync says so."""
+    spec = _mapping(deployment.get("spec"))
+    content = labels_of(deployment).get(CONTENT_LABEL, "")
+    ids = (str(spec.get("deploymentID") or ""), str(spec.get("stagedDeploymentID") or ""))
+    if not content or any(i.startswith(f"{content}:") for i in ids):
+        return deployment
+    return {**deployment, "spec": {**spec, "deploymentID": f"{content}:(not rolled out)"}}
 
 
 # ModifiedStatus.String() (bundledeployment_types.go): `<kind>.<group> <namespace>/<name> modified

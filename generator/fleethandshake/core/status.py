@@ -135,7 +135,10 @@ def _delivery(bundle: Expected, cluster: str, display: str, bd: Mapping[str, Any
         message = "no BundleDeployment for this cluster yet: Fleet has not scheduled the bundle there"
         return Delivery(bundle.workspace, bundle.handshake, bundle.name, cluster, display, fleet.PENDING, message, "",
                         False)  # fmt: skip
-    state, message = fleet.deployment_state(bd), fleet.deployment_message(bd)
+    wanted = fleet.effective(bd)
+    state, message = fleet.deployment_state(wanted), fleet.deployment_message(wanted)
+    if wanted is not bd and not message:
+        message = "the Bundle's newest content is not rolled out to this cluster yet (an earlier one is deployed)"
     at = fleet.labels_of(bd).get(fleet.COMMIT_LABEL, "")
     current = commit is None or at == commit
     if state == fleet.READY and not current:
