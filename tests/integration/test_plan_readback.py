@@ -134,5 +134,12 @@ def test_a_mode_switch_says_a_value_rotated_with_it(setup: Any) -> None:
     assert (same["keysChanged"], same["changes"][1:]) == ([], [])
     rotated = renamed(secret("pull", stringData={"token": "rotated"}), other("one"))
     assert (rotated["keysChanged"], rotated["changes"][1:]) == (["token"], [])
+    inventory = repo.root.parent / "inventory.yaml"
+    inventory.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [{
+        "apiVersion": "fleet.cattle.io/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": "c1", "namespace": "fleet-default", "labels": {}}}]}))  # fmt: skip
+    result = run_cli("plan", repo.root, "--out", out, "--format", "json", "--inventory", inventory, env=env)
+    (c1,) = json.loads(result.stdout)["clusters"]
+    assert [c.split(", ")[1:] for c in c1["changes"]] == [["keys changed token"]]  # besides "moves from ..."
     labelled = renamed(pull(labels={"app": LABEL}), other("one"))
     assert (labelled["keysChanged"], labelled["changes"][1:]) == ([], ["labels"])
