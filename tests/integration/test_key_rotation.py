@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from fhtest import SOPS, AgeKey, SourceRepo, handshake, make_age_key, read_tree, run_cli, secret
-from fleethandshake.core.plan import VALUES_UNCOMPARED
+from fleethandshake.core.planwords import VALUES_UNCOMPARED
 from fleethandshake.errors import EXIT_CHANGES
 
 FILE = "sopssecret.yaml"

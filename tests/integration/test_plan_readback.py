@@ -14,7 +14,8 @@ import pytest
 import fakekube
 from fakekube import FakeKube, write_kubeconfig
 from fhtest import AgeKey, SourceRepo, handshake, make_age_key, run_cli, secret
-from fleethandshake.core.plan import META_UNCOMPARED, REWRITTEN, VALUES_UNRECORDED
+from fleethandshake.core.plan import REWRITTEN
+from fleethandshake.core.planwords import META_UNCOMPARED, VALUES_UNRECORDED
 from fleethandshake.errors import EXIT_CHANGES
 
 fake_kube = fakekube.fake_kube
@@ -108,3 +109,37 @@ def test_without_the_state_file_no_key_is_called_added(setup: Any) -> None:
         bundle = plan_without_state(repo, out, env, secret("pull", stringData={"token": VALUE, "new": "x"}))
         assert (bundle["keysAdded"], bundle["keysRemoved"]) == (["new"], [])
         assert bundle["changes"] == [VALUES_UNRECORDED, "data"]
+
+
+@pytest.mark.parametrize("setup", ["sops"], indirect=True)
+def test_a_mode_switch_says_a_value_rotated_with_it(setup: Any) -> None:
+    """sops -> downstream renames the bundle (the mode is part of its name); a value rotated in the
+    same change was once said nowhere: only "renamed", as if the clusters kept what they had."""
+    repo, out, env = setup
+    (repo.root / ".fleet-handshake.yaml").unlink()  # the handshake's annotation says the mode
+    hs = handshake("down", "pull", [{"clusterName": "c1"}], target_namespace="pulled")
+    hs["metadata"]["annotations"] = {"fleethandshake.riverpointtechnology.com/mode": "downstream"}
+    repo.handshakes("hs.yaml", hs)
+
+    def renamed(*docs: dict[str, Any]) -> dict[str, Any]:
+        repo.encrypted("secrets/pull.yaml", *docs)
+        result = run_cli("plan", repo.root, "--out", out, "--format", "json", env=env)
+        assert result.code == EXIT_CHANGES, result.stderr
+        assert VALUE not in result.stdout + result.stderr
+        (added,) = [b for b in json.loads(result.stdout)["bundles"] if b["change"] == "added"]
+        assert added["changes"][0].startswith("renamed from ")
+        return dict(added)
+
+    same = renamed(pull(), other("one"))
+    assert (same["keysChanged"], same["changes"][1:]) == ([], [])
+    rotated = renamed(secret("pull", stringData={"token": "rotated"}), other("one"))
+    assert (rotated["keysChanged"], rotated["changes"][1:]) == (["token"], [])
+    inventory = repo.root.parent / "inventory.yaml"
+    inventory.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [{
+        "apiVersion": "fleet.cattle.io/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": "c1", "namespace": "fleet-default", "labels": {}}}]}))  # fmt: skip
+    result = run_cli("plan", repo.root, "--out", out, "--format", "json", "--inventory", inventory, env=env)
+    (c1,) = json.loads(result.stdout)["clusters"]
+    assert [c.split(", ")[1:] for c in c1["changes"]] == [["keys changed token"]]  # besides "moves from ..."
+    labelled = renamed(pull(labels={"app": LABEL}), other("one"))
+    assert (labelled["keysChanged"], labelled["changes"][1:]) == ([], ["labels"])

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..modes import modes
-from .bundleview import NO_KEYS, UNRECORDED, BundleView, read_views, resealed_reason
+from .bundleview import BundleView, read_views, resealed_reason
 from .conflicts import Conflict, Resolve, cluster_label, find_conflicts
 from .describe import describe_criteria, describe_target
 from .inventory import Inventory
 from .namespacemaps import mapped_deliveries
 from .output import HandshakeChange, group_by_bundle
+from .planwords import META_UNCOMPARED, Words, what_changed
 from .removals import Removals
 
 if TYPE_CHECKING:
@@ -28,27 +29,6 @@ RENAMED_WHY = ("its name carries the bundle's identity (workspace, handshake, ta
                "Secret name, delivery mode) in 64 bits; earlier versions used 32 bits of fewer")  # fmt: skip
 # The same, when the delivery mode changed: the mode is part of the name, and that is the reason.
 MODE_CHANGED = "its delivery mode changed from {before} to {after}, and the mode is part of a bundle's identity"
-# The value digests of the two trees were made with different keys (the age identities the runs
-# decrypted with), or the output has none: whether a value changed cannot be told, so no key is
-# called changed.
-VALUES_UNCOMPARED = (
-    "values not compared: this run's age identities did not make the output's state file "
-    "(a rotated source key?); only key names are compared"
-)
-# sops and downstream modes: the output's state file does not record the handshake, so the
-# bundle's values (and, in downstream mode, its key names) are unknown: no key is called added,
-# removed or changed for want of a record.
-VALUES_UNRECORDED = (
-    "values not compared: the output's state file does not record them (deleted, from another "
-    "repository, or written by an earlier version); only key names the bundle shows are compared"
-)
-# sops and downstream modes: the output's state file (of an earlier version) does not record the
-# Secret's type, labels and annotations, so a change to them cannot be told from none.
-META_UNCOMPARED = (
-    "files changed; the Secret's type, labels and annotations are not compared: the output's state "
-    "file, written by an earlier version, does not record them"
-)
-META_WORDS = {"type": "secret type", "labels": "labels", "annotations": "annotations"}
 
 
 @dataclass(frozen=True)
@@ -133,44 +113,6 @@ class Plan:
         return tuple(h for h in self.handshakes if h.status.value != "Synced")
 
 
-Words = tuple[str, ...]
-
-
-def _what_changed(old: BundleView, new: BundleView) -> tuple[Words, Words, Words, Words]:
-    changes = []
-    if (old.target, old.earlier) != (new.target, new.earlier):
-        changes.append("targets")
-    if old.target_namespace != new.target_namespace:
-        changes.append(f"target namespace {old.target_namespace} -> {new.target_namespace}")
-    if old.secret_name != new.secret_name:
-        changes.append(f"secret name {old.secret_name} -> {new.secret_name}")
-    if old.secret_type != new.secret_type:
-        changes.append(f"secret type {old.secret_type} -> {new.secret_type}")
-    if old.secret_labels != new.secret_labels:
-        changes.append("labels")
-    if old.secret_annotations != new.secret_annotations:
-        changes.append("annotations")
-    before, after = dict(old.values), dict(new.values)
-    added = tuple(sorted(set(after) - set(before)))
-    removed = tuple(sorted(set(before) - set(after)))
-    changed: Words = ()
-    if UNRECORDED & {old.values_key, new.values_key}:
-        changes.append(VALUES_UNRECORDED)
-        if NO_KEYS in (old.values_key, new.values_key):
-            added = removed = ()
-    elif old.values_key != new.values_key:
-        changes.append(VALUES_UNCOMPARED)
-    else:
-        changed = tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k]))
-    if added or removed or changed:
-        changes.append("data")
-    if old.meta and new.meta and old.values_key == new.values_key:  # not readable: the state's digests
-        before_meta, after_meta = dict(old.meta), dict(new.meta)
-        changes += [word for name, word in META_WORDS.items()
-                    if before_meta.get(name) != after_meta.get(name) and word not in changes]  # fmt: skip
-    return tuple(changes), added, removed, changed
-
-
 def _diff(
     old: BundleView | None, new: BundleView | None, resolve: Resolve | None, same: bool = False, resealed: str = ""
 ) -> BundleDiff:
@@ -196,7 +138,7 @@ def _diff(
         return replace(diff, change=REMOVED, keys_removed=view.keys)
     if same:
         return diff  # byte-identical folders: unchanged, whatever their content
-    changes, added, removed, changed = _what_changed(old, new)
+    changes, added, removed, changed = what_changed(old, new)
     unexplained = resealed or (META_UNCOMPARED if old.meta is None or new.meta is None else REWRITTEN)
     return replace(diff, change=MODIFIED, changes=changes or (unexplained,),
                    keys_added=added, keys_removed=removed, keys_changed=changed)  # fmt: skip
@@ -278,10 +220,29 @@ def _renames(
         if d.path in pairs:
             d = replace(d, changes=(f"renamed to {pairs[d.path].bundle}: {why(old[d.path], new[pairs[d.path].path])}",))
         elif d.path in renamed_to:
-            before = old[renamed_to[d.path]]
-            d = replace(d, changes=(f"renamed from {before.name}: {why(before, new[d.path])}",))
+            before, after = old[renamed_to[d.path]], new[d.path]
+            # What the clusters receive may change with the rename (a value rotated in the same
+            # change): said as for a bundle modified in place, where the two views compare.
+            words, changed = _renamed_changes(before, after)
+            d = replace(d, changes=(f"renamed from {before.name}: {why(before, after)}", *words), keys_changed=changed)
         out.append(d)
     return tuple(out)
+
+
+def _renamed_changes(before: BundleView, after: BundleView) -> tuple[Words, Words]:
+    """What changes in the Secret a renamed bundle delivers, beyond its name: words and keys changed.
+
+    Only where the two views read the Secret alike (both from the Secret, or both from the state
+    file's digests of the same key): a plain-mode view against a digest view compares nothing."""
+    if before.values_key != after.values_key or (before.meta is None) != (after.meta is None):
+        return (), ()
+    if before.mode != after.mode:  # each mode reads other metadata back (a SopsSecret's own labels): the digests say
+        after = replace(after, secret_type=before.secret_type, secret_labels=before.secret_labels,
+                        secret_annotations=before.secret_annotations)  # fmt: skip
+    changes, _, removed, changed = what_changed(before, after)
+    words = [c for c in changes if c != "data"]
+    words += [f"keys removed {', '.join(removed)}"] if removed else []
+    return tuple(words), changed
 
 
 def _impacts(
@@ -317,12 +278,15 @@ def _impacts(
                 loses.setdefault((d.workspace, cluster), set()).add(delivery)
                 went[(d.workspace, cluster, delivery)] = d.path
     moves = []
+    by_path = {d.path: d for d in diffs}
     for ws, cluster, delivery in sorted(came.keys() & went.keys()):
         # The same Secret of the same handshake, from another bundle: a move, not a gain and a loss.
         gains[(ws, cluster)].discard(delivery)
         loses[(ws, cluster)].discard(delivery)
         source, target = went[(ws, cluster, delivery)], came[(ws, cluster, delivery)]
-        changes.setdefault((ws, cluster), set()).add(f"{delivery}: moves from bundle {source} to {target}")
+        also = _moved_words(by_path[target])
+        move = f"{delivery}: moves from bundle {source} to {target}"
+        changes.setdefault((ws, cluster), set()).add(", ".join([move, *also]))
         view = new[target]
         moves.append(Move(ws, cluster, view.handshake, f"{view.target_namespace}/{view.secret_name}", source, target))
     impacts = tuple(
@@ -331,6 +295,15 @@ def _impacts(
         for ws, c in sorted(set(gains) | set(loses) | set(changes))
     )  # fmt: skip
     return impacts, tuple(moves)
+
+
+def _moved_words(d: BundleDiff) -> list[str]:
+    """What changes in a Secret a cluster keeps while it moves to bundle `d`: its keys, and for a
+    renamed bundle the other changes of its Secret (not the bundle's targets: the move says them)."""
+    if d.change == ADDED:
+        words = [c for c in d.changes if not c.startswith("renamed ")]
+        return words + ([f"keys changed {', '.join(d.keys_changed)}"] if d.keys_changed else [])
+    return [w for w in _change_words(d) if w.startswith("keys ")]
 
 
 def _change_words(d: BundleDiff) -> list[str]:

@@ -55,8 +55,8 @@ def _names(names: Iterable[str], limit: int = MAX_KEYS) -> str:
 
 
 def _keys(d: BundleDiff) -> str:
-    if d.change == ADDED:
-        return _names(d.keys_added)
+    if d.change == ADDED:  # a renamed bundle's keys may change too
+        return " · ".join([_names(d.keys_added), *([f"changed {_names(d.keys_changed)}"] if d.keys_changed else [])])
     if d.change == REMOVED:
         return _names(d.keys_removed)
     parts = [f"{kind} {_names(keys)}" for kind, keys in
