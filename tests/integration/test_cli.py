@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fhtest import SourceRepo, handshake, run_cli, secret
+from fhtest import GIT_ENV, SourceRepo, git, handshake, run_cli, secret
 from fleethandshake import cli
 
 
@@ -134,6 +134,27 @@ def test_publish_retries_must_be_a_count(retries: str, tmp_path: Path) -> None:
     result = run_cli("publish", tmp_path, "--out", tmp_path / "out", "--retries", retries)
     assert result.code == 2
     assert f"argument --retries: must be 0 or more, not '{retries}'" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["generate", "publish"])
+def test_quiet_still_says_why_a_handshake_failed(command: str, repo: SourceRepo, tmp_path: Path) -> None:
+    """--quiet prints errors only: a handshake in Error is one (the run exits 1), so it is said."""
+    repo.handshakes(
+        "hs.yaml", handshake("good", "ok", [{"clusterName": "c1"}]), handshake("bad", "other", [{"clusterName": "c1"}])
+    )
+    repo.encrypted("ok.yaml", secret("ok", stringData={"k": "quiet-ok-value"}))
+    repo.encrypted("other.yaml", secret("other", stringData={"k": "quiet-other-value"}))
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "start")
+    extra = ["--no-push", "--allow-unordered"] if command == "publish" else []
+    result = run_cli(command, repo.root, "--out", work / "bundles", "--quiet", *extra, env=GIT_ENV)  # no key
+    assert result.code == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split()[:2] for line in lines] == [["Error", "fleet-default/bad"], ["Error", "fleet-default/good"]]
+    assert all("none of the available keys can open it" in line for line in lines)
+    assert "quiet-" not in result.stderr + result.stdout
 
 
 def test_missing_source_folder_is_a_clear_error(tmp_path: Path) -> None:

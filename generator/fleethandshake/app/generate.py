@@ -125,6 +125,9 @@ def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str
     from ..core import report
 
     say(report.generate_summary(result.composition, result.changed_files, str(out)))
+    if quiet:  # "errors only": the handshakes that make the run exit 1 still say why
+        for row in report.handshake_rows(result.composition, failed_only=True):
+            print(row, file=sys.stderr)
     warning = report.plain_warning(result.composition.tree)
     if warning is not None:
         say(warning)

@@ -244,6 +244,9 @@ def run(
     comp = result.composition
     if comp is not None:
         say(report.generate_summary(comp, (), str(out)).rsplit("\n", 1)[0])
+        if quiet:  # "errors only": the handshakes that make the run exit 1 still say why
+            for row in report.handshake_rows(comp, failed_only=True):
+                print(row, file=sys.stderr)
         warning = report.plain_warning(comp.tree)
         if warning is not None:
             say(warning)

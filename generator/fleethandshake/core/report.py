@@ -37,10 +37,13 @@ def undelivered_warning(undelivered: Sequence[tuple[str, str, tuple[str, ...]]],
     )
 
 
-def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) -> str:
+def handshake_rows(comp: Composition, *, failed_only: bool = False) -> list[str]:
+    """A line per handshake: its status and bundles, or why it is not Synced. `failed_only`: the
+    handshakes that are not Synced, what `--quiet` still prints (they make the run exit 1)."""
+    rows = [c for c in comp.changes if not failed_only or c.status is not Status.SYNCED]
+    width = max((len(f"{c.workspace}/{c.name}") for c in rows), default=0)
     lines = []
-    width = max((len(f"{c.workspace}/{c.name}") for c in comp.changes), default=0)
-    for c in comp.changes:
+    for c in rows:
         ref = f"{c.workspace}/{c.name}".ljust(width)
         if c.status is Status.SYNCED:
             count = len(c.bundles)
@@ -49,6 +52,11 @@ def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) 
         else:
             detail = c.message + (f" (kept {len(c.bundles)} previous bundle(s))" if c.bundles else "")
         lines.append(f"  {c.status.value:<7}  {ref}  {detail}")
+    return lines
+
+
+def generate_summary(comp: Composition, changed_files: Sequence[str], out: str) -> str:
+    lines = handshake_rows(comp)
     for r in comp.removed:
         if r.kind == "bundle":
             lines.append(f"  removed  {r.path}  (bundle of {r.handshake}: its handshake or target is gone)")
