@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +179,43 @@ class Workspace(_Repository):
         }  # fmt: skip
         self.repo.git.commit("--no-verify", "--quiet", "-m", message, "--", self.rel, env=env)
         return self.head()
+
+    def not_committed_as_written(self, files: Iterable[str]) -> list[str]:
+        """Of these files of OUT, those `commit` would not commit as written, each as `path (why)`:
+        a file an ignore rule matches (`add --all` skips it), or one a configured filter driver
+        (git-lfs, git-crypt) turns into something else. Fleet reads the commit, not the work tree."""
+        paths = [f"{self.rel}/{f}" for f in files]
+        if not paths:
+            return []
+        found = []
+        fields = self._ask("check-ignore", "-z", "-v", "-n", "--stdin", paths=paths)
+        for source, line, pattern, path in zip(*[iter(fields)] * 4, strict=False):
+            if source and not pattern.startswith("!"):
+                found.append(f"{path} (ignored: {source}:{line}: {pattern})")
+        fields = self._ask("check-attr", "-z", "--stdin", "filter", paths=paths)
+        drivers: dict[str, bool] = {}
+        for path, _, value in zip(*[iter(fields)] * 3, strict=False):
+            if value in ("unspecified", "unset", "set"):
+                continue
+            if value not in drivers:
+                names = "|".join(("clean", "process"))
+                configured = self.repo.git.config("--get-regexp", rf"^filter\.{re.escape(value)}\.({names})$",
+                                                  with_exceptions=False)  # fmt: skip
+                drivers[value] = bool(configured)
+            if drivers[value]:
+                found.append(f"{path} (filter={value} in .gitattributes)")
+        return found
+
+    def _ask(self, *args: str, paths: list[str]) -> list[str]:
+        """A `git check-*` command over `paths` (on stdin: any number of them), its NUL-separated answer."""
+        with tempfile.TemporaryFile() as stdin:  # paths only: no value is ever in it
+            stdin.write(b"\0".join(p.encode() for p in paths) + b"\0")
+            stdin.seek(0)
+            status, out, _ = self.repo.git.execute(["git", *args], istream=stdin, with_extended_output=True,
+                                                   with_exceptions=False, env=_SAFE_ENV)  # fmt: skip
+        if status not in (0, 1):  # 1: none of them matched
+            raise UserError(f"git {args[0]} failed (exit {status})")
+        return str(out).split("\0")[:-1]
 
     def push(self) -> None:
         assert self.remote is not None

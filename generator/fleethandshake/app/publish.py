@@ -166,6 +166,7 @@ def publish(
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)
+                _check_committable(ws, result.composition, pending, remote_head)
                 try:
                     sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
                     _check_created(sync, guard, ws)
@@ -194,6 +195,24 @@ def publish(
             return PublishResult(ours, True, attempt, comp, ws.head())
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
+
+
+def _check_committable(ws: gitx.Workspace, comp: output.Composition, pending: tuple[str, str | None] | None,
+                       remote_head: str | None) -> None:  # fmt: skip
+    """Refuse, before anything is written, when git would leave out or transform a file of the
+    output: Fleet would deploy its bundle without it (no secret.yaml: the Secret is removed from
+    the clusters) while this run reported it Synced."""
+    refused = ws.not_committed_as_written(comp.tree)
+    if not refused:
+        return
+    _drop(ws, pending, remote_head)
+    more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+    raise UserError(
+        f"git would not commit these files of {ws.rel} as fleet-handshake writes them: {', '.join(refused[:5])}{more}. "
+        "Fleet reads the commit, so their bundles would reach the clusters without them (a bundle without its "
+        f"secret.yaml removes that Secret from its clusters). Nothing was written or pushed: stop ignoring or "
+        f"filtering {ws.rel} (for example a line `!{ws.rel}/**` at the end of .gitignore) and publish again"
+    )
 
 
 def _check_created(sync: downstream.Sync, guard: ordering.Guard, ws: gitx.Workspace) -> None:
