@@ -82,3 +82,26 @@ def test_a_configured_filter_is_refused_an_unconfigured_one_is_not(
     assert published.code == 0, published.stderr
     [secret_yaml] = [f for f in remote_files(remote) if f.endswith("/secret.yaml")]
     assert git(remote, "show", f"main:{secret_yaml}") == (work / secret_yaml).read_text().rstrip("\n")
+
+
+def test_a_commit_git_refuses_is_a_clear_error_and_the_next_run_publishes(
+    repo: SourceRepo, remote: Path, tmp_path: Path, env_keys: dict[str, str]
+) -> None:
+    fill(repo)
+    work = clone(remote, tmp_path / "work")
+    git(work, "config", "commit.gpgsign", "true")
+    git(work, "config", "gpg.program", "false")  # a signing program that always fails
+    head = git(remote, "rev-parse", "main")
+
+    failed = run_cli("publish", repo.root, "--out", work / "bundles", env=env_keys)
+
+    assert failed.code == 1, failed.stderr
+    assert "git commit failed (exit 128): error: gpg failed to sign the data" in failed.stderr
+    assert "unexpected error" not in failed.stderr and VALUE not in failed.stderr
+    assert git(remote, "rev-parse", "main") == head
+
+    git(work, "config", "commit.gpgsign", "false")
+    published = run_cli("publish", repo.root, "--out", work / "bundles", env=env_keys)
+
+    assert published.code == 0, published.stderr
+    assert any(f.endswith("/secret.yaml") for f in remote_files(remote))

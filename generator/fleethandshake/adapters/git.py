@@ -177,7 +177,14 @@ class Workspace(_Repository):
             "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
             "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
         }  # fmt: skip
-        self.repo.git.commit("--no-verify", "--quiet", "-m", message, "--", self.rel, env=env)
+        try:
+            self.repo.git.commit("--no-verify", "--quiet", "-m", message, "--", self.rel, env=env)
+        except git.GitCommandError as e:  # e.g. commit.gpgsign without a usable key
+            text = str(e.stderr).strip().removeprefix("stderr: '").removesuffix("'")  # GitPython's wrapping
+            says = [line.strip() for line in text.splitlines() if line.strip().startswith(("error:", "fatal:"))]
+            reason = ": " + " ".join(says) if says else ""
+            raise UserError(f"git commit failed (exit {e.status}){reason}; nothing was pushed, "
+                            f"and {self.rel} holds the new output uncommitted") from None  # fmt: skip
         return self.head()
 
     def not_committed_as_written(self, files: Iterable[str]) -> list[str]:
