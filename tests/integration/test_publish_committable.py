@@ -84,23 +84,46 @@ def test_a_configured_filter_is_refused_an_unconfigured_one_is_not(
     assert git(remote, "show", f"main:{secret_yaml}") == (work / secret_yaml).read_text().rstrip("\n")
 
 
+@pytest.mark.parametrize(
+    ("setup", "undo", "says"),
+    [
+        (
+            [["config", "commit.gpgsign", "true"], ["config", "gpg.program", "false"]],  # signing always fails
+            [["config", "commit.gpgsign", "false"]],
+            "git commit failed (exit 128): error: gpg failed to sign the data",
+        ),
+        (
+            [["sparse-checkout", "set", "--no-cone", "/README.md"]],  # OUT outside the sparse checkout
+            [["sparse-checkout", "disable"]],
+            "git add failed (exit 1): The following paths and/or pathspecs matched paths that exist outside of "
+            "your sparse-checkout definition, so will not be updated in the index; nothing was pushed",
+        ),
+    ],
+)
 def test_a_commit_git_refuses_is_a_clear_error_and_the_next_run_publishes(
-    repo: SourceRepo, remote: Path, tmp_path: Path, env_keys: dict[str, str]
+    setup: list[list[str]],
+    undo: list[list[str]],
+    says: str,
+    repo: SourceRepo,
+    remote: Path,
+    tmp_path: Path,
+    env_keys: dict[str, str],
 ) -> None:
     fill(repo)
     work = clone(remote, tmp_path / "work")
-    git(work, "config", "commit.gpgsign", "true")
-    git(work, "config", "gpg.program", "false")  # a signing program that always fails
+    for args in setup:
+        git(work, *args)
     head = git(remote, "rev-parse", "main")
 
     failed = run_cli("publish", repo.root, "--out", work / "bundles", env=env_keys)
 
     assert failed.code == 1, failed.stderr
-    assert "git commit failed (exit 128): error: gpg failed to sign the data" in failed.stderr
+    assert says in " ".join(failed.stderr.split())
     assert "unexpected error" not in failed.stderr and VALUE not in failed.stderr
     assert git(remote, "rev-parse", "main") == head
 
-    git(work, "config", "commit.gpgsign", "false")
+    for args in undo:
+        git(work, *args)
     published = run_cli("publish", repo.root, "--out", work / "bundles", env=env_keys)
 
     assert published.code == 0, published.stderr

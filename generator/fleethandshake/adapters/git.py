@@ -168,6 +168,13 @@ class Workspace(_Repository):
         return _changed_paths(self.repo, "--untracked-files=no", ".", f":!{self.rel}")
 
     def commit(self, message: str, author: Identity, committer: Identity) -> str | None:
+        try:
+            return self._commit(message, author, committer)
+        except git.GitCommandError as e:  # commit.gpgsign without a usable key; OUT outside a sparse checkout
+            raise UserError(f"git {e.command[1]} failed (exit {e.status}): {_reason(e)}; nothing was pushed, "
+                            f"and {self.rel} holds the new output uncommitted") from None  # fmt: skip
+
+    def _commit(self, message: str, author: Identity, committer: Identity) -> str | None:
         self.repo.git.add("--all", "--", self.rel)
         if not self.repo.git.diff("--cached", "--name-only", "--", self.rel) and self.head() is not None:
             return None
@@ -177,14 +184,7 @@ class Workspace(_Repository):
             "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
             "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
         }  # fmt: skip
-        try:
-            self.repo.git.commit("--no-verify", "--quiet", "-m", message, "--", self.rel, env=env)
-        except git.GitCommandError as e:  # e.g. commit.gpgsign without a usable key
-            text = str(e.stderr).strip().removeprefix("stderr: '").removesuffix("'")  # GitPython's wrapping
-            says = [line.strip() for line in text.splitlines() if line.strip().startswith(("error:", "fatal:"))]
-            reason = ": " + " ".join(says) if says else ""
-            raise UserError(f"git commit failed (exit {e.status}){reason}; nothing was pushed, "
-                            f"and {self.rel} holds the new output uncommitted") from None  # fmt: skip
+        self.repo.git.commit("--no-verify", "--quiet", "-m", message, "--", self.rel, env=env)
         return self.head()
 
     def not_committed_as_written(self, files: Iterable[str]) -> list[str]:
@@ -233,6 +233,19 @@ class Workspace(_Repository):
             if any(marker in text for marker in _RACE_MARKERS):
                 raise PushRejected() from None
             raise UserError(f"git push to {self.remote} failed (exit {e.status})") from None
+
+
+def _reason(e: git.GitCommandError) -> str:
+    """What git said, without its hints or the list of paths that may follow: its error and fatal
+    lines, else its first sentence (the lines up to one that ends with a colon)."""
+    lines = [line.strip() for line in str(e.stderr).strip().removeprefix("stderr: '").removesuffix("'").splitlines()]
+    says = [line for line in lines if line.startswith(("error:", "fatal:"))]
+    if not says:
+        for line in lines:
+            says.append(line)
+            if line.endswith(":"):
+                break
+    return " ".join(says).rstrip(":") or "no reason given"
 
 
 def _changed_paths(repo: git.Repo, untracked: str, *pathspec: str) -> list[str]:
