@@ -371,3 +371,37 @@ def test_a_secret_changed_on_the_cluster_is_modified_and_its_values_stay_hidden(
         'secret.v1 apps/registry-pull modified {"data":{"token":"(hidden)","added-by-hand":null},'
         '"metadata":{"labels":{"x":"y"}}}'
     )
+
+
+def test_wait_looks_again_after_a_passing_api_failure(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """A 500 or 503 from the API server (a restart, a load balancer's blip) while waiting: the
+    wait looked no further and failed (exit 1) although Fleet was Ready; it looks again until the
+    timeout, saying why on stderr."""
+    out, _, _ = ready_on_eu_west(repo, tmp_path, kube_env, fake_kube)
+    fake_kube.fail_next(500, "Failed", method="GET", message="BODY-TEXT-NOT-SHOWN")
+    fake_kube.fail_next(503, "Unavailable", method="GET")
+
+    code, stdout, stderr = status(kube_env, "--out", out, "--wait", "600", "--wait-interval", "0")
+
+    assert code == 0, stderr
+    assert "Ready: every targeted cluster is Ready" in stdout
+    assert "HTTP 500 Internal Server Error" in stderr and "HTTP 503 Service Unavailable" in stderr
+    assert "looking again until the timeout" in stderr and "BODY-TEXT-NOT-SHOWN" not in stderr
+
+
+@pytest.mark.parametrize(("fail", "timeout"), [(403, "600"), (500, "0")])
+def test_wait_stops_at_a_lasting_api_failure_or_at_the_timeout(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube, fail: int, timeout: str
+) -> None:
+    """Forbidden does not pass by waiting: it fails at once; a passing failure at the timeout fails."""
+    out, _, _ = ready_on_eu_west(repo, tmp_path, kube_env, fake_kube)
+    fake_kube.fail_next(fail, "Failed", method="GET")
+
+    code, stdout, stderr = status(kube_env, "--out", out, "--wait", timeout, "--wait-interval", "0")
+
+    assert code == 1 and stdout == ""
+    assert "cannot list bundles.fleet.cattle.io in namespace fleet-default" in stderr and f"HTTP {fail}" in stderr
+    assert "looking again" not in stderr
+    assert len(fake_kube.requests_of("GET")) == 1

@@ -106,25 +106,59 @@ def observe(reader: FleetReader, wanted: Wanted) -> core.Report:
     return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced)
 
 
+def passing(error: Exception) -> bool:
+    """A failure that may pass by waiting: no answer (a connection reset, a timeout) or the API
+    server failed or throttled (5xx, 429). Forbidden, not found, a bad kubeconfig do not."""
+    from ..adapters.kubeclient import KubeConfigError, KubeError
+
+    if not isinstance(error, KubeError) or isinstance(error, KubeConfigError):
+        return False
+    return error.status is None or error.status >= 500 or error.status == 429
+
+
 def until_ready(
     look: Callable[[], core.Report],
     timeout: float,
     interval: float = DEFAULT_INTERVAL,
     *,
     progress: Callable[[core.Report, float], None] = lambda report, elapsed: None,
+    failed: Callable[[Exception], None] = lambda error: None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> core.Report:
     """Look until everything is Ready at the commit, or `timeout` seconds have gone (at least one
-    look); the last report either way."""
+    look); the last report either way. A look that fails in a way that may pass (`passing`) is
+    told to `failed` and made again, until the timeout: a failure at the timeout is raised."""
     start = clock()
     while True:
-        report = look()
+        try:
+            report: core.Report | None = look()
+        except Exception as e:
+            if not passing(e) or clock() - start >= timeout:
+                raise
+            failed(e)
+            report = None
         elapsed = clock() - start
-        progress(report, elapsed)
-        if report.ready or elapsed >= timeout:
-            return report
+        if report is not None:
+            progress(report, elapsed)
+            if report.ready or elapsed >= timeout:
+                return report
         sleep(max(0.0, min(interval, timeout - elapsed)))
+
+
+def tell_failures(stream: TextIO) -> Callable[[Exception], None]:
+    """A failed look, on `stream` (a line of its own, also on a terminal); the same failure again
+    is not repeated."""
+    said: list[str] = []
+
+    def tell(error: Exception) -> None:
+        if said[-1:] != [str(error)]:
+            said.append(str(error))
+            below = "\n" if stream.isatty() else ""  # below the progress line
+            stream.write(f"{below}fleet-handshake: {error}; looking again until the timeout\n")
+            stream.flush()
+
+    return tell
 
 
 def terminal_progress(stream: TextIO) -> Callable[[core.Report, float], None]:
@@ -181,7 +215,8 @@ def run(
 
 def watch(fleet: FleetReader, wanted: Wanted, timeout: float, interval: float) -> core.Report:
     """Look until Ready or the timeout, with progress on a terminal; the last report."""
-    return until_ready(lambda: observe(fleet, wanted), timeout, interval, progress=terminal_progress(sys.stderr))
+    return until_ready(lambda: observe(fleet, wanted), timeout, interval, progress=terminal_progress(sys.stderr),
+                       failed=tell_failures(sys.stderr))  # fmt: skip
 
 
 def print_waited(report: core.Report, timeout: float, fmt: str = "text") -> int:
