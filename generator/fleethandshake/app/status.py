@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -34,6 +34,7 @@ class Wanted:
     workspaces: tuple[str, ...]
     commit: str | None
     not_synced: tuple[core.NotSynced, ...] = ()  # as OUT's status.json records them
+    uncommitted: tuple[str, ...] = ()  # bundle folders of OUT's work tree that differ from its commit
 
 
 def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None = None) -> Wanted:
@@ -68,7 +69,8 @@ def from_out(out: Path) -> Wanted:
         raise UserError(f"output folder not found: {out}")
     found = git.committed(out)
     if found is not None:
-        return from_tree(found[1], found[0])
+        wanted = from_tree(found[1], found[0])
+        return replace(wanted, uncommitted=core.uncommitted(found[1], read_tree(out)))
     return from_tree(read_tree(out), None)  # not in git: no commit to compare with
 
 
@@ -103,7 +105,7 @@ def observe(reader: FleetReader, wanted: Wanted) -> core.Report:
     inventory, _ = parse_inventory(found.clusters, "<Fleet clusters>")  # an object Fleet cannot use matches nothing
     resolve, display = resolver_for(inventory, Path("<Fleet clusters>"))
     live = core.Live(found.bundles, found.deployments, display, resolve)
-    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced)
+    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced, wanted.uncommitted)
 
 
 def passing(error: Exception) -> bool:
@@ -208,6 +210,10 @@ def run(
     else:
         raise UsageError("status takes SOURCE or --out OUT, one of them")
     fleet = reader(context, kubeconfig)
+    if wait is not None and wanted.uncommitted:
+        print(f"fleet-handshake: {len(wanted.uncommitted)} bundle folder(s) of OUT are not committed: Fleet cannot"
+              " read them, and waiting cannot change that; looked once", file=sys.stderr)  # fmt: skip
+        wait = None
     if wait is None:
         return print_report(observe(fleet, wanted), fmt)
     return print_waited(watch(fleet, wanted, wait, wait_interval), wait, fmt)
