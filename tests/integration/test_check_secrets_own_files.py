@@ -75,3 +75,24 @@ def test_a_secret_put_by_hand_into_a_real_output_is_refused(tmp_path: Path, age_
         alone = run_cli("check-secrets", path)
         assert alone.code == 1, path
         refused(alone.stderr, str(path))
+
+
+def test_a_secret_file_beside_another_modes_file_is_not_the_tools_own(tmp_path: Path, age_key: AgeKey) -> None:
+    """A sops-mode output (no clear text in git, by its promise): a clear-text `secret.yaml` put by
+    hand into one of its bundle folders, beside the `sopssecret.yaml` fleet-handshake wrote, was
+    skipped as plain mode's own file, so the hook let it be committed (and Fleet deploys it). The
+    tool writes one mode's file per bundle folder: a plain-mode name beside another mode's file is
+    someone else's, and checked."""
+    repo = make_source(tmp_path / "src", age_key)
+    repo.sops_mode(age_key)
+    out = generate_inside(repo, age_key, sops=True)
+    [sealed] = list(out.rglob("sopssecret.yaml"))
+    placed = sealed.parent / "secret.yaml"
+    placed.write_text(LEAK)
+
+    result = run_cli("check-secrets", sealed, placed)
+
+    assert result.code == 1
+    refused(result.stderr, str(placed))
+    assert f"{sealed}:" not in result.stderr
+    assert run_cli("check-secrets", sealed).code == 0

@@ -35,9 +35,12 @@ def make_source(root: Path, key: AgeKey) -> SourceRepo:
     return repo
 
 
-def generate_inside(repo: SourceRepo, key: AgeKey, out: str = "bundles") -> Path:
+def generate_inside(repo: SourceRepo, key: AgeKey, out: str = "bundles", *, sops: bool = False) -> Path:
     result = run_cli("generate", repo.root, "--out", repo.root / out, env={"SOPS_AGE_KEY_FILE": str(key.key_file)})
     assert result.code == 0, result.stderr
+    if sops:  # sops mode: no clear text
+        assert list((repo.root / out).rglob("sopssecret.yaml")) and not list((repo.root / out).rglob("secret.yaml"))
+        return repo.root / out
     secrets = list((repo.root / out).rglob("secret.yaml"))
     assert secrets and CANARY_B64.encode() in secrets[0].read_bytes()  # the clear text the checks must not trip on
     return repo.root / out

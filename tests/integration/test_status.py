@@ -371,3 +371,80 @@ def test_a_secret_changed_on_the_cluster_is_modified_and_its_values_stay_hidden(
         'secret.v1 apps/registry-pull modified {"data":{"token":"(hidden)","added-by-hand":null},'
         '"metadata":{"labels":{"x":"y"}}}'
     )
+
+
+def test_wait_looks_again_after_a_passing_api_failure(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """A 500 or 503 from the API server (a restart, a load balancer's blip) while waiting: the
+    wait looked no further and failed (exit 1) although Fleet was Ready; it looks again until the
+    timeout, saying why on stderr."""
+    out, _, _ = ready_on_eu_west(repo, tmp_path, kube_env, fake_kube)
+    fake_kube.fail_next(500, "Failed", method="GET", message="BODY-TEXT-NOT-SHOWN")
+    fake_kube.fail_next(503, "Unavailable", method="GET")
+
+    code, stdout, stderr = status(kube_env, "--out", out, "--wait", "600", "--wait-interval", "0")
+
+    assert code == 0, stderr
+    assert "Ready: every targeted cluster is Ready" in stdout
+    assert "HTTP 500 Internal Server Error" in stderr and "HTTP 503 Service Unavailable" in stderr
+    assert "looking again until the timeout" in stderr and "BODY-TEXT-NOT-SHOWN" not in stderr
+
+
+@pytest.mark.parametrize(("fail", "timeout"), [(403, "600"), (500, "0")])
+def test_wait_stops_at_a_lasting_api_failure_or_at_the_timeout(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube, fail: int, timeout: str
+) -> None:
+    """Forbidden does not pass by waiting: it fails at once; a passing failure at the timeout fails."""
+    out, _, _ = ready_on_eu_west(repo, tmp_path, kube_env, fake_kube)
+    fake_kube.fail_next(fail, "Failed", method="GET")
+
+    code, stdout, stderr = status(kube_env, "--out", out, "--wait", timeout, "--wait-interval", "0")
+
+    assert code == 1 and stdout == ""
+    assert "cannot list bundles.fleet.cattle.io in namespace fleet-default" in stderr and f"HTTP {fail}" in stderr
+    assert "looking again" not in stderr
+    assert len(fake_kube.requests_of("GET")) == 1
+
+
+def test_bundles_generated_but_not_committed_are_not_ready(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """OUT generated into its repository and not committed (forgotten, or git-ignored): Fleet can
+    never read it. status said "Ready: every targeted cluster is Ready ... (0 bundle
+    deployment(s))" and exited 0, also with --wait."""
+    repo.handshakes("hs.yaml", handshake("registry", "registry-pull", [PROD]))
+    repo.encrypted("s.yaml", secret("registry-pull", stringData={"token": VALUE}))
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", "empty")
+    out = work / "bundles"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    [folder] = [f"{p.parent.name}/{p.name}" for p in out.glob("*/*") if (p / "fleet.yaml").is_file()]
+
+    code, stdout, _ = status(kube_env, "--out", out)
+
+    assert code == 11, stdout
+    assert (
+        f"Bundle folders of OUT that differ from OUT's commit (not committed: Fleet cannot read them):\n  {folder}"
+        in (stdout)
+    )
+    assert "NOT READY" in stdout and "1 bundle folder(s) of OUT not committed" in stdout
+    _, raw, _ = status(kube_env, "--out", out, "--format", "json")
+    assert json.loads(raw)["uncommittedBundles"] == [folder] and json.loads(raw)["ready"] is False
+    # Waiting cannot help: one look, not 600 s (the child would outlive run_cli's timeout).
+    code, _, stderr = status(kube_env, "--out", out, "--wait", "600", "--wait-interval", "0")
+    assert code == 11 and "are not committed: Fleet cannot read them" in stderr
+
+    # Committed, and Fleet read it: Ready; a change to a bundle's file since is called out again.
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "bundles")
+    commit = git(work, "rev-parse", "HEAD")
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", commit)
+    assert status(kube_env, "--out", out)[0] == 0
+    (out / folder / "fleet.yaml").write_text((out / folder / "fleet.yaml").read_text() + "# edited\n")
+    code, stdout, _ = status(kube_env, "--out", out)
+    assert code == 11 and f"not committed: Fleet cannot read them):\n  {folder}" in stdout

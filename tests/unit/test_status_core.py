@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fhtest import DATA
+from fleethandshake.adapters.kubeclient import KubeError
 from fleethandshake.app.status import terminal_progress, until_ready
 from fleethandshake.core import fleetstate, statusreport
 from fleethandshake.core.status import Delivery, Report
@@ -127,6 +128,29 @@ def test_wait_gives_up_at_the_timeout_after_a_last_look() -> None:
     looks.clear()
     until_ready(lambda: looks.append(clock.now) or _report(False), timeout=0, sleep=clock.sleep, clock=clock)
     assert len(looks) == 1
+
+
+def test_wait_looks_again_after_a_connection_reset_until_the_timeout() -> None:
+    """No answer at all (a reset, a timeout: the error has no HTTP status) may pass: looked again;
+    still failing at the timeout, it is raised."""
+    clock, failures = _Clock(), []
+    looks = iter([KubeError("cannot list: connection reset"), _report(False), _report(True)])
+
+    def look() -> Report:
+        found = next(looks)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    report = until_ready(look, timeout=60, interval=5, failed=failures.append, sleep=clock.sleep, clock=clock)
+    assert report.ready and clock.slept == [5, 5] and [str(f) for f in failures] == ["cannot list: connection reset"]
+
+    def down() -> Report:
+        raise KubeError("cannot list: HTTP 503", status=503)
+
+    with pytest.raises(KubeError, match="HTTP 503"):
+        until_ready(down, timeout=12, interval=5, sleep=clock.sleep, clock=clock)
+    assert clock.slept[2:] == [5, 5, 2]
 
 
 class _Tty(io.StringIO):

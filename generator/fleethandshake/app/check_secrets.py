@@ -8,6 +8,7 @@ may be a clear-text Secret. Other valid YAML is not this hook's job.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from ..adapters.fs import source as fs
 from ..core.collector import below
 from ..core.models import item_path
+from ..core.render import FLEET_YAML
 from ..core.validate import is_secret, kubectl_items, objects, validate_source
 from ..core.validate_secret import DATA_SECTIONS, LAST_APPLIED_PATH
 from ..core.yaml.reader import YamlError, parse_documents
@@ -84,12 +86,15 @@ class _Output:
 
 class _Outputs:
     """Which given files are fleet-handshake's own clear-text files: plain mode's Secret file in a
-    bundle folder OUT/ws/bundle that OUT's status record lists. Nothing else in OUT is skipped."""
+    bundle folder OUT/ws/bundle that OUT's status record lists, and that holds no other mode's
+    file (fleet-handshake writes one mode's file per bundle folder: beside a `sopssecret.yaml`, a
+    `secret.yaml` was put there by someone else). Nothing else in OUT is skipped."""
 
     def __init__(self) -> None:
         from ..core import output
 
         self._clear_text = frozenset(output.clear_text_files())
+        self._other_modes = output.OWN_FILES - self._clear_text - {FLEET_YAML}
         self._known: dict[Path, _Output | None] = {}
 
     def _at(self, folder: Path) -> _Output | None:
@@ -112,7 +117,9 @@ class _Outputs:
         if path.name not in self._clear_text or len(above) < 3:
             return False
         found = self._at(above[2])
-        return found is not None and found.bundles is not None and f"{above[1].name}/{above[0].name}" in found.bundles
+        if found is None or found.bundles is None or f"{above[1].name}/{above[0].name}" not in found.bundles:
+            return False
+        return not any(os.path.lexists(above[0] / name) for name in self._other_modes)
 
     def around(self, path: Path) -> list[_Output]:
         """The outputs `path` is inside: to say why a file there was checked."""
@@ -124,7 +131,8 @@ def _why_checked(found: _Output) -> str:
     if found.bundles is None:
         return f"note: {status} is not a status record fleet-handshake wrote: the files in {found.folder} are checked"
     return (f"note: in fleet-handshake's output {found.folder}, only the clear-text Secret files it wrote in the "
-            f"bundle folders {status} lists are skipped; any other file there is checked")  # fmt: skip
+            f"bundle folders {status} lists (plain mode's, with no other mode's file beside them) are skipped; any "
+            "other file there is checked")  # fmt: skip
 
 
 def run(files: Sequence[Path]) -> int:

@@ -21,7 +21,7 @@ from ..core.importing import SecretRef, found_objects, pair
 from ..core.importplan import ImportPlan, check_all, plan_import, yaml_bytes
 from ..core.models import API_VERSION, DEFAULT_WORKSPACE, KIND
 from ..core.yaml.reader import YamlError, parse_documents
-from ..errors import EXIT_FAILED, EXIT_OK, InvalidInputs, UsageError, UserError
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InvalidInputs, UsageError, UserError
 from . import source as source_loader
 
 EXPORT_COMMAND = "kubectl get fleethandshakes,secrets -A -o yaml"
@@ -48,23 +48,42 @@ def run(
             r" create one, for example with `path_regex: secrets/.*\.yaml$`, `encrypted_regex: ^(data|stringData)$`"
             " and your keys; nothing was written"
         )
-    binary = find_binary(sops_binary)
-    existing = source_loader.load(root, None, records=False).source  # SOURCE must be valid to start with
-    if from_file is not None:
-        handshakes, secrets = _from_file(from_file, namespace)
-        origin = str(from_file)
-    else:
-        handshakes, secrets, origin = _from_cluster(namespace, context, kubeconfig)
-    entries, refused = pair(handshakes, secrets)
-    taken = {p for e in entries for p in (e.path, e.secret_path) if os.path.lexists(root / p)}
-    plan = plan_import(entries, refused, existing, taken, allow_missing=allow_missing)
-    encrypted = {path: encrypt_as(binary, config, root / path, yaml_bytes(doc)) for path, doc in plan.secrets.items()}
-    problems = check_all(existing, plan, encrypted)
-    if problems:
-        raise InvalidInputs(problems)  # nothing written yet
-    written = _write(root, plan, encrypted)
+    written: list[tuple[str, str]] = []  # filled as files are written: an interrupt names them
+    try:
+        binary = find_binary(sops_binary)
+        existing = source_loader.load(root, None, records=False).source  # SOURCE must be valid to start with
+        if from_file is not None:
+            handshakes, secrets = _from_file(from_file, namespace)
+            origin = str(from_file)
+        else:
+            handshakes, secrets, origin = _from_cluster(namespace, context, kubeconfig)
+        entries, refused = pair(handshakes, secrets)
+        taken = {p for e in entries for p in (e.path, e.secret_path) if os.path.lexists(root / p)}
+        plan = plan_import(entries, refused, existing, taken, allow_missing=allow_missing)
+        encrypted = {path: encrypt_as(binary, config, root / path, yaml_bytes(doc))
+                     for path, doc in plan.secrets.items()}  # fmt: skip
+        problems = check_all(existing, plan, encrypted)
+        if problems:
+            raise InvalidInputs(problems)  # nothing written yet
+        _write(root, plan, encrypted, written)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI's handler raises it)
+        _interrupted(written)
+        return EXIT_INTERRUPTED
     _report(plan, written, origin, len(handshakes), quiet, from_file is not None)
     return EXIT_FAILED if plan.not_imported else EXIT_OK
+
+
+def _interrupted(written: list[tuple[str, str]]) -> None:
+    """What an interrupted import wrote into SOURCE, and that running it again finishes it."""
+    for word, text in written:
+        print(f"{word:<8} {text}", file=sys.stderr)
+    count = sum(1 for word, _ in written if word == "wrote")
+    if not count:
+        print("fleet-handshake: interrupted; nothing was written into SOURCE", file=sys.stderr)
+        return
+    print(f"fleet-handshake: interrupted after writing {count} file(s) into SOURCE, listed above (sops ciphertext"
+          " and handshakes; each Secret before the handshakes that need it); run the same import again to"
+          " finish: it keeps them and writes the rest", file=sys.stderr)  # fmt: skip
 
 
 def _from_file(path: Path, namespace: str | None) -> tuple[list[dict[str, Any]], dict[SecretRef, dict[str, Any]]]:
@@ -103,16 +122,15 @@ def _in_namespace(handshakes: list[dict[str, Any]], namespace: str | None) -> li
     return [h for h in handshakes if ((h.get("metadata") or {}).get("namespace") or DEFAULT_WORKSPACE) == namespace]
 
 
-def _write(root: Path, plan: ImportPlan, encrypted: dict[str, bytes]) -> list[tuple[str, str]]:
-    """Secrets first, then the handshakes: an interrupted import leaves no handshake without its Secret."""
-    written: list[tuple[str, str]] = []
+def _write(root: Path, plan: ImportPlan, encrypted: dict[str, bytes], written: list[tuple[str, str]]) -> None:
+    """Secrets first, then the handshakes: an interrupted import leaves no handshake without its
+    Secret. What was written (or kept) goes into `written` as it happens."""
     for path, content in [*sorted(encrypted.items()), *sorted(plan.handshake_files.items())]:
         if write_new(root / path, content):
             written.append(("wrote", path + ("  (encrypted by sops)" if path in encrypted else "")))
         else:  # created by someone else since the check
             written.append(("kept", f"{path}: the file appeared meanwhile; left as it is"))
             plan.not_imported += 1
-    return written
 
 
 def _report(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -34,6 +34,7 @@ class Wanted:
     workspaces: tuple[str, ...]
     commit: str | None
     not_synced: tuple[core.NotSynced, ...] = ()  # as OUT's status.json records them
+    uncommitted: tuple[str, ...] = ()  # bundle folders of OUT's work tree that differ from its commit
 
 
 def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None = None) -> Wanted:
@@ -68,7 +69,8 @@ def from_out(out: Path) -> Wanted:
         raise UserError(f"output folder not found: {out}")
     found = git.committed(out)
     if found is not None:
-        return from_tree(found[1], found[0])
+        wanted = from_tree(found[1], found[0])
+        return replace(wanted, uncommitted=core.uncommitted(found[1], read_tree(out)))
     return from_tree(read_tree(out), None)  # not in git: no commit to compare with
 
 
@@ -103,7 +105,17 @@ def observe(reader: FleetReader, wanted: Wanted) -> core.Report:
     inventory, _ = parse_inventory(found.clusters, "<Fleet clusters>")  # an object Fleet cannot use matches nothing
     resolve, display = resolver_for(inventory, Path("<Fleet clusters>"))
     live = core.Live(found.bundles, found.deployments, display, resolve)
-    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced)
+    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced, wanted.uncommitted)
+
+
+def passing(error: Exception) -> bool:
+    """A failure that may pass by waiting: no answer (a connection reset, a timeout) or the API
+    server failed or throttled (5xx, 429). Forbidden, not found, a bad kubeconfig do not."""
+    from ..adapters.kubeclient import KubeConfigError, KubeError
+
+    if not isinstance(error, KubeError) or isinstance(error, KubeConfigError):
+        return False
+    return error.status is None or error.status >= 500 or error.status == 429
 
 
 def until_ready(
@@ -112,19 +124,43 @@ def until_ready(
     interval: float = DEFAULT_INTERVAL,
     *,
     progress: Callable[[core.Report, float], None] = lambda report, elapsed: None,
+    failed: Callable[[Exception], None] = lambda error: None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> core.Report:
     """Look until everything is Ready at the commit, or `timeout` seconds have gone (at least one
-    look); the last report either way."""
+    look); the last report either way. A look that fails in a way that may pass (`passing`) is
+    told to `failed` and made again, until the timeout: a failure at the timeout is raised."""
     start = clock()
     while True:
-        report = look()
+        try:
+            report: core.Report | None = look()
+        except Exception as e:
+            if not passing(e) or clock() - start >= timeout:
+                raise
+            failed(e)
+            report = None
         elapsed = clock() - start
-        progress(report, elapsed)
-        if report.ready or elapsed >= timeout:
-            return report
+        if report is not None:
+            progress(report, elapsed)
+            if report.ready or elapsed >= timeout:
+                return report
         sleep(max(0.0, min(interval, timeout - elapsed)))
+
+
+def tell_failures(stream: TextIO) -> Callable[[Exception], None]:
+    """A failed look, on `stream` (a line of its own, also on a terminal); the same failure again
+    is not repeated."""
+    said: list[str] = []
+
+    def tell(error: Exception) -> None:
+        if said[-1:] != [str(error)]:
+            said.append(str(error))
+            below = "\n" if stream.isatty() else ""  # below the progress line
+            stream.write(f"{below}fleet-handshake: {error}; looking again until the timeout\n")
+            stream.flush()
+
+    return tell
 
 
 def terminal_progress(stream: TextIO) -> Callable[[core.Report, float], None]:
@@ -174,6 +210,10 @@ def run(
     else:
         raise UsageError("status takes SOURCE or --out OUT, one of them")
     fleet = reader(context, kubeconfig)
+    if wait is not None and wanted.uncommitted:
+        print(f"fleet-handshake: {len(wanted.uncommitted)} bundle folder(s) of OUT are not committed: Fleet cannot"
+              " read them, and waiting cannot change that; looked once", file=sys.stderr)  # fmt: skip
+        wait = None
     if wait is None:
         return print_report(observe(fleet, wanted), fmt)
     return print_waited(watch(fleet, wanted, wait, wait_interval), wait, fmt)
@@ -181,7 +221,8 @@ def run(
 
 def watch(fleet: FleetReader, wanted: Wanted, timeout: float, interval: float) -> core.Report:
     """Look until Ready or the timeout, with progress on a terminal; the last report."""
-    return until_ready(lambda: observe(fleet, wanted), timeout, interval, progress=terminal_progress(sys.stderr))
+    return until_ready(lambda: observe(fleet, wanted), timeout, interval, progress=terminal_progress(sys.stderr),
+                       failed=tell_failures(sys.stderr))  # fmt: skip
 
 
 def print_waited(report: core.Report, timeout: float, fmt: str = "text") -> int:

@@ -86,10 +86,12 @@ class Report:
     unmatched: tuple[str, ...] = ()  # ws/bundle of OUT that targets no cluster
     secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (ws, handshake) -> "ns/secret"
     not_synced: tuple[NotSynced, ...] = ()
+    uncommitted: tuple[str, ...] = ()  # ws/bundle folders of OUT's work tree that differ from OUT's commit
 
     @property
     def ready(self) -> bool:
-        return all(d.ready for d in self.deliveries) and not self.absent and not self.extra and not self.not_synced
+        return (all(d.ready for d in self.deliveries) and not self.absent and not self.extra and not self.not_synced
+                and not self.uncommitted)  # fmt: skip
 
     def not_ready(self) -> tuple[str, ...]:
         """The clusters (display names) where some delivery is not Ready at OUT's commit."""
@@ -147,11 +149,20 @@ def _delivery(bundle: Expected, cluster: str, display: str, bd: Mapping[str, Any
                     state == fleet.READY and current)  # fmt: skip
 
 
+def uncommitted(committed: Mapping[str, bytes], work: Mapping[str, bytes]) -> tuple[str, ...]:
+    """The bundle folders (ws/bundle) whose files fleet-handshake writes differ between OUT's
+    commit and its work tree: added, changed or removed and not committed, so not what Fleet reads."""
+    from .output import group_by_bundle
+
+    at, now = group_by_bundle(committed), group_by_bundle(work)
+    return tuple(sorted(d for d in at.keys() | now.keys() if at.get(d) != now.get(d)))
+
+
 def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: Ownership,
-           not_synced: Iterable[NotSynced] = ()) -> Report:  # fmt: skip
+           not_synced: Iterable[NotSynced] = (), changed: Iterable[str] = ()) -> Report:  # fmt: skip
     """Every (bundle, cluster) OUT targets or Fleet deployed it to; OUT's bundles Fleet lacks; this
     source's Bundles that Fleet has and OUT no longer has (`owner` says which are this source's);
-    OUT's handshakes not Synced, as given."""
+    OUT's handshakes not Synced and its bundle folders not committed (`changed`), as given."""
     expected = sorted(expected, key=lambda e: (e.workspace, e.handshake, e.name))
     by_bundle = _deployments(live)
     present = {fleet.name_of(b) for b in live.bundles}
@@ -181,4 +192,4 @@ def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: 
     deliveries.sort(key=lambda d: (d.workspace, d.handshake, d.display, d.cluster, d.bundle))
     stale = tuple(sorted(not_synced, key=lambda n: (n.workspace, n.name)))
     return Report(commit, tuple(deliveries), tuple(absent), tuple(sorted(extra, key=lambda x: (x.workspace, x.name))),
-                  tuple(unmatched), secrets, stale)  # fmt: skip
+                  tuple(unmatched), secrets, stale, tuple(sorted(changed)))  # fmt: skip

@@ -51,6 +51,8 @@ def _verdict(report: Report) -> str:
     lagging = f"; not Ready: {clusters}" if clusters else ""
     if report.not_synced:
         lagging += f"; not Synced in OUT: {', '.join(f'{n.workspace}/{n.name}' for n in report.not_synced)}"
+    if report.uncommitted:
+        lagging += f"; {len(report.uncommitted)} bundle folder(s) of OUT not committed"
     return f"NOT READY: {ready} of {total} bundle deployment(s) Ready {at}{lagging}."
 
 
@@ -59,6 +61,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
              + (f" on {', '.join(x.clusters)}" if x.clusters else "") for x in report.extra]  # fmt: skip
     stale = [f"{n.workspace}/{n.name}: {n.status}: {_clip(n.message)}" for n in report.not_synced]
     return [
+        ("Bundle folders of OUT that differ from OUT's commit (not committed: Fleet cannot read them)",
+         list(report.uncommitted)),
         ("Handshakes OUT records as not Synced (their previous bundles are kept: the source's Secret as it is "
          "now is not delivered)", stale),
         ("Bundles OUT has that Fleet lacks (no GitRepo points at OUT, or it has not read OUT's commit yet)",
@@ -80,7 +84,8 @@ def to_text(report: Report) -> str:
     for title, items in _sections(report):
         if items:
             lines += ["", f"{title}:", *(f"  {item}" for item in items)]
-    if not (report.deliveries or report.absent or report.extra or report.unmatched or report.not_synced):
+    if not (report.deliveries or report.absent or report.extra or report.unmatched or report.not_synced
+            or report.uncommitted):  # fmt: skip
         lines += ["", "No fleet-handshake bundle to report: OUT has none, and Fleet has none of this source's."]
     return "\n".join([*lines, "", _verdict(report)]) + "\n"
 
@@ -132,6 +137,7 @@ def to_json(report: Report) -> str:
             for x in report.extra
         ],
         "unmatchedBundles": list(report.unmatched),
+        "uncommittedBundles": list(report.uncommitted),
         "notSynced": [
             {"namespace": n.workspace, "name": n.name, "status": n.status, "message": _clip(n.message)}
             for n in report.not_synced
