@@ -56,6 +56,7 @@ from ..modes import IN_CLUSTER, modes
 from . import marks
 from .releases import Dropped, SharedWithGit, disowned, once_git, released
 from .rivals import refusal
+from .workqueue import KeyLocks
 
 MODES = IN_CLUSTER
 REPLACED = "the object was deleted or replaced while it was reconciled: nothing written for it"
@@ -80,6 +81,7 @@ class Reconciler:
         # may not show it yet (its watch event still on the way), and may then show an older one
         # that equals the new status while the server holds another.
         self._written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self.copies: KeyLocks[tuple[str, str]] = KeyLocks()  # downstream copies' (namespace, name)
 
     def reconcile(self, obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]] = ()) -> Result:
         """Sync one handshake object and write its status (when it changed); `others`: app/rivals.py.
@@ -160,8 +162,9 @@ class Reconciler:
             if taken := self._taken(hs, owner, found, wanted):
                 return Result(Status.ERROR, taken + git.message(), retry=bool(git.changed))
             kept = []
-            for manifest in rendered.management:
-                problem, read = self._apply_management(hs, manifest, owner, git)
+            for manifest in rendered.management:  # another worker may want the name: one at a time
+                with self.copies.held((manifest["metadata"]["namespace"], manifest["metadata"]["name"])):
+                    problem, read = self._apply_management(hs, manifest, owner, git)
                 if problem:
                     return Result(Status.ERROR, problem + git.message(), retry=bool(git.changed))
                 kept += [f"Secret {manifest['metadata']['namespace']}/{manifest['metadata']['name']}"] if read else []
