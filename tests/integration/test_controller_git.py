@@ -19,7 +19,8 @@ from controllertest import bundles, kubeconfig, status
 from fakekube import APPLY_PATCH, FakeKube
 from fhtest import handshake
 from fleethandshake.adapters.kubeobjects import BUNDLES, HANDSHAKES, KubeObjects
-from fleethandshake.app.reconcile import REPO_LABEL, Reconciler, Result
+from fleethandshake.app.marks import REPO_LABEL
+from fleethandshake.app.reconcile import Reconciler, Result
 from fleethandshake.core.bundleobject import handshake_of, owner_reference
 from fleethandshake.core.bundles import bundles_for
 from fleethandshake.core.models import LABEL_COPY_OF, Status

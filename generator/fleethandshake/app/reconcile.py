@@ -18,6 +18,9 @@ A copy that another handshake names as its own Secret is applied without the own
 does not let the garbage collector take the other's Secret; once the handshake is gone,
 `clean_up` releases such copies (or deletes those that nobody reads any more).
 
+A Bundle under a name the handshake renders that the controller did not write for it (app/marks.py)
+is never applied over: the handshake is Error, nothing of it written.
+
 What git delivers too is never applied over, owned nor deleted (README, "Moving from controller
 mode to git"): a Bundle with REPO_LABEL (a GitRepo writes it; `fleet apply` keeps the owner
 reference, so the garbage collector would take it with the handshake) and a downstream copy whose
@@ -46,26 +49,16 @@ from ..core.bundleobject import (
     problems_message,
     status_of,
 )
-from ..core.models import (
-    LABEL_COPY_OF,
-    LABEL_HANDSHAKE,
-    LABEL_MANAGED_BY,
-    LABEL_SOURCE,
-    LABEL_WORKSPACE,
-    MANAGER,
-    Handshake,
-    Status,
-)
+from ..core.models import LABEL_COPY_OF, Handshake, Status
 from ..core.ownership import CONTROLLER_SOURCE
 from ..core.validate_secret import LAST_APPLIED
 from ..modes import IN_CLUSTER, modes
+from . import marks
 from .releases import Dropped, SharedWithGit, disowned, once_git, released
 from .rivals import refusal
+from .workqueue import KeyLocks
 
 MODES = IN_CLUSTER
-# Fleet's label on every Bundle a GitRepo writes (rancher/fleet gitjob.go, `--label` of `fleet
-# apply`); its prune deletes the Bundles with it that git no longer holds.
-REPO_LABEL = "fleet.cattle.io/repo-name"
 REPLACED = "the object was deleted or replaced while it was reconciled: nothing written for it"
 DELETING = "being deleted: nothing written for it (its Bundles go with it, or stay with --cascade=orphan)"
 
@@ -88,6 +81,7 @@ class Reconciler:
         # may not show it yet (its watch event still on the way), and may then show an older one
         # that equals the new status while the server holds another.
         self._written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self.copies: KeyLocks[tuple[str, str]] = KeyLocks()  # downstream copies' (namespace, name)
 
     def reconcile(self, obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]] = ()) -> Result:
         """Sync one handshake object and write its status (when it changed); `others`: app/rivals.py.
@@ -161,13 +155,16 @@ class Reconciler:
             owner = owner_reference(obj)
             bundles = bundle_objects(rendered.files)
             wanted = {b["metadata"]["name"] for b in bundles}
-            found, _ = self.api.list(BUNDLES, hs.workspace, _selector(hs.workspace, hs.name))
+            found, _ = self.api.list(BUNDLES, hs.workspace, marks.selector(hs.workspace, hs.name))
             git = self._release_git(hs, owner["uid"], found, wanted)
             if git.clash:
                 return Result(Status.ERROR, git.clash + git.message(), retry=bool(git.changed))
+            if taken := self._taken(hs, owner, found, wanted):
+                return Result(Status.ERROR, taken + git.message(), retry=bool(git.changed))
             kept = []
-            for manifest in rendered.management:
-                problem, read = self._apply_management(hs, manifest, owner, git)
+            for manifest in rendered.management:  # another worker may want the name: one at a time
+                with self.copies.held((manifest["metadata"]["namespace"], manifest["metadata"]["name"])):
+                    problem, read = self._apply_management(hs, manifest, owner, git)
                 if problem:
                     return Result(Status.ERROR, problem + git.message(), retry=bool(git.changed))
                 kept += [f"Secret {manifest['metadata']['namespace']}/{manifest['metadata']['name']}"] if read else []
@@ -200,10 +197,10 @@ class Reconciler:
         try:
             if self.api.get(HANDSHAKES, namespace, name) is not None:
                 return None
-            found, _ = self.api.list(SECRETS, namespace, f"{_selector(namespace, name)},{LABEL_COPY_OF}")
+            found, _ = self.api.list(SECRETS, namespace, f"{marks.selector(namespace, name)},{LABEL_COPY_OF}")
             for secret in found:
                 meta = secret.get("metadata") or {}
-                if _kept(meta):
+                if marks.kept(meta):
                     self._drop(meta, "", dropped, release=False)
         except KubeError as e:
             return Result(Status.ERROR, str(e), retry=True)
@@ -227,10 +224,10 @@ class Reconciler:
         if (namespace, name) == (hs.secret_namespace, hs.secret_name):
             return None, False
         current = self.api.get(SECRETS, namespace, name, metadata_only=True)
-        if current is not None and not _labelled(current, hs):
+        if current is not None and not marks.labelled(current, hs):
             problem = f"downstream mode: Secret {namespace}/{name} exists and was not written by fleet-handshake"
             return problem + " for this handshake; left untouched (rename the Secret or remove the other one)", False
-        if current is not None and (source := _git_source(current["metadata"])) is not None:
+        if current is not None and (source := marks.git_source(current["metadata"])) is not None:
             where = f"Secret {namespace}/{name} (source {source})"
             self._release_shared(SECRETS, current, owner["uid"], where, git)
             return f"{where} written by generate or publish too: not applied. " + once_git(hs, "git's copy"), False
@@ -243,24 +240,39 @@ class Reconciler:
         return None, read
 
     def _release_git(self, hs: Handshake, uid: str, found: list[dict[str, Any]], wanted: set[str]) -> SharedWithGit:
-        """Of the handshake's Bundles `found`, those a GitRepo writes too: each released (its
-        owner reference to `uid` removed, if unchanged since listed); a clash when this
-        handshake renders one of them (then nothing of it is applied)."""
+        """Of the handshake's Bundles `found`, those git writes too (a GitRepo, or generate's
+        output applied otherwise: marks.written_by_git): each released (its owner reference to
+        `uid` removed, if unchanged since listed); a clash when this handshake renders one of
+        them (then nothing of it is applied)."""
         git = SharedWithGit()
         clashes = []
         for bundle in found:
             meta = bundle.get("metadata") or {}
-            repo = (meta.get("labels") or {}).get(REPO_LABEL)
-            if repo is None:
+            if (writer := marks.written_by_git(meta, hs.workspace)) is None:
                 continue
-            where = f"Bundle {hs.workspace}/{meta.get('name')} (GitRepo {hs.workspace}/{repo})"
+            where = f"Bundle {hs.workspace}/{meta.get('name')} ({writer})"
             self._release_shared(BUNDLES, bundle, uid, where, git)
             if meta.get("name") in wanted:
                 clashes.append(where)
         if clashes:
-            git.clash = f"{', '.join(sorted(clashes))} written by a Fleet GitRepo too: not applied. "
-            git.clash += once_git(hs, "the GitRepo's Bundle")
+            by_repo = any("(GitRepo " in where for where in clashes)
+            writer = "a Fleet GitRepo" if by_repo else "generate's or publish's output"
+            git.clash = f"{', '.join(sorted(clashes))} written by {writer} too: not applied. "
+            git.clash += once_git(hs, "the GitRepo's Bundle" if by_repo else "that Bundle")
         return git
+
+    def _taken(self, hs: Handshake, owner: Mapping[str, Any], found: list[dict[str, Any]], wanted: set[str]) -> str:
+        """The Bundles the handshake renders whose names another holds (marks.not_ours): never
+        applied over; then nothing of the handshake is written. Those `found` (its labels) are
+        known; each other name is read once, when the Bundle is first created."""
+        listed = {b["metadata"]["name"]: b for b in found}
+        taken = [f"Bundle {hs.workspace}/{name}" for name in sorted(wanted)
+                 if marks.not_ours(listed[name] if name in listed else self.api.get(BUNDLES, hs.workspace, name),
+                                   hs, owner)]  # fmt: skip
+        if not taken:
+            return ""
+        return (f"{', '.join(taken)} exists and was not written by fleet-handshake's controller for this handshake:"
+                " left untouched, nothing of the handshake applied (rename or remove that Bundle)")  # fmt: skip
 
     def _release_shared(self, res: Resource, obj: Mapping[str, Any], uid: str, where: str, git: SharedWithGit) -> None:
         """Disown `obj`, which git delivers too, if `uid` owns it and it is unchanged since read."""
@@ -275,7 +287,7 @@ class Reconciler:
         removed = []
         for bundle in found:
             meta = bundle.get("metadata") or {}
-            git = REPO_LABEL in (meta.get("labels") or {})
+            git = marks.written_by_git(meta, hs.workspace) is not None
             dropped = meta.get("name") not in wanted and owned_by(bundle, uid) and not git
             if dropped and self.api.delete(BUNDLES, hs.workspace, meta["name"], meta["uid"]):
                 removed.append(str(meta["name"]))
@@ -286,15 +298,15 @@ class Reconciler:
         to its uid or LABEL_COPY_OF: then it may be the copy of an earlier handshake of this name),
         release its own Secret; of those not `wanted`, release those another handshake reads and
         delete the others. Those generate wrote are only released into `git` (if owned)."""
-        found, _ = self.api.list(SECRETS, hs.workspace, _selector(hs.workspace, hs.name))
+        found, _ = self.api.list(SECRETS, hs.workspace, marks.selector(hs.workspace, hs.name))
         dropped = Dropped()
         for secret in found:
             meta = secret.get("metadata") or {}
             where = (str(meta.get("namespace")), str(meta.get("name")))
-            if (source := _git_source(meta)) is not None:
+            if (source := marks.git_source(meta)) is not None:
                 self._release_shared(SECRETS, secret, uid, f"Secret {'/'.join(where)} (source {source})", git)
                 continue
-            if not (owned_by(secret, uid) or _kept(meta)):
+            if not (owned_by(secret, uid) or marks.kept(meta)):
                 continue
             own = where == (hs.secret_namespace, hs.secret_name)
             if own or where not in wanted:
@@ -315,15 +327,6 @@ class Reconciler:
             dropped.unremoved.append("/".join(where))
 
 
-def _mine(workspace: str, name: str) -> dict[str, str]:
-    """The labels of what the controller writes for a handshake."""
-    return {LABEL_MANAGED_BY: MANAGER, LABEL_WORKSPACE: workspace, LABEL_HANDSHAKE: name}
-
-
-def _selector(workspace: str, name: str) -> str:
-    return ",".join(f"{k}={v}" for k, v in _mine(workspace, name).items())
-
-
 def _without_last_applied(secret: Mapping[str, Any]) -> dict[str, Any]:
     """The Secret without `kubectl apply`'s record of it: its values in clear text, keys since
     removed too (generate refuses it in a source, import strips it)."""
@@ -331,19 +334,3 @@ def _without_last_applied(secret: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(annotations := meta.get("annotations"), dict):
         meta["annotations"] = {key: value for key, value in annotations.items() if key != LAST_APPLIED}
     return {**secret, "metadata": meta}
-
-
-def _kept(meta: Mapping[str, Any]) -> bool:
-    """A copy the controller applied for a reader: LABEL_COPY_OF instead of an owner reference."""
-    return LABEL_COPY_OF in (meta.get("labels") or {}) and not meta.get("ownerReferences") and not _git_source(meta)
-
-
-def _git_source(meta: Mapping[str, Any]) -> str | None:
-    """LABEL_SOURCE of a copy generate/publish wrote (the controller always sets it); None: the controller's."""
-    source = (meta.get("labels") or {}).get(LABEL_SOURCE)
-    return None if source == CONTROLLER_SOURCE else source or "not recorded"
-
-
-def _labelled(obj: Mapping[str, Any], hs: Handshake) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in _mine(hs.workspace, hs.name).items())

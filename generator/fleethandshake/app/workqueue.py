@@ -1,6 +1,7 @@
 """The controller's work queue, as client-go's: a key waits at most once, is handed to one worker
 at a time (a key added while it is being worked on is handed out again after `done`), and can be
-added after a delay (backoff, resync)."""
+added after a delay (backoff, resync). KeyLocks: what two handshakes may both write (a downstream
+copy's name) is checked and written by one worker at a time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -72,3 +74,29 @@ class WorkQueue(Generic[K]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+class KeyLocks(Generic[K]):
+    """One lock per key: a read-check-write of an object two workers may both want (a downstream
+    copy's name) runs for one of them at a time, so the second reads what the first wrote.
+    `waiting`: how many wait for a key held by another (what a test waits on)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.waiting = 0
+
+    @contextmanager
+    def held(self, key: K) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        if not lock.acquire(blocking=False):
+            with self._guard:
+                self.waiting += 1
+            lock.acquire()
+            with self._guard:
+                self.waiting -= 1
+        try:
+            yield
+        finally:
+            lock.release()
