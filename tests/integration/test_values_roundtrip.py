@@ -116,7 +116,7 @@ def key_name(rng: random.Random) -> str:
                 "1_000",
                 "-",
                 "_",
-                "...",
+                ".a...",
                 "0b_",
                 "0x_",
                 "-0b__",
@@ -129,7 +129,8 @@ def key_name(rng: random.Random) -> str:
     if roll < 0.33:
         return "k" * 253
     name = "".join(rng.choice(KEY_CHARS) for _ in range(rng.randint(1, 12)))
-    return name if name not in (".", "..") else name + "x"
+    # The API server refuses `.` and every key starting with `..` (IsConfigMapKey).
+    return name if name != "." and not name.startswith("..") else "x" + name
 
 
 def raw_bytes(rng: random.Random) -> bytes:

@@ -485,3 +485,11 @@ def test_metadata_the_api_server_accepts_is_delivered() -> None:
     meta = {"labels": {"example.com/tier": "", "a.b": "0o17"}, "annotations": {"Example.COM/Note": "any text: ok"}}
     secret = render.plain_secret({"metadata": {"name": "s", **meta}}, "s")
     assert dict(secret.labels) == meta["labels"] and dict(secret.annotations) == meta["annotations"]
+
+
+@pytest.mark.parametrize("key", [".", "..", "..data"])
+def test_a_key_the_api_server_refuses_is_not_rendered(key: str) -> None:
+    """The decrypted Secret is checked again before it is written: `..data` (IsConfigMapKey
+    refuses every key starting with `..`) would make the API server refuse it on every cluster."""
+    with pytest.raises(render.RenderError, match="not a valid Secret key"):
+        render.plain_secret({"stringData": {key: "v"}}, "s")

@@ -596,7 +596,18 @@ def test_an_empty_value_that_sops_left_as_it_is_is_accepted() -> None:
     assert [s.name for s in source.secrets] == ["db-creds"]
 
 
-@pytest.mark.parametrize("key", [".", ".."])
+@pytest.mark.parametrize("key", [".", "..", "..data", "...", "..a.b"])
 def test_dot_keys_are_refused_as_kubernetes_refuses_them(key: str) -> None:
+    """apimachinery's IsConfigMapKey refuses `.`, `..` and every key starting with `..` (the
+    kubelet's own `..data` folder in a mounted volume): the API server would refuse the Secret on
+    every cluster while the run said Synced."""
     _, problems = validate(("s.yaml", secret_text(string_data={f"'{key}'": ENC})))
-    assert [p.message for p in problems] == ["is not a valid Secret key (letters, digits, '-', '_', '.')"]
+    assert [p.message for p in problems] == [
+        "is not a valid Secret key (letters, digits, '-', '_', '.'; not starting with '..')"
+    ]
+
+
+@pytest.mark.parametrize("key", [".a", ".dotfile", "a..b", "a.", "-", "_", "x" * 253])
+def test_keys_kubernetes_accepts_are_accepted(key: str) -> None:
+    _, problems = validate(("s.yaml", secret_text(string_data={f"'{key}'": ENC})))
+    assert problems == []

@@ -200,3 +200,29 @@ def test_a_fighting_delivery_inside_a_list_names_the_item_path() -> None:
     _, problems = validate_source([("export.yaml", parse_documents(text))])
     paths = sorted(p.path for p in problems if "both deliver Secret" in p.message)
     assert paths == ["items[0].spec.secretName", "items[1].spec.secretName"]
+
+
+def test_handshakes_in_a_document_not_read_as_a_list_are_an_error() -> None:
+    """kubectl, Helm and Fleet read any object with `items` as a list of objects: a handshake in
+    `kind: list` (or a typo, or another kind's List) is applied by kubectl. Skipped in silence it
+    would look deleted, and its bundles (the Secret on every cluster) would be removed."""
+    first = as_items(handshake_text(name="first"))
+    for kind in ("list", "Lsit", "ConfigMapList", "FleetHandshakeList"):
+        text = first.replace("kind: List", f"kind: {kind}")
+        found, problems = validate(text)
+        assert found == []
+        (p,) = problems
+        assert (p.path, p.line) == ("items[0]", line_of(text, "- apiVersion"))
+        assert "does not read as a List" in p.message and f"'{kind}'" in p.message
+    # An item without kind and apiVersion takes the list's kind without `List`, as in kubectl.
+    item = handshake_text(name="typed").replace("apiVersion: riverpointtechnology.com/v1alpha1\n", "")
+    item = item.replace("kind: FleetHandshake\n", "")
+    _, problems = validate(as_items(item).replace("kind: List", "kind: FleetHandshakeList"))
+    assert [p.path for p in problems] == ["items[0]"]
+    # Other objects in such a document are not read, and no problem either.
+    configmaps = first.replace("kind: List", "kind: ConfigMapList").replace("kind: FleetHandshake", "kind: ConfigMap")
+    assert validate(configmaps.replace("riverpointtechnology.com/v1alpha1", "v1")) == ([], [])
+    # Another kind of the handshake's group is an error there, as in a document of its own.
+    _, problems = validate(configmaps)
+    assert [p.path for p in problems] == ["items[0]"]
+    assert "an object of API group riverpointtechnology.com" in problems[0].message

@@ -9,6 +9,7 @@ _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 MAX_BUNDLE_NAME = 53
 DIGEST_LEN = 16  # hex characters: 64 bits, so two identities meet by chance only around 2**32 bundles
@@ -58,6 +59,13 @@ def label_value_problem(value: str) -> str | None:
             "starting and ending with a letter or digit"
         )
     return None
+
+
+def is_secret_key(key: object) -> bool:
+    """A key the API server accepts in a Secret's data (apimachinery IsConfigMapKey): at most 253
+    of letters, digits, '-', '_', '.', and neither `.` nor `..` nor any key starting with `..`
+    (`..data` is the name the kubelet gives its own folder in a mounted volume)."""
+    return isinstance(key, str) and _SECRET_KEY.fullmatch(key) is not None and not key.startswith("..") and key != "."
 
 
 def _slug(text: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from .models import (
     PlainSecret,
     SecretValue,
 )
-from .names import label_key_problem, label_value_problem
+from .names import is_secret_key, label_key_problem, label_value_problem
 from .secrettypes import type_problem
 from .yaml import emitter as yamlemit
 
@@ -35,7 +34,6 @@ STATE_DIR = ".fleet-handshake"
 # reused unchanged from an earlier run is rendered again (2: every string quoted, data only,
 # 64-bit bundle identities).
 OUTPUT_FORMAT = 2
-_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 if TYPE_CHECKING:
     import jinja2
@@ -225,7 +223,7 @@ def _values(section: Any, where: str, *, base64_encoded: bool) -> dict[str, byte
     out = {}
     for key in sorted(section, key=str):
         value = section[key]
-        if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
+        if not is_secret_key(key):
             raise RenderError(f"{where}: a key is not a valid Secret key")
         if value is None:  # `key:` with no value: the API server stores it empty
             out[key] = b""

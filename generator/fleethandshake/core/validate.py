@@ -152,10 +152,19 @@ def validate_file(file: str, docs: list[Document]) -> tuple[list[Handshake], lis
                     secrets.append(secret)
             problems.extend(c.problems)
         for item, data in kubectl_items(doc):  # not read, but applied: a clear-text Secret there leaks all the same
+            c = Collector(file, doc, item=item, data=data)
             if is_secret(data):
-                c = Collector(file, doc, item=item, data=data)
                 validate_secret.secret(c)
-                problems.extend(c.problems)
+            elif is_handshake(data) or in_handshake_group(data):
+                # Skipped in silence, the handshake would look deleted and its bundles be removed.
+                what = f"a {KIND}" if is_handshake(data) else f"an object of API group {_GROUP.rstrip('/')}"
+                c.add(
+                    "",
+                    f"is {what} in a document fleet-handshake does not read as a List "
+                    f"(kind {_shown(doc.data.get('kind'))}), though kubectl applies it; "
+                    f"write kind: List (apiVersion: v1) or kind: {KIND}List ({API_VERSION})",
+                )
+            problems.extend(c.problems)
     return handshakes, secrets, problems
 
 

@@ -14,7 +14,6 @@ DATA_SECTIONS = ("data", "stringData")
 # `kubectl apply` keeps the whole object here, a Secret's values in clear text: an export carries it.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 LAST_APPLIED_PATH = join(join("metadata", "annotations"), LAST_APPLIED)
-_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 CLEAR_TEXT = "is in clear text: this Secret is not SOPS-encrypted; encrypt it with sops before committing"
 
 
@@ -62,10 +61,10 @@ def secret(c: Collector) -> SourceSecret | None:
             c.add(section, f"must be a mapping, not {kind_of(values)}")
             continue
         for key, val in values.items():
-            if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or key in (".", ".."):
+            if not names.is_secret_key(key):
                 c.add(
                     join(section, str(key)),
-                    "is not a valid Secret key (letters, digits, '-', '_', '.')",
+                    "is not a valid Secret key (letters, digits, '-', '_', '.'; not starting with '..')",
                 )
             elif val not in ("", None) and not is_encrypted_value(val):  # sops leaves an empty value as it is
                 c.add(
