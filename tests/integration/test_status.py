@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -448,3 +449,32 @@ def test_bundles_generated_but_not_committed_are_not_ready(
     (out / folder / "fleet.yaml").write_text((out / folder / "fleet.yaml").read_text() + "# edited\n")
     code, stdout, _ = status(kube_env, "--out", out)
     assert code == 11 and f"not committed: Fleet cannot read them):\n  {folder}" in stdout
+
+
+def test_a_bundle_folder_removed_by_hand_is_not_ready(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """A bundle folder of a Synced handshake deleted by hand and committed: Fleet removes its
+    Bundle and the Secret from its clusters. status said Ready for the bundles that were left."""
+    out, _ = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]),
+                      handshake("orders", "orders-db", [PROD]))  # fmt: skip
+    [gone] = [p for p in out.glob("*/orders-*") if (p / "fleet.yaml").is_file()]
+    folder = f"{gone.parent.name}/{gone.name}"
+    shutil.rmtree(gone)
+    git(out.parent, "add", "-A")
+    git(out.parent, "commit", "--quiet", "-m", "remove a bundle by hand")
+    commit = git(out.parent, "rev-parse", "HEAD")
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]  # Fleet read it: orders' Bundle is gone
+    put_deployment(fake_kube, ws, bundle, "c-m-eu", "Ready", commit)
+
+    code, stdout, _ = status(kube_env, "--out", out)
+
+    assert code == 11, stdout
+    assert f"status.json lists for a Synced handshake that OUT lacks (removed by hand? Fleet removes their " \
+           f"Secrets; run generate to write them again):\n  {folder}" in stdout  # fmt: skip
+    assert "NOT READY: 1 of 1 bundle deployment(s) Ready" in stdout and "1 bundle folder(s) missing from OUT" in stdout
+    _, raw, _ = status(kube_env, "--out", out, "--format", "json")
+    assert json.loads(raw)["missingBundles"] == [folder] and json.loads(raw)["ready"] is False
+    code, _, stderr = status(kube_env, "--out", out, "--wait", "600", "--wait-interval", "0")
+    assert code == 11 and "are missing from OUT, and waiting cannot change that; looked once" in stderr

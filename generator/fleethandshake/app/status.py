@@ -35,6 +35,7 @@ class Wanted:
     commit: str | None
     not_synced: tuple[core.NotSynced, ...] = ()  # as OUT's status.json records them
     uncommitted: tuple[str, ...] = ()  # bundle folders of OUT's work tree that differ from its commit
+    lost: tuple[str, ...] = ()  # bundle folders status.json lists for a Synced handshake that OUT lacks
 
 
 def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None = None) -> Wanted:
@@ -46,10 +47,15 @@ def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None 
     expected = tuple(core.Expected.from_view(v) for v in views.values())
     recorded: Mapping[str, Any] = read_status(tree.get(STATUS_FILE)) or {}
     handshakes = {(e.workspace, e.handshake) for e in expected}
-    not_synced = []
+    not_synced: list[core.NotSynced] = []
+    lost: list[str] = []
+    present = {f"{e.workspace}/{e.name}" for e in expected}
     for row in status_rows(recorded.get("handshakes")):
         handshakes.add((str(row.get("namespace")), str(row.get("name"))))
-        if row.get("status") != Status.SYNCED:  # its previous bundles kept: not the source's Secret as it is now
+        if row.get("status") == Status.SYNCED:  # a folder removed by hand: Fleet removes its Secret
+            listed = row.get("bundles")
+            lost += [b for b in listed if isinstance(b, str) and b not in present] if isinstance(listed, list) else []
+        else:  # its previous bundles kept: not the source's Secret as it is now
             not_synced.append(core.NotSynced(str(row.get("namespace")), str(row.get("name")),
                                              str(row.get("status")), str(row.get("message") or "")))  # fmt: skip
     workspaces = {ws for ws, _ in handshakes}
@@ -57,7 +63,7 @@ def from_tree(tree: Mapping[str, bytes], commit: str | None, source: str | None 
         workspaces.add(str(row.get("handshake", "")).split("/")[0])
     identity = source if source is not None else str(recorded.get("source") or "")
     owner = Ownership(identity, frozenset(handshakes))
-    return Wanted(expected, owner, tuple(sorted(workspaces - {""})), commit, tuple(not_synced))
+    return Wanted(expected, owner, tuple(sorted(workspaces - {""})), commit, tuple(not_synced), lost=tuple(lost))
 
 
 def from_out(out: Path) -> Wanted:
@@ -105,7 +111,8 @@ def observe(reader: FleetReader, wanted: Wanted) -> core.Report:
     inventory, _ = parse_inventory(found.clusters, "<Fleet clusters>")  # an object Fleet cannot use matches nothing
     resolve, display = resolver_for(inventory, Path("<Fleet clusters>"))
     live = core.Live(found.bundles, found.deployments, display, resolve)
-    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced, wanted.uncommitted)
+    return core.report(wanted.expected, live, wanted.commit, wanted.owner, wanted.not_synced, wanted.uncommitted,
+                       wanted.lost)  # fmt: skip
 
 
 def passing(error: Exception) -> bool:
@@ -213,6 +220,10 @@ def run(
     if wait is not None and wanted.uncommitted:
         print(f"fleet-handshake: {len(wanted.uncommitted)} bundle folder(s) of OUT are not committed: Fleet cannot"
               " read them, and waiting cannot change that; looked once", file=sys.stderr)  # fmt: skip
+        wait = None
+    if wait is not None and wanted.lost:
+        print(f"fleet-handshake: {len(wanted.lost)} bundle folder(s) its status.json lists are missing from OUT, and"
+              " waiting cannot change that; looked once", file=sys.stderr)  # fmt: skip
         wait = None
     if wait is None:
         return print_report(observe(fleet, wanted), fmt)

@@ -87,11 +87,12 @@ class Report:
     secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (ws, handshake) -> "ns/secret"
     not_synced: tuple[NotSynced, ...] = ()
     uncommitted: tuple[str, ...] = ()  # ws/bundle folders of OUT's work tree that differ from OUT's commit
+    lost: tuple[str, ...] = ()  # ws/bundle that status.json lists for a Synced handshake and OUT lacks
 
     @property
     def ready(self) -> bool:
         return (all(d.ready for d in self.deliveries) and not self.absent and not self.extra and not self.not_synced
-                and not self.uncommitted)  # fmt: skip
+                and not self.uncommitted and not self.lost)  # fmt: skip
 
     def not_ready(self) -> tuple[str, ...]:
         """The clusters (display names) where some delivery is not Ready at OUT's commit."""
@@ -159,10 +160,12 @@ def uncommitted(committed: Mapping[str, bytes], work: Mapping[str, bytes]) -> tu
 
 
 def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: Ownership,
-           not_synced: Iterable[NotSynced] = (), changed: Iterable[str] = ()) -> Report:  # fmt: skip
+           not_synced: Iterable[NotSynced] = (), changed: Iterable[str] = (),
+           lost: Iterable[str] = ()) -> Report:  # fmt: skip
     """Every (bundle, cluster) OUT targets or Fleet deployed it to; OUT's bundles Fleet lacks; this
     source's Bundles that Fleet has and OUT no longer has (`owner` says which are this source's);
-    OUT's handshakes not Synced and its bundle folders not committed (`changed`), as given."""
+    OUT's handshakes not Synced, its bundle folders not committed (`changed`) and those its
+    status.json lists that it lacks (`lost`), as given."""
     expected = sorted(expected, key=lambda e: (e.workspace, e.handshake, e.name))
     by_bundle = _deployments(live)
     present = {fleet.name_of(b) for b in live.bundles}
@@ -192,4 +195,4 @@ def report(expected: Iterable[Expected], live: Live, commit: str | None, owner: 
     deliveries.sort(key=lambda d: (d.workspace, d.handshake, d.display, d.cluster, d.bundle))
     stale = tuple(sorted(not_synced, key=lambda n: (n.workspace, n.name)))
     return Report(commit, tuple(deliveries), tuple(absent), tuple(sorted(extra, key=lambda x: (x.workspace, x.name))),
-                  tuple(unmatched), secrets, stale, tuple(sorted(changed)))  # fmt: skip
+                  tuple(unmatched), secrets, stale, tuple(sorted(changed)), tuple(sorted(lost)))  # fmt: skip

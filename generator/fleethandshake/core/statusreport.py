@@ -53,6 +53,8 @@ def _verdict(report: Report) -> str:
         lagging += f"; not Synced in OUT: {', '.join(f'{n.workspace}/{n.name}' for n in report.not_synced)}"
     if report.uncommitted:
         lagging += f"; {len(report.uncommitted)} bundle folder(s) of OUT not committed"
+    if report.lost:
+        lagging += f"; {len(report.lost)} bundle folder(s) missing from OUT"
     return f"NOT READY: {ready} of {total} bundle deployment(s) Ready {at}{lagging}."
 
 
@@ -63,6 +65,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     return [
         ("Bundle folders of OUT that differ from OUT's commit (not committed: Fleet cannot read them)",
          list(report.uncommitted)),
+        ("Bundle folders OUT's status.json lists for a Synced handshake that OUT lacks (removed by hand? Fleet "
+         "removes their Secrets; run generate to write them again)", list(report.lost)),
         ("Handshakes OUT records as not Synced (their previous bundles are kept: the source's Secret as it is "
          "now is not delivered)", stale),
         ("Bundles OUT has that Fleet lacks (no GitRepo points at OUT, or it has not read OUT's commit yet)",
@@ -85,7 +89,7 @@ def to_text(report: Report) -> str:
         if items:
             lines += ["", f"{title}:", *(f"  {item}" for item in items)]
     if not (report.deliveries or report.absent or report.extra or report.unmatched or report.not_synced
-            or report.uncommitted):  # fmt: skip
+            or report.uncommitted or report.lost):  # fmt: skip
         lines += ["", "No fleet-handshake bundle to report: OUT has none, and Fleet has none of this source's."]
     return "\n".join([*lines, "", _verdict(report)]) + "\n"
 
@@ -138,6 +142,7 @@ def to_json(report: Report) -> str:
         ],
         "unmatchedBundles": list(report.unmatched),
         "uncommittedBundles": list(report.uncommitted),
+        "missingBundles": list(report.lost),
         "notSynced": [
             {"namespace": n.workspace, "name": n.name, "status": n.status, "message": _clip(n.message)}
             for n in report.not_synced
