@@ -130,6 +130,9 @@ class FakeKube:
     max_page: int | None = None  # at most this many items in one page of a list (None: as asked)
     allowed: dict[str, set[str]] | None = None
     verbs_used: set[str] = field(default_factory=set)  # every verb a request was authorised for
+    # The creationTimestamp of every object created while it is set (None: the clock's second): the
+    # API server's has whole seconds, so two objects created in one second carry the same one.
+    second: str | None = None
     _failures: list[tuple[str | None, int, str, str]] = field(default_factory=list)
     _hooks: list[tuple[str, Callable[[FakeKube], None]]] = field(default_factory=list)
     _holds: list[Hold] = field(default_factory=list)
@@ -669,7 +672,7 @@ class FakeKube:
         meta = obj["metadata"]
         if new:
             meta["uid"] = str(uuid.uuid4())
-            meta["creationTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            meta["creationTimestamp"] = self.second or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta["resourceVersion"] = str(next(self._versions))
         return obj
 

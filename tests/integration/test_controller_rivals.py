@@ -74,7 +74,8 @@ def test_the_newer_of_two_that_may_fight_is_error_and_the_older_stays_synced(
     message = status(fake_kube, "fleet-default", "payments")["message"]
     assert "handshakes fleet-default/orders and fleet-default/payments both deliver Secret app/db" in message
     assert "deliver the Secret under one handshake, or make their targets provably disjoint" in message
-    assert "fleet-default/orders came first (creationTimestamp, then name) and keeps delivering it" in message
+    # Created in one second or not, by name or reconciled first: orders (test_controller_rivals_tie.py).
+    assert "fleet-default/orders came first (created " in message and ") and keeps delivering it" in message
     assert "(fleet-default/orders is in the cluster since 20" in message
     assert bundles_of(fake_kube, "orders") and not bundles_of(fake_kube, "payments")
     assert_no_value(fake_kube, caplog)
@@ -151,5 +152,11 @@ def test_the_older_is_the_one_created_first_then_the_first_by_name() -> None:
     assert refused(obj("payments", early), obj("orders", late)) is None
     assert refused(obj("payments", early), obj("orders", early)) is not None, "a tie: the first by name"
     assert refused(obj("orders", early), obj("payments", early)) is None
+    synced = {"status": "Synced", "message": "1 Bundle(s) applied (plain mode)"}
+    assert refused(obj("orders", early), obj("payments", early) | {"status": synced}) is not None, "let deliver first"
+    waits = {"status": "Error", "message": refused(obj("payments", early), obj("orders", early))}
+    assert refused(obj("orders", early) | {"status": waits}, obj("payments", early) | {"status": synced}) is not None
+    assert refused(obj("payments", early) | {"status": synced}, obj("orders", early) | {"status": waits}) is None
+    assert refused(obj("payments", early) | {"status": synced}, obj("orders", late) | {"status": synced}) is None
     invalid = obj("payments", early) | {"spec": {"secretName": "db", "targetNamespace": "app"}}
     assert refused(obj("orders", late), invalid) is None, "an invalid one writes nothing: no rival"

@@ -112,6 +112,13 @@ class Reconciler:
             self._written[key] = (uid, status)
         return result
 
+    def _status(self, obj: Mapping[str, Any]) -> Any:
+        """The status last written for the object: ours (for its uid) if we wrote one, its own
+        otherwise (app/rivals.py: a twin created in the same second that we let deliver)."""
+        meta = obj.get("metadata") or {}
+        uid, written = self._written.get((str(meta.get("namespace")), str(meta.get("name"))), (None, None))
+        return written if written is not None and uid == meta.get("uid") else obj.get("status")
+
     def _gone(self, meta: Mapping[str, Any]) -> Result | None:
         """Why nothing may be written for the object (None: it may). Replaced: the retry
         reconciles the new one. Being deleted (deletionTimestamp): with `--cascade=orphan` the
@@ -130,7 +137,7 @@ class Reconciler:
         hs, problems = handshake_of(obj)
         if hs is None:
             return Result(Status.ERROR, problems_message(problems))
-        if (refused := refusal(obj, hs, others)) is not None:  # another delivers its Secret name there
+        if (refused := refusal(obj, hs, others, self._status)) is not None:  # another delivers its Secret name there
             return Result(Status.ERROR, refused)
         mode_name = hs.mode or self.default_mode
         if mode_name not in MODES:
