@@ -10,6 +10,7 @@ same cluster, each with its own value."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from controllertest import bundles, kubeconfig, running, status, wait_for
 from fakekube import FakeKube
 from fhtest import handshake
 from fleethandshake.adapters.kubeobjects import HANDSHAKES, KubeObjects
+from fleethandshake.app.controller import Controller, Settings
 from fleethandshake.app.reconcile import Reconciler
 from fleethandshake.core.models import LABEL_HANDSHAKE, Status
 
@@ -106,3 +108,33 @@ def test_neither_delivering_yet_the_first_by_name_delivers(fake_kube: FakeKube, 
     assert reconciler.reconcile(alpha, [zeta]).status is Status.SYNCED
     assert reconciler.reconcile(stored(fake_kube, "zeta"), [stored(fake_kube, "alpha")]).status is Status.ERROR
     assert bundles_of(fake_kube, "alpha") and not bundles_of(fake_kube, "zeta")
+
+
+def test_rivals_reconciled_at_once_by_two_workers_never_both_deliver(fake_kube: FakeKube, tmp_path: Path) -> None:
+    """zeta's worker read its rivals (none yet) and is writing its Bundle when alpha, created in
+    the same second, reaches the cache and a second worker. alpha read zeta without a status
+    (neither let deliver yet), won by name and delivered too. Rivals now reconcile one at a time."""
+    fake_kube.second = SECOND
+    api = KubeObjects(kubeconfig=str(kubeconfig(fake_kube, tmp_path)))
+    ctl = Controller(api, Settings(leader_election=False, health_port=None))
+    zeta = put(fake_kube, "zeta")
+    ctl._handshake_event("ADDED", zeta)
+    held = fake_kube.hold_next("PATCH", "/bundles/zeta-")  # zeta's worker writes its Bundle
+    first = threading.Thread(target=ctl._reconcile, args=(("fleet-default", "zeta"), zeta), daemon=True)
+    first.start()
+    assert held.arrived.wait(60), "zeta writes its Bundle"
+    alpha = put(fake_kube, "alpha")
+    ctl._handshake_event("ADDED", alpha)
+    second = threading.Thread(target=ctl._reconcile, args=(("fleet-default", "alpha"), alpha), daemon=True)
+    second.start()
+    # alpha either delivers meanwhile (the defect), or waits for zeta's reconcile to end.
+    wait_for(lambda: not second.is_alive() or ctl.deliveries.waiting > 0, "alpha done or waiting")
+    held.release.set()
+    first.join(60)
+    second.join(60)
+
+    assert status(fake_kube, "fleet-default", "zeta")["status"] == "Synced"
+    assert bundles_of(fake_kube, "zeta")
+    assert status(fake_kube, "fleet-default", "alpha")["status"] == "Error"
+    assert FIRST in status(fake_kube, "fleet-default", "alpha")["message"]
+    assert not bundles_of(fake_kube, "alpha"), "one Secret db on c1, one value"

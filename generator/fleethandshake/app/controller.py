@@ -34,9 +34,9 @@ from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import HANDSHAKES, SECRETS, KubeGone, KubeObjects, Resource
 from ..core.models import Status
 from .reconcile import MODES, Reconciler
-from .rivals import DeliveryIndex, delivery_of
+from .rivals import Delivery, DeliveryIndex, delivery_of
 from .secretindex import COPIES, READS, SecretIndex, kept_for, read_by
-from .workqueue import WorkQueue
+from .workqueue import KeyLocks, WorkQueue
 
 WORKER_GRACE = 70.0  # seconds a stop waits for its workers: longer than one API call may take (kubeclient.TIMEOUT)
 log = logging.getLogger("fleet-handshake.controller")
@@ -73,6 +73,7 @@ class Controller:
         self._cache: dict[Key, dict[str, Any]] = {}
         self._by_secret = SecretIndex(self.settings.mode)
         self._by_delivery = DeliveryIndex()  # the others a handshake is checked against (app/rivals.py)
+        self.deliveries: KeyLocks[Delivery] = KeyLocks()  # rivals are reconciled one at a time
         self._failures: dict[Key, int] = {}
         self._election: Any = None
         self._workers: list[threading.Thread] = []
@@ -272,8 +273,11 @@ class Controller:
         """Reconcile the handshake, or clean up after it when it is gone."""
         name = "/".join(key) + (" (deleted)" if obj is None else "")
         try:
-            others = self._others(key, obj) if obj is not None else []
-            result = self.reconciler.reconcile(obj, others) if obj is not None else self.reconciler.clean_up(*key)
+            if obj is None:
+                result = self.reconciler.clean_up(*key)
+            else:  # a rival's status written by the time its others are read: both never deliver
+                with self.deliveries.held(delivery_of(obj)):
+                    result = self.reconciler.reconcile(obj, self._others(key, obj))
             if result is None:  # gone, and nothing of it to clean up
                 self._failures.pop(key, None)
                 return
