@@ -20,7 +20,7 @@ from fhtest import GIT_ENV, AgeKey, SourceRepo, clone, git, handshake, run_cli, 
 from fleethandshake.adapters import git as gitx
 from fleethandshake.app.publish import publish
 from fleethandshake.core import provenance
-from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED
+from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED, StaleSource
 
 fake_kube = fakekube.fake_kube
 OLD, NEW = "rotate-me-OLD-7d3", "rotate-me-NEW-1f8"
@@ -223,3 +223,66 @@ def test_git_is_asked_once_per_recorded_commit_not_once_per_secret(
     )
     assert asked == [(c2, c1)], "the branch and both Secrets record c1: one question to git"
     assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}
+
+
+@pytest.mark.parametrize("first", ["", "someone"], ids=["second attempt", "third attempt"])
+def test_a_job_refused_on_its_retry_withdraws_the_secret_its_first_attempt_created(
+    first: str, tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """c1 adds handshake db (workspace fleet-default) beside api (workspace apps); c2 drops db again.
+    Job A (c1) creates both Secrets (HTTP 201) and commits; job B (c2) then publishes completely
+    before A pushes. B never looks at fleet-default (nothing of it was ever published), so it
+    cannot remove db's Secret. A's push is rejected, and its retry is refused at the top of the
+    loop (the branch holds c2): it must delete the Secret it created, a clear-text copy no source
+    asks for any more, and leave api's, which B wrote over. With `someone`, an unrelated commit
+    rejects A's first push: A's second attempt writes db's Secret again (no longer a create) and
+    is rejected by B's push, and its third is refused."""
+    work = tmp_path / "src-work"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    src = SourceRepo(work, age_key)
+    src.write(".fleet-handshake.yaml", "mode: downstream\n")
+    api = handshake("api", "api-token", [{"clusterName": "c-api"}], workspace="apps")
+    src.encrypted("api.yaml", secret("api-token", stringData={"token": "api-token-unchanged"}))
+    src.handshakes("hs.yaml", api, handshake("db", NAME, [{"clusterName": "c-db"}]))
+    src.encrypted("db.yaml", secret(NAME, stringData={"password": OLD}))
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "c1: add db")
+    c1 = git(work, "rev-parse", "HEAD")
+    src.handshakes("hs.yaml", api)
+    (work / "db.yaml").unlink()
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "c2: drop db")
+    c2 = git(work, "rev-parse", "HEAD")
+    origin = tmp_path / "src.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    src_a, src_b = clone(origin, tmp_path / "srcA"), clone(origin, tmp_path / "srcB")
+    git(src_a, "checkout", "--quiet", c1)
+    git(src_b, "checkout", "--quiet", c2)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    said: list[str] = []
+    pushes = [first, "B"] if first else ["B"]
+
+    def job_b() -> None:
+        if pushes and pushes.pop(0) == "someone":
+            other = clone(remote, tmp_path / "oX")
+            (other / "NOTES.md").write_text("unrelated\n")
+            git(other, "add", "NOTES.md")
+            git(other, "commit", "--quiet", "-m", "notes")
+            git(other, "push", "--quiet", "origin", "HEAD:main")
+        elif not said or said[-1] != "B published":
+            newer = run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", env=env)
+            assert newer.code == 0, newer.stderr
+            said.append("B published")
+
+    with pytest.raises(StaleSource) as refused:
+        publish(src_a, clone(remote, tmp_path / "oA") / "bundles", say=said.append, before_push=job_b)
+
+    assert c1 in str(refused.value) and c2 in str(refused.value)
+    assert f"regenerating on top (attempt {len(pushes) + (2 if first else 1)})" in "\n".join(said)
+    assert (WORKSPACE, NAME) not in fake_kube.secrets, "job A left the Secret it created behind"
+    assert f"deleted Secret {WORKSPACE}/{NAME} on the management cluster again" in "\n".join(said)
+    annotations = fake_kube.secrets[("apps", "api-token")]["metadata"]["annotations"]
+    assert annotations[provenance.COMMIT_ANNOTATION] == c2, "B's Secret is kept"
+    assert git(remote, "log", "-1", "--format=%(trailers:key=Fleet-Handshake-Source-Commit,valueonly)", "main") == c2

@@ -14,7 +14,7 @@ labelled with; another output's is never pruned or overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .ordering import Guard
 
 OWNED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGER}"
+Created = tuple[str, str, dict[str, str], tuple[str, str]]  # namespace, name, owner labels, (uid, resourceVersion)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,10 @@ class Sync:
     """The management Secrets of this source's identity and handshakes."""
 
     def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource,
-                 guard: Guard | None = None) -> None:  # fmt: skip
+                 guard: Guard | None = None, created: Iterable[Created] = ()) -> None:  # fmt: skip
         """`guard`: publish's order of sources. Each Secret then records the source it came from,
-        and one recorded by a newer source is never written over (StaleSource, UnorderedSource)."""
+        and one recorded by a newer source is never written over (StaleSource, UnorderedSource).
+        `created`: what an earlier attempt of the same run created (`withdraw` deletes it too)."""
         self.options = options or KubeOptions()
         self.loaded, self.guard = loaded, guard
         self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
@@ -56,7 +58,7 @@ class Sync:
         self._named = _named_secrets(old, owned) if loaded.identity == LOCAL_IDENTITY else None
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
-        self.created: list[tuple[str, str, dict[str, str], tuple[str, str]]] = []  # and uid, resourceVersion
+        self.created: list[Created] = list(created)
         self._store: Any = None
 
     def _client(self) -> Any:
@@ -100,10 +102,13 @@ class Sync:
                 annotations = {**(meta.get("annotations") or {}), **record}
                 manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
             labels = owner_of(meta["labels"])[0]
-            created = self._client().apply(manifest, owner_labels=labels, replaces=replaces,
-                                           check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
-            if created is not None:
-                self.created.append((meta["namespace"], meta["name"], labels, created))
+            ws, name = meta["namespace"], meta["name"]
+            written = self._client().apply(manifest, owner_labels=labels, replaces=replaces,
+                                           check=self._check_order(ws, name))  # fmt: skip
+            ours = [c for c in self.created if c[:2] == (ws, name) and c[3][0] == written.uid]
+            if written.created or ours:  # created by this run, maybe by an earlier attempt: at its new version
+                self.created = [c for c in self.created if c[:2] != (ws, name)]
+                self.created.append((ws, name, labels, (written.uid, written.version)))
 
     def withdraw(self) -> list[str]:
         """Delete the Secrets `apply` created, each only if unchanged since: what a run refused as

@@ -138,10 +138,13 @@ def publish(
         guard = ordering.Guard(src, out, ws, loaded, allow_unordered=allow_unordered, say=say)
         pending: tuple[str, str | None] | None = None  # our commit not yet on the remote, and its parent
         comp: output.Composition | None = None
+        sync: downstream.Sync | None = None  # the last attempt's: what it created is this run's
         for attempt in range(1, retries + 2):
             remote_head = ws.fetch()
             refusal = guard.check(remote_head)  # before committing, and again after every lost race
             if refusal is not None:
+                if sync is not None:  # an earlier attempt's Secrets: no pushed output names them
+                    _withdraw(sync, say)
                 _drop(ws, pending, remote_head)
                 raise refusal
             head = ws.head()
@@ -162,7 +165,7 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with output_lock(ws.out):
                 old = read_tree(ws.out)
-                sync = downstream.Sync(old, kube, loaded, guard)
+                sync = downstream.Sync(old, kube, loaded, guard, sync.created if sync is not None else ())
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)
