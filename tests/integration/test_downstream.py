@@ -367,3 +367,29 @@ def test_a_changed_type_says_how_to_replace_the_management_secret(
     assert "type cannot change" in result.stderr and "kubectl delete secret -n fleet-default db-creds" in result.stderr
     assert "Traceback" not in result.stderr and VALUE not in result.stdout + result.stderr
     assert fake_kube.secrets[("fleet-default", "db-creds")]["type"] == "Opaque"
+
+
+def test_secrets_a_failed_prune_left_are_pruned_by_the_next_run_after_a_mode_switch(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """The source leaves downstream mode: the run writes plain bundles, then its delete of a
+    management Secret fails. Its OUT has no downstream bundle any more, yet the next run must
+    still delete the Secrets it did not get to (clear-text copies no bundle names)."""
+    build(repo)
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: downstream\n")
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert {("fleet-default", "db-creds"), ("fleet-default", "api-token")} <= set(fake_kube.secrets)
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: plain\n")
+    fake_kube.fail_next(500, "InternalError", method="DELETE")
+
+    failed = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert failed.code != 0 and "Traceback" not in failed.stderr and VALUE not in failed.stdout + failed.stderr
+    assert {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
+
+    again = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert again.code == 0, again.stderr
+    assert not {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
+    assert VALUE not in again.stdout + again.stderr

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from ..core.names import dns1123_label_problem
 from ..core.ownership import Ownership, claim_secret, owner_of
 from ..modes import modes
 from .build import Build
@@ -53,7 +54,9 @@ class Sync:
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         owned = output.owned_bundles(old, self.owner) if had_downstream else {}  # only then worth reading
         had_downstream &= {ws for (ws, _name), dirs in owned.items() if dirs}
-        self._had_downstream = had_downstream
+        # and where the run that wrote OUT deleted Secrets: a delete that failed after its bundles
+        # were written (OUT may hold no downstream bundle any more) is tried again
+        self._had_downstream = had_downstream | _removed_secret_workspaces(old)
         # (workspace, Secret) pairs this output's bundles name; None: the identity is this output's own
         self._named = _named_secrets(old, owned) if loaded.identity == LOCAL_IDENTITY else None
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
@@ -177,6 +180,13 @@ class Sync:
                 removed.append(f"{ws}/{name}")
         self._doomed = []
         return removed
+
+
+def _removed_secret_workspaces(old: Mapping[str, bytes]) -> set[str]:
+    """The workspaces of the management Secrets OUT's status.json lists as removed."""
+    removed = (output.read_status(old.get(output.STATUS_FILE)) or {}).get("removed")
+    namespaces = (row.get("namespace") for row in output.status_rows(removed) if row.get("kind") == "Secret")
+    return {ns for ns in namespaces if isinstance(ns, str) and dns1123_label_problem(ns) is None}
 
 
 def _named_secrets(old: Mapping[str, bytes], owned: Mapping[tuple[str, str], set[str]]) -> frozenset[tuple[str, str]]:
