@@ -393,3 +393,23 @@ def test_secrets_a_failed_prune_left_are_pruned_by_the_next_run_after_a_mode_swi
     assert again.code == 0, again.stderr
     assert not {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
     assert VALUE not in again.stdout + again.stderr
+
+
+def test_a_workspace_looked_at_again_for_earlier_deletes_that_may_no_longer_be_listed_is_skipped(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """After the source left downstream mode, its Role in the workspace may go too: the runs
+    after the one that deleted the Secrets (whose status.json they keep) still succeed."""
+    build(repo)
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: downstream\n")
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: plain\n")
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert not {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
+    fake_kube.fail_next(403, "Forbidden", method="GET", message="secrets is forbidden: cannot list")
+
+    again = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert again.code == 0, again.stderr
+    assert [r.path for r in fake_kube.requests_of("GET")][-1].endswith("/namespaces/fleet-default/secrets")

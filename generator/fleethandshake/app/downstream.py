@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..core import output
@@ -54,9 +55,10 @@ class Sync:
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         owned = output.owned_bundles(old, self.owner) if had_downstream else {}  # only then worth reading
         had_downstream &= {ws for (ws, _name), dirs in owned.items() if dirs}
+        self._had_downstream = had_downstream
         # and where the run that wrote OUT deleted Secrets: a delete that failed after its bundles
         # were written (OUT may hold no downstream bundle any more) is tried again
-        self._had_downstream = had_downstream | _removed_secret_workspaces(old)
+        self._retried = _removed_secret_workspaces(old) - had_downstream
         # (workspace, Secret) pairs this output's bundles name; None: the identity is this output's own
         self._named = _named_secrets(old, owned) if loaded.identity == LOCAL_IDENTITY else None
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
@@ -137,7 +139,8 @@ class Sync:
         """Find the owned Secrets that are no longer wanted (deleted by `prune`, once the bundles are
         written), and return the composition with them among its removals and in status.json."""
         comp = result.composition
-        workspaces = sorted({ws for ws, _ in result.downstream} | self._had_downstream)
+        delivered = {ws for ws, _ in result.downstream} | self._had_downstream
+        workspaces = sorted(delivered | self._retried)
         if not workspaces:
             return comp
         wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in result.management}
@@ -145,7 +148,7 @@ class Sync:
         kept = not_synced  # its kept bundles may still name its Secret, whatever its mode is now
         self._doomed = []
         for ws in workspaces:
-            for found in self._client().list_owned(ws, OWNED_SELECTOR):
+            for found in self._owned_in(ws, only_retried=ws not in delivered):
                 handshake = found.labels.get(LABEL_HANDSHAKE, "")
                 if (
                     (ws, found.name) in wanted
@@ -161,6 +164,18 @@ class Sync:
         if not removals:
             return comp
         return output.with_status(replace(comp, removed=comp.removed + removals), old)
+
+    def _owned_in(self, ws: str, *, only_retried: bool) -> list[Any]:
+        """This identity's Secrets in `ws`; none when `ws` is only looked at again for an earlier
+        run's deletes and may no longer be listed there (its Role removed with downstream mode)."""
+        from ..adapters.kubeclient import KubeError
+
+        try:
+            return list(self._client().list_owned(ws, OWNED_SELECTOR))
+        except KubeError as e:
+            if only_retried and e.status == HTTPStatus.FORBIDDEN:
+                return []
+            raise
 
     def _ours(self, ws: str, name: str, labels: Mapping[str, str], handshake: str | None = None) -> bool:
         """Whether the management Secret `ws/name` with these labels is this output's to write over
