@@ -413,3 +413,53 @@ def test_a_workspace_looked_at_again_for_earlier_deletes_that_may_no_longer_be_l
 
     assert again.code == 0, again.stderr
     assert [r.path for r in fake_kube.requests_of("GET")][-1].endswith("/namespaces/fleet-default/secrets")
+
+
+def test_publish_no_push_leaves_the_secrets_the_pushed_bundles_name(
+    repo: SourceRepo, tmp_path: Path, remote: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """--no-push commits only: Fleet still reads the pushed branch, whose api bundle names
+    api-token. The Secret goes once a publish finds the commit that dropped api pushed."""
+    from fhtest import GIT_ENV, clone, git
+
+    build(repo)
+    env = {**kube_env, **GIT_ENV}
+    work = clone(remote, tmp_path / "work")
+    assert run_cli("publish", repo.root, "--out", work / "bundles", env=env).code == 0
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]))
+
+    local = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", env=env)
+
+    assert local.code == 0, local.stderr
+    assert ("fleet-default", "api-token") in fake_kube.secrets, "deleted while the pushed bundles name it"
+    assert "left Secret fleet-default/api-token" in local.stderr and "not pushed" in local.stderr
+    assert "deleted  Secret" not in local.stderr
+    assert fake_kube.requests_of("DELETE") == []
+
+    git(work, "push", "--quiet", "origin", "HEAD:main")
+    pushed = run_cli("publish", repo.root, "--out", work / "bundles", env=env)
+
+    assert pushed.code == 0, pushed.stderr
+    assert ("fleet-default", "api-token") not in fake_kube.secrets
+    assert ("fleet-default", "db-creds") in fake_kube.secrets
+
+
+def test_publish_no_push_to_a_repository_without_remotes_deletes_what_it_no_longer_names(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Without any remote the local branch is all there is: nothing else can name the Secret."""
+    from fhtest import GIT_ENV, git
+
+    build(repo)
+    env = {**kube_env, **GIT_ENV}
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "start")
+    assert run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", "--allow-unordered", env=env).code == 0
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]))
+
+    local = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", "--allow-unordered", env=env)
+
+    assert local.code == 0, local.stderr
+    assert ("fleet-default", "api-token") not in fake_kube.secrets

@@ -186,6 +186,10 @@ class Sync:
             return True
         return handshake is not None and (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) == (ws, handshake)
 
+    def doomed(self) -> list[str]:
+        """The Secrets `prune` would delete, as `namespace/name`."""
+        return [f"{ws}/{name}" for ws, name, _labels in self._doomed]
+
     def prune(self) -> list[str]:
         """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had."""
         removed = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ class PublishResult:
     attempts: int
     composition: output.Composition | None
     head: str | None = None  # the branch's commit when publish finished: what Fleet should deploy
+    left: tuple[str, ...] = ()  # management Secrets no longer wanted but kept: not pushed (--no-push)
 
     def outcome(self) -> str:
         if not self.commits:
@@ -184,8 +185,12 @@ def publish(
                 pending = (committed, parent)
             ours = (pending[0],) if pending else ()
             if ws.remote is None or ws.head() is None or ws.head() == remote_head:
-                sync.prune()
-                return PublishResult(ours, False, attempt, comp, ws.head())
+                left: tuple[str, ...] = ()
+                if ws.remote is None and ws.has_remotes():  # --no-push: Fleet reads what was pushed
+                    left = _leave_unpushed(sync, say)
+                else:
+                    sync.prune()
+                return PublishResult(ours, False, attempt, comp, ws.head(), left)
             if before_push is not None:
                 before_push()
             try:
@@ -212,6 +217,14 @@ def _check_created(sync: downstream.Sync, guard: ordering.Guard, ws: gitx.Worksp
 def _withdraw(sync: downstream.Sync, say: Callable[[str], None]) -> None:
     for name in sync.withdraw():
         say(f"deleted Secret {name} on the management cluster again: this run created it and is refused")
+
+
+def _leave_unpushed(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
+    left = tuple(sync.doomed())
+    for name in left:
+        say(f"left Secret {name} on the management cluster: the commit is not pushed (--no-push) and the pushed"
+            " bundles may still name it; the first publish that finds it pushed deletes it")  # fmt: skip
+    return left
 
 
 def _drop(ws: gitx.Workspace, pending: tuple[str, str | None] | None, remote_head: str | None) -> None:
@@ -246,7 +259,8 @@ def run(
     result = publish(src, out, say=say, **options)
     comp = result.composition
     if comp is not None:
-        say(report.generate_summary(comp, (), str(out)).rsplit("\n", 1)[0])
+        said = [r for r in comp.removed if not (r.kind == "Secret" and r.path in result.left)]
+        say(report.generate_summary(replace(comp, removed=tuple(said)), (), str(out)).rsplit("\n", 1)[0])
         warning = report.plain_warning(comp.tree)
         if warning is not None:
             say(warning)
