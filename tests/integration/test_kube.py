@@ -201,6 +201,25 @@ def test_delete_owned_never_touches_a_secret_without_every_owner_label(
     assert len(fake_kube.requests_of("DELETE")) == int(owned)
 
 
+def test_delete_owned_asks_check_with_the_metadata_it_read_and_a_refusal_deletes_nothing(
+    store: SecretStore, fake_kube: FakeKube
+) -> None:
+    manifest = secret("db", {"password": CANARY})
+    manifest["metadata"]["annotations"] = {"from": "newer"}
+    store.apply(manifest, owner_labels=OWNER)
+    seen: list[Any] = []
+
+    def refuse(metadata: Any) -> None:
+        seen.append(dict(metadata.get("annotations") or {}))
+        raise RuntimeError("newer")
+
+    with pytest.raises(RuntimeError):
+        store.delete_owned(NS, "db", OWNER, check=refuse)
+
+    assert seen == [{"from": "newer"}] and fake_kube.requests_of("DELETE") == []
+    assert store.delete_owned(NS, "db", OWNER, check=seen.append) is True
+
+
 def test_delete_owned_of_an_absent_secret_is_false(store: SecretStore, fake_kube: FakeKube) -> None:
     assert store.delete_owned(NS, "missing", OWNER) is False
     assert fake_kube.requests_of("DELETE") == []

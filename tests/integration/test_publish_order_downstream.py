@@ -286,3 +286,71 @@ def test_a_job_refused_on_its_retry_withdraws_the_secret_its_first_attempt_creat
     annotations = fake_kube.secrets[("apps", "api-token")]["metadata"]["annotations"]
     assert annotations[provenance.COMMIT_ANNOTATION] == c2, "B's Secret is kept"
     assert git(remote, "log", "-1", "--format=%(trailers:key=Fleet-Handshake-Source-Commit,valueonly)", "main") == c2
+
+
+def test_an_older_job_never_prunes_a_secret_a_newer_job_wrote(
+    tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """c0 (handshakes db in fleet-default, a in apps) is published; c1 drops db; c2 drops a and adds
+    x in fleet-default. Job B (c2) creates x's Secret; job A (c1) then finds it owned and not
+    wanted by c1, pushes first (B has not pushed yet) and is held at its delete. B's push is
+    rejected; its retry writes x's Secret again and, as A deletes it, pushes bundles that name it.
+    A must leave a Secret a newer source wrote."""
+    work = tmp_path / "src-work"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    src = SourceRepo(work, age_key)
+    src.write(".fleet-handshake.yaml", "mode: downstream\n")
+    commits = []
+    for message, kept in (("c0", [("db", NAME, WORKSPACE), ("a", "a-token", "apps")]),
+                          ("c1: drop db", [("a", "a-token", "apps")]),
+                          ("c2: drop a, add x", [("x", "x-token", WORKSPACE)])):  # fmt: skip
+        src.handshakes(
+            "hs.yaml", *(handshake(h, name, [{"clusterName": f"c-{h}"}], workspace=ws) for h, name, ws in kept)
+        )
+        for path in work.glob("*-secret.yaml"):
+            path.unlink()
+        for h, name, _ in kept:
+            src.encrypted(f"{h}-secret.yaml", secret(name, stringData={"value": NEW}))
+        git(work, "add", "-A")
+        git(work, "commit", "--quiet", "-m", message)
+        commits.append(git(work, "rev-parse", "HEAD"))
+    c0, c1, c2 = commits
+    origin = tmp_path / "src.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    src_a, src_b = clone(origin, tmp_path / "srcA"), clone(origin, tmp_path / "srcB")
+    git(src_a, "checkout", "--quiet", c0)
+    git(src_b, "checkout", "--quiet", c2)
+    assert run_cli("publish", src_a, "--out", clone(remote, tmp_path / "o0") / "bundles", env=env).code == 0
+    git(src_a, "checkout", "--quiet", c1)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    holds: list[fakekube.Hold] = []
+    jobs: list[subprocess.Popen[str]] = []
+
+    def job_a() -> None:
+        if not jobs:  # B's first push: A runs now, pushes, and is held at its delete
+            holds.append(fake_kube.hold_next("GET", "/x-token"))  # A's first look at it is its delete's
+            jobs.append(subprocess.Popen(publish_command(src_a, clone(remote, tmp_path / "oA"), "--allow-removals"),
+                                         env=env_for_child(env), text=True, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE))  # fmt: skip
+            arrived = holds[0].arrived.wait(60)
+            assert arrived, "job A never reached its delete"
+        else:  # B's retry wrote x's Secret again: A goes on, and ends before B pushes
+            holds[0].release.set()
+            jobs[0].wait(120)
+
+    try:
+        result = publish(src_b, clone(remote, tmp_path / "oB") / "bundles", say=lambda _: None, before_push=job_a,
+                         allow_removals=True)  # fmt: skip
+    finally:
+        for hold in holds:
+            hold.release.set()
+        stdout, stderr = jobs[0].communicate(timeout=120) if jobs else ("", "")
+
+    assert result.attempts == 2 and result.pushed
+    assert (WORKSPACE, "x-token") in fake_kube.secrets, "job A deleted the Secret job B's pushed bundles name"
+    assert jobs[0].returncode == 0, stderr
+    assert f"kept Secret {WORKSPACE}/x-token" in stderr and f"deleted  Secret {WORKSPACE}/x-token" not in stderr
+    assert "Traceback" not in stderr and NEW not in stdout + stderr and OLD not in stdout + stderr
+    assert git(remote, "log", "-1", "--format=%(trailers:key=Fleet-Handshake-Source-Commit,valueonly)", "main") == c2

@@ -156,10 +156,11 @@ class SecretStore:
         *,
         absent: tuple[str, ...] = (),
         unchanged: tuple[str, str] | None = None,
+        check: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> bool:
         """Delete the Secret if it carries every owner label and none of the `absent` label keys
         (and, with `unchanged`, still has that uid and resourceVersion); False when absent, not
-        owned or changed.
+        owned or changed. `check(metadata)`, as for `apply`, raises to refuse the delete.
 
         The delete is conditional on the uid and resourceVersion that were checked, so a Secret
         replaced in between is never deleted; on a conflict it is read and checked again.
@@ -175,6 +176,8 @@ class SecretStore:
                 return False
             if unchanged is not None and unchanged != (current.get("uid"), current.get("resourceVersion")):
                 return False
+            if check is not None:
+                check(current)
             checked = V1Preconditions(uid=current.get("uid"), resource_version=current.get("resourceVersion"))
             try:
                 self._request(

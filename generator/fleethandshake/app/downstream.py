@@ -64,6 +64,7 @@ class Sync:
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
         self.created: list[Created] = list(created)
+        self.kept: list[str] = []  # Secrets prune left: written from a newer source (or one not ordered)
         self._store: Any = None
 
     def _client(self) -> Any:
@@ -191,12 +192,18 @@ class Sync:
         return [f"{ws}/{name}" for ws, name, _labels in self._doomed]
 
     def prune(self) -> list[str]:
-        """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had."""
+        """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had
+        and (publish) was not written from a newer source since: `kept` says which were left."""
+        from ..errors import StaleSource, UnorderedSource
+
         removed = []
         for ws, name, labels in self._doomed:
             present, absent = owner_of(labels)
-            if self._client().delete_owned(ws, name, present, absent=absent):
-                removed.append(f"{ws}/{name}")
+            try:
+                if self._client().delete_owned(ws, name, present, absent=absent, check=self._check_order(ws, name)):
+                    removed.append(f"{ws}/{name}")
+            except (StaleSource, UnorderedSource):
+                self.kept.append(f"{ws}/{name}")
         self._doomed = []
         return removed
 

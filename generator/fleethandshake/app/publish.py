@@ -38,7 +38,7 @@ class PublishResult:
     attempts: int
     composition: output.Composition | None
     head: str | None = None  # the branch's commit when publish finished: what Fleet should deploy
-    left: tuple[str, ...] = ()  # management Secrets no longer wanted but kept: not pushed (--no-push)
+    left: tuple[str, ...] = ()  # management Secrets no longer wanted but kept: --no-push, or a newer source's
 
     def outcome(self) -> str:
         if not self.commits:
@@ -185,11 +185,8 @@ def publish(
                 pending = (committed, parent)
             ours = (pending[0],) if pending else ()
             if ws.remote is None or ws.head() is None or ws.head() == remote_head:
-                left: tuple[str, ...] = ()
-                if ws.remote is None and ws.has_remotes():  # --no-push: Fleet reads what was pushed
-                    left = _leave_unpushed(sync, say)
-                else:
-                    sync.prune()
+                unpushed = ws.remote is None and ws.has_remotes()  # --no-push: Fleet reads what was pushed
+                left = _leave_unpushed(sync, say) if unpushed else _prune(sync, say)
                 return PublishResult(ours, False, attempt, comp, ws.head(), left)
             if before_push is not None:
                 before_push()
@@ -198,8 +195,8 @@ def publish(
             except gitx.PushRejected:
                 say(f"push rejected: {remote}/{ws.branch} moved on; regenerating on top (attempt {attempt})")
                 continue
-            sync.prune()  # old Secrets go only once the bundles that no longer need them are published
-            return PublishResult(ours, True, attempt, comp, ws.head())
+            left = _prune(sync, say)  # old Secrets go only once the bundles that no longer need them are published
+            return PublishResult(ours, True, attempt, comp, ws.head(), left)
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
 
@@ -217,6 +214,15 @@ def _check_created(sync: downstream.Sync, guard: ordering.Guard, ws: gitx.Worksp
 def _withdraw(sync: downstream.Sync, say: Callable[[str], None]) -> None:
     for name in sync.withdraw():
         say(f"deleted Secret {name} on the management cluster again: this run created it and is refused")
+
+
+def _prune(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
+    sync.prune()
+    for name in sync.kept:
+        say(f"kept Secret {name} on the management cluster: it was written from a newer source (or one whose"
+            " order cannot be told) since this run listed it; that source's publish deletes it if it is"
+            " unwanted")  # fmt: skip
+    return tuple(sync.kept)
 
 
 def _leave_unpushed(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
