@@ -367,3 +367,99 @@ def test_a_changed_type_says_how_to_replace_the_management_secret(
     assert "type cannot change" in result.stderr and "kubectl delete secret -n fleet-default db-creds" in result.stderr
     assert "Traceback" not in result.stderr and VALUE not in result.stdout + result.stderr
     assert fake_kube.secrets[("fleet-default", "db-creds")]["type"] == "Opaque"
+
+
+def test_secrets_a_failed_prune_left_are_pruned_by_the_next_run_after_a_mode_switch(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """The source leaves downstream mode: the run writes plain bundles, then its delete of a
+    management Secret fails. Its OUT has no downstream bundle any more, yet the next run must
+    still delete the Secrets it did not get to (clear-text copies no bundle names)."""
+    build(repo)
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: downstream\n")
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert {("fleet-default", "db-creds"), ("fleet-default", "api-token")} <= set(fake_kube.secrets)
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: plain\n")
+    fake_kube.fail_next(500, "InternalError", method="DELETE")
+
+    failed = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert failed.code != 0 and "Traceback" not in failed.stderr and VALUE not in failed.stdout + failed.stderr
+    assert {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
+
+    again = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert again.code == 0, again.stderr
+    assert not {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
+    assert VALUE not in again.stdout + again.stderr
+
+
+def test_a_workspace_looked_at_again_for_earlier_deletes_that_may_no_longer_be_listed_is_skipped(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """After the source left downstream mode, its Role in the workspace may go too: the runs
+    after the one that deleted the Secrets (whose status.json they keep) still succeed."""
+    build(repo)
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: downstream\n")
+    out = tmp_path / "out"
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    repo.write(".fleet-handshake.yaml", "source: shop\nmode: plain\n")
+    assert run_cli("generate", repo.root, "--out", out, env=kube_env).code == 0
+    assert not {("fleet-default", "db-creds"), ("fleet-default", "api-token")} & set(fake_kube.secrets)
+    fake_kube.fail_next(403, "Forbidden", method="GET", message="secrets is forbidden: cannot list")
+
+    again = run_cli("generate", repo.root, "--out", out, env=kube_env)
+
+    assert again.code == 0, again.stderr
+    assert [r.path for r in fake_kube.requests_of("GET")][-1].endswith("/namespaces/fleet-default/secrets")
+
+
+def test_publish_no_push_leaves_the_secrets_the_pushed_bundles_name(
+    repo: SourceRepo, tmp_path: Path, remote: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """--no-push commits only: Fleet still reads the pushed branch, whose api bundle names
+    api-token. The Secret goes once a publish finds the commit that dropped api pushed."""
+    from fhtest import GIT_ENV, clone, git
+
+    build(repo)
+    env = {**kube_env, **GIT_ENV}
+    work = clone(remote, tmp_path / "work")
+    assert run_cli("publish", repo.root, "--out", work / "bundles", env=env).code == 0
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]))
+
+    local = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", env=env)
+
+    assert local.code == 0, local.stderr
+    assert ("fleet-default", "api-token") in fake_kube.secrets, "deleted while the pushed bundles name it"
+    assert "left Secret fleet-default/api-token" in local.stderr and "not pushed" in local.stderr
+    assert "deleted  Secret" not in local.stderr
+    assert fake_kube.requests_of("DELETE") == []
+
+    git(work, "push", "--quiet", "origin", "HEAD:main")
+    pushed = run_cli("publish", repo.root, "--out", work / "bundles", env=env)
+
+    assert pushed.code == 0, pushed.stderr
+    assert ("fleet-default", "api-token") not in fake_kube.secrets
+    assert ("fleet-default", "db-creds") in fake_kube.secrets
+
+
+def test_publish_no_push_to_a_repository_without_remotes_deletes_what_it_no_longer_names(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Without any remote the local branch is all there is: nothing else can name the Secret."""
+    from fhtest import GIT_ENV, git
+
+    build(repo)
+    env = {**kube_env, **GIT_ENV}
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "start")
+    assert run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", "--allow-unordered", env=env).code == 0
+    repo.handshakes("hs.yaml", handshake("db", "db-creds", [{"clusterName": "c1"}, {"clusterGroup": "edge"}]))
+
+    local = run_cli("publish", repo.root, "--out", work / "bundles", "--no-push", "--allow-unordered", env=env)
+
+    assert local.code == 0, local.stderr
+    assert ("fleet-default", "api-token") not in fake_kube.secrets

@@ -201,6 +201,25 @@ def test_delete_owned_never_touches_a_secret_without_every_owner_label(
     assert len(fake_kube.requests_of("DELETE")) == int(owned)
 
 
+def test_delete_owned_asks_check_with_the_metadata_it_read_and_a_refusal_deletes_nothing(
+    store: SecretStore, fake_kube: FakeKube
+) -> None:
+    manifest = secret("db", {"password": CANARY})
+    manifest["metadata"]["annotations"] = {"from": "newer"}
+    store.apply(manifest, owner_labels=OWNER)
+    seen: list[Any] = []
+
+    def refuse(metadata: Any) -> None:
+        seen.append(dict(metadata.get("annotations") or {}))
+        raise RuntimeError("newer")
+
+    with pytest.raises(RuntimeError):
+        store.delete_owned(NS, "db", OWNER, check=refuse)
+
+    assert seen == [{"from": "newer"}] and fake_kube.requests_of("DELETE") == []
+    assert store.delete_owned(NS, "db", OWNER, check=seen.append) is True
+
+
 def test_delete_owned_of_an_absent_secret_is_false(store: SecretStore, fake_kube: FakeKube) -> None:
     assert store.delete_owned(NS, "missing", OWNER) is False
     assert fake_kube.requests_of("DELETE") == []
@@ -237,13 +256,15 @@ def test_apply_says_which_secret_it_created_and_delete_owned_spares_it_once_chan
 ) -> None:
     created = store.apply(secret("db", {"password": "v1"}), owner_labels=OWNER)
     stored = fake_kube.secrets[(NS, "db")]["metadata"]
-    assert created == (stored["uid"], stored["resourceVersion"])
-    assert store.apply(secret("db", {"password": "v2"}), owner_labels=OWNER) is None, "an update created nothing"
-    assert store.delete_owned(NS, "db", OWNER, unchanged=created) is False, "changed since it was created"
+    assert created == (stored["uid"], stored["resourceVersion"], True)
+    updated = store.apply(secret("db", {"password": "v2"}), owner_labels=OWNER)
+    stored = fake_kube.secrets[(NS, "db")]["metadata"]
+    assert updated == (stored["uid"], stored["resourceVersion"], False), "an update created nothing"
+    assert store.delete_owned(NS, "db", OWNER, unchanged=created[:2]) is False, "changed since it was created"
     assert fake_kube.secret_values(NS, "db") == {"password": "v2"} and fake_kube.requests_of("DELETE") == []
 
     again = store.apply(secret("api", {"token": "t"}), owner_labels=OWNER)
-    assert again is not None and store.delete_owned(NS, "api", OWNER, unchanged=again) is True
+    assert again.created and store.delete_owned(NS, "api", OWNER, unchanged=again[:2]) is True
     assert (NS, "api") not in fake_kube.secrets
 
 
@@ -251,7 +272,7 @@ def test_an_apply_that_finds_the_secret_created_since_its_check_did_not_create_i
     store: SecretStore, fake_kube: FakeKube
 ) -> None:
     fake_kube.before_next("PATCH", lambda kube: kube.put_secret(NS, "db", {"password": "theirs"}, labels=OWNER))
-    assert store.apply(secret("db", {"password": "ours"}), owner_labels=OWNER) is None
+    assert store.apply(secret("db", {"password": "ours"}), owner_labels=OWNER).created is False
 
 
 def test_an_apply_the_api_server_refuses_without_owner_labels_is_a_kube_error(

@@ -208,6 +208,43 @@ def test_uncommitted_source_changes_are_refused_unless_allowed(
     assert trailer(remote, "Commit") == "" and trailer(remote, "Digest").startswith("sha256:")
 
 
+def test_allow_unordered_never_lets_uncommitted_changes_on_an_older_commit_replace_newer_output(
+    jobs: Jobs, remote: Path, age_key: AgeKey, env_keys: dict[str, str]
+) -> None:
+    """Job A's checkout is c1 with an uncommitted change (a file a CI step edits, say), run late
+    with --allow-unordered (to get past the uncommitted change) after job B published c2, which
+    descends from c1 and rotated the password: A's work tree lacks c2, so it is older, and
+    publishing it would roll the rotation back."""
+    c1, c2, src_a, src_b, out_a, out_b = jobs.c1, jobs.c2, jobs.src_a, jobs.src_b, jobs.out_a, jobs.out_b
+    published(src_b, out_b, env_keys)
+    head = git(remote, "rev-parse", "main")
+    SourceRepo(src_a, age_key).handshakes("hs.yaml", handshake("db", "db", [{"clusterName": "c-db"}]),
+                                          handshake("api", "db", [{"clusterName": "c-api"}]))  # fmt: skip
+
+    stale = publish_from(src_a, out_a, env_keys, "--allow-unordered")
+
+    assert stale.code == EXIT_STALE, stale.stderr
+    assert c1 in stale.stderr and c2 in stale.stderr and "uncommitted" in stale.stderr
+    assert "Traceback" not in stale.stderr and OLD not in stale.stdout + stale.stderr
+    assert git(remote, "rev-parse", "main") == head
+    assert published_value(remote) == NEW
+
+
+def test_uncommitted_changes_on_the_published_commit_are_published_when_allowed(
+    jobs: Jobs, remote: Path, age_key: AgeKey, env_keys: dict[str, str]
+) -> None:
+    c2, src_b, out_b = jobs.c2, jobs.src_b, jobs.out_b
+    published(src_b, out_b, env_keys)
+    SourceRepo(src_b, age_key).encrypted("db.yaml", secret("db", stringData={"password": "uncommitted"}))
+
+    assert publish_from(src_b, out_b, env_keys).code == EXIT_UNORDERED
+    allowed = publish_from(src_b, out_b, env_keys, "--allow-unordered")
+
+    assert allowed.code == 0, allowed.stderr
+    assert published_value(remote) == "uncommitted" and trailer(remote, "Commit") == ""
+    assert c2 not in allowed.stderr
+
+
 @pytest.mark.parametrize("branch", [None, "fleet-bundles"], ids=["same-branch", "other-branch"])
 def test_source_and_output_in_one_repository(
     branch: str | None, tmp_path: Path, age_key: AgeKey, env_keys: dict[str, str]

@@ -20,7 +20,7 @@ from fhtest import GIT_ENV, AgeKey, SourceRepo, clone, git, handshake, run_cli, 
 from fleethandshake.adapters import git as gitx
 from fleethandshake.app.publish import publish
 from fleethandshake.core import provenance
-from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED
+from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED, StaleSource
 
 fake_kube = fakekube.fake_kube
 OLD, NEW = "rotate-me-OLD-7d3", "rotate-me-NEW-1f8"
@@ -223,3 +223,134 @@ def test_git_is_asked_once_per_recorded_commit_not_once_per_secret(
     )
     assert asked == [(c2, c1)], "the branch and both Secrets record c1: one question to git"
     assert fake_kube.secret_values(WORKSPACE, NAME) == {"password": NEW}
+
+
+@pytest.mark.parametrize("first", ["", "someone"], ids=["second attempt", "third attempt"])
+def test_a_job_refused_on_its_retry_withdraws_the_secret_its_first_attempt_created(
+    first: str, tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """c1 adds handshake db (workspace fleet-default) beside api (workspace apps); c2 drops db again.
+    Job A (c1) creates both Secrets (HTTP 201) and commits; job B (c2) then publishes completely
+    before A pushes. B never looks at fleet-default (nothing of it was ever published), so it
+    cannot remove db's Secret. A's push is rejected, and its retry is refused at the top of the
+    loop (the branch holds c2): it must delete the Secret it created, a clear-text copy no source
+    asks for any more, and leave api's, which B wrote over. With `someone`, an unrelated commit
+    rejects A's first push: A's second attempt writes db's Secret again (no longer a create) and
+    is rejected by B's push, and its third is refused."""
+    work = tmp_path / "src-work"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    src = SourceRepo(work, age_key)
+    src.write(".fleet-handshake.yaml", "mode: downstream\n")
+    api = handshake("api", "api-token", [{"clusterName": "c-api"}], workspace="apps")
+    src.encrypted("api.yaml", secret("api-token", stringData={"token": "api-token-unchanged"}))
+    src.handshakes("hs.yaml", api, handshake("db", NAME, [{"clusterName": "c-db"}]))
+    src.encrypted("db.yaml", secret(NAME, stringData={"password": OLD}))
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "c1: add db")
+    c1 = git(work, "rev-parse", "HEAD")
+    src.handshakes("hs.yaml", api)
+    (work / "db.yaml").unlink()
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "c2: drop db")
+    c2 = git(work, "rev-parse", "HEAD")
+    origin = tmp_path / "src.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    src_a, src_b = clone(origin, tmp_path / "srcA"), clone(origin, tmp_path / "srcB")
+    git(src_a, "checkout", "--quiet", c1)
+    git(src_b, "checkout", "--quiet", c2)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    said: list[str] = []
+    pushes = [first, "B"] if first else ["B"]
+
+    def job_b() -> None:
+        if pushes and pushes.pop(0) == "someone":
+            other = clone(remote, tmp_path / "oX")
+            (other / "NOTES.md").write_text("unrelated\n")
+            git(other, "add", "NOTES.md")
+            git(other, "commit", "--quiet", "-m", "notes")
+            git(other, "push", "--quiet", "origin", "HEAD:main")
+        elif not said or said[-1] != "B published":
+            newer = run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", env=env)
+            assert newer.code == 0, newer.stderr
+            said.append("B published")
+
+    with pytest.raises(StaleSource) as refused:
+        publish(src_a, clone(remote, tmp_path / "oA") / "bundles", say=said.append, before_push=job_b)
+
+    assert c1 in str(refused.value) and c2 in str(refused.value)
+    assert f"regenerating on top (attempt {len(pushes) + (2 if first else 1)})" in "\n".join(said)
+    assert (WORKSPACE, NAME) not in fake_kube.secrets, "job A left the Secret it created behind"
+    assert f"deleted Secret {WORKSPACE}/{NAME} on the management cluster again" in "\n".join(said)
+    annotations = fake_kube.secrets[("apps", "api-token")]["metadata"]["annotations"]
+    assert annotations[provenance.COMMIT_ANNOTATION] == c2, "B's Secret is kept"
+    assert git(remote, "log", "-1", "--format=%(trailers:key=Fleet-Handshake-Source-Commit,valueonly)", "main") == c2
+
+
+def test_an_older_job_never_prunes_a_secret_a_newer_job_wrote(
+    tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """c0 (handshakes db in fleet-default, a in apps) is published; c1 drops db; c2 drops a and adds
+    x in fleet-default. Job B (c2) creates x's Secret; job A (c1) then finds it owned and not
+    wanted by c1, pushes first (B has not pushed yet) and is held at its delete. B's push is
+    rejected; its retry writes x's Secret again and, as A deletes it, pushes bundles that name it.
+    A must leave a Secret a newer source wrote."""
+    work = tmp_path / "src-work"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    src = SourceRepo(work, age_key)
+    src.write(".fleet-handshake.yaml", "mode: downstream\n")
+    commits = []
+    for message, kept in (("c0", [("db", NAME, WORKSPACE), ("a", "a-token", "apps")]),
+                          ("c1: drop db", [("a", "a-token", "apps")]),
+                          ("c2: drop a, add x", [("x", "x-token", WORKSPACE)])):  # fmt: skip
+        src.handshakes(
+            "hs.yaml", *(handshake(h, name, [{"clusterName": f"c-{h}"}], workspace=ws) for h, name, ws in kept)
+        )
+        for path in work.glob("*-secret.yaml"):
+            path.unlink()
+        for h, name, _ in kept:
+            src.encrypted(f"{h}-secret.yaml", secret(name, stringData={"value": NEW}))
+        git(work, "add", "-A")
+        git(work, "commit", "--quiet", "-m", message)
+        commits.append(git(work, "rev-parse", "HEAD"))
+    c0, c1, c2 = commits
+    origin = tmp_path / "src.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    src_a, src_b = clone(origin, tmp_path / "srcA"), clone(origin, tmp_path / "srcB")
+    git(src_a, "checkout", "--quiet", c0)
+    git(src_b, "checkout", "--quiet", c2)
+    assert run_cli("publish", src_a, "--out", clone(remote, tmp_path / "o0") / "bundles", env=env).code == 0
+    git(src_a, "checkout", "--quiet", c1)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    holds: list[fakekube.Hold] = []
+    jobs: list[subprocess.Popen[str]] = []
+
+    def job_a() -> None:
+        if not jobs:  # B's first push: A runs now, pushes, and is held at its delete
+            holds.append(fake_kube.hold_next("GET", "/x-token"))  # A's first look at it is its delete's
+            jobs.append(subprocess.Popen(publish_command(src_a, clone(remote, tmp_path / "oA"), "--allow-removals"),
+                                         env=env_for_child(env), text=True, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE))  # fmt: skip
+            arrived = holds[0].arrived.wait(60)
+            assert arrived, "job A never reached its delete"
+        else:  # B's retry wrote x's Secret again: A goes on, and ends before B pushes
+            holds[0].release.set()
+            jobs[0].wait(120)
+
+    try:
+        result = publish(src_b, clone(remote, tmp_path / "oB") / "bundles", say=lambda _: None, before_push=job_a,
+                         allow_removals=True)  # fmt: skip
+    finally:
+        for hold in holds:
+            hold.release.set()
+        stdout, stderr = jobs[0].communicate(timeout=120) if jobs else ("", "")
+
+    assert result.attempts == 2 and result.pushed
+    assert (WORKSPACE, "x-token") in fake_kube.secrets, "job A deleted the Secret job B's pushed bundles name"
+    assert jobs[0].returncode == 0, stderr
+    assert f"kept Secret {WORKSPACE}/x-token" in stderr and f"deleted  Secret {WORKSPACE}/x-token" not in stderr
+    assert "Traceback" not in stderr and NEW not in stdout + stderr and OLD not in stdout + stderr
+    assert git(remote, "log", "-1", "--format=%(trailers:key=Fleet-Handshake-Source-Commit,valueonly)", "main") == c2

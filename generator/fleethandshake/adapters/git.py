@@ -126,6 +126,10 @@ class Workspace(_Repository):
     def out(self) -> Path:
         return self.root / self.rel
 
+    def has_remotes(self) -> bool:
+        """Whether the repository has any remote (one Fleet may read), whether pushed to or not."""
+        return bool(self.repo.remotes)
+
     def fetch(self) -> str | None:
         """Fetch the branch; return the remote's head, or None if it has no such branch."""
         if self.remote is None:

@@ -43,6 +43,15 @@ class _Op(NamedTuple):
     namespace: str
 
 
+class Written(NamedTuple):
+    """What one apply left on the cluster: the Secret's uid and resourceVersion, and whether this
+    call created it (HTTP 201: none existed when the apply was made)."""
+
+    uid: str
+    version: str
+    created: bool
+
+
 @dataclass(frozen=True)
 class OwnedSecret:
     namespace: str
@@ -66,10 +75,9 @@ class SecretStore:
         owner_labels: Mapping[str, str] | None = None,
         replaces: tuple[Mapping[str, str], tuple[str, ...]] | None = None,
         check: Callable[[Mapping[str, Any]], None] | None = None,
-    ) -> tuple[str, str] | None:
+    ) -> Written:
         """Create or update a v1 Secret by server-side apply, forcing this tool's fields. Returns
-        the uid and resourceVersion of the Secret when this call created it (HTTP 201: none
-        existed when the apply was made), None when it updated one.
+        the uid and resourceVersion it wrote, and whether this call created it.
 
         With `owner_labels`, an existing Secret is taken over only if it carries all of them, or
         (`replaces`: labels it must carry, label keys it must lack) the previous owner's
@@ -113,11 +121,10 @@ class SecretStore:
             # Written immutable by an earlier version, with these very values: it stays so (the API
             # server never lets `immutable` go), and its labels and annotations are still updated.
             raw = raw_call(self.host, op.what, patch, failure, name, namespace, {**body, "immutable": True}, **apply)
-        if statuses != [HTTPStatus.CREATED]:
-            return None
         written = json_object(op.what, self.host, raw).get("metadata")  # the body holds the values: kept no longer
         written = written if isinstance(written, Mapping) else {}
-        return str(written.get("uid") or ""), str(written.get("resourceVersion") or "")
+        uid, version = str(written.get("uid") or ""), str(written.get("resourceVersion") or "")
+        return Written(uid, version, statuses == [HTTPStatus.CREATED])
 
     def list_owned(self, namespace: str, selector: str) -> list[OwnedSecret]:
         """The Secrets in `namespace` matching the label `selector`, sorted, metadata only."""
@@ -149,10 +156,11 @@ class SecretStore:
         *,
         absent: tuple[str, ...] = (),
         unchanged: tuple[str, str] | None = None,
+        check: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> bool:
         """Delete the Secret if it carries every owner label and none of the `absent` label keys
         (and, with `unchanged`, still has that uid and resourceVersion); False when absent, not
-        owned or changed.
+        owned or changed. `check(metadata)`, as for `apply`, raises to refuse the delete.
 
         The delete is conditional on the uid and resourceVersion that were checked, so a Secret
         replaced in between is never deleted; on a conflict it is read and checked again.
@@ -168,6 +176,8 @@ class SecretStore:
                 return False
             if unchanged is not None and unchanged != (current.get("uid"), current.get("resourceVersion")):
                 return False
+            if check is not None:
+                check(current)
             checked = V1Preconditions(uid=current.get("uid"), resource_version=current.get("resourceVersion"))
             try:
                 self._request(

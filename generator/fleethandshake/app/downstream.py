@@ -14,12 +14,14 @@ labelled with; another output's is never pruned or overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
+from ..core.names import dns1123_label_problem
 from ..core.ownership import Ownership, claim_secret, owner_of
 from ..modes import modes
 from .build import Build
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from .ordering import Guard
 
 OWNED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGER}"
+Created = tuple[str, str, dict[str, str], tuple[str, str]]  # namespace, name, owner labels, (uid, resourceVersion)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,10 @@ class Sync:
     """The management Secrets of this source's identity and handshakes."""
 
     def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource,
-                 guard: Guard | None = None) -> None:  # fmt: skip
+                 guard: Guard | None = None, created: Iterable[Created] = ()) -> None:  # fmt: skip
         """`guard`: publish's order of sources. Each Secret then records the source it came from,
-        and one recorded by a newer source is never written over (StaleSource, UnorderedSource)."""
+        and one recorded by a newer source is never written over (StaleSource, UnorderedSource).
+        `created`: what an earlier attempt of the same run created (`withdraw` deletes it too)."""
         self.options = options or KubeOptions()
         self.loaded, self.guard = loaded, guard
         self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
@@ -52,11 +56,15 @@ class Sync:
         owned = output.owned_bundles(old, self.owner) if had_downstream else {}  # only then worth reading
         had_downstream &= {ws for (ws, _name), dirs in owned.items() if dirs}
         self._had_downstream = had_downstream
+        # and where the run that wrote OUT deleted Secrets: a delete that failed after its bundles
+        # were written (OUT may hold no downstream bundle any more) is tried again
+        self._retried = _removed_secret_workspaces(old) - had_downstream
         # (workspace, Secret) pairs this output's bundles name; None: the identity is this output's own
         self._named = _named_secrets(old, owned) if loaded.identity == LOCAL_IDENTITY else None
         self._existing: dict[tuple[str, str], dict[str, str]] = {}  # labels of Secrets found by claim
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
-        self.created: list[tuple[str, str, dict[str, str], tuple[str, str]]] = []  # and uid, resourceVersion
+        self.created: list[Created] = list(created)
+        self.kept: list[str] = []  # Secrets prune left: written from a newer source (or one not ordered)
         self._store: Any = None
 
     def _client(self) -> Any:
@@ -100,10 +108,13 @@ class Sync:
                 annotations = {**(meta.get("annotations") or {}), **record}
                 manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
             labels = owner_of(meta["labels"])[0]
-            created = self._client().apply(manifest, owner_labels=labels, replaces=replaces,
-                                           check=self._check_order(meta["namespace"], meta["name"]))  # fmt: skip
-            if created is not None:
-                self.created.append((meta["namespace"], meta["name"], labels, created))
+            ws, name = meta["namespace"], meta["name"]
+            written = self._client().apply(manifest, owner_labels=labels, replaces=replaces,
+                                           check=self._check_order(ws, name))  # fmt: skip
+            ours = [c for c in self.created if c[:2] == (ws, name) and c[3][0] == written.uid]
+            if written.created or ours:  # created by this run, maybe by an earlier attempt: at its new version
+                self.created = [c for c in self.created if c[:2] != (ws, name)]
+                self.created.append((ws, name, labels, (written.uid, written.version)))
 
     def withdraw(self) -> list[str]:
         """Delete the Secrets `apply` created, each only if unchanged since: what a run refused as
@@ -129,7 +140,8 @@ class Sync:
         """Find the owned Secrets that are no longer wanted (deleted by `prune`, once the bundles are
         written), and return the composition with them among its removals and in status.json."""
         comp = result.composition
-        workspaces = sorted({ws for ws, _ in result.downstream} | self._had_downstream)
+        delivered = {ws for ws, _ in result.downstream} | self._had_downstream
+        workspaces = sorted(delivered | self._retried)
         if not workspaces:
             return comp
         wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in result.management}
@@ -137,7 +149,7 @@ class Sync:
         kept = not_synced  # its kept bundles may still name its Secret, whatever its mode is now
         self._doomed = []
         for ws in workspaces:
-            for found in self._client().list_owned(ws, OWNED_SELECTOR):
+            for found in self._owned_in(ws, only_retried=ws not in delivered):
                 handshake = found.labels.get(LABEL_HANDSHAKE, "")
                 if (
                     (ws, found.name) in wanted
@@ -154,6 +166,18 @@ class Sync:
             return comp
         return output.with_status(replace(comp, removed=comp.removed + removals), old)
 
+    def _owned_in(self, ws: str, *, only_retried: bool) -> list[Any]:
+        """This identity's Secrets in `ws`; none when `ws` is only looked at again for an earlier
+        run's deletes and may no longer be listed there (its Role removed with downstream mode)."""
+        from ..adapters.kubeclient import KubeError
+
+        try:
+            return list(self._client().list_owned(ws, OWNED_SELECTOR))
+        except KubeError as e:
+            if only_retried and e.status == HTTPStatus.FORBIDDEN:
+                return []
+            raise
+
     def _ours(self, ws: str, name: str, labels: Mapping[str, str], handshake: str | None = None) -> bool:
         """Whether the management Secret `ws/name` with these labels is this output's to write over
         (`handshake`: the handshake that would) or, without `handshake`, to delete."""
@@ -163,15 +187,32 @@ class Sync:
             return True
         return handshake is not None and (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) == (ws, handshake)
 
+    def doomed(self) -> list[str]:
+        """The Secrets `prune` would delete, as `namespace/name`."""
+        return [f"{ws}/{name}" for ws, name, _labels in self._doomed]
+
     def prune(self) -> list[str]:
-        """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had."""
+        """Delete the Secrets `plan_prune` found, each only if it still carries the labels it had
+        and (publish) was not written from a newer source since: `kept` says which were left."""
+        from ..errors import StaleSource, UnorderedSource
+
         removed = []
         for ws, name, labels in self._doomed:
             present, absent = owner_of(labels)
-            if self._client().delete_owned(ws, name, present, absent=absent):
-                removed.append(f"{ws}/{name}")
+            try:
+                if self._client().delete_owned(ws, name, present, absent=absent, check=self._check_order(ws, name)):
+                    removed.append(f"{ws}/{name}")
+            except (StaleSource, UnorderedSource):
+                self.kept.append(f"{ws}/{name}")
         self._doomed = []
         return removed
+
+
+def _removed_secret_workspaces(old: Mapping[str, bytes]) -> set[str]:
+    """The workspaces of the management Secrets OUT's status.json lists as removed."""
+    removed = (output.read_status(old.get(output.STATUS_FILE)) or {}).get("removed")
+    namespaces = (row.get("namespace") for row in output.status_rows(removed) if row.get("kind") == "Secret")
+    return {ns for ns in namespaces if isinstance(ns, str) and dns1123_label_problem(ns) is None}
 
 
 def _named_secrets(old: Mapping[str, bytes], owned: Mapping[tuple[str, str], set[str]]) -> frozenset[tuple[str, str]]:

@@ -51,8 +51,9 @@ class Guard:
         self.inside = self.checkout is not None and src.resolve().is_relative_to(ws.root.resolve())
         changes = self.checkout.changes(src, out) if self.checkout is not None else []
         self.changed = tuple(p for p in changes if _read_by_publish(p))
-        head = self.checkout.head() if self.checkout is not None and not self.changed else None
-        self.ours = prov.Provenance(source_digest(loaded), head)
+        # The commit the source is at; with uncommitted changes, only to tell a newer one that descends from it.
+        self.base = self.checkout.head() if self.checkout is not None else None
+        self.ours = prov.Provenance(source_digest(loaded), None if self.changed else self.base)
         self._relations: dict[str, prov.Relation] = {}
         self._warned = False
 
@@ -71,11 +72,11 @@ class Guard:
 
     def _refusal(self, theirs: prov.Provenance | None, where: str) -> UserError | None:
         relation = None
-        if self.checkout and theirs and theirs.commit and self.ours.commit and theirs.digest != self.ours.digest:
-            relation = self._relations.get(theirs.commit) or self.checkout.relation(self.ours.commit, theirs.commit)
+        if self.checkout and theirs and theirs.commit and self.base and theirs.digest != self.ours.digest:
+            relation = self._relations.get(theirs.commit) or self.checkout.relation(self.base, theirs.commit)
             if relation not in (prov.Relation.SHALLOW, prov.Relation.MISSING):  # a fetch may still tell
                 self._relations[theirs.commit] = relation  # git asked once per commit, not once per Secret
-        decision = prov.decide(self.ours, theirs, relation, where=where, changed=self.changed)
+        decision = prov.decide(self.ours, theirs, relation, where=where, changed=self.changed, base=self.base)
         if decision.verdict is prov.Verdict.STALE:
             return StaleSource(decision.message)
         if decision.verdict is prov.Verdict.UNORDERED:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ class PublishResult:
     attempts: int
     composition: output.Composition | None
     head: str | None = None  # the branch's commit when publish finished: what Fleet should deploy
+    left: tuple[str, ...] = ()  # management Secrets no longer wanted but kept: --no-push, or a newer source's
 
     def outcome(self) -> str:
         if not self.commits:
@@ -138,10 +139,13 @@ def publish(
         guard = ordering.Guard(src, out, ws, loaded, allow_unordered=allow_unordered, say=say)
         pending: tuple[str, str | None] | None = None  # our commit not yet on the remote, and its parent
         comp: output.Composition | None = None
+        sync: downstream.Sync | None = None  # the last attempt's: what it created is this run's
         for attempt in range(1, retries + 2):
             remote_head = ws.fetch()
             refusal = guard.check(remote_head)  # before committing, and again after every lost race
             if refusal is not None:
+                if sync is not None:  # an earlier attempt's Secrets: no pushed output names them
+                    _withdraw(sync, say)
                 _drop(ws, pending, remote_head)
                 raise refusal
             head = ws.head()
@@ -162,7 +166,7 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with output_lock(ws.out):
                 old = read_tree(ws.out)
-                sync = downstream.Sync(old, kube, loaded, guard)
+                sync = downstream.Sync(old, kube, loaded, guard, sync.created if sync is not None else ())
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)
@@ -182,8 +186,9 @@ def publish(
                 pending = (committed, parent)
             ours = (pending[0],) if pending else ()
             if ws.remote is None or ws.head() is None or ws.head() == remote_head:
-                sync.prune()
-                return PublishResult(ours, False, attempt, comp, ws.head())
+                unpushed = ws.remote is None and ws.has_remotes()  # --no-push: Fleet reads what was pushed
+                left = _leave_unpushed(sync, say) if unpushed else _prune(sync, say)
+                return PublishResult(ours, False, attempt, comp, ws.head(), left)
             if before_push is not None:
                 before_push()
             try:
@@ -191,8 +196,8 @@ def publish(
             except gitx.PushRejected:
                 say(f"push rejected: {remote}/{ws.branch} moved on; regenerating on top (attempt {attempt})")
                 continue
-            sync.prune()  # old Secrets go only once the bundles that no longer need them are published
-            return PublishResult(ours, True, attempt, comp, ws.head())
+            left = _prune(sync, say)  # old Secrets go only once the bundles that no longer need them are published
+            return PublishResult(ours, True, attempt, comp, ws.head(), left)
         raise UserError(f"gave up after {retries + 1} attempts: {remote}/{ws.branch} kept moving; "
                         "nothing was pushed, run publish again")  # fmt: skip
 
@@ -230,6 +235,23 @@ def _withdraw(sync: downstream.Sync, say: Callable[[str], None]) -> None:
         say(f"deleted Secret {name} on the management cluster again: this run created it and is refused")
 
 
+def _prune(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
+    sync.prune()
+    for name in sync.kept:
+        say(f"kept Secret {name} on the management cluster: it was written from a newer source (or one whose"
+            " order cannot be told) since this run listed it; that source's publish deletes it if it is"
+            " unwanted")  # fmt: skip
+    return tuple(sync.kept)
+
+
+def _leave_unpushed(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
+    left = tuple(sync.doomed())
+    for name in left:
+        say(f"left Secret {name} on the management cluster: the commit is not pushed (--no-push) and the pushed"
+            " bundles may still name it; the first publish that finds it pushed deletes it")  # fmt: skip
+    return left
+
+
 def _drop(ws: gitx.Workspace, pending: tuple[str, str | None] | None, remote_head: str | None) -> None:
     """Before a refusal: our own commit never reached the remote, so it goes too."""
     back = (pending[1] or remote_head) if pending is not None else None
@@ -262,7 +284,8 @@ def run(
     result = publish(src, out, say=say, **options)
     comp = result.composition
     if comp is not None:
-        say(report.generate_summary(comp, (), str(out)).rsplit("\n", 1)[0])
+        said = [r for r in comp.removed if not (r.kind == "Secret" and r.path in result.left)]
+        say(report.generate_summary(replace(comp, removed=tuple(said)), (), str(out)).rsplit("\n", 1)[0])
         if quiet:  # "errors only": the handshakes that make the run exit 1 still say why
             for row in report.handshake_rows(comp, failed_only=True):
                 print(row, file=sys.stderr)

@@ -92,11 +92,18 @@ def decide(
     *,
     where: str,
     changed: tuple[str, ...] = (),
+    base: str | None = None,
 ) -> Decision:
     """`relation` is git's answer for (ours.commit, theirs.commit) when both exist; `changed` lists
-    the source files with uncommitted changes (then ours.commit is None); `where` names the branch."""
+    the source files with uncommitted changes (then ours.commit is None, and `relation` is git's
+    answer for `base`, the commit they were made on); `where` names the branch."""
     if changed:
         listed = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+        if relation is Relation.OLDER and theirs is not None:  # its changes lack that newer commit's
+            return Decision(Verdict.STALE, f"refusing to publish: {where} holds output generated from source commit "
+                            f"{theirs.commit}, which descends from commit {base}, on which this run's source has "
+                            f"uncommitted changes ({listed}); publishing would replace newer output with older output. "
+                            "Nothing was pushed: the newer output stays")  # fmt: skip
         return Decision(Verdict.UNORDERED, f"the source has uncommitted changes to files publish reads ({listed}): "
                         "the output could not name the commit it came from, so nothing orders it; nothing was pushed. "
                         f"Commit them, or pass {ALLOW_OPTION} to publish them anyway")  # fmt: skip
