@@ -63,11 +63,21 @@ def changes(repo: SourceRepo, out: Path, env: dict[str, str], *docs: dict[str, A
 
 
 @pytest.mark.parametrize("setup", ["sops", "downstream"], indirect=True)
-def test_type_labels_and_annotations_of_an_unreadable_secret_are_named(setup: Any) -> None:
+def test_type_labels_and_annotations_of_an_unreadable_secret_are_named(
+    setup: Any, request: pytest.FixtureRequest
+) -> None:
     """Once said "same delivery" (downstream) or "sealed again: ... replaced, edited" (sops) for a
-    Secret whose type or labels changed: a type change Kubernetes refuses on the clusters."""
+    Secret whose type or labels changed. A type change Kubernetes refuses on the clusters: in sops
+    mode the plan says so as an Error (tests/integration/test_secret_update_refused.py); in
+    downstream mode the run's apply is refused by the API server itself."""
     repo, out, env = setup
-    assert changes(repo, out, env, pull() | {"type": "example.com/pull-token"}, other("one")) == ["secret type"]
+    if request.node.callspec.params["setup"] == "sops":
+        repo.encrypted("secrets/pull.yaml", pull() | {"type": "example.com/pull-token"}, other("one"))
+        result = run_cli("plan", repo.root, "--out", out, env=env)
+        assert result.code == 1 and "Error: fleet-default/down: " in result.stdout, result.stdout
+        assert "type changed (sops mode names no type" in result.stdout
+    else:
+        assert changes(repo, out, env, pull() | {"type": "example.com/pull-token"}, other("one")) == ["secret type"]
     assert changes(repo, out, env, pull(labels={"app": LABEL}), other("one")) == ["labels"]
     assert changes(repo, out, env, pull(annotations={"note": LABEL}), other("one")) == ["annotations"]
 

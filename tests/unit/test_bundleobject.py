@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleethandshake.app.workqueue import WorkQueue
-from fleethandshake.core.bundleobject import COMPRESS_AT, bundle_object
+from fleethandshake.core.bundleobject import COMPRESS_AT, bundle_files, bundle_object
 
 FLEET = {
     "name": "b",
@@ -70,3 +70,13 @@ def test_the_work_queue_hands_a_key_to_one_worker_at_a_time() -> None:
     threading.Thread(target=lambda: (queue.get(), done.set()), daemon=True).start()
     queue.shutdown()
     assert done.wait(30), "shutdown wakes a waiting worker"
+
+
+def test_a_bundles_files_read_back_plain_and_compressed() -> None:
+    """What controller mode compares a new rendering with (core/secretupdate.py)."""
+    small = {"fleet.yaml": b"ignored", "secret.yaml": b"s"}
+    big = {"fleet.yaml": b"ignored", "secret.yaml": base64.b64encode(bytes(range(256)) * 3000)}
+    for files in (small, big):
+        bundle = bundle_object(FLEET, files, "ws")
+        assert bundle_files(bundle) == {"ws/b/secret.yaml": files["secret.yaml"]}
+    assert bundle_object(FLEET, big, "ws")["spec"]["resources"][0]["encoding"] == "base64+gz"

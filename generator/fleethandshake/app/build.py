@@ -20,7 +20,7 @@ from ..core.models import Handshake, SourceSecret, Status
 from ..errors import InvalidInputs
 from ..modes import modes
 from ..modes.base import Mode
-from . import seal
+from . import inplace, seal
 from . import source as source_loader
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def build(
         say(f"decrypting {len(files_needed)} files ...")
     env = render.make_environment(templates.sources()) if todo else None
     _decrypt_and_render(env, decrypt.SopsDecryptor(binary, identities=identities), todo, loaded, key)
+    inplace.refuse(work, old, old_by_dir, previous, key)  # before sealing: a refused one is not sealed
     sealed = seal.seal([w for w in work if w.rendered and w.rendered.sealed], old, previous, key, binary)
     if claim is not None:
         _claim(claim, work)

@@ -40,8 +40,9 @@ from typing import Any
 from ..adapters import templates
 from ..adapters.kubeclient import KubeError
 from ..adapters.kubeobjects import BUNDLES, HANDSHAKES, SECRETS, KubeObjects, Resource
-from ..core import render
+from ..core import output, render, secretupdate
 from ..core.bundleobject import (
+    bundle_files,
     bundle_objects,
     handshake_of,
     owned_by,
@@ -60,6 +61,7 @@ from .workqueue import KeyLocks
 
 MODES = IN_CLUSTER
 REPLACED = "the object was deleted or replaced while it was reconciled: nothing written for it"
+RECONCILED = "let the controller delete its Bundle"  # how the target's removal is delivered
 DELETING = "being deleted: nothing written for it (its Bundles go with it, or stay with --cascade=orphan)"
 
 
@@ -168,6 +170,9 @@ class Reconciler:
                 return Result(Status.ERROR, git.clash + git.message(), retry=bool(git.changed))
             if taken := self._taken(hs, owner, found, wanted):
                 return Result(Status.ERROR, taken + git.message(), retry=bool(git.changed))
+            applied = output.group_by_bundle({p: c for b in found for p, c in bundle_files(b).items()})
+            if refused := secretupdate.refusal(hs, modes()[mode_name], applied, rendered.files, then=RECONCILED):
+                return Result(Status.ERROR, refused + git.message(), retry=bool(git.changed))
             kept = []
             for manifest in rendered.management:  # another worker may want the name: one at a time
                 with self.copies.held((manifest["metadata"]["namespace"], manifest["metadata"]["name"])):

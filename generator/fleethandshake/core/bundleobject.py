@@ -80,6 +80,24 @@ def bundle_object(fleet: Mapping[str, Any], files: Mapping[str, bytes], namespac
     return bundle
 
 
+def bundle_files(bundle: Mapping[str, Any]) -> dict[str, bytes]:
+    """The files of the folder a Bundle was made of (`bundle_object` read back: fleet.yaml left
+    out), by `ws/bundle/file`; a resource that cannot be read is left out."""
+    meta, spec = bundle.get("metadata") or {}, bundle.get("spec") or {}
+    folder = f"{meta.get('namespace')}/{meta.get('name')}"
+    files = {}
+    for resource in spec.get("resources") or ():
+        content = resource.get("content") if isinstance(resource, Mapping) else None
+        if not isinstance(content, str) or not isinstance(resource.get("name"), str):
+            continue
+        try:
+            raw = gzip.decompress(base64.b64decode(content)) if resource.get("encoding") else content.encode()
+        except (ValueError, OSError, EOFError):  # binascii.Error is a ValueError; gzip's BadGzipFile an OSError
+            continue
+        files[f"{folder}/{resource['name']}"] = raw
+    return files
+
+
 def bundle_objects(tree: Tree) -> list[dict[str, Any]]:
     """Every bundle folder of a rendered tree (`ws/bundle/file`) as its Bundle, by name."""
     bundles = []

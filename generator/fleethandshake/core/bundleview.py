@@ -65,7 +65,7 @@ def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in value.items()))
 
 
-def _values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
+def delivered_values(secret: Mapping[str, Any]) -> tuple[tuple[str, SecretValue], ...]:
     # data and stringData may say the same thing two ways; compare the bytes they deliver.
     out: dict[str, SecretValue] = {}
     data = secret.get("data")
@@ -128,7 +128,7 @@ def read_views(
         meta: dict[str, Any] = secret["metadata"] if isinstance(secret.get("metadata"), dict) else {}
         described: tuple[tuple[str, str], ...] | None = ()
         if readable:
-            values = _values(secret)
+            values = delivered_values(secret)
         else:  # its keys and value digests, from the state file
             ref = (str(labels.get(LABEL_WORKSPACE)), str(labels.get(LABEL_HANDSHAKE)))
             described = tuple(sorted(metas[ref].items())) if ref in metas else None

@@ -156,20 +156,22 @@ def _parsed(body: bytes) -> Any:
 
 
 @functools.lru_cache(maxsize=1)  # parse_sources and parse_state check the same file in one run
-def _ours(content: bytes | None, context: str, key: bytes) -> Any:
+def _ours(content: bytes | None, context: str | None, key: bytes) -> Any:
     """The state document, if it is one this run may use: made with this key (its MAC checks),
-    for the same tool and templates. Anything else, edited or foreign, is not used at all."""
+    for the same tool and templates (`context`; None: any). Anything else, edited or foreign, is
+    not used at all."""
     parts = _split(content) if content is not None else None
     if parts is None or not hmac.compare_digest(parts[0], _state_mac(key, parts[1])):
         return None
     doc = _parsed(parts[1])
-    if not isinstance(doc, dict) or (doc.get("context"), doc.get("key")) != (context, key_id(key)):
+    if not isinstance(doc, dict) or doc.get("key") != key_id(key) or context not in (None, doc.get("context")):
         return None
     return doc
 
 
-def parse_state(content: bytes | None, context: str, key: bytes) -> dict[tuple[str, str], Entry]:
-    """The usable entries, or none at all when anything about the file is off."""
+def parse_state(content: bytes | None, context: str | None, key: bytes) -> dict[tuple[str, str], Entry]:
+    """The usable entries, or none at all when anything about the file is off. `context` None:
+    whatever version of the tool wrote them (their digests and MACs stay comparable)."""
     doc = _ours(content, context, key)
     if doc is None:
         return {}
