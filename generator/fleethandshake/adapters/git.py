@@ -209,8 +209,7 @@ class Workspace(_Repository):
             if value in ("unspecified", "unset", "set"):
                 continue
             if value not in drivers:
-                names = "|".join(("clean", "process"))
-                configured = self.repo.git.config("--get-regexp", rf"^filter\.{re.escape(value)}\.({names})$",
+                configured = self.repo.git.config("--get-regexp", rf"^filter\.{re.escape(value)}\.(clean|process)$",
                                                   with_exceptions=False)  # fmt: skip
                 drivers[value] = bool(configured)
             if drivers[value]:

@@ -124,11 +124,19 @@ def run(src: Path, out: Path, *, sops_binary: str | None, quiet: bool, mode: str
     result = generate(src, out, sops_binary=sops_binary, say=say, mode=mode, kube=kube, allow_removals=allow_removals)
     from ..core import report
 
-    say(report.generate_summary(result.composition, result.changed_files, str(out)))
-    if quiet:  # "errors only": the handshakes that make the run exit 1 still say why
-        for row in report.handshake_rows(result.composition, failed_only=True):
+    tell(result.composition, report.generate_summary(result.composition, result.changed_files, str(out)), quiet, say)
+    return result.exit_code
+
+
+def tell(comp: output.Composition, summary: str, quiet: bool, say: Say) -> None:
+    """A run's `summary` and plain mode's warning through `say`; with `quiet` ("errors only"),
+    the handshakes that make the run exit 1 still say why, on stderr."""
+    from ..core import report
+
+    say(summary)
+    if quiet:
+        for row in report.handshake_rows(comp, failed_only=True):
             print(row, file=sys.stderr)
-    warning = report.plain_warning(result.composition.tree)
+    warning = report.plain_warning(comp.tree)
     if warning is not None:
         say(warning)
-    return result.exit_code

@@ -285,13 +285,8 @@ def run(
     comp = result.composition
     if comp is not None:
         said = [r for r in comp.removed if not (r.kind == "Secret" and r.path in result.left)]
-        say(report.generate_summary(replace(comp, removed=tuple(said)), (), str(out)).rsplit("\n", 1)[0])
-        if quiet:  # "errors only": the handshakes that make the run exit 1 still say why
-            for row in report.handshake_rows(comp, failed_only=True):
-                print(row, file=sys.stderr)
-        warning = report.plain_warning(comp.tree)
-        if warning is not None:
-            say(warning)
+        summary = report.generate_summary(replace(comp, removed=tuple(said)), (), str(out)).rsplit("\n", 1)[0]
+        generate.tell(comp, summary, quiet, say)
     say(result.outcome())
     waited = watch_pushed(fleet, result, wait, wait_interval)
     return result.exit_code if waited is None or wait is None else status.print_waited(waited, wait)

@@ -17,6 +17,7 @@ from . import fleetstate as fleet
 from .bundleview import BundleView
 from .conflicts import Resolve
 from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, MANAGER
+from .output import group_by_bundle
 from .ownership import Ownership
 
 ABSENT = "Absent"  # not a Fleet state: Fleet has no Bundle of that name at all
@@ -153,8 +154,6 @@ def _delivery(bundle: Expected, cluster: str, display: str, bd: Mapping[str, Any
 def uncommitted(committed: Mapping[str, bytes], work: Mapping[str, bytes]) -> tuple[str, ...]:
     """The bundle folders (ws/bundle) whose files fleet-handshake writes differ between OUT's
     commit and its work tree: added, changed or removed and not committed, so not what Fleet reads."""
-    from .output import group_by_bundle
-
     at, now = group_by_bundle(committed), group_by_bundle(work)
     return tuple(sorted(d for d in at.keys() | now.keys() if at.get(d) != now.get(d)))
 
