@@ -49,7 +49,7 @@ def test_the_controller_refuses_a_change_kubernetes_refuses_in_place(
         _secret(fake_kube, **{"data": _data(VALUE), **then})
         wait_for(lambda: status(fake_kube, "fleet-default", "app").get("status") == "Error", "Error")
     message = status(fake_kube, "fleet-default", "app")["message"]
-    assert "handshake fleet-default/app: cannot change Secret apps/db in place" in message
+    assert "cannot change Secret apps/db in place" in message
     assert words in message and "let the controller delete its Bundle" in message
     assert VALUE not in message
     assert bundles(fake_kube) == before, "the Bundles are kept as they are"

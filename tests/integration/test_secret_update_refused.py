@@ -45,7 +45,7 @@ def _refused(repo: SourceRepo, out: Path, env: dict[str, str], *words: str) -> N
     generate = run_cli("generate", repo.root, "--out", out, env=env)
 
     assert plan.code == 1, plan.stdout + plan.stderr
-    assert "Error: fleet-default/db: handshake fleet-default/db: cannot change Secret apps/db in place" in plan.stdout
+    assert "Error: fleet-default/db: cannot change Secret apps/db in place" in plan.stdout
     assert generate.code == 1, generate.stdout + generate.stderr
     row = _status(out)
     assert row["status"] == "Error"

@@ -103,9 +103,9 @@ def _load(content: bytes | None) -> Any:
 def message(hs: Handshake, directory: str, what: str, then: str = "publish") -> str:
     """The Error message: the handshake, the Secret, what changed, and what to do. No value."""
     return (
-        f"handshake {hs.ref}: cannot change Secret {hs.target_namespace}/{hs.secret_name} in place (bundle"
+        f"cannot change Secret {hs.target_namespace}/{hs.secret_name} in place (bundle"
         f' {directory}): {what}; Kubernetes refuses that on update ("field is immutable"), so Fleet\'s upgrade'
-        " of the bundle would fail and the old Secret would stay on every cluster; kept the previous bundles."
+        " of the bundle would fail and the old Secret would stay on every cluster."
         " To deliver it, give the Secret a new name (its metadata.name and the handshake's spec.secretName),"
         f" or remove the target (or the handshake), {then}, then add it back: Fleet deletes the old Secret"
         " and creates the new one (the clusters have none in between)"
