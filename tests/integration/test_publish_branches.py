@@ -41,6 +41,14 @@ def source(root: Path, key: AgeKey, **values: str) -> SourceRepo:
     return src
 
 
+def publish_staging(tmp_path: Path, key: AgeKey, remote: Path, env: dict[str, str], **values: str) -> Path:
+    """`publish --branch staging` of a source holding `values`, from a new clone; returns its OUT."""
+    out = clone(remote, tmp_path / "o") / "bundles"
+    staging = source(tmp_path / "src-staging", key, **values)
+    assert run_cli("publish", staging.root, "--out", out, "--branch", "staging", env=env).code == 0
+    return out
+
+
 def annotation(kube: FakeKube, name: str) -> str | None:
     return (kube.secrets[(WS, name)]["metadata"].get("annotations") or {}).get(BRANCH_ANNOTATION)
 
@@ -78,9 +86,7 @@ def test_prune_keeps_the_secret_another_branch_of_the_output_wrote(
 def test_a_handshake_wanting_a_secret_another_branch_wrote_is_error(
     tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out = clone(remote, tmp_path / "o") / "bundles"
-    staging = source(tmp_path / "src-staging", age_key, a="v-staging")
-    assert run_cli("publish", staging.root, "--out", out, "--branch", "staging", env=env).code == 0
+    out = publish_staging(tmp_path, age_key, remote, env, a="v-staging")
     before = fake_kube.secrets[(WS, "a-creds")]["metadata"]["resourceVersion"]
 
     prod = source(tmp_path / "src-prod", age_key, a="v-prod", b="v-b")
@@ -102,9 +108,7 @@ def test_a_handshake_wanting_a_secret_another_branch_wrote_is_error(
 def test_a_secret_that_records_no_branch_is_taken_and_pruned_as_before(
     tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out = clone(remote, tmp_path / "o") / "bundles"
-    staging = source(tmp_path / "src-staging", age_key, a="v-staging", c="v-c")
-    assert run_cli("publish", staging.root, "--out", out, "--branch", "staging", env=env).code == 0
+    out = publish_staging(tmp_path, age_key, remote, env, a="v-staging", c="v-c")
     for name in ("a-creds", "c-creds"):  # as an earlier version wrote them: no branch recorded
         obj = fake_kube.secrets[(WS, name)]
         del obj["metadata"]["annotations"][BRANCH_ANNOTATION]
@@ -124,9 +128,7 @@ def test_a_secret_that_records_no_branch_is_taken_and_pruned_as_before(
 def test_generate_records_the_branch_out_is_on_and_none_when_detached(
     tmp_path: Path, age_key: AgeKey, remote: Path, env: dict[str, str], fake_kube: FakeKube
 ) -> None:
-    out = clone(remote, tmp_path / "o") / "bundles"
-    staging = source(tmp_path / "src-staging", age_key, a="v-a")
-    assert run_cli("publish", staging.root, "--out", out, "--branch", "staging", env=env).code == 0
+    out = publish_staging(tmp_path, age_key, remote, env, a="v-a")
 
     git(out.parent, "checkout", "--quiet", "-b", "prod")
     prod = source(tmp_path / "src-prod", age_key, b="v-b")
