@@ -20,6 +20,7 @@ from fhtest import GIT_ENV, AgeKey, SourceRepo, clone, git, handshake, run_cli, 
 from fleethandshake.adapters import git as gitx
 from fleethandshake.app.publish import publish
 from fleethandshake.core import provenance
+from fleethandshake.core.ownership import BRANCH_ANNOTATION
 from fleethandshake.errors import EXIT_STALE, EXIT_UNORDERED, StaleSource
 
 fake_kube = fakekube.fake_kube
@@ -174,6 +175,11 @@ def test_a_secret_from_a_source_git_cannot_order_is_refused_unless_allowed(
     """Two output branches feed one management cluster; the other one's source is unrelated."""
     _, c2, _, src_b = jobs
     assert run_cli("publish", src_b, "--out", clone(remote, tmp_path / "oB") / "bundles", env=env).code == 0
+    # As an earlier version wrote them, recording no output branch: one that records main is
+    # another branch's to branch `other`, never written over (tests/integration/test_publish_branches.py).
+    for written in fake_kube.secrets.values():
+        del written["metadata"]["annotations"][BRANCH_ANNOTATION]
+        fake_kube.put_object(written)
     other = tmp_path / "other"
     git(tmp_path, "init", "--quiet", "--initial-branch=main", str(other))
     commit_source(SourceRepo(other, age_key), OLD, "unrelated history")

@@ -34,13 +34,38 @@ def output_place(out: Path) -> tuple[str, str] | None:
     return None
 
 
-def _worktree_config(dot_git: Path) -> Path:
-    """A linked work tree or submodule: `.git` is a file naming the git dir, which may share its
-    config with the main repository (`commondir`)."""
+def output_branch(out: Path) -> str | None:
+    """The branch checked out in the git work tree holding `out` (its HEAD names it), or None: not
+    in git, HEAD detached, or a `.git` this cannot read (the branch is then simply not known)."""
+    target = out.resolve()
+    while not target.exists():
+        target = target.parent
+    for top in (target, *target.parents):
+        dot_git = top / ".git"
+        if not dot_git.exists():
+            continue
+        try:
+            git_dir = dot_git if dot_git.is_dir() else _linked_git_dir(dot_git)
+            head = (git_dir / "HEAD").read_text(errors="replace").strip()
+        except (OSError, UserError):
+            return None
+        ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
+        return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+    return None
+
+
+def _linked_git_dir(dot_git: Path) -> Path:
+    """The git dir a `.git` file (linked work tree, submodule) names."""
     text = dot_git.read_text(errors="replace").strip()
     if not text.startswith("gitdir:"):
         raise UserError(f"{dot_git} is not a git link file; set `source:` in the source's .fleet-handshake.yaml")
-    git_dir = (dot_git.parent / text.removeprefix("gitdir:").strip()).resolve()
+    return (dot_git.parent / text.removeprefix("gitdir:").strip()).resolve()
+
+
+def _worktree_config(dot_git: Path) -> Path:
+    """A linked work tree or submodule: `.git` is a file naming the git dir, which may share its
+    config with the main repository (`commondir`)."""
+    git_dir = _linked_git_dir(dot_git)
     common = git_dir / "commondir"
     if common.is_file():
         git_dir = (git_dir / common.read_text().strip()).resolve()

@@ -57,6 +57,7 @@ class OwnedSecret:
     namespace: str
     name: str
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 class SecretStore:
@@ -145,7 +146,8 @@ class SecretStore:
         for item in list_pages(op.what, self.host, fetch)[0]:
             meta = item.get("metadata") or {}
             labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-            found.append(OwnedSecret(str(meta.get("namespace") or namespace), str(meta["name"]), labels))
+            annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+            found.append(OwnedSecret(str(meta.get("namespace") or namespace), str(meta["name"]), labels, annotations))
         return sorted(found, key=lambda s: (s.namespace, s.name))
 
     def delete_owned(

@@ -10,6 +10,10 @@ Every output outside git has the one identity `local` (app/source.py): for the m
 cluster, which such outputs may share, a Secret labelled `local` is this output's only when its
 own bundles name it (`downstreamResources`), or when it is taken over by the very handshake it is
 labelled with; another output's is never pruned or overwritten.
+
+The identity leaves out the output branch: each Secret records the branch it was written for
+(ownership.BRANCH_ANNOTATION), and one written for another branch is neither overwritten (its
+handshake turns Error) nor pruned (kept, and said).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from ..core import output
 from ..core.models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGER, Handshake, Status
 from ..core.names import dns1123_label_problem
-from ..core.ownership import Ownership, claim_secret, owner_of
+from ..core.ownership import BRANCH_ANNOTATION, Ownership, claim_secret, other_branch_problem, owner_of
+from ..errors import UserError
 from ..modes import modes
 from .build import Build
 from .source import LOCAL_IDENTITY, LoadedSource
@@ -44,13 +49,16 @@ class Sync:
     """The management Secrets of this source's identity and handshakes."""
 
     def __init__(self, old: Mapping[str, bytes], options: KubeOptions | None, loaded: LoadedSource,
-                 guard: Guard | None = None, created: Iterable[Created] = ()) -> None:  # fmt: skip
+                 guard: Guard | None = None, created: Iterable[Created] = (),
+                 branch: str | None = None) -> None:  # fmt: skip
         """`guard`: publish's order of sources. Each Secret then records the source it came from,
         and one recorded by a newer source is never written over (StaleSource, UnorderedSource).
-        `created`: what an earlier attempt of the same run created (`withdraw` deletes it too)."""
+        `created`: what an earlier attempt of the same run created (`withdraw` deletes it too).
+        `branch`: the output branch this run writes for, recorded on each Secret (None: none)."""
         self.options = options or KubeOptions()
         self.loaded, self.guard = loaded, guard
-        self.owner = Ownership(loaded.identity, frozenset((h.workspace, h.name) for h in loaded.source.handshakes))
+        handshakes = frozenset((h.workspace, h.name) for h in loaded.source.handshakes)
+        self.owner = Ownership(loaded.identity, handshakes, branch)
         markers = tuple("/" + m.file for m in modes().values() if m.elsewhere)
         had_downstream = {p.split("/", 1)[0] for p in old if p.endswith(markers)}
         owned = output.owned_bundles(old, self.owner) if had_downstream else {}  # only then worth reading
@@ -65,6 +73,7 @@ class Sync:
         self._doomed: list[tuple[str, str, dict[str, str]]] = []  # what prune deletes
         self.created: list[Created] = list(created)
         self.kept: list[str] = []  # Secrets prune left: written from a newer source (or one not ordered)
+        self.other_branches: list[str] = []  # what prune leaves to another output branch, as said
         self._store: Any = None
 
     def _client(self) -> Any:
@@ -77,14 +86,15 @@ class Sync:
     def claim(self, wanted: list[tuple[Handshake, dict[str, Any]]]) -> dict[tuple[str, str], str]:
         """Refusals, by handshake, of management Secrets whose name is taken by what this source
         does not own (one list of each workspace's Secrets, metadata only)."""
-        found: dict[str, dict[str, dict[str, str]]] = {}
+        found: dict[str, dict[str, Any]] = {}
         refused: dict[tuple[str, str], str] = {}
         for hs, doc in wanted:
             ws, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
             if ws not in found:
-                found[ws] = {s.name: dict(s.labels) for s in self._client().list_names(ws)}
-            existing = found[ws].get(name)
-            problem = claim_secret(existing, ws, name, hs.name, self.owner)
+                found[ws] = {s.name: s for s in self._client().list_names(ws)}
+            secret = found[ws].get(name)
+            existing = dict(secret.labels) if secret is not None else None
+            problem = claim_secret(existing, ws, name, hs.name, self.owner, secret and secret.annotations)
             if problem is None and existing is not None and not self._ours(ws, name, existing, hs.name):
                 problem = _another_local_output(ws, name, existing)
             if problem is not None:
@@ -95,11 +105,11 @@ class Sync:
 
     def apply(self, result: Build) -> None:
         # owner_labels: a same-named Secret that this source does not own is refused, not overwritten.
-        record: dict[str, str] = {}
+        record: dict[str, str] = {BRANCH_ANNOTATION: self.owner.branch} if self.owner.branch else {}
         if self.guard is not None:
             from ..core import provenance
 
-            record = provenance.as_annotations(self.guard.record(self.loaded))
+            record.update(provenance.as_annotations(self.guard.record(self.loaded)))
         for manifest in result.management:
             meta = manifest["metadata"]
             existing = self._existing.get((meta["namespace"], meta["name"]))
@@ -125,12 +135,18 @@ class Sync:
         return removed
 
     def _check_order(self, namespace: str, name: str) -> Callable[[Mapping[str, Any]], None] | None:
-        guard = self.guard
-        if guard is None:
+        """What a Secret must pass, as it is just before it is written or deleted: written for this
+        output branch (OtherBranch), and (publish) from no newer source."""
+        guard, owner = self.guard, self.owner
+        if guard is None and owner.branch is None:
             return None
 
         def check(metadata: Mapping[str, Any]) -> None:
-            refusal = guard.check_secret(namespace, name, metadata.get("annotations") or {})
+            annotations = metadata.get("annotations") or {}
+            theirs = owner.other_branch(annotations)
+            if theirs is not None:
+                raise OtherBranch(other_branch_problem(namespace, name, theirs, owner), theirs)
+            refusal = guard.check_secret(namespace, name, annotations) if guard is not None else None
             if refusal is not None:
                 raise refusal
 
@@ -147,7 +163,7 @@ class Sync:
         wanted = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in result.management}
         not_synced = {(c.workspace, c.name) for c in comp.changes if c.status is not Status.SYNCED}
         kept = not_synced  # its kept bundles may still name its Secret, whatever its mode is now
-        self._doomed = []
+        self._doomed, self.other_branches = [], []
         for ws in workspaces:
             for found in self._owned_in(ws, only_retried=ws not in delivered):
                 handshake = found.labels.get(LABEL_HANDSHAKE, "")
@@ -159,6 +175,10 @@ class Sync:
                     continue
                 if found.labels.get(LABEL_WORKSPACE) != ws:
                     continue  # labelled for another workspace: not what this run wrote here
+                theirs = self.owner.other_branch(found.annotations)
+                if theirs is not None:
+                    self.other_branches.append(_kept_for_branch(f"{ws}/{found.name}", theirs, self.owner))
+                    continue
                 self._doomed.append((ws, found.name, dict(found.labels)))
         removals = tuple(output.Removal("Secret", f"{ws}/{name}", f"{ws}/{labels.get(LABEL_HANDSHAKE, '')}")
                          for ws, name, labels in self._doomed)  # fmt: skip
@@ -204,8 +224,24 @@ class Sync:
                     removed.append(f"{ws}/{name}")
             except (StaleSource, UnorderedSource):
                 self.kept.append(f"{ws}/{name}")
+            except OtherBranch as e:  # written for another branch since plan_prune listed it
+                self.other_branches.append(_kept_for_branch(f"{ws}/{name}", e.branch, self.owner))
         self._doomed = []
         return removed
+
+
+class OtherBranch(UserError):
+    """A management Secret of this identity written for another output branch: left as it is."""
+
+    def __init__(self, message: str, branch: str) -> None:
+        super().__init__(message)
+        self.branch = branch
+
+
+def _kept_for_branch(secret: str, theirs: str, owner: Ownership) -> str:
+    return (f"kept Secret {secret} on the management cluster: it was written for output branch {theirs}, not"
+            f" {owner.branch}, whose bundles may still name it (both branches have the source identity"
+            f" {owner.source}); give each branch its own `source:` in .fleet-handshake.yaml")  # fmt: skip
 
 
 def _removed_secret_workspaces(old: Mapping[str, bytes]) -> set[str]:

@@ -86,7 +86,9 @@ def generate(
 
         identities = age.load_identities(os.environ)  # once per run: a SOPS_AGE_KEY_CMD runs once
         old, loaded = read_out_and_source(out, lambda cache: source_loader.load(src, out, cache), identities, reading)
-        sync = downstream.Sync(old, kube, loaded)
+        from ..adapters.gitplace import output_branch
+
+        sync = downstream.Sync(old, kube, loaded, branch=output_branch(out))  # recorded on each Secret
         result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                        reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
         guard_removals(old, result.composition, allow_removals)
@@ -94,6 +96,8 @@ def generate(
         comp = sync.plan_prune(result, old)  # the Secrets to delete, listed in status.json
         changed = write(out, comp, old)
         sync.prune()  # and old ones go only after
+        for line in sync.other_branches:
+            say(line)
     return GenerateResult(comp, changed)
 
 

@@ -166,7 +166,7 @@ def publish(
                 loaded = source_loader.load(src, ws.out)
             with output_lock(ws.out):
                 old = read_tree(ws.out)
-                sync = downstream.Sync(old, kube, loaded, guard, sync.created if sync is not None else ())
+                sync = downstream.Sync(old, kube, loaded, guard, sync.created if sync is not None else (), ws.branch)
                 result = build(src, old, sops_binary=sops_binary, say=say, loaded=loaded, mode=mode,
                                reuse_downstream=False, claim=sync.claim, identities=identities)  # fmt: skip
                 generate.guard_removals(old, result.composition, allow_removals)
@@ -174,7 +174,7 @@ def publish(
                 try:
                     sync.apply(result)  # Secrets first: the bundles that reference them are about to be pushed
                     _check_created(sync, guard, ws)
-                except (StaleSource, UnorderedSource):  # a Secret a newer source wrote: see Guard.check_secret
+                except (StaleSource, UnorderedSource, downstream.OtherBranch):  # see Guard.check_secret, Sync.claim
                     _withdraw(sync, say)
                     _drop(ws, pending, remote_head)
                     raise
@@ -237,6 +237,8 @@ def _withdraw(sync: downstream.Sync, say: Callable[[str], None]) -> None:
 
 def _prune(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
     sync.prune()
+    for line in sync.other_branches:
+        say(line)
     for name in sync.kept:
         say(f"kept Secret {name} on the management cluster: it was written from a newer source (or one whose"
             " order cannot be told) since this run listed it; that source's publish deletes it if it is"
@@ -246,6 +248,8 @@ def _prune(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]
 
 def _leave_unpushed(sync: downstream.Sync, say: Callable[[str], None]) -> tuple[str, ...]:
     left = tuple(sync.doomed())
+    for line in sync.other_branches:
+        say(line)
     for name in left:
         say(f"left Secret {name} on the management cluster: the commit is not pushed (--no-push) and the pushed"
             " bundles may still name it; the first publish that finds it pushed deletes it")  # fmt: skip

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import names
-from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER
+from .models import LABEL_HANDSHAKE, LABEL_MANAGED_BY, LABEL_PREFIX, LABEL_SOURCE, LABEL_WORKSPACE, MANAGER
 
 _DIGEST_LEN = 10
 # The source identity (LABEL_SOURCE) of what the controller writes: a generate run's removals
 # never take the controller's objects for its own, nor the reverse; no source may take it.
 CONTROLLER_SOURCE = "fleet-handshake-controller"
+# The output branch a management Secret was written for (README, "Ownership"): the derived identity
+# leaves the branch out, so two branches of one output repository share it; this tells them apart.
+BRANCH_ANNOTATION = f"{LABEL_PREFIX}/output-branch"
 _SCP_LIKE = re.compile(r"(?:[^@/]+@)?([^:/]+):(?!//)(.*)")  # git@host:path, as git reads it
 
 
@@ -56,10 +59,12 @@ def derived_identity(repository: str, path: str) -> str:
 
 @dataclass(frozen=True)
 class Ownership:
-    """This run's source identity, and the handshakes of this source (for unlabelled objects)."""
+    """This run's source identity, the handshakes of this source (for unlabelled objects), and the
+    output branch it writes for (None: OUT is on no branch)."""
 
     source: str
     handshakes: frozenset[tuple[str, str]]
+    branch: str | None = None
 
     def owns(self, labels: Mapping[str, Any]) -> bool:
         """Whether an object with these labels is this source's to rewrite or remove."""
@@ -69,6 +74,12 @@ class Ownership:
         if source is not None:
             return bool(self.source) and source == self.source
         return (labels.get(LABEL_WORKSPACE), labels.get(LABEL_HANDSHAKE)) in self.handshakes
+
+    def other_branch(self, annotations: Mapping[str, str]) -> str | None:
+        """The output branch a management Secret of this identity was written for, when that is not
+        this run's; None when they match or either names none (written by an earlier version)."""
+        theirs = annotations.get(BRANCH_ANNOTATION)
+        return theirs if theirs and self.branch and theirs != self.branch else None
 
 
 def owner_of(labels: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -80,16 +91,25 @@ def owner_of(labels: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]
 
 
 def claim_secret(
-    existing: Mapping[str, str] | None, workspace: str, name: str, handshake: str, owned: Ownership
+    existing: Mapping[str, str] | None,
+    workspace: str,
+    name: str,
+    handshake: str,
+    owned: Ownership,
+    annotations: Mapping[str, str] | None = None,
 ) -> str | None:
     """Why handshake `workspace/handshake` may not write the management Secret `workspace/name`,
-    whose current labels are `existing` (None: it does not exist); None when it may.
+    whose current labels are `existing` (None: it does not exist) and annotations `annotations`;
+    None when it may.
 
     It may when the Secret is absent or this source's: its own, or that of a handshake this source
-    no longer has (a rename: the new handshake takes the Secret over).
+    no longer has (a rename: the new handshake takes the Secret over), written for this output branch.
     """
-    if existing is None or owned.owns(existing):
+    if existing is None:
         return None
+    if owned.owns(existing):
+        theirs = owned.other_branch(annotations or {})
+        return None if theirs is None else other_branch_problem(workspace, name, theirs, owned)
     where = f"Secret {workspace}/{name} on the management cluster"
     if existing.get(LABEL_MANAGED_BY) != MANAGER:
         return (f"{where} exists and is not managed by fleet-handshake, so it was left untouched and this handshake"
@@ -106,3 +126,11 @@ def claim_secret(
     return (f"{where} belongs to handshake {other}, which is not in this source and was written by an earlier"
             " fleet-handshake that recorded no source; if it was this source's (renamed), label it as this"
             f" source's: kubectl label secret -n {workspace} {name} {LABEL_SOURCE}={owned.source}")  # fmt: skip
+
+
+def other_branch_problem(workspace: str, name: str, theirs: str, owned: Ownership) -> str:
+    return (f"Secret {workspace}/{name} on the management cluster was written for output branch {theirs}, and this"
+            f" run writes for branch {owned.branch} of the same output repository (one source identity,"
+            f" {owned.source}), so it was left untouched and this handshake is not delivered; two branches of one"
+            " output repository publishing to one management cluster need their own `source:` in"
+            " .fleet-handshake.yaml (each a distinct identity), or rename the Secret of one of them")  # fmt: skip
