@@ -392,7 +392,7 @@ class FakeKube:
         obj.pop("status", None)  # written through the status subresource only
         meta["namespace"] = namespace
         meta["managedFields"] = [_managed(request.field_manager or "unknown", _fields(obj), operation="Update")]
-        return 201, self._store(key, obj, spec_changed=True)
+        return 201, self._store(key, obj, spec_changed=True, collect=True)
 
     def _patch(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
         content_type = (request.content_type or "").split(";")[0].strip()
@@ -406,7 +406,7 @@ class FakeKube:
                 raise ApiError(409, "Conflict", message, key[2], key[0])
             _merge_patch(obj, patch)
             _validate_update(key, self._existing(key), obj)
-            return 200, self._store(key, obj, spec_changed=True)
+            return 200, self._store(key, obj, spec_changed=True, collect=True)
         if content_type != APPLY_PATCH:
             raise ApiError(415, "UnsupportedMediaType", f"the fake accepts {APPLY_PATCH} and {MERGE_PATCH} patches")
         return self._apply(key, request)
@@ -461,7 +461,7 @@ class FakeKube:
             k: v for k, v in existing.items() if k not in ("metadata", "status")
         }
         _validate_update(key, existing, obj)
-        return (201 if existing is None else 200), self._store(key, obj, spec_changed=changed)
+        return (201 if existing is None else 200), self._store(key, obj, spec_changed=changed, collect=True)
 
     def _status(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
         """The status subresource: GET reads the object; PATCH (apply or merge) and PUT write
@@ -480,14 +480,23 @@ class FakeKube:
             raise ApiError(415, "UnsupportedMediaType", "the fake writes status with PUT, apply or merge patches")
         return 200, self._store(key, obj, spec_changed=False)
 
-    def _store(self, key: Key, obj: dict[str, Any], *, spec_changed: bool) -> dict[str, Any]:
+    def _store(self, key: Key, obj: dict[str, Any], *, spec_changed: bool, collect: bool = False) -> dict[str, Any]:
+        """Store a write; `collect`: a client's write, whose object the garbage collector deletes
+        when the owners it names are all gone (a test's own put_object may name owners it did not
+        make)."""
         old = self.objects.get(key)
         if key[0] != "secrets":  # Secrets have no generation
             before = 0 if old is None else old["metadata"].get("generation", 0)
             obj["metadata"]["generation"] = before + 1 if old is None or spec_changed else before
         self.objects[key] = self._stamp(obj, new=old is None)
         self._record("ADDED" if old is None else "MODIFIED", key, obj)
+        refs = obj["metadata"].get("ownerReferences") or []
+        if collect and refs and not any(self._owner_exists(key[1], ref.get("uid")) for ref in refs):
+            self._collect(key)  # as the garbage collector deletes a dependent whose owners are all gone
         return obj
+
+    def _owner_exists(self, namespace: str, uid: object) -> bool:
+        return any(k[1] in (namespace, "") and o["metadata"].get("uid") == uid for k, o in self.objects.items())
 
     def _delete(self, key: Key, request: Request) -> tuple[int, dict[str, Any]]:
         obj = self._existing(key)
@@ -544,7 +553,7 @@ class FakeKube:
             k: v for k, v in existing.items() if k not in ("metadata", "status")
         }
         _validate_update(key, existing, obj)
-        return 200, self._store(key, obj, spec_changed=changed)
+        return 200, self._store(key, obj, spec_changed=changed, collect=True)
 
     def compact(self) -> None:
         """Forget every event so far, as etcd's compaction does: a watch from an older

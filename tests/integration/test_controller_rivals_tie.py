@@ -93,6 +93,8 @@ def test_deleting_the_one_delivering_lets_its_twin_deliver(fake_kube: FakeKube, 
         assert bundles_of(fake_kube, "zeta") and not bundles_of(fake_kube, "alpha")
         delete(fake_kube, tmp_path, "zeta")
         wait_for(lambda: status(fake_kube, "fleet-default", "alpha").get("status") == "Synced", "alpha Synced")
+        # zeta's clean-up is another worker's: alpha may be Synced before it has deleted zeta's Bundles.
+        wait_for(lambda: not bundles_of(fake_kube, "zeta"), "zeta's Bundles deleted")
     assert bundles_of(fake_kube, "alpha") and not bundles_of(fake_kube, "zeta")
 
 
