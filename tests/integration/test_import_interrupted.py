@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 import importscene as scene
-from fhtest import AgeKey, read_tree, run_cli
+from fhtest import AgeKey, read_tree, run_cli, signal_stopped
 from hostile.leaks import scan_tree
 
 # The command line with import's file writer wrapped: the run stops itself before its n-th file.
@@ -39,20 +38,8 @@ cli.entry()
 def _interrupt_before_file(nth: int, sig: int, source: Path, export: Path) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     argv = [sys.executable, "-c", _PAUSING_ENTRY, str(nth), "import", str(source), "--from-file", str(export)]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _, status = os.waitpid(proc.pid, os.WUNTRACED)
-        if not os.WIFSTOPPED(status):
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            pytest.fail(f"the import ended (exit {proc.returncode}) before file {nth}: {proc.communicate()[1]}")
-        os.kill(proc.pid, sig)
-        os.kill(proc.pid, signal.SIGCONT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, stderr
+    code, _, stderr = signal_stopped(argv, env, sig, f"file {nth}", lambda: None)
+    return code, stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
