@@ -374,6 +374,26 @@ def test_a_secret_changed_on_the_cluster_is_modified_and_its_values_stay_hidden(
     )
 
 
+def test_control_characters_in_fleets_messages_are_shown_not_obeyed(
+    repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
+) -> None:
+    """Anyone who can write a BundleDeployment's status sets its message: a terminal escape (clear
+    the screen, retitle the window) or a right-to-left override reached the terminal as is."""
+    out, commit = make_out(repo, tmp_path, kube_env, handshake("registry", "registry-pull", [PROD]))
+    put_cluster(fake_kube, "c-m-eu", "eu-west", {"env": "prod"})
+    ws, bundle = fleet_reads(fake_kube, out, commit)["registry"]
+    modified = deployment(ws, bundle, "c-m-eu", "Modified", commit)
+    monitored = next(c for c in modified["status"]["conditions"] if c["type"] == "Monitored")
+    monitored["message"] = "secret.v1 apps/registry-pull modified \x1b[2J\x1b]0;owned\x07 \u202edeliver"
+    fake_kube.put_object(modified)
+
+    for fmt in ("text", "markdown"):
+        code, shown, _ = status(kube_env, "--out", out, "--format", fmt)
+        assert code == 11
+        assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+        assert "modified ?[2J?]0;owned? ?deliver" in shown
+
+
 def test_wait_looks_again_after_a_passing_api_failure(
     repo: SourceRepo, tmp_path: Path, kube_env: dict[str, str], fake_kube: FakeKube
 ) -> None:

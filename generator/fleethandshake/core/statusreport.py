@@ -24,7 +24,10 @@ def short(commit: str | None) -> str:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
+    """One line of at most MAX_MESSAGE characters. Messages come from Fleet's objects, which
+    anyone who can write them sets: a control character (a terminal escape) or an invisible format
+    character (a right-to-left override) is shown as `?`, not obeyed by the terminal or the page."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
