@@ -21,36 +21,40 @@ _TIMEOUT = 30
 def output_place(out: Path) -> tuple[str, str] | None:
     """(config file of the repository holding `out`, `out`'s path inside its work tree), or None
     when `out` is not inside a git work tree."""
-    target = out.resolve()
-    probe = target
-    while not probe.exists():
-        probe = probe.parent
-    for top in (probe, *probe.parents):
-        dot_git = top / ".git"
-        if dot_git.is_dir():
-            return str(dot_git / "config"), target.relative_to(top).as_posix()
-        if dot_git.is_file():
-            return str(_worktree_config(dot_git)), target.relative_to(top).as_posix()
-    return None
+    found = _work_tree(out)
+    if found is None:
+        return None
+    top, dot_git = found
+    config = dot_git / "config" if dot_git.is_dir() else _worktree_config(dot_git)
+    return str(config), out.resolve().relative_to(top).as_posix()
 
 
 def output_branch(out: Path) -> str | None:
     """The branch checked out in the git work tree holding `out` (its HEAD names it), or None: not
     in git, HEAD detached, or a `.git` this cannot read (the branch is then simply not known)."""
-    target = out.resolve()
-    while not target.exists():
-        target = target.parent
-    for top in (target, *target.parents):
+    found = _work_tree(out)
+    if found is None:
+        return None
+    dot_git = found[1]
+    try:
+        git_dir = dot_git if dot_git.is_dir() else _linked_git_dir(dot_git)
+        head = (git_dir / "HEAD").read_text(errors="replace").strip()
+    except (OSError, UserError):
+        return None
+    ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+
+
+def _work_tree(out: Path) -> tuple[Path, Path] | None:
+    """(top of the git work tree holding `out`, its `.git` folder or file), found by walking up
+    from `out` (or its nearest existing parent); None when there is none."""
+    probe = out.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    for top in (probe, *probe.parents):
         dot_git = top / ".git"
-        if not dot_git.exists():
-            continue
-        try:
-            git_dir = dot_git if dot_git.is_dir() else _linked_git_dir(dot_git)
-            head = (git_dir / "HEAD").read_text(errors="replace").strip()
-        except (OSError, UserError):
-            return None
-        ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
-        return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+        if dot_git.is_dir() or dot_git.is_file():
+            return top, dot_git
     return None
 
 
